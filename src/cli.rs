@@ -1,0 +1,145 @@
+//! The command line. Every `serve` option can also come from a `LETHE_*` environment variable or
+//! from the TOML file given with `--config`; flags win over the environment, which wins over the file.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "lethe", version, about = "Lethe: a self-hosted privacy back office in one binary")]
+pub struct Cli {
+    /// Log filter, e.g. `info` or `lethe=debug,actix_web=info`.
+    #[arg(long = "log", env = "LETHE_LOG", global = true, value_name = "FILTER")]
+    pub log_filter: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the console, the privacy center and the API over HTTPS.
+    Serve(Box<ServeArgs>),
+    /// Manage staff accounts from the shell.
+    Admin(AdminArgs),
+    /// Manage API keys from the shell.
+    Apikey(ApikeyArgs),
+    /// Inspect the tamper-evident audit log.
+    Audit(AuditArgs),
+    /// Create (or refresh) the two demo workspaces, `aulm` and `aufum`, and print a console login.
+    Demo(DataArgs),
+}
+
+/// Where the data lives. Shared by every command that opens the database.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DataArgs {
+    /// TOML configuration file; its keys are the long option names with `_` for `-`.
+    #[arg(long, env = "LETHE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory: database, TLS material, keys [default: ./lethe-data].
+    #[arg(long, env = "LETHE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Address to serve on [default: 127.0.0.1:8443].
+    #[arg(long, env = "LETHE_LISTEN", value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// PEM certificate chain to serve instead of the generated self-signed one (needs --tls-key).
+    #[arg(long, env = "LETHE_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "LETHE_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP. Only for running behind a reverse proxy that terminates TLS.
+    #[arg(long, env = "LETHE_NO_TLS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub no_tls: Option<bool>,
+    /// Also listen for plain HTTP here and redirect every request to HTTPS.
+    #[arg(long, env = "LETHE_HTTP_REDIRECT_LISTEN", value_name = "HOST:PORT")]
+    pub http_redirect_listen: Option<String>,
+    /// Host name this server is reached by; added to the self-signed certificate. Repeatable
+    /// (comma-separated in the environment).
+    #[arg(long = "hostname", env = "LETHE_HOSTNAMES", value_name = "NAME", value_delimiter = ',')]
+    pub hostnames: Vec<String>,
+    /// Public base URL used in links Lethe prints or sends [default: https://<listen>].
+    #[arg(long, env = "LETHE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Largest request body accepted, in bytes; larger bodies get 413 [default: 1048576].
+    #[arg(long, env = "LETHE_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Console sessions end after this many minutes without a request [default: 30].
+    #[arg(long, env = "LETHE_SESSION_IDLE_MINUTES", value_name = "MINUTES")]
+    pub session_idle_minutes: Option<u32>,
+    /// Console sessions end this many hours after login, active or not [default: 12].
+    #[arg(long, env = "LETHE_SESSION_ABSOLUTE_HOURS", value_name = "HOURS")]
+    pub session_absolute_hours: Option<u32>,
+    /// Cron schedule (6 fields, seconds first) of the expired-session clean-up
+    /// [default: "0 */10 * * * *"].
+    #[arg(long, env = "LETHE_SESSION_CLEANUP_SCHEDULE", value_name = "CRON")]
+    pub session_cleanup_schedule: Option<String>,
+    /// Number of HTTP worker threads [default: number of cores].
+    #[arg(long, env = "LETHE_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
+    /// Load the two demo workspaces and print a console login.
+    #[arg(long, env = "LETHE_DEMO", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub demo: Option<bool>,
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an instance administrator. The password is read from the terminal, or from
+    /// standard input when it is not a terminal; never from an argument.
+    Create {
+        #[command(flatten)]
+        data: DataArgs,
+        /// E-mail address, used to log in.
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ApikeyArgs {
+    #[command(subcommand)]
+    pub command: ApikeyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApikeyCommand {
+    /// Create an API key and print it, once, as the only line on standard output.
+    Create {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Workspace slug.
+        #[arg(long)]
+        workspace: String,
+        /// Scope to grant, e.g. records:write. Repeatable.
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        /// A name that says what uses the key.
+        #[arg(long, default_value = "created from the shell")]
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain of the whole audit log; names the first entry that does not match.
+    Verify {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}

@@ -1,0 +1,130 @@
+//! What each subcommand does. `main` parses; these open the data directory and call services.
+
+use crate::cli::{AdminArgs, AdminCommand, ApikeyArgs, ApikeyCommand, AuditArgs, AuditCommand, DataArgs, ServeArgs};
+use crate::config::{Config, data_dir_from};
+use crate::services::{Caller, accounts, apikeys, demo};
+use crate::startup::Application;
+use crate::store::{Db, audit, workspaces};
+use anyhow::{Context, anyhow};
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::from_serve_args(args)?;
+    actix_web::rt::System::new().block_on(async move {
+        let demo_wanted = config.demo;
+        let app = Application::build(config).await?;
+        let db = app.db.clone();
+        let demo_login = if demo_wanted {
+            Some(tokio::task::spawn_blocking(move || demo::load(&db)).await??)
+        } else {
+            None
+        };
+        let db = app.db.clone();
+        let base = app.base_url.clone();
+        let setup = tokio::task::spawn_blocking(move || accounts::setup_link(&db, &base)).await??;
+
+        println!("Lethe {} is serving {}", env!("CARGO_PKG_VERSION"), app.base_url);
+        if let (Some(fp), Some(path)) = (&app.fingerprint, &app.cert_path) {
+            println!("  TLS certificate: {}", path.display());
+            println!("  SHA-256 fingerprint: {fp}");
+        }
+        println!("  console: {}/console/", app.base_url);
+        if let Some(port) = app.redirect_port() {
+            println!("  plain HTTP on port {port} redirects to HTTPS");
+        }
+        if let Some(login) = demo_login {
+            println!("  demo workspaces: aulm, aufum");
+            println!("  console login: {}  password: {}", login.email, login.password);
+        }
+        if let Some(link) = setup {
+            println!("  no administrator yet: create one at {link}");
+            println!("  (one-time link, valid {} hours; or run `lethe admin create --email …`)", accounts::SETUP_LINK_HOURS);
+        }
+        app.run_until_stopped().await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn open(data: &DataArgs) -> anyhow::Result<Db> {
+    let dir = data_dir_from(data)?;
+    Ok(Db::open(&dir.join("lethe.db"))?)
+}
+
+pub fn admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        AdminCommand::Create { data, email } => {
+            let db = open(&data)?;
+            let password = read_password()?;
+            accounts::create_admin(&db, &email, &password).map_err(|e| anyhow!("{e}"))?;
+            eprintln!("administrator {} is ready; log in at /console/login", email.trim().to_lowercase());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// From the terminal (asked twice), or the first line of standard input when it is piped.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password (12 characters or more): ")?;
+        let second = rpassword::prompt_password("Repeat the password: ")?;
+        if first != second {
+            return Err(anyhow!("the two passwords differ"));
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+pub fn apikey(args: ApikeyArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        ApikeyCommand::Create {
+            data,
+            workspace,
+            scopes,
+            name,
+        } => {
+            let db = open(&data)?;
+            let (scope, _) = db
+                .read(|c| workspaces::find_by_slug(c, &workspace))?
+                .ok_or_else(|| anyhow!("--workspace: there is no workspace '{workspace}'"))?;
+            let created = apikeys::create(&db, &Caller::cli(), &scope, &name, scopes.iter().map(String::as_str))
+                .map_err(|e| anyhow!("{e}"))?;
+            // The key is the only thing on stdout, so scripts can capture it.
+            println!("{}", created.secret);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        AuditCommand::Verify { data } => {
+            let db = open(&data)?;
+            match db.read(audit::verify)? {
+                Ok(n) => {
+                    println!("audit log intact: {n} entries checked");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(broken) => {
+                    println!("audit log BROKEN: {broken}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+pub fn demo(args: DataArgs) -> anyhow::Result<ExitCode> {
+    let db = open(&args)?;
+    let login = demo::load(&db).map_err(|e| anyhow!("{e}"))?;
+    println!("demo workspaces: aulm, aufum");
+    println!("console login: {}  password: {}", login.email, login.password);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,288 @@
+//! Resolved configuration. Precedence: command-line flag > `LETHE_*` environment (both through
+//! clap) > TOML file (`--config`) > built-in default. Every problem names the option it is about.
+
+use crate::cli::{DataArgs, ServeArgs};
+use serde::Deserialize;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{option}: {message}")]
+pub struct ConfigError {
+    pub option: String,
+    pub message: String,
+}
+
+fn bad(option: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        option: option.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// The keys a TOML configuration file may hold; unknown keys are an error, not a silent no-op.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    no_tls: Option<bool>,
+    http_redirect_listen: Option<String>,
+    hostnames: Option<Vec<String>>,
+    public_url: Option<String>,
+    max_body_bytes: Option<usize>,
+    session_idle_minutes: Option<u32>,
+    session_absolute_hours: Option<u32>,
+    session_cleanup_schedule: Option<String>,
+    workers: Option<usize>,
+    demo: Option<bool>,
+}
+
+fn read_file_config(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| bad("--config", format!("cannot read {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| {
+        let one_line = e.message().replace('\n', " ");
+        bad("--config", format!("{}: {one_line}", path.display()))
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Generate a self-signed certificate on first start, reuse it afterwards.
+    SelfSigned,
+    /// Serve the operator's PEM files.
+    Files { cert: PathBuf, key: PathBuf },
+    /// Plain HTTP behind a TLS-terminating proxy.
+    Off,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub tls: TlsMode,
+    pub http_redirect_listen: Option<SocketAddr>,
+    pub hostnames: Vec<String>,
+    /// None: derived from the bound address once it is known.
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    pub session_cleanup_schedule: cron::Schedule,
+    pub workers: Option<usize>,
+    pub demo: bool,
+}
+
+pub const DEFAULT_DATA_DIR: &str = "./lethe-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+const DEFAULT_SESSION_CLEANUP: &str = "0 */10 * * * *";
+
+impl Config {
+    /// Defaults with the given data directory; what tests and embedding start from.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            tls: TlsMode::SelfSigned,
+            http_redirect_listen: None,
+            hostnames: Vec::new(),
+            public_url: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            session_idle: Duration::from_secs(30 * 60),
+            session_absolute: Duration::from_secs(12 * 3600),
+            session_cleanup_schedule: cron::Schedule::from_str(DEFAULT_SESSION_CLEANUP)
+                .expect("the built-in schedule parses"),
+            workers: None,
+            demo: false,
+        }
+    }
+
+    pub fn from_serve_args(args: ServeArgs) -> Result<Self, ConfigError> {
+        let file = read_file_config(args.data.config.as_deref())?;
+        let data_dir = args
+            .data
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let mut config = Config::with_data_dir(data_dir);
+
+        let listen = args.listen.or(file.listen);
+        config.listen = parse_addr("--listen", listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
+        let redirect = args.http_redirect_listen.or(file.http_redirect_listen);
+        config.http_redirect_listen = redirect
+            .map(|a| parse_addr("--http-redirect-listen", &a))
+            .transpose()?;
+
+        let no_tls = args.no_tls.or(file.no_tls).unwrap_or(false);
+        let cert = args.tls_cert.or(file.tls_cert);
+        let key = args.tls_key.or(file.tls_key);
+        config.tls = match (no_tls, cert, key) {
+            (true, None, None) => TlsMode::Off,
+            (true, _, _) => return Err(bad("--no-tls", "cannot be combined with --tls-cert/--tls-key")),
+            (false, Some(cert), Some(key)) => TlsMode::Files { cert, key },
+            (false, Some(_), None) => return Err(bad("--tls-key", "is required with --tls-cert")),
+            (false, None, Some(_)) => return Err(bad("--tls-cert", "is required with --tls-key")),
+            (false, None, None) => TlsMode::SelfSigned,
+        };
+        if config.tls == TlsMode::Off && config.http_redirect_listen.is_some() {
+            return Err(bad("--http-redirect-listen", "makes no sense with --no-tls"));
+        }
+
+        let hostnames = if args.hostnames.is_empty() {
+            file.hostnames.unwrap_or_default()
+        } else {
+            args.hostnames
+        };
+        config.hostnames = hostnames
+            .into_iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect();
+        if let Some(bad_host) = config.hostnames.iter().find(|h| !is_hostname(h)) {
+            return Err(bad("--hostname", format!("'{bad_host}' is not a host name")));
+        }
+
+        if let Some(url) = args.public_url.or(file.public_url) {
+            let url = url.trim_end_matches('/').to_owned();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(bad("--public-url", format!("'{url}' must start with https://")));
+            }
+            config.public_url = Some(url);
+        }
+
+        if let Some(n) = args.max_body_bytes.or(file.max_body_bytes) {
+            if !(1024..=256 * 1024 * 1024).contains(&n) {
+                return Err(bad("--max-body-bytes", "must be between 1024 and 268435456"));
+            }
+            config.max_body_bytes = n;
+        }
+        if let Some(m) = args.session_idle_minutes.or(file.session_idle_minutes) {
+            if !(1..=24 * 60).contains(&m) {
+                return Err(bad("--session-idle-minutes", "must be between 1 and 1440"));
+            }
+            config.session_idle = Duration::from_secs(u64::from(m) * 60);
+        }
+        if let Some(h) = args.session_absolute_hours.or(file.session_absolute_hours) {
+            if !(1..=24 * 30).contains(&h) {
+                return Err(bad("--session-absolute-hours", "must be between 1 and 720"));
+            }
+            config.session_absolute = Duration::from_secs(u64::from(h) * 3600);
+        }
+        if let Some(s) = args.session_cleanup_schedule.or(file.session_cleanup_schedule) {
+            config.session_cleanup_schedule = parse_schedule("--session-cleanup-schedule", &s)?;
+        }
+        if let Some(w) = args.workers.or(file.workers) {
+            if !(1..=256).contains(&w) {
+                return Err(bad("--workers", "must be between 1 and 256"));
+            }
+            config.workers = Some(w);
+        }
+        config.demo = args.demo.or(file.demo).unwrap_or(false);
+        Ok(config)
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.tls != TlsMode::Off
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("lethe.db")
+    }
+}
+
+/// The data directory for commands other than `serve`, with the same precedence.
+pub fn data_dir_from(args: &DataArgs) -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = &args.data_dir {
+        return Ok(dir.clone());
+    }
+    let file = read_file_config(args.config.as_deref())?;
+    Ok(file
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)))
+}
+
+fn parse_addr(option: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value
+        .to_socket_addrs()
+        .map_err(|e| bad(option, format!("'{value}' is not HOST:PORT ({e})")))?
+        .next()
+        .ok_or_else(|| bad(option, format!("'{value}' resolves to no address")))
+}
+
+fn parse_schedule(option: &str, value: &str) -> Result<cron::Schedule, ConfigError> {
+    cron::Schedule::from_str(value).map_err(|e| {
+        bad(
+            option,
+            format!("'{value}' is not a cron schedule with seconds first, e.g. \"0 */10 * * * *\" ({e})"),
+        )
+    })
+}
+
+fn is_hostname(h: &str) -> bool {
+    h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs::default()
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_8443_with_self_signed_tls() {
+        let c = Config::from_serve_args(args()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(c.tls, TlsMode::SelfSigned);
+        assert_eq!(c.data_dir, PathBuf::from("./lethe-data"));
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lethe.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n").unwrap();
+        let mut a = args();
+        a.data.config = Some(file);
+        a.listen = Some("127.0.0.1:9001".into());
+        let c = Config::from_serve_args(a).unwrap();
+        assert_eq!(c.listen.port(), 9001);
+        assert_eq!(c.max_body_bytes, 4096);
+    }
+
+    #[test]
+    fn unknown_file_keys_and_bad_values_name_the_option() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lethe.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        let mut a = args();
+        a.data.config = Some(file);
+        let e = Config::from_serve_args(a).unwrap_err();
+        assert_eq!(e.option, "--config");
+        assert!(e.message.contains("lisen"), "{e}");
+
+        let mut a = args();
+        a.session_cleanup_schedule = Some("0 3 * * *".into());
+        assert_eq!(Config::from_serve_args(a).unwrap_err().option, "--session-cleanup-schedule");
+
+        let mut a = args();
+        a.tls_cert = Some("c.pem".into());
+        assert_eq!(Config::from_serve_args(a).unwrap_err().option, "--tls-key");
+    }
+}

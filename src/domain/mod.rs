@@ -1,0 +1,147 @@
+//! Pure rules: validation, permissions, formats, state. No SQL, no HTTP (see ARCHITECTURE.md).
+
+pub mod apikey;
+pub mod audit;
+pub mod staff;
+pub mod totp;
+pub mod workspace;
+
+use serde::Serialize;
+
+/// One thing wrong with one input field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Everything wrong with an input, so a form or an API client can fix it all in one go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{}", self.summary())]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl ValidationErrors {
+    pub fn single(field: &str, message: impl Into<String>) -> Self {
+        ValidationErrors(vec![FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// Records the error of a parse, keeping its value when it succeeded.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_result(self) -> Result<(), ValidationErrors> {
+        if self.is_empty() { Ok(()) } else { Err(self) }
+    }
+
+    pub fn summary(&self) -> String {
+        self.0
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn for_field(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+}
+
+/// A syntactically plausible e-mail address, lower-cased. Deliverability is checked by mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(raw: &str) -> Result<Email, String> {
+        let e = raw.trim().to_lowercase();
+        let ok = e.len() <= 254
+            && e.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !e.chars().any(|c| c.is_whitespace() || c == '<' || c == '>')
+                    && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+            });
+        if ok {
+            Ok(Email(e))
+        } else {
+            Err(format!("'{}' is not an e-mail address", raw.trim()))
+        }
+    }
+
+    /// For values read back from storage, which were parsed before they were stored.
+    pub fn from_stored(stored: String) -> Email {
+        Email(stored)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Trimmed text with a length limit; an empty value is refused unless `optional`.
+pub fn text(raw: &str, max: usize, optional: bool) -> Result<String, String> {
+    let t = raw.trim();
+    if t.is_empty() && !optional {
+        return Err("is required".into());
+    }
+    if t.chars().count() > max {
+        return Err(format!("is longer than {max} characters"));
+    }
+    if t.chars().any(|c| c.is_control()) {
+        return Err("contains control characters".into());
+    }
+    Ok(t.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(Email::parse(" Ada@Example.ORG ").unwrap().as_str(), "ada@example.org");
+        for bad in ["", "ada", "ada@", "@example.org", "ada@example", "a b@example.org", "<x>@e.org"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_limits() {
+        assert_eq!(text("  hi ", 5, false).unwrap(), "hi");
+        assert!(text("   ", 5, false).is_err());
+        assert_eq!(text("", 5, true).unwrap(), "");
+        assert!(text("toolong", 5, false).is_err());
+        assert!(text("a\u{0}b", 5, false).is_err());
+    }
+}

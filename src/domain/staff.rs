@@ -1,0 +1,151 @@
+//! Staff: the operator's people who use the console, their roles per workspace and what each
+//! role may do. The permission matrix below is the single source of truth (ARCHITECTURE.md
+//! renders it as a table and `tests/api/roles.rs` checks it through the console).
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    PrivacyOfficer,
+    Support,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::PrivacyOfficer, Role::Support, Role::Auditor];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::PrivacyOfficer => "privacy_officer",
+            Role::Support => "support",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Owner => "Owner",
+            Role::PrivacyOfficer => "Privacy officer",
+            Role::Support => "Support agent",
+            Role::Auditor => "Auditor (read-only)",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("'{s}' is not a role (owner, privacy_officer, support, auditor)"))
+    }
+
+    /// The permission matrix.
+    pub fn allows(self, p: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Owner => true,
+            Role::PrivacyOfficer => matches!(p, ViewWorkspace | ViewMembers | ReadAudit | ViewApiKeys),
+            Role::Support => matches!(p, ViewWorkspace),
+            Role::Auditor => matches!(p, ViewWorkspace | ViewMembers | ReadAudit | ViewApiKeys),
+        }
+    }
+}
+
+/// Something a member may or may not do in a workspace. Later capabilities add their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Permission {
+    /// Open the workspace and see its dashboard and settings.
+    ViewWorkspace,
+    /// Change the workspace's settings, including mandatory TOTP.
+    EditWorkspace,
+    ViewMembers,
+    /// Add, re-role and remove members.
+    ManageMembers,
+    ViewApiKeys,
+    /// Create and revoke API keys.
+    ManageApiKeys,
+    ReadAudit,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 7] = [
+        Permission::ViewWorkspace,
+        Permission::EditWorkspace,
+        Permission::ViewMembers,
+        Permission::ManageMembers,
+        Permission::ViewApiKeys,
+        Permission::ManageApiKeys,
+        Permission::ReadAudit,
+    ];
+}
+
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+/// NIST SP 800-63B style: long enough, not absurdly long, no composition rules.
+pub fn check_password(password: &str, email: &str) -> Result<(), String> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_CHARS {
+        return Err(format!("must be at least {MIN_PASSWORD_CHARS} characters"));
+    }
+    if n > 1024 {
+        return Err("must be at most 1024 characters".into());
+    }
+    if password.eq_ignore_ascii_case(email) {
+        return Err("must not be your e-mail address".into());
+    }
+    Ok(())
+}
+
+/// Failed logins in a row before the account is locked, and for how long.
+pub const LOCKOUT_THRESHOLD: u32 = 5;
+pub const LOCKOUT_MINUTES: i64 = 15;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Permission::*;
+
+    #[test]
+    fn the_permission_matrix() {
+        // Rows: permission; columns: owner, privacy officer, support, auditor.
+        let expected = [
+            (ViewWorkspace, [true, true, true, true]),
+            (EditWorkspace, [true, false, false, false]),
+            (ViewMembers, [true, true, false, true]),
+            (ManageMembers, [true, false, false, false]),
+            (ViewApiKeys, [true, true, false, true]),
+            (ManageApiKeys, [true, false, false, false]),
+            (ReadAudit, [true, true, false, true]),
+        ];
+        assert_eq!(expected.len(), Permission::ALL.len());
+        for (p, row) in expected {
+            for (role, allowed) in Role::ALL.into_iter().zip(row) {
+                assert_eq!(role.allows(p), allowed, "{role:?} {p:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn auditors_only_read() {
+        for p in [EditWorkspace, ManageMembers, ManageApiKeys] {
+            assert!(!Role::Auditor.allows(p));
+        }
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(check_password("short", "a@b.c").is_err());
+        assert!(check_password("a long enough passphrase", "a@b.c").is_ok());
+        assert!(check_password("ada@example.org", "ada@example.org").is_err());
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()).unwrap(), r);
+        }
+        assert!(Role::parse("root").is_err());
+    }
+}

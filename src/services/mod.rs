@@ -1,0 +1,37 @@
+//! Use cases: each one validates with `domain`, changes state through `store` in one transaction
+//! and appends the audit entry in that same transaction. Shared by the web layer and the shell.
+
+pub mod accounts;
+pub mod apikeys;
+pub mod demo;
+pub mod workspaces;
+
+use crate::domain::audit::{Actor, AuditEvent};
+use std::net::IpAddr;
+
+/// Who is acting, and from where: what every audit entry needs.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub actor: Actor,
+    pub ip: Option<IpAddr>,
+}
+
+impl Caller {
+    pub fn cli() -> Self {
+        Caller {
+            actor: Actor::Cli,
+            ip: None,
+        }
+    }
+
+    pub fn system() -> Self {
+        Caller {
+            actor: Actor::System,
+            ip: None,
+        }
+    }
+
+    pub fn event(&self, action: &'static str, target: impl Into<String>) -> AuditEvent {
+        AuditEvent::new(self.actor.clone(), action, target).ip(self.ip)
+    }
+}

@@ -1,0 +1,164 @@
+//! Workspaces and their members.
+
+use super::Caller;
+use crate::crypto;
+use crate::domain::staff::Role;
+use crate::domain::workspace::{Slug, Workspace, WorkspaceSettings, WorkspaceSettingsInput};
+use crate::domain::{Email, ValidationErrors};
+use crate::error::AppError;
+use crate::store::staff::TokenPurpose;
+use crate::store::{Db, WorkspaceScope, audit, members, staff, workspaces};
+use chrono::{Duration, Utc};
+
+/// Creates a workspace with `owner_id` as its first owner.
+pub fn create(
+    db: &Db,
+    caller: &Caller,
+    owner_id: i64,
+    slug: &str,
+    input: &WorkspaceSettingsInput,
+) -> Result<Workspace, AppError> {
+    let mut errors = ValidationErrors::default();
+    let slug = errors.check("slug", Slug::parse(slug));
+    let settings = WorkspaceSettings::parse(input).map_err(|e| errors.0.extend(e.0)).ok();
+    errors.clone().into_result()?;
+    let (Some(slug), Some(settings)) = (slug, settings) else {
+        return Err(errors.into());
+    };
+    let now = Utc::now();
+    db.write(|tx| {
+        let scope = workspaces::create(tx, &slug, &settings, now)?;
+        members::add(tx, &scope, owner_id, Role::Owner, now)?;
+        let event = caller
+            .event("workspace.create", format!("workspace:{}", slug.as_str()))
+            .detail(serde_json::to_value(&settings).unwrap_or_default());
+        audit::append(tx, Some(&scope), &event, now)?;
+        Ok(workspaces::get(tx, &scope)?)
+    })
+}
+
+pub fn update(
+    db: &Db,
+    caller: &Caller,
+    scope: &WorkspaceScope,
+    input: &WorkspaceSettingsInput,
+) -> Result<Workspace, AppError> {
+    let settings = WorkspaceSettings::parse(input)?;
+    let now = Utc::now();
+    db.write(|tx| {
+        let before = workspaces::get(tx, scope)?;
+        workspaces::update(tx, scope, &settings, now)?;
+        let event = caller
+            .event("workspace.update", format!("workspace:{}", before.slug))
+            .detail(changes(&before.settings, &settings));
+        audit::append(tx, Some(scope), &event, now)?;
+        Ok(workspaces::get(tx, scope)?)
+    })
+}
+
+/// The fields that changed, as {"field": [old, new]}.
+fn changes(before: &WorkspaceSettings, after: &WorkspaceSettings) -> serde_json::Value {
+    let (b, a) = (
+        serde_json::to_value(before).unwrap_or_default(),
+        serde_json::to_value(after).unwrap_or_default(),
+    );
+    let mut out = serde_json::Map::new();
+    if let (Some(b), Some(a)) = (b.as_object(), a.as_object()) {
+        for (k, new) in a {
+            let old = b.get(k).cloned().unwrap_or_default();
+            if &old != new {
+                out.insert(k.clone(), serde_json::json!([old, new]));
+            }
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+/// Adds a member. Someone without an account gets one, with a one-time invitation link that is
+/// returned (shown to the owner; sent by mail once the outbox exists).
+pub fn add_member(
+    db: &Db,
+    caller: &Caller,
+    scope: &WorkspaceScope,
+    email: &str,
+    role: &str,
+    base_url: &str,
+) -> Result<Option<String>, AppError> {
+    let mut errors = ValidationErrors::default();
+    let email = errors.check("email", Email::parse(email));
+    let role = errors.check("role", Role::parse(role));
+    errors.clone().into_result()?;
+    let (Some(email), Some(role)) = (email, role) else {
+        return Err(errors.into());
+    };
+    let now = Utc::now();
+    db.write(|tx| {
+        let (staff_id, link) = match staff::find_by_email(tx, email.as_str())? {
+            Some(existing) => (existing.id, None),
+            None => {
+                let id = staff::create(tx, email.as_str(), None, false, now)?;
+                let token = crypto::random_token(32);
+                staff::create_token(
+                    tx,
+                    TokenPurpose::Invite,
+                    Some(id),
+                    &crypto::sha256_hex(&token),
+                    now,
+                    now + Duration::days(super::accounts::INVITE_LINK_DAYS),
+                )?;
+                (id, Some(format!("{base_url}/console/invite/{token}")))
+            }
+        };
+        members::add(tx, scope, staff_id, role, now)?;
+        let event = caller
+            .event("member.add", format!("staff:{staff_id}"))
+            .detail(serde_json::json!({ "email": email.as_str(), "role": role.as_str(), "invited": link.is_some() }));
+        audit::append(tx, Some(scope), &event, now)?;
+        Ok(link)
+    })
+}
+
+pub fn change_role(
+    db: &Db,
+    caller: &Caller,
+    scope: &WorkspaceScope,
+    staff_id: i64,
+    role: &str,
+) -> Result<(), AppError> {
+    let role = Role::parse(role).map_err(|m| ValidationErrors::single("role", m))?;
+    db.write(|tx| {
+        let current = members::list(tx, scope)?
+            .into_iter()
+            .find(|m| m.staff_id == staff_id)
+            .ok_or_else(|| AppError::NotFound("member".into()))?;
+        if current.role == Role::Owner && role != Role::Owner && members::count_owners(tx, scope)? <= 1 {
+            return Err(AppError::Conflict(
+                "A workspace needs at least one owner: make someone else owner first.".into(),
+            ));
+        }
+        members::set_role(tx, scope, staff_id, role)?;
+        let event = caller
+            .event("member.role_change", format!("staff:{staff_id}"))
+            .detail(serde_json::json!({ "from": current.role.as_str(), "to": role.as_str() }));
+        audit::append(tx, Some(scope), &event, Utc::now())?;
+        Ok(())
+    })
+}
+
+pub fn remove_member(db: &Db, caller: &Caller, scope: &WorkspaceScope, staff_id: i64) -> Result<(), AppError> {
+    db.write(|tx| {
+        let current = members::list(tx, scope)?
+            .into_iter()
+            .find(|m| m.staff_id == staff_id)
+            .ok_or_else(|| AppError::NotFound("member".into()))?;
+        if current.role == Role::Owner && members::count_owners(tx, scope)? <= 1 {
+            return Err(AppError::Conflict("The last owner of a workspace cannot be removed.".into()));
+        }
+        members::remove(tx, scope, staff_id)?;
+        let event = caller
+            .event("member.remove", format!("staff:{staff_id}"))
+            .detail(serde_json::json!({ "email": current.email }));
+        audit::append(tx, Some(scope), &event, Utc::now())?;
+        Ok(())
+    })
+}

@@ -1,0 +1,139 @@
+//! Builds the server from a [`Config`]: database, TLS, middleware, routes, jobs.
+
+use crate::config::Config;
+use crate::store::Db;
+use crate::web::{self, AppState};
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, HttpServer, middleware};
+use anyhow::Context;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    redirect: Option<(u16, Server)>,
+    pub base_url: String,
+    /// SHA-256 of the served certificate; None without TLS.
+    pub fingerprint: Option<String>,
+    pub cert_path: Option<std::path::PathBuf>,
+    pub db: Db,
+    config: Arc<Config>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db_path = config.db_path();
+        let db = {
+            let p = db_path.clone();
+            tokio::task::spawn_blocking(move || Db::open(&p)).await??
+        };
+        let tls = crate::tls::load(&config)?;
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("--listen {}: cannot listen there", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base_url = config.public_url.clone().unwrap_or_else(|| {
+            let ip = config.listen.ip();
+            let host = if ip.is_unspecified() { "localhost".to_owned() } else if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+            format!("{scheme}://{host}:{port}")
+        });
+        let config = Arc::new(config);
+        let state = actix_web::web::Data::new(AppState {
+            db: db.clone(),
+            config: config.clone(),
+            base_url: base_url.clone(),
+            metrics: Arc::new(web::metrics::Metrics::default()),
+            login_throttle: web::throttle::Throttle::new(20, Duration::from_secs(60)),
+        });
+        let limit = config.max_body_bytes;
+        let make_app = move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(web::api::json_config(limit))
+                .app_data(web::console::form_config(limit))
+                .app_data(actix_web::web::PayloadConfig::new(limit))
+                .wrap(middleware::from_fn(web::middleware::body_limit))
+                .wrap(middleware::from_fn(web::middleware::security_headers))
+                .wrap(middleware::from_fn(web::middleware::record_metrics))
+                .wrap(middleware::Compress::default())
+                .configure(web::routes)
+                .default_service(actix_web::web::to(web::not_found))
+        };
+        let mut server = HttpServer::new(make_app).shutdown_timeout(5);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers);
+        }
+        let (fingerprint, cert_path) = match tls {
+            Some(material) => {
+                server = server.listen_rustls_0_23(listener, material.server_config)?;
+                (Some(material.fingerprint), Some(material.cert_path))
+            }
+            None => {
+                server = server.listen(listener)?;
+                (None, None)
+            }
+        };
+        let server = server.run();
+
+        let redirect = match config.http_redirect_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .with_context(|| format!("--http-redirect-listen {addr}: cannot listen there"))?;
+                let redirect_port = listener.local_addr()?.port();
+                let target = base_url.clone();
+                let srv = HttpServer::new(move || {
+                    let target = target.clone();
+                    App::new().default_service(actix_web::web::to(move |req: actix_web::HttpRequest| {
+                        // The target host comes from configuration, never from the Host header.
+                        let location = format!(
+                            "{target}{}",
+                            req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/")
+                        );
+                        async move { HttpResponse::PermanentRedirect().insert_header(("Location", location)).finish() }
+                    }))
+                })
+                .workers(1)
+                .listen(listener)?
+                .run();
+                Some((redirect_port, srv))
+            }
+            None => None,
+        };
+        Ok(Application {
+            port,
+            server,
+            redirect,
+            base_url,
+            fingerprint,
+            cert_path,
+            db,
+            config,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn redirect_port(&self) -> Option<u16> {
+        self.redirect.as_ref().map(|(p, _)| *p)
+    }
+
+    /// Serves until the server stops (Ctrl-C / SIGTERM), with the scheduled jobs running.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let jobs = crate::jobs::spawn_all(self.db.clone(), self.config.clone());
+        let result = match self.redirect {
+            Some((_, redirect)) => {
+                let (main, _) = tokio::join!(self.server, redirect);
+                main
+            }
+            None => self.server.await,
+        };
+        for job in jobs {
+            job.abort();
+        }
+        result
+    }
+}

@@ -1,0 +1,192 @@
+//! The audit log table: append inside the caller's transaction (so the entry and the change it
+//! records commit together), list with filters, and verify the chain.
+
+use super::{StoreError, WorkspaceScope, parse_ts, ts};
+use crate::domain::audit::{
+    AuditEvent, ChainBreak, ChainVerifier, ChainedFields, GENESIS_HASH, chain_hash, truncate_ip,
+};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+    pub ip: Option<String>,
+    #[serde(skip)]
+    pub workspace_slug: Option<String>,
+}
+
+/// Appends one event. Must run inside a write transaction: the previous hash is read and the new
+/// entry written under the same lock.
+pub fn append(
+    conn: &Connection,
+    scope: Option<&WorkspaceScope>,
+    event: &AuditEvent,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let (last_seq, prev_hash): (i64, String) = conn
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, GENESIS_HASH.to_owned()));
+    let seq = last_seq + 1;
+    let at = ts(now);
+    let actor = event.actor.label();
+    let detail = event.detail.to_string();
+    let ip = event.ip.map(truncate_ip);
+    let fields = ChainedFields {
+        seq,
+        workspace_id: scope.map(|s| s.id()),
+        at: &at,
+        actor: &actor,
+        action: event.action,
+        target: &event.target,
+        detail: &detail,
+        ip: ip.as_deref(),
+    };
+    let hash = chain_hash(&prev_hash, &fields);
+    conn.execute(
+        "INSERT INTO audit_log (seq, workspace_id, at, actor, action, target, detail, ip, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            seq,
+            fields.workspace_id,
+            at,
+            actor,
+            event.action,
+            event.target,
+            detail,
+            ip,
+            prev_hash,
+            hash
+        ],
+    )?;
+    Ok(seq)
+}
+
+/// Filters of the audit page and API; empty strings mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    /// Inclusive lower bound, RFC 3339 or a date.
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Entries with a smaller sequence number than this (paging backwards).
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
+    let at: String = r.get(1)?;
+    let detail: String = r.get(5)?;
+    Ok(AuditEntry {
+        seq: r.get(0)?,
+        at: parse_ts(&at),
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        target: r.get(4)?,
+        detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+        ip: r.get(6)?,
+        workspace_slug: r.get(7)?,
+    })
+}
+
+/// Which part of the log a listing covers.
+pub enum AuditRange<'a> {
+    /// One workspace's entries.
+    Workspace(&'a WorkspaceScope),
+    /// Instance-wide entries (no workspace): logins, set-up, workspace creation. For admins.
+    Instance,
+}
+
+pub fn list(conn: &Connection, range: AuditRange<'_>, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut sql = String::from(
+        "SELECT a.seq, a.at, a.actor, a.action, a.target, a.detail, a.ip, w.slug \
+         FROM audit_log a LEFT JOIN workspaces w ON w.id = a.workspace_id WHERE ",
+    );
+    let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+    match range {
+        AuditRange::Workspace(scope) => {
+            sql.push_str("a.workspace_id = ?");
+            args.push(Box::new(scope.id()));
+        }
+        AuditRange::Instance => sql.push_str("a.workspace_id IS NULL"),
+    }
+    for (column, value) in [("a.actor", &f.actor), ("a.action", &f.action), ("a.target", &f.target)] {
+        if !value.is_empty() {
+            sql.push_str(&format!(" AND instr({column}, ?) > 0"));
+            args.push(Box::new(value.clone()));
+        }
+    }
+    if let Some(since) = f.since {
+        sql.push_str(" AND a.at >= ?");
+        args.push(Box::new(ts(since)));
+    }
+    if let Some(until) = f.until {
+        sql.push_str(" AND a.at < ?");
+        args.push(Box::new(ts(until)));
+    }
+    if let Some(before) = f.before_seq {
+        sql.push_str(" AND a.seq < ?");
+        args.push(Box::new(before));
+    }
+    sql.push_str(" ORDER BY a.seq DESC LIMIT ?");
+    args.push(Box::new(f.limit.clamp(1, 500)));
+    let mut stmt = conn.prepare(&sql)?;
+    let params: Vec<&dyn ToSql> = args.iter().map(|b| b.as_ref()).collect();
+    let rows = stmt.query_map(params.as_slice(), entry_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn get(conn: &Connection, scope: &WorkspaceScope, seq: i64) -> Result<AuditEntry, StoreError> {
+    conn.query_row(
+        "SELECT a.seq, a.at, a.actor, a.action, a.target, a.detail, a.ip, w.slug \
+         FROM audit_log a LEFT JOIN workspaces w ON w.id = a.workspace_id \
+         WHERE a.workspace_id = ?1 AND a.seq = ?2",
+        params![scope.id(), seq],
+        entry_from_row,
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound("audit entry".into()))
+}
+
+/// Checks every entry in order. Ok(number checked) or the first break.
+pub fn verify(conn: &Connection) -> Result<Result<u64, ChainBreak>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, workspace_id, at, actor, action, target, detail, ip, prev_hash, hash \
+         FROM audit_log ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut verifier = ChainVerifier::default();
+    while let Some(r) = rows.next()? {
+        let (at, actor, action, target, detail): (String, String, String, String, String) =
+            (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);
+        let ip: Option<String> = r.get(7)?;
+        let (prev, hash): (String, String) = (r.get(8)?, r.get(9)?);
+        let fields = ChainedFields {
+            seq: r.get(0)?,
+            workspace_id: r.get(1)?,
+            at: &at,
+            actor: &actor,
+            action: &action,
+            target: &target,
+            detail: &detail,
+            ip: ip.as_deref(),
+        };
+        if let Err(e) = verifier.check(&fields, &prev, &hash) {
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(verifier.checked))
+}

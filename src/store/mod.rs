@@ -1,0 +1,178 @@
+//! The store: the only module that holds SQL. One SQLite file in WAL mode behind an r2d2 pool.
+//!
+//! Every function on a tenant table takes a [`WorkspaceScope`], and a scope can only be made here,
+//! by a look-up that proved the caller may act in that workspace (a membership, an API key, a slug
+//! the operator typed in the shell). Handlers cannot forget the `workspace_id = ?`.
+
+pub mod apikeys;
+pub mod audit;
+pub mod members;
+mod migrations;
+pub mod sessions;
+pub mod staff;
+pub mod workspaces;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::path::Path;
+use std::time::Duration;
+
+pub use migrations::LATEST_VERSION;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database connection pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error(
+        "the database at {path} has schema version {found}, newer than the {known} this Lethe knows; \
+         it was left untouched (run the newer Lethe, or restore a backup)"
+    )]
+    NewerSchema { path: String, found: i64, known: i64 },
+    #[error("migration {version} failed: {source}")]
+    Migration {
+        version: i64,
+        source: rusqlite::Error,
+    },
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("background task failed: {0}")]
+    Join(String),
+}
+
+/// Proof that the caller may act in one workspace. Only the store can make one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkspaceScope {
+    id: i64,
+}
+
+impl WorkspaceScope {
+    fn new(id: i64) -> Self {
+        WorkspaceScope { id }
+    }
+
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<SqliteConnectionManager>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database, refuses one from a newer Lethe without writing to
+    /// it, switches it to WAL and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let mut conn = Connection::open(path)?;
+        migrations::refuse_newer(&conn, path)?;
+        // WAL is a property of the file: set it once here, not in every pooled connection, where
+        // concurrent switches race for the exclusive lock.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        configure(&conn)?;
+        migrations::apply(&mut conn)?;
+        drop(conn);
+
+        let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
+        let pool = Pool::builder()
+            .max_size(8)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .build(manager)?;
+        Ok(Db { pool })
+    }
+
+    /// Runs `f` on a pooled connection (reads, or writes that need no transaction).
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let conn = self.pool.get().map_err(StoreError::from)?;
+        f(&conn)
+    }
+
+    /// Runs `f` in an IMMEDIATE transaction: it takes the write lock up front (so it waits on the
+    /// busy timeout instead of failing on upgrade), commits if `f` succeeds and rolls back
+    /// otherwise, so nothing is half-written.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
+    /// Runs blocking database work off the async workers.
+    pub async fn run<T, E>(&self, f: impl FnOnce(&Db) -> Result<T, E> + Send + 'static) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+
+    /// Ready means: a connection answers and the schema is the one this binary expects.
+    pub fn is_ready(&self) -> bool {
+        self.read(|c| migrations::current_version(c).map_err(StoreError::from))
+            .is_ok_and(|v| v == LATEST_VERSION)
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Freed pages are zeroed, so deleted personal data does not linger in the file.
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    Ok(())
+}
+
+/// Timestamps are stored as RFC 3339 UTC text with microseconds: readable and sortable as text.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub fn parse_ts(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// Maps a UNIQUE violation to a readable conflict; other errors pass through.
+fn unique_violation(e: rusqlite::Error, message: impl Into<String>) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            StoreError::Conflict(message.into())
+        }
+        _ => StoreError::Sqlite(e),
+    }
+}

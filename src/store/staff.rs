@@ -1,0 +1,258 @@
+//! Staff accounts, their second factor and recovery codes, and one-time links (setup, invite).
+//! Staff are instance-wide: they reach workspaces through memberships.
+
+use super::{StoreError, parse_ts, ts, unique_violation};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+#[derive(Debug, Clone)]
+pub struct StaffAccount {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+    pub totp_secret: Option<String>,
+    pub totp_enabled: bool,
+    pub totp_last_step: Option<i64>,
+    pub failed_logins: u32,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, email, password_hash, is_admin, totp_secret, totp_enabled, \
+                       totp_last_step, failed_logins, locked_until";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<StaffAccount> {
+    let locked: Option<String> = r.get(8)?;
+    Ok(StaffAccount {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        password_hash: r.get(2)?,
+        is_admin: r.get(3)?,
+        totp_secret: r.get(4)?,
+        totp_enabled: r.get(5)?,
+        totp_last_step: r.get(6)?,
+        failed_logins: r.get(7)?,
+        locked_until: locked.as_deref().map(parse_ts),
+    })
+}
+
+pub fn create(
+    conn: &Connection,
+    email: &str,
+    password_hash: Option<&str>,
+    is_admin: bool,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO staff (email, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![email, password_hash, is_admin, ts(now)],
+    )
+    .map_err(|e| unique_violation(e, format!("a staff account for {email} already exists")))?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn get(conn: &Connection, id: i64) -> Result<Option<StaffAccount>, StoreError> {
+    Ok(conn
+        .query_row(&format!("SELECT {COLUMNS} FROM staff WHERE id = ?1"), [id], from_row)
+        .optional()?)
+}
+
+pub fn find_by_email(conn: &Connection, email: &str) -> Result<Option<StaffAccount>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM staff WHERE email = ?1"),
+            [email],
+            from_row,
+        )
+        .optional()?)
+}
+
+pub fn count_admins(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM staff WHERE is_admin = 1 AND password_hash IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn first_admin_email(conn: &Connection) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT email FROM staff WHERE is_admin = 1 AND password_hash IS NOT NULL ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub fn set_password(conn: &Connection, id: i64, hash: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE staff SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
+        params![id, hash],
+    )?;
+    Ok(())
+}
+
+pub fn set_admin(conn: &Connection, id: i64, is_admin: bool) -> Result<(), StoreError> {
+    conn.execute("UPDATE staff SET is_admin = ?2 WHERE id = ?1", params![id, is_admin])?;
+    Ok(())
+}
+
+/// Counts a failed login; locks the account until `lock_until` once `threshold` is reached.
+/// Returns the new count.
+pub fn record_failed_login(
+    conn: &Connection,
+    id: i64,
+    threshold: u32,
+    lock_until: DateTime<Utc>,
+) -> Result<u32, StoreError> {
+    Ok(conn.query_row(
+        "UPDATE staff SET failed_logins = failed_logins + 1, \
+         locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END \
+         WHERE id = ?1 RETURNING failed_logins",
+        params![id, threshold, ts(lock_until)],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn clear_failed_logins(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
+        [id],
+    )?;
+    Ok(())
+}
+
+/// Stores a secret that is not active until [`enable_totp`] confirms a code from it.
+pub fn set_pending_totp(conn: &Connection, id: i64, secret: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE staff SET totp_secret = ?2, totp_enabled = 0, totp_last_step = NULL WHERE id = ?1",
+        params![id, secret],
+    )?;
+    Ok(())
+}
+
+pub fn enable_totp(conn: &Connection, id: i64, step: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE staff SET totp_enabled = 1, totp_last_step = ?2 WHERE id = ?1",
+        params![id, step],
+    )?;
+    Ok(())
+}
+
+pub fn disable_totp(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE staff SET totp_secret = NULL, totp_enabled = 0, totp_last_step = NULL WHERE id = ?1",
+        [id],
+    )?;
+    conn.execute("DELETE FROM recovery_codes WHERE staff_id = ?1", [id])?;
+    Ok(())
+}
+
+/// Records the step of an accepted code. Fails (returns false) if a newer or equal step was
+/// already accepted, which closes the race between two logins with the same code.
+pub fn advance_totp_step(conn: &Connection, id: i64, step: i64) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE staff SET totp_last_step = ?2 \
+         WHERE id = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+        params![id, step],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn replace_recovery_codes(conn: &Connection, id: i64, hashes: &[String]) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM recovery_codes WHERE staff_id = ?1", [id])?;
+    let mut stmt = conn.prepare("INSERT INTO recovery_codes (staff_id, code_hash) VALUES (?1, ?2)")?;
+    for h in hashes {
+        stmt.execute(params![id, h])?;
+    }
+    Ok(())
+}
+
+/// Marks an unused recovery code as used; false if there is none with that digest.
+pub fn use_recovery_code(
+    conn: &Connection,
+    id: i64,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE recovery_codes SET used_at = ?3 WHERE staff_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
+        params![id, hash, ts(now)],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn unused_recovery_codes(conn: &Connection, id: i64) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM recovery_codes WHERE staff_id = ?1 AND used_at IS NULL",
+        [id],
+        |r| r.get(0),
+    )?)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPurpose {
+    Setup,
+    Invite,
+}
+
+impl TokenPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenPurpose::Setup => "setup",
+            TokenPurpose::Invite => "invite",
+        }
+    }
+}
+
+pub fn create_token(
+    conn: &Connection,
+    purpose: TokenPurpose,
+    staff_id: Option<i64>,
+    token_hash: &str,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO one_time_tokens (token_hash, purpose, staff_id, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![token_hash, purpose.as_str(), staff_id, ts(now), ts(expires)],
+    )?;
+    Ok(())
+}
+
+/// Ends every unused link of this purpose (a new setup link replaces the old one).
+pub fn expire_tokens(conn: &Connection, purpose: TokenPurpose, now: DateTime<Utc>) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE one_time_tokens SET used_at = ?2 WHERE purpose = ?1 AND used_at IS NULL",
+        params![purpose.as_str(), ts(now)],
+    )?;
+    Ok(())
+}
+
+/// A valid (unused, unexpired) token: `Some(staff_id)` (which is None for setup links).
+pub fn find_token(
+    conn: &Connection,
+    purpose: TokenPurpose,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Option<i64>>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT staff_id FROM one_time_tokens \
+             WHERE token_hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3",
+            params![token_hash, purpose.as_str(), ts(now)],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Uses a token up; false if it was already used (a replayed link).
+pub fn consume_token(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE one_time_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
+        params![token_hash, ts(now)],
+    )?;
+    Ok(n == 1)
+}

@@ -1,0 +1,149 @@
+//! Workspaces and the look-ups that turn a slug into a [`WorkspaceScope`].
+
+use super::{StoreError, WorkspaceScope, parse_ts, ts, unique_violation};
+use crate::domain::Email;
+use crate::domain::staff::Role;
+use crate::domain::workspace::{Slug, Workspace, WorkspaceSettings};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+const COLUMNS: &str = "id, slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
+                       request_deadline_days, require_totp, created_at";
+/// The same columns, qualified for joins.
+const W_COLUMNS: &str = "w.id, w.slug, w.legal_name, w.contact_email, w.dpo_name, w.dpo_email, \
+                         w.min_age, w.request_deadline_days, w.require_totp, w.created_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
+    let contact: String = row.get(3)?;
+    let dpo_email: Option<String> = row.get(5)?;
+    let created: String = row.get(9)?;
+    Ok((
+        WorkspaceScope::new(row.get(0)?),
+        Workspace {
+            slug: row.get(1)?,
+            settings: WorkspaceSettings {
+                legal_name: row.get(2)?,
+                contact_email: Email::from_stored(contact),
+                dpo_name: row.get(4)?,
+                dpo_email: dpo_email.map(Email::from_stored),
+                min_age: row.get(6)?,
+                request_deadline_days: row.get(7)?,
+                require_totp: row.get(8)?,
+            },
+            created_at: parse_ts(&created),
+        },
+    ))
+}
+
+pub fn create(
+    conn: &Connection,
+    slug: &Slug,
+    settings: &WorkspaceSettings,
+    now: DateTime<Utc>,
+) -> Result<WorkspaceScope, StoreError> {
+    conn.execute(
+        "INSERT INTO workspaces (slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
+         request_deadline_days, require_totp, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+        params![
+            slug.as_str(),
+            settings.legal_name,
+            settings.contact_email.as_str(),
+            settings.dpo_name,
+            settings.dpo_email.as_ref().map(|e| e.as_str()),
+            settings.min_age,
+            settings.request_deadline_days,
+            settings.require_totp,
+            ts(now),
+        ],
+    )
+    .map_err(|e| unique_violation(e, format!("a workspace named '{}' already exists", slug.as_str())))?;
+    Ok(WorkspaceScope::new(conn.last_insert_rowid()))
+}
+
+pub fn get(conn: &Connection, scope: &WorkspaceScope) -> Result<Workspace, StoreError> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM workspaces WHERE id = ?1"),
+        [scope.id()],
+        from_row,
+    )
+    .optional()?
+    .map(|(_, w)| w)
+    .ok_or_else(|| StoreError::NotFound("workspace".into()))
+}
+
+pub fn update(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    settings: &WorkspaceSettings,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE workspaces SET legal_name = ?2, contact_email = ?3, dpo_name = ?4, dpo_email = ?5, \
+         min_age = ?6, request_deadline_days = ?7, require_totp = ?8, updated_at = ?9 WHERE id = ?1",
+        params![
+            scope.id(),
+            settings.legal_name,
+            settings.contact_email.as_str(),
+            settings.dpo_name,
+            settings.dpo_email.as_ref().map(|e| e.as_str()),
+            settings.min_age,
+            settings.request_deadline_days,
+            settings.require_totp,
+            ts(now),
+        ],
+    )?;
+    Ok(())
+}
+
+/// By slug, for the operator at the shell and for public pages that show published facts only.
+pub fn find_by_slug(
+    conn: &Connection,
+    slug: &str,
+) -> Result<Option<(WorkspaceScope, Workspace)>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM workspaces WHERE slug = ?1"),
+            [slug],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// The workspace named `slug` if `staff_id` is a member, with their role.
+pub fn find_for_member(
+    conn: &Connection,
+    staff_id: i64,
+    slug: &str,
+) -> Result<Option<(WorkspaceScope, Workspace, Role)>, StoreError> {
+    let row = conn
+        .query_row(
+            &format!(
+                "SELECT {W_COLUMNS}, m.role FROM workspaces w \
+                 JOIN memberships m ON m.workspace_id = w.id AND m.staff_id = ?1 WHERE w.slug = ?2"
+            ),
+            params![staff_id, slug],
+            |r| Ok((from_row(r)?, r.get::<_, String>(10)?)),
+        )
+        .optional()?;
+    Ok(row.map(|((scope, ws), role)| (scope, ws, Role::parse(&role).unwrap_or(Role::Auditor))))
+}
+
+/// A member's workspaces with their role, by slug.
+pub fn list_for_member(conn: &Connection, staff_id: i64) -> Result<Vec<(Workspace, Role)>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {W_COLUMNS}, m.role FROM workspaces w JOIN memberships m ON m.workspace_id = w.id \
+         WHERE m.staff_id = ?1 ORDER BY w.slug"
+    ))?;
+    let rows = stmt.query_map([staff_id], |r| Ok((from_row(r)?.1, r.get::<_, String>(10)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (ws, role) = row?;
+        out.push((ws, Role::parse(&role).unwrap_or(Role::Auditor)));
+    }
+    Ok(out)
+}
+
+pub fn count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("SELECT count(*) FROM workspaces", [], |r| r.get(0))?)
+}

@@ -1,0 +1,48 @@
+//! The JSON API under `/api/v1`, authenticated with `Authorization: Bearer <key>`.
+//! Every route is listed in `openapi.rs`; the tenancy test walks that list.
+
+pub mod audit;
+pub mod auth;
+pub mod openapi;
+pub mod problem;
+pub mod workspace;
+
+use crate::error::AppError;
+use actix_web::error::JsonPayloadError;
+use actix_web::{HttpRequest, web};
+pub use problem::ApiError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/openapi.json", web::get().to(openapi::serve))
+        .service(
+            web::scope("/api/v1")
+                .route("/workspace", web::get().to(workspace::get))
+                .route("/workspace", web::patch().to(workspace::patch))
+                .route("/audit", web::get().to(audit::list))
+                .route("/audit/{seq}", web::get().to(audit::get))
+                .default_service(web::to(super::not_found)),
+        );
+}
+
+/// JSON bodies: the size limit is enforced by `body_limit` (declared lengths) and here (streamed
+/// bodies); syntax errors are 400, well-formed JSON of the wrong shape is 422.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req: &HttpRequest| {
+            let app_error = match &err {
+                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                    AppError::PayloadTooLarge { limit }
+                }
+                JsonPayloadError::ContentType => {
+                    AppError::UnsupportedMediaType("send the body as Content-Type: application/json".into())
+                }
+                JsonPayloadError::Deserialize(e) if e.is_data() => {
+                    AppError::Validation(crate::domain::ValidationErrors::single("body", e.to_string()))
+                }
+                JsonPayloadError::Deserialize(e) => AppError::BadRequest(format!("the body is not valid JSON: {e}")),
+                other => AppError::BadRequest(format!("the body could not be read: {other}")),
+            };
+            ApiError(app_error).into()
+        })
+}

@@ -1,0 +1,120 @@
+//! `/api/v1/workspace`: the key's own workspace.
+
+use super::ApiError;
+use super::auth::ApiKey;
+use crate::domain::apikey::Scope;
+use crate::domain::workspace::{Workspace, WorkspaceSettingsInput};
+use crate::store::workspaces;
+use crate::web::AppState;
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkspaceBody {
+    pub slug: String,
+    pub legal_name: String,
+    pub contact_email: String,
+    pub dpo_name: String,
+    pub dpo_email: Option<String>,
+    /// People younger than this are refused.
+    pub min_age: u8,
+    /// Default number of days to answer a data subject request.
+    pub request_deadline_days: u16,
+    pub require_totp: bool,
+    /// The scopes of the key that made this request.
+    pub key_scopes: Vec<String>,
+}
+
+impl WorkspaceBody {
+    fn new(w: Workspace, key: &ApiKey) -> Self {
+        WorkspaceBody {
+            slug: w.slug,
+            legal_name: w.settings.legal_name,
+            contact_email: w.settings.contact_email.to_string(),
+            dpo_name: w.settings.dpo_name,
+            dpo_email: w.settings.dpo_email.map(|e| e.to_string()),
+            min_age: w.settings.min_age,
+            request_deadline_days: w.settings.request_deadline_days,
+            require_totp: w.settings.require_totp,
+            key_scopes: key.key.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+        }
+    }
+}
+
+/// The workspace of the API key (any scope).
+#[utoipa::path(
+    get, path = "/api/v1/workspace", tag = "workspace",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The key's workspace", body = WorkspaceBody),
+        (status = 401, description = "Missing, unknown or revoked key", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(state: web::Data<AppState>, key: ApiKey) -> Result<HttpResponse, ApiError> {
+    let scope = key.workspace;
+    let ws = state.db.run(move |db| db.read(|c| workspaces::get(c, &scope))).await?;
+    Ok(HttpResponse::Ok().json(WorkspaceBody::new(ws, &key)))
+}
+
+/// Fields to change; absent fields keep their value. Security settings (mandatory TOTP) are
+/// changed in the console only.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspacePatch {
+    pub legal_name: Option<String>,
+    pub contact_email: Option<String>,
+    pub dpo_name: Option<String>,
+    /// An empty string removes the DPO address.
+    pub dpo_email: Option<String>,
+    pub min_age: Option<u8>,
+    pub request_deadline_days: Option<u16>,
+}
+
+/// Updates the workspace's contact details and defaults (scope `workspace:write`).
+#[utoipa::path(
+    patch, path = "/api/v1/workspace", tag = "workspace",
+    security(("api_key" = ["workspace:write"])),
+    request_body = WorkspacePatch,
+    responses(
+        (status = 200, description = "The updated workspace", body = WorkspaceBody),
+        (status = 400, description = "Malformed JSON", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown or revoked key", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The key lacks workspace:write", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values; nothing was changed", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn patch(
+    state: web::Data<AppState>,
+    key: ApiKey,
+    body: web::Json<WorkspacePatch>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::WorkspaceWrite)?;
+    let scope = key.workspace;
+    let caller = key.caller.clone();
+    let patch = body.into_inner();
+    let ws = state
+        .db
+        .run(move |db| {
+            let current = db.read(|c| workspaces::get(c, &scope))?;
+            let s = current.settings;
+            let input = WorkspaceSettingsInput {
+                legal_name: patch.legal_name.unwrap_or(s.legal_name),
+                contact_email: patch.contact_email.unwrap_or_else(|| s.contact_email.to_string()),
+                dpo_name: patch.dpo_name.unwrap_or(s.dpo_name),
+                dpo_email: patch
+                    .dpo_email
+                    .unwrap_or_else(|| s.dpo_email.map(|e| e.to_string()).unwrap_or_default()),
+                min_age: patch.min_age.unwrap_or(s.min_age).to_string(),
+                request_deadline_days: patch
+                    .request_deadline_days
+                    .unwrap_or(s.request_deadline_days)
+                    .to_string(),
+                require_totp: s.require_totp,
+            };
+            crate::services::workspaces::update(db, &caller, &scope, &input)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(WorkspaceBody::new(ws, &key)))
+}

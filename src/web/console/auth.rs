@@ -1,0 +1,370 @@
+//! Login, the second factor, logout, the first-administrator set-up link and invitations.
+
+use super::error::PageError;
+use super::session::{ANON_CSRF_COOKIE, SESSION_COOKIE, SignedIn, cookie, removal, safe_next, session_token};
+use super::{html, see_other};
+use crate::domain::ValidationErrors;
+use crate::error::AppError;
+use crate::services::{Caller, accounts};
+use crate::store::sessions::Stage;
+use crate::web::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+/// The double-submit token of a form shown before login: reuse the cookie's, or mint one.
+fn anon_csrf(req: &HttpRequest) -> String {
+    req.cookie(ANON_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() >= 32)
+        .unwrap_or_else(|| crate::crypto::random_token(32))
+}
+
+fn check_anon_csrf(req: &HttpRequest, sent: &str) -> Result<(), PageError> {
+    let cookie = req.cookie(ANON_CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    if cookie.len() >= 32 && crate::crypto::constant_time_eq(cookie.as_bytes(), sent.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "This form has expired or did not come from this console. Reload the page and try again.".into(),
+        )
+        .into())
+    }
+}
+
+fn anon_page(
+    status: StatusCode,
+    csrf: String,
+    template: &impl Template,
+) -> Result<HttpResponse, PageError> {
+    let mut res = html(status, template)?;
+    res.add_cookie(&cookie(ANON_CSRF_COOKIE, csrf))
+        .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(res)
+}
+
+fn caller_from(req: &HttpRequest) -> Caller {
+    Caller {
+        actor: crate::domain::audit::Actor::System,
+        ip: crate::web::client_ip(req),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+struct LoginPage {
+    csrf: String,
+    email: String,
+    next: String,
+    error: Option<String>,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+    done: Option<String>,
+}
+
+pub async fn login_form(req: HttpRequest, query: web::Query<LoginQuery>) -> Result<HttpResponse, PageError> {
+    let notice = match query.done.as_deref() {
+        Some("setup") => Some("Your administrator account is ready. Log in to create a workspace."),
+        Some("invite") => Some("Your password is set. Log in to continue."),
+        Some("logout") => Some("You are logged out."),
+        _ => None,
+    };
+    let csrf = anon_csrf(&req);
+    let page = LoginPage {
+        csrf: csrf.clone(),
+        email: String::new(),
+        next: safe_next(query.next.as_deref()),
+        error: None,
+        notice,
+    };
+    anon_page(StatusCode::OK, csrf, &page)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, PageError> {
+    check_anon_csrf(&req, &form.csrf)?;
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    let ip = crate::web::client_ip(&req);
+    let outcome = if ip.is_some_and(|ip| !state.login_throttle.allow(ip)) {
+        Err(AppError::TooManyRequests(
+            "Too many login attempts from your network. Wait a minute and try again.".into(),
+        ))
+    } else {
+        let (email, password, caller) = (form.email.clone(), form.password, caller_from(&req));
+        state
+            .db
+            .run(move |db| accounts::login(db, &email, &password, &caller))
+            .await
+    };
+    match outcome {
+        Ok(session) => {
+            let to = match session.stage {
+                Stage::Full => next,
+                Stage::Totp => format!("/console/login/second-factor?next={next}"),
+            };
+            let mut res = see_other(&to);
+            res.add_cookie(&cookie(SESSION_COOKIE, session.token))
+                .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
+            Ok(res)
+        }
+        Err(e @ (AppError::Unauthorized(_) | AppError::TooManyRequests(_))) => {
+            let csrf = anon_csrf(&req);
+            let page = LoginPage {
+                csrf: csrf.clone(),
+                email: form.email,
+                next,
+                error: Some(e.to_string()),
+                notice: None,
+            };
+            anon_page(e.status(), csrf, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/second_factor.html")]
+struct SecondFactorPage {
+    next: String,
+    error: Option<String>,
+}
+
+pub async fn second_factor_form(query: web::Query<LoginQuery>) -> Result<HttpResponse, PageError> {
+    super::ok(&SecondFactorPage {
+        next: safe_next(query.next.as_deref()),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SecondFactorForm {
+    code: String,
+    next: Option<String>,
+}
+
+/// The pending session cookie itself is the CSRF defence here: it is SameSite=Strict and only
+/// good for this one step.
+pub async fn second_factor(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<SecondFactorForm>,
+) -> Result<HttpResponse, PageError> {
+    let next = safe_next(form.next.as_deref());
+    let Some(pending) = session_token(&req) else {
+        return Ok(see_other("/console/login"));
+    };
+    let (code, caller) = (form.code.clone(), caller_from(&req));
+    let outcome = state
+        .db
+        .run(move |db| accounts::complete_second_factor(db, &pending, &code, &caller))
+        .await;
+    match outcome {
+        Ok(session) => {
+            let mut res = see_other(&next);
+            res.add_cookie(&cookie(SESSION_COOKIE, session.token))
+                .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
+            Ok(res)
+        }
+        Err(e @ (AppError::Unauthorized(_) | AppError::TooManyRequests(_))) => html(
+            e.status(),
+            &SecondFactorPage {
+                next,
+                error: Some(e.to_string()),
+            },
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: SignedIn,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    who.check_csrf(&form.csrf)?;
+    if let Some(token) = session_token(&req) {
+        let caller = who.caller.clone();
+        state.db.run(move |db| accounts::logout(db, &token, &caller)).await?;
+    }
+    let mut res = see_other("/console/login?done=logout");
+    res.add_removal_cookie(&removal(SESSION_COOKIE))
+        .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(res)
+}
+
+#[derive(Template)]
+#[template(path = "console/set_password.html")]
+struct SetPasswordPage {
+    heading: &'static str,
+    intro: &'static str,
+    action: String,
+    csrf: String,
+    /// Fixed e-mail (invitation), or None to ask for one (set-up).
+    fixed_email: Option<String>,
+    email: String,
+    errors: ValidationErrors,
+    error: Option<String>,
+}
+
+const SETUP_HEADING: &str = "Create the first administrator";
+const SETUP_INTRO: &str = "This account administers this Lethe: it creates workspaces and invites staff. \
+     Choose a passphrase of at least 12 characters.";
+const INVITE_HEADING: &str = "Accept your invitation";
+const INVITE_INTRO: &str = "Choose a passphrase of at least 12 characters to activate your account.";
+
+pub async fn setup_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let token = token.into_inner();
+    let check = token.clone();
+    if !state.db.run(move |db| accounts::setup_link_is_valid(db, &check)).await? {
+        return Err(AppError::NotFound(
+            "setup link: it was used already, has expired, or a newer one was printed. \
+             Restart Lethe (or run `lethe admin create`) for a new one"
+                .into(),
+        )
+        .into());
+    }
+    let csrf = anon_csrf(&req);
+    let page = SetPasswordPage {
+        heading: SETUP_HEADING,
+        intro: SETUP_INTRO,
+        action: format!("/console/setup/{token}"),
+        csrf: csrf.clone(),
+        fixed_email: None,
+        email: String::new(),
+        errors: ValidationErrors::default(),
+        error: None,
+    };
+    anon_page(StatusCode::OK, csrf, &page)
+}
+
+#[derive(Deserialize)]
+pub struct SetPasswordForm {
+    email: Option<String>,
+    password: String,
+    password_confirm: String,
+    csrf: String,
+}
+
+pub async fn setup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    form: web::Form<SetPasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    check_anon_csrf(&req, &form.csrf)?;
+    let token = token.into_inner();
+    let form = form.into_inner();
+    let email = form.email.clone().unwrap_or_default();
+    let (t, e, caller) = (token.clone(), email.clone(), caller_from(&req));
+    let outcome = state
+        .db
+        .run(move |db| accounts::complete_setup(db, &t, &e, &form.password, &form.password_confirm, &caller))
+        .await;
+    match outcome {
+        Ok(_) => Ok(see_other("/console/login?done=setup")),
+        Err(AppError::Validation(errors)) => {
+            let csrf = anon_csrf(&req);
+            let page = SetPasswordPage {
+                heading: SETUP_HEADING,
+                intro: SETUP_INTRO,
+                action: format!("/console/setup/{token}"),
+                csrf: csrf.clone(),
+                fixed_email: None,
+                email,
+                errors,
+                error: Some("Please correct the marked fields.".into()),
+            };
+            anon_page(StatusCode::UNPROCESSABLE_ENTITY, csrf, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn invite_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let token = token.into_inner();
+    let t = token.clone();
+    let email = state
+        .db
+        .run(move |db| accounts::invitation(db, &t))
+        .await?
+        .ok_or_else(|| AppError::NotFound("invitation: it was used already or has expired".into()))?;
+    let csrf = anon_csrf(&req);
+    let page = SetPasswordPage {
+        heading: INVITE_HEADING,
+        intro: INVITE_INTRO,
+        action: format!("/console/invite/{token}"),
+        csrf: csrf.clone(),
+        fixed_email: Some(email),
+        email: String::new(),
+        errors: ValidationErrors::default(),
+        error: None,
+    };
+    anon_page(StatusCode::OK, csrf, &page)
+}
+
+pub async fn invite(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    form: web::Form<SetPasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    check_anon_csrf(&req, &form.csrf)?;
+    let token = token.into_inner();
+    let form = form.into_inner();
+    let (t, caller) = (token.clone(), caller_from(&req));
+    let outcome = state
+        .db
+        .run(move |db| accounts::accept_invitation(db, &t, &form.password, &form.password_confirm, &caller))
+        .await;
+    match outcome {
+        Ok(()) => Ok(see_other("/console/login?done=invite")),
+        Err(AppError::Validation(errors)) => {
+            let t = token.clone();
+            let email = state.db.run(move |db| accounts::invitation(db, &t)).await?;
+            let csrf = anon_csrf(&req);
+            let page = SetPasswordPage {
+                heading: INVITE_HEADING,
+                intro: INVITE_INTRO,
+                action: format!("/console/invite/{token}"),
+                csrf: csrf.clone(),
+                fixed_email: email,
+                email: String::new(),
+                errors,
+                error: Some("Please correct the marked fields.".into()),
+            };
+            anon_page(StatusCode::UNPROCESSABLE_ENTITY, csrf, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,139 @@
+//! The staff console under `/console`: server-rendered pages that work without JavaScript.
+
+pub mod account;
+pub mod audit;
+pub mod auth;
+pub mod error;
+pub mod keys;
+pub mod members;
+pub mod session;
+pub mod workspaces;
+
+use crate::domain::staff::{Permission, Role};
+use crate::error::AppError;
+use actix_web::{HttpRequest, HttpResponse, web};
+use error::PageError;
+use session::{MemberOf, SignedIn};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/console")
+            .wrap(actix_web::middleware::from_fn(crate::web::middleware::same_origin_posts))
+            .route("/", web::get().to(workspaces::dashboard))
+            .route("", web::get().to(|| async { see_other("/console/") }))
+            .route("/login", web::get().to(auth::login_form))
+            .route("/login", web::post().to(auth::login))
+            .route("/login/second-factor", web::get().to(auth::second_factor_form))
+            .route("/login/second-factor", web::post().to(auth::second_factor))
+            .route("/logout", web::post().to(auth::logout))
+            .route("/setup/{token}", web::get().to(auth::setup_form))
+            .route("/setup/{token}", web::post().to(auth::setup))
+            .route("/invite/{token}", web::get().to(auth::invite_form))
+            .route("/invite/{token}", web::post().to(auth::invite))
+            .route("/account", web::get().to(account::show))
+            .route("/account/totp/begin", web::post().to(account::begin_totp))
+            .route("/account/totp/confirm", web::post().to(account::confirm_totp))
+            .route("/account/totp/disable", web::post().to(account::disable_totp))
+            .route("/permissions", web::get().to(workspaces::permissions))
+            .route("/audit", web::get().to(audit::instance))
+            .route("/workspaces/new", web::get().to(workspaces::new_form))
+            .route("/workspaces/new", web::post().to(workspaces::create))
+            .route("/w/{slug}/", web::get().to(workspaces::overview))
+            .route("/w/{slug}/settings", web::get().to(workspaces::settings_form))
+            .route("/w/{slug}/settings", web::post().to(workspaces::update_settings))
+            .route("/w/{slug}/members", web::get().to(members::list))
+            .route("/w/{slug}/members", web::post().to(members::add))
+            .route("/w/{slug}/members/{staff_id}/role", web::post().to(members::change_role))
+            .route("/w/{slug}/members/{staff_id}/remove", web::post().to(members::remove))
+            .route("/w/{slug}/keys", web::get().to(keys::list))
+            .route("/w/{slug}/keys", web::post().to(keys::create))
+            .route("/w/{slug}/keys/{id}/revoke", web::post().to(keys::revoke))
+            .route("/w/{slug}/audit", web::get().to(audit::workspace))
+            .default_service(web::to(crate::web::not_found)),
+    );
+}
+
+/// Form bodies: over the limit is 413, anything unparseable is 400, both as pages.
+pub fn form_config(limit: usize) -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _req: &HttpRequest| {
+            let e = match err {
+                actix_web::error::UrlencodedError::Overflow { .. } => AppError::PayloadTooLarge { limit },
+                other => AppError::BadRequest(format!("The form could not be read: {other}")),
+            };
+            PageError::App(e).into()
+        })
+}
+
+pub fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", to.to_owned()))
+        .finish()
+}
+
+pub fn html(status: actix_web::http::StatusCode, template: &impl askama::Template) -> Result<HttpResponse, PageError> {
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(template.render()?))
+}
+
+pub fn ok(template: &impl askama::Template) -> Result<HttpResponse, PageError> {
+    html(actix_web::http::StatusCode::OK, template)
+}
+
+/// The frame around every signed-in page: who is signed in, the CSRF token for the logout form,
+/// and the current workspace's navigation.
+pub struct Shell {
+    pub email: String,
+    pub is_admin: bool,
+    pub csrf: String,
+    pub section: &'static str,
+    pub workspace: Option<WorkspaceNav>,
+}
+
+pub struct WorkspaceNav {
+    pub slug: String,
+    pub name: String,
+    pub role: Role,
+    pub can_view_members: bool,
+    pub can_view_keys: bool,
+    pub can_read_audit: bool,
+}
+
+impl Shell {
+    pub fn new(who: &SignedIn, section: &'static str) -> Self {
+        Shell {
+            email: who.account.email.clone(),
+            is_admin: who.account.is_admin,
+            csrf: who.session.csrf_token.clone(),
+            section,
+            workspace: None,
+        }
+    }
+
+    pub fn in_workspace(who: &SignedIn, member: &MemberOf, section: &'static str) -> Self {
+        let role = member.role;
+        Shell {
+            workspace: Some(WorkspaceNav {
+                slug: member.workspace.slug.clone(),
+                name: member.workspace.settings.legal_name.clone(),
+                role,
+                can_view_members: role.allows(Permission::ViewMembers),
+                can_view_keys: role.allows(Permission::ViewApiKeys),
+                can_read_audit: role.allows(Permission::ReadAudit),
+            }),
+            ..Shell::new(who, section)
+        }
+    }
+
+    /// The current workspace's slug, for form actions.
+    pub fn slug(&self) -> &str {
+        self.workspace.as_ref().map(|w| w.slug.as_str()).unwrap_or_default()
+    }
+
+    /// `aria-current` for the nav link of `section`.
+    pub fn current(&self, section: &str) -> &'static str {
+        if self.section == section { "page" } else { "false" }
+    }
+}

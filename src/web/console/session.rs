@@ -1,0 +1,177 @@
+//! Who is signed in to the console, CSRF tokens, and access to a workspace.
+
+use super::error::PageError;
+use crate::domain::audit::Actor;
+use crate::domain::staff::{Permission, Role};
+use crate::domain::workspace::Workspace;
+use crate::error::AppError;
+use crate::services::Caller;
+use crate::store::sessions::{Session, Stage};
+use crate::store::staff::StaffAccount;
+use crate::store::{WorkspaceScope, workspaces};
+use crate::web::AppState;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use std::future::Future;
+use std::pin::Pin;
+
+/// `__Host-` cookies must be Secure, on path `/`, without a Domain: no other host or path can
+/// set or shadow them.
+pub const SESSION_COOKIE: &str = "__Host-lethe_session";
+/// Double-submit token for forms shown before login (login, setup, invitation).
+pub const ANON_CSRF_COOKIE: &str = "__Host-lethe_csrf";
+
+pub fn cookie(name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .finish()
+}
+
+pub fn removal(name: &'static str) -> Cookie<'static> {
+    let mut c = cookie(name, String::new());
+    c.make_removal();
+    c
+}
+
+/// A person past login (and past the second factor, if they have one).
+pub struct SignedIn {
+    pub account: StaffAccount,
+    pub session: Session,
+    pub caller: Caller,
+}
+
+impl SignedIn {
+    /// The session's CSRF token must come back with every form.
+    pub fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
+        if crate::crypto::constant_time_eq(sent.as_bytes(), self.session.csrf_token.as_bytes()) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "This form has expired or did not come from this console. Reload the page and try again.".into(),
+            )
+            .into())
+        }
+    }
+
+    /// The workspace `slug` if this person is a member whose role allows `permission`. Not a
+    /// member: 404, so slugs of other workspaces are not confirmed to exist.
+    pub async fn workspace(
+        &self,
+        state: &AppState,
+        slug: &str,
+        permission: Permission,
+    ) -> Result<MemberOf, PageError> {
+        let (staff_id, slug) = (self.account.id, slug.to_owned());
+        let found = state
+            .db
+            .run(move |db| db.read(|c| workspaces::find_for_member(c, staff_id, &slug)))
+            .await?;
+        let (scope, workspace, role) = found.ok_or_else(|| AppError::NotFound("workspace".into()))?;
+        if workspace.settings.require_totp && !self.account.totp_enabled {
+            return Err(PageError::Redirect(format!(
+                "/console/account?required={}",
+                workspace.slug
+            )));
+        }
+        if !role.allows(permission) {
+            return Err(AppError::Forbidden(format!(
+                "Your role in this workspace ({}) does not allow this.",
+                role.label()
+            ))
+            .into());
+        }
+        Ok(MemberOf {
+            scope,
+            workspace,
+            role,
+        })
+    }
+}
+
+pub struct MemberOf {
+    pub scope: WorkspaceScope,
+    pub workspace: Workspace,
+    pub role: Role,
+}
+
+pub fn session_token(req: &HttpRequest) -> Option<String> {
+    req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned())
+}
+
+impl FromRequest for SignedIn {
+    type Error = PageError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = session_token(req);
+        let ip = crate::web::client_ip(req);
+        let login = format!(
+            "/console/login?next={}",
+            percent_encode_path(req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/console/"))
+        );
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
+            let Some(token) = token else {
+                return Err(PageError::Redirect(login));
+            };
+            let (idle, absolute) = (state.config.session_idle, state.config.session_absolute);
+            let found = state
+                .db
+                .run(move |db| crate::services::accounts::resolve_session(db, &token, idle, absolute))
+                .await?;
+            match found {
+                Some((session, account)) if session.stage == Stage::Full => {
+                    let caller = Caller {
+                        actor: Actor::Staff {
+                            id: account.id,
+                            email: account.email.clone(),
+                        },
+                        ip,
+                    };
+                    Ok(SignedIn {
+                        account,
+                        session,
+                        caller,
+                    })
+                }
+                Some(_) => Err(PageError::Redirect("/console/login/second-factor".into())),
+                None => Err(PageError::Redirect(login)),
+            }
+        })
+    }
+}
+
+/// Only local paths survive as a `next` target, so the login form cannot redirect off-site.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with("/console/") && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/console/".to_owned(),
+    }
+}
+
+fn percent_encode_path(p: &str) -> String {
+    p.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_targets_stay_local() {
+        assert_eq!(safe_next(Some("/console/w/aulm/")), "/console/w/aulm/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/console/");
+        assert_eq!(safe_next(Some("//evil.example/console/")), "/console/");
+        assert_eq!(safe_next(None), "/console/");
+    }
+}

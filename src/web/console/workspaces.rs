@@ -1,0 +1,280 @@
+//! The dashboard, workspace creation, a workspace's overview and settings, and the permission
+//! matrix page.
+
+use super::error::PageError;
+use super::session::SignedIn;
+use super::{Shell, html, ok, see_other};
+use crate::domain::ValidationErrors;
+use crate::domain::staff::{Permission, Role};
+use crate::domain::workspace::{Workspace, WorkspaceSettingsInput};
+use crate::error::AppError;
+use crate::services;
+use crate::store::{apikeys, members, workspaces};
+use crate::web::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "console/dashboard.html")]
+struct DashboardPage {
+    shell: Shell,
+    workspaces: Vec<(Workspace, Role)>,
+}
+
+pub async fn dashboard(state: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
+    let id = who.account.id;
+    let list = state
+        .db
+        .run(move |db| db.read(|c| workspaces::list_for_member(c, id)))
+        .await?;
+    ok(&DashboardPage {
+        shell: Shell::new(&who, "dashboard"),
+        workspaces: list,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "console/permissions.html")]
+struct PermissionsPage {
+    shell: Shell,
+    rows: Vec<(&'static str, Vec<bool>)>,
+    roles: Vec<&'static str>,
+}
+
+fn describe(p: Permission) -> &'static str {
+    match p {
+        Permission::ViewWorkspace => "Open the workspace, see its overview and settings",
+        Permission::EditWorkspace => "Change settings (contact, DPO, minimum age, deadline, mandatory TOTP)",
+        Permission::ViewMembers => "See who is a member, with which role",
+        Permission::ManageMembers => "Invite members, change roles, remove members",
+        Permission::ViewApiKeys => "See API keys (never their secrets)",
+        Permission::ManageApiKeys => "Create and revoke API keys",
+        Permission::ReadAudit => "Read the audit log",
+    }
+}
+
+pub async fn permissions(who: SignedIn) -> Result<HttpResponse, PageError> {
+    let rows = Permission::ALL
+        .into_iter()
+        .map(|p| (describe(p), Role::ALL.into_iter().map(|r| r.allows(p)).collect()))
+        .collect();
+    ok(&PermissionsPage {
+        shell: Shell::new(&who, "permissions"),
+        rows,
+        roles: Role::ALL.into_iter().map(Role::label).collect(),
+    })
+}
+
+/// The settings form's fields, as typed (so a rejected form comes back as it was sent).
+#[derive(Deserialize, Default)]
+pub struct SettingsForm {
+    #[serde(default)]
+    slug: String,
+    legal_name: String,
+    contact_email: String,
+    #[serde(default)]
+    dpo_name: String,
+    #[serde(default)]
+    dpo_email: String,
+    min_age: String,
+    request_deadline_days: String,
+    /// A checkbox: present ("on") when ticked.
+    require_totp: Option<String>,
+    csrf: String,
+}
+
+impl SettingsForm {
+    fn input(&self) -> WorkspaceSettingsInput {
+        WorkspaceSettingsInput {
+            legal_name: self.legal_name.clone(),
+            contact_email: self.contact_email.clone(),
+            dpo_name: self.dpo_name.clone(),
+            dpo_email: self.dpo_email.clone(),
+            min_age: self.min_age.clone(),
+            request_deadline_days: self.request_deadline_days.clone(),
+            require_totp: self.require_totp.is_some(),
+        }
+    }
+
+    fn from_workspace(w: &Workspace) -> Self {
+        let s = &w.settings;
+        SettingsForm {
+            slug: w.slug.clone(),
+            legal_name: s.legal_name.clone(),
+            contact_email: s.contact_email.to_string(),
+            dpo_name: s.dpo_name.clone(),
+            dpo_email: s.dpo_email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+            min_age: s.min_age.to_string(),
+            request_deadline_days: s.request_deadline_days.to_string(),
+            require_totp: s.require_totp.then(|| "on".to_owned()),
+            csrf: String::new(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/workspace_form.html")]
+struct WorkspaceFormPage {
+    shell: Shell,
+    creating: bool,
+    can_edit: bool,
+    form: SettingsForm,
+    errors: ValidationErrors,
+    saved: bool,
+}
+
+fn new_workspace_defaults() -> SettingsForm {
+    SettingsForm {
+        min_age: "16".into(),
+        request_deadline_days: "30".into(),
+        ..SettingsForm::default()
+    }
+}
+
+pub async fn new_form(who: SignedIn) -> Result<HttpResponse, PageError> {
+    require_admin(&who)?;
+    ok(&WorkspaceFormPage {
+        shell: Shell::new(&who, "new-workspace"),
+        creating: true,
+        can_edit: true,
+        form: new_workspace_defaults(),
+        errors: ValidationErrors::default(),
+        saved: false,
+    })
+}
+
+fn require_admin(who: &SignedIn) -> Result<(), PageError> {
+    if who.account.is_admin {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden("Only administrators of this Lethe create workspaces.".into()).into())
+    }
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    form: web::Form<SettingsForm>,
+) -> Result<HttpResponse, PageError> {
+    require_admin(&who)?;
+    who.check_csrf(&form.csrf)?;
+    let form = form.into_inner();
+    let (caller, owner, slug, input) = (who.caller.clone(), who.account.id, form.slug.clone(), form.input());
+    let outcome = state
+        .db
+        .run(move |db| services::workspaces::create(db, &caller, owner, &slug, &input))
+        .await;
+    match outcome {
+        Ok(ws) => Ok(see_other(&format!("/console/w/{}/", ws.slug))),
+        Err(e @ (AppError::Validation(_) | AppError::Conflict(_))) => {
+            let errors = match e {
+                AppError::Validation(v) => v,
+                other => ValidationErrors::single("slug", other.to_string()),
+            };
+            html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &WorkspaceFormPage {
+                    shell: Shell::new(&who, "new-workspace"),
+                    creating: true,
+                    can_edit: true,
+                    form,
+                    errors,
+                    saved: false,
+                },
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/overview.html")]
+struct OverviewPage {
+    shell: Shell,
+    workspace: Workspace,
+    member_count: usize,
+    active_keys: usize,
+}
+
+pub async fn overview(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let member = who.workspace(&state, &slug, Permission::ViewWorkspace).await?;
+    let scope = member.scope;
+    let (member_count, active_keys) = state
+        .db
+        .run(move |db| {
+            db.read(|c| {
+                let m = members::list(c, &scope)?.len();
+                let k = apikeys::list(c, &scope)?.iter().filter(|k| k.revoked_at.is_none()).count();
+                Ok::<_, crate::store::StoreError>((m, k))
+            })
+        })
+        .await?;
+    ok(&OverviewPage {
+        shell: Shell::in_workspace(&who, &member, "overview"),
+        workspace: member.workspace,
+        member_count,
+        active_keys,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SavedQuery {
+    saved: Option<String>,
+}
+
+pub async fn settings_form(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    slug: web::Path<String>,
+    query: web::Query<SavedQuery>,
+) -> Result<HttpResponse, PageError> {
+    let member = who.workspace(&state, &slug, Permission::ViewWorkspace).await?;
+    ok(&WorkspaceFormPage {
+        shell: Shell::in_workspace(&who, &member, "settings"),
+        creating: false,
+        can_edit: member.role.allows(Permission::EditWorkspace),
+        form: SettingsForm::from_workspace(&member.workspace),
+        errors: ValidationErrors::default(),
+        saved: query.saved.is_some(),
+    })
+}
+
+pub async fn update_settings(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    slug: web::Path<String>,
+    form: web::Form<SettingsForm>,
+) -> Result<HttpResponse, PageError> {
+    let member = who.workspace(&state, &slug, Permission::EditWorkspace).await?;
+    who.check_csrf(&form.csrf)?;
+    let mut form = form.into_inner();
+    let (caller, scope, input) = (who.caller.clone(), member.scope, form.input());
+    let outcome = state
+        .db
+        .run(move |db| services::workspaces::update(db, &caller, &scope, &input))
+        .await;
+    match outcome {
+        Ok(ws) => Ok(see_other(&format!("/console/w/{}/settings?saved=1", ws.slug))),
+        Err(AppError::Validation(errors)) => {
+            form.slug = member.workspace.slug.clone();
+            html(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &WorkspaceFormPage {
+                    shell: Shell::in_workspace(&who, &member, "settings"),
+                    creating: false,
+                    can_edit: true,
+                    form,
+                    errors,
+                    saved: false,
+                },
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,68 @@
+//! Liveness, readiness, metrics and the well-known files.
+
+use super::AppState;
+use crate::store::{sessions, staff, workspaces};
+use actix_web::{HttpResponse, web};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
+        .route("/.well-known/security.txt", web::get().to(security_txt));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers and its schema is the one this binary expects.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let ready = state
+        .db
+        .run(|db| Ok::<_, crate::store::StoreError>(db.is_ready()))
+        .await
+        .unwrap_or(false);
+    if ready {
+        HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
+    } else {
+        HttpResponse::ServiceUnavailable().json(serde_json::json!({ "status": "unavailable" }))
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let gauges = state
+        .db
+        .run(|db| {
+            db.read(|c| {
+                Ok::<_, crate::store::StoreError>((workspaces::count(c)?, sessions::count(c)?))
+            })
+        })
+        .await;
+    let (ws, sess) = gauges.unwrap_or((-1, -1));
+    let body = state.metrics.render(&[
+        ("lethe_workspaces", "Workspaces on this instance.", ws),
+        ("lethe_console_sessions", "Logged-in console sessions.", sess),
+    ]);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(body)
+}
+
+/// RFC 9116. The contact is the first administrator's address: the person who runs this Lethe.
+async fn security_txt(state: web::Data<AppState>) -> HttpResponse {
+    let admin = state
+        .db
+        .run(|db| db.read(staff::first_admin_email))
+        .await
+        .ok()
+        .flatten();
+    let base = &state.base_url;
+    let contact = admin.map_or_else(|| format!("{base}/console/"), |e| format!("mailto:{e}"));
+    let expires = (chrono::Utc::now() + chrono::Duration::days(180)).format("%Y-%m-%dT00:00:00Z");
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(format!(
+            "Contact: {contact}\nExpires: {expires}\nPreferred-Languages: en\n\
+             Canonical: {base}/.well-known/security.txt\n"
+        ))
+}

@@ -1,0 +1,114 @@
+//! Middleware that applies to every response: security headers, the body-size guard, and
+//! request metrics.
+
+use super::AppState;
+use crate::error::AppError;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::web;
+use std::time::Instant;
+
+/// No inline script or style anywhere: everything is served from `/static`.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let is_static = req.path().starts_with("/static/");
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let h = res.headers_mut();
+    let set = |h: &mut header::HeaderMap, name: header::HeaderName, value: &'static str| {
+        h.insert(name, HeaderValue::from_static(value));
+    };
+    set(h, header::STRICT_TRANSPORT_SECURITY, "max-age=63072000");
+    set(h, header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::X_FRAME_OPTIONS, "DENY");
+    set(
+        h,
+        header::HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+    );
+    set(h, header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    if !is_static && !h.contains_key(header::CACHE_CONTROL) {
+        // Console pages and API answers carry personal data: never cache them.
+        set(h, header::CACHE_CONTROL, "no-store");
+    }
+    Ok(res)
+}
+
+/// Refuses a declared body over the limit before any handler reads it. Bodies without a length
+/// (chunked) are capped by the extractors' own limits, set from the same option.
+pub async fn body_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let limit = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.config.max_body_bytes)
+        .unwrap_or(crate::config::DEFAULT_MAX_BODY_BYTES);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        let error = AppError::PayloadTooLarge { limit };
+        let response = if req.path().starts_with("/api/") {
+            super::api::problem::response(&error)
+        } else {
+            super::console::error::page(&error)
+        };
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Counts requests and their latency by route pattern (not raw path, so ids do not explode the
+/// label set), method and status.
+pub async fn record_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let res = next.call(req).await?.map_into_boxed_body();
+    if let Some(metrics) = metrics {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        metrics.observe(&method, &route, res.status().as_u16(), start.elapsed());
+    }
+    Ok(res)
+}
+
+/// Cross-site form posts are refused even before the CSRF token is looked at: a browser always
+/// sends `Origin` on a POST, and it must be this server.
+pub async fn same_origin_posts(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.method() != actix_web::http::Method::GET && req.method() != actix_web::http::Method::HEAD {
+        let origin_host = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(|o| o.split_once("://").map(|(_, rest)| rest.to_owned()).unwrap_or_default());
+        let host = req.connection_info().host().to_owned();
+        if let Some(origin_host) = origin_host
+            && origin_host != host
+        {
+            let error = AppError::Forbidden("This form was sent from another site.".into());
+            return Ok(req.into_response(super::console::error::page(&error)));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}

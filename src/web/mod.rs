@@ -1,0 +1,55 @@
+//! The HTTP surface: parse, authorize, call a service or the store, render. No SQL here.
+
+pub mod api;
+pub mod assets;
+pub mod console;
+pub mod health;
+pub mod metrics;
+pub mod middleware;
+pub mod throttle;
+
+use crate::config::Config;
+use crate::store::Db;
+use actix_web::web;
+use std::sync::Arc;
+
+/// Everything a handler may need; one `web::Data<AppState>` per app.
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    /// Where people reach this server, e.g. `https://127.0.0.1:8443` (no trailing slash).
+    pub base_url: String,
+    pub metrics: Arc<metrics::Metrics>,
+    pub login_throttle: throttle::Throttle,
+}
+
+/// All routes. The API and console each add their own scope.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health::routes)
+        .configure(assets::routes)
+        .configure(api::routes)
+        .configure(console::routes)
+        .route(
+            "/",
+            web::get().to(|| async {
+                actix_web::HttpResponse::SeeOther()
+                    .insert_header(("Location", "/console/"))
+                    .finish()
+            }),
+        );
+}
+
+/// Unknown routes: problem+json under /api, a page elsewhere.
+pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
+    let error = crate::error::AppError::NotFound(format!("no page at {}", req.path()));
+    if req.path().starts_with("/api/") {
+        api::problem::response(&error)
+    } else {
+        console::error::page(&error)
+    }
+}
+
+/// The client address for throttling and (truncated) for the audit log.
+pub fn client_ip(req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
+    req.peer_addr().map(|a| a.ip())
+}
