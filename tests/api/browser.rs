@@ -1,0 +1,1 @@
+//! Placeholder: the headless-Chromium login test lands here.

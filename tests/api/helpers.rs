@@ -1,0 +1,192 @@
+//! `spawn_app` and the little clients the tests use.
+
+use lethe::config::Config;
+use lethe::services::{Caller, accounts, apikeys, workspaces};
+use lethe::startup::Application;
+use lethe::store::{Db, WorkspaceScope};
+use reqwest::{Client, Response, redirect};
+use std::sync::Once;
+use tempfile::TempDir;
+
+static INIT: Once = Once::new();
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    pub data_dir: TempDir,
+    pub db: Db,
+    pub cert_pem: Vec<u8>,
+    /// A browser-like client: cookies, no redirects followed, trusts only Lethe's certificate.
+    pub client: Client,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    INIT.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        if std::env::var("TEST_LOG").is_ok() {
+            lethe::telemetry::init(Some("debug"));
+        }
+    });
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::with_data_dir(data_dir.path());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.workers = Some(2);
+    adjust(&mut config);
+    let app = Application::build(config).await.expect("app builds");
+    let port = app.port();
+    let base = app.base_url.clone();
+    let db = app.db.clone();
+    let cert_pem = match &app.cert_path {
+        Some(p) => std::fs::read(p).expect("certificate readable"),
+        None => Vec::new(),
+    };
+    tokio::spawn(app.run_until_stopped());
+    let client = client_for(&cert_pem);
+    TestApp {
+        base,
+        port,
+        data_dir,
+        db,
+        cert_pem,
+        client,
+    }
+}
+
+pub fn client_for(cert_pem: &[u8]) -> Client {
+    let mut builder = Client::builder()
+        .cookie_store(true)
+        .redirect(redirect::Policy::none());
+    if !cert_pem.is_empty() {
+        let cert = reqwest::Certificate::from_pem(cert_pem).expect("PEM certificate");
+        builder = builder.tls_certs_only([cert]);
+    }
+    builder.build().expect("client builds")
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Another browser: its own cookie jar.
+    pub fn new_client(&self) -> Client {
+        client_for(&self.cert_pem)
+    }
+
+    pub fn create_admin(&self, email: &str) -> i64 {
+        accounts::create_admin(&self.db, email, PASSWORD).expect("admin created")
+    }
+
+    pub fn create_workspace(&self, owner_id: i64, slug: &str) -> WorkspaceScope {
+        let input = lethe::domain::workspace::WorkspaceSettingsInput {
+            legal_name: format!("{slug} Ltd"),
+            contact_email: format!("privacy@{slug}.example"),
+            dpo_name: String::new(),
+            dpo_email: String::new(),
+            min_age: "16".into(),
+            request_deadline_days: "30".into(),
+            require_totp: false,
+        };
+        workspaces::create(&self.db, &Caller::system(), owner_id, slug, &input).expect("workspace created");
+        self.scope(slug)
+    }
+
+    pub fn scope(&self, slug: &str) -> WorkspaceScope {
+        self.db
+            .read(|c| lethe::store::workspaces::find_by_slug(c, slug))
+            .expect("lookup")
+            .expect("workspace exists")
+            .0
+    }
+
+    pub fn api_key(&self, slug: &str, scopes: &[&str]) -> String {
+        let scope = self.scope(slug);
+        apikeys::create(&self.db, &Caller::cli(), &scope, "test", scopes.iter().copied())
+            .expect("key created")
+            .secret
+    }
+
+    /// Adds `email` to `slug` with `role`, creating an account with [`PASSWORD`] if needed.
+    pub fn add_member(&self, slug: &str, email: &str, role: &str) -> i64 {
+        let scope = self.scope(slug);
+        workspaces::add_member(&self.db, &Caller::system(), &scope, email, role, &self.base).expect("member added");
+        let account = self
+            .db
+            .read(|c| lethe::store::staff::find_by_email(c, email))
+            .expect("lookup")
+            .expect("account exists");
+        if account.password_hash.is_none() {
+            let hash = lethe::crypto::hash_password(PASSWORD).unwrap();
+            self.db
+                .write(|tx| lethe::store::staff::set_password(tx, account.id, &hash))
+                .expect("password set");
+        }
+        account.id
+    }
+
+    /// Logs `client` in through the login form, as a browser would.
+    pub async fn login(&self, client: &Client, email: &str, password: &str) -> Response {
+        let page = client.get(self.url("/console/login")).send().await.unwrap();
+        let csrf = csrf_of(&page.text().await.unwrap());
+        client
+            .post(self.url("/console/login"))
+            .form(&[("email", email), ("password", password), ("csrf", &csrf), ("next", "/console/")])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A logged-in client for `email` (whose password is [`PASSWORD`]).
+    pub async fn logged_in(&self, email: &str) -> Client {
+        let client = self.new_client();
+        let res = self.login(&client, email, PASSWORD).await;
+        assert_eq!(res.status(), 303, "login of {email} failed");
+        client
+    }
+
+    /// GETs a console page and returns its CSRF token with the body.
+    pub async fn page(&self, client: &Client, path: &str) -> (u16, String, String) {
+        let res = client.get(self.url(path)).send().await.unwrap();
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap();
+        let csrf = csrf_of(&body);
+        (status, csrf, body)
+    }
+
+    pub async fn post_form(&self, client: &Client, path: &str, fields: &[(&str, &str)]) -> Response {
+        client.post(self.url(path)).form(fields).send().await.unwrap()
+    }
+
+    pub fn audit_actions(&self) -> Vec<String> {
+        self.db
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT action FROM audit_log ORDER BY seq")?;
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(lethe::store::StoreError::from)
+            })
+            .expect("audit readable")
+    }
+}
+
+/// The value of the first hidden `csrf` field on a page ("" if there is none).
+pub fn csrf_of(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub fn location(res: &Response) -> String {
+    res.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -1,0 +1,17 @@
+//! One integration-test binary (each extra binary is another long link). Every test starts Lethe
+//! on a random port with its own data directory and speaks HTTPS to it, trusting the certificate
+//! Lethe generated, as a client that was given that certificate would.
+
+mod helpers;
+
+mod api;
+mod audit;
+mod auth;
+mod cli;
+mod errors;
+mod health;
+mod roles;
+mod tenancy;
+mod totp;
+mod workspaces;
+mod browser;
