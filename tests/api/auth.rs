@@ -1,1 +1,212 @@
-//! auth
+//! Console login: cookies, wrong passwords, lockout, CSRF, logout, timeouts, set-up and invites.
+
+use crate::helpers::{PASSWORD, csrf_of, location, spawn_app, spawn_app_with};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sets_a_host_only_secure_session_cookie() {
+    let app = spawn_app().await;
+    app.create_admin("ada@example.org");
+    let client = app.new_client();
+    let res = app.login(&client, "ada@example.org", PASSWORD).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/console/");
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("__Host-lethe_session="))
+        .expect("session cookie")
+        .to_owned();
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie} lacks {attr}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    let (status, _, body) = app.page(&client, "/console/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<h1>Workspaces</h1>"));
+    assert!(app.audit_actions().contains(&"staff.login".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_need_a_login() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/console/w/aulm/settings")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/console/login?next=/console/w/aulm/settings");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_lock_the_account_after_five_tries() {
+    let app = spawn_app().await;
+    app.create_admin("ada@example.org");
+    let client = app.new_client();
+    for _ in 0..4 {
+        let res = app.login(&client, "ada@example.org", "not the password").await;
+        assert_eq!(res.status(), 401);
+        assert!(res.text().await.unwrap().contains("do not match"));
+    }
+    let res = app.login(&client, "ada@example.org", "not the password").await;
+    assert_eq!(res.status(), 429);
+    // Now even the right password is refused until the lock ends.
+    let res = app.login(&client, "ada@example.org", PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.text().await.unwrap().contains("locked until"));
+    // An unknown account answers like a wrong password.
+    let res = app.login(&client, "nobody@example.org", PASSWORD).await;
+    assert_eq!(res.status(), 401);
+    assert!(app.audit_actions().contains(&"staff.locked".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_the_csrf_token_change_nothing() {
+    let app = spawn_app().await;
+    let owner = app.create_admin("ada@example.org");
+    app.create_workspace(owner, "aulm");
+    let client = app.logged_in("ada@example.org").await;
+    let before = app.audit_actions().len();
+    let fields = [
+        ("legal_name", "Hijacked"),
+        ("contact_email", "evil@example.org"),
+        ("min_age", "16"),
+        ("request_deadline_days", "30"),
+    ];
+    let res = app.post_form(&client, "/console/w/aulm/settings", &fields).await;
+    assert_eq!(res.status(), 403);
+    let mut with_wrong = fields.to_vec();
+    with_wrong.push(("csrf", "forged"));
+    let res = app.post_form(&client, "/console/w/aulm/settings", &with_wrong).await;
+    assert_eq!(res.status(), 403);
+    // A cross-site post is refused on its Origin, whatever it carries.
+    let (_, csrf, _) = app.page(&client, "/console/w/aulm/settings").await;
+    let mut with_token = fields.to_vec();
+    with_token.push(("csrf", &csrf));
+    let res = client
+        .post(app.url("/console/w/aulm/settings"))
+        .header("Origin", "https://evil.example")
+        .form(&with_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(app.audit_actions().len(), before);
+    let (_, _, body) = app.page(&client, "/console/w/aulm/settings").await;
+    assert!(!body.contains("Hijacked"));
+    // The login form is protected too (login CSRF).
+    let res = app
+        .post_form(&app.new_client(), "/console/login", &[("email", "ada@example.org"), ("password", PASSWORD), ("csrf", "x")])
+        .await;
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_ends_the_session_for_good() {
+    let app = spawn_app().await;
+    app.create_admin("ada@example.org");
+    let client = app.new_client();
+    let res = app.login(&client, "ada@example.org", PASSWORD).await;
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("__Host-lethe_session="))
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let (_, csrf, _) = app.page(&client, "/console/").await;
+    let res = app.post_form(&client, "/console/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/console/login?done=logout");
+    // Replaying the old cookie does not work.
+    let res = app
+        .new_client()
+        .get(app.url("/console/"))
+        .header("Cookie", format!("__Host-lethe_session={cookie}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(app.audit_actions().contains(&"staff.logout".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_expire() {
+    let app = spawn_app_with(|c| c.session_idle = Duration::from_secs(1)).await;
+    app.create_admin("ada@example.org");
+    let client = app.logged_in("ada@example.org").await;
+    assert_eq!(app.page(&client, "/console/").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let res = client.get(app.url("/console/")).send().await.unwrap();
+    assert_eq!(res.status(), 303, "an idle session was still accepted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_at_the_absolute_limit_even_when_active() {
+    let app = spawn_app_with(|c| c.session_absolute = Duration::from_secs(2)).await;
+    app.create_admin("ada@example.org");
+    let client = app.logged_in("ada@example.org").await;
+    for _ in 0..3 {
+        assert_eq!(app.page(&client, "/console/").await.0, 200);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(client.get(app.url("/console/")).send().await.unwrap().status(), 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_link_creates_the_first_administrator_once() {
+    let app = spawn_app().await;
+    let link = lethe::services::accounts::setup_link(&app.db, &app.base).unwrap().expect("a link before any admin");
+    let path = link.strip_prefix(&app.base).unwrap().to_owned();
+    let client = app.new_client();
+    let (status, csrf, body) = app.page(&client, &path).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Create the first administrator"));
+    // Too short a passphrase: 422, nothing created.
+    let res = app
+        .post_form(&client, &path, &[("email", "ada@example.org"), ("password", "short"), ("password_confirm", "short"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("at least 12 characters"));
+    let res = app
+        .post_form(&client, &path, &[("email", "ada@example.org"), ("password", PASSWORD), ("password_confirm", PASSWORD), ("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(app.login(&app.new_client(), "ada@example.org", PASSWORD).await.status(), 303);
+    // The link is spent, and no new one is issued once an administrator exists.
+    let (status, _, _) = app.page(&client, &path).await;
+    assert_eq!(status, 404);
+    assert!(lethe::services::accounts::setup_link(&app.db, &app.base).unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invited_member_sets_a_password_and_logs_in() {
+    let app = spawn_app().await;
+    let owner = app.create_admin("ada@example.org");
+    app.create_workspace(owner, "aulm");
+    let client = app.logged_in("ada@example.org").await;
+    let (_, csrf, _) = app.page(&client, "/console/w/aulm/members").await;
+    let res = app
+        .post_form(&client, "/console/w/aulm/members", &[("email", "Bob@Example.org"), ("role", "support"), ("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status(), 200);
+    let body = res.text().await.unwrap();
+    let link = body.split("id=\"invite-link\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let path = link.strip_prefix(&app.base).unwrap().to_owned();
+    let bob = app.new_client();
+    let (status, csrf, page) = app.page(&bob, &path).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("bob@example.org"));
+    let res = app
+        .post_form(&bob, &path, &[("password", PASSWORD), ("password_confirm", PASSWORD), ("csrf", &csrf)])
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(app.login(&bob, "bob@example.org", PASSWORD).await.status(), 303);
+    let (_, _, dash) = app.page(&bob, "/console/").await;
+    assert!(dash.contains("aulm Ltd"));
+    // The invitation cannot be used twice.
+    assert_eq!(app.page(&app.new_client(), &path).await.0, 404);
+    assert_eq!(csrf_of("<input name=\"csrf\" value=\"abc\">"), "abc");
+}

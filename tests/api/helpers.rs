@@ -15,6 +15,8 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct TestApp {
     pub base: String,
     pub port: u16,
+    /// The plain-HTTP redirect listener's port, when configured.
+    pub redirect_port: Option<u16>,
     pub data_dir: TempDir,
     pub db: Db,
     pub cert_pem: Vec<u8>,
@@ -40,6 +42,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     adjust(&mut config);
     let app = Application::build(config).await.expect("app builds");
     let port = app.port();
+    let redirect_port = app.redirect_port();
     let base = app.base_url.clone();
     let db = app.db.clone();
     let cert_pem = match &app.cert_path {
@@ -51,6 +54,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     TestApp {
         base,
         port,
+        redirect_port,
         data_dir,
         db,
         cert_pem,

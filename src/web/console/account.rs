@@ -80,6 +80,7 @@ pub async fn begin_totp(
 #[derive(Deserialize)]
 pub struct CodeForm {
     code: String,
+    #[serde(default)]
     csrf: String,
 }
 
@@ -116,6 +117,7 @@ pub async fn confirm_totp(
 #[derive(Deserialize)]
 pub struct PasswordForm {
     password: String,
+    #[serde(default)]
     csrf: String,
 }
 

@@ -89,6 +89,7 @@ pub async fn login_form(req: HttpRequest, query: web::Query<LoginQuery>) -> Resu
 pub struct LoginForm {
     email: String,
     password: String,
+    #[serde(default)]
     csrf: String,
     next: Option<String>,
 }
@@ -195,6 +196,7 @@ pub async fn second_factor(
 
 #[derive(Deserialize)]
 pub struct CsrfForm {
+    #[serde(default)]
     pub csrf: String,
 }
 
@@ -269,6 +271,7 @@ pub struct SetPasswordForm {
     email: Option<String>,
     password: String,
     password_confirm: String,
+    #[serde(default)]
     csrf: String,
 }
 

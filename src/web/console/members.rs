@@ -63,6 +63,7 @@ pub async fn list(state: web::Data<AppState>, who: SignedIn, slug: web::Path<Str
 pub struct AddForm {
     email: String,
     role: String,
+    #[serde(default)]
     csrf: String,
 }
 
@@ -108,6 +109,7 @@ pub async fn add(
 #[derive(Deserialize)]
 pub struct RoleForm {
     role: String,
+    #[serde(default)]
     csrf: String,
 }
 

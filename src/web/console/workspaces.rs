@@ -82,6 +82,7 @@ pub struct SettingsForm {
     request_deadline_days: String,
     /// A checkbox: present ("on") when ticked.
     require_totp: Option<String>,
+    #[serde(default)]
     csrf: String,
 }
 
