@@ -1,1 +1,72 @@
-//! errors
+//! Bad input: oversized, malformed and invalid bodies, unknown routes. Nothing is half-written.
+
+use crate::helpers::{spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+async fn status_and_problem(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    assert_eq!(res.headers().get("content-type").unwrap(), "application/problem+json", "status {status}");
+    (status, res.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_bodies_get_413_400_415_and_422_and_change_nothing() {
+    let app = spawn_app_with(|c| c.max_body_bytes = 4096).await;
+    let owner = app.create_admin("ada@example.org");
+    app.create_workspace(owner, "aulm");
+    let key = app.api_key("aulm", &["workspace:write"]);
+    let url = app.url("/api/v1/workspace");
+    let before = app.audit_actions().len();
+
+    let big = json!({ "legal_name": "x".repeat(10_000) });
+    let (status, body) = status_and_problem(app.client.patch(&url).bearer_auth(&key).json(&big).send().await.unwrap()).await;
+    assert_eq!(status, 413);
+    assert!(body["detail"].as_str().unwrap().contains("4096"));
+
+    let send = |body: &'static str, ct: &'static str| {
+        app.client.patch(&url).bearer_auth(&key).header("content-type", ct).body(body).send()
+    };
+    let (status, body) = status_and_problem(send("{\"legal_name\": ", "application/json").await.unwrap()).await;
+    assert_eq!(status, 400);
+    assert!(body["detail"].as_str().unwrap().contains("not valid JSON"));
+    let (status, _) = status_and_problem(send("legal_name=x", "application/x-www-form-urlencoded").await.unwrap()).await;
+    assert_eq!(status, 415);
+    let (status, body) = status_and_problem(send("{\"min_age\": \"old\"}", "application/json").await.unwrap()).await;
+    assert_eq!(status, 422);
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("min_age") || body["detail"].as_str().unwrap().contains("invalid type"));
+    let (status, _) = status_and_problem(send("{\"colour\": \"blue\"}", "application/json").await.unwrap()).await;
+    assert_eq!(status, 422, "unknown fields are refused, not ignored");
+    // Valid JSON, one bad value among good ones: 422 naming the field, and the good ones not saved.
+    let (status, body) = status_and_problem(
+        send("{\"legal_name\": \"Changed\", \"contact_email\": \"nope\"}", "application/json").await.unwrap(),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["errors"][0]["field"], "contact_email");
+    let ws = app.db.read(|c| lethe::store::workspaces::get(c, &app.scope("aulm"))).unwrap();
+    assert_eq!(ws.settings.legal_name, "aulm Ltd");
+    assert_eq!(app.audit_actions().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_are_404_as_problem_json_or_a_page() {
+    let app = spawn_app().await;
+    let (status, body) = status_and_problem(app.client.get(app.url("/api/v1/nothing-here")).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["title"], "Not found");
+    let res = app.client.get(app.url("/console/nothing-here")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/html"));
+    assert!(res.text().await.unwrap().contains("lang=\"en\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_form_gets_a_readable_413_page() {
+    let app = spawn_app_with(|c| c.max_body_bytes = 2048).await;
+    app.create_admin("ada@example.org");
+    let client = app.new_client();
+    let big = "x".repeat(5000);
+    let res = app.post_form(&client, "/console/login", &[("email", big.as_str()), ("password", "p")]).await;
+    assert_eq!(res.status(), 413);
+    assert!(res.text().await.unwrap().contains("larger than the limit of 2048 bytes"));
+}
