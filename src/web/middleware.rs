@@ -90,22 +90,23 @@ pub async fn record_metrics(
     Ok(res)
 }
 
-/// Cross-site form posts are refused even before the CSRF token is looked at: a browser always
-/// sends `Origin` on a POST, and it must be this server.
+/// Cross-site form posts are refused even before the CSRF token is looked at. Browsers say where
+/// a request comes from in `Sec-Fetch-Site`; older ones only in `Origin`, which under our
+/// `no-referrer` policy may be `null` for same-origin posts, so it is the fallback only.
 pub async fn same_origin_posts(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     if req.method() != actix_web::http::Method::GET && req.method() != actix_web::http::Method::HEAD {
-        let origin_host = req
-            .headers()
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .map(|o| o.split_once("://").map(|(_, rest)| rest.to_owned()).unwrap_or_default());
-        let host = req.connection_info().host().to_owned();
-        if let Some(origin_host) = origin_host
-            && origin_host != host
-        {
+        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let cross_site = match header("sec-fetch-site") {
+            Some(site) => site != "same-origin" && site != "none",
+            None => header("origin").is_some_and(|origin| {
+                let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
+                origin_host != req.connection_info().host()
+            }),
+        };
+        if cross_site {
             let error = AppError::Forbidden("This form was sent from another site.".into());
             return Ok(req.into_response(super::console::error::page(&error)));
         }

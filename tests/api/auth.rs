@@ -90,6 +90,14 @@ async fn forms_without_the_csrf_token_change_nothing() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
+    let res = client
+        .post(app.url("/console/w/aulm/settings"))
+        .header("Sec-Fetch-Site", "cross-site")
+        .form(&with_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
     assert_eq!(app.audit_actions().len(), before);
     let (_, _, body) = app.page(&client, "/console/w/aulm/settings").await;
     assert!(!body.contains("Hijacked"));
