@@ -100,3 +100,25 @@ async fn plain_http_redirects_to_https() {
     // The target comes from configuration, not from the Host header.
     assert_eq!(crate::helpers::location(&res), app.url("/console/login?next=/console/"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_pem_files_are_served_instead_of_the_generated_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["lethe.test".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    let (c, k) = (cert.clone(), key.clone());
+    let app = spawn_app_with(move |config| config.tls = lethe::config::TlsMode::Files { cert: c, key: k }).await;
+    assert_eq!(app.cert_pem, generated.cert.pem().into_bytes());
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    assert!(!app.data_dir.path().join("tls").exists(), "no self-signed certificate was generated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_tls_serves_plain_http_for_a_proxy() {
+    let app = spawn_app_with(|c| c.tls = lethe::config::TlsMode::Off).await;
+    assert!(app.base.starts_with("http://"));
+    let res = reqwest::get(app.url("/readyz")).await.unwrap();
+    assert_eq!(res.status(), 200);
+}
