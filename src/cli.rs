@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "lethe", version, about = "Lethe: a self-hosted privacy back office in one binary")]
+#[command(
+    name = "lethe",
+    version,
+    about = "Lethe: a self-hosted privacy back office in one binary"
+)]
 pub struct Cli {
     /// Log filter, e.g. `info` or `lethe=debug,actix_web=info`.
     #[arg(long = "log", env = "LETHE_LOG", global = true, value_name = "FILTER")]
@@ -60,7 +64,12 @@ pub struct ServeArgs {
     pub http_redirect_listen: Option<String>,
     /// Host name this server is reached by; added to the self-signed certificate. Repeatable
     /// (comma-separated in the environment).
-    #[arg(long = "hostname", env = "LETHE_HOSTNAMES", value_name = "NAME", value_delimiter = ',')]
+    #[arg(
+        long = "hostname",
+        env = "LETHE_HOSTNAMES",
+        value_name = "NAME",
+        value_delimiter = ','
+    )]
     pub hostnames: Vec<String>,
     /// Public base URL used in links Lethe prints or sends [default: https://<listen>].
     #[arg(long, env = "LETHE_PUBLIC_URL", value_name = "URL")]

@@ -1,6 +1,9 @@
 //! What each subcommand does. `main` parses; these open the data directory and call services.
 
-use crate::cli::{AdminArgs, AdminCommand, ApikeyArgs, ApikeyCommand, AuditArgs, AuditCommand, DataArgs, ServeArgs};
+use crate::cli::{
+    AdminArgs, AdminCommand, ApikeyArgs, ApikeyCommand, AuditArgs, AuditCommand, DataArgs,
+    ServeArgs,
+};
 use crate::config::{Config, data_dir_from};
 use crate::services::{Caller, accounts, apikeys, demo};
 use crate::startup::Application;
@@ -24,7 +27,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let base = app.base_url.clone();
         let setup = tokio::task::spawn_blocking(move || accounts::setup_link(&db, &base)).await??;
 
-        println!("Lethe {} is serving {}", env!("CARGO_PKG_VERSION"), app.base_url);
+        println!(
+            "Lethe {} is serving {}",
+            env!("CARGO_PKG_VERSION"),
+            app.base_url
+        );
         if let (Some(fp), Some(path)) = (&app.fingerprint, &app.cert_path) {
             println!("  TLS certificate: {}", path.display());
             println!("  SHA-256 fingerprint: {fp}");
@@ -35,11 +42,17 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         if let Some(login) = demo_login {
             println!("  demo workspaces: aulm, aufum");
-            println!("  console login: {}  password: {}", login.email, login.password);
+            println!(
+                "  console login: {}  password: {}",
+                login.email, login.password
+            );
         }
         if let Some(link) = setup {
             println!("  no administrator yet: create one at {link}");
-            println!("  (one-time link, valid {} hours; or run `lethe admin create --email …`)", accounts::SETUP_LINK_HOURS);
+            println!(
+                "  (one-time link, valid {} hours; or run `lethe admin create --email …`)",
+                accounts::SETUP_LINK_HOURS
+            );
         }
         app.run_until_stopped().await?;
         Ok(ExitCode::SUCCESS)
@@ -57,7 +70,10 @@ pub fn admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
             let db = open(&data)?;
             let password = read_password()?;
             accounts::create_admin(&db, &email, &password).map_err(|e| anyhow!("{e}"))?;
-            eprintln!("administrator {} is ready; log in at /console/login", email.trim().to_lowercase());
+            eprintln!(
+                "administrator {} is ready; log in at /console/login",
+                email.trim().to_lowercase()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -94,8 +110,14 @@ pub fn apikey(args: ApikeyArgs) -> anyhow::Result<ExitCode> {
             let (scope, _) = db
                 .read(|c| workspaces::find_by_slug(c, &workspace))?
                 .ok_or_else(|| anyhow!("--workspace: there is no workspace '{workspace}'"))?;
-            let created = apikeys::create(&db, &Caller::cli(), &scope, &name, scopes.iter().map(String::as_str))
-                .map_err(|e| anyhow!("{e}"))?;
+            let created = apikeys::create(
+                &db,
+                &Caller::cli(),
+                &scope,
+                &name,
+                scopes.iter().map(String::as_str),
+            )
+            .map_err(|e| anyhow!("{e}"))?;
             // The key is the only thing on stdout, so scripts can capture it.
             println!("{}", created.secret);
             Ok(ExitCode::SUCCESS)
@@ -125,6 +147,9 @@ pub fn demo(args: DataArgs) -> anyhow::Result<ExitCode> {
     let db = open(&args)?;
     let login = demo::load(&db).map_err(|e| anyhow!("{e}"))?;
     println!("demo workspaces: aulm, aufum");
-    println!("console login: {}  password: {}", login.email, login.password);
+    println!(
+        "console login: {}  password: {}",
+        login.email, login.password
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -127,14 +127,22 @@ impl Config {
         let key = args.tls_key.or(file.tls_key);
         config.tls = match (no_tls, cert, key) {
             (true, None, None) => TlsMode::Off,
-            (true, _, _) => return Err(bad("--no-tls", "cannot be combined with --tls-cert/--tls-key")),
+            (true, _, _) => {
+                return Err(bad(
+                    "--no-tls",
+                    "cannot be combined with --tls-cert/--tls-key",
+                ));
+            }
             (false, Some(cert), Some(key)) => TlsMode::Files { cert, key },
             (false, Some(_), None) => return Err(bad("--tls-key", "is required with --tls-cert")),
             (false, None, Some(_)) => return Err(bad("--tls-cert", "is required with --tls-key")),
             (false, None, None) => TlsMode::SelfSigned,
         };
         if config.tls == TlsMode::Off && config.http_redirect_listen.is_some() {
-            return Err(bad("--http-redirect-listen", "makes no sense with --no-tls"));
+            return Err(bad(
+                "--http-redirect-listen",
+                "makes no sense with --no-tls",
+            ));
         }
 
         let hostnames = if args.hostnames.is_empty() {
@@ -148,20 +156,29 @@ impl Config {
             .filter(|h| !h.is_empty())
             .collect();
         if let Some(bad_host) = config.hostnames.iter().find(|h| !is_hostname(h)) {
-            return Err(bad("--hostname", format!("'{bad_host}' is not a host name")));
+            return Err(bad(
+                "--hostname",
+                format!("'{bad_host}' is not a host name"),
+            ));
         }
 
         if let Some(url) = args.public_url.or(file.public_url) {
             let url = url.trim_end_matches('/').to_owned();
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(bad("--public-url", format!("'{url}' must start with https://")));
+                return Err(bad(
+                    "--public-url",
+                    format!("'{url}' must start with https://"),
+                ));
             }
             config.public_url = Some(url);
         }
 
         if let Some(n) = args.max_body_bytes.or(file.max_body_bytes) {
             if !(1024..=256 * 1024 * 1024).contains(&n) {
-                return Err(bad("--max-body-bytes", "must be between 1024 and 268435456"));
+                return Err(bad(
+                    "--max-body-bytes",
+                    "must be between 1024 and 268435456",
+                ));
             }
             config.max_body_bytes = n;
         }
@@ -177,7 +194,10 @@ impl Config {
             }
             config.session_absolute = Duration::from_secs(u64::from(h) * 3600);
         }
-        if let Some(s) = args.session_cleanup_schedule.or(file.session_cleanup_schedule) {
+        if let Some(s) = args
+            .session_cleanup_schedule
+            .or(file.session_cleanup_schedule)
+        {
             config.session_cleanup_schedule = parse_schedule("--session-cleanup-schedule", &s)?;
         }
         if let Some(w) = args.workers.or(file.workers) {
@@ -222,7 +242,9 @@ fn parse_schedule(option: &str, value: &str) -> Result<cron::Schedule, ConfigErr
     cron::Schedule::from_str(value).map_err(|e| {
         bad(
             option,
-            format!("'{value}' is not a cron schedule with seconds first, e.g. \"0 */10 * * * *\" ({e})"),
+            format!(
+                "'{value}' is not a cron schedule with seconds first, e.g. \"0 */10 * * * *\" ({e})"
+            ),
         )
     })
 }
@@ -257,7 +279,11 @@ mod tests {
     fn flags_win_over_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("lethe.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n").unwrap();
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n",
+        )
+        .unwrap();
         let mut a = args();
         a.data.config = Some(file);
         a.listen = Some("127.0.0.1:9001".into());
@@ -279,7 +305,10 @@ mod tests {
 
         let mut a = args();
         a.session_cleanup_schedule = Some("0 3 * * *".into());
-        assert_eq!(Config::from_serve_args(a).unwrap_err().option, "--session-cleanup-schedule");
+        assert_eq!(
+            Config::from_serve_args(a).unwrap_err().option,
+            "--session-cleanup-schedule"
+        );
 
         let mut a = args();
         a.tls_cert = Some("c.pem".into());

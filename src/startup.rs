@@ -36,7 +36,13 @@ impl Application {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let base_url = config.public_url.clone().unwrap_or_else(|| {
             let ip = config.listen.ip();
-            let host = if ip.is_unspecified() { "localhost".to_owned() } else if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+            let host = if ip.is_unspecified() {
+                "localhost".to_owned()
+            } else if ip.is_ipv6() {
+                format!("[{ip}]")
+            } else {
+                ip.to_string()
+            };
             format!("{scheme}://{host}:{port}")
         });
         let config = Arc::new(config);
@@ -79,20 +85,30 @@ impl Application {
 
         let redirect = match config.http_redirect_listen {
             Some(addr) => {
-                let listener = TcpListener::bind(addr)
-                    .with_context(|| format!("--http-redirect-listen {addr}: cannot listen there"))?;
+                let listener = TcpListener::bind(addr).with_context(|| {
+                    format!("--http-redirect-listen {addr}: cannot listen there")
+                })?;
                 let redirect_port = listener.local_addr()?.port();
                 let target = base_url.clone();
                 let srv = HttpServer::new(move || {
                     let target = target.clone();
-                    App::new().default_service(actix_web::web::to(move |req: actix_web::HttpRequest| {
-                        // The target host comes from configuration, never from the Host header.
-                        let location = format!(
-                            "{target}{}",
-                            req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/")
-                        );
-                        async move { HttpResponse::PermanentRedirect().insert_header(("Location", location)).finish() }
-                    }))
+                    App::new().default_service(actix_web::web::to(
+                        move |req: actix_web::HttpRequest| {
+                            // The target host comes from configuration, never from the Host header.
+                            let location = format!(
+                                "{target}{}",
+                                req.uri()
+                                    .path_and_query()
+                                    .map(|p| p.as_str())
+                                    .unwrap_or("/")
+                            );
+                            async move {
+                                HttpResponse::PermanentRedirect()
+                                    .insert_header(("Location", location))
+                                    .finish()
+                            }
+                        },
+                    ))
                 })
                 .workers(1)
                 .listen(listener)?

@@ -76,7 +76,11 @@ pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
 
 /// The names the self-signed certificate covers: loopback, the listen address, configured hosts.
 fn certificate_names(config: &Config) -> Vec<String> {
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     let ip = config.listen.ip();
     if !ip.is_unspecified() {
         names.push(ip.to_string());
@@ -89,7 +93,11 @@ fn certificate_names(config: &Config) -> Vec<String> {
 
 fn ensure_self_signed(config: &Config) -> Result<(PathBuf, PathBuf), TlsError> {
     let dir = config.data_dir.join("tls");
-    let (cert, key, names_file) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("names.txt"));
+    let (cert, key, names_file) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("names.txt"),
+    );
     let names = certificate_names(config);
     let wanted = names.join("\n");
     let current = std::fs::read_to_string(&names_file).unwrap_or_default();
@@ -102,7 +110,8 @@ fn ensure_self_signed(config: &Config) -> Result<(PathBuf, PathBuf), TlsError> {
     };
     std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
     let generated = rcgen::generate_simple_self_signed(names)?;
-    write_private(&key, generated.signing_key.serialize_pem().as_bytes()).map_err(write_err(&key))?;
+    write_private(&key, generated.signing_key.serialize_pem().as_bytes())
+        .map_err(write_err(&key))?;
     std::fs::write(&cert, generated.cert.pem()).map_err(write_err(&cert))?;
     std::fs::write(&names_file, wanted).map_err(write_err(&names_file))?;
     tracing::info!(path = %cert.display(), "generated a self-signed TLS certificate");

@@ -56,7 +56,11 @@ impl Scope {
             .find(|x| x.as_str() == s.trim())
             .ok_or_else(|| {
                 let known: Vec<_> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-                format!("'{}' is not a scope (one of {})", s.trim(), known.join(", "))
+                format!(
+                    "'{}' is not a scope (one of {})",
+                    s.trim(),
+                    known.join(", ")
+                )
             })
     }
 
@@ -95,9 +99,8 @@ impl NewApiKey {
 pub fn prefix_of(presented: &str) -> Option<&str> {
     let rest = presented.strip_prefix(KEY_PREFIX)?;
     let (prefix, secret) = rest.split_once('_')?;
-    let ok = prefix.len() == 12
-        && prefix.chars().all(|c| c.is_ascii_hexdigit())
-        && secret.len() >= 32;
+    let ok =
+        prefix.len() == 12 && prefix.chars().all(|c| c.is_ascii_hexdigit()) && secret.len() >= 32;
     ok.then_some(prefix)
 }
 
@@ -118,6 +121,10 @@ mod tests {
         let s = Scope::parse_list(["records:read", "audit:read", "records:read"]).unwrap();
         assert_eq!(s, vec![Scope::RecordsRead, Scope::AuditRead]);
         assert!(Scope::parse_list([]).is_err());
-        assert!(Scope::parse_list(["records:delete"]).unwrap_err().contains("records:write"));
+        assert!(
+            Scope::parse_list(["records:delete"])
+                .unwrap_err()
+                .contains("records:write")
+        );
     }
 }

@@ -7,8 +7,14 @@ use std::net::IpAddr;
 /// Who did something.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Actor {
-    Staff { id: i64, email: String },
-    ApiKey { id: String, name: String },
+    Staff {
+        id: i64,
+        email: String,
+    },
+    ApiKey {
+        id: String,
+        name: String,
+    },
     /// The shell (`lethe admin create`, `lethe apikey create`).
     Cli,
     /// Lethe itself: start-up, jobs.
@@ -111,7 +117,10 @@ impl std::fmt::Display for ChainBreak {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ChainBreak::Altered { seq } => {
-                write!(f, "entry {seq} was altered: its hash does not match its contents")
+                write!(
+                    f,
+                    "entry {seq} was altered: its hash does not match its contents"
+                )
             }
             ChainBreak::Unlinked { seq } => write!(
                 f,
@@ -188,7 +197,10 @@ mod tests {
 
         let mut v = ChainVerifier::default();
         v.check(&fields(1, "a"), GENESIS_HASH, &h1).unwrap();
-        assert_eq!(v.check(&fields(2, "X"), &h1, &h2), Err(ChainBreak::Altered { seq: 2 }));
+        assert_eq!(
+            v.check(&fields(2, "X"), &h1, &h2),
+            Err(ChainBreak::Altered { seq: 2 })
+        );
     }
 
     #[test]
@@ -198,12 +210,21 @@ mod tests {
         let h3 = chain_hash(&h2, &fields(3, "c"));
         let mut v = ChainVerifier::default();
         v.check(&fields(1, "a"), GENESIS_HASH, &h1).unwrap();
-        assert_eq!(v.check(&fields(3, "c"), &h2, &h3), Err(ChainBreak::Unlinked { seq: 3 }));
+        assert_eq!(
+            v.check(&fields(3, "c"), &h2, &h3),
+            Err(ChainBreak::Unlinked { seq: 3 })
+        );
     }
 
     #[test]
     fn ips_are_truncated() {
-        assert_eq!(truncate_ip("203.0.113.77".parse().unwrap()), "203.0.113.0/24");
-        assert_eq!(truncate_ip("2001:db8:abcd:12::1".parse().unwrap()), "2001:db8:abcd::/48");
+        assert_eq!(
+            truncate_ip("203.0.113.77".parse().unwrap()),
+            "203.0.113.0/24"
+        );
+        assert_eq!(
+            truncate_ip("2001:db8:abcd:12::1".parse().unwrap()),
+            "2001:db8:abcd::/48"
+        );
     }
 }

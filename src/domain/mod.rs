@@ -84,7 +84,9 @@ impl Email {
                     && !domain.starts_with('.')
                     && !domain.ends_with('.')
                     && !e.chars().any(|c| c.is_whitespace() || c == '<' || c == '>')
-                    && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+                    && domain
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
             });
         if ok {
             Ok(Email(e))
@@ -130,8 +132,19 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse(" Ada@Example.ORG ").unwrap().as_str(), "ada@example.org");
-        for bad in ["", "ada", "ada@", "@example.org", "ada@example", "a b@example.org", "<x>@e.org"] {
+        assert_eq!(
+            Email::parse(" Ada@Example.ORG ").unwrap().as_str(),
+            "ada@example.org"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.org",
+            "ada@example",
+            "a b@example.org",
+            "<x>@e.org",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

@@ -14,7 +14,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Owner, Role::PrivacyOfficer, Role::Support, Role::Auditor];
+    pub const ALL: [Role; 4] = [
+        Role::Owner,
+        Role::PrivacyOfficer,
+        Role::Support,
+        Role::Auditor,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,7 +43,9 @@ impl Role {
         Role::ALL
             .into_iter()
             .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("'{s}' is not a role (owner, privacy_officer, support, auditor)"))
+            .ok_or_else(|| {
+                format!("'{s}' is not a role (owner, privacy_officer, support, auditor)")
+            })
     }
 
     /// The permission matrix.
@@ -46,7 +53,9 @@ impl Role {
         use Permission::*;
         match self {
             Role::Owner => true,
-            Role::PrivacyOfficer => matches!(p, ViewWorkspace | ViewMembers | ReadAudit | ViewApiKeys),
+            Role::PrivacyOfficer => {
+                matches!(p, ViewWorkspace | ViewMembers | ReadAudit | ViewApiKeys)
+            }
             Role::Support => matches!(p, ViewWorkspace),
             Role::Auditor => matches!(p, ViewWorkspace | ViewMembers | ReadAudit | ViewApiKeys),
         }

@@ -51,8 +51,16 @@ mod tests {
         let t = 1_800_000_000;
         let code = current_code(&s, t).unwrap();
         let step = verify(&s, &code, t, None).unwrap();
-        assert_eq!(verify(&s, &code, t, Some(step)), None, "replayed code accepted");
+        assert_eq!(
+            verify(&s, &code, t, Some(step)),
+            None,
+            "replayed code accepted"
+        );
         assert_eq!(verify(&s, "000000x", t, None), None);
-        assert!(provisioning_url(&s, "ada@example.org").unwrap().starts_with("otpauth://totp/"));
+        assert!(
+            provisioning_url(&s, "ada@example.org")
+                .unwrap()
+                .starts_with("otpauth://totp/")
+        );
     }
 }

@@ -7,13 +7,22 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Slug(String);
 
-const RESERVED_SLUGS: &[&str] = &["api", "console", "static", "new", "admin", "p", "well-known"];
+const RESERVED_SLUGS: &[&str] = &[
+    "api",
+    "console",
+    "static",
+    "new",
+    "admin",
+    "p",
+    "well-known",
+];
 
 impl Slug {
     pub fn parse(raw: &str) -> Result<Slug, String> {
         let s = raw.trim();
         let shape = (2..=40).contains(&s.len())
-            && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
             && !s.starts_with('-')
             && !s.ends_with('-');
         if !shape {
@@ -84,22 +93,37 @@ impl WorkspaceSettings {
         // GDPR Art. 12(3): one month, extendable by two more; 90 days is the outer bound.
         let deadline = errors.check(
             "request_deadline_days",
-            parse_in_range(&input.request_deadline_days, 1, 90, "a number of days from 1 to 90"),
+            parse_in_range(
+                &input.request_deadline_days,
+                1,
+                90,
+                "a number of days from 1 to 90",
+            ),
         );
-        match (legal_name, contact_email, dpo_name, dpo_email, min_age, deadline) {
-            (Some(legal_name), Some(contact_email), Some(dpo_name), Some(dpo_email), Some(min_age), Some(days))
-                if errors.is_empty() =>
-            {
-                Ok(WorkspaceSettings {
-                    legal_name,
-                    contact_email,
-                    dpo_name,
-                    dpo_email,
-                    min_age: min_age as u8,
-                    request_deadline_days: days as u16,
-                    require_totp: input.require_totp,
-                })
-            }
+        match (
+            legal_name,
+            contact_email,
+            dpo_name,
+            dpo_email,
+            min_age,
+            deadline,
+        ) {
+            (
+                Some(legal_name),
+                Some(contact_email),
+                Some(dpo_name),
+                Some(dpo_email),
+                Some(min_age),
+                Some(days),
+            ) if errors.is_empty() => Ok(WorkspaceSettings {
+                legal_name,
+                contact_email,
+                dpo_name,
+                dpo_email,
+                min_age: min_age as u8,
+                request_deadline_days: days as u16,
+                require_totp: input.require_totp,
+            }),
             _ => Err(errors),
         }
     }
@@ -148,6 +172,9 @@ mod tests {
         bad.request_deadline_days = "0".into();
         let e = WorkspaceSettings::parse(&bad).unwrap_err();
         let fields: Vec<_> = e.0.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["contact_email", "min_age", "request_deadline_days"]);
+        assert_eq!(
+            fields,
+            ["contact_email", "min_age", "request_deadline_days"]
+        );
     }
 }

@@ -22,10 +22,21 @@ pub struct NewSession {
     pub stage: Stage,
 }
 
-fn start_session(conn: &rusqlite::Connection, staff_id: i64, stage: Stage) -> Result<NewSession, AppError> {
+fn start_session(
+    conn: &rusqlite::Connection,
+    staff_id: i64,
+    stage: Stage,
+) -> Result<NewSession, AppError> {
     let token = crypto::random_token(32);
     let csrf = crypto::random_token(32);
-    sessions::create(conn, &crypto::sha256_hex(&token), staff_id, &csrf, stage, Utc::now())?;
+    sessions::create(
+        conn,
+        &crypto::sha256_hex(&token),
+        staff_id,
+        &csrf,
+        stage,
+        Utc::now(),
+    )?;
     Ok(NewSession { token, stage })
 }
 
@@ -38,8 +49,14 @@ fn actor_of(account: &StaffAccount) -> Actor {
 
 /// Login with e-mail and password. Wrong credentials and locked accounts get the same kind of
 /// answer whether or not the e-mail exists, and take the same time (a dummy hash is verified).
-pub fn login(db: &Db, email: &str, password: &str, caller: &Caller) -> Result<NewSession, AppError> {
-    let wrong = || AppError::Unauthorized("That e-mail and password do not match an account.".into());
+pub fn login(
+    db: &Db,
+    email: &str,
+    password: &str,
+    caller: &Caller,
+) -> Result<NewSession, AppError> {
+    let wrong =
+        || AppError::Unauthorized("That e-mail and password do not match an account.".into());
     let email = email.trim().to_lowercase();
     let account = db.read(|c| staff::find_by_email(c, &email))?;
     let hash = account
@@ -66,7 +83,11 @@ pub fn login(db: &Db, email: &str, password: &str, caller: &Caller) -> Result<Ne
                 LOCKOUT_THRESHOLD,
                 now + Duration::minutes(LOCKOUT_MINUTES),
             )?;
-            let action = if count >= LOCKOUT_THRESHOLD { "staff.locked" } else { "staff.login_failed" };
+            let action = if count >= LOCKOUT_THRESHOLD {
+                "staff.locked"
+            } else {
+                "staff.login_failed"
+            };
             let event = who
                 .event(action, format!("staff:{}", account.id))
                 .detail(serde_json::json!({ "failed_logins": count }));
@@ -78,7 +99,11 @@ pub fn login(db: &Db, email: &str, password: &str, caller: &Caller) -> Result<Ne
             }));
         }
         staff::clear_failed_logins(tx, account.id)?;
-        let stage = if account.totp_enabled { Stage::Totp } else { Stage::Full };
+        let stage = if account.totp_enabled {
+            Stage::Totp
+        } else {
+            Stage::Full
+        };
         let session = start_session(tx, account.id, stage)?;
         if stage == Stage::Full {
             let event = who.event("staff.login", format!("staff:{}", account.id));
@@ -118,7 +143,12 @@ pub fn complete_second_factor(
             None => {
                 let normalized = normalize_recovery_code(code);
                 !normalized.is_empty()
-                    && staff::use_recovery_code(tx, account.id, &crypto::sha256_hex(&normalized), now)?
+                    && staff::use_recovery_code(
+                        tx,
+                        account.id,
+                        &crypto::sha256_hex(&normalized),
+                        now,
+                    )?
             }
         };
         let who = Caller {
@@ -133,7 +163,10 @@ pub fn complete_second_factor(
                 now + Duration::minutes(LOCKOUT_MINUTES),
             )?;
             let event = who
-                .event("staff.second_factor_failed", format!("staff:{}", account.id))
+                .event(
+                    "staff.second_factor_failed",
+                    format!("staff:{}", account.id),
+                )
                 .detail(serde_json::json!({ "failed_logins": count }));
             audit::append(tx, None, &event, now)?;
             if count >= LOCKOUT_THRESHOLD {
@@ -199,7 +232,12 @@ pub fn logout(db: &Db, token: &str, caller: &Caller) -> Result<(), AppError> {
     db.write(|tx| {
         if sessions::get(tx, &id_hash)?.is_some() {
             sessions::delete(tx, &id_hash)?;
-            audit::append(tx, None, &caller.event("staff.logout", target_of(&caller.actor)), Utc::now())?;
+            audit::append(
+                tx,
+                None,
+                &caller.event("staff.logout", target_of(&caller.actor)),
+                Utc::now(),
+            )?;
         }
         Ok::<_, AppError>(())
     })
@@ -241,7 +279,11 @@ pub fn setup_link_is_valid(db: &Db, token: &str) -> Result<bool, AppError> {
         .is_some())
 }
 
-fn parse_credentials(email: &str, password: &str, confirm: &str) -> Result<Email, ValidationErrors> {
+fn parse_credentials(
+    email: &str,
+    password: &str,
+    confirm: &str,
+) -> Result<Email, ValidationErrors> {
     let mut errors = ValidationErrors::default();
     let email = errors.check("email", Email::parse(email));
     if let Some(e) = &email {
@@ -271,10 +313,14 @@ pub fn complete_setup(
         if staff::find_token(tx, TokenPurpose::Setup, &token_hash, now)?.is_none()
             || !staff::consume_token(tx, &token_hash, now)?
         {
-            return Err(AppError::NotFound("setup link (it was used already, or has expired)".into()));
+            return Err(AppError::NotFound(
+                "setup link (it was used already, or has expired)".into(),
+            ));
         }
         let id = staff::create(tx, email.as_str(), Some(&hash), true, now)?;
-        let event = caller.event("staff.setup", format!("staff:{id}")).detail(serde_json::json!({ "email": email.as_str(), "admin": true }));
+        let event = caller
+            .event("staff.setup", format!("staff:{id}"))
+            .detail(serde_json::json!({ "email": email.as_str(), "admin": true }));
         audit::append(tx, None, &event, now)?;
         Ok(id)
     })
@@ -309,7 +355,8 @@ pub fn create_admin(db: &Db, email: &str, password: &str) -> Result<i64, AppErro
 pub fn invitation(db: &Db, token: &str) -> Result<Option<String>, AppError> {
     let hash = crypto::sha256_hex(token);
     db.read(|c| -> Result<_, AppError> {
-        let Some(Some(staff_id)) = staff::find_token(c, TokenPurpose::Invite, &hash, Utc::now())? else {
+        let Some(Some(staff_id)) = staff::find_token(c, TokenPurpose::Invite, &hash, Utc::now())?
+        else {
             return Ok(None);
         };
         Ok(staff::get(c, staff_id)?.map(|a| a.email))
@@ -323,21 +370,28 @@ pub fn accept_invitation(
     confirm: &str,
     caller: &Caller,
 ) -> Result<(), AppError> {
-    let email = invitation(db, token)?
-        .ok_or_else(|| AppError::NotFound("invitation (it was used already, or has expired)".into()))?;
+    let email = invitation(db, token)?.ok_or_else(|| {
+        AppError::NotFound("invitation (it was used already, or has expired)".into())
+    })?;
     parse_credentials(&email, password, confirm)?;
     let hash = crypto::hash_password(password)?;
     let token_hash = crypto::sha256_hex(token);
     let now = Utc::now();
     db.write(|tx| {
-        let Some(Some(staff_id)) = staff::find_token(tx, TokenPurpose::Invite, &token_hash, now)? else {
+        let Some(Some(staff_id)) = staff::find_token(tx, TokenPurpose::Invite, &token_hash, now)?
+        else {
             return Err(AppError::NotFound("invitation".into()));
         };
         if !staff::consume_token(tx, &token_hash, now)? {
             return Err(AppError::NotFound("invitation".into()));
         }
         staff::set_password(tx, staff_id, &hash)?;
-        audit::append(tx, None, &caller.event("staff.invitation_accepted", format!("staff:{staff_id}")), now)?;
+        audit::append(
+            tx,
+            None,
+            &caller.event("staff.invitation_accepted", format!("staff:{staff_id}")),
+            now,
+        )?;
         Ok(())
     })
 }
@@ -350,7 +404,12 @@ pub fn begin_totp(db: &Db, staff_id: i64) -> Result<String, AppError> {
 }
 
 /// Confirms enrolment with a code from the app; returns the recovery codes, shown once.
-pub fn confirm_totp(db: &Db, account: &StaffAccount, code: &str, caller: &Caller) -> Result<Vec<String>, AppError> {
+pub fn confirm_totp(
+    db: &Db,
+    account: &StaffAccount,
+    code: &str,
+    caller: &Caller,
+) -> Result<Vec<String>, AppError> {
     let secret = account
         .totp_secret
         .as_deref()
@@ -358,14 +417,22 @@ pub fn confirm_totp(db: &Db, account: &StaffAccount, code: &str, caller: &Caller
         .ok_or_else(|| AppError::Conflict("Start the enrolment first.".into()))?;
     let now = Utc::now();
     let unix = u64::try_from(now.timestamp()).unwrap_or_default();
-    let step = totp::verify(secret, code, unix, None)
-        .ok_or_else(|| ValidationErrors::single("code", "is not the current code of your authenticator app"))?;
-    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| crypto::random_code(16)).collect();
+    let step = totp::verify(secret, code, unix, None).ok_or_else(|| {
+        ValidationErrors::single("code", "is not the current code of your authenticator app")
+    })?;
+    let codes: Vec<String> = (0..RECOVERY_CODES)
+        .map(|_| crypto::random_code(16))
+        .collect();
     let hashes: Vec<String> = codes.iter().map(crypto::sha256_hex).collect();
     db.write(|tx| {
         staff::enable_totp(tx, account.id, step)?;
         staff::replace_recovery_codes(tx, account.id, &hashes)?;
-        audit::append(tx, None, &caller.event("staff.totp_enabled", format!("staff:{}", account.id)), now)?;
+        audit::append(
+            tx,
+            None,
+            &caller.event("staff.totp_enabled", format!("staff:{}", account.id)),
+            now,
+        )?;
         Ok::<_, AppError>(())
     })?;
     Ok(codes
@@ -375,7 +442,12 @@ pub fn confirm_totp(db: &Db, account: &StaffAccount, code: &str, caller: &Caller
 }
 
 /// Turns TOTP off after checking the password again.
-pub fn disable_totp(db: &Db, account: &StaffAccount, password: &str, caller: &Caller) -> Result<(), AppError> {
+pub fn disable_totp(
+    db: &Db,
+    account: &StaffAccount,
+    password: &str,
+    caller: &Caller,
+) -> Result<(), AppError> {
     let ok = account
         .password_hash
         .as_deref()
@@ -385,7 +457,12 @@ pub fn disable_totp(db: &Db, account: &StaffAccount, password: &str, caller: &Ca
     }
     db.write(|tx| {
         staff::disable_totp(tx, account.id)?;
-        audit::append(tx, None, &caller.event("staff.totp_disabled", format!("staff:{}", account.id)), Utc::now())?;
+        audit::append(
+            tx,
+            None,
+            &caller.event("staff.totp_disabled", format!("staff:{}", account.id)),
+            Utc::now(),
+        )?;
         Ok(())
     })
 }
@@ -395,7 +472,11 @@ pub fn unused_recovery_codes(db: &Db, staff_id: i64) -> Result<i64, AppError> {
 }
 
 /// Removes sessions past their idle or absolute limit. Run by the scheduler.
-pub fn purge_expired_sessions(db: &Db, idle: StdDuration, absolute: StdDuration) -> Result<usize, AppError> {
+pub fn purge_expired_sessions(
+    db: &Db,
+    idle: StdDuration,
+    absolute: StdDuration,
+) -> Result<usize, AppError> {
     let now = Utc::now();
     let idle = Duration::from_std(idle).unwrap_or(Duration::minutes(30));
     let absolute = Duration::from_std(absolute).unwrap_or(Duration::hours(12));

@@ -64,13 +64,21 @@ pub fn revoke(db: &Db, caller: &Caller, scope: &WorkspaceScope, id: &str) -> Res
     let now = Utc::now();
     db.write(|tx| {
         apikeys::revoke(tx, scope, id, now)?;
-        audit::append(tx, Some(scope), &caller.event("apikey.revoke", format!("apikey:{id}")), now)?;
+        audit::append(
+            tx,
+            Some(scope),
+            &caller.event("apikey.revoke", format!("apikey:{id}")),
+            now,
+        )?;
         Ok(())
     })
 }
 
 /// The workspace and key behind a presented bearer secret; records its use.
-pub fn authenticate(db: &Db, presented: &str) -> Result<Option<(WorkspaceScope, ApiKeyInfo)>, AppError> {
+pub fn authenticate(
+    db: &Db,
+    presented: &str,
+) -> Result<Option<(WorkspaceScope, ApiKeyInfo)>, AppError> {
     let found = db.read(|c| apikeys::authenticate(c, presented))?;
     if let Some((_, info)) = &found {
         let stale = info

@@ -56,7 +56,10 @@ pub fn load(db: &Db) -> Result<DemoLogin, AppError> {
     let owner_id = super::accounts::create_admin(db, DEMO_EMAIL, &password)?;
     let caller = Caller::system();
     for demo in demo_workspaces() {
-        if db.read(|c| workspaces::find_by_slug(c, demo.slug))?.is_none() {
+        if db
+            .read(|c| workspaces::find_by_slug(c, demo.slug))?
+            .is_none()
+        {
             super::workspaces::create(db, &caller, owner_id, demo.slug, &demo.settings)?;
         }
     }

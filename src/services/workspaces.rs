@@ -20,7 +20,9 @@ pub fn create(
 ) -> Result<Workspace, AppError> {
     let mut errors = ValidationErrors::default();
     let slug = errors.check("slug", Slug::parse(slug));
-    let settings = WorkspaceSettings::parse(input).map_err(|e| errors.0.extend(e.0)).ok();
+    let settings = WorkspaceSettings::parse(input)
+        .map_err(|e| errors.0.extend(e.0))
+        .ok();
     errors.clone().into_result()?;
     let (Some(slug), Some(settings)) = (slug, settings) else {
         return Err(errors.into());
@@ -131,7 +133,10 @@ pub fn change_role(
             .into_iter()
             .find(|m| m.staff_id == staff_id)
             .ok_or_else(|| AppError::NotFound("member".into()))?;
-        if current.role == Role::Owner && role != Role::Owner && members::count_owners(tx, scope)? <= 1 {
+        if current.role == Role::Owner
+            && role != Role::Owner
+            && members::count_owners(tx, scope)? <= 1
+        {
             return Err(AppError::Conflict(
                 "A workspace needs at least one owner: make someone else owner first.".into(),
             ));
@@ -145,14 +150,21 @@ pub fn change_role(
     })
 }
 
-pub fn remove_member(db: &Db, caller: &Caller, scope: &WorkspaceScope, staff_id: i64) -> Result<(), AppError> {
+pub fn remove_member(
+    db: &Db,
+    caller: &Caller,
+    scope: &WorkspaceScope,
+    staff_id: i64,
+) -> Result<(), AppError> {
     db.write(|tx| {
         let current = members::list(tx, scope)?
             .into_iter()
             .find(|m| m.staff_id == staff_id)
             .ok_or_else(|| AppError::NotFound("member".into()))?;
         if current.role == Role::Owner && members::count_owners(tx, scope)? <= 1 {
-            return Err(AppError::Conflict("The last owner of a workspace cannot be removed.".into()));
+            return Err(AppError::Conflict(
+                "The last owner of a workspace cannot be removed.".into(),
+            ));
         }
         members::remove(tx, scope, staff_id)?;
         let event = caller

@@ -29,7 +29,10 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
         name: r.get(1)?,
         prefix: r.get(2)?,
         // Stored scopes were parsed before storing; an unknown one (from a newer Lethe) is dropped.
-        scopes: scopes.split(' ').filter_map(|s| Scope::parse(s).ok()).collect(),
+        scopes: scopes
+            .split(' ')
+            .filter_map(|s| Scope::parse(s).ok())
+            .collect(),
         created_by: r.get(4)?,
         created_at: parse_ts(&created),
         last_used_at: used.as_deref().map(parse_ts),

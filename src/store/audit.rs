@@ -110,7 +110,11 @@ pub enum AuditRange<'a> {
     Instance,
 }
 
-pub fn list(conn: &Connection, range: AuditRange<'_>, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+pub fn list(
+    conn: &Connection,
+    range: AuditRange<'_>,
+    f: &AuditFilter,
+) -> Result<Vec<AuditEntry>, StoreError> {
     let mut sql = String::from(
         "SELECT a.seq, a.at, a.actor, a.action, a.target, a.detail, a.ip, w.slug \
          FROM audit_log a LEFT JOIN workspaces w ON w.id = a.workspace_id WHERE ",
@@ -123,7 +127,11 @@ pub fn list(conn: &Connection, range: AuditRange<'_>, f: &AuditFilter) -> Result
         }
         AuditRange::Instance => sql.push_str("a.workspace_id IS NULL"),
     }
-    for (column, value) in [("a.actor", &f.actor), ("a.action", &f.action), ("a.target", &f.target)] {
+    for (column, value) in [
+        ("a.actor", &f.actor),
+        ("a.action", &f.action),
+        ("a.target", &f.target),
+    ] {
         if !value.is_empty() {
             sql.push_str(&format!(" AND instr({column}, ?) > 0"));
             args.push(Box::new(value.clone()));

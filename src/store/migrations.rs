@@ -35,7 +35,8 @@ pub fn apply(conn: &mut Connection) -> Result<(), StoreError> {
         };
         let tx = conn.transaction().map_err(wrap)?;
         tx.execute_batch(sql).map_err(wrap)?;
-        tx.pragma_update(None, "user_version", version).map_err(wrap)?;
+        tx.pragma_update(None, "user_version", version)
+            .map_err(wrap)?;
         tx.commit().map_err(wrap)?;
         tracing::info!(version, "applied database migration");
     }
@@ -57,7 +58,9 @@ mod tests {
         // Applying again is a no-op.
         apply(&mut conn).unwrap();
         let violations: i64 = conn
-            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         assert_eq!(violations, 0);
     }

@@ -31,7 +31,11 @@ pub enum StoreError {
         "the database at {path} has schema version {found}, newer than the {known} this Lethe knows; \
          it was left untouched (run the newer Lethe, or restore a backup)"
     )]
-    NewerSchema { path: String, found: i64, known: i64 },
+    NewerSchema {
+        path: String,
+        found: i64,
+        known: i64,
+    },
     #[error("migration {version} failed: {source}")]
     Migration {
         version: i64,
@@ -126,7 +130,10 @@ impl Db {
     }
 
     /// Runs blocking database work off the async workers.
-    pub async fn run<T, E>(&self, f: impl FnOnce(&Db) -> Result<T, E> + Send + 'static) -> Result<T, E>
+    pub async fn run<T, E>(
+        &self,
+        f: impl FnOnce(&Db) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,

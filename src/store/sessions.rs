@@ -93,5 +93,9 @@ pub fn delete_expired(
 }
 
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn.query_row("SELECT count(*) FROM sessions WHERE stage = 'full'", [], |r| r.get(0))?)
+    Ok(conn.query_row(
+        "SELECT count(*) FROM sessions WHERE stage = 'full'",
+        [],
+        |r| r.get(0),
+    )?)
 }

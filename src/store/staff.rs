@@ -53,7 +53,11 @@ pub fn create(
 
 pub fn get(conn: &Connection, id: i64) -> Result<Option<StaffAccount>, StoreError> {
     Ok(conn
-        .query_row(&format!("SELECT {COLUMNS} FROM staff WHERE id = ?1"), [id], from_row)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM staff WHERE id = ?1"),
+            [id],
+            from_row,
+        )
         .optional()?)
 }
 
@@ -94,7 +98,10 @@ pub fn set_password(conn: &Connection, id: i64, hash: &str) -> Result<(), StoreE
 }
 
 pub fn set_admin(conn: &Connection, id: i64, is_admin: bool) -> Result<(), StoreError> {
-    conn.execute("UPDATE staff SET is_admin = ?2 WHERE id = ?1", params![id, is_admin])?;
+    conn.execute(
+        "UPDATE staff SET is_admin = ?2 WHERE id = ?1",
+        params![id, is_admin],
+    )?;
     Ok(())
 }
 
@@ -160,9 +167,14 @@ pub fn advance_totp_step(conn: &Connection, id: i64, step: i64) -> Result<bool, 
     Ok(n == 1)
 }
 
-pub fn replace_recovery_codes(conn: &Connection, id: i64, hashes: &[String]) -> Result<(), StoreError> {
+pub fn replace_recovery_codes(
+    conn: &Connection,
+    id: i64,
+    hashes: &[String],
+) -> Result<(), StoreError> {
     conn.execute("DELETE FROM recovery_codes WHERE staff_id = ?1", [id])?;
-    let mut stmt = conn.prepare("INSERT INTO recovery_codes (staff_id, code_hash) VALUES (?1, ?2)")?;
+    let mut stmt =
+        conn.prepare("INSERT INTO recovery_codes (staff_id, code_hash) VALUES (?1, ?2)")?;
     for h in hashes {
         stmt.execute(params![id, h])?;
     }
@@ -223,7 +235,11 @@ pub fn create_token(
 }
 
 /// Ends every unused link of this purpose (a new setup link replaces the old one).
-pub fn expire_tokens(conn: &Connection, purpose: TokenPurpose, now: DateTime<Utc>) -> Result<(), StoreError> {
+pub fn expire_tokens(
+    conn: &Connection,
+    purpose: TokenPurpose,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE one_time_tokens SET used_at = ?2 WHERE purpose = ?1 AND used_at IS NULL",
         params![purpose.as_str(), ts(now)],
@@ -249,7 +265,11 @@ pub fn find_token(
 }
 
 /// Uses a token up; false if it was already used (a replayed link).
-pub fn consume_token(conn: &Connection, token_hash: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+pub fn consume_token(
+    conn: &Connection,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     let n = conn.execute(
         "UPDATE one_time_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
         params![token_hash, ts(now)],

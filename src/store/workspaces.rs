@@ -57,7 +57,12 @@ pub fn create(
             ts(now),
         ],
     )
-    .map_err(|e| unique_violation(e, format!("a workspace named '{}' already exists", slug.as_str())))?;
+    .map_err(|e| {
+        unique_violation(
+            e,
+            format!("a workspace named '{}' already exists", slug.as_str()),
+        )
+    })?;
     Ok(WorkspaceScope::new(conn.last_insert_rowid()))
 }
 
@@ -130,12 +135,17 @@ pub fn find_for_member(
 }
 
 /// A member's workspaces with their role, by slug.
-pub fn list_for_member(conn: &Connection, staff_id: i64) -> Result<Vec<(Workspace, Role)>, StoreError> {
+pub fn list_for_member(
+    conn: &Connection,
+    staff_id: i64,
+) -> Result<Vec<(Workspace, Role)>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {W_COLUMNS}, m.role FROM workspaces w JOIN memberships m ON m.workspace_id = w.id \
          WHERE m.staff_id = ?1 ORDER BY w.slug"
     ))?;
-    let rows = stmt.query_map([staff_id], |r| Ok((from_row(r)?.1, r.get::<_, String>(10)?)))?;
+    let rows = stmt.query_map([staff_id], |r| {
+        Ok((from_row(r)?.1, r.get::<_, String>(10)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         let (ws, role) = row?;

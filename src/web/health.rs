@@ -41,7 +41,11 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let (ws, sess) = gauges.unwrap_or((-1, -1));
     let body = state.metrics.render(&[
         ("lethe_workspaces", "Workspaces on this instance.", ws),
-        ("lethe_console_sessions", "Logged-in console sessions.", sess),
+        (
+            "lethe_console_sessions",
+            "Logged-in console sessions.",
+            sess,
+        ),
     ]);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -35,7 +35,11 @@ pub async fn security_headers(
         header::HeaderName::from_static("permissions-policy"),
         "camera=(), microphone=(), geolocation=(), interest-cohort=()",
     );
-    set(h, header::HeaderName::from_static("cross-origin-opener-policy"), "same-origin");
+    set(
+        h,
+        header::HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
     if !is_static && !h.contains_key(header::CACHE_CONTROL) {
         // Console pages and API answers carry personal data: never cache them.
         set(h, header::CACHE_CONTROL, "no-store");
@@ -78,7 +82,9 @@ pub async fn record_metrics(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let start = Instant::now();
     let method = req.method().to_string();
-    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
     let res = next.call(req).await?.map_into_boxed_body();
     if let Some(metrics) = metrics {
         let route = res
@@ -97,12 +103,21 @@ pub async fn same_origin_posts(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    if req.method() != actix_web::http::Method::GET && req.method() != actix_web::http::Method::HEAD {
-        let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if req.method() != actix_web::http::Method::GET && req.method() != actix_web::http::Method::HEAD
+    {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let cross_site = match header("sec-fetch-site") {
             Some(site) => site != "same-origin" && site != "none",
             None => header("origin").is_some_and(|origin| {
-                let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or_default();
+                let origin_host = origin
+                    .split_once("://")
+                    .map(|(_, rest)| rest)
+                    .unwrap_or_default();
                 origin_host != req.connection_info().host()
             }),
         };

@@ -6,7 +6,10 @@ use serde_json::Value;
 
 async fn problem(res: reqwest::Response, status: u16) -> Value {
     assert_eq!(res.status().as_u16(), status);
-    assert_eq!(res.headers().get("content-type").unwrap(), "application/problem+json");
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "application/problem+json"
+    );
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], status);
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
@@ -20,7 +23,13 @@ async fn create_key_in_console(app: &TestApp, client: &reqwest::Client, scopes: 
     let res = app.post_form(client, "/console/w/aulm/keys", &form).await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
-    page.split("id=\"new-key\">").nth(1).unwrap().split('<').next().unwrap().to_owned()
+    page.split("id=\"new-key\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -41,16 +50,26 @@ async fn a_console_key_is_shown_once_stored_hashed_and_works() {
         .read(|c| {
             let mut s = c.prepare("SELECT secret_hash FROM api_keys")?;
             let rows = s.query_map([], |r| r.get::<_, String>(0))?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(lethe::store::StoreError::from)
+            rows.collect::<Result<Vec<_>, _>>()
+                .map_err(lethe::store::StoreError::from)
         })
         .unwrap();
     assert_eq!(stored, vec![lethe::crypto::sha256_hex(&key)]);
 
-    let res = app.client.get(app.url("/api/v1/workspace")).bearer_auth(&key).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/workspace"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["slug"], "aulm");
-    assert_eq!(body["key_scopes"], serde_json::json!(["records:write", "audit:read"]));
+    assert_eq!(
+        body["key_scopes"],
+        serde_json::json!(["records:write", "audit:read"])
+    );
     let (_, _, page) = app.page(&client, "/console/w/aulm/keys").await;
     assert!(!page.contains("never"), "last use is recorded");
 }
@@ -63,23 +82,75 @@ async fn missing_wrong_and_revoked_keys_get_401_and_missing_scopes_403() {
     let client = app.logged_in("ada@example.org").await;
     let key = create_key_in_console(&app, &client, &["records:read"]).await;
 
-    let res = app.client.get(app.url("/api/v1/workspace")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/workspace"))
+        .send()
+        .await
+        .unwrap();
     assert!(res.headers().get("www-authenticate").is_some());
     let body = problem(res, 401).await;
-    assert!(body["detail"].as_str().unwrap().contains("Authorization: Bearer"));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer")
+    );
     let forged = format!("{}x", &key[..key.len() - 1]);
-    problem(app.client.get(app.url("/api/v1/workspace")).bearer_auth(&forged).send().await.unwrap(), 401).await;
-    let body = problem(app.client.get(app.url("/api/v1/audit")).bearer_auth(&key).send().await.unwrap(), 403).await;
+    problem(
+        app.client
+            .get(app.url("/api/v1/workspace"))
+            .bearer_auth(&forged)
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+    let body = problem(
+        app.client
+            .get(app.url("/api/v1/audit"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
     assert!(body["detail"].as_str().unwrap().contains("audit:read"));
 
-    let id: String = app.db.read(|c| c.query_row("SELECT id FROM api_keys", [], |r| r.get(0)).map_err(lethe::store::StoreError::from)).unwrap();
+    let id: String = app
+        .db
+        .read(|c| {
+            c.query_row("SELECT id FROM api_keys", [], |r| r.get(0))
+                .map_err(lethe::store::StoreError::from)
+        })
+        .unwrap();
     let (_, csrf, _) = app.page(&client, "/console/w/aulm/keys").await;
-    let res = app.post_form(&client, &format!("/console/w/aulm/keys/{id}/revoke"), &[("csrf", &csrf)]).await;
+    let res = app
+        .post_form(
+            &client,
+            &format!("/console/w/aulm/keys/{id}/revoke"),
+            &[("csrf", &csrf)],
+        )
+        .await;
     assert_eq!(res.status(), 303);
-    let body = problem(app.client.get(app.url("/api/v1/workspace")).bearer_auth(&key).send().await.unwrap(), 401).await;
+    let body = problem(
+        app.client
+            .get(app.url("/api/v1/workspace"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
     assert!(body["detail"].as_str().unwrap().contains("revoked"));
     let actions = app.audit_actions();
-    assert!(actions.contains(&"apikey.create".to_owned()) && actions.contains(&"apikey.revoke".to_owned()));
+    assert!(
+        actions.contains(&"apikey.create".to_owned())
+            && actions.contains(&"apikey.revoke".to_owned())
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,7 +170,10 @@ async fn a_key_with_workspace_write_updates_contact_details_and_is_audited() {
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["dpo_name"], "Dana Officer");
-    assert_eq!(body["legal_name"], "aulm Ltd", "absent fields keep their value");
+    assert_eq!(
+        body["legal_name"], "aulm Ltd",
+        "absent fields keep their value"
+    );
     let audit: Value = app
         .client
         .get(app.url("/api/v1/audit?action=workspace.update"))
@@ -112,6 +186,12 @@ async fn a_key_with_workspace_write_updates_contact_details_and_is_audited() {
         .unwrap();
     let entry = &audit["entries"][0];
     assert!(entry["actor"].as_str().unwrap().starts_with("apikey:"));
-    assert_eq!(entry["detail"]["dpo_name"], serde_json::json!(["", "Dana Officer"]));
-    assert!(entry["ip"].as_str().unwrap().ends_with(".0/24"), "IPs are truncated");
+    assert_eq!(
+        entry["detail"]["dpo_name"],
+        serde_json::json!(["", "Dana Officer"])
+    );
+    assert!(
+        entry["ip"].as_str().unwrap().ends_with(".0/24"),
+        "IPs are truncated"
+    );
 }

@@ -32,9 +32,17 @@ async fn login_sets_a_host_only_secure_session_cookie() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_need_a_login() {
     let app = spawn_app().await;
-    let res = app.client.get(app.url("/console/w/aulm/settings")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/console/w/aulm/settings"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
-    assert_eq!(location(&res), "/console/login?next=/console/w/aulm/settings");
+    assert_eq!(
+        location(&res),
+        "/console/login?next=/console/w/aulm/settings"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,11 +51,15 @@ async fn wrong_passwords_lock_the_account_after_five_tries() {
     app.create_admin("ada@example.org");
     let client = app.new_client();
     for _ in 0..4 {
-        let res = app.login(&client, "ada@example.org", "not the password").await;
+        let res = app
+            .login(&client, "ada@example.org", "not the password")
+            .await;
         assert_eq!(res.status(), 401);
         assert!(res.text().await.unwrap().contains("do not match"));
     }
-    let res = app.login(&client, "ada@example.org", "not the password").await;
+    let res = app
+        .login(&client, "ada@example.org", "not the password")
+        .await;
     assert_eq!(res.status(), 429);
     // Now even the right password is refused until the lock ends.
     let res = app.login(&client, "ada@example.org", PASSWORD).await;
@@ -72,11 +84,15 @@ async fn forms_without_the_csrf_token_change_nothing() {
         ("min_age", "16"),
         ("request_deadline_days", "30"),
     ];
-    let res = app.post_form(&client, "/console/w/aulm/settings", &fields).await;
+    let res = app
+        .post_form(&client, "/console/w/aulm/settings", &fields)
+        .await;
     assert_eq!(res.status(), 403);
     let mut with_wrong = fields.to_vec();
     with_wrong.push(("csrf", "forged"));
-    let res = app.post_form(&client, "/console/w/aulm/settings", &with_wrong).await;
+    let res = app
+        .post_form(&client, "/console/w/aulm/settings", &with_wrong)
+        .await;
     assert_eq!(res.status(), 403);
     // A cross-site post is refused on its Origin, whatever it carries.
     let (_, csrf, _) = app.page(&client, "/console/w/aulm/settings").await;
@@ -103,7 +119,15 @@ async fn forms_without_the_csrf_token_change_nothing() {
     assert!(!body.contains("Hijacked"));
     // The login form is protected too (login CSRF).
     let res = app
-        .post_form(&app.new_client(), "/console/login", &[("email", "ada@example.org"), ("password", PASSWORD), ("csrf", "x")])
+        .post_form(
+            &app.new_client(),
+            "/console/login",
+            &[
+                ("email", "ada@example.org"),
+                ("password", PASSWORD),
+                ("csrf", "x"),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 403);
 }
@@ -124,7 +148,9 @@ async fn logout_ends_the_session_for_good() {
         .unwrap()
         .to_owned();
     let (_, csrf, _) = app.page(&client, "/console/").await;
-    let res = app.post_form(&client, "/console/logout", &[("csrf", &csrf)]).await;
+    let res = app
+        .post_form(&client, "/console/logout", &[("csrf", &csrf)])
+        .await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/console/login?done=logout");
     // Replaying the old cookie does not work.
@@ -160,13 +186,23 @@ async fn sessions_end_at_the_absolute_limit_even_when_active() {
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(client.get(app.url("/console/")).send().await.unwrap().status(), 303);
+    assert_eq!(
+        client
+            .get(app.url("/console/"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_setup_link_creates_the_first_administrator_once() {
     let app = spawn_app().await;
-    let link = lethe::services::accounts::setup_link(&app.db, &app.base).unwrap().expect("a link before any admin");
+    let link = lethe::services::accounts::setup_link(&app.db, &app.base)
+        .unwrap()
+        .expect("a link before any admin");
     let path = link.strip_prefix(&app.base).unwrap().to_owned();
     let client = app.new_client();
     let (status, csrf, body) = app.page(&client, &path).await;
@@ -174,19 +210,46 @@ async fn the_setup_link_creates_the_first_administrator_once() {
     assert!(body.contains("Create the first administrator"));
     // Too short a passphrase: 422, nothing created.
     let res = app
-        .post_form(&client, &path, &[("email", "ada@example.org"), ("password", "short"), ("password_confirm", "short"), ("csrf", &csrf)])
+        .post_form(
+            &client,
+            &path,
+            &[
+                ("email", "ada@example.org"),
+                ("password", "short"),
+                ("password_confirm", "short"),
+                ("csrf", &csrf),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 422);
     assert!(res.text().await.unwrap().contains("at least 12 characters"));
     let res = app
-        .post_form(&client, &path, &[("email", "ada@example.org"), ("password", PASSWORD), ("password_confirm", PASSWORD), ("csrf", &csrf)])
+        .post_form(
+            &client,
+            &path,
+            &[
+                ("email", "ada@example.org"),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+                ("csrf", &csrf),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 303);
-    assert_eq!(app.login(&app.new_client(), "ada@example.org", PASSWORD).await.status(), 303);
+    assert_eq!(
+        app.login(&app.new_client(), "ada@example.org", PASSWORD)
+            .await
+            .status(),
+        303
+    );
     // The link is spent, and no new one is issued once an administrator exists.
     let (status, _, _) = app.page(&client, &path).await;
     assert_eq!(status, 404);
-    assert!(lethe::services::accounts::setup_link(&app.db, &app.base).unwrap().is_none());
+    assert!(
+        lethe::services::accounts::setup_link(&app.db, &app.base)
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,21 +260,47 @@ async fn an_invited_member_sets_a_password_and_logs_in() {
     let client = app.logged_in("ada@example.org").await;
     let (_, csrf, _) = app.page(&client, "/console/w/aulm/members").await;
     let res = app
-        .post_form(&client, "/console/w/aulm/members", &[("email", "Bob@Example.org"), ("role", "support"), ("csrf", &csrf)])
+        .post_form(
+            &client,
+            "/console/w/aulm/members",
+            &[
+                ("email", "Bob@Example.org"),
+                ("role", "support"),
+                ("csrf", &csrf),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
-    let link = body.split("id=\"invite-link\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let link = body
+        .split("id=\"invite-link\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
     let path = link.strip_prefix(&app.base).unwrap().to_owned();
     let bob = app.new_client();
     let (status, csrf, page) = app.page(&bob, &path).await;
     assert_eq!(status, 200);
     assert!(page.contains("bob@example.org"));
     let res = app
-        .post_form(&bob, &path, &[("password", PASSWORD), ("password_confirm", PASSWORD), ("csrf", &csrf)])
+        .post_form(
+            &bob,
+            &path,
+            &[
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+                ("csrf", &csrf),
+            ],
+        )
         .await;
     assert_eq!(res.status(), 303);
-    assert_eq!(app.login(&bob, "bob@example.org", PASSWORD).await.status(), 303);
+    assert_eq!(
+        app.login(&bob, "bob@example.org", PASSWORD).await.status(),
+        303
+    );
     let (_, _, dash) = app.page(&bob, "/console/").await;
     assert!(dash.contains("aulm Ltd"));
     // The invitation cannot be used twice.

@@ -60,14 +60,24 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
     browser.type_into("#email", "ada@example.org").await;
     browser.type_into("#password", PASSWORD).await;
     browser.click("button[type=submit]").await;
-    browser.wait_for_url("the dashboard", |url| path_of(url) == "/console/").await;
+    browser
+        .wait_for_url("the dashboard", |url| path_of(url) == "/console/")
+        .await;
     let heading = browser.wait_for("main h1").await;
     assert_eq!(browser.text(&heading).await, "Workspaces");
-    let workspace = browser.wait_for("ul.cards li.card h2 a[href='/console/w/aulm/']").await;
+    let workspace = browser
+        .wait_for("ul.cards li.card h2 a[href='/console/w/aulm/']")
+        .await;
     assert_eq!(browser.text(&workspace).await, "aulm Ltd");
-    assert!(browser.find("html[lang='en']").await.is_some(), "<html> lacks lang=\"en\"");
+    assert!(
+        browser.find("html[lang='en']").await.is_some(),
+        "<html> lacks lang=\"en\""
+    );
     let source = browser.source().await;
-    assert!(source.contains("<html lang=\"en\">"), "page source lacks <html lang=\"en\">");
+    assert!(
+        source.contains("<html lang=\"en\">"),
+        "page source lacks <html lang=\"en\">"
+    );
     assert_eq!(browser.title().await, "Workspaces · Lethe");
 
     // The stylesheet loaded under the page's CSP and applies: the top bar is dark.
@@ -80,11 +90,16 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
         .await;
     let sheets = styled["sheets"].as_array().cloned().unwrap_or_default();
     assert!(
-        sheets.iter().any(|s| s[0].as_str() == Some(&app.url("/static/console.css"))
-            && s[1].as_u64().unwrap_or(0) > 0),
+        sheets
+            .iter()
+            .any(|s| s[0].as_str() == Some(&app.url("/static/console.css"))
+                && s[1].as_u64().unwrap_or(0) > 0),
         "console.css did not load: {styled}"
     );
-    assert_eq!(styled["bar"], "rgb(36, 41, 47)", "console.css does not apply: {styled}");
+    assert_eq!(
+        styled["bar"], "rgb(36, 41, 47)",
+        "console.css does not apply: {styled}"
+    );
     let console = browser.console_log().await;
     for message in &console {
         println!("browser console: {message}");
@@ -93,7 +108,10 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
         .iter()
         .filter(|m| m.contains("Content Security Policy") || m.contains("Refused to"))
         .collect();
-    assert!(refused.is_empty(), "the page broke its own CSP: {refused:#?}");
+    assert!(
+        refused.is_empty(),
+        "the page broke its own CSP: {refused:#?}"
+    );
 
     let shot = browser.screenshot().await;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
@@ -103,16 +121,22 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
     println!("screenshot of the dashboard: {}", file.display());
 
     // Log out from the top bar: back to the login page, and the session is gone.
-    browser.click("header.topbar form[action='/console/logout'] button").await;
     browser
-        .wait_for_url("the login page", |url| path_of(url).starts_with("/console/login"))
+        .click("header.topbar form[action='/console/logout'] button")
+        .await;
+    browser
+        .wait_for_url("the login page", |url| {
+            path_of(url).starts_with("/console/login")
+        })
         .await;
     browser.wait_for("#email").await;
     let notice = browser.wait_for("p.notice").await;
     assert_eq!(browser.text(&notice).await, "You are logged out.");
     browser.goto(&app.url("/console/")).await;
     browser
-        .wait_for_url("the login page after logout", |url| path_of(url).starts_with("/console/login"))
+        .wait_for_url("the login page after logout", |url| {
+            path_of(url).starts_with("/console/login")
+        })
         .await;
 
     browser.quit().await;
@@ -174,14 +198,22 @@ fn der_header(input: &[u8]) -> (usize, usize) {
         return (2, first);
     }
     let n = first & 0x7f;
-    assert!((1..=4).contains(&n) && input.len() >= 2 + n, "bad DER length");
-    let len = input[2..2 + n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+    assert!(
+        (1..=4).contains(&n) && input.len() >= 2 + n,
+        "bad DER length"
+    );
+    let len = input[2..2 + n]
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | *b as usize);
     assert!(input.len() >= 2 + n + len, "truncated DER");
     (2 + n, len)
 }
 
 fn openssl_spki_pin(cert_pem: &[u8]) -> Option<String> {
-    let found = Command::new("which").arg("openssl").stdout(Stdio::null()).status();
+    let found = Command::new("which")
+        .arg("openssl")
+        .stdout(Stdio::null())
+        .status();
     if !found.is_ok_and(|s| s.success()) {
         return None;
     }
@@ -192,10 +224,23 @@ fn openssl_spki_pin(cert_pem: &[u8]) -> Option<String> {
         .stdout(Stdio::piped())
         .spawn()
         .expect("openssl runs");
-    child.stdin.take().unwrap().write_all(cert_pem).expect("PEM to openssl");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(cert_pem)
+        .expect("PEM to openssl");
     let out = child.wait_with_output().expect("openssl finishes");
-    assert!(out.status.success(), "openssl failed on Lethe's certificate");
-    Some(String::from_utf8(out.stdout).expect("base64").trim().to_owned())
+    assert!(
+        out.status.success(),
+        "openssl failed on Lethe's certificate"
+    );
+    Some(
+        String::from_utf8(out.stdout)
+            .expect("base64")
+            .trim()
+            .to_owned(),
+    )
 }
 
 /// A headless Chromium session, with the chromedriver and the profile directory it owns.
@@ -286,8 +331,16 @@ impl Browser {
         let created = browser
             .send(browser.http.post(url).json(&capabilities))
             .await
-            .unwrap_or_else(|e| panic!("chromedriver could not start Chromium: {e}{}", browser.log_tail()));
-        let id = created["sessionId"].as_str().expect("session id").to_owned();
+            .unwrap_or_else(|e| {
+                panic!(
+                    "chromedriver could not start Chromium: {e}{}",
+                    browser.log_tail()
+                )
+            });
+        let id = created["sessionId"]
+            .as_str()
+            .expect("session id")
+            .to_owned();
         browser.session = Some(id);
         browser
     }
@@ -305,15 +358,29 @@ impl Browser {
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "chromedriver not ready within {WAIT:?}{}", self.log_tail());
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver not ready within {WAIT:?}{}",
+                self.log_tail()
+            );
             tokio::time::sleep(POLL).await;
         }
     }
 
     fn log_tail(&self) -> String {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>().into_iter().rev().collect();
-        format!("\n--- chromedriver log (last lines) ---\n{}", tail.join("\n"))
+        let tail: Vec<&str> = log
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        format!(
+            "\n--- chromedriver log (last lines) ---\n{}",
+            tail.join("\n")
+        )
     }
 
     /// Sends a WebDriver command and returns its `value`, or the WebDriver error.
@@ -332,7 +399,10 @@ impl Browser {
             Ok(value)
         } else {
             Err(WebDriverError {
-                error: value["error"].as_str().unwrap_or("unknown error").to_owned(),
+                error: value["error"]
+                    .as_str()
+                    .unwrap_or("unknown error")
+                    .to_owned(),
                 message: value["message"].as_str().unwrap_or_default().to_owned(),
             })
         }
@@ -365,21 +435,36 @@ impl Browser {
     }
 
     async fn url(&self) -> String {
-        self.get("/url").await.as_str().unwrap_or_default().to_owned()
+        self.get("/url")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     async fn title(&self) -> String {
-        self.get("/title").await.as_str().unwrap_or_default().to_owned()
+        self.get("/title")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     async fn source(&self) -> String {
-        self.get("/source").await.as_str().unwrap_or_default().to_owned()
+        self.get("/source")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The element matching a CSS selector now, if any.
     async fn find(&self, css: &str) -> Option<String> {
         let body = json!({ "using": "css selector", "value": css });
-        match self.send(self.http.post(self.endpoint("/element")).json(&body)).await {
+        match self
+            .send(self.http.post(self.endpoint("/element")).json(&body))
+            .await
+        {
             Ok(v) => Some(v[ELEMENT].as_str().expect("element reference").to_owned()),
             Err(e) if e.error == "no such element" => None,
             Err(e) => panic!("finding {css}: {e}"),
@@ -413,7 +498,10 @@ impl Browser {
                 return url;
             }
             if Instant::now() >= deadline {
-                panic!("did not reach {what} after {WAIT:?}; the browser is at {url}{}", self.page_summary().await);
+                panic!(
+                    "did not reach {what} after {WAIT:?}; the browser is at {url}{}",
+                    self.page_summary().await
+                );
             }
             tokio::time::sleep(POLL).await;
         }
@@ -421,32 +509,50 @@ impl Browser {
 
     /// The title and the start of the visible text, for failure messages.
     async fn page_summary(&self) -> String {
-        let text = self.script("return document.body ? document.body.innerText : '';").await;
-        let text: String = text.as_str().unwrap_or_default().chars().take(400).collect();
+        let text = self
+            .script("return document.body ? document.body.innerText : '';")
+            .await;
+        let text: String = text
+            .as_str()
+            .unwrap_or_default()
+            .chars()
+            .take(400)
+            .collect();
         format!(" ({:?})\n--- page text ---\n{text}", self.title().await)
     }
 
     async fn type_into(&self, css: &str, text: &str) {
         let element = self.wait_for(css).await;
-        self.post(&format!("/element/{element}/value"), json!({ "text": text })).await;
+        self.post(
+            &format!("/element/{element}/value"),
+            json!({ "text": text }),
+        )
+        .await;
     }
 
     async fn clear(&self, css: &str) {
         let element = self.wait_for(css).await;
-        self.post(&format!("/element/{element}/clear"), json!({})).await;
+        self.post(&format!("/element/{element}/clear"), json!({}))
+            .await;
     }
 
     async fn click(&self, css: &str) {
         let element = self.wait_for(css).await;
-        self.post(&format!("/element/{element}/click"), json!({})).await;
+        self.post(&format!("/element/{element}/click"), json!({}))
+            .await;
     }
 
     async fn text(&self, element: &str) -> String {
-        self.get(&format!("/element/{element}/text")).await.as_str().unwrap_or_default().to_owned()
+        self.get(&format!("/element/{element}/text"))
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     async fn script(&self, body: &str) -> Value {
-        self.post("/execute/sync", json!({ "script": body, "args": [] })).await
+        self.post("/execute/sync", json!({ "script": body, "args": [] }))
+            .await
     }
 
     /// The browser console's messages since the last call (chromedriver's log extension).
@@ -454,15 +560,24 @@ impl Browser {
         let entries = self.post("/se/log", json!({ "type": "browser" })).await;
         entries
             .as_array()
-            .map(|a| a.iter().map(|e| e["message"].as_str().unwrap_or_default().to_owned()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// A PNG of the viewport.
     async fn screenshot(&self) -> Vec<u8> {
         let b64 = self.get("/screenshot").await;
-        let png = BASE64.decode(b64.as_str().expect("screenshot base64")).expect("screenshot decodes");
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "screenshot is not a PNG");
+        let png = BASE64
+            .decode(b64.as_str().expect("screenshot base64"))
+            .expect("screenshot decodes");
+        assert!(
+            png.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "screenshot is not a PNG"
+        );
         png
     }
 

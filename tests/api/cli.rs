@@ -17,8 +17,18 @@ fn lethe(args: &[&str]) -> Command {
 }
 
 fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -32,8 +42,19 @@ fn help_explains_every_serve_option() {
     assert!(out.status.success());
     let help = text(&out.stdout);
     for option in [
-        "--data-dir", "--listen", "--tls-cert", "--tls-key", "--no-tls", "--http-redirect-listen", "--hostname",
-        "--public-url", "--max-body-bytes", "--session-idle-minutes", "--session-absolute-hours", "--demo", "--config",
+        "--data-dir",
+        "--listen",
+        "--tls-cert",
+        "--tls-key",
+        "--no-tls",
+        "--http-redirect-listen",
+        "--hostname",
+        "--public-url",
+        "--max-body-bytes",
+        "--session-idle-minutes",
+        "--session-absolute-hours",
+        "--demo",
+        "--config",
         "LETHE_LISTEN",
     ] {
         assert!(help.contains(option), "serve --help lacks {option}");
@@ -49,66 +70,165 @@ fn a_bad_value_stops_start_up_with_one_line_naming_the_option() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     let cases: Vec<(Command, &str)> = vec![
-        (lethe(&["serve", "--data-dir", d, "--listen", "nonsense"]), "--listen"),
-        ({
-            let mut c = lethe(&["serve", "--data-dir", d]);
-            c.env("LETHE_MAX_BODY_BYTES", "12");
-            c
-        }, "--max-body-bytes"),
-        ({
-            let mut c = lethe(&["serve", "--data-dir", d]);
-            c.env("LETHE_SESSION_IDLE_MINUTES", "many");
-            c
-        }, "--session-idle-minutes"),
-        (lethe(&["serve", "--data-dir", d, "--tls-cert", "/nonexistent.pem"]), "--tls-key"),
+        (
+            lethe(&["serve", "--data-dir", d, "--listen", "nonsense"]),
+            "--listen",
+        ),
+        (
+            {
+                let mut c = lethe(&["serve", "--data-dir", d]);
+                c.env("LETHE_MAX_BODY_BYTES", "12");
+                c
+            },
+            "--max-body-bytes",
+        ),
+        (
+            {
+                let mut c = lethe(&["serve", "--data-dir", d]);
+                c.env("LETHE_SESSION_IDLE_MINUTES", "many");
+                c
+            },
+            "--session-idle-minutes",
+        ),
+        (
+            lethe(&["serve", "--data-dir", d, "--tls-cert", "/nonexistent.pem"]),
+            "--tls-key",
+        ),
     ];
     for (mut cmd, option) in cases {
         let out = cmd.output().unwrap();
         assert!(!out.status.success(), "{option} accepted");
         let err = text(&out.stderr);
         assert!(err.contains(option), "{option}: {err}");
-        assert!(err.trim().lines().filter(|l| !l.trim().is_empty()).count() <= 3, "{option}: {err}");
+        assert!(
+            err.trim().lines().filter(|l| !l.trim().is_empty()).count() <= 3,
+            "{option}: {err}"
+        );
     }
     // A TOML file with a typo names the key.
     let file = dir.path().join("lethe.toml");
     std::fs::write(&file, "listen = \"127.0.0.1:0\"\nmax_bdy_bytes = 10\n").unwrap();
-    let out = lethe(&["serve", "--config", file.to_str().unwrap(), "--data-dir", d]).output().unwrap();
+    let out = lethe(&["serve", "--config", file.to_str().unwrap(), "--data-dir", d])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("--config") && err.contains("max_bdy_bytes"), "{err}");
+    assert!(
+        err.contains("--config") && err.contains("max_bdy_bytes"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_create_reads_the_password_from_stdin_and_apikey_create_prints_only_the_key() {
     let app = spawn_app_with(|_| {}).await;
     let d = app.data_dir.path().to_str().unwrap().to_owned();
-    let out = run_with_stdin(lethe(&["admin", "create", "--data-dir", &d, "--email", "root@example.org"]), &format!("{PASSWORD}\n"));
+    let out = run_with_stdin(
+        lethe(&[
+            "admin",
+            "create",
+            "--data-dir",
+            &d,
+            "--email",
+            "root@example.org",
+        ]),
+        &format!("{PASSWORD}\n"),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!text(&out.stdout).contains(PASSWORD));
-    assert_eq!(app.login(&app.new_client(), "root@example.org", PASSWORD).await.status(), 303);
+    assert_eq!(
+        app.login(&app.new_client(), "root@example.org", PASSWORD)
+            .await
+            .status(),
+        303
+    );
     // A weak password is refused.
-    let out = run_with_stdin(lethe(&["admin", "create", "--data-dir", &d, "--email", "weak@example.org"]), "short\n");
+    let out = run_with_stdin(
+        lethe(&[
+            "admin",
+            "create",
+            "--data-dir",
+            &d,
+            "--email",
+            "weak@example.org",
+        ]),
+        "short\n",
+    );
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("12 characters"));
     // There is no way to pass a password as an argument.
-    let out = lethe(&["admin", "create", "--data-dir", &d, "--email", "x@example.org", "--password", "p"]).output().unwrap();
+    let out = lethe(&[
+        "admin",
+        "create",
+        "--data-dir",
+        &d,
+        "--email",
+        "x@example.org",
+        "--password",
+        "p",
+    ])
+    .output()
+    .unwrap();
     assert!(!out.status.success());
 
     let owner = app.create_admin("ada@example.org");
     app.create_workspace(owner, "aulm");
-    let out = lethe(&["apikey", "create", "--data-dir", &d, "--workspace", "aulm", "--scope", "audit:read", "--scope", "records:write"])
-        .output()
-        .unwrap();
+    let out = lethe(&[
+        "apikey",
+        "create",
+        "--data-dir",
+        &d,
+        "--workspace",
+        "aulm",
+        "--scope",
+        "audit:read",
+        "--scope",
+        "records:write",
+    ])
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert_eq!(stdout.lines().count(), 1, "only the key on stdout: {stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "only the key on stdout: {stdout}"
+    );
     let key = stdout.trim();
-    let res = app.client.get(app.url("/api/v1/audit")).bearer_auth(key).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/api/v1/audit"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
-    let out = lethe(&["apikey", "create", "--data-dir", &d, "--workspace", "aulm", "--scope", "records:delete"]).output().unwrap();
+    let out = lethe(&[
+        "apikey",
+        "create",
+        "--data-dir",
+        &d,
+        "--workspace",
+        "aulm",
+        "--scope",
+        "records:delete",
+    ])
+    .output()
+    .unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("records:delete"));
-    let out = lethe(&["apikey", "create", "--data-dir", &d, "--workspace", "nope", "--scope", "records:read"]).output().unwrap();
+    let out = lethe(&[
+        "apikey",
+        "create",
+        "--data-dir",
+        &d,
+        "--workspace",
+        "nope",
+        "--scope",
+        "records:read",
+    ])
+    .output()
+    .unwrap();
     assert!(text(&out.stderr).contains("no workspace 'nope'"));
 }
 
@@ -118,14 +238,29 @@ fn a_database_from_a_newer_lethe_is_refused_and_left_untouched() {
     let db = dir.path().join("lethe.db");
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 999;").unwrap();
+        conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 999;")
+            .unwrap();
     }
     let before = std::fs::read(&db).unwrap();
-    let out = lethe(&["audit", "verify", "--data-dir", dir.path().to_str().unwrap()]).output().unwrap();
+    let out = lethe(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(err.contains("schema version 999") && err.contains("newer"), "{err}");
-    assert_eq!(std::fs::read(&db).unwrap(), before, "the newer database was modified");
+    assert!(
+        err.contains("schema version 999") && err.contains("newer"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the newer database was modified"
+    );
     assert!(!dir.path().join("lethe.db-wal").exists());
 }
 
@@ -136,11 +271,17 @@ fn demo_builds_the_two_workspaces_and_prints_a_login() {
     let out = lethe(&["demo", "--data-dir", d]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("aulm") && stdout.contains("aufum") && stdout.contains("owner@demo.example"));
+    assert!(
+        stdout.contains("aulm")
+            && stdout.contains("aufum")
+            && stdout.contains("owner@demo.example")
+    );
     // Running it again keeps the workspaces and gives a new password.
     let again = text(&lethe(&["demo", "--data-dir", d]).output().unwrap().stdout);
     assert_ne!(stdout, again);
     let conn = rusqlite::Connection::open(dir.path().join("lethe.db")).unwrap();
-    let n: i64 = conn.query_row("SELECT count(*) FROM workspaces", [], |r| r.get(0)).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM workspaces", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 2);
 }

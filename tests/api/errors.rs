@@ -5,7 +5,11 @@ use serde_json::{Value, json};
 
 async fn status_and_problem(res: reqwest::Response) -> (u16, Value) {
     let status = res.status().as_u16();
-    assert_eq!(res.headers().get("content-type").unwrap(), "application/problem+json", "status {status}");
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "application/problem+json",
+        "status {status}"
+    );
     (status, res.json().await.unwrap())
 }
 
@@ -19,31 +23,75 @@ async fn api_bodies_get_413_400_415_and_422_and_change_nothing() {
     let before = app.audit_actions().len();
 
     let big = json!({ "legal_name": "x".repeat(10_000) });
-    let (status, body) = status_and_problem(app.client.patch(&url).bearer_auth(&key).json(&big).send().await.unwrap()).await;
+    let (status, body) = status_and_problem(
+        app.client
+            .patch(&url)
+            .bearer_auth(&key)
+            .json(&big)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 413);
     assert!(body["detail"].as_str().unwrap().contains("4096"));
 
     let send = |body: &'static str, ct: &'static str| {
-        app.client.patch(&url).bearer_auth(&key).header("content-type", ct).body(body).send()
+        app.client
+            .patch(&url)
+            .bearer_auth(&key)
+            .header("content-type", ct)
+            .body(body)
+            .send()
     };
-    let (status, body) = status_and_problem(send("{\"legal_name\": ", "application/json").await.unwrap()).await;
+    let (status, body) =
+        status_and_problem(send("{\"legal_name\": ", "application/json").await.unwrap()).await;
     assert_eq!(status, 400);
     assert!(body["detail"].as_str().unwrap().contains("not valid JSON"));
-    let (status, _) = status_and_problem(send("legal_name=x", "application/x-www-form-urlencoded").await.unwrap()).await;
+    let (status, _) = status_and_problem(
+        send("legal_name=x", "application/x-www-form-urlencoded")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 415);
-    let (status, body) = status_and_problem(send("{\"min_age\": \"old\"}", "application/json").await.unwrap()).await;
+    let (status, body) = status_and_problem(
+        send("{\"min_age\": \"old\"}", "application/json")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 422);
-    assert!(body["errors"][0]["message"].as_str().unwrap().contains("min_age") || body["detail"].as_str().unwrap().contains("invalid type"));
-    let (status, _) = status_and_problem(send("{\"colour\": \"blue\"}", "application/json").await.unwrap()).await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("min_age")
+            || body["detail"].as_str().unwrap().contains("invalid type")
+    );
+    let (status, _) = status_and_problem(
+        send("{\"colour\": \"blue\"}", "application/json")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 422, "unknown fields are refused, not ignored");
     // Valid JSON, one bad value among good ones: 422 naming the field, and the good ones not saved.
     let (status, body) = status_and_problem(
-        send("{\"legal_name\": \"Changed\", \"contact_email\": \"nope\"}", "application/json").await.unwrap(),
+        send(
+            "{\"legal_name\": \"Changed\", \"contact_email\": \"nope\"}",
+            "application/json",
+        )
+        .await
+        .unwrap(),
     )
     .await;
     assert_eq!(status, 422);
     assert_eq!(body["errors"][0]["field"], "contact_email");
-    let ws = app.db.read(|c| lethe::store::workspaces::get(c, &app.scope("aulm"))).unwrap();
+    let ws = app
+        .db
+        .read(|c| lethe::store::workspaces::get(c, &app.scope("aulm")))
+        .unwrap();
     assert_eq!(ws.settings.legal_name, "aulm Ltd");
     assert_eq!(app.audit_actions().len(), before);
 }
@@ -51,12 +99,31 @@ async fn api_bodies_get_413_400_415_and_422_and_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_routes_are_404_as_problem_json_or_a_page() {
     let app = spawn_app().await;
-    let (status, body) = status_and_problem(app.client.get(app.url("/api/v1/nothing-here")).send().await.unwrap()).await;
+    let (status, body) = status_and_problem(
+        app.client
+            .get(app.url("/api/v1/nothing-here"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 404);
     assert_eq!(body["title"], "Not found");
-    let res = app.client.get(app.url("/console/nothing-here")).send().await.unwrap();
+    let res = app
+        .client
+        .get(app.url("/console/nothing-here"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
-    assert!(res.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/html"));
+    assert!(
+        res.headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     assert!(res.text().await.unwrap().contains("lang=\"en\""));
 }
 
@@ -66,7 +133,18 @@ async fn an_oversized_form_gets_a_readable_413_page() {
     app.create_admin("ada@example.org");
     let client = app.new_client();
     let big = "x".repeat(5000);
-    let res = app.post_form(&client, "/console/login", &[("email", big.as_str()), ("password", "p")]).await;
+    let res = app
+        .post_form(
+            &client,
+            "/console/login",
+            &[("email", big.as_str()), ("password", "p")],
+        )
+        .await;
     assert_eq!(res.status(), 413);
-    assert!(res.text().await.unwrap().contains("larger than the limit of 2048 bytes"));
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("larger than the limit of 2048 bytes")
+    );
 }

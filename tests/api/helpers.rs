@@ -97,7 +97,8 @@ impl TestApp {
             request_deadline_days: "30".into(),
             require_totp: false,
         };
-        workspaces::create(&self.db, &Caller::system(), owner_id, slug, &input).expect("workspace created");
+        workspaces::create(&self.db, &Caller::system(), owner_id, slug, &input)
+            .expect("workspace created");
         self.scope(slug)
     }
 
@@ -111,15 +112,22 @@ impl TestApp {
 
     pub fn api_key(&self, slug: &str, scopes: &[&str]) -> String {
         let scope = self.scope(slug);
-        apikeys::create(&self.db, &Caller::cli(), &scope, "test", scopes.iter().copied())
-            .expect("key created")
-            .secret
+        apikeys::create(
+            &self.db,
+            &Caller::cli(),
+            &scope,
+            "test",
+            scopes.iter().copied(),
+        )
+        .expect("key created")
+        .secret
     }
 
     /// Adds `email` to `slug` with `role`, creating an account with [`PASSWORD`] if needed.
     pub fn add_member(&self, slug: &str, email: &str, role: &str) -> i64 {
         let scope = self.scope(slug);
-        workspaces::add_member(&self.db, &Caller::system(), &scope, email, role, &self.base).expect("member added");
+        workspaces::add_member(&self.db, &Caller::system(), &scope, email, role, &self.base)
+            .expect("member added");
         let account = self
             .db
             .read(|c| lethe::store::staff::find_by_email(c, email))
@@ -140,7 +148,12 @@ impl TestApp {
         let csrf = csrf_of(&page.text().await.unwrap());
         client
             .post(self.url("/console/login"))
-            .form(&[("email", email), ("password", password), ("csrf", &csrf), ("next", "/console/")])
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/console/"),
+            ])
             .send()
             .await
             .unwrap()
@@ -163,8 +176,18 @@ impl TestApp {
         (status, csrf, body)
     }
 
-    pub async fn post_form(&self, client: &Client, path: &str, fields: &[(&str, &str)]) -> Response {
-        client.post(self.url(path)).form(fields).send().await.unwrap()
+    pub async fn post_form(
+        &self,
+        client: &Client,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        client
+            .post(self.url(path))
+            .form(fields)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub fn audit_actions(&self) -> Vec<String> {
@@ -172,7 +195,8 @@ impl TestApp {
             .read(|c| {
                 let mut stmt = c.prepare("SELECT action FROM audit_log ORDER BY seq")?;
                 let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-                rows.collect::<Result<Vec<_>, _>>().map_err(lethe::store::StoreError::from)
+                rows.collect::<Result<Vec<_>, _>>()
+                    .map_err(lethe::store::StoreError::from)
             })
             .expect("audit readable")
     }

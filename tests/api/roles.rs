@@ -13,19 +13,64 @@ struct Case {
 const ROLES: [&str; 4] = ["owner", "privacy_officer", "support", "auditor"];
 
 const CASES: &[Case] = &[
-    Case { what: "view overview", post: false, path: "/console/w/aulm/", allowed: [true, true, true, true] },
-    Case { what: "view settings", post: false, path: "/console/w/aulm/settings", allowed: [true, true, true, true] },
-    Case { what: "edit settings", post: true, path: "/console/w/aulm/settings", allowed: [true, false, false, false] },
-    Case { what: "view members", post: false, path: "/console/w/aulm/members", allowed: [true, true, false, true] },
-    Case { what: "add member", post: true, path: "/console/w/aulm/members", allowed: [true, false, false, false] },
-    Case { what: "view keys", post: false, path: "/console/w/aulm/keys", allowed: [true, true, false, true] },
-    Case { what: "create key", post: true, path: "/console/w/aulm/keys", allowed: [true, false, false, false] },
-    Case { what: "read audit", post: false, path: "/console/w/aulm/audit", allowed: [true, true, false, true] },
+    Case {
+        what: "view overview",
+        post: false,
+        path: "/console/w/aulm/",
+        allowed: [true, true, true, true],
+    },
+    Case {
+        what: "view settings",
+        post: false,
+        path: "/console/w/aulm/settings",
+        allowed: [true, true, true, true],
+    },
+    Case {
+        what: "edit settings",
+        post: true,
+        path: "/console/w/aulm/settings",
+        allowed: [true, false, false, false],
+    },
+    Case {
+        what: "view members",
+        post: false,
+        path: "/console/w/aulm/members",
+        allowed: [true, true, false, true],
+    },
+    Case {
+        what: "add member",
+        post: true,
+        path: "/console/w/aulm/members",
+        allowed: [true, false, false, false],
+    },
+    Case {
+        what: "view keys",
+        post: false,
+        path: "/console/w/aulm/keys",
+        allowed: [true, true, false, true],
+    },
+    Case {
+        what: "create key",
+        post: true,
+        path: "/console/w/aulm/keys",
+        allowed: [true, false, false, false],
+    },
+    Case {
+        what: "read audit",
+        post: false,
+        path: "/console/w/aulm/audit",
+        allowed: [true, true, false, true],
+    },
 ];
 
 fn form_for(path: &str, csrf: &str) -> Vec<(String, String)> {
     let pairs: Vec<(&str, &str)> = if path.ends_with("/settings") {
-        vec![("legal_name", "Aulm Corporation"), ("contact_email", "a@aulm.example"), ("min_age", "18"), ("request_deadline_days", "30")]
+        vec![
+            ("legal_name", "Aulm Corporation"),
+            ("contact_email", "a@aulm.example"),
+            ("min_age", "18"),
+            ("request_deadline_days", "30"),
+        ]
     } else if path.ends_with("/members") {
         vec![("email", "new@example.org"), ("role", "auditor")]
     } else {
@@ -41,7 +86,12 @@ fn form_for(path: &str, csrf: &str) -> Vec<(String, String)> {
 async fn status_as(app: &TestApp, client: &reqwest::Client, case: &Case) -> u16 {
     if case.post {
         let (_, csrf, _) = app.page(client, "/console/").await;
-        let res = client.post(app.url(case.path)).form(&form_for(case.path, &csrf)).send().await.unwrap();
+        let res = client
+            .post(app.url(case.path))
+            .form(&form_for(case.path, &csrf))
+            .send()
+            .await
+            .unwrap();
         res.status().as_u16()
     } else {
         app.page(client, case.path).await.0
@@ -63,7 +113,11 @@ async fn each_role_can_do_what_the_matrix_says_and_nothing_more() {
         for (i, client) in clients.iter().enumerate() {
             let status = status_as(&app, client, case).await;
             let ok = matches!(status, 200 | 303);
-            assert_eq!(ok, case.allowed[i], "{} as {}: got {status}", case.what, ROLES[i]);
+            assert_eq!(
+                ok, case.allowed[i],
+                "{} as {}: got {status}",
+                case.what, ROLES[i]
+            );
             if !ok {
                 assert_eq!(status, 403, "{} as {}", case.what, ROLES[i]);
             }
@@ -76,5 +130,8 @@ async fn each_role_can_do_what_the_matrix_says_and_nothing_more() {
         assert_eq!(app.page(&stranger, case.path).await.0, 404, "{}", case.what);
     }
     // Non-administrators cannot create workspaces.
-    assert_eq!(app.page(&clients[1], "/console/workspaces/new").await.0, 403);
+    assert_eq!(
+        app.page(&clients[1], "/console/workspaces/new").await.0,
+        403
+    );
 }

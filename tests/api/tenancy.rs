@@ -15,20 +15,28 @@ fn fixture(app: &TestApp, path: &str, param: &str) -> String {
             let seq: i64 = app
                 .db
                 .read(|c| {
-                    c.query_row("SELECT max(seq) FROM audit_log WHERE workspace_id = ?1", [scope.id()], |r| r.get(0))
-                        .map_err(lethe::store::StoreError::from)
+                    c.query_row(
+                        "SELECT max(seq) FROM audit_log WHERE workspace_id = ?1",
+                        [scope.id()],
+                        |r| r.get(0),
+                    )
+                    .map_err(lethe::store::StoreError::from)
                 })
                 .unwrap();
             seq.to_string()
         }
-        _ => panic!("no tenancy fixture for {{{param}}} in {path}: add one to tests/api/tenancy.rs"),
+        _ => {
+            panic!("no tenancy fixture for {{{param}}} in {path}: add one to tests/api/tenancy.rs")
+        }
     }
 }
 
 /// A harmless, valid body for each route that takes one.
 fn body_for(path: &str, method: &str) -> Option<Value> {
     match (path, method) {
-        ("/api/v1/workspace", "patch") => Some(serde_json::json!({ "dpo_name": "Changed by beta" })),
+        ("/api/v1/workspace", "patch") => {
+            Some(serde_json::json!({ "dpo_name": "Changed by beta" }))
+        }
         _ => None,
     }
 }
@@ -50,9 +58,20 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
         .send()
         .await
         .unwrap();
-    let alpha_before = app.db.read(|c| lethe::store::workspaces::get(c, &app.scope("alpha"))).unwrap();
+    let alpha_before = app
+        .db
+        .read(|c| lethe::store::workspaces::get(c, &app.scope("alpha")))
+        .unwrap();
 
-    let doc: Value = app.client.get(app.url("/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mut walked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, _) in item.as_object().unwrap() {
@@ -76,12 +95,24 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
             } else {
                 assert!(status < 500, "{method} {url}: {status} {text}");
             }
-            assert!(!text.contains("alpha"), "{method} {url} leaked alpha's data: {text}");
-            assert!(!text.contains("Alpha's DPO"), "{method} {url} leaked alpha's data: {text}");
+            assert!(
+                !text.contains("alpha"),
+                "{method} {url} leaked alpha's data: {text}"
+            );
+            assert!(
+                !text.contains("Alpha's DPO"),
+                "{method} {url} leaked alpha's data: {text}"
+            );
             walked += 1;
         }
     }
     assert!(walked >= 4, "the walk covered {walked} routes");
-    let alpha_after = app.db.read(|c| lethe::store::workspaces::get(c, &app.scope("alpha"))).unwrap();
-    assert_eq!(alpha_before.settings, alpha_after.settings, "beta's key changed alpha");
+    let alpha_after = app
+        .db
+        .read(|c| lethe::store::workspaces::get(c, &app.scope("alpha")))
+        .unwrap();
+    assert_eq!(
+        alpha_before.settings, alpha_after.settings,
+        "beta's key changed alpha"
+    );
 }

@@ -5,7 +5,10 @@ use crate::helpers::{PASSWORD, TestApp, location, spawn_app};
 use lethe::domain::totp;
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn secret_of(app: &TestApp, email: &str) -> String {
@@ -20,15 +23,29 @@ fn secret_of(app: &TestApp, email: &str) -> String {
 /// Enrols `email` through the account page and returns the recovery codes shown.
 async fn enrol(app: &TestApp, client: &reqwest::Client, email: &str) -> Vec<String> {
     let (_, csrf, _) = app.page(client, "/console/account").await;
-    let res = app.post_form(client, "/console/account/totp/begin", &[("csrf", &csrf)]).await;
+    let res = app
+        .post_form(client, "/console/account/totp/begin", &[("csrf", &csrf)])
+        .await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     let secret = secret_of(app, email);
     assert!(page.contains(&secret), "the enrolment page shows the key");
-    let res = app.post_form(client, "/console/account/totp/confirm", &[("code", "000000"), ("csrf", &csrf)]).await;
+    let res = app
+        .post_form(
+            client,
+            "/console/account/totp/confirm",
+            &[("code", "000000"), ("csrf", &csrf)],
+        )
+        .await;
     assert_eq!(res.status(), 422, "a wrong code does not enable TOTP");
     let code = totp::current_code(&secret, now()).unwrap();
-    let res = app.post_form(client, "/console/account/totp/confirm", &[("code", &code), ("csrf", &csrf)]).await;
+    let res = app
+        .post_form(
+            client,
+            "/console/account/totp/confirm",
+            &[("code", &code), ("csrf", &csrf)],
+        )
+        .await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     let codes: Vec<String> = page
@@ -54,7 +71,13 @@ async fn totp_enrolment_then_login_needs_a_fresh_code() {
     // The half-logged-in session opens nothing.
     let res = browser.get(app.url("/console/")).send().await.unwrap();
     assert_eq!(location(&res), "/console/login/second-factor");
-    let res = app.post_form(&browser, "/console/login/second-factor", &[("code", "123456")]).await;
+    let res = app
+        .post_form(
+            &browser,
+            "/console/login/second-factor",
+            &[("code", "123456")],
+        )
+        .await;
     assert_eq!(res.status(), 401);
     // The code that enrolled the app was already used: wait for a code from a new step.
     let secret = secret_of(&app, "ada@example.org");
@@ -71,7 +94,13 @@ async fn totp_enrolment_then_login_needs_a_fresh_code() {
         t = now();
     }
     let code = totp::current_code(&secret, t).unwrap();
-    let res = app.post_form(&browser, "/console/login/second-factor", &[("code", &code), ("next", "/console/")]).await;
+    let res = app
+        .post_form(
+            &browser,
+            "/console/login/second-factor",
+            &[("code", &code), ("next", "/console/")],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/console/");
     assert_eq!(app.page(&browser, "/console/").await.0, 200);
@@ -79,7 +108,9 @@ async fn totp_enrolment_then_login_needs_a_fresh_code() {
     // The same code is refused on a second login (replay).
     let other = app.new_client();
     app.login(&other, "ada@example.org", PASSWORD).await;
-    let res = app.post_form(&other, "/console/login/second-factor", &[("code", &code)]).await;
+    let res = app
+        .post_form(&other, "/console/login/second-factor", &[("code", &code)])
+        .await;
     assert_eq!(res.status(), 401);
 }
 
@@ -92,11 +123,23 @@ async fn a_recovery_code_works_once() {
 
     let browser = app.new_client();
     app.login(&browser, "ada@example.org", PASSWORD).await;
-    let res = app.post_form(&browser, "/console/login/second-factor", &[("code", &codes[0])]).await;
+    let res = app
+        .post_form(
+            &browser,
+            "/console/login/second-factor",
+            &[("code", &codes[0])],
+        )
+        .await;
     assert_eq!(res.status(), 303);
     let again = app.new_client();
     app.login(&again, "ada@example.org", PASSWORD).await;
-    let res = app.post_form(&again, "/console/login/second-factor", &[("code", &codes[0])]).await;
+    let res = app
+        .post_form(
+            &again,
+            "/console/login/second-factor",
+            &[("code", &codes[0])],
+        )
+        .await;
     assert_eq!(res.status(), 401);
     let (_, _, page) = app.page(&browser, "/console/account").await;
     assert!(page.contains("9 unused recovery codes"), "{page}");

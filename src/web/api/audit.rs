@@ -83,7 +83,12 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::AuditRead)?;
     let q = query
-        .map_err(|e| AppError::Validation(crate::domain::ValidationErrors::single("query", e.to_string())))?
+        .map_err(|e| {
+            AppError::Validation(crate::domain::ValidationErrors::single(
+                "query",
+                e.to_string(),
+            ))
+        })?
         .into_inner();
     let limit = q.limit.unwrap_or(100).clamp(1, 500);
     let filter = AuditFilter {

@@ -25,7 +25,10 @@ impl ApiKey {
         if self.key.scopes.contains(&scope) {
             Ok(())
         } else {
-            Err(AppError::Forbidden(format!("this API key lacks the scope '{}'", scope.as_str())).into())
+            Err(
+                AppError::Forbidden(format!("this API key lacks the scope '{}'", scope.as_str()))
+                    .into(),
+            )
         }
     }
 }
@@ -49,7 +52,9 @@ impl FromRequest for ApiKey {
                 .and_then(|h| h.strip_prefix("Bearer "))
                 .map(str::trim)
                 .ok_or_else(|| {
-                    AppError::Unauthorized("send an API key as 'Authorization: Bearer <key>'".into())
+                    AppError::Unauthorized(
+                        "send an API key as 'Authorization: Bearer <key>'".into(),
+                    )
                 })?
                 .to_owned();
             let found = state

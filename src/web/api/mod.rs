@@ -31,16 +31,17 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
         .limit(limit)
         .error_handler(move |err, _req: &HttpRequest| {
             let app_error = match &err {
-                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-                    AppError::PayloadTooLarge { limit }
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. } => AppError::PayloadTooLarge { limit },
+                JsonPayloadError::ContentType => AppError::UnsupportedMediaType(
+                    "send the body as Content-Type: application/json".into(),
+                ),
+                JsonPayloadError::Deserialize(e) if e.is_data() => AppError::Validation(
+                    crate::domain::ValidationErrors::single("body", e.to_string()),
+                ),
+                JsonPayloadError::Deserialize(e) => {
+                    AppError::BadRequest(format!("the body is not valid JSON: {e}"))
                 }
-                JsonPayloadError::ContentType => {
-                    AppError::UnsupportedMediaType("send the body as Content-Type: application/json".into())
-                }
-                JsonPayloadError::Deserialize(e) if e.is_data() => {
-                    AppError::Validation(crate::domain::ValidationErrors::single("body", e.to_string()))
-                }
-                JsonPayloadError::Deserialize(e) => AppError::BadRequest(format!("the body is not valid JSON: {e}")),
                 other => AppError::BadRequest(format!("the body could not be read: {other}")),
             };
             ApiError(app_error).into()

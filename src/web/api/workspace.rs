@@ -37,7 +37,12 @@ impl WorkspaceBody {
             min_age: w.settings.min_age,
             request_deadline_days: w.settings.request_deadline_days,
             require_totp: w.settings.require_totp,
-            key_scopes: key.key.scopes.iter().map(|s| s.as_str().to_owned()).collect(),
+            key_scopes: key
+                .key
+                .scopes
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect(),
         }
     }
 }
@@ -53,7 +58,10 @@ impl WorkspaceBody {
 )]
 pub async fn get(state: web::Data<AppState>, key: ApiKey) -> Result<HttpResponse, ApiError> {
     let scope = key.workspace;
-    let ws = state.db.run(move |db| db.read(|c| workspaces::get(c, &scope))).await?;
+    let ws = state
+        .db
+        .run(move |db| db.read(|c| workspaces::get(c, &scope)))
+        .await?;
     Ok(HttpResponse::Ok().json(WorkspaceBody::new(ws, &key)))
 }
 
@@ -101,7 +109,9 @@ pub async fn patch(
             let s = current.settings;
             let input = WorkspaceSettingsInput {
                 legal_name: patch.legal_name.unwrap_or(s.legal_name),
-                contact_email: patch.contact_email.unwrap_or_else(|| s.contact_email.to_string()),
+                contact_email: patch
+                    .contact_email
+                    .unwrap_or_else(|| s.contact_email.to_string()),
                 dpo_name: patch.dpo_name.unwrap_or(s.dpo_name),
                 dpo_email: patch
                     .dpo_email

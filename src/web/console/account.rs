@@ -42,7 +42,10 @@ impl AccountPage {
 
 async fn unused_codes(state: &AppState, who: &SignedIn) -> Result<i64, PageError> {
     let id = who.account.id;
-    Ok(state.db.run(move |db| accounts::unused_recovery_codes(db, id)).await?)
+    Ok(state
+        .db
+        .run(move |db| accounts::unused_recovery_codes(db, id))
+        .await?)
 }
 
 #[derive(Deserialize)]
@@ -127,7 +130,11 @@ pub async fn disable_totp(
     form: web::Form<PasswordForm>,
 ) -> Result<HttpResponse, PageError> {
     who.check_csrf(&form.csrf)?;
-    let (account, password, caller) = (who.account.clone(), form.password.clone(), who.caller.clone());
+    let (account, password, caller) = (
+        who.account.clone(),
+        form.password.clone(),
+        who.caller.clone(),
+    );
     let outcome = state
         .db
         .run(move |db| accounts::disable_totp(db, &account, &password, &caller))

@@ -38,9 +38,13 @@ impl FilterQuery {
                 return Ok(None);
             }
             let d = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
-                AppError::Validation(crate::domain::ValidationErrors::single(field, "use a date like 2026-11-22"))
+                AppError::Validation(crate::domain::ValidationErrors::single(
+                    field,
+                    "use a date like 2026-11-22",
+                ))
             })?;
-            Ok(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc() + chrono::Duration::days(days)))
+            Ok(d.and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc() + chrono::Duration::days(days)))
         };
         Ok(AuditFilter {
             actor: self.actor.trim().to_owned(),
@@ -61,7 +65,13 @@ impl FilterQuery {
         let last = entries.last()?.seq;
         let enc = |s: &str| -> String {
             s.bytes()
-                .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
                 .collect()
         };
         Some(format!(
@@ -115,7 +125,9 @@ pub async fn instance(
     query: web::Query<FilterQuery>,
 ) -> Result<HttpResponse, PageError> {
     if !who.account.is_admin {
-        return Err(AppError::Forbidden("Only administrators read the instance audit log.".into()).into());
+        return Err(
+            AppError::Forbidden("Only administrators read the instance audit log.".into()).into(),
+        );
     }
     let query = query.into_inner();
     let filter = query.filter()?;

@@ -1,7 +1,9 @@
 //! Login, the second factor, logout, the first-administrator set-up link and invitations.
 
 use super::error::PageError;
-use super::session::{ANON_CSRF_COOKIE, SESSION_COOKIE, SignedIn, cookie, removal, safe_next, session_token};
+use super::session::{
+    ANON_CSRF_COOKIE, SESSION_COOKIE, SignedIn, cookie, removal, safe_next, session_token,
+};
 use super::{html, see_other};
 use crate::domain::ValidationErrors;
 use crate::error::AppError;
@@ -22,7 +24,10 @@ fn anon_csrf(req: &HttpRequest) -> String {
 }
 
 fn check_anon_csrf(req: &HttpRequest, sent: &str) -> Result<(), PageError> {
-    let cookie = req.cookie(ANON_CSRF_COOKIE).map(|c| c.value().to_owned()).unwrap_or_default();
+    let cookie = req
+        .cookie(ANON_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
     if cookie.len() >= 32 && crate::crypto::constant_time_eq(cookie.as_bytes(), sent.as_bytes()) {
         Ok(())
     } else {
@@ -67,7 +72,10 @@ pub struct LoginQuery {
     done: Option<String>,
 }
 
-pub async fn login_form(req: HttpRequest, query: web::Query<LoginQuery>) -> Result<HttpResponse, PageError> {
+pub async fn login_form(
+    req: HttpRequest,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, PageError> {
     let notice = match query.done.as_deref() {
         Some("setup") => Some("Your administrator account is ready. Log in to create a workspace."),
         Some("invite") => Some("Your password is set. Log in to continue."),
@@ -209,7 +217,10 @@ pub async fn logout(
     who.check_csrf(&form.csrf)?;
     if let Some(token) = session_token(&req) {
         let caller = who.caller.clone();
-        state.db.run(move |db| accounts::logout(db, &token, &caller)).await?;
+        state
+            .db
+            .run(move |db| accounts::logout(db, &token, &caller))
+            .await?;
     }
     let mut res = see_other("/console/login?done=logout");
     res.add_removal_cookie(&removal(SESSION_COOKIE))
@@ -235,7 +246,8 @@ const SETUP_HEADING: &str = "Create the first administrator";
 const SETUP_INTRO: &str = "This account administers this Lethe: it creates workspaces and invites staff. \
      Choose a passphrase of at least 12 characters.";
 const INVITE_HEADING: &str = "Accept your invitation";
-const INVITE_INTRO: &str = "Choose a passphrase of at least 12 characters to activate your account.";
+const INVITE_INTRO: &str =
+    "Choose a passphrase of at least 12 characters to activate your account.";
 
 pub async fn setup_form(
     req: HttpRequest,
@@ -244,7 +256,11 @@ pub async fn setup_form(
 ) -> Result<HttpResponse, PageError> {
     let token = token.into_inner();
     let check = token.clone();
-    if !state.db.run(move |db| accounts::setup_link_is_valid(db, &check)).await? {
+    if !state
+        .db
+        .run(move |db| accounts::setup_link_is_valid(db, &check))
+        .await?
+    {
         return Err(AppError::NotFound(
             "setup link: it was used already, has expired, or a newer one was printed. \
              Restart Lethe (or run `lethe admin create`) for a new one"
@@ -288,7 +304,9 @@ pub async fn setup(
     let (t, e, caller) = (token.clone(), email.clone(), caller_from(&req));
     let outcome = state
         .db
-        .run(move |db| accounts::complete_setup(db, &t, &e, &form.password, &form.password_confirm, &caller))
+        .run(move |db| {
+            accounts::complete_setup(db, &t, &e, &form.password, &form.password_confirm, &caller)
+        })
         .await;
     match outcome {
         Ok(_) => Ok(see_other("/console/login?done=setup")),
@@ -321,7 +339,9 @@ pub async fn invite_form(
         .db
         .run(move |db| accounts::invitation(db, &t))
         .await?
-        .ok_or_else(|| AppError::NotFound("invitation: it was used already or has expired".into()))?;
+        .ok_or_else(|| {
+            AppError::NotFound("invitation: it was used already or has expired".into())
+        })?;
     let csrf = anon_csrf(&req);
     let page = SetPasswordPage {
         heading: INVITE_HEADING,
@@ -348,7 +368,9 @@ pub async fn invite(
     let (t, caller) = (token.clone(), caller_from(&req));
     let outcome = state
         .db
-        .run(move |db| accounts::accept_invitation(db, &t, &form.password, &form.password_confirm, &caller))
+        .run(move |db| {
+            accounts::accept_invitation(db, &t, &form.password, &form.password_confirm, &caller)
+        })
         .await;
     match outcome {
         Ok(()) => Ok(see_other("/console/login?done=invite")),

@@ -43,7 +43,10 @@ async fn render(
 ) -> Result<HttpResponse, PageError> {
     let member = who.workspace(state, slug, Permission::ViewApiKeys).await?;
     let scope = member.scope;
-    let keys = state.db.run(move |db| db.read(|c| apikeys::list(c, &scope))).await?;
+    let keys = state
+        .db
+        .run(move |db| db.read(|c| apikeys::list(c, &scope)))
+        .await?;
     let mut page = KeysPage {
         shell: Shell::in_workspace(who, &member, "keys"),
         keys,
@@ -58,7 +61,11 @@ async fn render(
     html(status, &page)
 }
 
-pub async fn list(state: web::Data<AppState>, who: SignedIn, slug: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     render(&state, &who, &slug, StatusCode::OK, |_| {}).await
 }
 
@@ -69,16 +76,35 @@ pub async fn create(
     slug: web::Path<String>,
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, PageError> {
-    let member = who.workspace(&state, &slug, Permission::ManageApiKeys).await?;
+    let member = who
+        .workspace(&state, &slug, Permission::ManageApiKeys)
+        .await?;
     let pairs = form.into_inner();
-    let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default();
+    let field = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     who.check_csrf(&field("csrf"))?;
     let name = field("name");
-    let checked: Vec<String> = pairs.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()).collect();
-    let (caller, scope, n, s) = (who.caller.clone(), member.scope, name.clone(), checked.clone());
+    let checked: Vec<String> = pairs
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let (caller, scope, n, s) = (
+        who.caller.clone(),
+        member.scope,
+        name.clone(),
+        checked.clone(),
+    );
     let outcome = state
         .db
-        .run(move |db| services::apikeys::create(db, &caller, &scope, &n, s.iter().map(String::as_str)))
+        .run(move |db| {
+            services::apikeys::create(db, &caller, &scope, &n, s.iter().map(String::as_str))
+        })
         .await;
     match outcome {
         Ok(created) => {
@@ -106,7 +132,9 @@ pub async fn revoke(
     form: web::Form<super::auth::CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
     let (slug, id) = path.into_inner();
-    let member = who.workspace(&state, &slug, Permission::ManageApiKeys).await?;
+    let member = who
+        .workspace(&state, &slug, Permission::ManageApiKeys)
+        .await?;
     who.check_csrf(&form.csrf)?;
     let (caller, scope) = (who.caller.clone(), member.scope);
     state

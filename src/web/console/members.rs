@@ -38,7 +38,10 @@ async fn render(
 ) -> Result<HttpResponse, PageError> {
     let member = who.workspace(state, slug, Permission::ViewMembers).await?;
     let scope = member.scope;
-    let list = state.db.run(move |db| db.read(|c| members::list(c, &scope))).await?;
+    let list = state
+        .db
+        .run(move |db| db.read(|c| members::list(c, &scope)))
+        .await?;
     let mut page = MembersPage {
         shell: Shell::in_workspace(who, &member, "members"),
         members: list,
@@ -55,7 +58,11 @@ async fn render(
     html(status, &page)
 }
 
-pub async fn list(state: web::Data<AppState>, who: SignedIn, slug: web::Path<String>) -> Result<HttpResponse, PageError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
     render(&state, &who, &slug, StatusCode::OK, |_| {}).await
 }
 
@@ -73,7 +80,9 @@ pub async fn add(
     slug: web::Path<String>,
     form: web::Form<AddForm>,
 ) -> Result<HttpResponse, PageError> {
-    let member = who.workspace(&state, &slug, Permission::ManageMembers).await?;
+    let member = who
+        .workspace(&state, &slug, Permission::ManageMembers)
+        .await?;
     who.check_csrf(&form.csrf)?;
     let form = form.into_inner();
     let (caller, scope, base) = (who.caller.clone(), member.scope, state.base_url.clone());
@@ -120,7 +129,9 @@ pub async fn change_role(
     form: web::Form<RoleForm>,
 ) -> Result<HttpResponse, PageError> {
     let (slug, staff_id) = path.into_inner();
-    let member = who.workspace(&state, &slug, Permission::ManageMembers).await?;
+    let member = who
+        .workspace(&state, &slug, Permission::ManageMembers)
+        .await?;
     who.check_csrf(&form.csrf)?;
     let (caller, scope, role) = (who.caller.clone(), member.scope, form.role.clone());
     let outcome = state
@@ -137,7 +148,9 @@ pub async fn remove(
     form: web::Form<super::auth::CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
     let (slug, staff_id) = path.into_inner();
-    let member = who.workspace(&state, &slug, Permission::ManageMembers).await?;
+    let member = who
+        .workspace(&state, &slug, Permission::ManageMembers)
+        .await?;
     who.check_csrf(&form.csrf)?;
     let (caller, scope) = (who.caller.clone(), member.scope);
     let outcome = state
@@ -156,9 +169,11 @@ async fn after_change(
     match outcome {
         Ok(()) => Ok(see_other(&format!("/console/w/{slug}/members"))),
         Err(e @ (AppError::Conflict(_) | AppError::Validation(_))) => {
-            render(state, who, slug, e.status(), |p| p.error = Some(e.to_string())).await
+            render(state, who, slug, e.status(), |p| {
+                p.error = Some(e.to_string())
+            })
+            .await
         }
         Err(e) => Err(e.into()),
     }
 }
-

@@ -18,12 +18,17 @@ use session::{MemberOf, SignedIn};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/console")
-            .wrap(actix_web::middleware::from_fn(crate::web::middleware::same_origin_posts))
+            .wrap(actix_web::middleware::from_fn(
+                crate::web::middleware::same_origin_posts,
+            ))
             .route("/", web::get().to(workspaces::dashboard))
             .route("", web::get().to(|| async { see_other("/console/") }))
             .route("/login", web::get().to(auth::login_form))
             .route("/login", web::post().to(auth::login))
-            .route("/login/second-factor", web::get().to(auth::second_factor_form))
+            .route(
+                "/login/second-factor",
+                web::get().to(auth::second_factor_form),
+            )
             .route("/login/second-factor", web::post().to(auth::second_factor))
             .route("/logout", web::post().to(auth::logout))
             .route("/setup/{token}", web::get().to(auth::setup_form))
@@ -32,19 +37,37 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/invite/{token}", web::post().to(auth::invite))
             .route("/account", web::get().to(account::show))
             .route("/account/totp/begin", web::post().to(account::begin_totp))
-            .route("/account/totp/confirm", web::post().to(account::confirm_totp))
-            .route("/account/totp/disable", web::post().to(account::disable_totp))
+            .route(
+                "/account/totp/confirm",
+                web::post().to(account::confirm_totp),
+            )
+            .route(
+                "/account/totp/disable",
+                web::post().to(account::disable_totp),
+            )
             .route("/permissions", web::get().to(workspaces::permissions))
             .route("/audit", web::get().to(audit::instance))
             .route("/workspaces/new", web::get().to(workspaces::new_form))
             .route("/workspaces/new", web::post().to(workspaces::create))
             .route("/w/{slug}/", web::get().to(workspaces::overview))
-            .route("/w/{slug}/settings", web::get().to(workspaces::settings_form))
-            .route("/w/{slug}/settings", web::post().to(workspaces::update_settings))
+            .route(
+                "/w/{slug}/settings",
+                web::get().to(workspaces::settings_form),
+            )
+            .route(
+                "/w/{slug}/settings",
+                web::post().to(workspaces::update_settings),
+            )
             .route("/w/{slug}/members", web::get().to(members::list))
             .route("/w/{slug}/members", web::post().to(members::add))
-            .route("/w/{slug}/members/{staff_id}/role", web::post().to(members::change_role))
-            .route("/w/{slug}/members/{staff_id}/remove", web::post().to(members::remove))
+            .route(
+                "/w/{slug}/members/{staff_id}/role",
+                web::post().to(members::change_role),
+            )
+            .route(
+                "/w/{slug}/members/{staff_id}/remove",
+                web::post().to(members::remove),
+            )
             .route("/w/{slug}/keys", web::get().to(keys::list))
             .route("/w/{slug}/keys", web::post().to(keys::create))
             .route("/w/{slug}/keys/{id}/revoke", web::post().to(keys::revoke))
@@ -59,7 +82,9 @@ pub fn form_config(limit: usize) -> web::FormConfig {
         .limit(limit)
         .error_handler(move |err, _req: &HttpRequest| {
             let e = match err {
-                actix_web::error::UrlencodedError::Overflow { .. } => AppError::PayloadTooLarge { limit },
+                actix_web::error::UrlencodedError::Overflow { .. } => {
+                    AppError::PayloadTooLarge { limit }
+                }
                 other => AppError::BadRequest(format!("The form could not be read: {other}")),
             };
             PageError::App(e).into()
@@ -72,7 +97,10 @@ pub fn see_other(to: &str) -> HttpResponse {
         .finish()
 }
 
-pub fn html(status: actix_web::http::StatusCode, template: &impl askama::Template) -> Result<HttpResponse, PageError> {
+pub fn html(
+    status: actix_web::http::StatusCode,
+    template: &impl askama::Template,
+) -> Result<HttpResponse, PageError> {
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(template.render()?))
@@ -129,11 +157,18 @@ impl Shell {
 
     /// The current workspace's slug, for form actions.
     pub fn slug(&self) -> &str {
-        self.workspace.as_ref().map(|w| w.slug.as_str()).unwrap_or_default()
+        self.workspace
+            .as_ref()
+            .map(|w| w.slug.as_str())
+            .unwrap_or_default()
     }
 
     /// `aria-current` for the nav link of `section`.
     pub fn current(&self, section: &str) -> &'static str {
-        if self.section == section { "page" } else { "false" }
+        if self.section == section {
+            "page"
+        } else {
+            "false"
+        }
     }
 }

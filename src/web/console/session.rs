@@ -70,7 +70,8 @@ impl SignedIn {
             .db
             .run(move |db| db.read(|c| workspaces::find_for_member(c, staff_id, &slug)))
             .await?;
-        let (scope, workspace, role) = found.ok_or_else(|| AppError::NotFound("workspace".into()))?;
+        let (scope, workspace, role) =
+            found.ok_or_else(|| AppError::NotFound("workspace".into()))?;
         if workspace.settings.require_totp && !self.account.totp_enabled {
             return Err(PageError::Redirect(format!(
                 "/console/account?required={}",
@@ -112,7 +113,12 @@ impl FromRequest for SignedIn {
         let ip = crate::web::client_ip(req);
         let login = format!(
             "/console/login?next={}",
-            percent_encode_path(req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/console/"))
+            percent_encode_path(
+                req.uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/console/")
+            )
         );
         Box::pin(async move {
             let state = state.ok_or_else(|| AppError::internal(anyhow::anyhow!("no app state")))?;
@@ -122,7 +128,9 @@ impl FromRequest for SignedIn {
             let (idle, absolute) = (state.config.session_idle, state.config.session_absolute);
             let found = state
                 .db
-                .run(move |db| crate::services::accounts::resolve_session(db, &token, idle, absolute))
+                .run(move |db| {
+                    crate::services::accounts::resolve_session(db, &token, idle, absolute)
+                })
                 .await?;
             match found {
                 Some((session, account)) if session.stage == Stage::Full => {
@@ -149,7 +157,9 @@ impl FromRequest for SignedIn {
 /// Only local paths survive as a `next` target, so the login form cannot redirect off-site.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/console/") && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n) if n.starts_with("/console/") && !n.starts_with("//") && !n.contains('\\') => {
+            n.to_owned()
+        }
         _ => "/console/".to_owned(),
     }
 }
@@ -157,7 +167,9 @@ pub fn safe_next(next: Option<&str>) -> String {
 fn percent_encode_path(p: &str) -> String {
     p.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()

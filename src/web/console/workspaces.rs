@@ -23,7 +23,10 @@ struct DashboardPage {
     workspaces: Vec<(Workspace, Role)>,
 }
 
-pub async fn dashboard(state: web::Data<AppState>, who: SignedIn) -> Result<HttpResponse, PageError> {
+pub async fn dashboard(
+    state: web::Data<AppState>,
+    who: SignedIn,
+) -> Result<HttpResponse, PageError> {
     let id = who.account.id;
     let list = state
         .db
@@ -46,7 +49,9 @@ struct PermissionsPage {
 fn describe(p: Permission) -> &'static str {
     match p {
         Permission::ViewWorkspace => "Open the workspace, see its overview and settings",
-        Permission::EditWorkspace => "Change settings (contact, DPO, minimum age, deadline, mandatory TOTP)",
+        Permission::EditWorkspace => {
+            "Change settings (contact, DPO, minimum age, deadline, mandatory TOTP)"
+        }
         Permission::ViewMembers => "See who is a member, with which role",
         Permission::ManageMembers => "Invite members, change roles, remove members",
         Permission::ViewApiKeys => "See API keys (never their secrets)",
@@ -58,7 +63,12 @@ fn describe(p: Permission) -> &'static str {
 pub async fn permissions(who: SignedIn) -> Result<HttpResponse, PageError> {
     let rows = Permission::ALL
         .into_iter()
-        .map(|p| (describe(p), Role::ALL.into_iter().map(|r| r.allows(p)).collect()))
+        .map(|p| {
+            (
+                describe(p),
+                Role::ALL.into_iter().map(|r| r.allows(p)).collect(),
+            )
+        })
         .collect();
     ok(&PermissionsPage {
         shell: Shell::new(&who, "permissions"),
@@ -106,7 +116,11 @@ impl SettingsForm {
             legal_name: s.legal_name.clone(),
             contact_email: s.contact_email.to_string(),
             dpo_name: s.dpo_name.clone(),
-            dpo_email: s.dpo_email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+            dpo_email: s
+                .dpo_email
+                .as_ref()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
             min_age: s.min_age.to_string(),
             request_deadline_days: s.request_deadline_days.to_string(),
             require_totp: s.require_totp.then(|| "on".to_owned()),
@@ -150,7 +164,10 @@ fn require_admin(who: &SignedIn) -> Result<(), PageError> {
     if who.account.is_admin {
         Ok(())
     } else {
-        Err(AppError::Forbidden("Only administrators of this Lethe create workspaces.".into()).into())
+        Err(
+            AppError::Forbidden("Only administrators of this Lethe create workspaces.".into())
+                .into(),
+        )
     }
 }
 
@@ -162,7 +179,12 @@ pub async fn create(
     require_admin(&who)?;
     who.check_csrf(&form.csrf)?;
     let form = form.into_inner();
-    let (caller, owner, slug, input) = (who.caller.clone(), who.account.id, form.slug.clone(), form.input());
+    let (caller, owner, slug, input) = (
+        who.caller.clone(),
+        who.account.id,
+        form.slug.clone(),
+        form.input(),
+    );
     let outcome = state
         .db
         .run(move |db| services::workspaces::create(db, &caller, owner, &slug, &input))
@@ -204,14 +226,19 @@ pub async fn overview(
     who: SignedIn,
     slug: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let member = who.workspace(&state, &slug, Permission::ViewWorkspace).await?;
+    let member = who
+        .workspace(&state, &slug, Permission::ViewWorkspace)
+        .await?;
     let scope = member.scope;
     let (member_count, active_keys) = state
         .db
         .run(move |db| {
             db.read(|c| {
                 let m = members::list(c, &scope)?.len();
-                let k = apikeys::list(c, &scope)?.iter().filter(|k| k.revoked_at.is_none()).count();
+                let k = apikeys::list(c, &scope)?
+                    .iter()
+                    .filter(|k| k.revoked_at.is_none())
+                    .count();
                 Ok::<_, crate::store::StoreError>((m, k))
             })
         })
@@ -235,7 +262,9 @@ pub async fn settings_form(
     slug: web::Path<String>,
     query: web::Query<SavedQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let member = who.workspace(&state, &slug, Permission::ViewWorkspace).await?;
+    let member = who
+        .workspace(&state, &slug, Permission::ViewWorkspace)
+        .await?;
     ok(&WorkspaceFormPage {
         shell: Shell::in_workspace(&who, &member, "settings"),
         creating: false,
@@ -252,7 +281,9 @@ pub async fn update_settings(
     slug: web::Path<String>,
     form: web::Form<SettingsForm>,
 ) -> Result<HttpResponse, PageError> {
-    let member = who.workspace(&state, &slug, Permission::EditWorkspace).await?;
+    let member = who
+        .workspace(&state, &slug, Permission::EditWorkspace)
+        .await?;
     who.check_csrf(&form.csrf)?;
     let mut form = form.into_inner();
     let (caller, scope, input) = (who.caller.clone(), member.scope, form.input());
@@ -261,7 +292,10 @@ pub async fn update_settings(
         .run(move |db| services::workspaces::update(db, &caller, &scope, &input))
         .await;
     match outcome {
-        Ok(ws) => Ok(see_other(&format!("/console/w/{}/settings?saved=1", ws.slug))),
+        Ok(ws) => Ok(see_other(&format!(
+            "/console/w/{}/settings?saved=1",
+            ws.slug
+        ))),
         Err(AppError::Validation(errors)) => {
             form.slug = member.workspace.slug.clone();
             html(
