@@ -63,7 +63,6 @@ impl Application {
                 .wrap(middleware::from_fn(web::middleware::body_limit))
                 .wrap(middleware::from_fn(web::middleware::security_headers))
                 .wrap(middleware::from_fn(web::middleware::record_metrics))
-                .wrap(middleware::Compress::default())
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::not_found))
         };
