@@ -77,26 +77,8 @@ pub fn login(
     };
     db.write(|tx| -> Result<Result<NewSession, AppError>, AppError> {
         if !password_ok {
-            let count = staff::record_failed_login(
-                tx,
-                account.id,
-                LOCKOUT_THRESHOLD,
-                now + Duration::minutes(LOCKOUT_MINUTES),
-            )?;
-            let action = if count >= LOCKOUT_THRESHOLD {
-                "staff.locked"
-            } else {
-                "staff.login_failed"
-            };
-            let event = who
-                .event(action, format!("staff:{}", account.id))
-                .detail(serde_json::json!({ "failed_logins": count }));
-            audit::append(tx, None, &event, now)?;
-            return Ok(Err(if count >= LOCKOUT_THRESHOLD {
-                locked(now + Duration::minutes(LOCKOUT_MINUTES))
-            } else {
-                wrong()
-            }));
+            let failure = record_failure(tx, &who, account.id, "staff.login_failed", now)?;
+            return Ok(Err(failure.unwrap_or_else(wrong)));
         }
         staff::clear_failed_logins(tx, account.id)?;
         let stage = if account.totp_enabled {
@@ -111,6 +93,28 @@ pub fn login(
         }
         Ok(Ok(session))
     })?
+}
+
+/// Counts a failed password or code and audits it. Returns the lockout error once the account
+/// has just been locked, None while it has tries left.
+fn record_failure(
+    tx: &rusqlite::Connection,
+    who: &Caller,
+    staff_id: i64,
+    action: &'static str,
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<AppError>, AppError> {
+    let until = now + Duration::minutes(LOCKOUT_MINUTES);
+    let count = staff::record_failed_login(tx, staff_id, LOCKOUT_THRESHOLD, until)?;
+    let is_locked = count >= LOCKOUT_THRESHOLD;
+    let event = who
+        .event(
+            if is_locked { "staff.locked" } else { action },
+            format!("staff:{staff_id}"),
+        )
+        .detail(serde_json::json!({ "failed_logins": count }));
+    audit::append(tx, None, &event, now)?;
+    Ok(is_locked.then(|| locked(until)))
 }
 
 fn locked(until: chrono::DateTime<Utc>) -> AppError {
@@ -136,6 +140,10 @@ pub fn complete_second_factor(
             .ok_or_else(|| AppError::Unauthorized("Your login has expired; start again.".into()))?;
         let account = staff::get(tx, session.staff_id)?
             .ok_or_else(|| AppError::Unauthorized("Your login has expired; start again.".into()))?;
+        if let Some(until) = account.locked_until.filter(|u| *u > now) {
+            sessions::delete(tx, &pending_hash)?;
+            return Ok(Err(locked(until)));
+        }
         let secret = account.totp_secret.as_deref().unwrap_or_default();
         let unix = u64::try_from(now.timestamp()).unwrap_or_default();
         let accepted = match totp::verify(secret, code, unix, account.totp_last_step) {
@@ -156,22 +164,10 @@ pub fn complete_second_factor(
             ip: caller.ip,
         };
         if !accepted {
-            let count = staff::record_failed_login(
-                tx,
-                account.id,
-                LOCKOUT_THRESHOLD,
-                now + Duration::minutes(LOCKOUT_MINUTES),
-            )?;
-            let event = who
-                .event(
-                    "staff.second_factor_failed",
-                    format!("staff:{}", account.id),
-                )
-                .detail(serde_json::json!({ "failed_logins": count }));
-            audit::append(tx, None, &event, now)?;
-            if count >= LOCKOUT_THRESHOLD {
+            let failure = record_failure(tx, &who, account.id, "staff.second_factor_failed", now)?;
+            if let Some(locked) = failure {
                 sessions::delete(tx, &pending_hash)?;
-                return Ok(Err(locked(now + Duration::minutes(LOCKOUT_MINUTES))));
+                return Ok(Err(locked));
             }
             return Ok(Err(AppError::Unauthorized(
                 "That code is not valid (or was already used).".into(),

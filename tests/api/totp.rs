@@ -176,3 +176,20 @@ async fn a_workspace_can_require_totp_of_its_members() {
     enrol(&app, &bob, "bob@example.org").await;
     assert_eq!(app.page(&bob, "/console/w/aulm/").await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_codes_locks_the_account_too() {
+    let app = spawn_app().await;
+    app.create_admin("ada@example.org");
+    let client = app.logged_in("ada@example.org").await;
+    enrol(&app, &client, "ada@example.org").await;
+    let browser = app.new_client();
+    app.login(&browser, "ada@example.org", PASSWORD).await;
+    for _ in 0..4 {
+        let res = app.post_form(&browser, "/console/login/second-factor", &[("code", "000000")]).await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = app.post_form(&browser, "/console/login/second-factor", &[("code", "000000")]).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(app.login(&app.new_client(), "ada@example.org", PASSWORD).await.status(), 429);
+}
