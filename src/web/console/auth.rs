@@ -242,6 +242,38 @@ struct SetPasswordPage {
     error: Option<String>,
 }
 
+impl SetPasswordPage {
+    fn setup(token: &str, csrf: String) -> Self {
+        SetPasswordPage {
+            heading: SETUP_HEADING,
+            intro: SETUP_INTRO,
+            action: format!("/console/setup/{token}"),
+            csrf,
+            fixed_email: None,
+            email: String::new(),
+            errors: ValidationErrors::default(),
+            error: None,
+        }
+    }
+
+    fn invite(token: &str, csrf: String, email: Option<String>) -> Self {
+        SetPasswordPage {
+            heading: INVITE_HEADING,
+            intro: INVITE_INTRO,
+            action: format!("/console/invite/{token}"),
+            fixed_email: email,
+            ..SetPasswordPage::setup(token, csrf)
+        }
+    }
+
+    /// The same form again, with what was wrong.
+    fn rejected(mut self, errors: ValidationErrors) -> Self {
+        self.errors = errors;
+        self.error = Some("Please correct the marked fields.".into());
+        self
+    }
+}
+
 const SETUP_HEADING: &str = "Create the first administrator";
 const SETUP_INTRO: &str = "This account administers this Lethe: it creates workspaces and invites staff. \
      Choose a passphrase of at least 12 characters.";
@@ -269,16 +301,7 @@ pub async fn setup_form(
         .into());
     }
     let csrf = anon_csrf(&req);
-    let page = SetPasswordPage {
-        heading: SETUP_HEADING,
-        intro: SETUP_INTRO,
-        action: format!("/console/setup/{token}"),
-        csrf: csrf.clone(),
-        fixed_email: None,
-        email: String::new(),
-        errors: ValidationErrors::default(),
-        error: None,
-    };
+    let page = SetPasswordPage::setup(&token, csrf.clone());
     anon_page(StatusCode::OK, csrf, &page)
 }
 
@@ -313,15 +336,10 @@ pub async fn setup(
         Err(AppError::Validation(errors)) => {
             let csrf = anon_csrf(&req);
             let page = SetPasswordPage {
-                heading: SETUP_HEADING,
-                intro: SETUP_INTRO,
-                action: format!("/console/setup/{token}"),
-                csrf: csrf.clone(),
-                fixed_email: None,
                 email,
-                errors,
-                error: Some("Please correct the marked fields.".into()),
-            };
+                ..SetPasswordPage::setup(&token, csrf.clone())
+            }
+            .rejected(errors);
             anon_page(StatusCode::UNPROCESSABLE_ENTITY, csrf, &page)
         }
         Err(e) => Err(e.into()),
@@ -343,16 +361,7 @@ pub async fn invite_form(
             AppError::NotFound("invitation: it was used already or has expired".into())
         })?;
     let csrf = anon_csrf(&req);
-    let page = SetPasswordPage {
-        heading: INVITE_HEADING,
-        intro: INVITE_INTRO,
-        action: format!("/console/invite/{token}"),
-        csrf: csrf.clone(),
-        fixed_email: Some(email),
-        email: String::new(),
-        errors: ValidationErrors::default(),
-        error: None,
-    };
+    let page = SetPasswordPage::invite(&token, csrf.clone(), Some(email));
     anon_page(StatusCode::OK, csrf, &page)
 }
 
@@ -378,16 +387,7 @@ pub async fn invite(
             let t = token.clone();
             let email = state.db.run(move |db| accounts::invitation(db, &t)).await?;
             let csrf = anon_csrf(&req);
-            let page = SetPasswordPage {
-                heading: INVITE_HEADING,
-                intro: INVITE_INTRO,
-                action: format!("/console/invite/{token}"),
-                csrf: csrf.clone(),
-                fixed_email: email,
-                email: String::new(),
-                errors,
-                error: Some("Please correct the marked fields.".into()),
-            };
+            let page = SetPasswordPage::invite(&token, csrf.clone(), email).rejected(errors);
             anon_page(StatusCode::UNPROCESSABLE_ENTITY, csrf, &page)
         }
         Err(e) => Err(e.into()),
