@@ -67,7 +67,7 @@ pub struct AuditQuery {
 
 /// Lists audit entries, newest first.
 #[utoipa::path(
-    get, path = "/api/v1/audit", tag = "audit",
+    get, path = "/api/v1/audit", tag = "audit", operation_id = "list_audit_entries",
     security(("api_key" = ["audit:read"])),
     params(AuditQuery),
     responses(
@@ -116,7 +116,7 @@ pub async fn list(
 
 /// One audit entry of the key's workspace.
 #[utoipa::path(
-    get, path = "/api/v1/audit/{seq}", tag = "audit",
+    get, path = "/api/v1/audit/{seq}", tag = "audit", operation_id = "get_audit_entry",
     security(("api_key" = ["audit:read"])),
     params(("seq" = i64, Path, description = "Sequence number of the entry")),
     responses(

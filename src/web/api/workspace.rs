@@ -49,7 +49,7 @@ impl WorkspaceBody {
 
 /// The workspace of the API key (any scope).
 #[utoipa::path(
-    get, path = "/api/v1/workspace", tag = "workspace",
+    get, path = "/api/v1/workspace", tag = "workspace", operation_id = "get_workspace",
     security(("api_key" = [])),
     responses(
         (status = 200, description = "The key's workspace", body = WorkspaceBody),
@@ -81,7 +81,7 @@ pub struct WorkspacePatch {
 
 /// Updates the workspace's contact details and defaults (scope `workspace:write`).
 #[utoipa::path(
-    patch, path = "/api/v1/workspace", tag = "workspace",
+    patch, path = "/api/v1/workspace", tag = "workspace", operation_id = "update_workspace",
     security(("api_key" = ["workspace:write"])),
     request_body = WorkspacePatch,
     responses(
