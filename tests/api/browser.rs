@@ -120,6 +120,30 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
     std::fs::write(&file, &shot).expect("screenshot written");
     println!("screenshot of the dashboard: {}", file.display());
 
+    // Create an API key with the form, as an owner would; its secret is shown once.
+    browser.goto(&app.url("/console/w/aulm/keys")).await;
+    browser.wait_for("#name").await;
+    browser.type_into("#name", "billing system").await;
+    browser
+        .click("input[name='scope'][value='records:write']")
+        .await;
+    browser
+        .click("form[action='/console/w/aulm/keys'] button[type=submit]")
+        .await;
+    let key = browser.wait_for("#new-key").await;
+    let secret = browser.text(&key).await;
+    assert!(secret.starts_with("lethe_"), "new key: {secret}");
+    let key_api = app
+        .client
+        .get(app.url("/api/v1/workspace"))
+        .bearer_auth(secret.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(key_api.status(), 200, "the key made in the browser works");
+    std::fs::write(dir.join("console-keys.png"), browser.screenshot().await)
+        .expect("screenshot written");
+
     // Log out from the top bar: back to the login page, and the session is gone.
     browser
         .click("header.topbar form[action='/console/logout'] button")
