@@ -186,10 +186,27 @@ async fn guessing_codes_locks_the_account_too() {
     let browser = app.new_client();
     app.login(&browser, "ada@example.org", PASSWORD).await;
     for _ in 0..4 {
-        let res = app.post_form(&browser, "/console/login/second-factor", &[("code", "000000")]).await;
+        let res = app
+            .post_form(
+                &browser,
+                "/console/login/second-factor",
+                &[("code", "000000")],
+            )
+            .await;
         assert_eq!(res.status(), 401);
     }
-    let res = app.post_form(&browser, "/console/login/second-factor", &[("code", "000000")]).await;
+    let res = app
+        .post_form(
+            &browser,
+            "/console/login/second-factor",
+            &[("code", "000000")],
+        )
+        .await;
     assert_eq!(res.status(), 429);
-    assert_eq!(app.login(&app.new_client(), "ada@example.org", PASSWORD).await.status(), 429);
+    assert_eq!(
+        app.login(&app.new_client(), "ada@example.org", PASSWORD)
+            .await
+            .status(),
+        429
+    );
 }
