@@ -2,6 +2,7 @@
 
 pub mod apikey;
 pub mod audit;
+pub mod inventory;
 pub mod staff;
 pub mod totp;
 pub mod workspace;

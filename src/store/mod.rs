@@ -6,6 +6,7 @@
 
 pub mod apikeys;
 pub mod audit;
+pub mod inventory;
 pub mod members;
 mod migrations;
 pub mod sessions;

@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod errors;
 mod health;
+mod inventory;
 mod roles;
 mod tenancy;
 mod totp;

@@ -25,17 +25,97 @@ fn fixture(app: &TestApp, path: &str, param: &str) -> String {
                 .unwrap();
             seq.to_string()
         }
+        (p, "key") if p.starts_with("/api/v1/inventory/") => {
+            // Every inventory item of alpha's is keyed `alpha.<kind>`: see give_alpha_an_inventory.
+            let kind = p
+                .trim_start_matches("/api/v1/inventory/")
+                .split('/')
+                .next()
+                .unwrap();
+            format!("alpha.{kind}")
+        }
         _ => {
             panic!("no tenancy fixture for {{{param}}} in {path}: add one to tests/api/tenancy.rs")
         }
     }
 }
 
+/// One item of every kind in alpha's inventory, each keyed `alpha.<kind>`.
+async fn give_alpha_an_inventory(app: &TestApp, key: &str) {
+    for (kind, body) in inventory_bodies("alpha.categories") {
+        let res = app
+            .client
+            .put(app.url(&format!("/api/v1/inventory/{kind}/alpha.{kind}")))
+            .bearer_auth(key)
+            .json(&with_key(body, &format!("alpha.{kind}")))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status().is_success(),
+            "{kind}: {}",
+            res.text().await.unwrap()
+        );
+    }
+}
+
+fn with_key(mut body: Value, key: &str) -> Value {
+    body["key"] = Value::String(key.to_owned());
+    body
+}
+
+/// A valid body for each inventory kind, referring to `category`.
+fn inventory_bodies(category: &str) -> Vec<(&'static str, Value)> {
+    use serde_json::json;
+    vec![
+        (
+            "categories",
+            json!({"name": "Contact e-mail", "sensitivity": "normal"}),
+        ),
+        (
+            "purposes",
+            json!({"name": "Billing", "legal_basis": "contract", "categories": [category]}),
+        ),
+        (
+            "systems",
+            json!({"name": "Main database", "location": "EU", "categories": [category]}),
+        ),
+        (
+            "recipients",
+            json!({"name": "Payments", "role": "processor", "purpose": "card payments",
+            "country": "IE", "safeguard": "not_a_transfer", "categories": [category]}),
+        ),
+        (
+            "retention-rules",
+            json!({"category": category, "trigger": "account_closed", "days": 30, "action": "delete"}),
+        ),
+        (
+            "legal-holds",
+            json!({"category": category, "reason": "accounting law"}),
+        ),
+    ]
+}
+
 /// A harmless, valid body for each route that takes one.
-fn body_for(path: &str, method: &str) -> Option<Value> {
+fn body_for(path: &str, method: &str, url: &str) -> Option<Value> {
     match (path, method) {
         ("/api/v1/workspace", "patch") => {
             Some(serde_json::json!({ "dpo_name": "Changed by beta" }))
+        }
+        (p, "put") if p.starts_with("/api/v1/inventory/") => {
+            let kind = p
+                .trim_start_matches("/api/v1/inventory/")
+                .split('/')
+                .next()
+                .unwrap();
+            let key = url.rsplit('/').next().unwrap();
+            // Beta's PUT lands in beta's own inventory; its category must exist there.
+            let body = inventory_bodies("beta.shared")
+                .into_iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, b)| b)
+                .unwrap_or_else(|| panic!("no body for {kind}"));
+            Some(with_key(body, key))
         }
         _ => None,
     }
@@ -58,10 +138,28 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
         .send()
         .await
         .unwrap();
+    give_alpha_an_inventory(&app, &alpha_key).await;
+    let beta_category =
+        serde_json::json!({"key": "beta.shared", "name": "Beta's", "sensitivity": "low"});
+    let res = app
+        .client
+        .put(app.url("/api/v1/inventory/categories/beta.shared"))
+        .bearer_auth(&beta_key)
+        .json(&beta_category)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
     let alpha_before = app
         .db
         .read(|c| lethe::store::workspaces::get(c, &app.scope("alpha")))
         .unwrap();
+    let inventory_of = |slug: &str| {
+        app.db
+            .read(|c| lethe::store::inventory::load(c, &app.scope(slug)))
+            .unwrap()
+    };
+    let alpha_inventory = inventory_of("alpha");
 
     let doc: Value = app
         .client
@@ -72,41 +170,48 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
         .json()
         .await
         .unwrap();
-    let mut walked = 0;
+    // Reads and deletes first, writes last: a PUT creates the key in beta's own inventory, after
+    // which beta's GET of that key would rightly succeed.
+    let mut routes: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, _) in item.as_object().unwrap() {
-            let mut url = path.clone();
-            let mut has_param = false;
-            while let (Some(open), Some(close)) = (url.find('{'), url.find('}')) {
-                let param = url[open + 1..close].to_owned();
-                url.replace_range(open..=close, &fixture(&app, path, &param));
-                has_param = true;
-            }
-            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let mut req = app.client.request(m, app.url(&url)).bearer_auth(&beta_key);
-            if let Some(body) = body_for(path, method) {
-                req = req.json(&body);
-            }
-            let res = req.send().await.unwrap();
-            let status = res.status().as_u16();
-            let text = res.text().await.unwrap();
-            if has_param {
-                assert_eq!(status, 404, "{method} {url} with beta's key: {text}");
-            } else {
-                assert!(status < 500, "{method} {url}: {status} {text}");
-            }
-            assert!(
-                !text.contains("alpha"),
-                "{method} {url} leaked alpha's data: {text}"
-            );
-            assert!(
-                !text.contains("Alpha's DPO"),
-                "{method} {url} leaked alpha's data: {text}"
-            );
-            walked += 1;
+            routes.push((path.clone(), method.clone()));
         }
     }
-    assert!(walked >= 4, "the walk covered {walked} routes");
+    routes.sort_by_key(|(_, m)| (m == "put" || m == "patch", m.clone()));
+    let mut walked = 0;
+    for (path, method) in &routes {
+        let mut url = path.clone();
+        let mut has_param = false;
+        while let (Some(open), Some(close)) = (url.find('{'), url.find('}')) {
+            let param = url[open + 1..close].to_owned();
+            url.replace_range(open..=close, &fixture(&app, path, &param));
+            has_param = true;
+        }
+        let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let mut req = app.client.request(m, app.url(&url)).bearer_auth(&beta_key);
+        if let Some(body) = body_for(path, method, &url) {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        if has_param && method != "put" {
+            assert_eq!(status, 404, "{method} {url} with beta's key: {text}");
+        } else {
+            assert!(status < 300, "{method} {url}: {status} {text}");
+        }
+        assert!(
+            !text.contains("Alpha's DPO"),
+            "{method} {url} leaked alpha's data: {text}"
+        );
+        assert!(
+            !text.contains("alpha Ltd"),
+            "{method} {url} leaked alpha's data: {text}"
+        );
+        walked += 1;
+    }
+    assert!(walked >= 23, "the walk covered {walked} routes");
     let alpha_after = app
         .db
         .read(|c| lethe::store::workspaces::get(c, &app.scope("alpha")))
@@ -114,5 +219,10 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
     assert_eq!(
         alpha_before.settings, alpha_after.settings,
         "beta's key changed alpha"
+    );
+    assert_eq!(
+        alpha_inventory,
+        inventory_of("alpha"),
+        "beta's key changed alpha's inventory"
     );
 }

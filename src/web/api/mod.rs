@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod inventory;
 pub mod openapi;
 pub mod problem;
 pub mod workspace;
@@ -20,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/workspace", web::patch().to(workspace::patch))
                 .route("/audit", web::get().to(audit::list))
                 .route("/audit/{seq}", web::get().to(audit::get))
+                .configure(inventory::routes)
                 .default_service(web::to(super::not_found)),
         );
 }

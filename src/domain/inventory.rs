@@ -1,0 +1,607 @@
+//! The inventory: what personal data is collected (data categories), why (purposes with a legal
+//! basis), where it lives (systems), who else receives it (recipients), how long it is kept
+//! (retention rules) and what overrides deletion (legal holds). Items are named by a stable key
+//! so that policies, API clients and imports can refer to them.
+
+use super::{ValidationErrors, text};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A dotted lower-case key, e.g. `user.contact.email` or `usage.message_log.payload_preview`.
+pub fn parse_key(raw: &str) -> Result<String, String> {
+    let k = raw.trim();
+    let ok = (1..=120).contains(&k.len())
+        && k.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        });
+    if ok {
+        Ok(k.to_owned())
+    } else {
+        Err(format!(
+            "'{k}' is not a key: use lower-case words of letters, digits, '_' or '-', joined by dots"
+        ))
+    }
+}
+
+fn key_list(errors: &mut ValidationErrors, field: &str, keys: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for k in keys {
+        if let Some(k) = errors.check(field, parse_key(k))
+            && !out.contains(&k)
+        {
+            out.push(k);
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sensitivity {
+    Low,
+    Normal,
+    High,
+    /// GDPR Art. 9 special categories (health, beliefs…) and Art. 10 (criminal records).
+    Special,
+}
+
+/// What ingestion does with one field of a record (enforced by the vault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldHandling {
+    /// Stored as sent.
+    Keep,
+    /// Only the first `preview_chars` characters are kept.
+    Preview,
+    /// Values containing a payment card number are refused.
+    RefuseCard,
+    /// Payment card numbers are masked to their last four digits.
+    MaskCard,
+    /// An IP address: the country is derived and only the network is kept.
+    IpCountry,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "keep")]
+    pub handling: FieldHandling,
+    /// For `preview`: how many characters are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_chars: Option<u16>,
+}
+
+fn keep() -> FieldHandling {
+    FieldHandling::Keep
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataCategory {
+    /// Dotted key; fideslang's where one fits (e.g. `user.contact.email`).
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Kinds of person it concerns, e.g. `customer`, `customer's recipient`, `instructor`, `visitor`.
+    #[serde(default)]
+    pub subject_kinds: Vec<String>,
+    /// Where it comes from, e.g. "provided by the person", "collected automatically".
+    #[serde(default)]
+    pub source: String,
+    pub sensitivity: Sensitivity,
+    /// The fields a record of this category may carry.
+    #[serde(default)]
+    pub fields: Vec<FieldSpec>,
+}
+
+impl DataCategory {
+    pub fn validate(mut self) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        self.key = errors
+            .check("key", parse_key(&self.key))
+            .unwrap_or_default();
+        self.name = errors
+            .check("name", text(&self.name, 200, false))
+            .unwrap_or_default();
+        self.description = errors
+            .check("description", text(&self.description, 4000, true))
+            .unwrap_or_default();
+        self.source = errors
+            .check("source", text(&self.source, 200, true))
+            .unwrap_or_default();
+        let mut kinds = Vec::new();
+        for k in &self.subject_kinds {
+            if let Some(k) = errors.check("subject_kinds", text(k, 80, false)) {
+                kinds.push(k);
+            }
+        }
+        self.subject_kinds = kinds;
+        let mut names: Vec<String> = Vec::new();
+        for (i, f) in self.fields.iter_mut().enumerate() {
+            let field = format!("fields[{i}]");
+            let ok_name = f.name.len() <= 80
+                && !f.name.is_empty()
+                && f.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok_name {
+                errors.add(&field, "name: use lower-case letters, digits and '_'");
+            } else if names.contains(&f.name) {
+                errors.add(&field, format!("name: '{}' appears twice", f.name));
+            } else {
+                names.push(f.name.clone());
+            }
+            match (f.handling, f.preview_chars) {
+                (FieldHandling::Preview, Some(n)) if (1..=10_000).contains(&n) => {}
+                (FieldHandling::Preview, _) => {
+                    errors.add(&field, "preview_chars: give 1 to 10000 characters")
+                }
+                (_, Some(_)) => errors.add(&field, "preview_chars: only for handling 'preview'"),
+                _ => {}
+            }
+        }
+        errors.into_result().map(|()| self)
+    }
+}
+
+/// The six lawful bases of GDPR Art. 6(1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LegalBasis {
+    Consent,
+    Contract,
+    LegalObligation,
+    VitalInterests,
+    PublicTask,
+    LegitimateInterests,
+}
+
+impl LegalBasis {
+    pub fn label(self) -> &'static str {
+        match self {
+            LegalBasis::Consent => "Consent (Art. 6(1)(a))",
+            LegalBasis::Contract => "Contract (Art. 6(1)(b))",
+            LegalBasis::LegalObligation => "Legal obligation (Art. 6(1)(c))",
+            LegalBasis::VitalInterests => "Vital interests (Art. 6(1)(d))",
+            LegalBasis::PublicTask => "Public task (Art. 6(1)(e))",
+            LegalBasis::LegitimateInterests => "Legitimate interests (Art. 6(1)(f))",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Purpose {
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub legal_basis: LegalBasis,
+    /// Required for legitimate interests: why the interest is not overridden by the person's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancing_note: Option<String>,
+    /// Keys of the data categories processed for this purpose.
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+impl Purpose {
+    pub fn validate(mut self) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        self.key = errors
+            .check("key", parse_key(&self.key))
+            .unwrap_or_default();
+        self.name = errors
+            .check("name", text(&self.name, 200, false))
+            .unwrap_or_default();
+        self.description = errors
+            .check("description", text(&self.description, 4000, true))
+            .unwrap_or_default();
+        let note = self.balancing_note.as_deref().unwrap_or_default();
+        self.balancing_note = errors
+            .check("balancing_note", text(note, 4000, true))
+            .filter(|n| !n.is_empty());
+        match (self.legal_basis, &self.balancing_note) {
+            (LegalBasis::LegitimateInterests, None) => errors.add(
+                "balancing_note",
+                "is required for legitimate interests: say why the interest is not overridden by the person's rights",
+            ),
+            (LegalBasis::LegitimateInterests, Some(_)) | (_, None) => {}
+            (_, Some(_)) => errors.add("balancing_note", "belongs to legitimate-interest purposes only"),
+        }
+        self.categories = key_list(&mut errors, "categories", &self.categories);
+        errors.into_result().map(|()| self)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct System {
+    pub key: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Where it runs, e.g. "EU (Germany), our hosting provider".
+    #[serde(default)]
+    pub location: String,
+    /// Keys of the data categories it holds.
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+impl System {
+    pub fn validate(mut self) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        self.key = errors
+            .check("key", parse_key(&self.key))
+            .unwrap_or_default();
+        self.name = errors
+            .check("name", text(&self.name, 200, false))
+            .unwrap_or_default();
+        self.description = errors
+            .check("description", text(&self.description, 4000, true))
+            .unwrap_or_default();
+        self.location = errors
+            .check("location", text(&self.location, 200, true))
+            .unwrap_or_default();
+        self.categories = key_list(&mut errors, "categories", &self.categories);
+        errors.into_result().map(|()| self)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientRole {
+    /// Processes on the operator's instructions (a sub-processor).
+    Processor,
+    /// Decides for itself what it does with the data.
+    IndependentController,
+    /// A public authority (tax office, court, regulator).
+    Authority,
+}
+
+/// How a transfer out of the EEA is made lawful (GDPR Chapter V).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferSafeguard {
+    /// No transfer out of the EEA.
+    NotATransfer,
+    /// An adequacy decision (Art. 45).
+    Adequacy,
+    /// Standard contractual clauses (Art. 46(2)(c)).
+    Sccs,
+    /// Binding corporate rules (Art. 47).
+    Bcrs,
+    /// A derogation for a specific situation (Art. 49).
+    Derogation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    pub key: String,
+    pub name: String,
+    pub role: RecipientRole,
+    /// What they do with the data, e.g. "payment processing".
+    pub purpose: String,
+    /// ISO 3166-1 alpha-2 country code where the data is processed.
+    pub country: String,
+    pub safeguard: TransferSafeguard,
+    /// Keys of the data categories they receive.
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+impl Recipient {
+    pub fn validate(mut self) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        self.key = errors
+            .check("key", parse_key(&self.key))
+            .unwrap_or_default();
+        self.name = errors
+            .check("name", text(&self.name, 200, false))
+            .unwrap_or_default();
+        self.purpose = errors
+            .check("purpose", text(&self.purpose, 400, false))
+            .unwrap_or_default();
+        let country = self.country.trim().to_ascii_uppercase();
+        if country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase()) {
+            self.country = country;
+        } else {
+            errors.add(
+                "country",
+                "use a two-letter ISO 3166 country code, e.g. DE or US",
+            );
+        }
+        self.categories = key_list(&mut errors, "categories", &self.categories);
+        errors.into_result().map(|()| self)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionTrigger {
+    /// Counted from when the record was collected.
+    Collected,
+    /// Counted from when the person's account was closed.
+    AccountClosed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RetentionAction {
+    Delete,
+    Anonymize,
+}
+
+/// A promise about how long one category is kept. The engine that runs rules comes later; the
+/// published policy already renders them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionRule {
+    pub key: String,
+    /// Key of the data category the rule applies to.
+    pub category: String,
+    pub trigger: RetentionTrigger,
+    /// Days after the trigger; 0 means at the trigger.
+    pub days: u32,
+    pub action: RetentionAction,
+    #[serde(default)]
+    pub note: String,
+}
+
+impl RetentionRule {
+    pub fn validate(mut self) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        self.key = errors
+            .check("key", parse_key(&self.key))
+            .unwrap_or_default();
+        self.category = errors
+            .check("category", parse_key(&self.category))
+            .unwrap_or_default();
+        if self.days > 36_500 {
+            errors.add("days", "must be at most 36500 (100 years)");
+        }
+        self.note = errors
+            .check("note", text(&self.note, 1000, true))
+            .unwrap_or_default();
+        errors.into_result().map(|()| self)
+    }
+}
+
+/// Keeps data that retention would delete, for a stated reason (accounting law, litigation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LegalHold {
+    pub key: String,
+    /// The category held; absent means every category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub reason: String,
+    /// The last day of the hold (YYYY-MM-DD); absent means until it is lifted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<chrono::NaiveDate>,
+}
+
+impl LegalHold {
+    pub fn validate(mut self) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        self.key = errors
+            .check("key", parse_key(&self.key))
+            .unwrap_or_default();
+        if let Some(c) = &self.category {
+            self.category = errors.check("category", parse_key(c));
+        }
+        self.reason = errors
+            .check("reason", text(&self.reason, 1000, false))
+            .unwrap_or_default();
+        errors.into_result().map(|()| self)
+    }
+}
+
+/// The kinds of inventory item, as named in API paths and audit actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InventoryKind {
+    Categories,
+    Purposes,
+    Systems,
+    Recipients,
+    RetentionRules,
+    LegalHolds,
+}
+
+impl InventoryKind {
+    /// The API path segment, e.g. `retention-rules`.
+    pub fn segment(self) -> &'static str {
+        match self {
+            InventoryKind::Categories => "categories",
+            InventoryKind::Purposes => "purposes",
+            InventoryKind::Systems => "systems",
+            InventoryKind::Recipients => "recipients",
+            InventoryKind::RetentionRules => "retention-rules",
+            InventoryKind::LegalHolds => "legal-holds",
+        }
+    }
+
+    /// Singular, for messages and audit actions, e.g. `retention_rule`.
+    pub fn singular(self) -> &'static str {
+        match self {
+            InventoryKind::Categories => "category",
+            InventoryKind::Purposes => "purpose",
+            InventoryKind::Systems => "system",
+            InventoryKind::Recipients => "recipient",
+            InventoryKind::RetentionRules => "retention_rule",
+            InventoryKind::LegalHolds => "legal_hold",
+        }
+    }
+}
+
+/// The whole inventory of a workspace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Inventory {
+    pub categories: Vec<DataCategory>,
+    pub purposes: Vec<Purpose>,
+    pub systems: Vec<System>,
+    pub recipients: Vec<Recipient>,
+    pub retention_rules: Vec<RetentionRule>,
+    pub legal_holds: Vec<LegalHold>,
+}
+
+impl Inventory {
+    pub fn category_keys(&self) -> Vec<&str> {
+        self.categories.iter().map(|c| c.key.as_str()).collect()
+    }
+
+    /// Where a category is referenced, as readable names ("purpose 'billing'").
+    pub fn references_to(&self, category: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let has = |keys: &[String]| keys.iter().any(|k| k == category);
+        out.extend(
+            self.purposes
+                .iter()
+                .filter(|p| has(&p.categories))
+                .map(|p| format!("purpose '{}'", p.key)),
+        );
+        out.extend(
+            self.systems
+                .iter()
+                .filter(|s| has(&s.categories))
+                .map(|s| format!("system '{}'", s.key)),
+        );
+        out.extend(
+            self.recipients
+                .iter()
+                .filter(|r| has(&r.categories))
+                .map(|r| format!("recipient '{}'", r.key)),
+        );
+        out.extend(
+            self.retention_rules
+                .iter()
+                .filter(|r| r.category == category)
+                .map(|r| format!("retention rule '{}'", r.key)),
+        );
+        out.extend(
+            self.legal_holds
+                .iter()
+                .filter(|h| h.category.as_deref() == Some(category))
+                .map(|h| format!("legal hold '{}'", h.key)),
+        );
+        out
+    }
+
+    /// Category keys among `referenced` that this inventory does not define, as field errors.
+    pub fn check_categories_exist<'a>(
+        &self,
+        field: &str,
+        referenced: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(), ValidationErrors> {
+        let known = self.category_keys();
+        let mut errors = ValidationErrors::default();
+        for key in referenced {
+            if !known.contains(&key.as_str()) {
+                errors.add(
+                    field,
+                    format!("'{key}' is not a data category of this workspace"),
+                );
+            }
+        }
+        errors.into_result()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn category() -> DataCategory {
+        DataCategory {
+            key: "usage.message_log.payload_preview".into(),
+            name: "Message preview".into(),
+            description: String::new(),
+            subject_kinds: vec!["customer's recipient".into()],
+            source: "sent through the API".into(),
+            sensitivity: Sensitivity::Normal,
+            fields: vec![FieldSpec {
+                name: "preview".into(),
+                description: String::new(),
+                handling: FieldHandling::Preview,
+                preview_chars: Some(40),
+            }],
+        }
+    }
+
+    #[test]
+    fn keys() {
+        assert!(parse_key("user.contact.email").is_ok());
+        for bad in ["", "User.Email", "a..b", ".a", "a b", "a.", "ü"] {
+            assert!(parse_key(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn categories_check_their_fields() {
+        assert!(category().validate().is_ok());
+        let mut c = category();
+        c.fields[0].preview_chars = None;
+        c.fields.push(c.fields[0].clone());
+        let e = c.validate().unwrap_err();
+        assert!(e.summary().contains("preview_chars"));
+        assert!(e.summary().contains("appears twice"));
+    }
+
+    #[test]
+    fn legitimate_interests_need_a_balancing_note() {
+        let p = Purpose {
+            key: "fraud-prevention".into(),
+            name: "Preventing abuse".into(),
+            description: String::new(),
+            legal_basis: LegalBasis::LegitimateInterests,
+            balancing_note: None,
+            categories: vec!["user.device.ip_address".into()],
+        };
+        assert_eq!(
+            p.clone().validate().unwrap_err().0[0].field,
+            "balancing_note"
+        );
+        let ok = Purpose {
+            balancing_note: Some("Abuse harms every customer; only network data is used.".into()),
+            ..p.clone()
+        };
+        assert!(ok.validate().is_ok());
+        let contract = Purpose {
+            legal_basis: LegalBasis::Contract,
+            balancing_note: Some("not needed".into()),
+            ..p
+        };
+        assert!(contract.validate().is_err());
+    }
+
+    #[test]
+    fn recipients_need_a_country_code() {
+        let r = Recipient {
+            key: "payments".into(),
+            name: "Payment processor".into(),
+            role: RecipientRole::Processor,
+            purpose: "card payments".into(),
+            country: "us".into(),
+            safeguard: TransferSafeguard::Sccs,
+            categories: vec![],
+        };
+        assert_eq!(r.clone().validate().unwrap().country, "US");
+        assert!(
+            Recipient {
+                country: "USA".into(),
+                ..r
+            }
+            .validate()
+            .is_err()
+        );
+    }
+}
