@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod browser;
 mod cli;
+mod demo;
 mod errors;
 mod health;
 mod inventory;

@@ -4,9 +4,10 @@
 
 use super::Caller;
 use crate::crypto;
+use crate::domain::inventory::Inventory;
 use crate::domain::workspace::WorkspaceSettingsInput;
 use crate::error::AppError;
-use crate::store::{Db, workspaces};
+use crate::store::{Db, WorkspaceScope, workspaces};
 
 pub const DEMO_EMAIL: &str = "owner@demo.example";
 
@@ -18,6 +19,8 @@ pub struct DemoLogin {
 struct DemoWorkspace {
     slug: &'static str,
     settings: WorkspaceSettingsInput,
+    /// The inventory, as JSON in the shape of `GET /api/v1/inventory`.
+    inventory: &'static str,
 }
 
 fn demo_workspaces() -> [DemoWorkspace; 2] {
@@ -34,6 +37,7 @@ fn demo_workspaces() -> [DemoWorkspace; 2] {
                 request_deadline_days: "30".into(),
                 require_totp: false,
             },
+            inventory: include_str!("aulm.json"),
         },
         DemoWorkspace {
             slug: "aufum",
@@ -46,6 +50,7 @@ fn demo_workspaces() -> [DemoWorkspace; 2] {
                 request_deadline_days: "30".into(),
                 require_totp: false,
             },
+            inventory: include_str!("aufum.json"),
         },
     ]
 }
@@ -56,15 +61,60 @@ pub fn load(db: &Db) -> Result<DemoLogin, AppError> {
     let owner_id = super::accounts::create_admin(db, DEMO_EMAIL, &password)?;
     let caller = Caller::system();
     for demo in demo_workspaces() {
-        if db
-            .read(|c| workspaces::find_by_slug(c, demo.slug))?
-            .is_none()
-        {
-            super::workspaces::create(db, &caller, owner_id, demo.slug, &demo.settings)?;
+        let existing = db.read(|c| workspaces::find_by_slug(c, demo.slug))?;
+        let scope = match existing {
+            Some((scope, _)) => scope,
+            None => {
+                super::workspaces::create(db, &caller, owner_id, demo.slug, &demo.settings)?;
+                db.read(|c| workspaces::find_by_slug(c, demo.slug))?
+                    .ok_or_else(|| AppError::NotFound(format!("workspace {}", demo.slug)))?
+                    .0
+            }
+        };
+        // An inventory the operator already edited is left alone.
+        if super::inventory::load(db, &scope)? == Inventory::default() {
+            let wanted: Inventory =
+                serde_json::from_str(demo.inventory).map_err(AppError::internal)?;
+            import(db, &caller, &scope, wanted)?;
         }
     }
     Ok(DemoLogin {
         email: DEMO_EMAIL.into(),
         password,
     })
+}
+
+/// Puts every item, categories first so that references resolve.
+fn import(
+    db: &Db,
+    caller: &Caller,
+    scope: &WorkspaceScope,
+    inv: Inventory,
+) -> Result<(), AppError> {
+    use super::inventory::put;
+    for c in inv.categories {
+        let key = c.key.clone();
+        put(db, caller, scope, &key, c)?;
+    }
+    for p in inv.purposes {
+        let key = p.key.clone();
+        put(db, caller, scope, &key, p)?;
+    }
+    for s in inv.systems {
+        let key = s.key.clone();
+        put(db, caller, scope, &key, s)?;
+    }
+    for r in inv.recipients {
+        let key = r.key.clone();
+        put(db, caller, scope, &key, r)?;
+    }
+    for r in inv.retention_rules {
+        let key = r.key.clone();
+        put(db, caller, scope, &key, r)?;
+    }
+    for h in inv.legal_holds {
+        let key = h.key.clone();
+        put(db, caller, scope, &key, h)?;
+    }
+    Ok(())
 }

@@ -1,0 +1,172 @@
+//! The demo workspaces carry the facts of the two reference privacy policies in their inventory.
+
+use crate::helpers::spawn_app;
+use serde_json::Value;
+
+fn keys(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn inventory_of(app: &crate::helpers::TestApp, slug: &str) -> Value {
+    let key = app.api_key(slug, &["inventory:read"]);
+    app.client
+        .get(app.url("/api/v1/inventory"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aulm_lists_every_data_item_recipient_and_retention_promise_of_its_policy() {
+    let app = spawn_app().await;
+    lethe::services::demo::load(&app.db).unwrap();
+    let inv = inventory_of(&app, "aulm").await;
+    let categories = keys(&inv["categories"]);
+    // Account, usage, technical and support data, item by item.
+    for item in [
+        "user.name",
+        "user.contact.email",
+        "user.authorization.credentials",
+        "user.financial",
+        "usage.api_keys",
+        "usage.session_metadata",
+        "usage.message_log",
+        "usage.message_log.payload_preview",
+        "usage.webhook_delivery",
+        "user.device.ip_address",
+        "user.device",
+        "user.location.imprecise",
+        "support.ticket",
+        "support.csat",
+    ] {
+        assert!(categories.contains(&item.to_owned()), "aulm lacks {item}");
+    }
+    // A short preview only, and never a full card number.
+    let preview = inv["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "usage.message_log.payload_preview")
+        .unwrap();
+    assert_eq!(preview["fields"][0]["handling"], "preview");
+    let billing = inv["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "user.financial")
+        .unwrap();
+    assert!(
+        billing["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["handling"] == "refuse_card")
+    );
+    // The customer's recipients are people the data concerns too.
+    let log = inv["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "usage.message_log")
+        .unwrap();
+    assert!(
+        log["subject_kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "customer's recipient")
+    );
+    // Uses: operate, payments, abuse prevention, support, legal, improvement.
+    let purposes = keys(&inv["purposes"]);
+    for p in [
+        "provide-service",
+        "payments",
+        "abuse-prevention",
+        "support",
+        "legal-compliance",
+        "service-improvement",
+    ] {
+        assert!(purposes.contains(&p.to_owned()), "aulm lacks purpose {p}");
+    }
+    // Sharing only with hosting, payments, e-mail delivery (and authorities when the law requires).
+    let recipients = keys(&inv["recipients"]);
+    assert_eq!(
+        recipients,
+        ["authorities", "email-delivery", "hosting", "payments"]
+    );
+    // Kept while the account is active: every category has a rule counted from account closure.
+    let rules = inv["retention_rules"].as_array().unwrap();
+    for c in &categories {
+        assert!(
+            rules
+                .iter()
+                .any(|r| r["category"] == c.as_str() && r["trigger"] == "account_closed"),
+            "no account-closure rule for {c}"
+        );
+    }
+    let ws: Value = app
+        .client
+        .get(app.url("/api/v1/workspace"))
+        .bearer_auth(app.api_key("aulm", &["records:read"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ws["min_age"], 18, "no one under 18");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aufum_lists_its_data_partners_and_cookie_purposes() {
+    let app = spawn_app().await;
+    lethe::services::demo::load(&app.db).unwrap();
+    let inv = inventory_of(&app, "aufum").await;
+    let categories = keys(&inv["categories"]);
+    for item in [
+        "user.contact.email",
+        "user.account.username",
+        "user.authorization.credentials",
+        "instructor.profile",
+        "user.device.ip_address",
+        "user.device",
+        "user.behavior.browsing_history",
+        "user.behavior",
+        "user.preferences",
+        "user.device.cookie_id",
+    ] {
+        assert!(categories.contains(&item.to_owned()), "aufum lacks {item}");
+    }
+    let recipients = keys(&inv["recipients"]);
+    for r in ["banks", "payment-platforms", "authorities", "acquirer"] {
+        assert!(
+            recipients.contains(&r.to_owned()),
+            "aufum lacks recipient {r}"
+        );
+    }
+    // Cookies and local storage are used with consent, which can be withdrawn.
+    let consent: Vec<_> = inv["purposes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["legal_basis"] == "consent")
+        .collect();
+    assert!(consent.iter().any(|p| {
+        p["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "user.device.cookie_id")
+    }));
+    // Running the demo again leaves the inventory as it is.
+    lethe::services::demo::load(&app.db).unwrap();
+    assert_eq!(inventory_of(&app, "aufum").await, inv);
+}
