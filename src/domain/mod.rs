@@ -2,7 +2,10 @@
 
 pub mod apikey;
 pub mod audit;
+pub mod fideslang;
 pub mod inventory;
+pub mod policy;
+pub mod ropa;
 pub mod staff;
 pub mod totp;
 pub mod workspace;

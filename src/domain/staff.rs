@@ -53,11 +53,21 @@ impl Role {
         use Permission::*;
         match self {
             Role::Owner => true,
-            Role::PrivacyOfficer => {
-                matches!(p, ViewWorkspace | ViewMembers | ReadAudit | ViewApiKeys)
-            }
-            Role::Support => matches!(p, ViewWorkspace),
-            Role::Auditor => matches!(p, ViewWorkspace | ViewMembers | ReadAudit | ViewApiKeys),
+            Role::PrivacyOfficer => matches!(
+                p,
+                ViewWorkspace
+                    | ViewMembers
+                    | ReadAudit
+                    | ViewApiKeys
+                    | ViewInventory
+                    | EditInventory
+                    | PublishPolicy
+            ),
+            Role::Support => matches!(p, ViewWorkspace | ViewInventory),
+            Role::Auditor => matches!(
+                p,
+                ViewWorkspace | ViewMembers | ReadAudit | ViewApiKeys | ViewInventory
+            ),
         }
     }
 }
@@ -76,10 +86,16 @@ pub enum Permission {
     /// Create and revoke API keys.
     ManageApiKeys,
     ReadAudit,
+    /// See the inventory: data categories, purposes, systems, recipients, retention, holds.
+    ViewInventory,
+    /// Add, change and delete inventory items.
+    EditInventory,
+    /// Write policy drafts and publish them; manage who is notified of changes.
+    PublishPolicy,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 10] = [
         Permission::ViewWorkspace,
         Permission::EditWorkspace,
         Permission::ViewMembers,
@@ -87,6 +103,9 @@ impl Permission {
         Permission::ViewApiKeys,
         Permission::ManageApiKeys,
         Permission::ReadAudit,
+        Permission::ViewInventory,
+        Permission::EditInventory,
+        Permission::PublishPolicy,
     ];
 }
 
@@ -127,6 +146,9 @@ mod tests {
             (ViewApiKeys, [true, true, false, true]),
             (ManageApiKeys, [true, false, false, false]),
             (ReadAudit, [true, true, false, true]),
+            (ViewInventory, [true, true, true, true]),
+            (EditInventory, [true, true, false, false]),
+            (PublishPolicy, [true, true, false, false]),
         ];
         assert_eq!(expected.len(), Permission::ALL.len());
         for (p, row) in expected {
@@ -138,7 +160,13 @@ mod tests {
 
     #[test]
     fn auditors_only_read() {
-        for p in [EditWorkspace, ManageMembers, ManageApiKeys] {
+        for p in [
+            EditWorkspace,
+            ManageMembers,
+            ManageApiKeys,
+            EditInventory,
+            PublishPolicy,
+        ] {
             assert!(!Role::Auditor.allows(p));
         }
     }

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod apikeys;
 pub mod demo;
 pub mod inventory;
+pub mod policies;
 pub mod workspaces;
 
 use crate::domain::audit::{Actor, AuditEvent};

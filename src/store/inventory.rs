@@ -73,7 +73,7 @@ fn linked_keys(
 ) -> Result<std::collections::HashMap<i64, Vec<String>>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT l.{owner_column}, c.key FROM {link} l JOIN data_categories c ON c.id = l.category_id \
-         WHERE c.workspace_id = ?1 ORDER BY c.key"
+         WHERE c.workspace_id = ?1 ORDER BY c.id"
     ))?;
     let mut out: std::collections::HashMap<i64, Vec<String>> = Default::default();
     let rows = stmt.query_map([scope.id()], |r| {
@@ -114,7 +114,7 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
 
     let mut stmt = conn.prepare(
         "SELECT key, name, description, subject_kinds, source, sensitivity, fields \
-         FROM data_categories WHERE workspace_id = ?1 ORDER BY key",
+         FROM data_categories WHERE workspace_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([w], |r| {
         Ok(DataCategory {
@@ -132,7 +132,7 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
     let mut links = linked_keys(conn, scope, "purpose_categories", "purpose_id")?;
     let mut stmt = conn.prepare(
         "SELECT id, key, name, description, legal_basis, balancing_note FROM purposes \
-         WHERE workspace_id = ?1 ORDER BY key",
+         WHERE workspace_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([w], |r| {
         Ok((
@@ -155,7 +155,7 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
 
     let mut links = linked_keys(conn, scope, "system_categories", "system_id")?;
     let mut stmt = conn.prepare(
-        "SELECT id, key, name, description, location FROM systems WHERE workspace_id = ?1 ORDER BY key",
+        "SELECT id, key, name, description, location FROM systems WHERE workspace_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([w], |r| {
         Ok((
@@ -178,7 +178,7 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
     let mut links = linked_keys(conn, scope, "recipient_categories", "recipient_id")?;
     let mut stmt = conn.prepare(
         "SELECT id, key, name, role, purpose, country, safeguard FROM recipients \
-         WHERE workspace_id = ?1 ORDER BY key",
+         WHERE workspace_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([w], |r| {
         Ok((
@@ -202,7 +202,7 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
 
     let mut stmt = conn.prepare(
         "SELECT r.key, c.key, r.trigger, r.days, r.action, r.note FROM retention_rules r \
-         JOIN data_categories c ON c.id = r.category_id WHERE r.workspace_id = ?1 ORDER BY r.key",
+         JOIN data_categories c ON c.id = r.category_id WHERE r.workspace_id = ?1 ORDER BY r.id",
     )?;
     let rows = stmt.query_map([w], |r| {
         Ok(RetentionRule {
@@ -218,7 +218,7 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
 
     let mut stmt = conn.prepare(
         "SELECT h.key, c.key, h.reason, h.until FROM legal_holds h \
-         LEFT JOIN data_categories c ON c.id = h.category_id WHERE h.workspace_id = ?1 ORDER BY h.key",
+         LEFT JOIN data_categories c ON c.id = h.category_id WHERE h.workspace_id = ?1 ORDER BY h.id",
     )?;
     let rows = stmt.query_map([w], |r| {
         let until: Option<String> = r.get(3)?;

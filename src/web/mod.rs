@@ -6,6 +6,7 @@ pub mod console;
 pub mod health;
 pub mod metrics;
 pub mod middleware;
+pub mod public;
 pub mod throttle;
 
 use crate::config::Config;
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(assets::routes)
         .configure(api::routes)
         .configure(console::routes)
+        .configure(public::routes)
         .route(
             "/",
             web::get().to(|| async {

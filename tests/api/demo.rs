@@ -97,7 +97,8 @@ async fn aulm_lists_every_data_item_recipient_and_retention_promise_of_its_polic
         assert!(purposes.contains(&p.to_owned()), "aulm lacks purpose {p}");
     }
     // Sharing only with hosting, payments, e-mail delivery (and authorities when the law requires).
-    let recipients = keys(&inv["recipients"]);
+    let mut recipients = keys(&inv["recipients"]);
+    recipients.sort();
     assert_eq!(
         recipients,
         ["authorities", "email-delivery", "hosting", "payments"]

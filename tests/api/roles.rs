@@ -61,6 +61,18 @@ const CASES: &[Case] = &[
         path: "/console/w/aulm/audit",
         allowed: [true, true, false, true],
     },
+    Case {
+        what: "view inventory",
+        post: false,
+        path: "/console/w/aulm/inventory",
+        allowed: [true, true, true, true],
+    },
+    Case {
+        what: "post an inventory form",
+        post: true,
+        path: "/console/w/aulm/inventory/categories/role.test",
+        allowed: [true, true, false, false],
+    },
 ];
 
 fn form_for(path: &str, csrf: &str) -> Vec<(String, String)> {
@@ -71,6 +83,8 @@ fn form_for(path: &str, csrf: &str) -> Vec<(String, String)> {
             ("min_age", "18"),
             ("request_deadline_days", "30"),
         ]
+    } else if path.contains("/inventory/") {
+        vec![("name", "Role test"), ("sensitivity", "normal")]
     } else if path.ends_with("/members") {
         vec![("email", "new@example.org"), ("role", "auditor")]
     } else {

@@ -10,6 +10,11 @@ use serde_json::Value;
 /// The id of one of workspace A's resources for each path parameter.
 fn fixture(app: &TestApp, path: &str, param: &str) -> String {
     match (path, param) {
+        (p, "version") if p.starts_with("/api/v1/policies/") => {
+            // Alpha has two versions and beta at most the one the walk's POST creates.
+            "2".to_owned()
+        }
+        (p, "workspace") if p.starts_with("/api/v1/public/") => "alpha".to_owned(),
         ("/api/v1/audit/{seq}", "seq") => {
             let scope = app.scope("alpha");
             let seq: i64 = app
@@ -102,6 +107,10 @@ fn body_for(path: &str, method: &str, url: &str) -> Option<Value> {
         ("/api/v1/workspace", "patch") => {
             Some(serde_json::json!({ "dpo_name": "Changed by beta" }))
         }
+        ("/api/v1/policies", "post") | ("/api/v1/policies/{version}", "put") => {
+            Some(serde_json::json!({ "markdown": "# Beta's policy" }))
+        }
+        ("/api/v1/policies/{version}/publish", "post") => Some(serde_json::json!({})),
         (p, "put") if p.starts_with("/api/v1/inventory/") => {
             let kind = p
                 .trim_start_matches("/api/v1/inventory/")
@@ -117,6 +126,21 @@ fn body_for(path: &str, method: &str, url: &str) -> Option<Value> {
                 .unwrap_or_else(|| panic!("no body for {kind}"));
             Some(with_key(body, key))
         }
+        _ => None,
+    }
+}
+
+/// A harmless, valid non-JSON body (content type, body) for each route that takes one.
+fn raw_body_for(path: &str, method: &str) -> Option<(&'static str, String)> {
+    match (path, method) {
+        // Lands in beta's own inventory, referring to beta's own category.
+        ("/api/v1/inventory/fideslang", "post") => Some((
+            "application/yaml",
+            "data_category:\n  - {fides_key: beta.imported, name: Imported}\n\
+             data_use:\n  - {fides_key: beta-imported, name: Imported, legal_basis: Contract, \
+             lethe: {categories: [beta.shared, beta.imported]}}\n"
+                .to_owned(),
+        )),
         _ => None,
     }
 }
@@ -139,6 +163,17 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
         .await
         .unwrap();
     give_alpha_an_inventory(&app, &alpha_key).await;
+    for _ in 0..2 {
+        let res = app
+            .client
+            .post(app.url("/api/v1/policies"))
+            .bearer_auth(&alpha_key)
+            .json(&serde_json::json!({"markdown": "# Alpha Ltd policy\n{{ categories_table() }}"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+    }
     let beta_category =
         serde_json::json!({"key": "beta.shared", "name": "Beta's", "sensitivity": "low"});
     let res = app
@@ -192,11 +227,23 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
         let mut req = app.client.request(m, app.url(&url)).bearer_auth(&beta_key);
         if let Some(body) = body_for(path, method, &url) {
             req = req.json(&body);
+        } else if let Some((content_type, body)) = raw_body_for(path, method) {
+            req = req.header("content-type", content_type).body(body);
         }
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
         let text = res.text().await.unwrap();
-        if has_param && method != "put" {
+        if path.starts_with("/api/v1/public/") {
+            // Public by design: what the privacy center shows anyone.
+            assert!(
+                status == 200 || status == 404,
+                "{method} {url}: {status} {text}"
+            );
+            walked += 1;
+            continue;
+        }
+        let upsert = method == "put" && path.starts_with("/api/v1/inventory/");
+        if has_param && !upsert {
             assert_eq!(status, 404, "{method} {url} with beta's key: {text}");
         } else {
             assert!(status < 300, "{method} {url}: {status} {text}");
@@ -211,7 +258,7 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
         );
         walked += 1;
     }
-    assert!(walked >= 23, "the walk covered {walked} routes");
+    assert!(walked >= 30, "the walk covered {walked} routes");
     let alpha_after = app
         .db
         .read(|c| lethe::store::workspaces::get(c, &app.scope("alpha")))

@@ -21,6 +21,8 @@ struct DemoWorkspace {
     settings: WorkspaceSettingsInput,
     /// The inventory, as JSON in the shape of `GET /api/v1/inventory`.
     inventory: &'static str,
+    /// The policy template, published once the inventory is in place.
+    policy: &'static str,
 }
 
 fn demo_workspaces() -> [DemoWorkspace; 2] {
@@ -38,6 +40,7 @@ fn demo_workspaces() -> [DemoWorkspace; 2] {
                 require_totp: false,
             },
             inventory: include_str!("aulm.json"),
+            policy: include_str!("aulm_policy.md"),
         },
         DemoWorkspace {
             slug: "aufum",
@@ -51,6 +54,7 @@ fn demo_workspaces() -> [DemoWorkspace; 2] {
                 require_totp: false,
             },
             inventory: include_str!("aufum.json"),
+            policy: include_str!("aufum_policy.md"),
         },
     ]
 }
@@ -76,6 +80,15 @@ pub fn load(db: &Db) -> Result<DemoLogin, AppError> {
             let wanted: Inventory =
                 serde_json::from_str(demo.inventory).map_err(AppError::internal)?;
             import(db, &caller, &scope, wanted)?;
+        }
+        if super::policies::list(db, &scope)?.is_empty() {
+            let input = super::policies::DraftInput {
+                markdown: demo.policy.to_owned(),
+                material: false,
+                summary: "First published version.".into(),
+            };
+            let draft = super::policies::create_draft(db, &caller, &scope, &input)?;
+            super::policies::publish(db, &caller, &scope, draft.version, None)?;
         }
     }
     Ok(DemoLogin {

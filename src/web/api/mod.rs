@@ -3,8 +3,10 @@
 
 pub mod audit;
 pub mod auth;
+pub mod exchange;
 pub mod inventory;
 pub mod openapi;
+pub mod policies;
 pub mod problem;
 pub mod workspace;
 
@@ -21,7 +23,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/workspace", web::patch().to(workspace::patch))
                 .route("/audit", web::get().to(audit::list))
                 .route("/audit/{seq}", web::get().to(audit::get))
+                .route("/inventory/ropa", web::get().to(exchange::export_ropa))
+                .route(
+                    "/inventory/fideslang",
+                    web::get().to(exchange::export_fideslang),
+                )
+                .route(
+                    "/inventory/fideslang",
+                    web::post().to(exchange::import_fideslang),
+                )
                 .configure(inventory::routes)
+                .configure(policies::routes)
                 .default_service(web::to(super::not_found)),
         );
 }

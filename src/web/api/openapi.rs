@@ -32,12 +32,23 @@ use utoipa::{Modify, OpenApi};
         super::inventory::get_legal_hold,
         super::inventory::put_legal_hold,
         super::inventory::delete_legal_hold,
+        super::exchange::export_ropa,
+        super::exchange::export_fideslang,
+        super::exchange::import_fideslang,
+        super::policies::list,
+        super::policies::create,
+        super::policies::get,
+        super::policies::update,
+        super::policies::publish,
+        super::policies::diff,
+        super::policies::public_status,
     ),
     components(schemas(super::problem::Problem)),
     modifiers(&BearerKey),
     tags(
         (name = "workspace", description = "The key's workspace"),
         (name = "audit", description = "The tamper-evident audit log"),
+        (name = "policy", description = "Privacy policy versions rendered from the inventory"),
         (name = "inventory", description = "What personal data is collected, why, where it lives, who receives it and how long it is kept"),
     )
 )]

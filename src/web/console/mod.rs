@@ -4,8 +4,10 @@ pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod error;
+pub mod inventory;
 pub mod keys;
 pub mod members;
+pub mod policy;
 pub mod session;
 pub mod workspaces;
 
@@ -72,6 +74,39 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/w/{slug}/keys", web::post().to(keys::create))
             .route("/w/{slug}/keys/{id}/revoke", web::post().to(keys::revoke))
             .route("/w/{slug}/audit", web::get().to(audit::workspace))
+            .route("/w/{slug}/policy", web::get().to(policy::list))
+            .route("/w/{slug}/policy/new", web::post().to(policy::new_draft))
+            .route("/w/{slug}/policy/{version}", web::get().to(policy::show))
+            .route("/w/{slug}/policy/{version}", web::post().to(policy::save))
+            .route(
+                "/w/{slug}/policy/{version}/publish",
+                web::post().to(policy::publish),
+            )
+            .route(
+                "/w/{slug}/policy/{version}/diff",
+                web::get().to(policy::diff),
+            )
+            .route("/w/{slug}/inventory", web::get().to(inventory::overview))
+            .route(
+                "/w/{slug}/inventory/{kind}/new",
+                web::get().to(inventory::new_form),
+            )
+            .route(
+                "/w/{slug}/inventory/{kind}/new",
+                web::post().to(inventory::create),
+            )
+            .route(
+                "/w/{slug}/inventory/{kind}/{key}",
+                web::get().to(inventory::edit_form),
+            )
+            .route(
+                "/w/{slug}/inventory/{kind}/{key}",
+                web::post().to(inventory::update),
+            )
+            .route(
+                "/w/{slug}/inventory/{kind}/{key}/delete",
+                web::post().to(inventory::delete),
+            )
             .default_service(web::to(crate::web::not_found)),
     );
 }

@@ -57,6 +57,11 @@ fn describe(p: Permission) -> &'static str {
         Permission::ViewApiKeys => "See API keys (never their secrets)",
         Permission::ManageApiKeys => "Create and revoke API keys",
         Permission::ReadAudit => "Read the audit log",
+        Permission::ViewInventory => {
+            "See the inventory (data categories, purposes, systems, recipients, retention rules, legal holds)"
+        }
+        Permission::EditInventory => "Add, change and delete inventory items",
+        Permission::PublishPolicy => "Write and publish privacy policy versions",
     }
 }
 

@@ -1,0 +1,887 @@
+//! Exchange of the inventory in the shape of fideslang, the Fides language: a YAML document with
+//! `data_category`, `data_use` and `system` lists.
+//!
+//! fideslang (<https://github.com/ethyca/fideslang>) is © Ethyca, Inc. and licensed under the
+//! Creative Commons Attribution 4.0 International licence (CC BY 4.0,
+//! <https://creativecommons.org/licenses/by/4.0/>). Lethe reuses its resource and field names
+//! (`fides_key`, `parent_key`, `data_use`, `legal_basis`, `privacy_declarations`,
+//! `legal_basis_for_processing`, `system_type`) and the names of its legal-basis values; no text
+//! or taxonomy of fideslang is copied.
+//!
+//! The mapping:
+//! - a data category is a `data_category` (`parent_key` = the key minus its last segment, when
+//!   that parent is in the document or is a fideslang top level: `data`, `system`, `user`);
+//! - a purpose is a `data_use` with its `legal_basis` in fideslang's names (`Legal Obligation`…);
+//! - a system is a `system` whose `privacy_declarations` name each purpose that uses a category
+//!   the system holds, with those categories.
+//!
+//! What fideslang has no field for (a category's sensitivity, fields, kinds of person and source;
+//! a purpose's balancing note and categories; a system's location and categories) travels in a
+//! `lethe:` map on each item, which fideslang tools ignore. So an export imported into another
+//! workspace gives the same categories, purposes and systems. A document from elsewhere imports
+//! without it: categories get sensitivity `normal`, purposes and systems take their categories
+//! from the systems' privacy declarations. A data use must have a legal basis (its own
+//! `legal_basis`, or the `legal_basis_for_processing` its declarations agree on); a legitimate
+//! interest also needs `lethe.balancing_note` (or fideslang's
+//! `legitimate_interest_impact_assessment`). Recipients, retention rules and legal holds have no
+//! fideslang counterpart and are not exchanged.
+
+use super::ValidationErrors;
+use super::inventory::{
+    DataCategory, FieldSpec, Inventory, LegalBasis, Purpose, Sensitivity, System,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// fideslang's top-level data categories: a key directly under one of them has it as parent.
+pub const TOP_LEVEL_CATEGORIES: &[&str] = &["data", "system", "user"];
+
+/// `system_type` is required by fideslang; Lethe's systems do not classify themselves further.
+pub const SYSTEM_TYPE: &str = "Service";
+
+/// fideslang's names for the legal bases on a data use (`DataUse.legal_basis`).
+pub fn data_use_basis(basis: LegalBasis) -> &'static str {
+    match basis {
+        LegalBasis::Consent => "Consent",
+        LegalBasis::Contract => "Contract",
+        LegalBasis::LegalObligation => "Legal Obligation",
+        LegalBasis::VitalInterests => "Vital Interest",
+        LegalBasis::PublicTask => "Public Interest",
+        LegalBasis::LegitimateInterests => "Legitimate Interests",
+    }
+}
+
+/// fideslang's names on a privacy declaration (`legal_basis_for_processing`).
+pub fn declaration_basis(basis: LegalBasis) -> &'static str {
+    match basis {
+        LegalBasis::Consent => "Consent",
+        LegalBasis::Contract => "Contract",
+        LegalBasis::LegalObligation => "Legal obligations",
+        LegalBasis::VitalInterests => "Vital interests",
+        LegalBasis::PublicTask => "Public interest",
+        LegalBasis::LegitimateInterests => "Legitimate interests",
+    }
+}
+
+/// Either of fideslang's spellings, or Lethe's own (`legal_obligation`), case-insensitively.
+pub fn parse_basis(raw: &str) -> Result<LegalBasis, String> {
+    let norm: String = raw
+        .trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c == '_' || c == '-' { ' ' } else { c })
+        .collect();
+    match norm.as_str() {
+        "consent" => Ok(LegalBasis::Consent),
+        "contract" => Ok(LegalBasis::Contract),
+        "legal obligation" | "legal obligations" => Ok(LegalBasis::LegalObligation),
+        "vital interest" | "vital interests" => Ok(LegalBasis::VitalInterests),
+        "public interest" | "public task" => Ok(LegalBasis::PublicTask),
+        "legitimate interest" | "legitimate interests" => Ok(LegalBasis::LegitimateInterests),
+        _ => Err(format!(
+            "'{}' is not a legal basis: use Consent, Contract, Legal Obligation, Vital Interest, \
+             Public Interest or Legitimate Interests",
+            raw.trim()
+        )),
+    }
+}
+
+fn is_empty_list<T>(v: &[T]) -> bool {
+    v.is_empty()
+}
+
+/// What fideslang has no field for, on a data category.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LetheCategory {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<Sensitivity>,
+    #[serde(default, skip_serializing_if = "is_empty_list")]
+    pub subject_kinds: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    #[serde(default, skip_serializing_if = "is_empty_list")]
+    pub fields: Vec<FieldSpec>,
+}
+
+/// What fideslang has no field for, on a data use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LetheDataUse {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancing_note: Option<String>,
+    /// The purpose's categories; absent: those of the systems' declarations for this data use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+}
+
+/// What fideslang has no field for, on a system.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LetheSystem {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub location: String,
+    /// The system's categories; absent: those of its privacy declarations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<String>>,
+}
+
+/// A fideslang data category. Other fideslang fields are accepted and ignored on import.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FidesCategory {
+    #[serde(default)]
+    pub fides_key: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lethe: Option<LetheCategory>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FidesDataUse {
+    #[serde(default)]
+    pub fides_key: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis: Option<String>,
+    /// fideslang's (deprecated) pointer to a legitimate interest assessment; read on import only.
+    #[serde(default, skip_serializing)]
+    pub legitimate_interest_impact_assessment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lethe: Option<LetheDataUse>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrivacyDeclaration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub data_categories: Vec<String>,
+    #[serde(default)]
+    pub data_use: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_basis_for_processing: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FidesSystem {
+    #[serde(default)]
+    pub fides_key: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_type: Option<String>,
+    #[serde(default)]
+    pub privacy_declarations: Vec<PrivacyDeclaration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lethe: Option<LetheSystem>,
+}
+
+/// A fideslang document with the three resource lists Lethe exchanges.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FidesDocument {
+    #[serde(default)]
+    pub data_category: Vec<FidesCategory>,
+    #[serde(default)]
+    pub data_use: Vec<FidesDataUse>,
+    #[serde(default)]
+    pub system: Vec<FidesSystem>,
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    Some(s.to_owned()).filter(|s| !s.is_empty())
+}
+
+/// The inventory's categories, purposes and systems as a fideslang document.
+pub fn export(inv: &Inventory) -> FidesDocument {
+    let keys = inv.category_keys();
+    let data_category = inv
+        .categories
+        .iter()
+        .map(|c| {
+            let parent = c
+                .key
+                .rsplit_once('.')
+                .map(|(parent, _)| parent)
+                .filter(|p| keys.contains(p) || TOP_LEVEL_CATEGORIES.contains(p))
+                .map(str::to_owned);
+            FidesCategory {
+                fides_key: Some(c.key.clone()),
+                name: Some(c.name.clone()),
+                description: non_empty(&c.description),
+                parent_key: parent,
+                lethe: Some(LetheCategory {
+                    sensitivity: Some(c.sensitivity),
+                    subject_kinds: c.subject_kinds.clone(),
+                    source: c.source.clone(),
+                    fields: c.fields.clone(),
+                }),
+            }
+        })
+        .collect();
+    let data_use = inv
+        .purposes
+        .iter()
+        .map(|p| FidesDataUse {
+            fides_key: Some(p.key.clone()),
+            name: Some(p.name.clone()),
+            description: non_empty(&p.description),
+            legal_basis: Some(data_use_basis(p.legal_basis).to_owned()),
+            legitimate_interest_impact_assessment: None,
+            lethe: Some(LetheDataUse {
+                balancing_note: p.balancing_note.clone(),
+                categories: Some(p.categories.clone()),
+            }),
+        })
+        .collect();
+    let system = inv
+        .systems
+        .iter()
+        .map(|s| FidesSystem {
+            fides_key: Some(s.key.clone()),
+            name: Some(s.name.clone()),
+            description: non_empty(&s.description),
+            system_type: Some(SYSTEM_TYPE.to_owned()),
+            privacy_declarations: inv
+                .purposes
+                .iter()
+                .filter_map(|p| {
+                    let held: Vec<String> = p
+                        .categories
+                        .iter()
+                        .filter(|c| s.categories.contains(c))
+                        .cloned()
+                        .collect();
+                    (!held.is_empty()).then(|| PrivacyDeclaration {
+                        name: Some(p.name.clone()),
+                        data_categories: held,
+                        data_use: Some(p.key.clone()),
+                        legal_basis_for_processing: Some(
+                            declaration_basis(p.legal_basis).to_owned(),
+                        ),
+                    })
+                })
+                .collect(),
+            lethe: Some(LetheSystem {
+                location: s.location.clone(),
+                categories: Some(s.categories.clone()),
+            }),
+        })
+        .collect();
+    FidesDocument {
+        data_category,
+        data_use,
+        system,
+    }
+}
+
+/// The export as YAML, with an attribution comment on top.
+pub fn to_yaml(doc: &FidesDocument) -> Result<String, serde_yaml_ng::Error> {
+    Ok(format!(
+        "# The inventory in the shape of fideslang (https://github.com/ethyca/fideslang),\n\
+         # (c) Ethyca, Inc., CC BY 4.0. Exported by Lethe; `lethe:` maps hold what fideslang has no\n\
+         # field for.\n{}",
+        serde_yaml_ng::to_string(doc)?
+    ))
+}
+
+/// Why a document could not be read at all (400), as opposed to invalid items (422).
+#[derive(Debug, thiserror::Error)]
+#[error("the body is not valid YAML: {0}")]
+pub struct MalformedYaml(pub String);
+
+/// Reads a YAML document. Syntax errors are [`MalformedYaml`]; well-formed YAML of the wrong
+/// shape is a [`ValidationErrors`] naming each item, e.g. `data_category[3]`.
+pub fn parse(text: &str) -> Result<Result<FidesDocument, ValidationErrors>, MalformedYaml> {
+    let value: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(text).map_err(|e| MalformedYaml(e.to_string()))?;
+    let mut errors = ValidationErrors::default();
+    let serde_yaml_ng::Value::Mapping(map) = value else {
+        errors.add(
+            "body",
+            "expected a YAML mapping with data_category, data_use and system lists",
+        );
+        return Ok(Err(errors));
+    };
+    fn list<T: DeserializeOwned>(
+        map: &serde_yaml_ng::Mapping,
+        name: &str,
+        errors: &mut ValidationErrors,
+    ) -> Vec<T> {
+        let items = match map.get(name) {
+            None | Some(serde_yaml_ng::Value::Null) => return Vec::new(),
+            Some(serde_yaml_ng::Value::Sequence(items)) => items,
+            Some(_) => {
+                errors.add(name, "must be a list");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match serde_yaml_ng::from_value(item.clone()) {
+                Ok(v) => out.push(v),
+                Err(e) => errors.add(&format!("{name}[{i}]"), e.to_string()),
+            }
+        }
+        out
+    }
+    let doc = FidesDocument {
+        data_category: list(&map, "data_category", &mut errors),
+        data_use: list(&map, "data_use", &mut errors),
+        system: list(&map, "system", &mut errors),
+    };
+    if errors.is_empty()
+        && doc.data_category.is_empty()
+        && doc.data_use.is_empty()
+        && doc.system.is_empty()
+    {
+        errors.add(
+            "body",
+            "nothing to import: give a data_category, data_use or system list",
+        );
+    }
+    Ok(errors.into_result().map(|()| doc))
+}
+
+/// Moves an item's field errors under its path in the document, renaming Lethe's field names to
+/// the document's (`key` → `fides_key`, `location` → `lethe.location`).
+fn nest(errors: &mut ValidationErrors, item: &str, renames: &[(&str, &str)], e: ValidationErrors) {
+    for mut fe in e.0 {
+        for (from, to) in renames {
+            if fe.field == *from {
+                fe.field = (*to).to_owned();
+                break;
+            }
+            if let Some(rest) = fe.field.strip_prefix(from)
+                && rest.starts_with('[')
+            {
+                fe.field = format!("{to}{rest}");
+                break;
+            }
+        }
+        errors.add(&format!("{item}.{}", fe.field), fe.message);
+    }
+}
+
+fn required(errors: &mut ValidationErrors, field: &str, value: &Option<String>) -> String {
+    match value.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => v.to_owned(),
+        _ => {
+            errors.add(field, "is required");
+            String::new()
+        }
+    }
+}
+
+fn check_refs(errors: &mut ValidationErrors, field: &str, known: &[&str], refs: &[String]) {
+    for r in refs {
+        if !known.contains(&r.trim()) {
+            errors.add(
+                field,
+                format!("'{r}' is not a data category of this document or workspace"),
+            );
+        }
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, value: &str) {
+    if !list.iter().any(|v| v == value) {
+        list.push(value.to_owned());
+    }
+}
+
+fn duplicate(errors: &mut ValidationErrors, field: String, key: &str, seen: &mut Vec<String>) {
+    if seen.iter().any(|k| k == key) {
+        errors.add(&field, format!("'{key}' appears twice"));
+    } else {
+        seen.push(key.to_owned());
+    }
+}
+
+/// Turns a document into the categories, purposes and systems to import, every item validated.
+/// `existing` is the workspace's inventory: items may refer to its categories. Every problem is
+/// named by its place in the document, e.g. `data_use[2].legal_basis`.
+pub fn to_inventory(
+    doc: FidesDocument,
+    existing: &Inventory,
+) -> Result<Inventory, ValidationErrors> {
+    let mut errors = ValidationErrors::default();
+    let mut inv = Inventory::default();
+
+    let mut seen: Vec<String> = Vec::new();
+    for (i, c) in doc.data_category.iter().enumerate() {
+        let at = format!("data_category[{i}]");
+        let key = required(&mut errors, &format!("{at}.fides_key"), &c.fides_key);
+        let name = required(&mut errors, &format!("{at}.name"), &c.name);
+        if key.is_empty() || name.is_empty() {
+            continue;
+        }
+        duplicate(&mut errors, format!("{at}.fides_key"), &key, &mut seen);
+        let ext = c.lethe.clone().unwrap_or_default();
+        let category = DataCategory {
+            key,
+            name,
+            description: c.description.clone().unwrap_or_default(),
+            subject_kinds: ext.subject_kinds,
+            source: ext.source,
+            sensitivity: ext.sensitivity.unwrap_or(Sensitivity::Normal),
+            fields: ext.fields,
+        };
+        match category.validate() {
+            Ok(c) => inv.categories.push(c),
+            Err(e) => nest(
+                &mut errors,
+                &at,
+                &[
+                    ("key", "fides_key"),
+                    ("subject_kinds", "lethe.subject_kinds"),
+                    ("source", "lethe.source"),
+                    ("fields", "lethe.fields"),
+                ],
+                e,
+            ),
+        }
+    }
+
+    let mut known: Vec<&str> = existing.category_keys();
+    for c in &inv.categories {
+        if !known.contains(&c.key.as_str()) {
+            known.push(&c.key);
+        }
+    }
+
+    // Declarations first: purposes without `lethe.categories` take theirs from them.
+    let mut declared: Vec<(String, Vec<String>, Option<LegalBasis>)> = Vec::new();
+    let mut seen_systems: Vec<String> = Vec::new();
+    let mut systems = Vec::new();
+    for (i, s) in doc.system.iter().enumerate() {
+        let at = format!("system[{i}]");
+        let mut from_declarations = Vec::new();
+        for (j, d) in s.privacy_declarations.iter().enumerate() {
+            let dat = format!("{at}.privacy_declarations[{j}]");
+            let cats: Vec<String> = d
+                .data_categories
+                .iter()
+                .map(|c| c.trim().to_owned())
+                .collect();
+            check_refs(
+                &mut errors,
+                &format!("{dat}.data_categories"),
+                &known,
+                &cats,
+            );
+            for c in &cats {
+                push_unique(&mut from_declarations, c);
+            }
+            let basis = match &d.legal_basis_for_processing {
+                Some(raw) => errors.check(
+                    &format!("{dat}.legal_basis_for_processing"),
+                    parse_basis(raw),
+                ),
+                None => None,
+            };
+            if let Some(use_key) = d.data_use.as_deref().map(str::trim) {
+                declared.push((use_key.to_owned(), cats, basis));
+            }
+        }
+        let key = required(&mut errors, &format!("{at}.fides_key"), &s.fides_key);
+        let name = required(&mut errors, &format!("{at}.name"), &s.name);
+        if key.is_empty() || name.is_empty() {
+            continue;
+        }
+        duplicate(
+            &mut errors,
+            format!("{at}.fides_key"),
+            &key,
+            &mut seen_systems,
+        );
+        let ext = s.lethe.clone().unwrap_or_default();
+        let categories = match ext.categories {
+            Some(list) => {
+                check_refs(
+                    &mut errors,
+                    &format!("{at}.lethe.categories"),
+                    &known,
+                    &list,
+                );
+                list
+            }
+            None => from_declarations,
+        };
+        let system = System {
+            key,
+            name,
+            description: s.description.clone().unwrap_or_default(),
+            location: ext.location,
+            categories,
+        };
+        match system.validate() {
+            Ok(s) => systems.push(s),
+            Err(e) => nest(
+                &mut errors,
+                &at,
+                &[
+                    ("key", "fides_key"),
+                    ("location", "lethe.location"),
+                    ("categories", "lethe.categories"),
+                ],
+                e,
+            ),
+        }
+    }
+
+    let mut seen_uses: Vec<String> = Vec::new();
+    for (i, u) in doc.data_use.iter().enumerate() {
+        let at = format!("data_use[{i}]");
+        let key = required(&mut errors, &format!("{at}.fides_key"), &u.fides_key);
+        let name = required(&mut errors, &format!("{at}.name"), &u.name);
+        let declarations: Vec<_> = declared.iter().filter(|(k, _, _)| *k == key).collect();
+        let basis = match &u.legal_basis {
+            Some(raw) => errors.check(&format!("{at}.legal_basis"), parse_basis(raw)),
+            None => {
+                let mut bases: Vec<LegalBasis> = Vec::new();
+                for (_, _, b) in &declarations {
+                    if let Some(b) = b
+                        && !bases.contains(b)
+                    {
+                        bases.push(*b);
+                    }
+                }
+                match bases.as_slice() {
+                    [one] => Some(*one),
+                    [] => {
+                        errors.add(
+                            &format!("{at}.legal_basis"),
+                            "is required to import a data use: Lethe records the legal basis of \
+                             every purpose (Consent, Contract, Legal Obligation, Vital Interest, \
+                             Public Interest or Legitimate Interests)",
+                        );
+                        None
+                    }
+                    several => {
+                        let names: Vec<_> = several.iter().map(|b| data_use_basis(*b)).collect();
+                        errors.add(
+                            &format!("{at}.legal_basis"),
+                            format!(
+                                "is required: the systems' declarations for this data use disagree ({})",
+                                names.join(", ")
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        let (Some(basis), false, false) = (basis, key.is_empty(), name.is_empty()) else {
+            continue;
+        };
+        duplicate(&mut errors, format!("{at}.fides_key"), &key, &mut seen_uses);
+        let ext = u.lethe.clone().unwrap_or_default();
+        let categories = match ext.categories {
+            Some(list) => {
+                check_refs(
+                    &mut errors,
+                    &format!("{at}.lethe.categories"),
+                    &known,
+                    &list,
+                );
+                list
+            }
+            None => {
+                let mut out = Vec::new();
+                for (_, cats, _) in &declarations {
+                    for c in cats {
+                        push_unique(&mut out, c);
+                    }
+                }
+                out
+            }
+        };
+        let balancing_note = ext.balancing_note.or_else(|| {
+            u.legitimate_interest_impact_assessment
+                .as_deref()
+                .map(str::trim)
+                .filter(|url| !url.is_empty())
+                .map(|url| format!("See the legitimate interest impact assessment: {url}"))
+        });
+        let purpose = Purpose {
+            key,
+            name,
+            description: u.description.clone().unwrap_or_default(),
+            legal_basis: basis,
+            balancing_note,
+            categories,
+        };
+        match purpose.validate() {
+            Ok(p) => inv.purposes.push(p),
+            Err(e) => nest(
+                &mut errors,
+                &at,
+                &[
+                    ("key", "fides_key"),
+                    ("balancing_note", "lethe.balancing_note"),
+                    ("categories", "lethe.categories"),
+                ],
+                e,
+            ),
+        }
+    }
+    inv.systems = systems;
+    errors.into_result().map(|()| inv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inventory::{FieldHandling, FieldSpec};
+
+    fn inventory() -> Inventory {
+        Inventory {
+            categories: vec![
+                DataCategory {
+                    key: "user.contact".into(),
+                    name: "Contact details".into(),
+                    description: String::new(),
+                    subject_kinds: vec!["customer".into()],
+                    source: "provided by the person".into(),
+                    sensitivity: Sensitivity::Normal,
+                    fields: vec![],
+                },
+                DataCategory {
+                    key: "user.contact.email".into(),
+                    name: "E-mail address".into(),
+                    description: "Where we write to".into(),
+                    subject_kinds: vec!["customer".into()],
+                    source: String::new(),
+                    sensitivity: Sensitivity::High,
+                    fields: vec![FieldSpec {
+                        name: "email".into(),
+                        description: String::new(),
+                        handling: FieldHandling::Keep,
+                        preview_chars: None,
+                    }],
+                },
+                DataCategory {
+                    key: "usage.message_log".into(),
+                    name: "Message log".into(),
+                    description: String::new(),
+                    subject_kinds: vec![],
+                    source: String::new(),
+                    sensitivity: Sensitivity::Low,
+                    fields: vec![],
+                },
+            ],
+            purposes: vec![
+                Purpose {
+                    key: "billing".into(),
+                    name: "Billing".into(),
+                    description: String::new(),
+                    legal_basis: LegalBasis::LegalObligation,
+                    balancing_note: None,
+                    categories: vec!["user.contact.email".into()],
+                },
+                Purpose {
+                    key: "abuse".into(),
+                    name: "Abuse".into(),
+                    description: String::new(),
+                    legal_basis: LegalBasis::LegitimateInterests,
+                    balancing_note: Some("Abuse hurts everyone.".into()),
+                    categories: vec!["usage.message_log".into(), "user.contact".into()],
+                },
+            ],
+            systems: vec![System {
+                key: "main-db".into(),
+                name: "Main database".into(),
+                description: String::new(),
+                location: "EU".into(),
+                categories: vec!["user.contact.email".into(), "usage.message_log".into()],
+            }],
+            ..Inventory::default()
+        }
+    }
+
+    #[test]
+    fn export_names_parents_bases_and_declarations() {
+        let doc = export(&inventory());
+        let parents: Vec<_> = doc
+            .data_category
+            .iter()
+            .map(|c| c.parent_key.as_deref())
+            .collect();
+        // `user` is a fideslang top level; `usage` is neither ours nor fideslang's.
+        assert_eq!(parents, [Some("user"), Some("user.contact"), None]);
+        assert_eq!(
+            doc.data_use[0].legal_basis.as_deref(),
+            Some("Legal Obligation")
+        );
+        let decl = &doc.system[0].privacy_declarations;
+        assert_eq!(decl.len(), 2);
+        assert_eq!(decl[0].data_use.as_deref(), Some("billing"));
+        assert_eq!(decl[1].data_categories, ["usage.message_log"]);
+        assert_eq!(
+            decl[1].legal_basis_for_processing.as_deref(),
+            Some("Legitimate interests")
+        );
+    }
+
+    #[test]
+    fn export_then_import_is_the_same_inventory() {
+        let yaml = to_yaml(&export(&inventory())).unwrap();
+        let doc = parse(&yaml).unwrap().unwrap();
+        let back = to_inventory(doc, &Inventory::default()).unwrap();
+        assert_eq!(back, inventory());
+    }
+
+    #[test]
+    fn the_demo_inventories_survive_the_round_trip() {
+        for json in [
+            include_str!("../services/demo/aulm.json"),
+            include_str!("../services/demo/aufum.json"),
+        ] {
+            let inv: Inventory = serde_json::from_str(json).unwrap();
+            let yaml = to_yaml(&export(&inv)).unwrap();
+            if std::env::var("SHOW_YAML").is_ok() {
+                println!("{yaml}");
+            }
+            let back = to_inventory(parse(&yaml).unwrap().unwrap(), &Inventory::default()).unwrap();
+            assert_eq!(back.categories, inv.categories);
+            assert_eq!(back.purposes, inv.purposes);
+            assert_eq!(back.systems, inv.systems);
+        }
+    }
+
+    #[test]
+    fn a_plain_fideslang_document_imports_from_its_declarations() {
+        let yaml = "
+data_category:
+  - fides_key: user.contact.email
+    name: Email
+    parent_key: user.contact
+    is_default: false
+data_use:
+  - fides_key: marketing
+    name: Marketing
+  - fides_key: provide
+    name: Provide the service
+    legal_basis: Contract
+system:
+  - fides_key: crm
+    name: CRM
+    system_type: Application
+    privacy_declarations:
+      - data_use: marketing
+        data_categories: [user.contact.email]
+        legal_basis_for_processing: Consent
+";
+        let inv = to_inventory(parse(yaml).unwrap().unwrap(), &Inventory::default()).unwrap();
+        assert_eq!(inv.categories[0].sensitivity, Sensitivity::Normal);
+        assert_eq!(inv.purposes[0].legal_basis, LegalBasis::Consent);
+        assert_eq!(inv.purposes[0].categories, ["user.contact.email"]);
+        assert!(inv.purposes[1].categories.is_empty());
+        assert_eq!(inv.systems[0].categories, ["user.contact.email"]);
+    }
+
+    #[test]
+    fn every_bad_item_is_named_by_its_place() {
+        let yaml = "
+data_category:
+  - fides_key: ok.one
+    name: One
+  - fides_key: Bad.Key
+    name: Two
+  - fides_key: ok.one
+    name: Again
+data_use:
+  - fides_key: no-basis
+    name: No basis
+  - fides_key: li
+    name: LI
+    legal_basis: Legitimate Interests
+  - fides_key: odd
+    name: Odd
+    legal_basis: Because
+    lethe: {categories: [missing.category]}
+system:
+  - name: Nameless key
+";
+        let e = to_inventory(parse(yaml).unwrap().unwrap(), &Inventory::default()).unwrap_err();
+        let fields: Vec<_> = e.0.iter().map(|f| f.field.as_str()).collect();
+        for f in [
+            "data_category[1].fides_key",
+            "data_category[2].fides_key",
+            "data_use[0].legal_basis",
+            "data_use[1].lethe.balancing_note",
+            "data_use[2].legal_basis",
+            "system[0].fides_key",
+        ] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+        assert!(e.summary().contains("appears twice"));
+    }
+
+    #[test]
+    fn references_to_the_workspace_are_allowed() {
+        let yaml = "
+data_use:
+  - fides_key: billing
+    name: Billing
+    legal_basis: contract
+    lethe: {categories: [user.contact.email, nowhere]}
+";
+        let e = to_inventory(parse(yaml).unwrap().unwrap(), &inventory()).unwrap_err();
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert_eq!(e.0[0].field, "data_use[0].lethe.categories");
+        assert!(e.0[0].message.contains("'nowhere'"));
+    }
+
+    #[test]
+    fn malformed_and_misshapen_documents() {
+        assert!(parse("data_category: [unclosed").is_err());
+        let e = parse("just a string").unwrap().unwrap_err();
+        assert_eq!(e.0[0].field, "body");
+        let e = parse("data_category: 3").unwrap().unwrap_err();
+        assert_eq!(e.0[0].field, "data_category");
+        let e = parse("data_category:\n  - fides_key: [1, 2]\n")
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(e.0[0].field, "data_category[0]");
+        let e = parse("organization: []").unwrap().unwrap_err();
+        assert!(e.summary().contains("nothing to import"));
+    }
+
+    #[test]
+    fn legal_bases_in_any_of_the_spellings() {
+        for (raw, basis) in [
+            ("Legal Obligation", LegalBasis::LegalObligation),
+            ("Legal obligations", LegalBasis::LegalObligation),
+            ("legal_obligation", LegalBasis::LegalObligation),
+            ("Public Interest", LegalBasis::PublicTask),
+            ("public_task", LegalBasis::PublicTask),
+            ("Vital interests", LegalBasis::VitalInterests),
+            ("Legitimate Interests", LegalBasis::LegitimateInterests),
+        ] {
+            assert_eq!(parse_basis(raw), Ok(basis), "{raw}");
+        }
+        assert!(parse_basis("because").is_err());
+        for b in [
+            LegalBasis::Consent,
+            LegalBasis::Contract,
+            LegalBasis::LegalObligation,
+            LegalBasis::VitalInterests,
+            LegalBasis::PublicTask,
+            LegalBasis::LegitimateInterests,
+        ] {
+            assert_eq!(parse_basis(data_use_basis(b)), Ok(b));
+            assert_eq!(parse_basis(declaration_basis(b)), Ok(b));
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! Policy versions: drafts rendered live from the inventory, publication that freezes the text,
+//! drift between the policy in force and the inventory now, and diffs between versions.
+
+use super::Caller;
+use crate::domain::ValidationErrors;
+use crate::domain::inventory::Inventory;
+use crate::domain::policy::{self, DiffLine, PolicyFacts};
+use crate::domain::text;
+use crate::error::AppError;
+use crate::store::policies::{NewDraft, PolicyVersion, Publication};
+use crate::store::{Db, WorkspaceScope, audit, inventory, policies, workspaces};
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::Connection;
+
+const MAX_MARKDOWN_BYTES: usize = 200 * 1024;
+
+/// What a draft is made of, as typed.
+pub struct DraftInput {
+    pub markdown: String,
+    pub material: bool,
+    pub summary: String,
+}
+
+/// The rendered Markdown and HTML of a template against this workspace's facts now.
+fn render_now(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    markdown: &str,
+) -> Result<(String, String, Inventory), AppError> {
+    let workspace = workspaces::get(conn, scope)?;
+    let inventory = inventory::load(conn, scope)?;
+    let facts = PolicyFacts {
+        workspace: &workspace,
+        inventory: &inventory,
+    };
+    let md = policy::render_markdown(markdown, &facts)
+        .map_err(|e| ValidationErrors::single("markdown", e.to_string()))?;
+    let html = policy::to_safe_html(&md);
+    Ok((md, html, inventory))
+}
+
+fn check(input: &DraftInput) -> Result<String, ValidationErrors> {
+    let mut errors = ValidationErrors::default();
+    if input.markdown.trim().is_empty() {
+        errors.add("markdown", "is required");
+    }
+    if input.markdown.len() > MAX_MARKDOWN_BYTES {
+        errors.add(
+            "markdown",
+            format!("is longer than {MAX_MARKDOWN_BYTES} bytes"),
+        );
+    }
+    let summary = errors.check("summary", text(&input.summary, 500, true));
+    if input.material && summary.as_deref().is_some_and(str::is_empty) {
+        errors.add(
+            "summary",
+            "is required for a material change: say what changes for people",
+        );
+    }
+    errors.into_result()?;
+    Ok(summary.unwrap_or_default())
+}
+
+pub fn create_draft(
+    db: &Db,
+    caller: &Caller,
+    scope: &WorkspaceScope,
+    input: &DraftInput,
+) -> Result<PolicyVersion, AppError> {
+    let summary = check(input)?;
+    let now = Utc::now();
+    db.write(|tx| {
+        render_now(tx, scope, &input.markdown)?;
+        let created_by = caller.actor.label();
+        let draft = NewDraft {
+            markdown: &input.markdown,
+            material: input.material,
+            summary: &summary,
+            created_by: &created_by,
+        };
+        let version = policies::create_draft(tx, scope, &draft, now)?;
+        let event = caller
+            .event("policy.draft_create", format!("policy:{version}"))
+            .detail(serde_json::json!({ "material": input.material, "summary": summary }));
+        audit::append(tx, Some(scope), &event, now)?;
+        Ok(policies::get(tx, scope, version)?)
+    })
+}
+
+pub fn update_draft(
+    db: &Db,
+    caller: &Caller,
+    scope: &WorkspaceScope,
+    version: i64,
+    input: &DraftInput,
+) -> Result<PolicyVersion, AppError> {
+    let summary = check(input)?;
+    let now = Utc::now();
+    db.write(|tx| {
+        policies::get(tx, scope, version)?;
+        render_now(tx, scope, &input.markdown)?;
+        let created_by = caller.actor.label();
+        let draft = NewDraft {
+            markdown: &input.markdown,
+            material: input.material,
+            summary: &summary,
+            created_by: &created_by,
+        };
+        policies::update_draft(tx, scope, version, &draft)?;
+        audit::append(
+            tx,
+            Some(scope),
+            &caller.event("policy.draft_update", format!("policy:{version}")),
+            now,
+        )?;
+        Ok(policies::get(tx, scope, version)?)
+    })
+}
+
+/// Publishes a draft: renders it against the inventory now and freezes the result. A future
+/// `effective_at` schedules it; a past one is refused (a policy cannot start in the past).
+pub fn publish(
+    db: &Db,
+    caller: &Caller,
+    scope: &WorkspaceScope,
+    version: i64,
+    effective_at: Option<DateTime<Utc>>,
+) -> Result<PolicyVersion, AppError> {
+    let now = Utc::now();
+    let effective_at = effective_at.unwrap_or(now);
+    if effective_at < now - Duration::minutes(5) {
+        return Err(ValidationErrors::single("effective_at", "must not be in the past").into());
+    }
+    db.write(|tx| {
+        let draft = policies::get(tx, scope, version)?;
+        if draft.published {
+            return Err(AppError::Conflict(format!(
+                "version {version} is already published"
+            )));
+        }
+        let (md, html, inventory) = render_now(tx, scope, &draft.markdown)?;
+        let snapshot = serde_json::to_string(&inventory).map_err(AppError::internal)?;
+        let publication = Publication {
+            rendered_markdown: &md,
+            rendered_html: &html,
+            inventory_snapshot: &snapshot,
+            effective_at,
+        };
+        policies::publish(tx, scope, version, &publication, now)?;
+        let event = caller
+            .event("policy.publish", format!("policy:{version}"))
+            .detail(
+                serde_json::json!({ "effective_at": effective_at, "material": draft.material }),
+            );
+        audit::append(tx, Some(scope), &event, now)?;
+        Ok(policies::get(tx, scope, version)?)
+    })
+}
+
+pub fn list(db: &Db, scope: &WorkspaceScope) -> Result<Vec<PolicyVersion>, AppError> {
+    Ok(db.read(|c| policies::list(c, scope))?)
+}
+
+pub fn get(db: &Db, scope: &WorkspaceScope, version: i64) -> Result<PolicyVersion, AppError> {
+    Ok(db.read(|c| policies::get(c, scope, version))?)
+}
+
+pub fn current(db: &Db, scope: &WorkspaceScope) -> Result<Option<PolicyVersion>, AppError> {
+    Ok(db.read(|c| policies::current(c, scope, Utc::now()))?)
+}
+
+/// The rendered Markdown and HTML of a version: frozen for a published one, live for a draft.
+pub fn rendered(
+    db: &Db,
+    scope: &WorkspaceScope,
+    v: &PolicyVersion,
+) -> Result<(String, String), AppError> {
+    match (&v.rendered_markdown, &v.rendered_html) {
+        (Some(md), Some(html)) => Ok((md.clone(), html.clone())),
+        _ => db.read(|c| render_now(c, scope, &v.markdown).map(|(md, html, _)| (md, html))),
+    }
+}
+
+/// What changed in the inventory since the policy in force was published; empty when none is
+/// published or nothing changed.
+pub fn drift(db: &Db, scope: &WorkspaceScope) -> Result<Option<(i64, Vec<String>)>, AppError> {
+    let Some(current) = current(db, scope)? else {
+        return Ok(None);
+    };
+    let published: Inventory = current
+        .inventory_snapshot
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let now = db.read(|c| inventory::load(c, scope))?;
+    let changes = policy::drift(&published, &now);
+    Ok((!changes.is_empty()).then_some((current.version, changes)))
+}
+
+/// Line diff of two versions' rendered Markdown (older first).
+pub fn diff(
+    db: &Db,
+    scope: &WorkspaceScope,
+    older: i64,
+    newer: i64,
+) -> Result<Vec<DiffLine>, AppError> {
+    let a = get(db, scope, older)?;
+    let b = get(db, scope, newer)?;
+    let (a_md, _) = rendered(db, scope, &a)?;
+    let (b_md, _) = rendered(db, scope, &b)?;
+    Ok(policy::diff(&a_md, &b_md))
+}

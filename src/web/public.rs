@@ -1,0 +1,279 @@
+//! The public privacy center, `/p/{workspace}/…`: what a business's customers read. Server
+//! rendered, no JavaScript, print-friendly. It shows only what was published.
+
+use crate::domain::inventory::{Inventory, RecipientRole, TransferSafeguard};
+use crate::domain::policy;
+use crate::domain::workspace::Workspace;
+use crate::error::AppError;
+use crate::services::policies as service;
+use crate::store::policies::PolicyVersion;
+use crate::store::workspaces;
+use crate::web::AppState;
+use crate::web::console::error::PageError;
+use crate::web::console::ok;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use chrono::Utc;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/p/{slug}/", web::get().to(overview))
+        .route(
+            "/p/{slug}",
+            web::get().to(|slug: web::Path<String>| async move {
+                crate::web::console::see_other(&format!("/p/{slug}/"))
+            }),
+        )
+        .route("/p/{slug}/privacy", web::get().to(current_policy))
+        .route("/p/{slug}/privacy/history", web::get().to(history))
+        .route("/p/{slug}/privacy/v/{version}", web::get().to(one_version))
+        .route("/p/{slug}/subprocessors", web::get().to(subprocessors));
+}
+
+/// Everything a public page needs, loaded in one go.
+struct Published {
+    workspace: Workspace,
+    /// Published versions, newest first, including scheduled ones.
+    versions: Vec<PolicyVersion>,
+    current: Option<PolicyVersion>,
+    /// The inventory the version in force was rendered from.
+    inventory: Inventory,
+}
+
+impl Published {
+    fn scheduled(&self) -> Option<&PolicyVersion> {
+        let now = Utc::now();
+        self.versions
+            .iter()
+            .filter(|v| v.effective_at.is_some_and(|t| t > now))
+            .min_by_key(|v| v.effective_at)
+    }
+}
+
+async fn load(state: &AppState, slug: String) -> Result<Published, PageError> {
+    Ok(state
+        .db
+        .run(move |db| {
+            let (scope, workspace) = db
+                .read(|c| workspaces::find_by_slug(c, &slug))?
+                .ok_or_else(|| AppError::NotFound("privacy center".into()))?;
+            let versions: Vec<PolicyVersion> = service::list(db, &scope)?
+                .into_iter()
+                .filter(|v| v.published)
+                .collect();
+            let current = service::current(db, &scope)?;
+            let inventory = current
+                .as_ref()
+                .and_then(|v| v.inventory_snapshot.as_deref())
+                .and_then(|s| serde_json::from_str(s).ok())
+                .unwrap_or_default();
+            Ok::<_, AppError>(Published {
+                workspace,
+                versions,
+                current,
+                inventory,
+            })
+        })
+        .await?)
+}
+
+/// The frame of every public page.
+pub struct Frame {
+    pub slug: String,
+    pub legal_name: String,
+    pub section: &'static str,
+}
+
+impl Frame {
+    fn new(p: &Published, section: &'static str) -> Self {
+        Frame {
+            slug: p.workspace.slug.clone(),
+            legal_name: p.workspace.settings.legal_name.clone(),
+            section,
+        }
+    }
+
+    pub fn current(&self, section: &str) -> &'static str {
+        if self.section == section {
+            "page"
+        } else {
+            "false"
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "public/overview.html")]
+struct OverviewPage {
+    frame: Frame,
+    workspace: Workspace,
+    categories: Vec<(String, String)>,
+    rights_html: String,
+    has_policy: bool,
+}
+
+async fn overview(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let p = load(&state, slug.into_inner()).await?;
+    let rights_html = policy::to_safe_html(&policy::rights(&p.workspace, &p.inventory));
+    ok(&OverviewPage {
+        frame: Frame::new(&p, "overview"),
+        categories: p
+            .inventory
+            .categories
+            .iter()
+            .map(|c| (c.name.clone(), c.description.clone()))
+            .collect(),
+        rights_html,
+        has_policy: p.current.is_some(),
+        workspace: p.workspace,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "public/policy.html")]
+struct PolicyPage {
+    frame: Frame,
+    version: Option<PolicyVersion>,
+    /// Sanitized HTML (ammonia) of the frozen text.
+    html: String,
+    scheduled: Option<PolicyVersion>,
+    is_current: bool,
+}
+
+async fn current_policy(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let p = load(&state, slug.into_inner()).await?;
+    ok(&PolicyPage {
+        frame: Frame::new(&p, "privacy"),
+        html: p
+            .current
+            .as_ref()
+            .and_then(|v| v.rendered_html.clone())
+            .unwrap_or_default(),
+        scheduled: p.scheduled().cloned(),
+        version: p.current.clone(),
+        is_current: true,
+    })
+}
+
+async fn one_version(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let (slug, version) = path.into_inner();
+    let p = load(&state, slug).await?;
+    let wanted: i64 = version
+        .parse()
+        .map_err(|_| AppError::NotFound("policy version".into()))?;
+    let v = p
+        .versions
+        .iter()
+        .find(|v| v.version == wanted)
+        .cloned()
+        .ok_or_else(|| AppError::NotFound(format!("published policy version {wanted}")))?;
+    ok(&PolicyPage {
+        frame: Frame::new(&p, "history"),
+        html: v.rendered_html.clone().unwrap_or_default(),
+        is_current: p.current.as_ref().is_some_and(|c| c.version == v.version),
+        version: Some(v),
+        scheduled: None,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "public/history.html")]
+struct HistoryPage {
+    frame: Frame,
+    versions: Vec<PolicyVersion>,
+    current: Option<i64>,
+}
+
+impl HistoryPage {
+    fn is_current(&self, version: &i64) -> bool {
+        self.current == Some(*version)
+    }
+}
+
+async fn history(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let p = load(&state, slug.into_inner()).await?;
+    ok(&HistoryPage {
+        frame: Frame::new(&p, "history"),
+        current: p.current.as_ref().map(|v| v.version),
+        versions: p.versions,
+    })
+}
+
+pub struct RecipientRow {
+    pub name: String,
+    pub purpose: String,
+    pub country: String,
+    pub safeguard: &'static str,
+    pub data: String,
+}
+
+#[derive(Template)]
+#[template(path = "public/subprocessors.html")]
+struct SubprocessorsPage {
+    frame: Frame,
+    processors: Vec<RecipientRow>,
+    others: Vec<RecipientRow>,
+    effective: Option<chrono::DateTime<Utc>>,
+}
+
+fn safeguard_label(s: TransferSafeguard) -> &'static str {
+    match s {
+        TransferSafeguard::NotATransfer => "Within the EEA",
+        TransferSafeguard::Adequacy => "Adequacy decision",
+        TransferSafeguard::Sccs => "Standard contractual clauses",
+        TransferSafeguard::Bcrs => "Binding corporate rules",
+        TransferSafeguard::Derogation => "Derogation (Art. 49)",
+    }
+}
+
+async fn subprocessors(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let p = load(&state, slug.into_inner()).await?;
+    let inv = &p.inventory;
+    let row = |r: &crate::domain::inventory::Recipient| RecipientRow {
+        name: r.name.clone(),
+        purpose: r.purpose.clone(),
+        country: r.country.clone(),
+        safeguard: safeguard_label(r.safeguard),
+        data: r
+            .categories
+            .iter()
+            .map(|k| {
+                inv.categories
+                    .iter()
+                    .find(|c| &c.key == k)
+                    .map_or(k.clone(), |c| c.name.clone())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    ok(&SubprocessorsPage {
+        frame: Frame::new(&p, "subprocessors"),
+        processors: inv
+            .recipients
+            .iter()
+            .filter(|r| r.role == RecipientRole::Processor)
+            .map(row)
+            .collect(),
+        others: inv
+            .recipients
+            .iter()
+            .filter(|r| r.role != RecipientRole::Processor)
+            .map(row)
+            .collect(),
+        effective: p.current.as_ref().and_then(|v| v.effective_at),
+    })
+}
