@@ -144,6 +144,22 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
     std::fs::write(dir.join("console-keys.png"), browser.screenshot().await)
         .expect("screenshot written");
 
+    // The public privacy center renders the published policy, styled, under the same CSP.
+    lethe::services::demo::load(&app.db).expect("demo policy published");
+    browser.goto(&app.url("/p/aulm/privacy")).await;
+    let policy_heading = browser.wait_for("article.policy h1").await;
+    assert_eq!(
+        browser.text(&policy_heading).await,
+        "Privacy policy of aulm Ltd"
+    );
+    assert!(
+        browser.find("article.policy table").await.is_some(),
+        "the inventory tables render"
+    );
+    std::fs::write(dir.join("privacy-aulm.png"), browser.screenshot().await)
+        .expect("screenshot written");
+    browser.goto(&app.url("/console/")).await;
+
     // Log out from the top bar: back to the login page, and the session is gone.
     browser
         .click("header.topbar form[action='/console/logout'] button")

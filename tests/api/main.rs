@@ -10,6 +10,7 @@ mod auth;
 mod browser;
 mod cli;
 mod console_inventory;
+mod console_policy;
 mod demo;
 mod errors;
 mod exchange;

@@ -224,6 +224,10 @@ struct OverviewPage {
     workspace: Workspace,
     member_count: usize,
     active_keys: usize,
+    /// The policy in force, if any.
+    policy_version: Option<i64>,
+    /// What changed in the inventory since the policy in force was published.
+    drift: Vec<String>,
 }
 
 pub async fn overview(
@@ -235,17 +239,22 @@ pub async fn overview(
         .workspace(&state, &slug, Permission::ViewWorkspace)
         .await?;
     let scope = member.scope;
-    let (member_count, active_keys) = state
+    let (member_count, active_keys, policy_version, drift) = state
         .db
         .run(move |db| {
-            db.read(|c| {
+            let (m, k) = db.read(|c| {
                 let m = members::list(c, &scope)?.len();
                 let k = apikeys::list(c, &scope)?
                     .iter()
                     .filter(|k| k.revoked_at.is_none())
                     .count();
                 Ok::<_, crate::store::StoreError>((m, k))
-            })
+            })?;
+            let version = services::policies::current(db, &scope)?.map(|v| v.version);
+            let drift = services::policies::drift(db, &scope)?
+                .map(|(_, d)| d)
+                .unwrap_or_default();
+            Ok::<_, AppError>((m, k, version, drift))
         })
         .await?;
     ok(&OverviewPage {
@@ -253,6 +262,8 @@ pub async fn overview(
         workspace: member.workspace,
         member_count,
         active_keys,
+        policy_version,
+        drift,
     })
 }
 
