@@ -1,11 +1,13 @@
 //! HTTP throughput and latency of Lethe compared with a bare actix-web server, in one process.
 //!
-//! Run with `cargo bench --bench http`. Three targets, measured one after the other with the same
+//! Run with `cargo bench --bench http`. Four targets, measured one after the other with the same
 //! load generator, over HTTPS (rustls 0.23, ring) with keep-alive HTTP/1.1:
 //!
 //! - `bare /healthz`:   a bare actix-web `HttpServer` (no middleware) answering `{"status":"ok"}`;
 //! - `lethe /healthz`:  Lethe's liveness endpoint (same JSON, through Lethe's middleware stack);
-//! - `lethe /api/v1/workspace`: an authenticated API read (bearer key, SQLite lookups).
+//! - `lethe /api/v1/workspace`: an authenticated API read (bearer key, SQLite lookups);
+//! - `lethe /p/aulm/privacy`: the public policy page of the demo (SQLite reads, an askama page
+//!   around the stored policy HTML of about 20 KB).
 //!
 //! The load generator runs C tasks (`BENCH_CONCURRENCY`, default 16), each with its own client and
 //! keep-alive connection, sending requests back to back for `BENCH_WARMUP_SECS` (default 1, not
@@ -351,6 +353,8 @@ async fn spawn_lethe(workers: usize, data_dir: &std::path::Path) -> (u16, Vec<u8
     tokio::spawn(app.run_until_stopped());
 
     let key = tokio::task::spawn_blocking(move || {
+        // The demo publishes the aulm policy that the privacy-center target reads.
+        lethe::services::demo::load(&db).expect("demo loads");
         let owner = lethe::services::accounts::create_admin(
             &db,
             "bench@example.org",
@@ -468,8 +472,14 @@ async fn run(settings: Settings) {
         Arc::new(Target {
             name: "lethe /api/v1/workspace",
             url: format!("https://127.0.0.1:{lethe_port}/api/v1/workspace"),
-            cert_pem: lethe_cert,
+            cert_pem: lethe_cert.clone(),
             bearer: Some(key),
+        }),
+        Arc::new(Target {
+            name: "lethe /p/aulm/privacy",
+            url: format!("https://127.0.0.1:{lethe_port}/p/aulm/privacy"),
+            cert_pem: lethe_cert,
+            bearer: None,
         }),
     ];
 
