@@ -7,6 +7,7 @@ pub mod inventory;
 pub mod policy;
 pub mod ropa;
 pub mod staff;
+pub mod taxonomy;
 pub mod totp;
 pub mod workspace;
 

@@ -455,3 +455,35 @@ async fn names_are_shown_escaped() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_offers_the_taxonomy_and_a_ropa_download() {
+    let app = crate::helpers::spawn_app().await;
+    let owner = app.create_admin("ada@example.org");
+    app.create_workspace(owner, "aulm");
+    lethe::services::demo::load(&app.db).unwrap();
+    let client = app.logged_in("ada@example.org").await;
+    let (status, _, form) = app
+        .page(&client, "/console/w/aulm/inventory/categories/new")
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        form.contains("<datalist id=\"taxonomy\">")
+            && form.contains("value=\"user.contact.email\"")
+    );
+    let res = client
+        .get(app.url("/console/w/aulm/inventory/ropa.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("ropa-aulm.csv")
+    );
+    let csv = res.text().await.unwrap();
+    assert!(csv.lines().count() > 5, "one row per purpose: {csv}");
+    assert!(csv.contains("Preventing abuse, fraud and attacks"));
+}

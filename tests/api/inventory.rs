@@ -295,3 +295,42 @@ async fn reading_needs_inventory_read_and_writing_inventory_write() {
             .contains("inventory:write")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_taxonomy_offers_fideslang_keys() {
+    let (app, key) = setup().await;
+    let list: Value = app
+        .client
+        .get(app.url("/api/v1/inventory/taxonomy"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    for k in [
+        "user.contact.email",
+        "user.device.ip_address",
+        "user.financial",
+        "user.device.cookie_id",
+    ] {
+        assert!(keys.contains(&k), "{k} missing");
+    }
+    // A suggested key is accepted as is.
+    let (status, _) = put(
+        &app,
+        &key,
+        "categories",
+        "user.contact.phone_number",
+        json!({"key": "user.contact.phone_number", "name": "Phone", "sensitivity": "normal"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+}

@@ -13,7 +13,8 @@ use crate::web::AppState;
 use actix_web::{HttpResponse, web};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/inventory", web::get().to(whole));
+    cfg.route("/inventory", web::get().to(whole))
+        .route("/inventory/taxonomy", web::get().to(taxonomy));
     item_routes(
         cfg,
         "categories",
@@ -83,6 +84,17 @@ pub async fn whole(state: web::Data<AppState>, key: ApiKey) -> Result<HttpRespon
     let scope = key.workspace;
     let inventory = state.db.run(move |db| service::load(db, &scope)).await?;
     Ok(HttpResponse::Ok().json(inventory))
+}
+
+/// The default taxonomy of data categories (fideslang keys) to start an inventory from.
+#[utoipa::path(
+    get, path = "/api/v1/inventory/taxonomy", tag = "inventory", operation_id = "get_taxonomy",
+    security(("api_key" = ["inventory:read"])),
+    responses((status = 200, description = "Suggested data categories", body = Vec<crate::domain::taxonomy::TaxonomyEntry>))
+)]
+pub async fn taxonomy(key: ApiKey) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::InventoryRead)?;
+    Ok(HttpResponse::Ok().json(crate::domain::taxonomy::DEFAULT_TAXONOMY))
 }
 
 async fn get_item<T: InventoryItem>(

@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
         super::audit::list,
         super::audit::get,
         super::inventory::whole,
+        super::inventory::taxonomy,
         super::inventory::get_category,
         super::inventory::put_category,
         super::inventory::delete_category,

@@ -88,6 +88,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/w/{slug}/inventory", web::get().to(inventory::overview))
             .route(
+                "/w/{slug}/inventory/ropa.csv",
+                web::get().to(inventory::ropa_csv),
+            )
+            .route(
                 "/w/{slug}/inventory/{kind}/new",
                 web::get().to(inventory::new_form),
             )

@@ -169,6 +169,8 @@ struct FormPage {
     /// The workspace's categories: (key, name).
     categories: Vec<(String, String)>,
     opts: Options,
+    /// Suggested keys for a new category (the default, fideslang-based taxonomy).
+    taxonomy: &'static [crate::domain::taxonomy::TaxonomyEntry],
 }
 
 impl FormPage {
@@ -280,6 +282,7 @@ fn form_page<T: FormItem>(
             .map(|c| (c.key.clone(), c.name.clone()))
             .collect(),
         opts: Options::default(),
+        taxonomy: crate::domain::taxonomy::DEFAULT_TAXONOMY,
     }
 }
 
@@ -479,4 +482,32 @@ pub async fn delete(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Records of processing (GDPR Art. 30) as a CSV download.
+pub async fn ropa_csv(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let member = who
+        .workspace(&state, &slug, Permission::ViewInventory)
+        .await?;
+    let scope = member.scope;
+    let inventory = state
+        .db
+        .run(move |db| crate::services::inventory::load(db, &scope))
+        .await?;
+    let records = crate::domain::ropa::build(&member.workspace, &inventory, chrono::Utc::now());
+    let csv = crate::domain::ropa::to_csv(&records).map_err(AppError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!(
+                "attachment; filename=\"ropa-{}.csv\"",
+                member.workspace.slug
+            ),
+        ))
+        .body(csv))
 }
