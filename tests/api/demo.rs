@@ -171,3 +171,104 @@ async fn aufum_lists_its_data_partners_and_cookie_purposes() {
     lethe::services::demo::load(&app.db).unwrap();
     assert_eq!(inventory_of(&app, "aufum").await, inv);
 }
+
+/// The facts of each reference policy, as they must read on the published page.
+const AULM_FACTS: &[&str] = &[
+    // Account, usage, technical and support data.
+    "Name",
+    "E-mail address",
+    "Password (hashed)",
+    "Billing details",
+    "API keys",
+    "Connected session metadata",
+    "Message log",
+    "Message preview",
+    "Webhook delivery records",
+    "IP address",
+    "Browser and device information",
+    "Approximate country",
+    "Support tickets and messages",
+    "Satisfaction feedback",
+    // Uses.
+    "Processing payments",
+    "Preventing abuse, fraud and attacks",
+    "Answering support requests",
+    "Meeting legal obligations",
+    "Improving the service",
+    "Routing traffic through the nearest region",
+    // Sharing only with hosting, payments, e-mail delivery; no sale; authorities when required.
+    "Hosting provider",
+    "Payment processor",
+    "E-mail delivery service",
+    "when the law requires",
+    "We do not sell personal data",
+    // Message content: a short preview; the customer is the controller of recipients' data.
+    "short preview",
+    "controller of your recipients",
+    // Never a full card number.
+    "never store a full payment card number",
+    // Kept while the account is active, then deleted or anonymized.
+    "while your account is active",
+    "days after the account is closed",
+    "anonymized",
+    // Rights: access, correct, delete, export, object, restrict.
+    "Access",
+    "Correction",
+    "Deletion",
+    "Export",
+    "Objection",
+    "Restriction",
+    // Security, children, changes.
+    "encrypted",
+    "not for anyone under 18",
+    "material change",
+];
+
+const AUFUM_FACTS: &[&str] = &[
+    "E-mail address",
+    "Username",
+    "Password (hashed)",
+    "Instructor profile",
+    "Payout details",
+    "IP address",
+    "Device information",
+    "Access log",
+    "Service usage",
+    "Preference settings",
+    "Cookies and local storage",
+    "cookie preferences",
+    "Banks",
+    "Payment platforms",
+    "Authorities with a lawful request",
+    "merger",
+    "encrypted in transit and at rest",
+    "audited",
+    "tell the regulator",
+    "Access",
+    "Correction",
+    "Deletion",
+    "Withdrawing consent",
+    "Data protection officer",
+    "takes effect",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_published_demo_policies_state_every_fact_of_the_reference_policies() {
+    let app = spawn_app().await;
+    lethe::services::demo::load(&app.db).unwrap();
+    for (slug, facts) in [("aulm", AULM_FACTS), ("aufum", AUFUM_FACTS)] {
+        let page = app
+            .client
+            .get(app.url(&format!("/p/{slug}/privacy")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap().replace("&#39;", "'");
+        let missing: Vec<&&str> = facts.iter().filter(|f| !html.contains(**f)).collect();
+        assert!(
+            missing.is_empty(),
+            "{slug}'s published policy lacks {missing:?}"
+        );
+    }
+}
