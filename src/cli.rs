@@ -93,6 +93,36 @@ pub struct ServeArgs {
     /// Load the two demo workspaces and print a console login.
     #[arg(long, env = "LETHE_DEMO", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,
+    /// SMTP server for outgoing e-mail: `smtp://host:port` (STARTTLS when the server offers it),
+    /// `smtps://host:port` (TLS from the start); credentials may be in the URL. Without it, e-mail
+    /// stays in the outbox, readable in the console.
+    #[arg(
+        long,
+        env = "LETHE_SMTP_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<crate::config::Secret>,
+    /// SMTP user name (instead of putting it in --smtp-url).
+    #[arg(long, env = "LETHE_SMTP_USERNAME", value_name = "NAME")]
+    pub smtp_username: Option<String>,
+    /// SMTP password (instead of putting it in --smtp-url); prefer the environment variable.
+    #[arg(
+        long,
+        env = "LETHE_SMTP_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true
+    )]
+    pub smtp_password: Option<crate::config::Secret>,
+    /// Sender of outgoing e-mail, e.g. `Privacy <privacy@example.com>` (required with --smtp-url).
+    #[arg(long, env = "LETHE_MAIL_FROM", value_name = "MAILBOX")]
+    pub mail_from: Option<String>,
+    /// Allow webhooks to private, loopback and link-local addresses (refused by default).
+    #[arg(long, env = "LETHE_WEBHOOK_ALLOW_PRIVATE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub webhook_allow_private: Option<bool>,
+    /// Cron schedule (6 fields, seconds first) of the outbox sender [default: "*/10 * * * * *"].
+    #[arg(long, env = "LETHE_OUTBOX_SCHEDULE", value_name = "CRON")]
+    pub outbox_schedule: Option<String>,
 }
 
 #[derive(Debug, Args)]

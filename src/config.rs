@@ -40,6 +40,41 @@ struct FileConfig {
     session_cleanup_schedule: Option<String>,
     workers: Option<usize>,
     demo: Option<bool>,
+    smtp_url: Option<Secret>,
+    smtp_username: Option<String>,
+    smtp_password: Option<Secret>,
+    mail_from: Option<String>,
+    webhook_allow_private: Option<bool>,
+    outbox_schedule: Option<String>,
+}
+
+/// A value that must not appear in logs or `Debug` output (SMTP passwords, URLs that may carry
+/// credentials).
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"[redacted]\"")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
 }
 
 fn read_file_config(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
@@ -79,12 +114,29 @@ pub struct Config {
     pub session_cleanup_schedule: cron::Schedule,
     pub workers: Option<usize>,
     pub demo: bool,
+    /// Outgoing e-mail server; None keeps e-mail in the outbox.
+    pub smtp_url: Option<Secret>,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<Secret>,
+    /// The sender of outgoing e-mail (required with `smtp_url`).
+    pub mail_from: Option<String>,
+    /// Webhooks may go to private, loopback and link-local addresses.
+    pub webhook_allow_private: bool,
+    /// When the outbox sender (and the policy announcer) run.
+    pub outbox_schedule: cron::Schedule,
+    /// First retry delay; each further one doubles, up to an hour.
+    pub outbox_retry_base: Duration,
+    /// Attempts before a message is `failed` for good.
+    pub outbox_max_attempts: u32,
+    /// Consecutive failed deliveries before a webhook endpoint is disabled.
+    pub webhook_disable_after: u32,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "./lethe-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 const DEFAULT_SESSION_CLEANUP: &str = "0 */10 * * * *";
+const DEFAULT_OUTBOX_SCHEDULE: &str = "*/10 * * * * *";
 
 impl Config {
     /// Defaults with the given data directory; what tests and embedding start from.
@@ -103,6 +155,16 @@ impl Config {
                 .expect("the built-in schedule parses"),
             workers: None,
             demo: false,
+            smtp_url: None,
+            smtp_username: None,
+            smtp_password: None,
+            mail_from: None,
+            webhook_allow_private: false,
+            outbox_schedule: cron::Schedule::from_str(DEFAULT_OUTBOX_SCHEDULE)
+                .expect("the built-in schedule parses"),
+            outbox_retry_base: Duration::from_secs(30),
+            outbox_max_attempts: 12,
+            webhook_disable_after: 10,
         }
     }
 
@@ -207,6 +269,47 @@ impl Config {
             config.workers = Some(w);
         }
         config.demo = args.demo.or(file.demo).unwrap_or(false);
+
+        if let Some(url) = args.smtp_url.or(file.smtp_url) {
+            check_smtp_url(url.expose())?;
+            config.smtp_url = Some(url);
+        }
+        config.smtp_username = args.smtp_username.or(file.smtp_username);
+        config.smtp_password = args.smtp_password.or(file.smtp_password);
+        if config.smtp_username.is_some() != config.smtp_password.is_some() {
+            let missing = if config.smtp_username.is_some() {
+                "--smtp-password"
+            } else {
+                "--smtp-username"
+            };
+            return Err(bad(
+                missing,
+                "SMTP user name and password go together; give both or neither",
+            ));
+        }
+        if config.smtp_username.is_some() && config.smtp_url.is_none() {
+            return Err(bad("--smtp-url", "is required with --smtp-username"));
+        }
+        if let Some(from) = args.mail_from.or(file.mail_from) {
+            let from = from.trim().to_owned();
+            if from.parse::<lettre::message::Mailbox>().is_err() {
+                return Err(bad(
+                    "--mail-from",
+                    format!("'{from}' is not a mailbox, e.g. \"Privacy <privacy@example.com>\""),
+                ));
+            }
+            config.mail_from = Some(from);
+        }
+        if config.smtp_url.is_some() && config.mail_from.is_none() {
+            return Err(bad("--mail-from", "is required with --smtp-url"));
+        }
+        config.webhook_allow_private = args
+            .webhook_allow_private
+            .or(file.webhook_allow_private)
+            .unwrap_or(false);
+        if let Some(s) = args.outbox_schedule.or(file.outbox_schedule) {
+            config.outbox_schedule = parse_schedule("--outbox-schedule", &s)?;
+        }
         Ok(config)
     }
 
@@ -247,6 +350,22 @@ fn parse_schedule(option: &str, value: &str) -> Result<cron::Schedule, ConfigErr
             ),
         )
     })
+}
+
+/// `smtp://` or `smtps://` with a host; the message never repeats the URL (it may hold a password).
+fn check_smtp_url(url: &str) -> Result<(), ConfigError> {
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| bad("--smtp-url", format!("is not a URL ({e})")))?;
+    if !matches!(parsed.scheme(), "smtp" | "smtps") {
+        return Err(bad(
+            "--smtp-url",
+            "must start with smtp:// (STARTTLS when offered) or smtps:// (TLS)",
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("--smtp-url", "names no host"));
+    }
+    Ok(())
 }
 
 fn is_hostname(h: &str) -> bool {
@@ -311,7 +430,45 @@ mod tests {
         );
 
         let mut a = args();
+        a.smtp_url = Some(Secret::new("http://mail.example"));
+        a.mail_from = Some("lethe@example.org".into());
+        assert_eq!(Config::from_serve_args(a).unwrap_err().option, "--smtp-url");
+        let mut a = args();
+        a.smtp_url = Some(Secret::new("smtp://mail.example:587"));
+        assert_eq!(
+            Config::from_serve_args(a).unwrap_err().option,
+            "--mail-from"
+        );
+        let mut a = args();
+        a.outbox_schedule = Some("every minute".into());
+        assert_eq!(
+            Config::from_serve_args(a).unwrap_err().option,
+            "--outbox-schedule"
+        );
+
+        let mut a = args();
         a.tls_cert = Some("c.pem".into());
         assert_eq!(Config::from_serve_args(a).unwrap_err().option, "--tls-key");
+    }
+
+    #[test]
+    fn smtp_secrets_are_redacted_in_debug() {
+        let mut a = args();
+        a.smtp_url = Some(Secret::new("smtps://ada:hunter2@mail.example"));
+        a.smtp_username = Some("ada".into());
+        a.smtp_password = Some(Secret::new("swordfish"));
+        a.mail_from = Some("Privacy <privacy@example.org>".into());
+        let debug = format!("{a:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("swordfish"),
+            "{debug}"
+        );
+        let c = Config::from_serve_args(a).unwrap();
+        let debug = format!("{c:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("swordfish"),
+            "{debug}"
+        );
+        assert_eq!(c.smtp_password.unwrap().expose(), "swordfish");
     }
 }

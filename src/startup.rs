@@ -138,7 +138,8 @@ impl Application {
 
     /// Serves until the server stops (Ctrl-C / SIGTERM), with the scheduled jobs running.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let jobs = crate::jobs::spawn_all(self.db.clone(), self.config.clone());
+        let jobs =
+            crate::jobs::spawn_all(self.db.clone(), self.config.clone(), self.base_url.clone());
         let result = match self.redirect {
             Some((_, redirect)) => {
                 let (main, _) = tokio::join!(self.server, redirect);

@@ -26,6 +26,19 @@ pub fn parse_key(raw: &str) -> Result<String, String> {
     }
 }
 
+/// Replaces `value` with its cleaned form, or records why it cannot be (the item is then refused
+/// whole, so the value left behind does not matter).
+fn clean(
+    errors: &mut ValidationErrors,
+    field: &str,
+    value: &mut String,
+    check: impl FnOnce(&str) -> Result<String, String>,
+) {
+    if let Some(cleaned) = errors.check(field, check(value)) {
+        *value = cleaned;
+    }
+}
+
 fn key_list(errors: &mut ValidationErrors, field: &str, keys: &[String]) -> Vec<String> {
     let mut out = Vec::new();
     for k in keys {
@@ -104,18 +117,14 @@ pub struct DataCategory {
 impl DataCategory {
     pub fn validate(mut self) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        self.key = errors
-            .check("key", parse_key(&self.key))
-            .unwrap_or_default();
-        self.name = errors
-            .check("name", text(&self.name, 200, false))
-            .unwrap_or_default();
-        self.description = errors
-            .check("description", text(&self.description, 4000, true))
-            .unwrap_or_default();
-        self.source = errors
-            .check("source", text(&self.source, 200, true))
-            .unwrap_or_default();
+        clean(&mut errors, "key", &mut self.key, parse_key);
+        clean(&mut errors, "name", &mut self.name, |v| text(v, 200, false));
+        clean(&mut errors, "description", &mut self.description, |v| {
+            text(v, 4000, true)
+        });
+        clean(&mut errors, "source", &mut self.source, |v| {
+            text(v, 200, true)
+        });
         let mut kinds = Vec::new();
         for k in &self.subject_kinds {
             if let Some(k) = errors.check("subject_kinds", text(k, 80, false)) {
@@ -195,15 +204,11 @@ pub struct Purpose {
 impl Purpose {
     pub fn validate(mut self) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        self.key = errors
-            .check("key", parse_key(&self.key))
-            .unwrap_or_default();
-        self.name = errors
-            .check("name", text(&self.name, 200, false))
-            .unwrap_or_default();
-        self.description = errors
-            .check("description", text(&self.description, 4000, true))
-            .unwrap_or_default();
+        clean(&mut errors, "key", &mut self.key, parse_key);
+        clean(&mut errors, "name", &mut self.name, |v| text(v, 200, false));
+        clean(&mut errors, "description", &mut self.description, |v| {
+            text(v, 4000, true)
+        });
         let note = self.balancing_note.as_deref().unwrap_or_default();
         self.balancing_note = errors
             .check("balancing_note", text(note, 4000, true))
@@ -239,18 +244,14 @@ pub struct System {
 impl System {
     pub fn validate(mut self) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        self.key = errors
-            .check("key", parse_key(&self.key))
-            .unwrap_or_default();
-        self.name = errors
-            .check("name", text(&self.name, 200, false))
-            .unwrap_or_default();
-        self.description = errors
-            .check("description", text(&self.description, 4000, true))
-            .unwrap_or_default();
-        self.location = errors
-            .check("location", text(&self.location, 200, true))
-            .unwrap_or_default();
+        clean(&mut errors, "key", &mut self.key, parse_key);
+        clean(&mut errors, "name", &mut self.name, |v| text(v, 200, false));
+        clean(&mut errors, "description", &mut self.description, |v| {
+            text(v, 4000, true)
+        });
+        clean(&mut errors, "location", &mut self.location, |v| {
+            text(v, 200, true)
+        });
         self.categories = key_list(&mut errors, "categories", &self.categories);
         errors.into_result().map(|()| self)
     }
@@ -302,15 +303,11 @@ pub struct Recipient {
 impl Recipient {
     pub fn validate(mut self) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        self.key = errors
-            .check("key", parse_key(&self.key))
-            .unwrap_or_default();
-        self.name = errors
-            .check("name", text(&self.name, 200, false))
-            .unwrap_or_default();
-        self.purpose = errors
-            .check("purpose", text(&self.purpose, 400, false))
-            .unwrap_or_default();
+        clean(&mut errors, "key", &mut self.key, parse_key);
+        clean(&mut errors, "name", &mut self.name, |v| text(v, 200, false));
+        clean(&mut errors, "purpose", &mut self.purpose, |v| {
+            text(v, 400, false)
+        });
         let country = self.country.trim().to_ascii_uppercase();
         if country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase()) {
             self.country = country;
@@ -360,18 +357,12 @@ pub struct RetentionRule {
 impl RetentionRule {
     pub fn validate(mut self) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        self.key = errors
-            .check("key", parse_key(&self.key))
-            .unwrap_or_default();
-        self.category = errors
-            .check("category", parse_key(&self.category))
-            .unwrap_or_default();
+        clean(&mut errors, "key", &mut self.key, parse_key);
+        clean(&mut errors, "category", &mut self.category, parse_key);
         if self.days > 36_500 {
             errors.add("days", "must be at most 36500 (100 years)");
         }
-        self.note = errors
-            .check("note", text(&self.note, 1000, true))
-            .unwrap_or_default();
+        clean(&mut errors, "note", &mut self.note, |v| text(v, 1000, true));
         errors.into_result().map(|()| self)
     }
 }
@@ -393,15 +384,13 @@ pub struct LegalHold {
 impl LegalHold {
     pub fn validate(mut self) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::default();
-        self.key = errors
-            .check("key", parse_key(&self.key))
-            .unwrap_or_default();
+        clean(&mut errors, "key", &mut self.key, parse_key);
         if let Some(c) = &self.category {
             self.category = errors.check("category", parse_key(c));
         }
-        self.reason = errors
-            .check("reason", text(&self.reason, 1000, false))
-            .unwrap_or_default();
+        clean(&mut errors, "reason", &mut self.reason, |v| {
+            text(v, 1000, false)
+        });
         errors.into_result().map(|()| self)
     }
 }

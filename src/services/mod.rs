@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod apikeys;
 pub mod demo;
 pub mod inventory;
+pub mod outbox;
 pub mod policies;
 pub mod workspaces;
 

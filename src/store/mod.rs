@@ -9,6 +9,7 @@ pub mod audit;
 pub mod inventory;
 pub mod members;
 mod migrations;
+pub mod outbox;
 pub mod policies;
 pub mod sessions;
 pub mod staff;

@@ -3,10 +3,12 @@
 pub mod api;
 pub mod assets;
 pub mod console;
+pub mod feed;
 pub mod health;
 pub mod metrics;
 pub mod middleware;
 pub mod public;
+pub mod subscriptions;
 pub mod throttle;
 
 use crate::config::Config;

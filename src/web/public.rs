@@ -11,6 +11,7 @@ use crate::store::workspaces;
 use crate::web::AppState;
 use crate::web::console::error::PageError;
 use crate::web::console::ok;
+use crate::web::subscriptions;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
@@ -26,7 +27,25 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/p/{slug}/privacy", web::get().to(current_policy))
         .route("/p/{slug}/privacy/history", web::get().to(history))
         .route("/p/{slug}/privacy/v/{version}", web::get().to(one_version))
-        .route("/p/{slug}/subprocessors", web::get().to(subprocessors));
+        .route("/p/{slug}/subprocessors", web::get().to(subprocessors))
+        .route("/p/{slug}/feed.atom", web::get().to(super::feed::feed))
+        .route("/p/{slug}/subscribe", web::get().to(subscriptions::form))
+        .route(
+            "/p/{slug}/subscribe",
+            web::post().to(subscriptions::subscribe),
+        )
+        .route(
+            "/p/{slug}/subscribe/confirm/{token}",
+            web::get().to(subscriptions::confirm),
+        )
+        .route(
+            "/p/{slug}/unsubscribe/{token}",
+            web::get().to(subscriptions::unsubscribe_form),
+        )
+        .route(
+            "/p/{slug}/unsubscribe/{token}",
+            web::post().to(subscriptions::unsubscribe),
+        );
 }
 
 /// Everything a public page needs, loaded in one go.

@@ -16,6 +16,7 @@ mod errors;
 mod exchange;
 mod health;
 mod inventory;
+mod outbox;
 mod policies;
 mod privacy_center;
 mod roles;

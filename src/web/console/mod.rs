@@ -7,8 +7,10 @@ pub mod error;
 pub mod inventory;
 pub mod keys;
 pub mod members;
+pub mod outbox;
 pub mod policy;
 pub mod session;
+pub mod webhooks;
 pub mod workspaces;
 
 use crate::domain::staff::{Permission, Role};
@@ -73,6 +75,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/w/{slug}/keys", web::get().to(keys::list))
             .route("/w/{slug}/keys", web::post().to(keys::create))
             .route("/w/{slug}/keys/{id}/revoke", web::post().to(keys::revoke))
+            .route("/w/{slug}/webhooks", web::get().to(webhooks::list))
+            .route("/w/{slug}/webhooks", web::post().to(webhooks::create))
+            .route(
+                "/w/{slug}/webhooks/{id}/delete",
+                web::post().to(webhooks::delete),
+            )
+            .route("/w/{slug}/outbox", web::get().to(outbox::list))
             .route("/w/{slug}/audit", web::get().to(audit::workspace))
             .route("/w/{slug}/policy", web::get().to(policy::list))
             .route("/w/{slug}/policy/new", web::post().to(policy::new_draft))

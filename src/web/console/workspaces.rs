@@ -58,10 +58,12 @@ fn describe(p: Permission) -> &'static str {
         Permission::ManageApiKeys => "Create and revoke API keys",
         Permission::ReadAudit => "Read the audit log",
         Permission::ViewInventory => {
-            "See the inventory (data categories, purposes, systems, recipients, retention rules, legal holds)"
+            "See the inventory (data categories, purposes, systems, recipients, retention rules, legal holds), the outbox and webhook endpoints"
         }
         Permission::EditInventory => "Add, change and delete inventory items",
-        Permission::PublishPolicy => "Write and publish privacy policy versions",
+        Permission::PublishPolicy => {
+            "Write and publish privacy policy versions; add and delete webhook endpoints"
+        }
     }
 }
 

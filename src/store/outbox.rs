@@ -1,0 +1,629 @@
+//! The outbox: queued messages (e-mail, webhooks), their delivery attempts, webhook endpoints,
+//! subscribers to policy changes and which policy versions were announced.
+//!
+//! Tenant functions take a [`WorkspaceScope`]. The sender works across workspaces (it claims
+//! whatever is due), so its functions take message ids it was handed by [`claim_due`].
+
+use super::{StoreError, WorkspaceScope, parse_ts, ts};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Email,
+    Webhook,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Email => "email",
+            Kind::Webhook => "webhook",
+        }
+    }
+
+    fn parse(s: &str) -> Kind {
+        if s == "webhook" {
+            Kind::Webhook
+        } else {
+            Kind::Email
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: i64,
+    pub kind: Kind,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    /// queued, sent, failed or disabled.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+const MESSAGE_COLUMNS: &str = "id, kind, recipient, subject, body, status, attempts, \
+    next_attempt_at, created_at, sent_at, last_error";
+
+fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
+    let kind: String = r.get(1)?;
+    let next: String = r.get(7)?;
+    let created: String = r.get(8)?;
+    let sent: Option<String> = r.get(9)?;
+    Ok(Message {
+        id: r.get(0)?,
+        kind: Kind::parse(&kind),
+        recipient: r.get(2)?,
+        subject: r.get(3)?,
+        body: r.get(4)?,
+        status: r.get(5)?,
+        attempts: r.get(6)?,
+        next_attempt_at: parse_ts(&next),
+        created_at: parse_ts(&created),
+        sent_at: sent.as_deref().map(parse_ts),
+        last_error: r.get(10)?,
+    })
+}
+
+pub struct NewMessage<'a> {
+    pub kind: Kind,
+    pub recipient: &'a str,
+    pub endpoint_id: Option<i64>,
+    pub subject: &'a str,
+    pub body: &'a str,
+}
+
+/// Queues a message, due now.
+pub fn enqueue(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    m: &NewMessage<'_>,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO outbox_messages (workspace_id, kind, recipient, endpoint_id, subject, body, \
+         status, attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7)",
+        params![
+            scope.id(),
+            m.kind.as_str(),
+            m.recipient,
+            m.endpoint_id,
+            m.subject,
+            m.body,
+            ts(now)
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// The workspace's latest messages, newest first.
+pub fn list(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    limit: i64,
+) -> Result<Vec<Message>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM outbox_messages WHERE workspace_id = ?1 ORDER BY id DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![scope.id(), limit], message_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub message_id: i64,
+    pub at: DateTime<Utc>,
+    pub ok: bool,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    /// The message's recipient and subject (URL and event for a webhook).
+    pub recipient: String,
+    pub subject: String,
+}
+
+fn attempt_from_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
+    let at: String = r.get(1)?;
+    let status: String = r.get(2)?;
+    Ok(Attempt {
+        message_id: r.get(0)?,
+        at: parse_ts(&at),
+        ok: status == "ok",
+        latency_ms: r.get(3)?,
+        error: r.get(4)?,
+        recipient: r.get(5)?,
+        subject: r.get(6)?,
+    })
+}
+
+/// Attempts on the workspace's messages with an id of at least `min_message_id`, oldest first.
+pub fn attempts_since(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    min_message_id: i64,
+) -> Result<Vec<Attempt>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT a.message_id, a.at, a.status, a.latency_ms, a.error, m.recipient, m.subject \
+         FROM delivery_attempts a JOIN outbox_messages m ON m.id = a.message_id \
+         WHERE m.workspace_id = ?1 AND m.id >= ?2 ORDER BY a.id",
+    )?;
+    let rows = stmt.query_map(params![scope.id(), min_message_id], attempt_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The latest webhook deliveries of the workspace, newest first.
+pub fn recent_webhook_attempts(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    limit: i64,
+) -> Result<Vec<Attempt>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT a.message_id, a.at, a.status, a.latency_ms, a.error, m.recipient, m.subject \
+         FROM delivery_attempts a JOIN outbox_messages m ON m.id = a.message_id \
+         WHERE m.workspace_id = ?1 AND m.kind = 'webhook' ORDER BY a.id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![scope.id(), limit], attempt_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A message handed to the sender, with what it needs to deliver it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub kind: Kind,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i64,
+    pub endpoint_id: Option<i64>,
+    /// The endpoint's signing secret (webhooks only).
+    pub secret: Option<String>,
+}
+
+/// Claims up to `limit` due messages: their `next_attempt_at` moves to `lease_until`, so a
+/// message whose sender dies mid-delivery is retried after the lease, and no other sender takes
+/// it meanwhile. E-mail is claimed only when `with_email` (an SMTP server is configured).
+pub fn claim_due(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    with_email: bool,
+    limit: i64,
+) -> Result<Vec<Claimed>, StoreError> {
+    let kinds = if with_email {
+        "('email', 'webhook')"
+    } else {
+        "('webhook')"
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT m.id, m.kind, m.recipient, m.subject, m.body, m.attempts, m.endpoint_id, e.secret \
+         FROM outbox_messages m LEFT JOIN webhook_endpoints e ON e.id = m.endpoint_id \
+         WHERE m.status = 'queued' AND m.next_attempt_at <= ?1 AND m.kind IN {kinds} \
+         ORDER BY m.next_attempt_at, m.id LIMIT ?2"
+    ))?;
+    let claimed: Vec<Claimed> = stmt
+        .query_map(params![ts(now), limit], |r| {
+            let kind: String = r.get(1)?;
+            Ok(Claimed {
+                id: r.get(0)?,
+                kind: Kind::parse(&kind),
+                recipient: r.get(2)?,
+                subject: r.get(3)?,
+                body: r.get(4)?,
+                attempts: r.get(5)?,
+                endpoint_id: r.get(6)?,
+                secret: r.get(7)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    for c in &claimed {
+        conn.execute(
+            "UPDATE outbox_messages SET next_attempt_at = ?2 WHERE id = ?1",
+            params![c.id, ts(lease_until)],
+        )?;
+    }
+    Ok(claimed)
+}
+
+pub fn record_attempt(
+    conn: &Connection,
+    message_id: i64,
+    at: DateTime<Utc>,
+    latency_ms: i64,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO delivery_attempts (message_id, at, status, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            message_id,
+            ts(at),
+            if error.is_none() { "ok" } else { "error" },
+            latency_ms,
+            error
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn mark_sent(conn: &Connection, message_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE outbox_messages SET status = 'sent', attempts = attempts + 1, sent_at = ?2, \
+         last_error = NULL WHERE id = ?1",
+        params![message_id, ts(now)],
+    )?;
+    Ok(())
+}
+
+/// One more failed attempt: retry at `retry_at`, or `failed` for good when it is None.
+pub fn mark_failed_attempt(
+    conn: &Connection,
+    message_id: i64,
+    retry_at: Option<DateTime<Utc>>,
+    error: &str,
+) -> Result<(), StoreError> {
+    match retry_at {
+        Some(at) => conn.execute(
+            "UPDATE outbox_messages SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+            params![message_id, ts(at), error],
+        )?,
+        None => conn.execute(
+            "UPDATE outbox_messages SET status = 'failed', attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+            params![message_id, error],
+        )?,
+    };
+    Ok(())
+}
+
+/// A message that is not delivered because its endpoint is gone or disabled.
+pub fn mark_disabled(conn: &Connection, message_id: i64, reason: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE outbox_messages SET status = 'disabled', last_error = ?2 WHERE id = ?1 AND status = 'queued'",
+        params![message_id, reason],
+    )?;
+    Ok(())
+}
+
+// ---- webhook endpoints -------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub id: i64,
+    pub url: String,
+    pub events: Vec<String>,
+    pub consecutive_failures: i64,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+fn endpoint_from_row(r: &Row<'_>) -> rusqlite::Result<Endpoint> {
+    let events: String = r.get(2)?;
+    let disabled: Option<String> = r.get(4)?;
+    let created: String = r.get(6)?;
+    Ok(Endpoint {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        events: events
+            .split(',')
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        consecutive_failures: r.get(3)?,
+        disabled_at: disabled.as_deref().map(parse_ts),
+        created_by: r.get(5)?,
+        created_at: parse_ts(&created),
+    })
+}
+
+const ENDPOINT_COLUMNS: &str =
+    "id, url, events, consecutive_failures, disabled_at, created_by, created_at";
+
+pub fn create_endpoint(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    url: &str,
+    secret: &str,
+    events: &[&str],
+    created_by: &str,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO webhook_endpoints (workspace_id, url, secret, events, created_by, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            scope.id(),
+            url,
+            secret,
+            events.join(","),
+            created_by,
+            ts(now)
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn list_endpoints(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+) -> Result<Vec<Endpoint>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE workspace_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([scope.id()], endpoint_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn get_endpoint(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    id: i64,
+) -> Result<Endpoint, StoreError> {
+    conn.query_row(
+        &format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE workspace_id = ?1 AND id = ?2"
+        ),
+        params![scope.id(), id],
+        endpoint_from_row,
+    )
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(format!("webhook endpoint {id}")))
+}
+
+/// Deletes an endpoint; its queued messages are marked `disabled` and keep their history.
+pub fn delete_endpoint(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    id: i64,
+) -> Result<(), StoreError> {
+    get_endpoint(conn, scope, id)?;
+    conn.execute(
+        "UPDATE outbox_messages SET status = 'disabled', last_error = 'the endpoint was deleted' \
+         WHERE workspace_id = ?1 AND endpoint_id = ?2 AND status = 'queued'",
+        params![scope.id(), id],
+    )?;
+    conn.execute(
+        "DELETE FROM webhook_endpoints WHERE workspace_id = ?1 AND id = ?2",
+        params![scope.id(), id],
+    )?;
+    Ok(())
+}
+
+/// Enabled endpoints of the workspace that subscribed to `event`.
+pub fn endpoints_for_event(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    event: &str,
+) -> Result<Vec<Endpoint>, StoreError> {
+    Ok(list_endpoints(conn, scope)?
+        .into_iter()
+        .filter(|e| e.disabled_at.is_none() && e.events.iter().any(|x| x == event))
+        .collect())
+}
+
+pub fn endpoint_succeeded(conn: &Connection, endpoint_id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE webhook_endpoints SET consecutive_failures = 0 WHERE id = ?1",
+        [endpoint_id],
+    )?;
+    Ok(())
+}
+
+/// Counts a failure; at `disable_after` failures in a row the endpoint is disabled and its queued
+/// messages with it. Returns true when this failure disabled it.
+pub fn endpoint_failed(
+    conn: &Connection,
+    endpoint_id: i64,
+    disable_after: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    conn.execute(
+        "UPDATE webhook_endpoints SET consecutive_failures = consecutive_failures + 1 WHERE id = ?1",
+        [endpoint_id],
+    )?;
+    let disabled = conn.execute(
+        "UPDATE webhook_endpoints SET disabled_at = ?2 \
+         WHERE id = ?1 AND disabled_at IS NULL AND consecutive_failures >= ?3",
+        params![endpoint_id, ts(now), disable_after],
+    )? == 1;
+    if disabled {
+        conn.execute(
+            "UPDATE outbox_messages SET status = 'disabled', \
+             last_error = 'the endpoint was disabled after repeated failures' \
+             WHERE endpoint_id = ?1 AND status = 'queued'",
+            [endpoint_id],
+        )?;
+    }
+    Ok(disabled)
+}
+
+/// Whether the endpoint (of a claimed message) is still there and enabled.
+pub fn endpoint_enabled(conn: &Connection, endpoint_id: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT disabled_at IS NULL FROM webhook_endpoints WHERE id = ?1",
+            [endpoint_id],
+            |r| r.get::<_, bool>(0),
+        )
+        .optional()?
+        .unwrap_or(false))
+}
+
+// ---- subscribers -------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscribe {
+    /// A new or still unconfirmed address: a confirmation should go out.
+    Pending,
+    /// Already confirmed: nothing to do.
+    AlreadyConfirmed,
+    /// A confirmation went out recently; no other one is sent (the form cannot flood an inbox).
+    RecentlyAsked,
+}
+
+/// Records a subscription request (or refreshes the confirmation of an unconfirmed one asked for
+/// before `resend_after`).
+pub fn subscribe(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    email: &str,
+    confirm_digest: &str,
+    unsubscribe_digest: &str,
+    now: DateTime<Utc>,
+    resend_after: DateTime<Utc>,
+) -> Result<Subscribe, StoreError> {
+    let existing: Option<(Option<String>, String)> = conn
+        .query_row(
+            "SELECT confirmed_at, created_at FROM policy_subscribers WHERE workspace_id = ?1 AND email = ?2",
+            params![scope.id(), email],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match existing {
+        Some((Some(_), _)) => Ok(Subscribe::AlreadyConfirmed),
+        Some((None, asked)) if parse_ts(&asked) > resend_after => Ok(Subscribe::RecentlyAsked),
+        Some((None, _)) => {
+            conn.execute(
+                "UPDATE policy_subscribers SET confirm_digest = ?3, unsubscribe_digest = ?4, created_at = ?5 \
+                 WHERE workspace_id = ?1 AND email = ?2",
+                params![scope.id(), email, confirm_digest, unsubscribe_digest, ts(now)],
+            )?;
+            Ok(Subscribe::Pending)
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO policy_subscribers (workspace_id, email, confirm_digest, unsubscribe_digest, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![scope.id(), email, confirm_digest, unsubscribe_digest, ts(now)],
+            )?;
+            Ok(Subscribe::Pending)
+        }
+    }
+}
+
+/// Confirms the subscription whose confirmation digest matches, if it was asked for after
+/// `not_before`. The link works once. Returns the address.
+pub fn confirm(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    confirm_digest: &str,
+    not_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    let found: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT id, email FROM policy_subscribers WHERE workspace_id = ?1 AND confirm_digest = ?2 \
+             AND confirmed_at IS NULL AND created_at >= ?3",
+            params![scope.id(), confirm_digest, ts(not_before)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((id, email)) = found else {
+        return Ok(None);
+    };
+    conn.execute(
+        "UPDATE policy_subscribers SET confirmed_at = ?2, confirm_digest = NULL WHERE id = ?1",
+        params![id, ts(now)],
+    )?;
+    Ok(Some(email))
+}
+
+/// Removes the subscriber whose latest unsubscribe link this is. Returns the address.
+pub fn unsubscribe(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    unsubscribe_digest: &str,
+) -> Result<Option<String>, StoreError> {
+    let email: Option<String> = conn
+        .query_row(
+            "SELECT email FROM policy_subscribers WHERE workspace_id = ?1 AND unsubscribe_digest = ?2",
+            params![scope.id(), unsubscribe_digest],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if email.is_some() {
+        conn.execute(
+            "DELETE FROM policy_subscribers WHERE workspace_id = ?1 AND unsubscribe_digest = ?2",
+            params![scope.id(), unsubscribe_digest],
+        )?;
+    }
+    Ok(email)
+}
+
+/// Confirmed subscribers: (id, e-mail).
+pub fn confirmed_subscribers(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, email FROM policy_subscribers WHERE workspace_id = ?1 AND confirmed_at IS NOT NULL ORDER BY id",
+    )?;
+    let rows = stmt.query_map([scope.id()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn set_unsubscribe_digest(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    subscriber_id: i64,
+    digest: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE policy_subscribers SET unsubscribe_digest = ?3 WHERE workspace_id = ?1 AND id = ?2",
+        params![scope.id(), subscriber_id, digest],
+    )?;
+    Ok(())
+}
+
+/// (confirmed, pending) subscriber counts.
+pub fn subscriber_counts(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+) -> Result<(i64, i64), StoreError> {
+    Ok(conn.query_row(
+        "SELECT count(confirmed_at), count(*) - count(confirmed_at) FROM policy_subscribers WHERE workspace_id = ?1",
+        [scope.id()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+// ---- announcements of policy versions ----------------------------------------------------------
+
+/// Material versions that are in force at `now` (the current version of their workspace) and
+/// were not announced yet.
+pub fn due_announcements(
+    conn: &Connection,
+    now: DateTime<Utc>,
+) -> Result<Vec<(WorkspaceScope, i64)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT p.workspace_id, p.version FROM policy_versions p \
+         WHERE p.status = 'published' AND p.material = 1 AND p.effective_at <= ?1 \
+         AND NOT EXISTS (SELECT 1 FROM policy_notifications n \
+                         WHERE n.workspace_id = p.workspace_id AND n.version = p.version) \
+         AND p.version = (SELECT q.version FROM policy_versions q \
+                          WHERE q.workspace_id = p.workspace_id AND q.status = 'published' \
+                          AND q.effective_at <= ?1 ORDER BY q.effective_at DESC, q.version DESC LIMIT 1)",
+    )?;
+    let rows = stmt.query_map([ts(now)], |r| {
+        Ok((WorkspaceScope::new(r.get(0)?), r.get(1)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Records that `version` was announced; false if it already was (then nothing must be sent).
+pub fn mark_announced(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    version: i64,
+    recipients: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "INSERT OR IGNORE INTO policy_notifications (workspace_id, version, notified_at, recipients) \
+         VALUES (?1, ?2, ?3, ?4)",
+        params![scope.id(), version, ts(now), recipients],
+    )? == 1)
+}

@@ -1,0 +1,139 @@
+//! A workspace's webhook endpoints: list, add (the signing secret is shown once), delete, and the
+//! latest deliveries. Everyone who sees the inventory sees the list; owners and privacy officers
+//! manage it.
+
+use super::error::PageError;
+use super::session::SignedIn;
+use super::{Shell, html, see_other};
+use crate::domain::ValidationErrors;
+use crate::domain::staff::Permission;
+use crate::error::AppError;
+use crate::services::outbox as service;
+use crate::store::outbox::{self, Attempt, Endpoint};
+use crate::web::AppState;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "console/webhooks.html")]
+struct WebhooksPage {
+    shell: Shell,
+    endpoints: Vec<Endpoint>,
+    deliveries: Vec<Attempt>,
+    can_manage: bool,
+    /// The endpoint just created and its secret: shown on this one response only.
+    created: Option<(Endpoint, String)>,
+    errors: ValidationErrors,
+    url: String,
+}
+
+async fn render(
+    state: &AppState,
+    who: &SignedIn,
+    slug: &str,
+    status: StatusCode,
+    fill: impl FnOnce(&mut WebhooksPage),
+) -> Result<HttpResponse, PageError> {
+    let member = who
+        .workspace(state, slug, Permission::ViewInventory)
+        .await?;
+    let scope = member.scope;
+    let (endpoints, deliveries) = state
+        .db
+        .run(move |db| {
+            db.read(|c| {
+                Ok::<_, AppError>((
+                    outbox::list_endpoints(c, &scope)?,
+                    outbox::recent_webhook_attempts(c, &scope, 20)?,
+                ))
+            })
+        })
+        .await?;
+    let mut page = WebhooksPage {
+        shell: Shell::in_workspace(who, &member, "webhooks"),
+        endpoints,
+        deliveries,
+        can_manage: member.role.allows(Permission::PublishPolicy),
+        created: None,
+        errors: ValidationErrors::default(),
+        url: String::new(),
+    };
+    fill(&mut page);
+    html(status, &page)
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    render(&state, &who, &slug, StatusCode::OK, |_| {}).await
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    url: String,
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    slug: web::Path<String>,
+    form: web::Form<CreateForm>,
+) -> Result<HttpResponse, PageError> {
+    let member = who
+        .workspace(&state, &slug, Permission::PublishPolicy)
+        .await?;
+    who.check_csrf(&form.csrf)?;
+    let url = form.into_inner().url;
+    let (caller, scope, u, allow) = (
+        who.caller.clone(),
+        member.scope,
+        url.clone(),
+        state.config.webhook_allow_private,
+    );
+    match state
+        .db
+        .run(move |db| service::create_endpoint(db, &caller, &scope, &u, allow))
+        .await
+    {
+        Ok(created) => {
+            render(&state, &who, &slug, StatusCode::OK, |p| {
+                p.created = Some(created)
+            })
+            .await
+        }
+        Err(AppError::Validation(errors)) => {
+            render(&state, &who, &slug, StatusCode::UNPROCESSABLE_ENTITY, |p| {
+                p.errors = errors;
+                p.url = url;
+            })
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    path: web::Path<(String, i64)>,
+    form: web::Form<super::auth::CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    let (slug, id) = path.into_inner();
+    let member = who
+        .workspace(&state, &slug, Permission::PublishPolicy)
+        .await?;
+    who.check_csrf(&form.csrf)?;
+    let (caller, scope) = (who.caller.clone(), member.scope);
+    state
+        .db
+        .run(move |db| service::delete_endpoint(db, &caller, &scope, id))
+        .await?;
+    Ok(see_other(&format!("/console/w/{slug}/webhooks")))
+}

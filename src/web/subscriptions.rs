@@ -1,0 +1,197 @@
+//! The privacy center's e-mail subscription to policy changes (double opt-in) and its unsubscribe
+//! link. The pages are public, so forms carry a double-submit token: a random value in a
+//! `__Host-` SameSite=Strict cookie that must come back in the form.
+
+use crate::error::AppError;
+use crate::services::outbox;
+use crate::store::workspaces;
+use crate::web::AppState;
+use crate::web::console::error::PageError;
+use crate::web::console::html;
+use crate::web::console::session::{ANON_CSRF_COOKIE, cookie};
+use crate::web::public::Frame;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "public/subscribe.html")]
+struct SubscribePage {
+    frame: Frame,
+    /// form, sent, confirmed, invalid, unsubscribe, unsubscribed
+    state: &'static str,
+    csrf: String,
+    email: String,
+    error: Option<String>,
+    /// The unsubscribe token, for the unsubscribe form's action.
+    token: String,
+}
+
+fn csrf_token(req: &HttpRequest) -> String {
+    req.cookie(ANON_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() >= 32)
+        .unwrap_or_else(|| crate::crypto::random_token(32))
+}
+
+fn check_csrf(req: &HttpRequest, sent: &str) -> Result<(), PageError> {
+    let cookie = req
+        .cookie(ANON_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    if cookie.len() >= 32 && crate::crypto::constant_time_eq(cookie.as_bytes(), sent.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "This form has expired or did not come from this page. Reload it and try again.".into(),
+        )
+        .into())
+    }
+}
+
+async fn workspace(
+    state: &AppState,
+    slug: String,
+) -> Result<(crate::store::WorkspaceScope, Frame), PageError> {
+    let (scope, ws) = state
+        .db
+        .run(move |db| db.read(|c| workspaces::find_by_slug(c, &slug)))
+        .await?
+        .ok_or_else(|| AppError::NotFound("privacy center".into()))?;
+    Ok((
+        scope,
+        Frame {
+            slug: ws.slug,
+            legal_name: ws.settings.legal_name,
+            section: "subscribe",
+        },
+    ))
+}
+
+fn page(
+    status: StatusCode,
+    frame: Frame,
+    state: &'static str,
+    req: &HttpRequest,
+    fill: impl FnOnce(&mut SubscribePage),
+) -> Result<HttpResponse, PageError> {
+    let csrf = csrf_token(req);
+    let mut p = SubscribePage {
+        frame,
+        state,
+        csrf: csrf.clone(),
+        email: String::new(),
+        error: None,
+        token: String::new(),
+    };
+    fill(&mut p);
+    let mut res = html(status, &p)?;
+    res.add_cookie(&cookie(ANON_CSRF_COOKIE, csrf))
+        .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(res)
+}
+
+pub async fn form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let (_, frame) = workspace(&state, slug.into_inner()).await?;
+    page(StatusCode::OK, frame, "form", &req, |_| {})
+}
+
+#[derive(Deserialize)]
+pub struct SubscribeForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn subscribe(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    form: web::Form<SubscribeForm>,
+) -> Result<HttpResponse, PageError> {
+    check_csrf(&req, &form.csrf)?;
+    let (scope, frame) = workspace(&state, slug.into_inner()).await?;
+    let email = form.into_inner().email;
+    let (e, base) = (email.clone(), state.base_url.clone());
+    match state
+        .db
+        .run(move |db| outbox::subscribe(db, &scope, &e, &base))
+        .await
+    {
+        Ok(()) => page(StatusCode::OK, frame, "sent", &req, |p| p.email = email),
+        Err(AppError::Validation(errors)) => {
+            let message = errors
+                .for_field("email")
+                .map(str::to_owned)
+                .unwrap_or_else(|| "is not valid".into());
+            page(StatusCode::UNPROCESSABLE_ENTITY, frame, "form", &req, |p| {
+                p.email = email;
+                p.error = Some(message);
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let (slug, token) = path.into_inner();
+    let (scope, frame) = workspace(&state, slug).await?;
+    let confirmed = state
+        .db
+        .run(move |db| outbox::confirm(db, &scope, &token))
+        .await?;
+    if confirmed {
+        page(StatusCode::OK, frame, "confirmed", &req, |_| {})
+    } else {
+        page(StatusCode::NOT_FOUND, frame, "invalid", &req, |_| {})
+    }
+}
+
+/// The unsubscribe link shows a button: mail scanners that follow links do not unsubscribe people.
+pub async fn unsubscribe_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, PageError> {
+    let (slug, token) = path.into_inner();
+    let (_, frame) = workspace(&state, slug).await?;
+    page(StatusCode::OK, frame, "unsubscribe", &req, |p| {
+        p.token = token
+    })
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn unsubscribe(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, PageError> {
+    check_csrf(&req, &form.csrf)?;
+    let (slug, token) = path.into_inner();
+    let (scope, frame) = workspace(&state, slug).await?;
+    let done = state
+        .db
+        .run(move |db| outbox::unsubscribe(db, &scope, &token))
+        .await?;
+    if done {
+        page(StatusCode::OK, frame, "unsubscribed", &req, |_| {})
+    } else {
+        page(StatusCode::NOT_FOUND, frame, "invalid", &req, |_| {})
+    }
+}
