@@ -7,8 +7,7 @@ use crate::services::outbox;
 use crate::store::workspaces;
 use crate::web::AppState;
 use crate::web::console::error::PageError;
-use crate::web::console::html;
-use crate::web::console::session::{ANON_CSRF_COOKIE, cookie};
+use crate::web::console::session::{check_form_token, form_token, page_with_form_token};
 use crate::web::public::Frame;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -26,28 +25,6 @@ struct SubscribePage {
     error: Option<String>,
     /// The unsubscribe token, for the unsubscribe form's action.
     token: String,
-}
-
-fn csrf_token(req: &HttpRequest) -> String {
-    req.cookie(ANON_CSRF_COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|v| v.len() >= 32)
-        .unwrap_or_else(|| crate::crypto::random_token(32))
-}
-
-fn check_csrf(req: &HttpRequest, sent: &str) -> Result<(), PageError> {
-    let cookie = req
-        .cookie(ANON_CSRF_COOKIE)
-        .map(|c| c.value().to_owned())
-        .unwrap_or_default();
-    if cookie.len() >= 32 && crate::crypto::constant_time_eq(cookie.as_bytes(), sent.as_bytes()) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "This form has expired or did not come from this page. Reload it and try again.".into(),
-        )
-        .into())
-    }
 }
 
 async fn workspace(
@@ -76,7 +53,7 @@ fn page(
     req: &HttpRequest,
     fill: impl FnOnce(&mut SubscribePage),
 ) -> Result<HttpResponse, PageError> {
-    let csrf = csrf_token(req);
+    let csrf = form_token(req);
     let mut p = SubscribePage {
         frame,
         state,
@@ -86,10 +63,7 @@ fn page(
         token: String::new(),
     };
     fill(&mut p);
-    let mut res = html(status, &p)?;
-    res.add_cookie(&cookie(ANON_CSRF_COOKIE, csrf))
-        .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
-    Ok(res)
+    page_with_form_token(status, csrf, &p)
 }
 
 pub async fn form(
@@ -115,7 +89,7 @@ pub async fn subscribe(
     slug: web::Path<String>,
     form: web::Form<SubscribeForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_csrf(&req, &form.csrf)?;
+    check_form_token(&req, &form.csrf)?;
     let (scope, frame) = workspace(&state, slug.into_inner()).await?;
     let email = form.into_inner().email;
     let (e, base) = (email.clone(), state.base_url.clone());
@@ -182,7 +156,7 @@ pub async fn unsubscribe(
     path: web::Path<(String, String)>,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, PageError> {
-    check_csrf(&req, &form.csrf)?;
+    check_form_token(&req, &form.csrf)?;
     let (slug, token) = path.into_inner();
     let (scope, frame) = workspace(&state, slug).await?;
     let done = state

@@ -2,7 +2,8 @@
 
 use super::error::PageError;
 use super::session::{
-    ANON_CSRF_COOKIE, SESSION_COOKIE, SignedIn, cookie, removal, safe_next, session_token,
+    SESSION_COOKIE, SignedIn, check_form_token, cookie, form_token, page_with_form_token, removal,
+    safe_next, session_token,
 };
 use super::{html, see_other};
 use crate::domain::ValidationErrors;
@@ -16,39 +17,6 @@ use askama::Template;
 use serde::Deserialize;
 
 /// The double-submit token of a form shown before login: reuse the cookie's, or mint one.
-fn anon_csrf(req: &HttpRequest) -> String {
-    req.cookie(ANON_CSRF_COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|v| v.len() >= 32)
-        .unwrap_or_else(|| crate::crypto::random_token(32))
-}
-
-fn check_anon_csrf(req: &HttpRequest, sent: &str) -> Result<(), PageError> {
-    let cookie = req
-        .cookie(ANON_CSRF_COOKIE)
-        .map(|c| c.value().to_owned())
-        .unwrap_or_default();
-    if cookie.len() >= 32 && crate::crypto::constant_time_eq(cookie.as_bytes(), sent.as_bytes()) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "This form has expired or did not come from this console. Reload the page and try again.".into(),
-        )
-        .into())
-    }
-}
-
-fn anon_page(
-    status: StatusCode,
-    csrf: String,
-    template: &impl Template,
-) -> Result<HttpResponse, PageError> {
-    let mut res = html(status, template)?;
-    res.add_cookie(&cookie(ANON_CSRF_COOKIE, csrf))
-        .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
-    Ok(res)
-}
-
 fn caller_from(req: &HttpRequest) -> Caller {
     Caller {
         actor: crate::domain::audit::Actor::System,
@@ -82,7 +50,7 @@ pub async fn login_form(
         Some("logout") => Some("You are logged out."),
         _ => None,
     };
-    let csrf = anon_csrf(&req);
+    let csrf = form_token(&req);
     let page = LoginPage {
         csrf: csrf.clone(),
         email: String::new(),
@@ -90,7 +58,7 @@ pub async fn login_form(
         error: None,
         notice,
     };
-    anon_page(StatusCode::OK, csrf, &page)
+    page_with_form_token(StatusCode::OK, csrf, &page)
 }
 
 #[derive(Deserialize)]
@@ -107,7 +75,7 @@ pub async fn login(
     state: web::Data<AppState>,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_anon_csrf(&req, &form.csrf)?;
+    check_form_token(&req, &form.csrf)?;
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     let ip = crate::web::client_ip(&req);
@@ -134,7 +102,7 @@ pub async fn login(
             Ok(res)
         }
         Err(e @ (AppError::Unauthorized(_) | AppError::TooManyRequests(_))) => {
-            let csrf = anon_csrf(&req);
+            let csrf = form_token(&req);
             let page = LoginPage {
                 csrf: csrf.clone(),
                 email: form.email,
@@ -142,7 +110,7 @@ pub async fn login(
                 error: Some(e.to_string()),
                 notice: None,
             };
-            anon_page(e.status(), csrf, &page)
+            page_with_form_token(e.status(), csrf, &page)
         }
         Err(e) => Err(e.into()),
     }
@@ -300,9 +268,9 @@ pub async fn setup_form(
         )
         .into());
     }
-    let csrf = anon_csrf(&req);
+    let csrf = form_token(&req);
     let page = SetPasswordPage::setup(&token, csrf.clone());
-    anon_page(StatusCode::OK, csrf, &page)
+    page_with_form_token(StatusCode::OK, csrf, &page)
 }
 
 #[derive(Deserialize)]
@@ -320,7 +288,7 @@ pub async fn setup(
     token: web::Path<String>,
     form: web::Form<SetPasswordForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_anon_csrf(&req, &form.csrf)?;
+    check_form_token(&req, &form.csrf)?;
     let token = token.into_inner();
     let form = form.into_inner();
     let email = form.email.clone().unwrap_or_default();
@@ -334,13 +302,13 @@ pub async fn setup(
     match outcome {
         Ok(_) => Ok(see_other("/console/login?done=setup")),
         Err(AppError::Validation(errors)) => {
-            let csrf = anon_csrf(&req);
+            let csrf = form_token(&req);
             let page = SetPasswordPage {
                 email,
                 ..SetPasswordPage::setup(&token, csrf.clone())
             }
             .rejected(errors);
-            anon_page(StatusCode::UNPROCESSABLE_ENTITY, csrf, &page)
+            page_with_form_token(StatusCode::UNPROCESSABLE_ENTITY, csrf, &page)
         }
         Err(e) => Err(e.into()),
     }
@@ -360,9 +328,9 @@ pub async fn invite_form(
         .ok_or_else(|| {
             AppError::NotFound("invitation: it was used already or has expired".into())
         })?;
-    let csrf = anon_csrf(&req);
+    let csrf = form_token(&req);
     let page = SetPasswordPage::invite(&token, csrf.clone(), Some(email));
-    anon_page(StatusCode::OK, csrf, &page)
+    page_with_form_token(StatusCode::OK, csrf, &page)
 }
 
 pub async fn invite(
@@ -371,7 +339,7 @@ pub async fn invite(
     token: web::Path<String>,
     form: web::Form<SetPasswordForm>,
 ) -> Result<HttpResponse, PageError> {
-    check_anon_csrf(&req, &form.csrf)?;
+    check_form_token(&req, &form.csrf)?;
     let token = token.into_inner();
     let form = form.into_inner();
     let (t, caller) = (token.clone(), caller_from(&req));
@@ -386,9 +354,9 @@ pub async fn invite(
         Err(AppError::Validation(errors)) => {
             let t = token.clone();
             let email = state.db.run(move |db| accounts::invitation(db, &t)).await?;
-            let csrf = anon_csrf(&req);
+            let csrf = form_token(&req);
             let page = SetPasswordPage::invite(&token, csrf.clone(), email).rejected(errors);
-            anon_page(StatusCode::UNPROCESSABLE_ENTITY, csrf, &page)
+            page_with_form_token(StatusCode::UNPROCESSABLE_ENTITY, csrf, &page)
         }
         Err(e) => Err(e.into()),
     }

@@ -37,6 +37,44 @@ pub fn removal(name: &'static str) -> Cookie<'static> {
     c
 }
 
+/// The double-submit token of a form shown before login (or on a public page): the cookie's, or
+/// a new one.
+pub fn form_token(req: &HttpRequest) -> String {
+    req.cookie(ANON_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() >= 32)
+        .unwrap_or_else(|| crate::crypto::random_token(32))
+}
+
+/// The token sent with the form must be the one in the cookie.
+pub fn check_form_token(req: &HttpRequest, sent: &str) -> Result<(), PageError> {
+    let cookie = req
+        .cookie(ANON_CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    if cookie.len() >= 32 && crate::crypto::constant_time_eq(cookie.as_bytes(), sent.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "This form has expired or did not come from this site. Reload the page and try again."
+                .into(),
+        )
+        .into())
+    }
+}
+
+/// A page with a form protected by `token`, which is (re)set as the cookie.
+pub fn page_with_form_token(
+    status: actix_web::http::StatusCode,
+    token: String,
+    template: &impl askama::Template,
+) -> Result<actix_web::HttpResponse, PageError> {
+    let mut res = super::html(status, template)?;
+    res.add_cookie(&cookie(ANON_CSRF_COOKIE, token))
+        .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
+    Ok(res)
+}
+
 /// A person past login (and past the second factor, if they have one).
 pub struct SignedIn {
     pub account: StaffAccount,
