@@ -75,6 +75,11 @@ async fn a_privacy_officer_drafts_publishes_and_sees_drift() {
             "{path}: {page}"
         );
     }
+    let (_, _, dashboard) = app.page(&dpo, "/console/").await;
+    assert!(
+        dashboard.contains("The published policy misses 1 inventory change"),
+        "{dashboard}"
+    );
     // A new draft starts from the last text; its diff shows the new row once published.
     let res = app
         .post_form(&dpo, "/console/w/aulm/policy/new", &[("csrf", &csrf)])

@@ -20,7 +20,8 @@ use serde::Deserialize;
 #[template(path = "console/dashboard.html")]
 struct DashboardPage {
     shell: Shell,
-    workspaces: Vec<(Workspace, Role)>,
+    /// Each workspace with the viewer's role and the number of unpublished inventory changes.
+    workspaces: Vec<(Workspace, Role, usize)>,
 }
 
 pub async fn dashboard(
@@ -30,7 +31,23 @@ pub async fn dashboard(
     let id = who.account.id;
     let list = state
         .db
-        .run(move |db| db.read(|c| workspaces::list_for_member(c, id)))
+        .run(move |db| {
+            let mut out = Vec::new();
+            for (ws, role) in db.read(|c| workspaces::list_for_member(c, id))? {
+                let scope = db
+                    .read(|c| workspaces::find_for_member(c, id, &ws.slug))?
+                    .map(|(s, _, _)| s);
+                // How many inventory changes the published policy does not reflect yet.
+                let drift = match scope {
+                    Some(scope) => {
+                        services::policies::drift(db, &scope)?.map_or(0, |(_, d)| d.len())
+                    }
+                    None => 0,
+                };
+                out.push((ws, role, drift));
+            }
+            Ok::<_, AppError>(out)
+        })
         .await?;
     ok(&DashboardPage {
         shell: Shell::new(&who, "dashboard"),
