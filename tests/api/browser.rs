@@ -158,6 +158,24 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
     );
     std::fs::write(dir.join("privacy-aulm.png"), browser.screenshot().await)
         .expect("screenshot written");
+    // The console's inventory and policy pages of the same workspace.
+    for (path, heading, shot) in [
+        (
+            "/console/w/aulm/inventory",
+            "Inventory",
+            "console-inventory.png",
+        ),
+        (
+            "/console/w/aulm/policy",
+            "Privacy policy",
+            "console-policy.png",
+        ),
+    ] {
+        browser.goto(&app.url(path)).await;
+        let h1 = browser.wait_for("main h1").await;
+        assert_eq!(browser.text(&h1).await, heading, "{path}");
+        std::fs::write(dir.join(shot), browser.screenshot().await).expect("screenshot written");
+    }
     browser.goto(&app.url("/console/")).await;
 
     // Log out from the top bar: back to the login page, and the session is gone.
