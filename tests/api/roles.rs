@@ -73,6 +73,36 @@ const CASES: &[Case] = &[
         path: "/console/w/aulm/inventory/categories/role.test",
         allowed: [true, true, false, false],
     },
+    Case {
+        what: "view the policy",
+        post: false,
+        path: "/console/w/aulm/policy",
+        allowed: [true, true, true, true],
+    },
+    Case {
+        what: "start a policy draft",
+        post: true,
+        path: "/console/w/aulm/policy/new",
+        allowed: [true, true, false, false],
+    },
+    Case {
+        what: "view the outbox",
+        post: false,
+        path: "/console/w/aulm/outbox",
+        allowed: [true, true, true, true],
+    },
+    Case {
+        what: "view webhooks",
+        post: false,
+        path: "/console/w/aulm/webhooks",
+        allowed: [true, true, true, true],
+    },
+    Case {
+        what: "add a webhook endpoint",
+        post: true,
+        path: "/console/w/aulm/webhooks",
+        allowed: [true, true, false, false],
+    },
 ];
 
 fn form_for(path: &str, csrf: &str) -> Vec<(String, String)> {
@@ -85,6 +115,10 @@ fn form_for(path: &str, csrf: &str) -> Vec<(String, String)> {
         ]
     } else if path.contains("/inventory/") {
         vec![("name", "Role test"), ("sensitivity", "normal")]
+    } else if path.ends_with("/webhooks") {
+        vec![("url", "https://hooks.example.org/lethe")]
+    } else if path.ends_with("/policy/new") {
+        vec![]
     } else if path.ends_with("/members") {
         vec![("email", "new@example.org"), ("role", "auditor")]
     } else {
