@@ -135,21 +135,21 @@ pub fn find_for_member(
 }
 
 /// A member's workspaces with their role, by slug.
+/// A member's workspaces with their role, by slug. Membership is the proof of access, so each
+/// comes with its scope.
 pub fn list_for_member(
     conn: &Connection,
     staff_id: i64,
-) -> Result<Vec<(Workspace, Role)>, StoreError> {
+) -> Result<Vec<(WorkspaceScope, Workspace, Role)>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {W_COLUMNS}, m.role FROM workspaces w JOIN memberships m ON m.workspace_id = w.id \
          WHERE m.staff_id = ?1 ORDER BY w.slug"
     ))?;
-    let rows = stmt.query_map([staff_id], |r| {
-        Ok((from_row(r)?.1, r.get::<_, String>(10)?))
-    })?;
+    let rows = stmt.query_map([staff_id], |r| Ok((from_row(r)?, r.get::<_, String>(10)?)))?;
     let mut out = Vec::new();
     for row in rows {
-        let (ws, role) = row?;
-        out.push((ws, Role::parse(&role).unwrap_or(Role::Auditor)));
+        let ((scope, ws), role) = row?;
+        out.push((scope, ws, Role::parse(&role).unwrap_or(Role::Auditor)));
     }
     Ok(out)
 }

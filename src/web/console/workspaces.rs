@@ -33,17 +33,9 @@ pub async fn dashboard(
         .db
         .run(move |db| {
             let mut out = Vec::new();
-            for (ws, role) in db.read(|c| workspaces::list_for_member(c, id))? {
-                let scope = db
-                    .read(|c| workspaces::find_for_member(c, id, &ws.slug))?
-                    .map(|(s, _, _)| s);
+            for (scope, ws, role) in db.read(|c| workspaces::list_for_member(c, id))? {
                 // How many inventory changes the published policy does not reflect yet.
-                let drift = match scope {
-                    Some(scope) => {
-                        services::policies::drift(db, &scope)?.map_or(0, |(_, d)| d.len())
-                    }
-                    None => 0,
-                };
+                let drift = services::policies::drift(db, &scope)?.map_or(0, |(_, d)| d.len());
                 out.push((ws, role, drift));
             }
             Ok::<_, AppError>(out)
