@@ -28,6 +28,8 @@ pub enum Command {
     Apikey(ApikeyArgs),
     /// Inspect the tamper-evident audit log.
     Audit(AuditArgs),
+    /// Manage the master key that wraps every data key.
+    Keys(KeysArgs),
     /// Create (or refresh) the two demo workspaces, `aulm` and `aufum`, and print a console login.
     Demo(DataArgs),
 }
@@ -123,6 +125,10 @@ pub struct ServeArgs {
     /// Cron schedule (6 fields, seconds first) of the outbox sender [default: "*/10 * * * * *"].
     #[arg(long, env = "LETHE_OUTBOX_SCHEDULE", value_name = "CRON")]
     pub outbox_schedule: Option<String>,
+    /// IP ranges to countries for `ip_country` record fields: a CSV file of `start,end,country`
+    /// lines (e.g. `1.0.0.0,1.0.0.255,AU`). Without it the country is left empty.
+    #[arg(long, env = "LETHE_IP_COUNTRY_FILE", value_name = "FILE")]
+    pub ip_country_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +184,24 @@ pub struct AuditArgs {
 pub enum AuditCommand {
     /// Check the hash chain of the whole audit log; names the first entry that does not match.
     Verify {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-wrap every data key under a new master key; records are not touched. Stop `lethe
+    /// serve` first. With a key file, a new `master.key` replaces the old one. With
+    /// `LETHE_MASTER_KEY`, give the new key in `LETHE_NEW_MASTER_KEY` (64 hex characters) and
+    /// start the server with it afterwards.
+    Rotate {
         #[command(flatten)]
         data: DataArgs,
     },

@@ -2,18 +2,20 @@
 
 use crate::cli::{
     AdminArgs, AdminCommand, ApikeyArgs, ApikeyCommand, AuditArgs, AuditCommand, DataArgs,
-    ServeArgs,
+    KeysArgs, KeysCommand, ServeArgs,
 };
-use crate::config::{Config, data_dir_from};
+use crate::config::{Config, Secret, data_dir_from, master_key_from_env};
 use crate::services::{Caller, accounts, apikeys, demo};
 use crate::startup::Application;
 use crate::store::{Db, audit, workspaces};
+use crate::vault::{MasterKey, Vault, master_key};
 use anyhow::{Context, anyhow};
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config::from_serve_args(args)?;
+    let _lock = lock_data_dir(&config.data_dir)?;
     actix_web::rt::System::new().block_on(async move {
         let demo_wanted = config.demo;
         let app = Application::build(config).await?;
@@ -152,4 +154,89 @@ pub fn demo(args: DataArgs) -> anyhow::Result<ExitCode> {
         login.email, login.password
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Holds the data directory for this process until it exits, so that a key rotation cannot
+/// run under a serving Lethe (which keeps the old master key in memory).
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let path = dir.join("lethe.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow!(
+            "another Lethe is using the data directory {} (stop `lethe serve` first)",
+            dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow!(e).context(format!("cannot lock {}", path.display())))
+        }
+    }
+}
+
+pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        KeysCommand::Rotate { data } => {
+            let dir = data_dir_from(&data)?;
+            let _lock = lock_data_dir(&dir)?;
+            let from_env = master_key_from_env();
+            let vault = Vault::open(&dir, from_env.as_ref())?;
+            let (new, next_file) = match &from_env {
+                Some(_) => {
+                    let text = std::env::var("LETHE_NEW_MASTER_KEY").map_err(|_| {
+                        anyhow!(
+                            "the master key comes from LETHE_MASTER_KEY: give the new one in \
+                             LETHE_NEW_MASTER_KEY (64 hex characters, e.g. `openssl rand -hex 32`)"
+                        )
+                    })?;
+                    let new = MasterKey::parse(Secret::new(text).expose())
+                        .map_err(|m| anyhow!("LETHE_NEW_MASTER_KEY: {m}"))?;
+                    (new, None)
+                }
+                None => {
+                    let new = MasterKey::generate();
+                    let next = dir.join(master_key::NEXT_FILE_NAME);
+                    // A leftover from a rotation that never re-wrapped anything.
+                    let _ = std::fs::remove_file(&next);
+                    master_key::write_new(&next, &new)?;
+                    (new, Some(next))
+                }
+            };
+            if new.id() == vault.master_id() {
+                return Err(anyhow!("the new master key is the current one"));
+            }
+            let count = vault.rewrap_all(&new)?;
+            if let Some(next) = next_file {
+                let current = dir.join(master_key::FILE_NAME);
+                std::fs::rename(&next, &current)
+                    .with_context(|| format!("cannot replace {}", current.display()))?;
+                if let Ok(d) = std::fs::File::open(&dir) {
+                    let _ = d.sync_all();
+                }
+                println!(
+                    "re-wrapped {count} data keys; {} now holds the new master key ({})",
+                    current.display(),
+                    new.id()
+                );
+            } else {
+                println!(
+                    "re-wrapped {count} data keys under the new master key ({}); \
+                     start Lethe with LETHE_MASTER_KEY set to the value of LETHE_NEW_MASTER_KEY",
+                    new.id()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -46,6 +46,7 @@ struct FileConfig {
     mail_from: Option<String>,
     webhook_allow_private: Option<bool>,
     outbox_schedule: Option<String>,
+    ip_country_file: Option<PathBuf>,
 }
 
 /// A value that must not appear in logs or `Debug` output (SMTP passwords, URLs that may carry
@@ -130,6 +131,19 @@ pub struct Config {
     pub outbox_max_attempts: u32,
     /// Consecutive failed deliveries before a webhook endpoint is disabled.
     pub webhook_disable_after: u32,
+    /// The master key from `LETHE_MASTER_KEY`; None uses (or creates) `master.key` in the data
+    /// directory. Never a command-line flag, where other users could read it.
+    pub master_key: Option<Secret>,
+    /// IP ranges to countries (CSV `start,end,country`) for `ip_country` record fields.
+    pub ip_country_file: Option<PathBuf>,
+}
+
+/// `LETHE_MASTER_KEY`, if set and not empty.
+pub fn master_key_from_env() -> Option<Secret> {
+    std::env::var("LETHE_MASTER_KEY")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(Secret::new)
 }
 
 pub const DEFAULT_DATA_DIR: &str = "./lethe-data";
@@ -165,6 +179,8 @@ impl Config {
             outbox_retry_base: Duration::from_secs(30),
             outbox_max_attempts: 12,
             webhook_disable_after: 10,
+            master_key: None,
+            ip_country_file: None,
         }
     }
 
@@ -310,6 +326,8 @@ impl Config {
         if let Some(s) = args.outbox_schedule.or(file.outbox_schedule) {
             config.outbox_schedule = parse_schedule("--outbox-schedule", &s)?;
         }
+        config.master_key = master_key_from_env();
+        config.ip_country_file = args.ip_country_file.or(file.ip_country_file);
         Ok(config)
     }
 

@@ -14,5 +14,6 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod vault;
 pub mod web;
 pub mod webhooks;

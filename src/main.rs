@@ -13,6 +13,7 @@ fn main() -> std::process::ExitCode {
         Command::Admin(args) => lethe::commands::admin(args),
         Command::Apikey(args) => lethe::commands::apikey(args),
         Command::Audit(args) => lethe::commands::audit(args),
+        Command::Keys(args) => lethe::commands::keys(args),
         Command::Demo(args) => lethe::commands::demo(args),
     };
     match outcome {

@@ -1,7 +1,10 @@
 //! Builds the server from a [`Config`]: database, TLS, middleware, routes, jobs.
 
 use crate::config::Config;
+use crate::domain::ip_country::IpCountryTable;
 use crate::store::Db;
+use crate::store::writer::RecordWriter;
+use crate::vault::Vault;
 use crate::web::{self, AppState};
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, middleware};
@@ -19,6 +22,7 @@ pub struct Application {
     pub fingerprint: Option<String>,
     pub cert_path: Option<std::path::PathBuf>,
     pub db: Db,
+    pub vault: Vault,
     config: Arc<Config>,
 }
 
@@ -29,6 +33,24 @@ impl Application {
             let p = db_path.clone();
             tokio::task::spawn_blocking(move || Db::open(&p)).await??
         };
+        let vault = {
+            let dir = config.data_dir.clone();
+            let key = config.master_key.clone();
+            tokio::task::spawn_blocking(move || Vault::open(&dir, key.as_ref())).await??
+        };
+        {
+            let (db, vault) = (db.clone(), vault.clone());
+            let finished = tokio::task::spawn_blocking(move || {
+                crate::services::subjects::finish_interrupted_erasures(&db, &vault)
+            })
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if finished > 0 {
+                tracing::info!(finished, "finished interrupted erasures");
+            }
+        }
+        let records = RecordWriter::start(&db_path)?;
+        let ip_countries = Arc::new(load_ip_countries(&config)?);
         let tls = crate::tls::load(&config)?;
         let listener = TcpListener::bind(config.listen)
             .with_context(|| format!("--listen {}: cannot listen there", config.listen))?;
@@ -52,6 +74,9 @@ impl Application {
             base_url: base_url.clone(),
             metrics: Arc::new(web::metrics::Metrics::default()),
             login_throttle: web::throttle::Throttle::new(20, Duration::from_secs(60)),
+            vault: vault.clone(),
+            records,
+            ip_countries,
         });
         let limit = config.max_body_bytes;
         let make_app = move || {
@@ -124,6 +149,7 @@ impl Application {
             fingerprint,
             cert_path,
             db,
+            vault,
             config,
         })
     }
@@ -152,4 +178,17 @@ impl Application {
         }
         result
     }
+}
+
+/// The operator's IP-range file, or an empty table (countries then stay unknown).
+fn load_ip_countries(config: &Config) -> anyhow::Result<IpCountryTable> {
+    let Some(path) = &config.ip_country_file else {
+        return Ok(IpCountryTable::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--ip-country-file {}: cannot read it", path.display()))?;
+    let table = IpCountryTable::parse_csv(&text)
+        .map_err(|e| anyhow::anyhow!("--ip-country-file {}: {e}", path.display()))?;
+    tracing::info!(ranges = table.len(), "loaded IP country ranges");
+    Ok(table)
 }

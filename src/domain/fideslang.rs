@@ -102,6 +102,8 @@ pub struct LetheCategory {
     pub source: String,
     #[serde(default, skip_serializing_if = "is_empty_list")]
     pub fields: Vec<FieldSpec>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub subject_optional: bool,
 }
 
 /// What fideslang has no field for, on a data use.
@@ -224,6 +226,7 @@ pub fn export(inv: &Inventory) -> FidesDocument {
                     subject_kinds: c.subject_kinds.clone(),
                     source: c.source.clone(),
                     fields: c.fields.clone(),
+                    subject_optional: c.subject_optional,
                 }),
             }
         })
@@ -435,6 +438,7 @@ pub fn to_inventory(
             source: ext.source,
             sensitivity: ext.sensitivity.unwrap_or(Sensitivity::Normal),
             fields: ext.fields,
+            subject_optional: ext.subject_optional,
         };
         match category.validate() {
             Ok(c) => inv.categories.push(c),
@@ -655,6 +659,7 @@ mod tests {
                     source: "provided by the person".into(),
                     sensitivity: Sensitivity::Normal,
                     fields: vec![],
+                    subject_optional: false,
                 },
                 DataCategory {
                     key: "user.contact.email".into(),
@@ -669,6 +674,7 @@ mod tests {
                         handling: FieldHandling::Keep,
                         preview_chars: None,
                     }],
+                    subject_optional: false,
                 },
                 DataCategory {
                     key: "usage.message_log".into(),
@@ -678,6 +684,7 @@ mod tests {
                     source: String::new(),
                     sensitivity: Sensitivity::Low,
                     fields: vec![],
+                    subject_optional: false,
                 },
             ],
             purposes: vec![

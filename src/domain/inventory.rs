@@ -112,6 +112,9 @@ pub struct DataCategory {
     /// The fields a record of this category may carry.
     #[serde(default)]
     pub fields: Vec<FieldSpec>,
+    /// Records may arrive without a person (e.g. a visitor's access log).
+    #[serde(default)]
+    pub subject_optional: bool,
 }
 
 impl DataCategory {
@@ -523,6 +526,7 @@ mod tests {
                 handling: FieldHandling::Preview,
                 preview_chars: Some(40),
             }],
+            subject_optional: false,
         }
     }
 

@@ -3,10 +3,14 @@
 pub mod apikey;
 pub mod audit;
 pub mod fideslang;
+pub mod ingest;
 pub mod inventory;
+pub mod ip_country;
 pub mod policy;
+pub mod record;
 pub mod ropa;
 pub mod staff;
+pub mod subject;
 pub mod taxonomy;
 pub mod totp;
 pub mod workspace;

@@ -427,6 +427,7 @@ mod tests {
                 source: "you".into(),
                 sensitivity: Sensitivity::Normal,
                 fields: vec![],
+                subject_optional: false,
             }],
             purposes: vec![Purpose {
                 key: "newsletter".into(),

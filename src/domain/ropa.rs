@@ -381,6 +381,7 @@ mod tests {
             source: String::new(),
             sensitivity: Sensitivity::Normal,
             fields: vec![],
+            subject_optional: false,
         }
     }
 

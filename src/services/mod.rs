@@ -7,6 +7,8 @@ pub mod demo;
 pub mod inventory;
 pub mod outbox;
 pub mod policies;
+pub mod records;
+pub mod subjects;
 pub mod workspaces;
 
 use crate::domain::audit::{Actor, AuditEvent};

@@ -108,15 +108,16 @@ fn replace_links(
     Ok(())
 }
 
-pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, StoreError> {
-    let w = scope.id();
-    let mut inv = Inventory::default();
-
-    let mut stmt = conn.prepare(
-        "SELECT key, name, description, subject_kinds, source, sensitivity, fields \
+/// The data categories alone (what ingestion checks records against).
+pub fn categories(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+) -> Result<Vec<DataCategory>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, name, description, subject_kinds, source, sensitivity, fields, subject_optional \
          FROM data_categories WHERE workspace_id = ?1 ORDER BY id",
     )?;
-    let rows = stmt.query_map([w], |r| {
+    let rows = stmt.query_map([scope.id()], |r| {
         Ok(DataCategory {
             key: r.get(0)?,
             name: r.get(1)?,
@@ -125,9 +126,18 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
             source: r.get(4)?,
             sensitivity: from_text(r.get(5)?)?,
             fields: from_json(r.get(6)?)?,
+            subject_optional: r.get(7)?,
         })
     })?;
-    inv.categories = rows.collect::<Result<_, _>>()?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, StoreError> {
+    let w = scope.id();
+    let mut inv = Inventory {
+        categories: categories(conn, scope)?,
+        ..Inventory::default()
+    };
 
     let mut links = linked_keys(conn, scope, "purpose_categories", "purpose_id")?;
     let mut stmt = conn.prepare(
@@ -243,11 +253,11 @@ pub fn put_category(
 ) -> Result<bool, StoreError> {
     let existed = id_of(conn, scope, InventoryKind::Categories, &c.key)?.is_some();
     conn.execute(
-        "INSERT INTO data_categories (workspace_id, key, name, description, subject_kinds, source, sensitivity, fields, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+        "INSERT INTO data_categories (workspace_id, key, name, description, subject_kinds, source, sensitivity, fields, updated_at, subject_optional) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
          ON CONFLICT (workspace_id, key) DO UPDATE SET name = excluded.name, description = excluded.description, \
          subject_kinds = excluded.subject_kinds, source = excluded.source, sensitivity = excluded.sensitivity, \
-         fields = excluded.fields, updated_at = excluded.updated_at",
+         fields = excluded.fields, updated_at = excluded.updated_at, subject_optional = excluded.subject_optional",
         params![
             scope.id(),
             c.key,
@@ -257,7 +267,8 @@ pub fn put_category(
             c.source,
             enum_text(&c.sensitivity),
             serde_json::to_string(&c.fields).unwrap_or_default(),
-            ts(now)
+            ts(now),
+            c.subject_optional
         ],
     )?;
     Ok(!existed)

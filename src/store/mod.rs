@@ -7,13 +7,17 @@
 pub mod apikeys;
 pub mod audit;
 pub mod inventory;
+pub mod keystore;
 pub mod members;
 mod migrations;
 pub mod outbox;
 pub mod policies;
+pub mod records;
 pub mod sessions;
 pub mod staff;
+pub mod subjects;
 pub mod workspaces;
+pub mod writer;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use r2d2::Pool;
@@ -55,6 +59,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("background task failed: {0}")]
     Join(String),
+    /// A group commit failed; every batch in it gets this.
+    #[error("storing failed: {0}")]
+    Write(String),
 }
 
 /// Proof that the caller may act in one workspace. Only the store can make one.
@@ -70,6 +77,12 @@ impl WorkspaceScope {
 
     pub fn id(&self) -> i64 {
         self.id
+    }
+
+    /// A scope for unit tests of code above the store; never compiled into the binary.
+    #[cfg(test)]
+    pub fn for_tests(id: i64) -> Self {
+        WorkspaceScope { id }
     }
 }
 

@@ -24,6 +24,12 @@ pub struct AppState {
     pub base_url: String,
     pub metrics: Arc<metrics::Metrics>,
     pub login_throttle: throttle::Throttle,
+    /// The master key and the key store.
+    pub vault: crate::vault::Vault,
+    /// The group-commit writer of ingested records.
+    pub records: crate::store::writer::RecordWriter,
+    /// IP ranges to countries, for `ip_country` fields (empty without `--ip-country-file`).
+    pub ip_countries: Arc<crate::domain::ip_country::IpCountryTable>,
 }
 
 /// All routes. The API and console each add their own scope.

@@ -22,4 +22,5 @@ mod privacy_center;
 mod roles;
 mod tenancy;
 mod totp;
+mod vault;
 mod workspaces;

@@ -15,6 +15,8 @@ fn fixture(app: &TestApp, path: &str, param: &str) -> String {
             "2".to_owned()
         }
         (p, "workspace") if p.starts_with("/api/v1/public/") => "alpha".to_owned(),
+        // Alpha's subject, with a record: see give_alpha_a_subject.
+        (p, "external_id") if p.starts_with("/api/v1/subjects/") => "alpha-person".to_owned(),
         ("/api/v1/audit/{seq}", "seq") => {
             let scope = app.scope("alpha");
             let seq: i64 = app
@@ -42,6 +44,52 @@ fn fixture(app: &TestApp, path: &str, param: &str) -> String {
         _ => {
             panic!("no tenancy fixture for {{{param}}} in {path}: add one to tests/api/tenancy.rs")
         }
+    }
+}
+
+/// A subject of alpha's, `alpha-person`, with one record.
+async fn give_alpha_a_subject(app: &TestApp, key: &str) {
+    use serde_json::json;
+    let res = app
+        .client
+        .put(app.url("/api/v1/inventory/categories/alpha.messages"))
+        .bearer_auth(key)
+        .json(
+            &json!({"key": "alpha.messages", "name": "Messages", "sensitivity": "normal",
+                      "fields": [{"name": "text"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let res = app
+        .client
+        .post(app.url("/api/v1/subjects"))
+        .bearer_auth(key)
+        .json(&json!({"external_id": "alpha-person", "email": "person@alpha.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = app
+        .client
+        .post(app.url("/api/v1/records"))
+        .bearer_auth(key)
+        .json(
+            &json!({"records": [{"category": "alpha.messages", "subject": "alpha-person",
+            "occurred_at": "2026-11-20T10:00:00Z", "fields": {"text": "alpha Ltd secret"}}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
+/// Query strings the walk adds, for routes that need one.
+fn query_for(path: &str, method: &str) -> &'static str {
+    match (path, method) {
+        ("/api/v1/subjects", "get") => "?email=person@alpha.example",
+        _ => "",
     }
 }
 
@@ -111,6 +159,13 @@ fn body_for(path: &str, method: &str, url: &str) -> Option<Value> {
             Some(serde_json::json!({ "markdown": "# Beta's policy" }))
         }
         ("/api/v1/policies/{version}/publish", "post") => Some(serde_json::json!({})),
+        ("/api/v1/subjects", "post") => Some(serde_json::json!({"external_id": "beta-person"})),
+        ("/api/v1/subjects/{external_id}/restrict", "post") => {
+            Some(serde_json::json!({"reason": "beta tries"}))
+        }
+        // A record without a person, in beta's own category that allows it.
+        ("/api/v1/records", "post") => Some(serde_json::json!({"records": [
+            {"category": "beta.shared", "occurred_at": "2026-11-20T10:00:00Z", "fields": {}}]})),
         (p, "put") if p.starts_with("/api/v1/inventory/") => {
             let kind = p
                 .trim_start_matches("/api/v1/inventory/")
@@ -163,6 +218,7 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
         .await
         .unwrap();
     give_alpha_an_inventory(&app, &alpha_key).await;
+    give_alpha_a_subject(&app, &alpha_key).await;
     for _ in 0..2 {
         let res = app
             .client
@@ -174,8 +230,7 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
             .unwrap();
         assert_eq!(res.status(), 201);
     }
-    let beta_category =
-        serde_json::json!({"key": "beta.shared", "name": "Beta's", "sensitivity": "low"});
+    let beta_category = serde_json::json!({"key": "beta.shared", "name": "Beta's", "sensitivity": "low", "subject_optional": true});
     let res = app
         .client
         .put(app.url("/api/v1/inventory/categories/beta.shared"))
@@ -224,6 +279,7 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
             has_param = true;
         }
         let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        url.push_str(query_for(path, method));
         let mut req = app.client.request(m, app.url(&url)).bearer_auth(&beta_key);
         if let Some(body) = body_for(path, method, &url) {
             req = req.json(&body);
@@ -271,5 +327,22 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
         alpha_inventory,
         inventory_of("alpha"),
         "beta's key changed alpha's inventory"
+    );
+    let (untouched, records): (bool, i64) = app
+        .db
+        .read(|c| {
+            c.query_row(
+                "SELECT erased_at IS NULL AND restricted_at IS NULL AND closed_at IS NULL, \
+                 (SELECT count(*) FROM records WHERE subject_id = s.id) \
+                 FROM subjects s WHERE external_id = 'alpha-person'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(lethe::store::StoreError::from)
+        })
+        .unwrap();
+    assert!(
+        untouched && records == 1,
+        "beta's key changed alpha's subject"
     );
 }

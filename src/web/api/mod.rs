@@ -8,6 +8,8 @@ pub mod inventory;
 pub mod openapi;
 pub mod policies;
 pub mod problem;
+pub mod records;
+pub mod subjects;
 pub mod workspace;
 
 use crate::error::AppError;
@@ -31,6 +33,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/inventory/fideslang",
                     web::post().to(exchange::import_fideslang),
+                )
+                .route("/records", web::post().to(records::post))
+                .route("/subjects", web::post().to(subjects::put))
+                .route("/subjects", web::get().to(subjects::find))
+                .route("/subjects/{external_id}", web::get().to(subjects::get))
+                .route(
+                    "/subjects/{external_id}/close",
+                    web::post().to(subjects::close),
+                )
+                .route(
+                    "/subjects/{external_id}/restrict",
+                    web::post().to(subjects::restrict),
+                )
+                .route(
+                    "/subjects/{external_id}/unrestrict",
+                    web::post().to(subjects::unrestrict),
+                )
+                .route(
+                    "/subjects/{external_id}/erase",
+                    web::post().to(subjects::erase),
+                )
+                .route(
+                    "/subjects/{external_id}/records",
+                    web::get().to(subjects::records),
                 )
                 .configure(inventory::routes)
                 .configure(policies::routes)

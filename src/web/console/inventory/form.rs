@@ -22,6 +22,8 @@ pub struct Values {
     pub sensitivity: String,
     /// One field a line: `name | handling | preview chars | description`.
     pub fields: String,
+    /// The "records may come without a person" box is ticked.
+    pub subject_optional: bool,
     pub legal_basis: String,
     pub balancing_note: String,
     /// The ticked category checkboxes.
@@ -48,6 +50,10 @@ impl Values {
             let slot = match name.as_str() {
                 "categories" => {
                     v.categories.push(value.clone());
+                    continue;
+                }
+                "subject_optional" => {
+                    v.subject_optional = true;
                     continue;
                 }
                 "key" => &mut v.key,
@@ -195,6 +201,7 @@ impl FormItem for DataCategory {
             source: self.source.clone(),
             sensitivity: self.sensitivity.value(),
             fields: field_lines_text(&self.fields),
+            subject_optional: self.subject_optional,
             ..Values::blank()
         }
     }
@@ -218,6 +225,7 @@ impl FormItem for DataCategory {
             source: v.source.clone(),
             sensitivity,
             fields,
+            subject_optional: v.subject_optional,
         };
         Parsed {
             item,

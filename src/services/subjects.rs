@@ -1,0 +1,665 @@
+//! The vault's use cases about people: create or update a subject, close their account,
+//! restrict and lift, read their records (logged with a reason), and erase them by destroying
+//! their data key (crypto-shredding), keeping what a legal hold requires.
+
+use super::Caller;
+use crate::domain::ValidationErrors;
+use crate::domain::audit::Actor;
+use crate::domain::inventory::LegalHold;
+use crate::domain::subject::{Profile, SubjectInput, SubjectRefusal, parse_external_id};
+use crate::error::AppError;
+use crate::store::records::{self, AccessEntry, StoredRecord};
+use crate::store::subjects::{self, NewSubject, SubjectRow};
+use crate::store::{Db, StoreError, WorkspaceScope, audit, inventory, workspaces};
+use crate::vault::{self, KeyPurpose, SecretKey, Vault, VaultError};
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use utoipa::ToSchema;
+
+impl From<VaultError> for AppError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::Store(s) => s.into(),
+            other => AppError::internal(other),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Restriction {
+    pub since: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// A subject as the API and the console show it. The profile is absent once erased.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubjectView {
+    pub external_id: String,
+    pub kind: String,
+    pub email: Option<String>,
+    pub birth_date: Option<NaiveDate>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub restricted: Option<Restriction>,
+    pub erased_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HeldView {
+    /// The legal hold's key.
+    pub hold: String,
+    /// Its last day; absent while the hold has no end date.
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecordView {
+    pub id: String,
+    pub category: String,
+    pub occurred_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    pub flagged_restricted: bool,
+    /// Set when erasure kept the record under a legal hold.
+    pub held: Option<HeldView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubjectRecords {
+    pub subject: SubjectView,
+    pub total: i64,
+    pub records: Vec<RecordView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KeptRecords {
+    pub hold: String,
+    pub reason: String,
+    pub until: Option<String>,
+    pub category: String,
+    pub records: usize,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErasureReport {
+    pub external_id: String,
+    pub erased_at: DateTime<Utc>,
+    /// Records deleted, their key destroyed.
+    pub deleted_records: usize,
+    /// Records a legal hold keeps, re-sealed under the hold's key until its end date.
+    pub kept: Vec<KeptRecords>,
+}
+
+/// Who reads a person's data, and why: written to the subject access log.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pub staff_id: Option<i64>,
+    pub label: String,
+    /// The privacy officer may read a restricted person's records.
+    pub may_read_restricted: bool,
+    pub reason: String,
+}
+
+impl Reader {
+    pub fn new(caller: &Caller, may_read_restricted: bool, reason: String) -> Reader {
+        let (staff_id, label) = match &caller.actor {
+            Actor::Staff { id, email } => (Some(*id), email.clone()),
+            Actor::ApiKey { name, .. } => (None, format!("API key '{name}'")),
+            Actor::Cli => (None, "shell".into()),
+            Actor::System => (None, "Lethe".into()),
+        };
+        Reader {
+            staff_id,
+            label,
+            may_read_restricted,
+            reason,
+        }
+    }
+}
+
+/// A reason for looking at someone's data: required, short, one line.
+pub fn parse_reason(raw: &str) -> Result<String, ValidationErrors> {
+    let reason =
+        crate::domain::text(raw, 500, false).map_err(|m| ValidationErrors::single("reason", m))?;
+    if reason.chars().count() < 4 {
+        return Err(ValidationErrors::single(
+            "reason",
+            "say why you need to see this person's data (e.g. a ticket number)",
+        ));
+    }
+    Ok(reason)
+}
+
+fn not_found(external_id: &str) -> AppError {
+    AppError::NotFound(format!("subject '{external_id}'"))
+}
+
+fn find(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    external_id: &str,
+) -> Result<SubjectRow, AppError> {
+    subjects::by_external_id(conn, scope, external_id)?.ok_or_else(|| not_found(external_id))
+}
+
+fn view(
+    row: &SubjectRow,
+    key: Option<&SecretKey>,
+    scope: &WorkspaceScope,
+) -> Result<SubjectView, AppError> {
+    let profile: Profile = match (&row.sealed_profile, key) {
+        (Some(sealed), Some(key)) => {
+            let bytes = key
+                .open(&vault::profile_aad(scope, &row.external_id), sealed)
+                .map_err(AppError::internal)?;
+            serde_json::from_slice(&bytes).map_err(AppError::internal)?
+        }
+        _ => Profile::default(),
+    };
+    Ok(SubjectView {
+        external_id: row.external_id.clone(),
+        kind: row.kind.clone(),
+        email: profile.email,
+        birth_date: profile.birth_date,
+        closed_at: row.closed_at,
+        restricted: row.restricted_at.map(|since| Restriction {
+            since,
+            reason: row.restricted_reason.clone(),
+        }),
+        erased_at: row.erased_at,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn subject_key(
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    row: &SubjectRow,
+) -> Result<Option<SecretKey>, AppError> {
+    match &row.key_id {
+        Some(id) => Ok(vault.keys(scope, &[id.as_str()])?.remove(id)),
+        None => Ok(None),
+    }
+}
+
+/// Creates or updates a subject by `external_id`. `Ok(true)` when created. A person under the
+/// workspace's minimum age is refused, and the refusal is audited so staff see it.
+pub fn put(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    input: SubjectInput,
+    today: NaiveDate,
+) -> Result<(bool, SubjectView), AppError> {
+    let min_age = db
+        .read(|c| workspaces::get(c, scope).map_err(AppError::from))?
+        .settings
+        .min_age;
+    let subject = match input.clone().validate(min_age, today) {
+        Ok(s) => s,
+        Err(SubjectRefusal::Invalid(errors)) => return Err(errors.into()),
+        Err(SubjectRefusal::UnderAge { min_age }) => {
+            let now = Utc::now();
+            let target = parse_external_id(&input.external_id).unwrap_or_default();
+            // Only the id and the rule are kept: nothing else about a child is stored.
+            let event = caller
+                .event("subject.refused_under_age", target)
+                .detail(json!({"min_age": min_age}));
+            db.write(|tx| audit::append(tx, Some(scope), &event, now).map_err(AppError::from))?;
+            return Err(ValidationErrors::single(
+                "birth_date",
+                format!(
+                    "the person is younger than this workspace's minimum age of {min_age}: nothing about them was stored"
+                ),
+            )
+            .into());
+        }
+    };
+    let profile = serde_json::to_vec(&subject.profile()).map_err(AppError::internal)?;
+    let aad = vault::profile_aad(scope, &subject.external_id);
+    let email_index = match &subject.email {
+        Some(e) => Some(vault.email_index(scope, e.as_str())?),
+        None => None,
+    };
+    let existing = db.read(|c| {
+        subjects::by_external_id(c, scope, &subject.external_id).map_err(AppError::from)
+    })?;
+    let now = Utc::now();
+    if let Some(row) = existing {
+        if let Some(at) = row.erased_at {
+            return Err(AppError::Conflict(format!(
+                "subject '{}' was erased on {}; a new account needs a new external_id",
+                row.external_id,
+                at.date_naive()
+            )));
+        }
+        let key = subject_key(vault, scope, &row)?.ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("subject {} has no data key", row.id))
+        })?;
+        let sealed = key.seal(&aad, &profile);
+        let event = caller.event("subject.updated", &subject.external_id);
+        db.write(|tx| {
+            subjects::update_profile(
+                tx,
+                scope,
+                row.id,
+                &subject.kind,
+                email_index.as_deref(),
+                &sealed,
+                now,
+            )?;
+            audit::append(tx, Some(scope), &event, now)?;
+            Ok::<_, AppError>(())
+        })?;
+        let row = db.read(|c| find(c, scope, &subject.external_id))?;
+        return Ok((false, view(&row, Some(&key), scope)?));
+    }
+    let label = uuid::Uuid::new_v4().to_string();
+    let (key_id, key) = vault.create_key(scope, KeyPurpose::Subject, &label)?;
+    let sealed = key.seal(&aad, &profile);
+    let event = caller.event("subject.created", &subject.external_id);
+    let inserted = db.write(|tx| {
+        subjects::insert(
+            tx,
+            scope,
+            &NewSubject {
+                external_id: &subject.external_id,
+                kind: &subject.kind,
+                email_index: email_index.as_deref(),
+                sealed_profile: &sealed,
+                key_id: &key_id,
+            },
+            now,
+        )?;
+        audit::append(tx, Some(scope), &event, now)?;
+        Ok::<_, StoreError>(())
+    });
+    if let Err(e) = inserted {
+        // The key was made for a row that does not exist: do not leave it behind.
+        vault.destroy_key(scope, &key_id)?;
+        return match e {
+            // Another request created the same subject a moment ago: update it instead.
+            StoreError::Conflict(_) => put(db, vault, scope, caller, input, today),
+            other => Err(other.into()),
+        };
+    }
+    let row = db.read(|c| find(c, scope, &subject.external_id))?;
+    Ok((true, view(&row, Some(&key), scope)?))
+}
+
+/// The subject without its records (profile included: a read, so it is logged).
+pub fn get(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    reader: &Reader,
+    external_id: &str,
+) -> Result<SubjectView, AppError> {
+    let row = db.read(|c| find(c, scope, external_id))?;
+    let key = subject_key(vault, scope, &row)?;
+    let v = view(&row, key.as_ref(), scope)?;
+    log_access(db, scope, &row, reader)?;
+    Ok(v)
+}
+
+/// Subjects with this e-mail address, found through the blind index.
+pub fn find_by_email(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    reader: &Reader,
+    email: &str,
+) -> Result<Vec<SubjectView>, AppError> {
+    let email =
+        crate::domain::Email::parse(email).map_err(|m| ValidationErrors::single("email", m))?;
+    let index = vault.email_index(scope, email.as_str())?;
+    let rows = db.read(|c| subjects::by_email_index(c, scope, &index).map_err(AppError::from))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let key = subject_key(vault, scope, row)?;
+        out.push(view(row, key.as_ref(), scope)?);
+        log_access(db, scope, row, reader)?;
+    }
+    Ok(out)
+}
+
+fn log_access(
+    db: &Db,
+    scope: &WorkspaceScope,
+    row: &SubjectRow,
+    reader: &Reader,
+) -> Result<(), AppError> {
+    let now = Utc::now();
+    db.write(|tx| {
+        records::log_access(
+            tx,
+            scope,
+            row.id,
+            reader.staff_id,
+            &reader.label,
+            &reader.reason,
+            now,
+        )
+        .map_err(AppError::from)
+    })
+}
+
+/// Records that the person's account ended (retention rules may count from it).
+pub fn close(
+    db: &Db,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    external_id: &str,
+    at: Option<DateTime<Utc>>,
+) -> Result<DateTime<Utc>, AppError> {
+    let now = Utc::now();
+    let at = at.unwrap_or(now);
+    if at > now + chrono::Duration::hours(1) {
+        return Err(ValidationErrors::single("closed_at", "is in the future").into());
+    }
+    db.write(|tx| {
+        let row = find(tx, scope, external_id)?;
+        if row.erased_at.is_some() {
+            return Err(AppError::Conflict(format!(
+                "subject '{external_id}' was erased"
+            )));
+        }
+        subjects::close(tx, scope, row.id, at)?;
+        audit::append(
+            tx,
+            Some(scope),
+            &caller.event("subject.closed", external_id),
+            now,
+        )?;
+        Ok(at)
+    })
+}
+
+/// Restricts processing (GDPR Art. 18): records stay, readers other than the privacy officer
+/// are refused, and new records are flagged. `None` lifts the restriction.
+pub fn set_restriction(
+    db: &Db,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    external_id: &str,
+    reason: Option<&str>,
+) -> Result<(), AppError> {
+    let reason = reason
+        .map(|r| {
+            crate::domain::text(r, 500, false).map_err(|m| ValidationErrors::single("reason", m))
+        })
+        .transpose()?;
+    let now = Utc::now();
+    db.write(|tx| {
+        let row = find(tx, scope, external_id)?;
+        if row.erased_at.is_some() {
+            return Err(AppError::Conflict(format!(
+                "subject '{external_id}' was erased"
+            )));
+        }
+        let action = if reason.is_some() {
+            "subject.restricted"
+        } else {
+            "subject.restriction_lifted"
+        };
+        subjects::set_restricted(tx, scope, row.id, reason.as_deref().map(|r| (r, now)), now)?;
+        let event = caller
+            .event(action, external_id)
+            .detail(json!({"reason": reason}));
+        audit::append(tx, Some(scope), &event, now)?;
+        Ok(())
+    })
+}
+
+/// A person's records, decrypted, newest first; the read is logged with the reader's reason.
+pub fn read_records(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    reader: &Reader,
+    external_id: &str,
+    limit: u32,
+    offset: u32,
+) -> Result<SubjectRecords, AppError> {
+    let row = db.read(|c| find(c, scope, external_id))?;
+    if row.restricted_at.is_some() && !reader.may_read_restricted {
+        return Err(AppError::Forbidden(format!(
+            "processing of subject '{external_id}' is restricted: their records are kept but only the privacy officer may read them"
+        )));
+    }
+    let (stored, total) = db.read(|c| {
+        Ok::<_, AppError>((
+            records::for_subject(c, scope, row.id, limit, offset)?,
+            records::count_for_subject(c, scope, row.id)?,
+        ))
+    })?;
+    let mut key_ids: Vec<&str> = stored.iter().map(|r| r.key_id.as_str()).collect();
+    key_ids.extend(row.key_id.as_deref());
+    key_ids.sort_unstable();
+    key_ids.dedup();
+    let keys = vault.keys(scope, &key_ids)?;
+    let subject = view(&row, row.key_id.as_ref().and_then(|k| keys.get(k)), scope)?;
+    let records = stored
+        .iter()
+        .map(|r| open_record(scope, r, &keys))
+        .collect::<Result<Vec<_>, _>>()?;
+    log_access(db, scope, &row, reader)?;
+    Ok(SubjectRecords {
+        subject,
+        total,
+        records,
+    })
+}
+
+fn open_record(
+    scope: &WorkspaceScope,
+    r: &StoredRecord,
+    keys: &HashMap<String, SecretKey>,
+) -> Result<RecordView, AppError> {
+    let key = keys
+        .get(&r.key_id)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("record {} has no data key", r.id)))?;
+    let bytes = key
+        .open(&vault::record_aad(scope, &r.id), &r.sealed_fields)
+        .map_err(AppError::internal)?;
+    let fields = serde_json::from_slice(&bytes).map_err(AppError::internal)?;
+    Ok(RecordView {
+        id: r.id.clone(),
+        category: r.category.clone(),
+        occurred_at: r.occurred_at,
+        received_at: r.received_at,
+        fields,
+        flagged_restricted: r.flagged_restricted,
+        held: r.hold_key.clone().map(|hold| HeldView {
+            hold,
+            until: r.held_until.clone(),
+        }),
+    })
+}
+
+/// The hold that keeps a record of `category` today, if any: the one that lasts longest.
+fn governing_hold<'a>(
+    holds: &'a [LegalHold],
+    category: &str,
+    today: NaiveDate,
+) -> Option<&'a LegalHold> {
+    let covers = |h: &&LegalHold| match &h.category {
+        None => true,
+        Some(c) => category == c || category.starts_with(&format!("{c}.")),
+    };
+    holds
+        .iter()
+        .filter(covers)
+        .filter(|h| h.until.is_none_or(|u| u >= today))
+        .max_by_key(|h| h.until.unwrap_or(NaiveDate::MAX))
+}
+
+/// Erases a person: records under a legal hold are re-sealed under the hold's key, the rest
+/// are deleted, the profile and e-mail index are dropped, and the person's data key is
+/// destroyed, which makes any copy of their records (backups included) unreadable.
+pub fn erase(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    external_id: &str,
+    today: NaiveDate,
+) -> Result<ErasureReport, AppError> {
+    let now = Utc::now();
+    let holds = db
+        .read(|c| inventory::load(c, scope).map_err(AppError::from))?
+        .legal_holds;
+    let (report, subject_id, key_id) = db.write(|tx| {
+        let row = find(tx, scope, external_id)?;
+        if let Some(at) = row.erased_at {
+            return Err(AppError::Conflict(format!(
+                "subject '{external_id}' was already erased on {}",
+                at.date_naive()
+            )));
+        }
+        let key_id = row.key_id.clone().ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("subject {} has no data key", row.id))
+        })?;
+        let own = records::sealed_under(tx, scope, row.id, &key_id)?;
+        let mut kept: Vec<KeptRecords> = Vec::new();
+        if !own.is_empty() {
+            let subject_key = vault
+                .keys(scope, &[key_id.as_str()])?
+                .remove(&key_id)
+                .ok_or_else(|| {
+                    AppError::internal(anyhow::anyhow!("subject {} key missing", row.id))
+                })?;
+            for r in &own {
+                let Some(hold) = governing_hold(&holds, &r.category, today) else {
+                    continue;
+                };
+                let until = hold.until.map(|d| d.to_string());
+                let label = format!("{}:{}", hold.key, until.as_deref().unwrap_or("open"));
+                let (hold_key_id, hold_key) = vault.shared_key(scope, KeyPurpose::Hold, &label)?;
+                let aad = vault::record_aad(scope, &r.id);
+                let plain = zeroize::Zeroizing::new(
+                    subject_key
+                        .open(&aad, &r.sealed_fields)
+                        .map_err(AppError::internal)?,
+                );
+                let sealed = hold_key.seal(&aad, &plain);
+                records::reseal_under_hold(
+                    tx,
+                    scope,
+                    &r.id,
+                    &hold_key_id,
+                    &sealed,
+                    &hold.key,
+                    until.as_deref(),
+                )?;
+                match kept
+                    .iter_mut()
+                    .find(|k| k.hold == hold.key && k.category == r.category)
+                {
+                    Some(k) => k.records += 1,
+                    None => kept.push(KeptRecords {
+                        hold: hold.key.clone(),
+                        reason: hold.reason.clone(),
+                        until,
+                        category: r.category.clone(),
+                        records: 1,
+                    }),
+                }
+            }
+        }
+        let deleted = records::delete_sealed_under(tx, scope, row.id, &key_id)?;
+        subjects::mark_erased(tx, scope, row.id, now)?;
+        let kept_count: usize = kept.iter().map(|k| k.records).sum();
+        let event = caller
+            .event("subject.erased", external_id)
+            .detail(json!({"deleted_records": deleted, "kept_records": kept_count}));
+        audit::append(tx, Some(scope), &event, now)?;
+        let report = ErasureReport {
+            external_id: external_id.to_owned(),
+            erased_at: now,
+            deleted_records: deleted,
+            kept,
+        };
+        Ok((report, row.id, key_id))
+    })?;
+    destroy_subject_key(db, vault, scope, subject_id, &key_id)?;
+    Ok(report)
+}
+
+fn destroy_subject_key(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    key_id: &str,
+) -> Result<(), AppError> {
+    vault.destroy_key(scope, key_id)?;
+    db.write(|tx| subjects::forget_key(tx, scope, subject_id).map_err(AppError::from))
+}
+
+/// Finishes erasures that stopped between the two files (records erased, key not yet
+/// destroyed). Run at start-up.
+pub fn finish_interrupted_erasures(db: &Db, vault: &Vault) -> Result<usize, AppError> {
+    let pending = db.read(|c| subjects::keys_to_destroy(c).map_err(AppError::from))?;
+    for (scope, subject_id, key_id) in &pending {
+        destroy_subject_key(db, vault, scope, *subject_id, key_id)?;
+    }
+    Ok(pending.len())
+}
+
+/// Who has looked at this person.
+pub fn access_log(
+    db: &Db,
+    scope: &WorkspaceScope,
+    external_id: &str,
+) -> Result<Vec<AccessEntry>, AppError> {
+    db.read(|c| {
+        let row = find(c, scope, external_id)?;
+        Ok(records::access_log(c, scope, row.id, 200)?)
+    })
+}
+
+/// A subject in a list: states and counts only, no personal values (no read to log).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubjectSummary {
+    pub external_id: String,
+    pub kind: String,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub restricted: bool,
+    pub erased_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub records: i64,
+}
+
+/// A page of subjects, newest first, and how many there are in all.
+pub fn list(
+    db: &Db,
+    scope: &WorkspaceScope,
+    limit: u32,
+    offset: u32,
+) -> Result<(Vec<SubjectSummary>, i64), AppError> {
+    db.read(|c| {
+        let rows = subjects::list(c, scope, limit, offset)?;
+        let total = subjects::count(c, scope)?;
+        let page = rows
+            .into_iter()
+            .map(|(s, records)| SubjectSummary {
+                external_id: s.external_id,
+                kind: s.kind,
+                closed_at: s.closed_at,
+                restricted: s.restricted_at.is_some(),
+                erased_at: s.erased_at,
+                created_at: s.created_at,
+                records,
+            })
+            .collect();
+        Ok((page, total))
+    })
+}

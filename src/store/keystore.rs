@@ -1,0 +1,208 @@
+//! The key store: data keys, each wrapped (sealed) by the master key, in their own SQLite file
+//! (`keys.db`) so that keys and records can be backed up, and expire from backups, separately.
+//! Destroying a row here is what makes a person's records unreadable for good.
+
+use super::{StoreError, WorkspaceScope, ts};
+use chrono::Utc;
+use r2d2::Pool;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::path::Path;
+use std::time::Duration;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE data_keys (
+    -- A UUID, bound into the wrapping as associated data together with owner and purpose.
+    id           TEXT PRIMARY KEY,
+    workspace_id INTEGER NOT NULL,
+    -- 'subject', 'hold', 'unlinked' (records without a person) or 'index' (blind indexes).
+    purpose      TEXT NOT NULL,
+    label        TEXT NOT NULL,
+    wrapped      BLOB NOT NULL,
+    -- The key check value of the master key that wrapped it.
+    master_id    TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    UNIQUE (workspace_id, purpose, label)
+) WITHOUT ROWID;
+";
+
+/// One wrapped data key as stored.
+#[derive(Debug, Clone)]
+pub struct WrappedKey {
+    pub id: String,
+    pub workspace_id: i64,
+    pub purpose: String,
+    pub label: String,
+    pub wrapped: Vec<u8>,
+    pub master_id: String,
+}
+
+#[derive(Clone)]
+pub struct KeyStore {
+    pool: Pool<SqliteConnectionManager>,
+}
+
+fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // Key creation and destruction must survive power loss as well as a crash.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    Ok(())
+}
+
+impl KeyStore {
+    pub fn open(path: &Path) -> Result<KeyStore, StoreError> {
+        let conn = Connection::open(path)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                path: path.display().to_string(),
+                found: version,
+                known: SCHEMA_VERSION,
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        configure(&conn)?;
+        if version < 1 {
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))?;
+        }
+        drop(conn);
+        let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
+        let pool = Pool::builder()
+            .max_size(4)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .build(manager)?;
+        Ok(KeyStore { pool })
+    }
+
+    /// The master keys (by check value) that wrapped the stored keys.
+    pub fn master_ids(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.pool.get()?;
+        let mut stmt = conn.prepare("SELECT DISTINCT master_id FROM data_keys")?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    pub fn insert(&self, scope: &WorkspaceScope, key: &WrappedKey) -> Result<(), StoreError> {
+        let conn = self.pool.get()?;
+        conn.execute(
+            "INSERT INTO data_keys (id, workspace_id, purpose, label, wrapped, master_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                key.id,
+                scope.id(),
+                key.purpose,
+                key.label,
+                key.wrapped,
+                key.master_id,
+                ts(Utc::now())
+            ],
+        )
+        .map_err(|e| super::unique_violation(e, "that key exists already"))?;
+        Ok(())
+    }
+
+    pub fn by_label(
+        &self,
+        scope: &WorkspaceScope,
+        purpose: &str,
+        label: &str,
+    ) -> Result<Option<WrappedKey>, StoreError> {
+        let conn = self.pool.get()?;
+        Ok(conn
+            .query_row(
+                "SELECT id, workspace_id, purpose, label, wrapped, master_id FROM data_keys \
+                 WHERE workspace_id = ?1 AND purpose = ?2 AND label = ?3",
+                params![scope.id(), purpose, label],
+                row,
+            )
+            .optional()?)
+    }
+
+    /// The keys with these ids in the workspace; missing (destroyed) ids are simply absent.
+    pub fn by_ids(
+        &self,
+        scope: &WorkspaceScope,
+        ids: &[&str],
+    ) -> Result<Vec<WrappedKey>, StoreError> {
+        let conn = self.pool.get()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, workspace_id, purpose, label, wrapped, master_id FROM data_keys \
+             WHERE workspace_id = ?1 AND id = ?2",
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(k) = stmt.query_row(params![scope.id(), id], row).optional()? {
+                out.push(k);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Destroys a key; true if it existed. `secure_delete` zeroes the freed page.
+    pub fn destroy(&self, scope: &WorkspaceScope, id: &str) -> Result<bool, StoreError> {
+        let conn = self.pool.get()?;
+        let n = conn.execute(
+            "DELETE FROM data_keys WHERE workspace_id = ?1 AND id = ?2",
+            params![scope.id(), id],
+        )?;
+        // Push the deletion out of the WAL into the main file, so no copy of the key stays in
+        // the log until the next automatic checkpoint.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(n > 0)
+    }
+
+    /// Re-wraps every key in one transaction: `rewrap` gets each stored key and returns its new
+    /// wrapping and master id. All or nothing.
+    pub fn rewrap_all<E: From<StoreError>>(
+        &self,
+        mut rewrap: impl FnMut(&WrappedKey) -> Result<(Vec<u8>, String), E>,
+    ) -> Result<usize, E> {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let keys: Vec<WrappedKey> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT id, workspace_id, purpose, label, wrapped, master_id FROM data_keys",
+                )
+                .map_err(StoreError::from)?;
+            stmt.query_map([], row)
+                .map_err(StoreError::from)?
+                .collect::<Result<_, _>>()
+                .map_err(StoreError::from)?
+        };
+        for k in &keys {
+            let (wrapped, master_id) = rewrap(k)?;
+            tx.execute(
+                "UPDATE data_keys SET wrapped = ?1, master_id = ?2 WHERE id = ?3",
+                params![wrapped, master_id, k.id],
+            )
+            .map_err(StoreError::from)?;
+        }
+        tx.commit().map_err(StoreError::from)?;
+        let conn = self.pool.get().map_err(StoreError::from)?;
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(StoreError::from)?;
+        Ok(keys.len())
+    }
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WrappedKey> {
+    Ok(WrappedKey {
+        id: r.get(0)?,
+        workspace_id: r.get(1)?,
+        purpose: r.get(2)?,
+        label: r.get(3)?,
+        wrapped: r.get(4)?,
+        master_id: r.get(5)?,
+    })
+}

@@ -1,0 +1,194 @@
+//! Stored records (sealed) and the subject access log. New records arrive through the
+//! group-commit [`super::writer`]; this module reads them and changes them on erasure.
+
+use super::{StoreError, WorkspaceScope, parse_ts, ts};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    pub id: String,
+    pub category: String,
+    pub occurred_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
+    pub key_id: String,
+    pub sealed_fields: Vec<u8>,
+    pub flagged_restricted: bool,
+    pub hold_key: Option<String>,
+    pub held_until: Option<String>,
+}
+
+const COLUMNS: &str = "id, category, occurred_at, received_at, key_id, sealed_fields, \
+     flagged_restricted, hold_key, held_until";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+    Ok(StoredRecord {
+        id: r.get(0)?,
+        category: r.get(1)?,
+        occurred_at: parse_ts(&r.get::<_, String>(2)?),
+        received_at: parse_ts(&r.get::<_, String>(3)?),
+        key_id: r.get(4)?,
+        sealed_fields: r.get(5)?,
+        flagged_restricted: r.get(6)?,
+        hold_key: r.get(7)?,
+        held_until: r.get(8)?,
+    })
+}
+
+/// A subject's records, newest first.
+pub fn for_subject(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<StoredRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM records WHERE workspace_id = ?1 AND subject_id = ?2 \
+         ORDER BY occurred_at DESC, id DESC LIMIT ?3 OFFSET ?4"
+    ))?;
+    let rows = stmt
+        .query_map(params![scope.id(), subject_id, limit, offset], row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn count_for_subject(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM records WHERE workspace_id = ?1 AND subject_id = ?2",
+        params![scope.id(), subject_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// Every record still sealed under `key_id` (a subject's own key), for erasure.
+pub fn sealed_under(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    key_id: &str,
+) -> Result<Vec<StoredRecord>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM records WHERE workspace_id = ?1 AND subject_id = ?2 AND key_id = ?3"
+    ))?;
+    let rows = stmt
+        .query_map(params![scope.id(), subject_id, key_id], row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Moves a record under a legal hold's key.
+pub fn reseal_under_hold(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    record_id: &str,
+    key_id: &str,
+    sealed_fields: &[u8],
+    hold_key: &str,
+    held_until: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE records SET key_id = ?3, sealed_fields = ?4, hold_key = ?5, held_until = ?6 \
+         WHERE workspace_id = ?1 AND id = ?2",
+        params![
+            scope.id(),
+            record_id,
+            key_id,
+            sealed_fields,
+            hold_key,
+            held_until
+        ],
+    )?;
+    Ok(())
+}
+
+/// Deletes a subject's records still sealed under `key_id`; returns how many.
+pub fn delete_sealed_under(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    key_id: &str,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM records WHERE workspace_id = ?1 AND subject_id = ?2 AND key_id = ?3",
+        params![scope.id(), subject_id, key_id],
+    )?)
+}
+
+#[derive(Debug, Clone)]
+pub struct AccessEntry {
+    pub actor: String,
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+pub fn log_access(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    staff_id: Option<i64>,
+    actor: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO subject_access_log (workspace_id, subject_id, staff_id, actor, reason, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![scope.id(), subject_id, staff_id, actor, reason, ts(at)],
+    )?;
+    Ok(())
+}
+
+/// Who looked at this person, newest first.
+pub fn access_log(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    limit: u32,
+) -> Result<Vec<AccessEntry>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT actor, reason, at FROM subject_access_log WHERE workspace_id = ?1 AND subject_id = ?2 \
+         ORDER BY id DESC LIMIT ?3",
+    )?;
+    let rows = stmt
+        .query_map(params![scope.id(), subject_id, limit], |r| {
+            Ok(AccessEntry {
+                actor: r.get(0)?,
+                reason: r.get(1)?,
+                at: parse_ts(&r.get::<_, String>(2)?),
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Forgets idempotency keys older than `before` (a retry comes within minutes, not days).
+pub fn purge_idempotency_keys(
+    conn: &Connection,
+    before: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM idempotency_keys WHERE created_at < ?1",
+        [ts(before)],
+    )?)
+}
+
+/// The digest and receipt stored for an `Idempotency-Key`, if it was used.
+pub fn idempotent_receipt(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    key: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row(
+            "SELECT request_digest, receipt FROM idempotency_keys WHERE workspace_id = ?1 AND key = ?2",
+            params![scope.id(), key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}

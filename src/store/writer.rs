@@ -1,0 +1,263 @@
+//! The record writer: one thread with its own connection that stores ingested batches. It takes
+//! every batch waiting in its queue, writes them in one transaction (each batch in its own
+//! savepoint, so one bad batch cannot spoil the others) and answers each request only after
+//! that transaction is durable (group commit). One fsync thus serves many requests, and
+//! `synchronous = FULL` keeps an acknowledged batch through a crash or power loss.
+
+use super::{StoreError, WorkspaceScope, ts};
+use crate::domain::record::{Receipt, StoredRef};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Batches waiting beyond this make senders wait (back-pressure instead of unbounded memory).
+const QUEUE: usize = 1024;
+/// Records per transaction, so one commit stays short.
+const MAX_RECORDS_PER_COMMIT: usize = 20_000;
+
+/// A sealed record, ready to insert.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub id: String,
+    pub subject_id: Option<i64>,
+    pub category: String,
+    pub occurred_at: DateTime<Utc>,
+    pub key_id: String,
+    pub sealed_fields: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub key: String,
+    /// SHA-256 of the request body: the same key with another body is a client bug.
+    pub request_digest: String,
+}
+
+pub struct Batch {
+    pub scope: WorkspaceScope,
+    pub idempotency: Option<Idempotency>,
+    pub records: Vec<NewRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOutcome {
+    Stored(Receipt),
+    /// The same `Idempotency-Key` and body were stored before: nothing new was written.
+    Replayed(Receipt),
+    /// The key was used before with another body.
+    KeyReused,
+    /// A subject was erased after the batch was checked (its id in the workspace).
+    SubjectErased(i64),
+}
+
+struct Job {
+    batch: Batch,
+    reply: oneshot::Sender<Result<BatchOutcome, StoreError>>,
+}
+
+/// Counters for `/metrics`: commits and batches, whose ratio is the grouping achieved.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub commits: AtomicU64,
+    pub batches: AtomicU64,
+    pub records: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct RecordWriter {
+    queue: mpsc::Sender<Job>,
+    pub stats: Arc<WriterStats>,
+}
+
+impl RecordWriter {
+    /// Opens the writer's connection and starts its thread; it stops when the last handle is
+    /// dropped.
+    pub fn start(path: &Path) -> Result<RecordWriter, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        let (queue, rx) = mpsc::channel(QUEUE);
+        let stats = Arc::new(WriterStats::default());
+        let thread_stats = stats.clone();
+        std::thread::Builder::new()
+            .name("lethe-record-writer".into())
+            .spawn(move || run(conn, rx, &thread_stats))
+            .map_err(|e| StoreError::Join(e.to_string()))?;
+        Ok(RecordWriter { queue, stats })
+    }
+
+    /// Queues a batch and waits until it is durable (or refused).
+    pub async fn submit(&self, batch: Batch) -> Result<BatchOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { batch, reply })
+            .await
+            .map_err(|_| StoreError::Join("the record writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Join("the record writer has stopped".into()))?
+    }
+}
+
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, stats: &WriterStats) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        let mut records = jobs[0].batch.records.len();
+        while records < MAX_RECORDS_PER_COMMIT {
+            match rx.try_recv() {
+                Ok(job) => {
+                    records += job.batch.records.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let outcomes = commit_group(&mut conn, &jobs);
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        stats
+            .batches
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        stats.records.fetch_add(records as u64, Ordering::Relaxed);
+        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+            // The requester may have gone (client hung up); the batch is stored all the same.
+            let _ = job.reply.send(outcome);
+        }
+    }
+}
+
+/// One transaction for all jobs; each job's result, or the commit's error for all.
+fn commit_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<BatchOutcome, StoreError>> {
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            return jobs
+                .iter()
+                .map(|_| Err(StoreError::Write(e.to_string())))
+                .collect();
+        }
+    };
+    let now = ts(Utc::now());
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let outcome = match tx.savepoint() {
+            Ok(mut sp) => match write_batch(&sp, &job.batch, &now) {
+                Ok(BatchOutcome::Stored(r)) => sp
+                    .commit()
+                    .map(|()| BatchOutcome::Stored(r))
+                    .map_err(StoreError::from),
+                Ok(other) => {
+                    // Nothing of a refused or replayed batch stays.
+                    sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
+                    Ok(other)
+                }
+                Err(e) => {
+                    sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
+                    Err(e)
+                }
+            },
+            Err(e) => Err(StoreError::from(e)),
+        };
+        outcomes.push(outcome);
+    }
+    match tx.commit() {
+        Ok(()) => outcomes,
+        Err(e) => {
+            tracing::error!(error = %e, "record batch commit failed");
+            jobs.iter()
+                .map(|_| Err(StoreError::Write(e.to_string())))
+                .collect()
+        }
+    }
+}
+
+fn write_batch(conn: &Connection, batch: &Batch, now: &str) -> Result<BatchOutcome, StoreError> {
+    let w = batch.scope.id();
+    if let Some(idem) = &batch.idempotency {
+        let earlier: Option<(String, String)> = conn
+            .query_row(
+                "SELECT request_digest, receipt FROM idempotency_keys WHERE workspace_id = ?1 AND key = ?2",
+                params![w, idem.key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((digest, receipt)) = earlier {
+            if digest != idem.request_digest {
+                return Ok(BatchOutcome::KeyReused);
+            }
+            let receipt = serde_json::from_str(&receipt)
+                .map_err(|e| StoreError::Write(format!("stored receipt: {e}")))?;
+            return Ok(BatchOutcome::Replayed(receipt));
+        }
+    }
+    // Restriction and erasure are read inside the transaction, so they cannot change between
+    // this check and the insert.
+    let mut restricted: HashMap<i64, bool> = HashMap::new();
+    {
+        let mut state = conn.prepare_cached(
+            "SELECT erased_at IS NOT NULL, restricted_at IS NOT NULL FROM subjects \
+             WHERE workspace_id = ?1 AND id = ?2",
+        )?;
+        for id in batch.records.iter().filter_map(|r| r.subject_id) {
+            if restricted.contains_key(&id) {
+                continue;
+            }
+            let (erased, is_restricted): (bool, bool) =
+                state.query_row(params![w, id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if erased {
+                return Ok(BatchOutcome::SubjectErased(id));
+            }
+            restricted.insert(id, is_restricted);
+        }
+    }
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO records (id, workspace_id, subject_id, category, occurred_at, received_at, \
+         key_id, sealed_fields, flagged_restricted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let mut stored = Vec::with_capacity(batch.records.len());
+    for r in &batch.records {
+        let flagged = r
+            .subject_id
+            .and_then(|id| restricted.get(&id).copied())
+            .unwrap_or(false);
+        insert.execute(params![
+            r.id,
+            w,
+            r.subject_id,
+            r.category,
+            ts(r.occurred_at),
+            now,
+            r.key_id,
+            r.sealed_fields,
+            flagged
+        ])?;
+        stored.push(StoredRef {
+            id: r.id.clone(),
+            flagged_restricted: flagged,
+        });
+    }
+    let receipt = Receipt {
+        stored: stored.len(),
+        records: stored,
+    };
+    if let Some(idem) = &batch.idempotency {
+        conn.execute(
+            "INSERT INTO idempotency_keys (workspace_id, key, request_digest, receipt, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                w,
+                idem.key,
+                idem.request_digest,
+                serde_json::to_string(&receipt).unwrap_or_default(),
+                now
+            ],
+        )?;
+    }
+    Ok(BatchOutcome::Stored(receipt))
+}

@@ -1,0 +1,309 @@
+//! Envelope encryption for the vault. Each person (subject) gets a random data key; data keys
+//! are stored wrapped by the master key in the key store (`keys.db`); record fields are sealed
+//! with AES-256-GCM under the data key, the record's id bound in as associated data so a sealed
+//! value cannot be moved to another record. Destroying a data key erases everything it sealed
+//! (crypto-shredding), including copies in backups of `lethe.db`.
+
+pub mod cipher;
+pub mod master_key;
+
+use crate::config::Secret;
+use crate::store::keystore::{KeyStore, WrappedKey};
+use crate::store::{StoreError, WorkspaceScope};
+pub use cipher::{OpenError, SecretKey};
+pub use master_key::MasterKey;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+pub const KEYS_FILE_NAME: &str = "keys.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("master key from {source_name}: {message}")]
+    MasterKey {
+        source_name: String,
+        message: String,
+    },
+    #[error(
+        "the key store was written under another master key ({found}; this one is {expected}): \
+         start with the master key it was made with"
+    )]
+    WrongMasterKey { found: String, expected: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("a data key could not be unwrapped: {0}")]
+    Unwrap(#[from] OpenError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a data key seals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// One person's records and profile.
+    Subject,
+    /// Records kept after erasure under one legal hold until one date.
+    Hold,
+    /// Records the category allows without a person.
+    Unlinked,
+    /// The workspace's blind-index key (e-mail look-up).
+    Index,
+}
+
+impl KeyPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::Subject => "subject",
+            KeyPurpose::Hold => "hold",
+            KeyPurpose::Unlinked => "unlinked",
+            KeyPurpose::Index => "index",
+        }
+    }
+}
+
+/// Associated data of a wrapped key: a wrapping cannot be copied to another row.
+fn wrap_aad(id: &str, workspace_id: i64, purpose: &str, label: &str) -> Vec<u8> {
+    format!("lethe/data-key/v1/{id}/{workspace_id}/{purpose}/{label}").into_bytes()
+}
+
+/// Associated data of a record's sealed fields.
+pub fn record_aad(scope: &WorkspaceScope, record_id: &str) -> Vec<u8> {
+    format!("lethe/record/v1/{}/{record_id}", scope.id()).into_bytes()
+}
+
+/// Associated data of a subject's sealed profile (e-mail, birth date).
+pub fn profile_aad(scope: &WorkspaceScope, external_id: &str) -> Vec<u8> {
+    format!("lethe/subject/v1/{}/{external_id}", scope.id()).into_bytes()
+}
+
+/// The master key and the key store; cheap to clone.
+#[derive(Clone)]
+pub struct Vault {
+    master: Arc<MasterKey>,
+    keys: KeyStore,
+}
+
+impl Vault {
+    /// Loads (or creates) the master key, finishes an interrupted rotation, opens the key store
+    /// and checks that its keys were wrapped by this master key.
+    pub fn open(data_dir: &Path, master_from_env: Option<&Secret>) -> Result<Vault, VaultError> {
+        let keys = KeyStore::open(&data_dir.join(KEYS_FILE_NAME))?;
+        let (master, source) = master_key::load_or_create(data_dir, master_from_env)?;
+        let master = finish_rotation(data_dir, &keys, master, &source)?;
+        let vault = Vault {
+            master: Arc::new(master),
+            keys,
+        };
+        vault.check_master()?;
+        Ok(vault)
+    }
+
+    fn check_master(&self) -> Result<(), VaultError> {
+        let ids = self.keys.master_ids()?;
+        match ids.iter().find(|id| *id != self.master.id()) {
+            Some(other) => Err(VaultError::WrongMasterKey {
+                found: other.clone(),
+                expected: self.master.id().to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    pub fn master_id(&self) -> &str {
+        self.master.id()
+    }
+
+    /// Makes a new data key; fails with a conflict if `label` already has one for `purpose`.
+    pub fn create_key(
+        &self,
+        scope: &WorkspaceScope,
+        purpose: KeyPurpose,
+        label: &str,
+    ) -> Result<(String, SecretKey), VaultError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let key = SecretKey::generate();
+        let wrapped = self
+            .master
+            .wrap(&wrap_aad(&id, scope.id(), purpose.as_str(), label), &key);
+        self.keys.insert(
+            scope,
+            &WrappedKey {
+                id: id.clone(),
+                workspace_id: scope.id(),
+                purpose: purpose.as_str().to_owned(),
+                label: label.to_owned(),
+                wrapped,
+                master_id: self.master.id().to_owned(),
+            },
+        )?;
+        Ok((id, key))
+    }
+
+    /// The data key for `label`, made on first use (hold keys, the unlinked and index keys).
+    pub fn shared_key(
+        &self,
+        scope: &WorkspaceScope,
+        purpose: KeyPurpose,
+        label: &str,
+    ) -> Result<(String, SecretKey), VaultError> {
+        if let Some(k) = self.keys.by_label(scope, purpose.as_str(), label)? {
+            let key = self.unwrap(&k)?;
+            return Ok((k.id, key));
+        }
+        match self.create_key(scope, purpose, label) {
+            // Another request made it first: use theirs.
+            Err(VaultError::Store(StoreError::Conflict(_))) => {
+                let k = self
+                    .keys
+                    .by_label(scope, purpose.as_str(), label)?
+                    .ok_or_else(|| StoreError::NotFound("data key".into()))?;
+                let key = self.unwrap(&k)?;
+                Ok((k.id, key))
+            }
+            other => other,
+        }
+    }
+
+    /// The data keys with these ids; destroyed keys are absent from the map.
+    pub fn keys(
+        &self,
+        scope: &WorkspaceScope,
+        ids: &[&str],
+    ) -> Result<HashMap<String, SecretKey>, VaultError> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for k in self.keys.by_ids(scope, ids)? {
+            let key = self.unwrap(&k)?;
+            out.insert(k.id, key);
+        }
+        Ok(out)
+    }
+
+    /// Destroys a data key for good; true if it existed.
+    pub fn destroy_key(&self, scope: &WorkspaceScope, id: &str) -> Result<bool, VaultError> {
+        Ok(self.keys.destroy(scope, id)?)
+    }
+
+    /// The keyed blind index of a normalised e-mail address in this workspace.
+    pub fn email_index(&self, scope: &WorkspaceScope, email: &str) -> Result<Vec<u8>, VaultError> {
+        let (_, key) = self.shared_key(scope, KeyPurpose::Index, "email")?;
+        Ok(key.mac(email.as_bytes()))
+    }
+
+    fn unwrap(&self, k: &WrappedKey) -> Result<SecretKey, VaultError> {
+        Ok(self.master.unwrap(
+            &wrap_aad(&k.id, k.workspace_id, &k.purpose, &k.label),
+            &k.wrapped,
+        )?)
+    }
+
+    /// Re-wraps every data key under `new`, in one transaction; records are not touched.
+    pub fn rewrap_all(&self, new: &MasterKey) -> Result<usize, VaultError> {
+        self.keys.rewrap_all(|k| {
+            let key = self.unwrap(k)?;
+            let wrapped = new.wrap(&wrap_aad(&k.id, k.workspace_id, &k.purpose, &k.label), &key);
+            Ok::<_, VaultError>((wrapped, new.id().to_owned()))
+        })
+    }
+}
+
+/// A rotation writes `master.key.next`, re-wraps every key, then renames the file over
+/// `master.key`. If it stopped before the rename, the key store says which key is current.
+fn finish_rotation(
+    data_dir: &Path,
+    keys: &KeyStore,
+    current: MasterKey,
+    source: &master_key::Source,
+) -> Result<MasterKey, VaultError> {
+    let next_path = data_dir.join(master_key::NEXT_FILE_NAME);
+    let Ok(text) = std::fs::read_to_string(&next_path) else {
+        return Ok(current);
+    };
+    let io = |source| VaultError::Io {
+        path: next_path.display().to_string(),
+        source,
+    };
+    let next = MasterKey::parse(&text).map_err(|m| VaultError::MasterKey {
+        source_name: next_path.display().to_string(),
+        message: m,
+    })?;
+    let ids = keys.master_ids()?;
+    if !ids.is_empty() && ids.iter().all(|id| id == next.id()) {
+        if let master_key::Source::File(path) = source {
+            std::fs::rename(&next_path, path).map_err(io)?;
+            tracing::info!("finished an interrupted master key rotation");
+        }
+        Ok(next)
+    } else {
+        // The re-wrap never committed: the new key was never used.
+        std::fs::remove_file(&next_path).map_err(io)?;
+        Ok(current)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope() -> WorkspaceScope {
+        crate::store::WorkspaceScope::for_tests(1)
+    }
+
+    #[test]
+    fn keys_survive_a_reopen_and_rotation_and_are_gone_once_destroyed() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path(), None).unwrap();
+        let (id, key) = vault
+            .create_key(&scope(), KeyPurpose::Subject, "a")
+            .unwrap();
+        let sealed = key.seal(b"r1", b"hello");
+
+        let new = MasterKey::generate();
+        assert_eq!(vault.rewrap_all(&new).unwrap(), 1);
+        let reopened = Vault::open(dir.path(), Some(&Secret::new(new.to_hex()))).unwrap();
+        let keys = reopened.keys(&scope(), &[id.as_str()]).unwrap();
+        assert_eq!(keys[&id].open(b"r1", &sealed).unwrap(), b"hello");
+
+        // The old file key no longer matches the store.
+        let err = Vault::open(dir.path(), None).err().unwrap();
+        assert!(matches!(err, VaultError::WrongMasterKey { .. }), "{err}");
+
+        assert!(reopened.destroy_key(&scope(), &id).unwrap());
+        assert!(reopened.keys(&scope(), &[id.as_str()]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_rotation_cut_short_before_the_rename_is_finished_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path(), None).unwrap();
+        vault
+            .create_key(&scope(), KeyPurpose::Subject, "a")
+            .unwrap();
+        let next = MasterKey::generate();
+        master_key::write_new(&dir.path().join(master_key::NEXT_FILE_NAME), &next).unwrap();
+        vault.rewrap_all(&next).unwrap();
+        drop(vault);
+        let vault = Vault::open(dir.path(), None).unwrap();
+        assert_eq!(vault.master_id(), next.id());
+        assert!(!dir.path().join(master_key::NEXT_FILE_NAME).exists());
+    }
+
+    #[test]
+    fn shared_keys_are_made_once_per_label_and_blind_indexes_are_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path(), None).unwrap();
+        let (a, _) = vault
+            .shared_key(&scope(), KeyPurpose::Hold, "billing:2030-01-01")
+            .unwrap();
+        let (b, _) = vault
+            .shared_key(&scope(), KeyPurpose::Hold, "billing:2030-01-01")
+            .unwrap();
+        assert_eq!(a, b);
+        let i1 = vault.email_index(&scope(), "a@example.com").unwrap();
+        assert_eq!(i1, vault.email_index(&scope(), "a@example.com").unwrap());
+        assert_ne!(i1, vault.email_index(&scope(), "b@example.com").unwrap());
+    }
+}

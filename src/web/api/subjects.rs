@@ -1,0 +1,309 @@
+//! `/api/v1/subjects`: the operator's users, their records, restriction and erasure.
+
+use super::ApiError;
+use super::auth::ApiKey;
+use crate::domain::apikey::Scope;
+use crate::domain::subject::SubjectInput;
+use crate::error::AppError;
+use crate::services::subjects::{self, ErasureReport, Reader, SubjectRecords, SubjectView};
+use crate::web::AppState;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+/// Header an API client may send to say why it reads a person's data; it is written to the
+/// subject's access log.
+pub const ACCESS_REASON_HEADER: &str = "Lethe-Access-Reason";
+
+fn reader(req: &HttpRequest, key: &ApiKey) -> Reader {
+    let reason = req
+        .headers()
+        .get(ACCESS_REASON_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| crate::domain::text(r, 500, false).ok())
+        .unwrap_or_else(|| "read through the API (no reason given)".to_owned());
+    Reader::new(&key.caller, false, reason)
+}
+
+fn today() -> chrono::NaiveDate {
+    Utc::now().date_naive()
+}
+
+/// Creates a subject, or updates it when `external_id` exists (scope `records:write`).
+#[utoipa::path(
+    post, path = "/api/v1/subjects", tag = "vault", operation_id = "put_subject",
+    security(("api_key" = ["records:write"])),
+    request_body = SubjectInput,
+    responses(
+        (status = 201, description = "Created", body = SubjectView),
+        (status = 200, description = "Updated", body = SubjectView),
+        (status = 403, description = "The key lacks records:write", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The subject was erased", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid, or younger than the workspace's minimum age; nothing was stored", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn put(
+    state: web::Data<AppState>,
+    key: ApiKey,
+    body: web::Json<SubjectInput>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::RecordsWrite)?;
+    let (scope, caller, vault) = (key.workspace, key.caller.clone(), state.vault.clone());
+    let input = body.into_inner();
+    let (created, view) = state
+        .db
+        .run(move |db| subjects::put(db, &vault, &scope, &caller, input, today()))
+        .await?;
+    Ok(if created {
+        HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FindQuery {
+    /// Finds subjects by e-mail address (through the keyed blind index).
+    pub email: String,
+}
+
+/// Subjects with this e-mail address (scope `records:read`; the read is logged).
+#[utoipa::path(
+    get, path = "/api/v1/subjects", tag = "vault", operation_id = "find_subjects",
+    security(("api_key" = ["records:read"])),
+    params(FindQuery),
+    responses(
+        (status = 200, description = "Matching subjects (none is an empty list)", body = Vec<SubjectView>),
+        (status = 422, description = "Not an e-mail address", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn find(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: ApiKey,
+    query: web::Query<FindQuery>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::RecordsRead)?;
+    let (scope, vault, reader) = (key.workspace, state.vault.clone(), reader(&req, &key));
+    let email = query.into_inner().email;
+    let found = state
+        .db
+        .run(move |db| subjects::find_by_email(db, &vault, &scope, &reader, &email))
+        .await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+/// One subject (scope `records:read`; the read is logged).
+#[utoipa::path(
+    get, path = "/api/v1/subjects/{external_id}", tag = "vault", operation_id = "get_subject",
+    security(("api_key" = ["records:read"])),
+    params(("external_id" = String, Path, description = "The operator's id for the person")),
+    responses(
+        (status = 200, description = "The subject", body = SubjectView),
+        (status = 404, description = "No such subject in this workspace", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: ApiKey,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::RecordsRead)?;
+    let (scope, vault, reader) = (key.workspace, state.vault.clone(), reader(&req, &key));
+    let external_id = path.into_inner();
+    let view = state
+        .db
+        .run(move |db| subjects::get(db, &vault, &scope, &reader, &external_id))
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseBody {
+    /// When the account ended; now when left out.
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// Records that the person's account ended (scope `records:write`).
+#[utoipa::path(
+    post, path = "/api/v1/subjects/{external_id}/close", tag = "vault", operation_id = "close_subject",
+    security(("api_key" = ["records:write"])),
+    params(("external_id" = String, Path, description = "The operator's id for the person")),
+    request_body(content = Option<CloseBody>, description = "Optional; an empty body means now"),
+    responses(
+        (status = 200, description = "The subject", body = SubjectView),
+        (status = 404, description = "No such subject in this workspace", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn close(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: ApiKey,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::RecordsWrite)?;
+    let body: CloseBody = optional_json(&body)?;
+    let (scope, caller, vault) = (key.workspace, key.caller.clone(), state.vault.clone());
+    let reader = reader(&req, &key);
+    let external_id = path.into_inner();
+    let view = state
+        .db
+        .run(move |db| {
+            subjects::close(db, &scope, &caller, &external_id, body.closed_at)?;
+            subjects::get(db, &vault, &scope, &reader, &external_id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// An empty body is the default; anything else must be a JSON object of `T`.
+fn optional_json<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let err = if e.is_data() {
+            AppError::Validation(crate::domain::ValidationErrors::single(
+                "body",
+                e.to_string(),
+            ))
+        } else {
+            AppError::BadRequest(format!("the body is not valid JSON: {e}"))
+        };
+        ApiError(err)
+    })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestrictBody {
+    /// Why processing is restricted, e.g. "accuracy contested (ticket 4411)".
+    pub reason: String,
+}
+
+/// Restricts processing: records stay, reads are refused to all but the privacy officer, and
+/// new records are flagged (scope `records:write`).
+#[utoipa::path(
+    post, path = "/api/v1/subjects/{external_id}/restrict", tag = "vault", operation_id = "restrict_subject",
+    security(("api_key" = ["records:write"])),
+    params(("external_id" = String, Path, description = "The operator's id for the person")),
+    request_body = RestrictBody,
+    responses(
+        (status = 204, description = "Restricted"),
+        (status = 404, description = "No such subject in this workspace", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn restrict(
+    state: web::Data<AppState>,
+    key: ApiKey,
+    path: web::Path<String>,
+    body: web::Json<RestrictBody>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::RecordsWrite)?;
+    let (scope, caller) = (key.workspace, key.caller.clone());
+    let (external_id, reason) = (path.into_inner(), body.into_inner().reason);
+    state
+        .db
+        .run(move |db| subjects::set_restriction(db, &scope, &caller, &external_id, Some(&reason)))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Lifts a restriction (scope `records:write`).
+#[utoipa::path(
+    post, path = "/api/v1/subjects/{external_id}/unrestrict", tag = "vault", operation_id = "unrestrict_subject",
+    security(("api_key" = ["records:write"])),
+    params(("external_id" = String, Path, description = "The operator's id for the person")),
+    responses(
+        (status = 204, description = "Restriction lifted"),
+        (status = 404, description = "No such subject in this workspace", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn unrestrict(
+    state: web::Data<AppState>,
+    key: ApiKey,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::RecordsWrite)?;
+    let (scope, caller) = (key.workspace, key.caller.clone());
+    let external_id = path.into_inner();
+    state
+        .db
+        .run(move |db| subjects::set_restriction(db, &scope, &caller, &external_id, None))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Erases the person: deletes their records and destroys their data key; records under a
+/// legal hold are kept, re-sealed under the hold's key (scope `records:write`).
+#[utoipa::path(
+    post, path = "/api/v1/subjects/{external_id}/erase", tag = "vault", operation_id = "erase_subject",
+    security(("api_key" = ["records:write"])),
+    params(("external_id" = String, Path, description = "The operator's id for the person")),
+    responses(
+        (status = 200, description = "What was deleted and what a legal hold keeps", body = ErasureReport),
+        (status = 404, description = "No such subject in this workspace", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Already erased", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn erase(
+    state: web::Data<AppState>,
+    key: ApiKey,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::RecordsWrite)?;
+    let (scope, caller, vault) = (key.workspace, key.caller.clone(), state.vault.clone());
+    let external_id = path.into_inner();
+    let report = state
+        .db
+        .run(move |db| subjects::erase(db, &vault, &scope, &caller, &external_id, today()))
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// At most this many records (1–1000, default 100), newest first.
+    pub limit: Option<u32>,
+    pub offset: Option<u32>,
+}
+
+/// The person's records, decrypted (scope `records:read`; the read is logged with the
+/// `Lethe-Access-Reason` header). Refused while their processing is restricted.
+#[utoipa::path(
+    get, path = "/api/v1/subjects/{external_id}/records", tag = "vault", operation_id = "list_subject_records",
+    security(("api_key" = ["records:read"])),
+    params(("external_id" = String, Path, description = "The operator's id for the person"), PageQuery),
+    responses(
+        (status = 200, description = "The subject and a page of their records", body = SubjectRecords),
+        (status = 403, description = "Processing is restricted, or the key lacks records:read", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such subject in this workspace", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn records(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: ApiKey,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::RecordsRead)?;
+    let (scope, vault, reader) = (key.workspace, state.vault.clone(), reader(&req, &key));
+    let external_id = path.into_inner();
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = query.offset.unwrap_or(0);
+    let page = state
+        .db
+        .run(move |db| {
+            subjects::read_records(db, &vault, &scope, &reader, &external_id, limit, offset)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
