@@ -52,7 +52,9 @@ impl Role {
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
         match self {
-            Role::Owner => true,
+            // Art. 18: a restricted person's records are for the privacy officer alone, so the
+            // owner gets everything but that.
+            Role::Owner => p != ReadRestricted,
             Role::PrivacyOfficer => matches!(
                 p,
                 ViewWorkspace
@@ -62,11 +64,23 @@ impl Role {
                     | ViewInventory
                     | EditInventory
                     | PublishPolicy
+                    | ViewSubjects
+                    | ReadRecords
+                    | ReadRestricted
+                    | ManageSubjects
             ),
-            Role::Support => matches!(p, ViewWorkspace | ViewInventory),
+            Role::Support => matches!(
+                p,
+                ViewWorkspace | ViewInventory | ViewSubjects | ReadRecords
+            ),
             Role::Auditor => matches!(
                 p,
-                ViewWorkspace | ViewMembers | ReadAudit | ViewApiKeys | ViewInventory
+                ViewWorkspace
+                    | ViewMembers
+                    | ReadAudit
+                    | ViewApiKeys
+                    | ViewInventory
+                    | ViewSubjects
             ),
         }
     }
@@ -92,10 +106,18 @@ pub enum Permission {
     EditInventory,
     /// Write policy drafts and publish them; manage who is notified of changes.
     PublishPolicy,
+    /// List the vault's subjects: their ids and states, no personal values.
+    ViewSubjects,
+    /// Open a person's decrypted records, giving a reason that goes to their access log.
+    ReadRecords,
+    /// Read the records of a person whose processing is restricted (GDPR Art. 18).
+    ReadRestricted,
+    /// Restrict processing, lift a restriction, erase a person.
+    ManageSubjects,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 14] = [
         Permission::ViewWorkspace,
         Permission::EditWorkspace,
         Permission::ViewMembers,
@@ -106,6 +128,10 @@ impl Permission {
         Permission::ViewInventory,
         Permission::EditInventory,
         Permission::PublishPolicy,
+        Permission::ViewSubjects,
+        Permission::ReadRecords,
+        Permission::ReadRestricted,
+        Permission::ManageSubjects,
     ];
 }
 
@@ -149,6 +175,10 @@ mod tests {
             (ViewInventory, [true, true, true, true]),
             (EditInventory, [true, true, false, false]),
             (PublishPolicy, [true, true, false, false]),
+            (ViewSubjects, [true, true, true, true]),
+            (ReadRecords, [true, true, true, false]),
+            (ReadRestricted, [false, true, false, false]),
+            (ManageSubjects, [true, true, false, false]),
         ];
         assert_eq!(expected.len(), Permission::ALL.len());
         for (p, row) in expected {
@@ -166,8 +196,22 @@ mod tests {
             ManageApiKeys,
             EditInventory,
             PublishPolicy,
+            ReadRecords,
+            ReadRestricted,
+            ManageSubjects,
         ] {
             assert!(!Role::Auditor.allows(p));
+        }
+    }
+
+    #[test]
+    fn only_the_privacy_officer_reads_restricted_people() {
+        for role in Role::ALL {
+            assert_eq!(
+                role.allows(ReadRestricted),
+                role == Role::PrivacyOfficer,
+                "{role:?}"
+            );
         }
     }
 

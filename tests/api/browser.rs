@@ -176,6 +176,35 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
         assert_eq!(browser.text(&h1).await, heading, "{path}");
         std::fs::write(dir.join(shot), browser.screenshot().await).expect("screenshot written");
     }
+
+    // A person's records, opened with a reason; the read then shows in their access log.
+    seed_subject(&app).await;
+    browser.goto(&app.url("/console/w/aulm/subjects")).await;
+    browser
+        .click("table.subjects a[href='/console/w/aulm/subjects/cus_1']")
+        .await;
+    browser
+        .type_into("#reason", "ticket 4411: booking question")
+        .await;
+    browser.click("form.read-form button[type=submit]").await;
+    let value = browser.wait_for("ol.records .record dd.value").await;
+    assert_eq!(
+        browser.text(&value).await,
+        "Asked to move the booking to Saturday"
+    );
+    std::fs::write(dir.join("subject-records.png"), browser.screenshot().await)
+        .expect("screenshot written");
+    browser
+        .goto(&app.url("/console/w/aulm/subjects/cus_1"))
+        .await;
+    let entry = browser.wait_for("table.access-log tbody tr").await;
+    let logged = browser.text(&entry).await;
+    assert!(
+        logged.contains("ada@example.org") && logged.contains("ticket 4411: booking question"),
+        "access log entry: {logged}"
+    );
+    std::fs::write(dir.join("subject.png"), browser.screenshot().await)
+        .expect("screenshot written");
     browser.goto(&app.url("/console/")).await;
 
     // Log out from the top bar: back to the login page, and the session is gone.
@@ -199,6 +228,46 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
 
     browser.quit().await;
     println!("browser test took {:.1?}", started.elapsed());
+}
+
+/// A note category, the subject `cus_1` and one note about them, through the API.
+async fn seed_subject(app: &helpers::TestApp) {
+    let key = app.api_key("aulm", &["records:write", "inventory:write"]);
+    let calls = [
+        (
+            reqwest::Method::PUT,
+            "/api/v1/inventory/categories/support.note",
+            json!({"key": "support.note", "name": "Support notes", "sensitivity": "normal",
+                   "fields": [{"name": "text"}]}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/subjects",
+            json!({"external_id": "cus_1", "email": "grace.hopper@example.org", "kind": "customer"}),
+        ),
+        (
+            reqwest::Method::POST,
+            "/api/v1/records",
+            json!({"records": [{"category": "support.note", "subject": "cus_1",
+                   "occurred_at": "2026-11-20T10:00:00Z",
+                   "fields": {"text": "Asked to move the booking to Saturday"}}]}),
+        ),
+    ];
+    for (method, path, body) in calls {
+        let res = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status().is_success(),
+            "{path}: {}",
+            res.text().await.unwrap()
+        );
+    }
 }
 
 /// Base64 of the SHA-256 of the certificate's DER SubjectPublicKeyInfo: what

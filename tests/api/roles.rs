@@ -103,6 +103,49 @@ const CASES: &[Case] = &[
         path: "/console/w/aulm/webhooks",
         allowed: [true, true, false, false],
     },
+    Case {
+        what: "list subjects",
+        post: false,
+        path: "/console/w/aulm/subjects",
+        allowed: [true, true, true, true],
+    },
+    Case {
+        what: "view a subject's page",
+        post: false,
+        path: "/console/w/aulm/subjects/role_read",
+        allowed: [true, true, true, true],
+    },
+    Case {
+        what: "read a person's records",
+        post: true,
+        path: "/console/w/aulm/subjects/role_read/records",
+        allowed: [true, true, true, false],
+    },
+    Case {
+        what: "read a restricted person's records",
+        post: true,
+        path: "/console/w/aulm/subjects/role_restricted/records",
+        allowed: [false, true, false, false],
+    },
+    Case {
+        what: "restrict processing",
+        post: true,
+        path: "/console/w/aulm/subjects/role_manage/restrict",
+        allowed: [true, true, false, false],
+    },
+    Case {
+        what: "lift a restriction",
+        post: true,
+        path: "/console/w/aulm/subjects/role_manage/unrestrict",
+        allowed: [true, true, false, false],
+    },
+    // Erasure happens once per person, so each role tries its own.
+    Case {
+        what: "erase a person",
+        post: true,
+        path: "/console/w/aulm/subjects/erase_{role}/erase",
+        allowed: [true, true, false, false],
+    },
 ];
 
 fn form_for(path: &str, csrf: &str) -> Vec<(String, String)> {
@@ -119,6 +162,12 @@ fn form_for(path: &str, csrf: &str) -> Vec<(String, String)> {
         vec![("url", "https://hooks.example.org/lethe")]
     } else if path.ends_with("/policy/new") {
         vec![]
+    } else if path.ends_with("/records") || path.ends_with("/restrict") {
+        vec![("reason", "role test ticket 1")]
+    } else if path.ends_with("/unrestrict") {
+        vec![]
+    } else if let Some(erase) = path.strip_suffix("/erase") {
+        vec![("confirm", erase.rsplit('/').next().unwrap_or_default())]
     } else if path.ends_with("/members") {
         vec![("email", "new@example.org"), ("role", "auditor")]
     } else {
@@ -131,19 +180,49 @@ fn form_for(path: &str, csrf: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn status_as(app: &TestApp, client: &reqwest::Client, case: &Case) -> u16 {
+async fn status_as(app: &TestApp, client: &reqwest::Client, case: &Case, role: &str) -> u16 {
+    let path = case.path.replace("{role}", role);
     if case.post {
         let (_, csrf, _) = app.page(client, "/console/").await;
         let res = client
-            .post(app.url(case.path))
-            .form(&form_for(case.path, &csrf))
+            .post(app.url(&path))
+            .form(&form_for(&path, &csrf))
             .send()
             .await
             .unwrap();
         res.status().as_u16()
     } else {
-        app.page(client, case.path).await.0
+        app.page(client, &path).await.0
     }
+}
+
+/// The people the subject cases act on, sent in through the API as the operator's systems would.
+async fn subjects(app: &TestApp) {
+    let key = app.api_key("aulm", &["records:write"]);
+    let erase: Vec<String> = ROLES.iter().map(|r| format!("erase_{r}")).collect();
+    let ids = ["role_read", "role_restricted", "role_manage"]
+        .into_iter()
+        .chain(erase.iter().map(String::as_str));
+    for id in ids {
+        let res = app
+            .client
+            .post(app.url("/api/v1/subjects"))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"external_id": id, "kind": "customer"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201, "{id}: {}", res.text().await.unwrap());
+    }
+    let res = app
+        .client
+        .post(app.url("/api/v1/subjects/role_restricted/restrict"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"reason": "contests accuracy"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,6 +230,7 @@ async fn each_role_can_do_what_the_matrix_says_and_nothing_more() {
     let app = spawn_app().await;
     let owner = app.create_admin("owner@example.org");
     app.create_workspace(owner, "aulm");
+    subjects(&app).await;
     let mut clients = vec![app.logged_in("owner@example.org").await];
     for role in &ROLES[1..] {
         let email = format!("{role}@example.org");
@@ -159,7 +239,7 @@ async fn each_role_can_do_what_the_matrix_says_and_nothing_more() {
     }
     for case in CASES {
         for (i, client) in clients.iter().enumerate() {
-            let status = status_as(&app, client, case).await;
+            let status = status_as(&app, client, case, ROLES[i]).await;
             let ok = matches!(status, 200 | 303);
             assert_eq!(
                 ok, case.allowed[i],

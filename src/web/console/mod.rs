@@ -10,6 +10,7 @@ pub mod members;
 pub mod outbox;
 pub mod policy;
 pub mod session;
+pub mod subjects;
 pub mod webhooks;
 pub mod workspaces;
 
@@ -95,6 +96,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/w/{slug}/policy/{version}/diff",
                 web::get().to(policy::diff),
             )
+            .route("/w/{slug}/subjects", web::get().to(subjects::list))
+            .route(
+                "/w/{slug}/subjects/{external_id}",
+                web::get().to(subjects::show),
+            )
+            .route(
+                "/w/{slug}/subjects/{external_id}/records",
+                web::post().to(subjects::records),
+            )
+            .route(
+                "/w/{slug}/subjects/{external_id}/restrict",
+                web::post().to(subjects::restrict),
+            )
+            .route(
+                "/w/{slug}/subjects/{external_id}/unrestrict",
+                web::post().to(subjects::unrestrict),
+            )
+            .route(
+                "/w/{slug}/subjects/{external_id}/erase",
+                web::post().to(subjects::erase),
+            )
             .route("/w/{slug}/inventory", web::get().to(inventory::overview))
             .route(
                 "/w/{slug}/inventory/ropa.csv",
@@ -175,6 +197,7 @@ pub struct WorkspaceNav {
     pub can_view_members: bool,
     pub can_view_keys: bool,
     pub can_read_audit: bool,
+    pub can_view_subjects: bool,
 }
 
 impl Shell {
@@ -198,6 +221,7 @@ impl Shell {
                 can_view_members: role.allows(Permission::ViewMembers),
                 can_view_keys: role.allows(Permission::ViewApiKeys),
                 can_read_audit: role.allows(Permission::ReadAudit),
+                can_view_subjects: role.allows(Permission::ViewSubjects),
             }),
             ..Shell::new(who, section)
         }

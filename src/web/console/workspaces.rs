@@ -73,6 +73,14 @@ fn describe(p: Permission) -> &'static str {
         Permission::PublishPolicy => {
             "Write and publish privacy policy versions; add and delete webhook endpoints"
         }
+        Permission::ViewSubjects => {
+            "List the people in the vault (their ids and states, no personal values) and refusals of under-age people"
+        }
+        Permission::ReadRecords => {
+            "Open a person's records, giving a reason that goes to their access log"
+        }
+        Permission::ReadRestricted => "Read the records of a person whose processing is restricted",
+        Permission::ManageSubjects => "Restrict processing, lift a restriction, erase a person",
     }
 }
 

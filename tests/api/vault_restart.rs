@@ -1,0 +1,234 @@
+//! The vault across process boundaries, with the real binary: an acknowledged batch survives
+//! `kill -9`, and `lethe keys rotate` re-wraps every key so the same records read back.
+
+use lethe::services::{Caller, accounts, apikeys, workspaces};
+use lethe::store::Db;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+struct Server {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+fn lethe(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lethe"));
+    cmd.args(args).env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LETHE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+/// Starts `lethe serve` and reads its URL and certificate from what it prints.
+fn serve(dir: &Path) -> Server {
+    let mut child = lethe(&[
+        "serve",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("lethe starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base = None;
+    let mut cert = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(url) = line.split("is serving ").nth(1) {
+            base = Some(url.trim().to_owned());
+        }
+        if let Some(path) = line.trim().strip_prefix("TLS certificate: ") {
+            cert = Some(std::fs::read(path.trim()).unwrap());
+        }
+        if line.contains("console:") {
+            break;
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let cert = reqwest::Certificate::from_pem(&cert.expect("certificate printed")).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([cert])
+        .build()
+        .unwrap();
+    Server {
+        child,
+        base: base.expect("URL printed"),
+        client,
+    }
+}
+
+impl Server {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .header("Idempotency-Key", "restart-batch-1");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// SIGKILL: no shutdown hook runs, nothing is flushed by Lethe.
+    fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn batch() -> Value {
+    json!({"records": (0..50).map(|i| json!({
+        "category": "support.ticket", "subject": "cus_1", "occurred_at": "2026-11-20T10:00:00Z",
+        "fields": {"message": format!("ticket number {i}: my parcel did not arrive")}
+    })).collect::<Vec<_>>()})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_records_survive_kill_9_and_a_master_key_rotation() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let key = {
+        let db = Db::open(&dir.path().join("lethe.db")).unwrap();
+        let owner =
+            accounts::create_admin(&db, "ada@example.org", crate::helpers::PASSWORD).unwrap();
+        let input = lethe::domain::workspace::WorkspaceSettingsInput {
+            legal_name: "aulm Ltd".into(),
+            contact_email: "privacy@aulm.example".into(),
+            dpo_name: String::new(),
+            dpo_email: String::new(),
+            min_age: "16".into(),
+            request_deadline_days: "30".into(),
+            require_totp: false,
+        };
+        workspaces::create(&db, &Caller::system(), owner, "aulm", &input).unwrap();
+        let scope = db
+            .read(|c| lethe::store::workspaces::find_by_slug(c, "aulm"))
+            .unwrap()
+            .unwrap()
+            .0;
+        let scopes = ["records:write", "records:read", "inventory:write"];
+        apikeys::create(&db, &Caller::cli(), &scope, "restart", scopes.into_iter())
+            .unwrap()
+            .secret
+    };
+    use reqwest::Method;
+
+    let server = serve(dir.path());
+    let category = json!({"key": "support.ticket", "name": "Support tickets", "sensitivity": "normal",
+                          "fields": [{"name": "message"}]});
+    let (status, _) = server
+        .call(
+            Method::PUT,
+            "/api/v1/inventory/categories/support.ticket",
+            &key,
+            Some(category),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/subjects",
+            &key,
+            Some(json!({"external_id": "cus_1"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, receipt) = server
+        .call(Method::POST, "/api/v1/records", &key, Some(batch()))
+        .await;
+    assert_eq!(status, 201, "{receipt}");
+    // Killed the moment the answer arrived.
+    server.kill_9();
+
+    let server = serve(dir.path());
+    let (status, page) = server
+        .call(
+            Method::GET,
+            "/api/v1/subjects/cus_1/records?limit=1000",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["total"], 50, "every acknowledged record is there");
+    let mut stored: Vec<&str> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    let mut acknowledged: Vec<&str> = receipt["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    stored.sort_unstable();
+    acknowledged.sort_unstable();
+    assert_eq!(stored, acknowledged);
+    // The retry after the crash is recognised: the same receipt, nothing stored twice.
+    let (status, replay) = server
+        .call(Method::POST, "/api/v1/records", &key, Some(batch()))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(replay, receipt);
+
+    // No rotation under a running server: it holds the old master key in memory.
+    let out = lethe(&["keys", "rotate", "--data-dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stop `lethe serve` first"));
+    server.kill_9();
+
+    let before = std::fs::read(dir.path().join("master.key")).unwrap();
+    let out = lethe(&["keys", "rotate", "--data-dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("re-wrapped 1 data keys"));
+    let after = std::fs::read(dir.path().join("master.key")).unwrap();
+    assert_ne!(before, after, "a new master key");
+
+    let server = serve(dir.path());
+    let (status, again) = server
+        .call(
+            Method::GET,
+            "/api/v1/subjects/cus_1/records?limit=1000",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(
+        again["records"], page["records"],
+        "the same records, read under the new key"
+    );
+    server.kill_9();
+}
