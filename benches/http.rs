@@ -349,12 +349,12 @@ async fn spawn_lethe(workers: usize, data_dir: &std::path::Path) -> (u16, Vec<u8
     let port = app.port();
     let cert_pem =
         std::fs::read(app.cert_path.clone().expect("Lethe serves TLS")).expect("cert readable");
-    let db = app.db.clone();
+    let (db, vault) = (app.db.clone(), app.vault.clone());
     tokio::spawn(app.run_until_stopped());
 
     let key = tokio::task::spawn_blocking(move || {
         // The demo publishes the aulm policy that the privacy-center target reads.
-        lethe::services::demo::load(&db).expect("demo loads");
+        lethe::services::demo::load(&db, &vault).expect("demo loads");
         let owner = lethe::services::accounts::create_admin(
             &db,
             "bench@example.org",

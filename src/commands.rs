@@ -19,9 +19,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     actix_web::rt::System::new().block_on(async move {
         let demo_wanted = config.demo;
         let app = Application::build(config).await?;
-        let db = app.db.clone();
+        let (db, vault) = (app.db.clone(), app.vault.clone());
         let demo_login = if demo_wanted {
-            Some(tokio::task::spawn_blocking(move || demo::load(&db)).await??)
+            Some(tokio::task::spawn_blocking(move || demo::load(&db, &vault)).await??)
         } else {
             None
         };
@@ -147,7 +147,8 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
 
 pub fn demo(args: DataArgs) -> anyhow::Result<ExitCode> {
     let db = open(&args)?;
-    let login = demo::load(&db).map_err(|e| anyhow!("{e}"))?;
+    let vault = Vault::open(&data_dir_from(&args)?, master_key_from_env().as_ref())?;
+    let login = demo::load(&db, &vault).map_err(|e| anyhow!("{e}"))?;
     println!("demo workspaces: aulm, aufum");
     println!(
         "console login: {}  password: {}",

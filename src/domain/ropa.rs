@@ -14,7 +14,8 @@ use utoipa::ToSchema;
 /// enforces; the operator's own systems add their measures in their own records.
 pub const SECURITY_MEASURES: &[&str] = &[
     "Encryption in transit: Lethe serves only TLS (1.2 or 1.3), unless the operator terminates TLS at their own proxy",
-    // Add "encryption at rest with a key per person" here when the vault ships, not before.
+    "Encryption at rest of the records Lethe holds: AES-256-GCM under a key per person, keys wrapped by a master key and kept in a separate key store; erasure destroys the person's key",
+    "Every staff read of a person's records is logged with who, whom and why",
     "Role-based access for staff, with a tamper-evident audit log of every change",
     "Staff passwords stored as argon2id hashes; optional or mandatory TOTP second factor",
 ];

@@ -23,7 +23,10 @@ pub fn spawn_all(
         db.clone(),
         move |db| {
             let n = crate::services::accounts::purge_expired_sessions(db, idle, absolute)?;
-            Ok(format!("removed {n} expired sessions"))
+            let keys = crate::services::records::purge_idempotency_keys(db)?;
+            Ok(format!(
+                "removed {n} expired sessions and {keys} idempotency keys older than a day"
+            ))
         },
     )];
     match outbox::Sender::from_config(&config) {

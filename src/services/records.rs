@@ -66,6 +66,35 @@ pub async fn ingest(
     }
 }
 
+/// Checks, seals and stores a batch in one ordinary transaction, without the group-commit
+/// writer: for the shell and the demo, not for the API's hot path.
+pub fn ingest_now(
+    db: &Db,
+    vault: &Vault,
+    countries: &IpCountryTable,
+    scope: WorkspaceScope,
+    records: Vec<Value>,
+) -> Result<Receipt, AppError> {
+    let records = match seal_batch(db, vault, countries, scope, records, None)? {
+        Sealed::Earlier(outcome) => {
+            return outcome.map(|i| match i {
+                Ingested::Stored(r) | Ingested::Replayed(r) => r,
+            });
+        }
+        Sealed::Batch(records) => records,
+    };
+    let batch = Batch {
+        scope,
+        idempotency: None,
+        records,
+    };
+    match db.write(|tx| crate::store::writer::write_now(tx, &batch))? {
+        BatchOutcome::Stored(r) | BatchOutcome::Replayed(r) => Ok(r),
+        BatchOutcome::KeyReused => Err(key_reused()),
+        BatchOutcome::SubjectErased(_) => Err(AppError::Conflict("a subject was erased".into())),
+    }
+}
+
 enum Sealed {
     /// Answered from an earlier batch with the same idempotency key.
     Earlier(Result<Ingested, AppError>),
@@ -166,4 +195,10 @@ fn seal_batch(
         });
     }
     Ok(Sealed::Batch(out))
+}
+
+/// Idempotency keys are kept a day: a retry comes within minutes, not days.
+pub fn purge_idempotency_keys(db: &Db) -> Result<usize, AppError> {
+    let before = Utc::now() - chrono::Duration::hours(24);
+    db.write(|tx| records::purge_idempotency_keys(tx, before).map_err(AppError::from))
 }

@@ -177,6 +177,12 @@ fn commit_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<BatchOutcome,
     }
 }
 
+/// Writes one batch in the caller's transaction, for paths that are not hot (the demo seed):
+/// the same rules as the writer thread.
+pub fn write_now(conn: &Connection, batch: &Batch) -> Result<BatchOutcome, StoreError> {
+    write_batch(conn, batch, &ts(Utc::now()))
+}
+
 fn write_batch(conn: &Connection, batch: &Batch, now: &str) -> Result<BatchOutcome, StoreError> {
     let w = batch.scope.id();
     if let Some(idem) = &batch.idempotency {

@@ -39,7 +39,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         })
         .await;
     let (ws, sess) = gauges.unwrap_or((-1, -1));
-    let body = state.metrics.render(&[
+    let mut body = state.metrics.render(&[
         ("lethe_workspaces", "Workspaces on this instance.", ws),
         (
             "lethe_console_sessions",
@@ -47,6 +47,30 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             sess,
         ),
     ]);
+    // Batches per commit (batches / commits) is the grouping the record writer achieves.
+    let stats = &state.records.stats;
+    for (name, help, value) in [
+        (
+            "lethe_record_writer_commits_total",
+            "Transactions committed by the record writer.",
+            &stats.commits,
+        ),
+        (
+            "lethe_record_writer_batches_total",
+            "Ingested batches written (each in one of those commits).",
+            &stats.batches,
+        ),
+        (
+            "lethe_record_writer_records_total",
+            "Records the writer handled.",
+            &stats.records,
+        ),
+    ] {
+        let value = value.load(std::sync::atomic::Ordering::Relaxed);
+        body.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(body)

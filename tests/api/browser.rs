@@ -145,7 +145,7 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
         .expect("screenshot written");
 
     // The public privacy center renders the published policy, styled, under the same CSP.
-    lethe::services::demo::load(&app.db).expect("demo policy published");
+    lethe::services::demo::load(&app.db, &app.vault).expect("demo policy published");
     browser.goto(&app.url("/p/aulm/privacy")).await;
     let policy_heading = browser.wait_for("article.policy h1").await;
     assert_eq!(

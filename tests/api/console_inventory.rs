@@ -461,7 +461,7 @@ async fn the_console_offers_the_taxonomy_and_a_ropa_download() {
     let app = crate::helpers::spawn_app().await;
     let owner = app.create_admin("ada@example.org");
     app.create_workspace(owner, "aulm");
-    lethe::services::demo::load(&app.db).unwrap();
+    lethe::services::demo::load(&app.db, &app.vault).unwrap();
     let client = app.logged_in("ada@example.org").await;
     let (status, _, form) = app
         .page(&client, "/console/w/aulm/inventory/categories/new")

@@ -27,7 +27,7 @@ async fn inventory_of(app: &crate::helpers::TestApp, slug: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aulm_lists_every_data_item_recipient_and_retention_promise_of_its_policy() {
     let app = spawn_app().await;
-    lethe::services::demo::load(&app.db).unwrap();
+    lethe::services::demo::load(&app.db, &app.vault).unwrap();
     let inv = inventory_of(&app, "aulm").await;
     let categories = keys(&inv["categories"]);
     // Account, usage, technical and support data, item by item.
@@ -129,7 +129,7 @@ async fn aulm_lists_every_data_item_recipient_and_retention_promise_of_its_polic
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aufum_lists_its_data_partners_and_cookie_purposes() {
     let app = spawn_app().await;
-    lethe::services::demo::load(&app.db).unwrap();
+    lethe::services::demo::load(&app.db, &app.vault).unwrap();
     let inv = inventory_of(&app, "aufum").await;
     let categories = keys(&inv["categories"]);
     for item in [
@@ -168,7 +168,7 @@ async fn aufum_lists_its_data_partners_and_cookie_purposes() {
             .any(|c| c == "user.device.cookie_id")
     }));
     // Running the demo again leaves the inventory as it is.
-    lethe::services::demo::load(&app.db).unwrap();
+    lethe::services::demo::load(&app.db, &app.vault).unwrap();
     assert_eq!(inventory_of(&app, "aufum").await, inv);
 }
 
@@ -255,7 +255,7 @@ const AUFUM_FACTS: &[&str] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_published_demo_policies_state_every_fact_of_the_reference_policies() {
     let app = spawn_app().await;
-    lethe::services::demo::load(&app.db).unwrap();
+    lethe::services::demo::load(&app.db, &app.vault).unwrap();
     for (slug, facts) in [("aulm", AULM_FACTS), ("aufum", AUFUM_FACTS)] {
         let page = app
             .client
@@ -271,4 +271,60 @@ async fn the_published_demo_policies_state_every_fact_of_the_reference_policies(
             "{slug}'s published policy lacks {missing:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_vault_holds_people_whose_records_follow_their_categories_rules() {
+    let app = spawn_app().await;
+    lethe::services::demo::load(&app.db, &app.vault).unwrap();
+    let key = app.api_key("aulm", &["records:read"]);
+    let read = |id: &'static str| {
+        app.client
+            .get(app.url(&format!("/api/v1/subjects/{id}/records")))
+            .bearer_auth(&key)
+            .send()
+    };
+    let page: serde_json::Value = read("cus_1001").await.unwrap().json().await.unwrap();
+    let previews: Vec<&str> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["fields"]["preview"].as_str())
+        .collect();
+    assert_eq!(previews.len(), 2, "{page}");
+    assert!(
+        previews.iter().all(|p| p.chars().count() <= 40),
+        "{previews:?}"
+    );
+    // cus_1003 is restricted: an API key may not read them.
+    assert_eq!(read("cus_1003").await.unwrap().status(), 403);
+
+    let aufum = app.api_key("aufum", &["records:read"]);
+    let payout: serde_json::Value = app
+        .client
+        .get(app.url("/api/v1/subjects/ins_3001/records"))
+        .bearer_auth(&aufum)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        payout.to_string().contains("**** **** **** 1111"),
+        "the payout card number is masked: {payout}"
+    );
+
+    // Loading again adds nobody and nothing.
+    let count = || {
+        app.db
+            .read(|c| {
+                c.query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))
+                    .map_err(lethe::store::StoreError::from)
+            })
+            .unwrap()
+    };
+    let before = count();
+    lethe::services::demo::load(&app.db, &app.vault).unwrap();
+    assert_eq!(count(), before);
 }

@@ -19,6 +19,7 @@ pub struct TestApp {
     pub redirect_port: Option<u16>,
     pub data_dir: TempDir,
     pub db: Db,
+    pub vault: lethe::vault::Vault,
     pub cert_pem: Vec<u8>,
     /// A browser-like client: cookies, no redirects followed, trusts only Lethe's certificate.
     pub client: Client,
@@ -45,6 +46,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let redirect_port = app.redirect_port();
     let base = app.base_url.clone();
     let db = app.db.clone();
+    let vault = app.vault.clone();
     let cert_pem = match &app.cert_path {
         Some(p) => std::fs::read(p).expect("certificate readable"),
         None => Vec::new(),
@@ -57,6 +59,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         redirect_port,
         data_dir,
         db,
+        vault,
         cert_pem,
         client,
     }

@@ -2,12 +2,15 @@
 //! aufum, a learning platform) and an owner account whose password is new on every run.
 //! Later capabilities add their inventory, policies and synthetic data here.
 
+mod vault_seed;
+
 use super::Caller;
 use crate::crypto;
 use crate::domain::inventory::Inventory;
 use crate::domain::workspace::WorkspaceSettingsInput;
 use crate::error::AppError;
 use crate::store::{Db, WorkspaceScope, workspaces};
+use crate::vault::Vault;
 
 pub const DEMO_EMAIL: &str = "owner@demo.example";
 
@@ -60,7 +63,7 @@ fn demo_workspaces() -> [DemoWorkspace; 2] {
 }
 
 /// Creates whatever of the demo is missing and gives the demo owner a fresh password.
-pub fn load(db: &Db) -> Result<DemoLogin, AppError> {
+pub fn load(db: &Db, vault: &Vault) -> Result<DemoLogin, AppError> {
     let password = crypto::random_code(20);
     let owner_id = super::accounts::create_admin(db, DEMO_EMAIL, &password)?;
     let caller = Caller::system();
@@ -90,6 +93,7 @@ pub fn load(db: &Db) -> Result<DemoLogin, AppError> {
             let draft = super::policies::create_draft(db, &caller, &scope, &input)?;
             super::policies::publish(db, &caller, &scope, draft.version, None)?;
         }
+        vault_seed::seed(db, vault, &scope, demo.slug)?;
     }
     Ok(DemoLogin {
         email: DEMO_EMAIL.into(),
