@@ -41,7 +41,7 @@ impl Application {
         {
             let (db, vault) = (db.clone(), vault.clone());
             let finished = tokio::task::spawn_blocking(move || {
-                crate::services::subjects::finish_interrupted_erasures(&db, &vault)
+                crate::services::erasure::finish_interrupted_erasures(&db, &vault)
             })
             .await?
             .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod apikeys;
 pub mod demo;
+pub mod erasure;
 pub mod inventory;
 pub mod outbox;
 pub mod policies;

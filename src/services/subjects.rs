@@ -1,16 +1,14 @@
 //! The vault's use cases about people: create or update a subject, close their account,
-//! restrict and lift, read their records (logged with a reason), and erase them by destroying
-//! their data key (crypto-shredding), keeping what a legal hold requires.
+//! restrict and lift, and read their records (logged with a reason). Erasure is in `erasure.rs`.
 
 use super::Caller;
 use crate::domain::ValidationErrors;
 use crate::domain::audit::Actor;
-use crate::domain::inventory::LegalHold;
 use crate::domain::subject::{Profile, SubjectInput, SubjectRefusal, parse_external_id};
 use crate::error::AppError;
 use crate::store::records::{self, AccessEntry, StoredRecord};
 use crate::store::subjects::{self, NewSubject, SubjectRow};
-use crate::store::{Db, StoreError, WorkspaceScope, audit, inventory, workspaces};
+use crate::store::{Db, StoreError, WorkspaceScope, audit, workspaces};
 use crate::vault::{self, KeyPurpose, SecretKey, Vault, VaultError};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
@@ -76,25 +74,6 @@ pub struct SubjectRecords {
     pub records: Vec<RecordView>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct KeptRecords {
-    pub hold: String,
-    pub reason: String,
-    pub until: Option<String>,
-    pub category: String,
-    pub records: usize,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ErasureReport {
-    pub external_id: String,
-    pub erased_at: DateTime<Utc>,
-    /// Records deleted, their key destroyed.
-    pub deleted_records: usize,
-    /// Records a legal hold keeps, re-sealed under the hold's key until its end date.
-    pub kept: Vec<KeptRecords>,
-}
-
 /// Who reads a person's data, and why: written to the subject access log.
 #[derive(Debug, Clone)]
 pub struct Reader {
@@ -139,7 +118,7 @@ fn not_found(external_id: &str) -> AppError {
     AppError::NotFound(format!("subject '{external_id}'"))
 }
 
-fn find(
+pub(super) fn find(
     conn: &Connection,
     scope: &WorkspaceScope,
     external_id: &str,
@@ -482,136 +461,6 @@ fn open_record(
             until: r.held_until.clone(),
         }),
     })
-}
-
-/// The hold that keeps a record of `category` today, if any: the one that lasts longest.
-fn governing_hold<'a>(
-    holds: &'a [LegalHold],
-    category: &str,
-    today: NaiveDate,
-) -> Option<&'a LegalHold> {
-    let covers = |h: &&LegalHold| match &h.category {
-        None => true,
-        Some(c) => category == c || category.starts_with(&format!("{c}.")),
-    };
-    holds
-        .iter()
-        .filter(covers)
-        .filter(|h| h.until.is_none_or(|u| u >= today))
-        .max_by_key(|h| h.until.unwrap_or(NaiveDate::MAX))
-}
-
-/// Erases a person: records under a legal hold are re-sealed under the hold's key, the rest
-/// are deleted, the profile and e-mail index are dropped, and the person's data key is
-/// destroyed, which makes any copy of their records (backups included) unreadable.
-pub fn erase(
-    db: &Db,
-    vault: &Vault,
-    scope: &WorkspaceScope,
-    caller: &Caller,
-    external_id: &str,
-    today: NaiveDate,
-) -> Result<ErasureReport, AppError> {
-    let now = Utc::now();
-    let holds = db
-        .read(|c| inventory::load(c, scope).map_err(AppError::from))?
-        .legal_holds;
-    let (report, subject_id, key_id) = db.write(|tx| {
-        let row = find(tx, scope, external_id)?;
-        if let Some(at) = row.erased_at {
-            return Err(AppError::Conflict(format!(
-                "subject '{external_id}' was already erased on {}",
-                at.date_naive()
-            )));
-        }
-        let key_id = row.key_id.clone().ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!("subject {} has no data key", row.id))
-        })?;
-        let own = records::sealed_under(tx, scope, row.id, &key_id)?;
-        let mut kept: Vec<KeptRecords> = Vec::new();
-        if !own.is_empty() {
-            let subject_key = vault
-                .keys(scope, &[key_id.as_str()])?
-                .remove(&key_id)
-                .ok_or_else(|| {
-                    AppError::internal(anyhow::anyhow!("subject {} key missing", row.id))
-                })?;
-            for r in &own {
-                let Some(hold) = governing_hold(&holds, &r.category, today) else {
-                    continue;
-                };
-                let until = hold.until.map(|d| d.to_string());
-                let label = format!("{}:{}", hold.key, until.as_deref().unwrap_or("open"));
-                let (hold_key_id, hold_key) = vault.shared_key(scope, KeyPurpose::Hold, &label)?;
-                let aad = vault::record_aad(scope, &r.id);
-                let plain = zeroize::Zeroizing::new(
-                    subject_key
-                        .open(&aad, &r.sealed_fields)
-                        .map_err(AppError::internal)?,
-                );
-                let sealed = hold_key.seal(&aad, &plain);
-                records::reseal_under_hold(
-                    tx,
-                    scope,
-                    &r.id,
-                    &hold_key_id,
-                    &sealed,
-                    &hold.key,
-                    until.as_deref(),
-                )?;
-                match kept
-                    .iter_mut()
-                    .find(|k| k.hold == hold.key && k.category == r.category)
-                {
-                    Some(k) => k.records += 1,
-                    None => kept.push(KeptRecords {
-                        hold: hold.key.clone(),
-                        reason: hold.reason.clone(),
-                        until,
-                        category: r.category.clone(),
-                        records: 1,
-                    }),
-                }
-            }
-        }
-        let deleted = records::delete_sealed_under(tx, scope, row.id, &key_id)?;
-        subjects::mark_erased(tx, scope, row.id, now)?;
-        let kept_count: usize = kept.iter().map(|k| k.records).sum();
-        let event = caller
-            .event("subject.erased", external_id)
-            .detail(json!({"deleted_records": deleted, "kept_records": kept_count}));
-        audit::append(tx, Some(scope), &event, now)?;
-        let report = ErasureReport {
-            external_id: external_id.to_owned(),
-            erased_at: now,
-            deleted_records: deleted,
-            kept,
-        };
-        Ok((report, row.id, key_id))
-    })?;
-    destroy_subject_key(db, vault, scope, subject_id, &key_id)?;
-    Ok(report)
-}
-
-fn destroy_subject_key(
-    db: &Db,
-    vault: &Vault,
-    scope: &WorkspaceScope,
-    subject_id: i64,
-    key_id: &str,
-) -> Result<(), AppError> {
-    vault.destroy_key(scope, key_id)?;
-    db.write(|tx| subjects::forget_key(tx, scope, subject_id).map_err(AppError::from))
-}
-
-/// Finishes erasures that stopped between the two files (records erased, key not yet
-/// destroyed). Run at start-up.
-pub fn finish_interrupted_erasures(db: &Db, vault: &Vault) -> Result<usize, AppError> {
-    let pending = db.read(|c| subjects::keys_to_destroy(c).map_err(AppError::from))?;
-    for (scope, subject_id, key_id) in &pending {
-        destroy_subject_key(db, vault, scope, *subject_id, key_id)?;
-    }
-    Ok(pending.len())
 }
 
 /// Who has looked at this person.

@@ -5,7 +5,8 @@ use super::auth::ApiKey;
 use crate::domain::apikey::Scope;
 use crate::domain::subject::SubjectInput;
 use crate::error::AppError;
-use crate::services::subjects::{self, ErasureReport, Reader, SubjectRecords, SubjectView};
+use crate::services::erasure::{self, ErasureReport};
+use crate::services::subjects::{self, Reader, SubjectRecords, SubjectView};
 use crate::web::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -262,7 +263,7 @@ pub async fn erase(
     let external_id = path.into_inner();
     let report = state
         .db
-        .run(move |db| subjects::erase(db, &vault, &scope, &caller, &external_id, today()))
+        .run(move |db| erasure::erase_subject(db, &vault, &scope, &caller, &external_id, today()))
         .await?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -10,9 +10,7 @@ use super::session::{MemberOf, SignedIn};
 use super::{Shell, html, see_other};
 use crate::domain::staff::Permission;
 use crate::error::AppError;
-use crate::services::subjects::{
-    self, ErasureReport, HeldView, Reader, SubjectSummary, SubjectView,
-};
+use crate::services::subjects::{self, HeldView, Reader, SubjectSummary, SubjectView};
 use crate::store::audit::{self as audit_store, AuditEntry, AuditFilter, AuditRange};
 use crate::store::records::{self as record_store, AccessEntry};
 use crate::store::subjects as subject_store;
@@ -122,7 +120,7 @@ struct SubjectPage {
     restrict_reason: String,
     restrict_error: Option<String>,
     erase_error: Option<String>,
-    erasure: Option<ErasureReport>,
+    erasure: Option<crate::services::erasure::ErasureReport>,
 }
 
 async fn render_subject(
@@ -461,7 +459,9 @@ pub async fn erase(
     let today = Utc::now().date_naive();
     let report = state
         .db
-        .run(move |db| subjects::erase(db, &vault, &scope, &caller, &id, today))
+        .run(move |db| {
+            crate::services::erasure::erase_subject(db, &vault, &scope, &caller, &id, today)
+        })
         .await?;
     render_subject(&state, &who, &member, &external_id, StatusCode::OK, |p| {
         p.notice = Some(format!("{external_id} was erased."));

@@ -1,0 +1,163 @@
+//! Erasure by crypto-shredding: a person's records are deleted and their data key destroyed, so
+//! every copy of what it sealed (backups included) becomes unreadable; records a legal hold must
+//! keep are first re-sealed under the hold's own key, which dies when the hold ends.
+
+use super::Caller;
+use super::subjects::find;
+use crate::domain::inventory::LegalHold;
+use crate::error::AppError;
+use crate::store::{Db, WorkspaceScope, audit, inventory, records, subjects};
+use crate::vault::{self, KeyPurpose, Vault};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KeptRecords {
+    pub hold: String,
+    pub reason: String,
+    pub until: Option<String>,
+    pub category: String,
+    pub records: usize,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErasureReport {
+    pub external_id: String,
+    pub erased_at: DateTime<Utc>,
+    /// Records deleted, their key destroyed.
+    pub deleted_records: usize,
+    /// Records a legal hold keeps, re-sealed under the hold's key until its end date.
+    pub kept: Vec<KeptRecords>,
+}
+
+/// The hold that keeps a record of `category` today, if any: the one that lasts longest.
+fn governing_hold<'a>(
+    holds: &'a [LegalHold],
+    category: &str,
+    today: NaiveDate,
+) -> Option<&'a LegalHold> {
+    let covers = |h: &&LegalHold| match &h.category {
+        None => true,
+        Some(c) => category == c || category.starts_with(&format!("{c}.")),
+    };
+    holds
+        .iter()
+        .filter(covers)
+        .filter(|h| h.until.is_none_or(|u| u >= today))
+        .max_by_key(|h| h.until.unwrap_or(NaiveDate::MAX))
+}
+
+/// Erases a person: records under a legal hold are re-sealed under the hold's key, the rest
+/// are deleted, the profile and e-mail index are dropped, and the person's data key is
+/// destroyed, which makes any copy of their records (backups included) unreadable.
+pub fn erase_subject(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    external_id: &str,
+    today: NaiveDate,
+) -> Result<ErasureReport, AppError> {
+    let now = Utc::now();
+    let holds = db
+        .read(|c| inventory::load(c, scope).map_err(AppError::from))?
+        .legal_holds;
+    let (report, subject_id, key_id) = db.write(|tx| {
+        let row = find(tx, scope, external_id)?;
+        if let Some(at) = row.erased_at {
+            return Err(AppError::Conflict(format!(
+                "subject '{external_id}' was already erased on {}",
+                at.date_naive()
+            )));
+        }
+        let key_id = row.key_id.clone().ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("subject {} has no data key", row.id))
+        })?;
+        let own = records::sealed_under(tx, scope, row.id, &key_id)?;
+        let mut kept: Vec<KeptRecords> = Vec::new();
+        if !own.is_empty() {
+            let subject_key = vault
+                .keys(scope, &[key_id.as_str()])?
+                .remove(&key_id)
+                .ok_or_else(|| {
+                    AppError::internal(anyhow::anyhow!("subject {} key missing", row.id))
+                })?;
+            for r in &own {
+                let Some(hold) = governing_hold(&holds, &r.category, today) else {
+                    continue;
+                };
+                let until = hold.until.map(|d| d.to_string());
+                let label = format!("{}:{}", hold.key, until.as_deref().unwrap_or("open"));
+                let (hold_key_id, hold_key) = vault.shared_key(scope, KeyPurpose::Hold, &label)?;
+                let aad = vault::record_aad(scope, &r.id);
+                let plain = zeroize::Zeroizing::new(
+                    subject_key
+                        .open(&aad, &r.sealed_fields)
+                        .map_err(AppError::internal)?,
+                );
+                let sealed = hold_key.seal(&aad, &plain);
+                records::reseal_under_hold(
+                    tx,
+                    scope,
+                    &r.id,
+                    &hold_key_id,
+                    &sealed,
+                    &hold.key,
+                    until.as_deref(),
+                )?;
+                match kept
+                    .iter_mut()
+                    .find(|k| k.hold == hold.key && k.category == r.category)
+                {
+                    Some(k) => k.records += 1,
+                    None => kept.push(KeptRecords {
+                        hold: hold.key.clone(),
+                        reason: hold.reason.clone(),
+                        until,
+                        category: r.category.clone(),
+                        records: 1,
+                    }),
+                }
+            }
+        }
+        let deleted = records::delete_sealed_under(tx, scope, row.id, &key_id)?;
+        subjects::mark_erased(tx, scope, row.id, now)?;
+        let kept_count: usize = kept.iter().map(|k| k.records).sum();
+        let event = caller
+            .event("subject.erased", external_id)
+            .detail(json!({"deleted_records": deleted, "kept_records": kept_count}));
+        audit::append(tx, Some(scope), &event, now)?;
+        let report = ErasureReport {
+            external_id: external_id.to_owned(),
+            erased_at: now,
+            deleted_records: deleted,
+            kept,
+        };
+        Ok((report, row.id, key_id))
+    })?;
+    destroy_subject_key(db, vault, scope, subject_id, &key_id)?;
+    Ok(report)
+}
+
+fn destroy_subject_key(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    key_id: &str,
+) -> Result<(), AppError> {
+    vault.destroy_key(scope, key_id)?;
+    db.write(|tx| subjects::forget_key(tx, scope, subject_id).map_err(AppError::from))
+}
+
+/// Finishes erasures that stopped between the two files (records erased, key not yet
+/// destroyed). Run at start-up.
+pub fn finish_interrupted_erasures(db: &Db, vault: &Vault) -> Result<usize, AppError> {
+    let pending = db.read(|c| subjects::keys_to_destroy(c).map_err(AppError::from))?;
+    for (scope, subject_id, key_id) in &pending {
+        destroy_subject_key(db, vault, scope, *subject_id, key_id)?;
+    }
+    Ok(pending.len())
+}
