@@ -396,6 +396,24 @@ async fn subjects_are_found_by_email_updated_closed_and_restricted() {
     assert_eq!(found[0]["external_id"], "cus_1");
     let (_, none) = v.get("/api/v1/subjects?email=other@example.org").await;
     assert_eq!(none, json!([]));
+    // A look-up without an address is a problem the client can read, not a bare 400.
+    let res = v
+        .app
+        .client
+        .get(v.app.url("/api/v1/subjects"))
+        .bearer_auth(&v.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let problem: Value = res.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("email"),
+        "{problem}"
+    );
+    let (status, body) = v.get("/api/v1/subjects?email=not-an-address").await;
+    assert_eq!(status, 422, "{body}");
 
     // Updating by external_id moves the e-mail index along.
     let (status, _) = v

@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/openapi.json", web::get().to(openapi::serve))
         .service(
             web::scope("/api/v1")
+                .app_data(query_config())
                 .route("/workspace", web::get().to(workspace::get))
                 .route("/workspace", web::patch().to(workspace::patch))
                 .route("/audit", web::get().to(audit::list))
@@ -62,6 +63,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .configure(policies::routes)
                 .default_service(web::to(super::not_found)),
         );
+}
+
+/// Query strings that do not parse are a 400 problem naming what is wrong, like bodies.
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req: &HttpRequest| {
+        ApiError(AppError::BadRequest(format!("the query string: {err}"))).into()
+    })
 }
 
 /// JSON bodies: the size limit is enforced by `body_limit` (declared lengths) and here (streamed
