@@ -494,6 +494,14 @@ async fn erasure_deletes_records_destroys_the_key_and_keeps_what_a_hold_requires
             == 1
     };
     assert!(key_exists(&key_id));
+    let wrapped: Vec<u8> = rusqlite::Connection::open(&keys_db)
+        .unwrap()
+        .query_row(
+            "SELECT wrapped FROM data_keys WHERE id = ?1",
+            [&key_id],
+            |r| r.get(0),
+        )
+        .unwrap();
 
     let (status, report) = v.post("/api/v1/subjects/cus_1/erase", json!({})).await;
     assert_eq!(status, 200, "{report}");
@@ -502,6 +510,13 @@ async fn erasure_deletes_records_destroys_the_key_and_keeps_what_a_hold_requires
     assert_eq!(report["kept"][0]["records"], 1);
     assert_eq!(report["kept"][0]["until"], "2036-12-31");
     assert!(!key_exists(&key_id), "the subject's data key is gone");
+    // Gone from the bytes too: not in a freed page, not in the write-ahead log.
+    for (name, bytes) in data_files(v.app.data_dir.path()) {
+        assert!(
+            !contains(&bytes, &wrapped),
+            "{name} still holds the destroyed key"
+        );
+    }
     assert_eq!(v.stored_records(), 2, "the held record and cus_2's");
 
     // What is left is the held record, readable under the hold's key; the profile is gone.
