@@ -76,7 +76,8 @@ fn main() {
         let mut config = Config::with_data_dir(dir.path());
         config.smtp_url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
         config.mail_from = Some("Bench <bench@lethe.test>".into());
-        let sender = Sender::from_config(&config).unwrap();
+        let vault = lethe::vault::Vault::open(dir.path(), None).expect("vault opens");
+        let sender = Sender::from_config(&config, vault).unwrap();
         let mailer = sender.mailer.clone().unwrap();
         let body = "A policy change notice of a typical length.\n".repeat(10);
 

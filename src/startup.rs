@@ -40,14 +40,7 @@ impl Application {
         };
         {
             let (db, vault) = (db.clone(), vault.clone());
-            let finished = tokio::task::spawn_blocking(move || {
-                crate::services::erasure::finish_interrupted_erasures(&db, &vault)
-            })
-            .await?
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if finished > 0 {
-                tracing::info!(finished, "finished interrupted erasures");
-            }
+            tokio::task::spawn_blocking(move || vault_housekeeping(&db, &vault)).await??;
         }
         let records = RecordWriter::start(&db_path)?;
         let ip_countries = Arc::new(load_ip_countries(&config)?);
@@ -164,8 +157,12 @@ impl Application {
 
     /// Serves until the server stops (Ctrl-C / SIGTERM), with the scheduled jobs running.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let jobs =
-            crate::jobs::spawn_all(self.db.clone(), self.config.clone(), self.base_url.clone());
+        let jobs = crate::jobs::spawn_all(
+            self.db.clone(),
+            self.vault.clone(),
+            self.config.clone(),
+            self.base_url.clone(),
+        );
         let result = match self.redirect {
             Some((_, redirect)) => {
                 let (main, _) = tokio::join!(self.server, redirect);
@@ -191,4 +188,22 @@ fn load_ip_countries(config: &Config) -> anyhow::Result<IpCountryTable> {
         .map_err(|e| anyhow::anyhow!("--ip-country-file {}: {e}", path.display()))?;
     tracing::info!(ranges = table.len(), "loaded IP country ranges");
     Ok(table)
+}
+
+/// Finishes erasures a crash cut short and seals secrets an older Lethe stored in the clear.
+fn vault_housekeeping(db: &Db, vault: &Vault) -> anyhow::Result<()> {
+    let finished = crate::services::erasure::finish_interrupted_erasures(db, vault)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if finished > 0 {
+        tracing::info!(finished, "finished interrupted erasures");
+    }
+    let sealed = crate::services::secrets::seal_stored_secrets(db, vault)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "sealed secrets stored in the clear by an older Lethe"
+        );
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 /// `base_url` is where people reach this server, for links in what the outbox sends.
 pub fn spawn_all(
     db: Db,
+    vault: crate::vault::Vault,
     config: Arc<Config>,
     base_url: String,
 ) -> Vec<tokio::task::JoinHandle<()>> {
@@ -29,7 +30,7 @@ pub fn spawn_all(
             ))
         },
     )];
-    match outbox::Sender::from_config(&config) {
+    match outbox::Sender::from_config(&config, vault) {
         Ok(sender) => jobs.push(spawn_outbox(
             config.outbox_schedule.clone(),
             db,

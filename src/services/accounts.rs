@@ -9,6 +9,7 @@ use crate::error::AppError;
 use crate::store::sessions::{Session, Stage};
 use crate::store::staff::{StaffAccount, TokenPurpose};
 use crate::store::{Db, audit, sessions, staff};
+use crate::vault::Vault;
 use chrono::{Duration, Utc};
 use std::time::Duration as StdDuration;
 
@@ -128,6 +129,7 @@ fn locked(until: chrono::DateTime<Utc>) -> AppError {
 /// id, so a session id seen before login is worthless after it).
 pub fn complete_second_factor(
     db: &Db,
+    vault: &Vault,
     pending_token: &str,
     code: &str,
     caller: &Caller,
@@ -144,7 +146,8 @@ pub fn complete_second_factor(
             sessions::delete(tx, &pending_hash)?;
             return Ok(Err(locked(until)));
         }
-        let secret = account.totp_secret.as_deref().unwrap_or_default();
+        let secret = totp_secret(vault, &account)?.unwrap_or_default();
+        let secret = secret.as_str();
         let unix = u64::try_from(now.timestamp()).unwrap_or_default();
         let accepted = match totp::verify(secret, code, unix, account.totp_last_step) {
             Some(step) => staff::advance_totp_step(tx, account.id, step)?,
@@ -393,24 +396,39 @@ pub fn accept_invitation(
 }
 
 /// Starts TOTP enrolment: a new secret that becomes active once a code from it is confirmed.
-pub fn begin_totp(db: &Db, staff_id: i64) -> Result<String, AppError> {
+pub fn begin_totp(db: &Db, vault: &Vault, staff_id: i64) -> Result<String, AppError> {
     let secret = totp::generate_secret();
-    db.write(|tx| staff::set_pending_totp(tx, staff_id, &secret))?;
+    let sealed = vault.seal_secret(&totp_context(staff_id), &secret)?;
+    db.write(|tx| staff::set_pending_totp(tx, staff_id, &sealed))?;
     Ok(secret)
+}
+
+fn totp_context(staff_id: i64) -> String {
+    format!("totp/{staff_id}")
+}
+
+/// The account's TOTP seed in the clear (it is stored sealed under the instance's secrets key).
+pub fn totp_secret(vault: &Vault, account: &StaffAccount) -> Result<Option<String>, AppError> {
+    account
+        .totp_secret
+        .as_deref()
+        .map(|s| vault.open_secret(&totp_context(account.id), s))
+        .transpose()
+        .map_err(AppError::from)
 }
 
 /// Confirms enrolment with a code from the app; returns the recovery codes, shown once.
 pub fn confirm_totp(
     db: &Db,
+    vault: &Vault,
     account: &StaffAccount,
     code: &str,
     caller: &Caller,
 ) -> Result<Vec<String>, AppError> {
-    let secret = account
-        .totp_secret
-        .as_deref()
+    let secret = totp_secret(vault, account)?
         .filter(|_| !account.totp_enabled)
         .ok_or_else(|| AppError::Conflict("Start the enrolment first.".into()))?;
+    let secret = secret.as_str();
     let now = Utc::now();
     let unix = u64::try_from(now.timestamp()).unwrap_or_default();
     let step = totp::verify(secret, code, unix, None).ok_or_else(|| {

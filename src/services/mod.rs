@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod outbox;
 pub mod policies;
 pub mod records;
+pub mod secrets;
 pub mod subjects;
 pub mod workspaces;
 

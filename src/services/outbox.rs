@@ -13,6 +13,7 @@ use crate::error::AppError;
 use crate::mail::Mailer;
 use crate::store::outbox::{self, Claimed, Endpoint, Kind, NewMessage, Subscribe};
 use crate::store::{Db, StoreError, WorkspaceScope, audit, policies, workspaces};
+use crate::vault::Vault;
 use crate::webhooks::WebhookClient;
 use chrono::{DateTime, Utc};
 use std::time::{Duration, Instant};
@@ -41,6 +42,8 @@ pub fn backoff(base: Duration, failures: u32) -> Duration {
 #[derive(Clone)]
 pub struct Sender {
     pub mailer: Option<Mailer>,
+    /// Opens the endpoints' sealed signing secrets.
+    pub vault: Vault,
     pub webhooks: WebhookClient,
     pub retry_base: Duration,
     pub max_attempts: u32,
@@ -48,9 +51,10 @@ pub struct Sender {
 }
 
 impl Sender {
-    pub fn from_config(config: &Config) -> Result<Self, String> {
+    pub fn from_config(config: &Config, vault: Vault) -> Result<Self, String> {
         Ok(Sender {
             mailer: Mailer::from_config(config)?,
+            vault,
             webhooks: WebhookClient::new(config.webhook_allow_private)?,
             retry_base: config.outbox_retry_base,
             max_attempts: config.outbox_max_attempts.max(1),
@@ -127,12 +131,20 @@ async fn deliver_one(db: Db, sender: Sender, m: Claimed) -> Result<bool, AppErro
     let outcome = match (m.kind, &sender.mailer) {
         (Kind::Email, Some(mailer)) => mailer.send(&m.recipient, &m.subject, &m.body).await,
         (Kind::Email, None) => Err("no SMTP server is configured".to_owned()),
-        (Kind::Webhook, _) => match (&m.secret, m.endpoint_id) {
-            (Some(secret), Some(_)) => {
-                sender
-                    .webhooks
-                    .post(&m.recipient, secret, &m.subject, &m.body)
-                    .await
+        (Kind::Webhook, _) => match (&m.secret, m.endpoint_id, m.endpoint_workspace) {
+            (Some(sealed), Some(_), Some(workspace)) => {
+                match sender
+                    .vault
+                    .open_secret(&webhook_context(workspace), sealed)
+                {
+                    Ok(secret) => {
+                        sender
+                            .webhooks
+                            .post(&m.recipient, &secret, &m.subject, &m.body)
+                            .await
+                    }
+                    Err(e) => Err(format!("the signing secret could not be opened: {e}")),
+                }
             }
             _ => Err("the endpoint was deleted".to_owned()),
         },
@@ -182,10 +194,16 @@ async fn deliver_one(db: Db, sender: Sender, m: Claimed) -> Result<bool, AppErro
 
 // ---- webhook endpoints -------------------------------------------------------------------------
 
+/// What a webhook secret is bound to when sealed.
+pub(crate) fn webhook_context(workspace_id: i64) -> String {
+    format!("webhook/{workspace_id}")
+}
+
 /// Registers an endpoint for `policy.published`; returns it with its signing secret, which is
 /// shown to the person once.
 pub fn create_endpoint(
     db: &Db,
+    vault: &Vault,
     caller: &Caller,
     scope: &WorkspaceScope,
     url: &str,
@@ -194,6 +212,7 @@ pub fn create_endpoint(
     let url = crate::webhooks::check_url(url, allow_private)
         .map_err(|e| ValidationErrors::single("url", e))?;
     let secret = format!("whsec_{}", crate::crypto::random_token(32));
+    let sealed = vault.seal_secret(&webhook_context(scope.id()), &secret)?;
     let now = Utc::now();
     db.write(|tx| {
         let created_by = caller.actor.label();
@@ -201,7 +220,7 @@ pub fn create_endpoint(
             tx,
             scope,
             url.as_str(),
-            &secret,
+            &sealed,
             &[POLICY_PUBLISHED],
             &created_by,
             now,

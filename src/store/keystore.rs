@@ -12,6 +12,9 @@ use std::time::Duration;
 
 const SCHEMA_VERSION: i64 = 1;
 
+/// The workspace id of keys that belong to the instance, not to a workspace.
+const INSTANCE: i64 = 0;
+
 const SCHEMA: &str = "
 CREATE TABLE data_keys (
     -- A UUID, bound into the wrapping as associated data together with owner and purpose.
@@ -91,13 +94,22 @@ impl KeyStore {
     }
 
     pub fn insert(&self, scope: &WorkspaceScope, key: &WrappedKey) -> Result<(), StoreError> {
+        self.insert_for(scope.id(), key)
+    }
+
+    /// Instance keys (not a workspace's) use workspace id 0, which no workspace has.
+    pub fn insert_instance(&self, key: &WrappedKey) -> Result<(), StoreError> {
+        self.insert_for(INSTANCE, key)
+    }
+
+    fn insert_for(&self, workspace_id: i64, key: &WrappedKey) -> Result<(), StoreError> {
         let conn = self.pool.get()?;
         conn.execute(
             "INSERT INTO data_keys (id, workspace_id, purpose, label, wrapped, master_id, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 key.id,
-                scope.id(),
+                workspace_id,
                 key.purpose,
                 key.label,
                 key.wrapped,
@@ -115,12 +127,29 @@ impl KeyStore {
         purpose: &str,
         label: &str,
     ) -> Result<Option<WrappedKey>, StoreError> {
+        self.by_label_for(scope.id(), purpose, label)
+    }
+
+    pub fn instance_by_label(
+        &self,
+        purpose: &str,
+        label: &str,
+    ) -> Result<Option<WrappedKey>, StoreError> {
+        self.by_label_for(INSTANCE, purpose, label)
+    }
+
+    fn by_label_for(
+        &self,
+        workspace_id: i64,
+        purpose: &str,
+        label: &str,
+    ) -> Result<Option<WrappedKey>, StoreError> {
         let conn = self.pool.get()?;
         Ok(conn
             .query_row(
                 "SELECT id, workspace_id, purpose, label, wrapped, master_id FROM data_keys \
                  WHERE workspace_id = ?1 AND purpose = ?2 AND label = ?3",
-                params![scope.id(), purpose, label],
+                params![workspace_id, purpose, label],
                 row,
             )
             .optional()?)

@@ -180,8 +180,10 @@ pub struct Claimed {
     pub body: String,
     pub attempts: i64,
     pub endpoint_id: Option<i64>,
-    /// The endpoint's signing secret (webhooks only).
+    /// The endpoint's signing secret, sealed (webhooks only).
     pub secret: Option<String>,
+    /// The endpoint's workspace, bound into the sealed secret.
+    pub endpoint_workspace: Option<i64>,
 }
 
 /// Claims up to `limit` due messages: their `next_attempt_at` moves to `lease_until`, so a
@@ -200,7 +202,7 @@ pub fn claim_due(
         "('webhook')"
     };
     let mut stmt = conn.prepare(&format!(
-        "SELECT m.id, m.kind, m.recipient, m.subject, m.body, m.attempts, m.endpoint_id, e.secret \
+        "SELECT m.id, m.kind, m.recipient, m.subject, m.body, m.attempts, m.endpoint_id, e.secret, e.workspace_id \
          FROM outbox_messages m LEFT JOIN webhook_endpoints e ON e.id = m.endpoint_id \
          WHERE m.status = 'queued' AND m.next_attempt_at <= ?1 AND m.kind IN {kinds} \
          ORDER BY m.next_attempt_at, m.id LIMIT ?2"
@@ -217,6 +219,7 @@ pub fn claim_due(
                 attempts: r.get(5)?,
                 endpoint_id: r.get(6)?,
                 secret: r.get(7)?,
+                endpoint_workspace: r.get(8)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -626,4 +629,24 @@ pub fn mark_announced(
          VALUES (?1, ?2, ?3, ?4)",
         params![scope.id(), version, ts(now), recipients],
     )? == 1)
+}
+
+/// Endpoints whose signing secret is still stored in the clear (from before secrets were
+/// sealed): id, workspace id, secret.
+pub fn unsealed_secrets(conn: &Connection) -> Result<Vec<(i64, i64, String)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, workspace_id, secret FROM webhook_endpoints WHERE secret NOT LIKE 'sealed:%'",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn replace_secret(conn: &Connection, endpoint_id: i64, sealed: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE webhook_endpoints SET secret = ?2 WHERE id = ?1",
+        params![endpoint_id, sealed],
+    )?;
+    Ok(())
 }

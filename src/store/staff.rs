@@ -276,3 +276,23 @@ pub fn consume_token(
     )?;
     Ok(n == 1)
 }
+
+/// Accounts whose TOTP seed is still stored in the clear (from before secrets were sealed).
+pub fn unsealed_totp_secrets(conn: &Connection) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, totp_secret FROM staff WHERE totp_secret IS NOT NULL AND totp_secret NOT LIKE 'sealed:%'",
+    )?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Replaces the stored seed by its sealed form; enrolment state is unchanged.
+pub fn replace_totp_secret(conn: &Connection, id: i64, sealed: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE staff SET totp_secret = ?2 WHERE id = ?1",
+        rusqlite::params![id, sealed],
+    )?;
+    Ok(())
+}

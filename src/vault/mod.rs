@@ -70,6 +70,17 @@ fn wrap_aad(id: &str, workspace_id: i64, purpose: &str, label: &str) -> Vec<u8> 
     format!("lethe/data-key/v1/{id}/{workspace_id}/{purpose}/{label}").into_bytes()
 }
 
+const SEALED_PREFIX: &str = "sealed:v1:";
+
+/// Whether a stored secret is already sealed.
+pub fn is_sealed(stored: &str) -> bool {
+    stored.starts_with(SEALED_PREFIX)
+}
+
+fn secret_aad(context: &str) -> Vec<u8> {
+    format!("lethe/secret/v1/{context}").into_bytes()
+}
+
 /// Associated data of a record's sealed fields.
 pub fn record_aad(scope: &WorkspaceScope, record_id: &str) -> Vec<u8> {
     format!("lethe/record/v1/{}/{record_id}", scope.id()).into_bytes()
@@ -200,6 +211,66 @@ impl Vault {
         )?)
     }
 
+    /// The instance's key for secrets Lethe must read back (TOTP seeds, webhook signing
+    /// secrets), made on first use. Workspace id 0 in the key store: no workspace has it.
+    fn secrets_key(&self) -> Result<SecretKey, VaultError> {
+        const PURPOSE: &str = "secrets";
+        const LABEL: &str = "instance";
+        if let Some(k) = self.keys.instance_by_label(PURPOSE, LABEL)? {
+            return self.unwrap(&k);
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let key = SecretKey::generate();
+        let wrapped = self.master.wrap(&wrap_aad(&id, 0, PURPOSE, LABEL), &key);
+        let made = self.keys.insert_instance(&WrappedKey {
+            id,
+            workspace_id: 0,
+            purpose: PURPOSE.into(),
+            label: LABEL.into(),
+            wrapped,
+            master_id: self.master.id().to_owned(),
+        });
+        match made {
+            Ok(()) => Ok(key),
+            // Made by another thread a moment ago: use that one.
+            Err(StoreError::Conflict(_)) => {
+                let k = self
+                    .keys
+                    .instance_by_label(PURPOSE, LABEL)?
+                    .ok_or_else(|| StoreError::NotFound("secrets key".into()))?;
+                self.unwrap(&k)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Seals a secret for a text column: `sealed:v1:<base64>`. `context` (e.g. `totp/3`) is
+    /// bound in, so a sealed value cannot be copied to another row.
+    pub fn seal_secret(&self, context: &str, secret: &str) -> Result<String, VaultError> {
+        use base64::Engine;
+        let sealed = self
+            .secrets_key()?
+            .seal(&secret_aad(context), secret.as_bytes());
+        Ok(format!(
+            "{SEALED_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed)
+        ))
+    }
+
+    /// Opens what [`Vault::seal_secret`] made. A value stored before secrets were sealed
+    /// passes through unchanged (start-up seals those).
+    pub fn open_secret(&self, context: &str, stored: &str) -> Result<String, VaultError> {
+        use base64::Engine;
+        let Some(encoded) = stored.strip_prefix(SEALED_PREFIX) else {
+            return Ok(stored.to_owned());
+        };
+        let sealed = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(encoded)
+            .map_err(|_| OpenError)?;
+        let plain = self.secrets_key()?.open(&secret_aad(context), &sealed)?;
+        String::from_utf8(plain).map_err(|_| OpenError.into())
+    }
+
     /// Re-wraps every data key under `new`, in one transaction; records are not touched.
     pub fn rewrap_all(&self, new: &MasterKey) -> Result<usize, VaultError> {
         self.keys.rewrap_all(|k| {
@@ -289,6 +360,30 @@ mod tests {
         let vault = Vault::open(dir.path(), None).unwrap();
         assert_eq!(vault.master_id(), next.id());
         assert!(!dir.path().join(master_key::NEXT_FILE_NAME).exists());
+    }
+
+    #[test]
+    fn secrets_are_sealed_bound_to_their_context_and_survive_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path(), None).unwrap();
+        let sealed = vault.seal_secret("totp/1", "JBSWY3DPEHPK3PXP").unwrap();
+        assert!(is_sealed(&sealed) && !sealed.contains("JBSWY3DP"));
+        assert_eq!(
+            vault.open_secret("totp/1", &sealed).unwrap(),
+            "JBSWY3DPEHPK3PXP"
+        );
+        assert!(
+            vault.open_secret("totp/2", &sealed).is_err(),
+            "moved to another row"
+        );
+        assert_eq!(vault.open_secret("totp/1", "legacy").unwrap(), "legacy");
+        let new = MasterKey::generate();
+        vault.rewrap_all(&new).unwrap();
+        let reopened = Vault::open(dir.path(), Some(&Secret::new(new.to_hex()))).unwrap();
+        assert_eq!(
+            reopened.open_secret("totp/1", &sealed).unwrap(),
+            "JBSWY3DPEHPK3PXP"
+        );
     }
 
     #[test]

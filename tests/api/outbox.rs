@@ -459,6 +459,15 @@ async fn a_signed_webhook_is_retried_after_a_500_and_every_attempt_is_recorded()
         later.contains(&url) && !later.contains(&shown),
         "secret shown again"
     );
+    // Stored sealed under the instance's secrets key: not in the database file in the clear.
+    let stored: String = app
+        .db
+        .read(|c| {
+            c.query_row("SELECT secret FROM webhook_endpoints", [], |r| r.get(0))
+                .map_err(lethe::store::StoreError::from)
+        })
+        .unwrap();
+    assert!(lethe::vault::is_sealed(&stored) && !stored.contains(&shown["whsec_".len()..]));
 
     let version = publish(&app, &key, "Webhooks now tell you", None).await;
     let deliveries = eventually("a retry after the 500", async || {
@@ -529,8 +538,11 @@ async fn without_smtp_the_email_waits_in_the_outbox_and_the_console_shows_it() {
     subscribe(&app, "quiet", "reader@example.org").await;
 
     // A sender run delivers nothing and attempts nothing: there is no SMTP server.
-    let sender =
-        lethe::services::outbox::Sender::from_config(&Config::with_data_dir("unused")).unwrap();
+    let sender = lethe::services::outbox::Sender::from_config(
+        &Config::with_data_dir("unused"),
+        app.vault.clone(),
+    )
+    .unwrap();
     let run = lethe::services::outbox::deliver_due(&app.db, &sender)
         .await
         .unwrap();
@@ -657,6 +669,7 @@ async fn a_message_fails_after_its_attempts_and_a_failing_endpoint_is_disabled()
     let url = format!("http://127.0.0.1:{port}/hook");
     lethe::services::outbox::create_endpoint(
         &app.db,
+        &app.vault,
         &lethe::services::Caller::system(),
         &scope,
         &url,

@@ -11,13 +11,22 @@ fn now() -> u64 {
         .as_secs()
 }
 
+/// The seed as the authenticator app got it (stored sealed, never in the clear).
 fn secret_of(app: &TestApp, email: &str) -> String {
-    app.db
+    let account = app
+        .db
         .read(|c| lethe::store::staff::find_by_email(c, email))
         .unwrap()
+        .unwrap();
+    let stored = account.totp_secret.clone().unwrap();
+    let secret = lethe::services::accounts::totp_secret(&app.vault, &account)
         .unwrap()
-        .totp_secret
-        .unwrap()
+        .unwrap();
+    assert!(
+        lethe::vault::is_sealed(&stored) && !stored.contains(&secret),
+        "the seed is stored sealed"
+    );
+    secret
 }
 
 /// Enrols `email` through the account page and returns the recovery codes shown.

@@ -660,3 +660,46 @@ async fn ip_fields_keep_the_network_and_derive_the_country_from_the_operators_fi
     let (status, body) = v.records(json!([ip("not an ip")])).await;
     assert_eq!(status, 422, "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_an_older_lethe_stored_in_the_clear_are_sealed_at_start() {
+    let v = setup().await;
+    let admin = v.app.create_admin("old@example.org");
+    let scope = v.app.scope("aulm");
+    // As an older Lethe left them: a TOTP seed and a webhook secret in the clear.
+    v.app
+        .db
+        .write(|tx| {
+            tx.execute(
+                "UPDATE staff SET totp_secret = 'JBSWY3DPEHPK3PXP' WHERE id = ?1",
+                [admin],
+            )?;
+            tx.execute(
+                "INSERT INTO webhook_endpoints (workspace_id, url, secret, events, created_by, created_at) \
+                 VALUES (?1, 'https://hooks.example.org/x', 'whsec_plain', 'policy.published', 'test', '2026-01-01T00:00:00Z')",
+                [scope.id()],
+            )?;
+            Ok::<_, lethe::store::StoreError>(())
+        })
+        .unwrap();
+    let sealed = lethe::services::secrets::seal_stored_secrets(&v.app.db, &v.app.vault).unwrap();
+    assert_eq!(sealed, 2);
+    assert_eq!(
+        lethe::services::secrets::seal_stored_secrets(&v.app.db, &v.app.vault).unwrap(),
+        0,
+        "once is enough"
+    );
+    let account = v
+        .app
+        .db
+        .read(|c| lethe::store::staff::find_by_email(c, "old@example.org"))
+        .unwrap()
+        .unwrap();
+    assert!(lethe::vault::is_sealed(
+        account.totp_secret.as_deref().unwrap()
+    ));
+    assert_eq!(
+        lethe::services::accounts::totp_secret(&v.app.vault, &account).unwrap(),
+        Some("JBSWY3DPEHPK3PXP".to_owned())
+    );
+}

@@ -73,7 +73,11 @@ pub async fn begin_totp(
         return Err(AppError::Conflict("Two-factor authentication is already on.".into()).into());
     }
     let id = who.account.id;
-    let secret = state.db.run(move |db| accounts::begin_totp(db, id)).await?;
+    let vault = state.vault.clone();
+    let secret = state
+        .db
+        .run(move |db| accounts::begin_totp(db, &vault, id))
+        .await?;
     let url = totp::provisioning_url(&secret, &who.account.email).unwrap_or_default();
     let mut page = AccountPage::new(&who, 0);
     page.enrolling = Some((secret, url));
@@ -94,9 +98,10 @@ pub async fn confirm_totp(
 ) -> Result<HttpResponse, PageError> {
     who.check_csrf(&form.csrf)?;
     let (account, code, caller) = (who.account.clone(), form.code.clone(), who.caller.clone());
+    let vault = state.vault.clone();
     let outcome = state
         .db
-        .run(move |db| accounts::confirm_totp(db, &account, &code, &caller))
+        .run(move |db| accounts::confirm_totp(db, &vault, &account, &code, &caller))
         .await;
     match outcome {
         Ok(codes) => {
@@ -106,7 +111,7 @@ pub async fn confirm_totp(
             ok(&page)
         }
         Err(AppError::Validation(errors)) => {
-            let secret = who.account.totp_secret.clone().unwrap_or_default();
+            let secret = accounts::totp_secret(&state.vault, &who.account)?.unwrap_or_default();
             let url = totp::provisioning_url(&secret, &who.account.email).unwrap_or_default();
             let mut page = AccountPage::new(&who, 0);
             page.enrolling = Some((secret, url));

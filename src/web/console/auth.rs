@@ -148,9 +148,10 @@ pub async fn second_factor(
         return Ok(see_other("/console/login"));
     };
     let (code, caller) = (form.code.clone(), caller_from(&req));
+    let vault = state.vault.clone();
     let outcome = state
         .db
-        .run(move |db| accounts::complete_second_factor(db, &pending, &code, &caller))
+        .run(move |db| accounts::complete_second_factor(db, &vault, &pending, &code, &caller))
         .await;
     match outcome {
         Ok(session) => {

@@ -97,9 +97,10 @@ pub async fn create(
         url.clone(),
         state.config.webhook_allow_private,
     );
+    let vault = state.vault.clone();
     match state
         .db
-        .run(move |db| service::create_endpoint(db, &caller, &scope, &u, allow))
+        .run(move |db| service::create_endpoint(db, &vault, &caller, &scope, &u, allow))
         .await
     {
         Ok(created) => {
