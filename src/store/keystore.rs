@@ -57,6 +57,7 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
 
 impl KeyStore {
     pub fn open(path: &Path) -> Result<KeyStore, StoreError> {
+        super::create_private(path)?;
         let conn = Connection::open(path)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {

@@ -107,6 +107,7 @@ impl Db {
                 source,
             })?;
         }
+        create_private(path)?;
         let mut conn = Connection::open(path)?;
         migrations::refuse_newer(&conn, path)?;
         // WAL is a property of the file: set it once here, not in every pooled connection, where
@@ -169,6 +170,23 @@ impl Db {
     pub fn is_ready(&self) -> bool {
         self.read(|c| migrations::current_version(c).map_err(StoreError::from))
             .is_ok_and(|v| v == LATEST_VERSION)
+    }
+}
+
+/// Creates an empty database file readable by its owner only (SQLite gives its `-wal` and
+/// `-shm` files the same mode); an existing file is left as it is.
+pub(crate) fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::DataDir {
+            path: path.display().to_string(),
+            source,
+        }),
     }
 }
 

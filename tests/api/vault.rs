@@ -600,15 +600,21 @@ async fn no_plaintext_of_a_person_reaches_the_database_or_key_files() {
             );
         }
     }
-    // The master key file is owner-only.
+    // The master key and both databases (with their logs) are owner-only.
     #[cfg(unix)]
-    {
+    for name in [
+        "master.key",
+        "lethe.db",
+        "lethe.db-wal",
+        "keys.db",
+        "keys.db-wal",
+    ] {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(v.app.data_dir.path().join("master.key"))
+        let mode = std::fs::metadata(v.app.data_dir.path().join(name))
             .unwrap()
             .permissions()
             .mode();
-        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(mode & 0o777, 0o600, "{name}");
     }
 }
 
