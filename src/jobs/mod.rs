@@ -18,7 +18,18 @@ pub fn spawn_all(
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let idle = config.session_idle;
     let absolute = config.session_absolute;
+    let hold_vault = vault.clone();
     let mut jobs = vec![spawn(
+        "legal-holds",
+        config.session_cleanup_schedule.clone(),
+        db.clone(),
+        move |db| {
+            let today = Utc::now().date_naive();
+            let n = crate::services::erasure::end_expired_holds(db, &hold_vault, today)?;
+            Ok(format!("deleted {n} records whose legal hold ended"))
+        },
+    )];
+    jobs.push(spawn(
         "session-cleanup",
         config.session_cleanup_schedule.clone(),
         db.clone(),
@@ -29,7 +40,7 @@ pub fn spawn_all(
                 "removed {n} expired sessions and {keys} idempotency keys older than a day"
             ))
         },
-    )];
+    ));
     match outbox::Sender::from_config(&config, vault) {
         Ok(sender) => jobs.push(spawn_outbox(
             config.outbox_schedule.clone(),

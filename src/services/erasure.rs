@@ -161,3 +161,34 @@ pub fn finish_interrupted_erasures(db: &Db, vault: &Vault) -> Result<usize, AppE
     }
     Ok(pending.len())
 }
+
+/// Ends legal holds: records an erasure kept under a hold are deleted, and the hold's key
+/// destroyed, once the hold as the inventory now states it has ended (its last day is before
+/// `today`) or was lifted (deleted). A hold extended since the erasure keeps its records.
+/// Returns how many records went.
+pub fn end_expired_holds(db: &Db, vault: &Vault, today: NaiveDate) -> Result<usize, AppError> {
+    let mut ended = 0;
+    for (scope, key_id, label) in vault.hold_keys()? {
+        let hold_key = label.rsplit_once(':').map_or(label.as_str(), |(k, _)| k);
+        let holds = db
+            .read(|c| inventory::load(c, &scope).map_err(AppError::from))?
+            .legal_holds;
+        let current = holds.iter().find(|h| h.key == hold_key);
+        if current.is_some_and(|h| h.until.is_none_or(|u| u >= today)) {
+            continue;
+        }
+        let now = Utc::now();
+        let deleted = db.write(|tx| {
+            let n = records::delete_sealed_by(tx, &scope, &key_id)?;
+            let why = if current.is_some() { "ended" } else { "lifted" };
+            let event = super::Caller::system()
+                .event("legal_hold.released", hold_key)
+                .detail(json!({"deleted_records": n, "hold": why}));
+            audit::append(tx, Some(&scope), &event, now)?;
+            Ok::<_, AppError>(n)
+        })?;
+        vault.destroy_key(&scope, &key_id)?;
+        ended += deleted;
+    }
+    Ok(ended)
+}

@@ -176,6 +176,24 @@ impl KeyStore {
         Ok(out)
     }
 
+    /// Every key of one purpose across workspaces (the job that ends legal holds walks them),
+    /// as (workspace, key id, label).
+    pub fn all_of_purpose(
+        &self,
+        purpose: &str,
+    ) -> Result<Vec<(WorkspaceScope, String, String)>, StoreError> {
+        let conn = self.pool.get()?;
+        let mut stmt = conn.prepare(
+            "SELECT workspace_id, id, label FROM data_keys WHERE purpose = ?1 AND workspace_id > ?2",
+        )?;
+        let rows = stmt
+            .query_map(params![purpose, INSTANCE], |r| {
+                Ok((WorkspaceScope::new(r.get(0)?), r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     /// Destroys a key; true if it existed. `secure_delete` zeroes the freed page.
     pub fn destroy(&self, scope: &WorkspaceScope, id: &str) -> Result<bool, StoreError> {
         let conn = self.pool.get()?;

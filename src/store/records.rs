@@ -192,3 +192,15 @@ pub fn idempotent_receipt(
         )
         .optional()?)
 }
+
+/// Deletes every record sealed under `key_id`; returns how many.
+pub fn delete_sealed_by(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    key_id: &str,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM records WHERE workspace_id = ?1 AND key_id = ?2",
+        params![scope.id(), key_id],
+    )?)
+}

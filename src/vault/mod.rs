@@ -198,6 +198,11 @@ impl Vault {
         Ok(self.keys.destroy(scope, id)?)
     }
 
+    /// The legal holds' keys, as (workspace, key id, label `<hold>:<last day or "open">`).
+    pub fn hold_keys(&self) -> Result<Vec<(WorkspaceScope, String, String)>, VaultError> {
+        Ok(self.keys.all_of_purpose(KeyPurpose::Hold.as_str())?)
+    }
+
     /// The keyed blind index of a normalised e-mail address in this workspace.
     pub fn email_index(&self, scope: &WorkspaceScope, email: &str) -> Result<Vec<u8>, VaultError> {
         let (_, key) = self.shared_key(scope, KeyPurpose::Index, "email")?;

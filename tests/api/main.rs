@@ -24,5 +24,6 @@ mod roles;
 mod tenancy;
 mod totp;
 mod vault;
+mod vault_at_rest;
 mod vault_restart;
 mod workspaces;
