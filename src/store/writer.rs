@@ -267,3 +267,124 @@ fn write_batch(conn: &Connection, batch: &Batch, now: &str) -> Result<BatchOutco
     }
     Ok(BatchOutcome::Stored(receipt))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Db;
+
+    /// A database with one workspace and two subjects (ids 1 and 2).
+    fn fixture() -> (tempfile::TempDir, Db, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lethe.db");
+        let db = Db::open(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO workspaces (id, slug, legal_name, contact_email, created_at, updated_at) \
+             VALUES (1, 'w', 'W', 'p@w.example', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+             INSERT INTO subjects (id, workspace_id, external_id, key_id, created_at, updated_at) VALUES
+               (1, 1, 'a', 'k1', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
+               (2, 1, 'b', 'k2', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');",
+        )
+        .unwrap();
+        (dir, db, conn)
+    }
+
+    fn record(id: &str, subject: i64) -> NewRecord {
+        NewRecord {
+            id: id.into(),
+            subject_id: Some(subject),
+            category: "c".into(),
+            occurred_at: Utc::now(),
+            key_id: format!("k{subject}"),
+            sealed_fields: vec![1, 2, 3],
+        }
+    }
+
+    fn job(
+        records: Vec<NewRecord>,
+        key: Option<&str>,
+        digest: &str,
+    ) -> (Job, oneshot::Receiver<Result<BatchOutcome, StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        let batch = Batch {
+            scope: WorkspaceScope::new(1),
+            idempotency: key.map(|k| Idempotency {
+                key: k.into(),
+                request_digest: digest.into(),
+            }),
+            records,
+        };
+        (Job { batch, reply }, answer)
+    }
+
+    fn count(conn: &Connection) -> i64 {
+        conn.query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_failing_batch_in_a_group_spoils_only_itself() {
+        let (_dir, _db, mut conn) = fixture();
+        let (good, _) = job(vec![record("r1", 1), record("r2", 2)], None, "");
+        // The same id twice: the second insert fails, so the whole batch must go.
+        let (bad, _) = job(vec![record("r3", 1), record("r3", 1)], None, "");
+        let (also_good, _) = job(vec![record("r4", 2)], Some("k"), "d1");
+        let outcomes = commit_group(&mut conn, &[good, bad, also_good]);
+        assert!(matches!(&outcomes[0], Ok(BatchOutcome::Stored(r)) if r.stored == 2));
+        assert!(outcomes[1].is_err());
+        assert!(matches!(&outcomes[2], Ok(BatchOutcome::Stored(r)) if r.stored == 1));
+        assert_eq!(
+            count(&conn),
+            3,
+            "r1, r2 and r4; nothing of the failed batch"
+        );
+    }
+
+    #[test]
+    fn retries_replay_reused_keys_refuse_and_erased_or_restricted_subjects_are_honoured() {
+        let (_dir, _db, mut conn) = fixture();
+        let (first, _) = job(vec![record("r1", 1)], Some("k"), "d1");
+        let stored = commit_group(&mut conn, &[first]).remove(0).unwrap();
+        let (retry, _) = job(vec![record("r9", 1)], Some("k"), "d1");
+        let (reuse, _) = job(vec![record("r8", 1)], Some("k"), "d2");
+        let outcomes = commit_group(&mut conn, &[retry, reuse]);
+        match (&stored, &outcomes[0]) {
+            (BatchOutcome::Stored(a), Ok(BatchOutcome::Replayed(b))) => assert_eq!(a, b),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(outcomes[1], Ok(BatchOutcome::KeyReused)));
+        assert_eq!(count(&conn), 1);
+
+        conn.execute_batch(
+            "UPDATE subjects SET erased_at = '2026-01-02T00:00:00Z' WHERE id = 1;
+             UPDATE subjects SET restricted_at = '2026-01-02T00:00:00Z' WHERE id = 2;",
+        )
+        .unwrap();
+        let (late, _) = job(vec![record("r5", 2), record("r6", 1)], None, "");
+        let (flagged, _) = job(vec![record("r7", 2)], None, "");
+        let outcomes = commit_group(&mut conn, &[late, flagged]);
+        assert!(matches!(outcomes[0], Ok(BatchOutcome::SubjectErased(1))));
+        match &outcomes[1] {
+            Ok(BatchOutcome::Stored(r)) => assert!(r.records[0].flagged_restricted),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(count(&conn), 2);
+    }
+
+    #[tokio::test]
+    async fn the_writer_thread_answers_after_commit() {
+        let (dir, _db, conn) = fixture();
+        let writer = RecordWriter::start(&dir.path().join("lethe.db")).unwrap();
+        let batch = Batch {
+            scope: WorkspaceScope::new(1),
+            idempotency: None,
+            records: vec![record("r1", 1)],
+        };
+        let outcome = writer.submit(batch).await.unwrap();
+        assert!(matches!(outcome, BatchOutcome::Stored(_)));
+        // Answered means committed: another connection sees it at once.
+        assert_eq!(count(&conn), 1);
+        assert_eq!(writer.stats.commits.load(Ordering::Relaxed), 1);
+    }
+}
