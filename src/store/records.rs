@@ -204,3 +204,16 @@ pub fn delete_sealed_by(
         params![scope.id(), key_id],
     )?)
 }
+
+/// How many records of erased people a legal hold keeps.
+pub fn held_by(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    hold_key: &str,
+) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM records WHERE workspace_id = ?1 AND hold_key = ?2",
+        params![scope.id(), hold_key],
+        |r| r.get(0),
+    )?)
+}

@@ -241,6 +241,17 @@ async fn records_kept_under_a_hold_go_when_the_hold_ends_or_is_lifted() {
     let (status, _) = v.post("/api/v1/subjects/cus_2/erase", json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(v.stored_records(), 1);
+    // The console says so before anyone deletes the hold.
+    let console = v.app.logged_in("ada@example.org").await;
+    let (status, _, page) = v
+        .app
+        .page(&console, "/console/w/aulm/inventory/legal-holds/tax-law")
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("This hold keeps 1 record of people who were erased"),
+        "{page}"
+    );
     let res = v
         .app
         .client

@@ -171,6 +171,8 @@ struct FormPage {
     opts: Options,
     /// Suggested keys for a new category (the default, fideslang-based taxonomy).
     taxonomy: &'static [crate::domain::taxonomy::TaxonomyEntry],
+    /// For a legal hold: records of erased people it keeps (deleting the hold releases them).
+    held_records: i64,
 }
 
 impl FormPage {
@@ -283,6 +285,7 @@ fn form_page<T: FormItem>(
             .collect(),
         opts: Options::default(),
         taxonomy: crate::domain::taxonomy::DEFAULT_TAXONOMY,
+        held_records: 0,
     }
 }
 
@@ -338,7 +341,7 @@ async fn show_existing<T: FormItem>(
     let inv = load(state, member).await?;
     let item =
         T::find(&inv, key).ok_or_else(|| AppError::NotFound(format!("{} '{key}'", T::WHAT)))?;
-    let page = form_page::<T>(
+    let mut page = form_page::<T>(
         who,
         member,
         &inv,
@@ -346,6 +349,13 @@ async fn show_existing<T: FormItem>(
         item.to_values(),
         ValidationErrors::default(),
     );
+    if T::KIND == InventoryKind::LegalHolds {
+        let (scope, hold) = (member.scope, key.to_owned());
+        page.held_records = state
+            .db
+            .run(move |db| db.read(|c| crate::store::records::held_by(c, &scope, &hold)))
+            .await?;
+    }
     html(StatusCode::OK, &page)
 }
 
