@@ -160,13 +160,7 @@ pub fn demo(args: DataArgs) -> anyhow::Result<ExitCode> {
 /// Holds the data directory for this process until it exits, so that a key rotation cannot
 /// run under a serving Lethe (which keeps the old master key in memory).
 fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    crate::store::create_data_dir(dir)?;
     let path = dir.join("lethe.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)

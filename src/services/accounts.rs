@@ -403,7 +403,7 @@ pub fn begin_totp(db: &Db, vault: &Vault, staff_id: i64) -> Result<String, AppEr
     Ok(secret)
 }
 
-fn totp_context(staff_id: i64) -> String {
+pub(crate) fn totp_context(staff_id: i64) -> String {
     format!("totp/{staff_id}")
 }
 

@@ -168,12 +168,15 @@ pub fn finish_interrupted_erasures(db: &Db, vault: &Vault) -> Result<usize, AppE
 /// Returns how many records went.
 pub fn end_expired_holds(db: &Db, vault: &Vault, today: NaiveDate) -> Result<usize, AppError> {
     let mut ended = 0;
+    // Each workspace's holds are read once, however many hold keys it has.
+    let mut holds_of: std::collections::HashMap<i64, Vec<LegalHold>> = Default::default();
     for (scope, key_id, label) in vault.hold_keys()? {
         let hold_key = label.rsplit_once(':').map_or(label.as_str(), |(k, _)| k);
-        let holds = db
-            .read(|c| inventory::load(c, &scope).map_err(AppError::from))?
-            .legal_holds;
-        let current = holds.iter().find(|h| h.key == hold_key);
+        if let std::collections::hash_map::Entry::Vacant(slot) = holds_of.entry(scope.id()) {
+            let inventory = db.read(|c| inventory::load(c, &scope).map_err(AppError::from))?;
+            slot.insert(inventory.legal_holds);
+        }
+        let current = holds_of[&scope.id()].iter().find(|h| h.key == hold_key);
         if current.is_some_and(|h| h.until.is_none_or(|u| u >= today)) {
             continue;
         }

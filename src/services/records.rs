@@ -55,7 +55,12 @@ pub async fn ingest(
             records,
         },
     };
-    match writer.submit(batch).await? {
+    answer(writer.submit(batch).await?)
+}
+
+/// What the API answers for what the writer did.
+fn answer(outcome: BatchOutcome) -> Result<Ingested, AppError> {
+    match outcome {
         BatchOutcome::Stored(r) => Ok(Ingested::Stored(r)),
         BatchOutcome::Replayed(r) => Ok(Ingested::Replayed(r)),
         BatchOutcome::KeyReused => Err(key_reused()),
@@ -75,23 +80,19 @@ pub fn ingest_now(
     scope: WorkspaceScope,
     records: Vec<Value>,
 ) -> Result<Receipt, AppError> {
-    let records = match seal_batch(db, vault, countries, scope, records, None)? {
-        Sealed::Earlier(outcome) => {
-            return outcome.map(|i| match i {
-                Ingested::Stored(r) | Ingested::Replayed(r) => r,
-            });
-        }
-        Sealed::Batch(records) => records,
+    // Without an idempotency key there is no earlier answer to replay.
+    let Sealed::Batch(records) = seal_batch(db, vault, countries, scope, records, None)? else {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "no earlier batch to replay"
+        )));
     };
     let batch = Batch {
         scope,
         idempotency: None,
         records,
     };
-    match db.write(|tx| crate::store::writer::write_now(tx, &batch))? {
-        BatchOutcome::Stored(r) | BatchOutcome::Replayed(r) => Ok(r),
-        BatchOutcome::KeyReused => Err(key_reused()),
-        BatchOutcome::SubjectErased(_) => Err(AppError::Conflict("a subject was erased".into())),
+    match answer(db.write(|tx| crate::store::writer::write_now(tx, &batch))?)? {
+        Ingested::Stored(r) | Ingested::Replayed(r) => Ok(r),
     }
 }
 

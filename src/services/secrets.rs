@@ -11,7 +11,7 @@ pub fn seal_stored_secrets(db: &Db, vault: &Vault) -> Result<usize, AppError> {
         let mut sealed = 0;
         for (id, secret) in staff::unsealed_totp_secrets(tx)? {
             if !vault::is_sealed(&secret) {
-                let value = vault.seal_secret(&format!("totp/{id}"), &secret)?;
+                let value = vault.seal_secret(&super::accounts::totp_context(id), &secret)?;
                 staff::replace_totp_secret(tx, id, &value)?;
                 sealed += 1;
             }

@@ -97,15 +97,7 @@ impl Db {
     /// it, switches it to WAL and applies pending migrations.
     pub fn open(path: &Path) -> Result<Db, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            // The directory holds password hashes and keys: only the owner may enter it.
-            let mut builder = std::fs::DirBuilder::new();
-            builder.recursive(true);
-            #[cfg(unix)]
-            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-            builder.create(dir).map_err(|source| StoreError::DataDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
+            create_data_dir(dir)?;
         }
         create_private(path)?;
         let mut conn = Connection::open(path)?;
@@ -171,6 +163,19 @@ impl Db {
         self.read(|c| migrations::current_version(c).map_err(StoreError::from))
             .is_ok_and(|v| v == LATEST_VERSION)
     }
+}
+
+/// Creates the data directory (and its parents) if needed. It holds password hashes and keys:
+/// only the owner may enter it.
+pub fn create_data_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| StoreError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })
 }
 
 /// Creates an empty database file readable by its owner only (SQLite gives its `-wal` and

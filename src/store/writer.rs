@@ -7,7 +7,7 @@
 use super::{StoreError, WorkspaceScope, ts};
 use crate::domain::record::{Receipt, StoredRef};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -186,13 +186,7 @@ pub fn write_now(conn: &Connection, batch: &Batch) -> Result<BatchOutcome, Store
 fn write_batch(conn: &Connection, batch: &Batch, now: &str) -> Result<BatchOutcome, StoreError> {
     let w = batch.scope.id();
     if let Some(idem) = &batch.idempotency {
-        let earlier: Option<(String, String)> = conn
-            .query_row(
-                "SELECT request_digest, receipt FROM idempotency_keys WHERE workspace_id = ?1 AND key = ?2",
-                params![w, idem.key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+        let earlier = super::records::idempotent_receipt(conn, &batch.scope, &idem.key)?;
         if let Some((digest, receipt)) = earlier {
             if digest != idem.request_digest {
                 return Ok(BatchOutcome::KeyReused);

@@ -1,20 +1,9 @@
 //! The `lethe` binary from the shell: help, configuration errors, admin and key creation, and
 //! refusing a database from a newer Lethe.
 
-use crate::helpers::{PASSWORD, spawn_app_with};
+use crate::helpers::{PASSWORD, lethe, spawn_app_with};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
-
-fn lethe(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lethe"));
-    cmd.args(args).env_remove("RUST_LOG");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LETHE_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
 
 fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
     let mut child = cmd

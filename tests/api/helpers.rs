@@ -221,3 +221,15 @@ pub fn location(res: &Response) -> String {
         .unwrap_or_default()
         .to_owned()
 }
+
+/// The `lethe` binary with `args`, in an environment without any `LETHE_*` variable.
+pub fn lethe(args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_lethe"));
+    cmd.args(args).env_remove("RUST_LOG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LETHE_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}

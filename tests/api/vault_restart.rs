@@ -1,28 +1,18 @@
 //! The vault across process boundaries, with the real binary: an acknowledged batch survives
 //! `kill -9`, and `lethe keys rotate` re-wraps every key so the same records read back.
 
+use crate::helpers::lethe;
 use lethe::services::{Caller, accounts, apikeys, workspaces};
 use lethe::store::Db;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 struct Server {
     child: Child,
     base: String,
     client: reqwest::Client,
-}
-
-fn lethe(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lethe"));
-    cmd.args(args).env_remove("RUST_LOG");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LETHE_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
 }
 
 /// Starts `lethe serve` and reads its URL and certificate from what it prints.

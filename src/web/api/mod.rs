@@ -65,6 +65,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// A JSON body that does not parse: syntax errors are 400, well-formed JSON of the wrong shape
+/// is 422. For handlers that parse bodies themselves (NDJSON, optional bodies).
+pub fn json_body_error(e: &serde_json::Error) -> AppError {
+    if e.is_data() {
+        AppError::Validation(crate::domain::ValidationErrors::single(
+            "body",
+            e.to_string(),
+        ))
+    } else {
+        AppError::BadRequest(format!("the body is not valid JSON: {e}"))
+    }
+}
+
 /// Query strings that do not parse are a 400 problem naming what is wrong, like bodies.
 fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req: &HttpRequest| {
@@ -84,12 +97,7 @@ pub fn json_config(limit: usize) -> web::JsonConfig {
                 JsonPayloadError::ContentType => AppError::UnsupportedMediaType(
                     "send the body as Content-Type: application/json".into(),
                 ),
-                JsonPayloadError::Deserialize(e) if e.is_data() => AppError::Validation(
-                    crate::domain::ValidationErrors::single("body", e.to_string()),
-                ),
-                JsonPayloadError::Deserialize(e) => {
-                    AppError::BadRequest(format!("the body is not valid JSON: {e}"))
-                }
+                JsonPayloadError::Deserialize(e) => json_body_error(e),
                 other => AppError::BadRequest(format!("the body could not be read: {other}")),
             };
             ApiError(app_error).into()

@@ -3,7 +3,6 @@
 
 use super::ApiError;
 use super::auth::ApiKey;
-use crate::domain::ValidationErrors;
 use crate::domain::apikey::Scope;
 use crate::domain::record::{Receipt, RecordBatch, ndjson_records};
 use crate::error::AppError;
@@ -79,13 +78,8 @@ pub async fn post(
         .unwrap_or_default();
     let records = match content_type.as_str() {
         "application/json" => {
-            let batch: RecordBatch = serde_json::from_slice(&body).map_err(|e| {
-                ApiError(if e.is_data() {
-                    AppError::Validation(ValidationErrors::single("body", e.to_string()))
-                } else {
-                    AppError::BadRequest(format!("the body is not valid JSON: {e}"))
-                })
-            })?;
+            let batch: RecordBatch =
+                serde_json::from_slice(&body).map_err(|e| ApiError(super::json_body_error(&e)))?;
             batch.records
         }
         "application/x-ndjson" | "application/jsonl" | "application/ndjson" => {

@@ -4,7 +4,6 @@ use super::ApiError;
 use super::auth::ApiKey;
 use crate::domain::apikey::Scope;
 use crate::domain::subject::SubjectInput;
-use crate::error::AppError;
 use crate::services::erasure::{self, ErasureReport};
 use crate::services::subjects::{self, Reader, SubjectRecords, SubjectView};
 use crate::web::AppState;
@@ -168,17 +167,7 @@ fn optional_json<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Resul
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        let err = if e.is_data() {
-            AppError::Validation(crate::domain::ValidationErrors::single(
-                "body",
-                e.to_string(),
-            ))
-        } else {
-            AppError::BadRequest(format!("the body is not valid JSON: {e}"))
-        };
-        ApiError(err)
-    })
+    serde_json::from_slice(body).map_err(|e| ApiError(super::json_body_error(&e)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
