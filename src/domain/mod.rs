@@ -12,6 +12,7 @@ pub mod ropa;
 pub mod staff;
 pub mod subject;
 pub mod taxonomy;
+pub mod time;
 pub mod totp;
 pub mod workspace;
 

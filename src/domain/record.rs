@@ -128,6 +128,8 @@ pub fn prepare_batch(
         };
         if input.occurred_at > now + Duration::hours(1) {
             errors.add(&format!("{at}.occurred_at"), "is in the future");
+        } else if input.occurred_at < super::time::earliest() {
+            errors.add(&format!("{at}.occurred_at"), "is before 1970");
         }
         match ingest::prepare_fields(category, &input.fields, countries) {
             Ok(fields) => prepared.push(PreparedRecord {

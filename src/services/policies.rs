@@ -131,6 +131,9 @@ pub fn publish(
     if effective_at < now - Duration::minutes(5) {
         return Err(ValidationErrors::single("effective_at", "must not be in the past").into());
     }
+    // "Now" (or a moment ago, from a client's clock) means the moment of publication, so the new
+    // version always takes effect after the one in force, even within the same second.
+    let effective_at = effective_at.max(now);
     db.write(|tx| {
         let draft = policies::get(tx, scope, version)?;
         if draft.published {

@@ -1,6 +1,6 @@
 //! API keys, stored as SHA-256 digests. Authenticating a key is what yields its workspace scope.
 
-use super::{StoreError, WorkspaceScope, parse_ts, ts};
+use super::{StoreError, WorkspaceScope, opt_time_at, time_at, ts};
 use crate::domain::apikey::{Scope, prefix_of};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -21,9 +21,9 @@ const COLUMNS: &str = "id, name, prefix, scopes, created_by, created_at, last_us
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
     let scopes: String = r.get(3)?;
-    let created: String = r.get(5)?;
-    let used: Option<String> = r.get(6)?;
-    let revoked: Option<String> = r.get(7)?;
+    let created = time_at(r, 5)?;
+    let used = opt_time_at(r, 6)?;
+    let revoked = opt_time_at(r, 7)?;
     Ok(ApiKeyInfo {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -34,9 +34,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyInfo> {
             .filter_map(|s| Scope::parse(s).ok())
             .collect(),
         created_by: r.get(4)?,
-        created_at: parse_ts(&created),
-        last_used_at: used.as_deref().map(parse_ts),
-        revoked_at: revoked.as_deref().map(parse_ts),
+        created_at: created,
+        last_used_at: used,
+        revoked_at: revoked,
     })
 }
 

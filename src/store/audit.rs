@@ -1,7 +1,7 @@
 //! The audit log table: append inside the caller's transaction (so the entry and the change it
 //! records commit together), list with filters, and verify the chain.
 
-use super::{StoreError, WorkspaceScope, parse_ts, ts};
+use super::{StoreError, WorkspaceScope, time_at, ts};
 use crate::domain::audit::{
     AuditEvent, ChainBreak, ChainVerifier, ChainedFields, GENESIS_HASH, chain_hash, truncate_ip,
 };
@@ -88,11 +88,11 @@ pub struct AuditFilter {
 }
 
 fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
-    let at: String = r.get(1)?;
+    let at = time_at(r, 1)?;
     let detail: String = r.get(5)?;
     Ok(AuditEntry {
         seq: r.get(0)?,
-        at: parse_ts(&at),
+        at: at,
         actor: r.get(2)?,
         action: r.get(3)?,
         target: r.get(4)?,

@@ -19,10 +19,12 @@ pub mod subjects;
 pub mod workspaces;
 pub mod writer;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use crate::domain::time;
+use chrono::{DateTime, Utc};
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
+use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
 
@@ -204,15 +206,31 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     Ok(())
 }
 
-/// Timestamps are stored as RFC 3339 UTC text with microseconds: readable and sortable as text.
+/// The stored form of an instant (`domain::time`): fixed-width UTC text, so text order is time
+/// order.
 pub fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    time::format(t)
 }
 
-pub fn parse_ts(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_default()
+/// An instant read from a column: anything but the stored form is an error, never a default.
+pub struct StoredTime(pub DateTime<Utc>);
+
+impl FromSql for StoredTime {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        time::parse(value.as_str()?)
+            .map(StoredTime)
+            .map_err(|e| FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// The instant in column `i`.
+pub fn time_at(r: &Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    Ok(r.get::<_, StoredTime>(i)?.0)
+}
+
+/// The instant in column `i`, which may be NULL.
+pub fn opt_time_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    Ok(r.get::<_, Option<StoredTime>>(i)?.map(|t| t.0))
 }
 
 /// Maps a UNIQUE violation to a readable conflict; other errors pass through.

@@ -4,7 +4,7 @@
 //! Tenant functions take a [`WorkspaceScope`]. The sender works across workspaces (it claims
 //! whatever is due), so its functions take message ids it was handed by [`claim_due`].
 
-use super::{StoreError, WorkspaceScope, parse_ts, ts};
+use super::{StoreError, WorkspaceScope, opt_time_at, time_at, ts};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -52,9 +52,9 @@ const MESSAGE_COLUMNS: &str = "id, kind, recipient, subject, body, status, attem
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     let kind: String = r.get(1)?;
-    let next: String = r.get(7)?;
-    let created: String = r.get(8)?;
-    let sent: Option<String> = r.get(9)?;
+    let next = time_at(r, 7)?;
+    let created = time_at(r, 8)?;
+    let sent = opt_time_at(r, 9)?;
     Ok(Message {
         id: r.get(0)?,
         kind: Kind::parse(&kind),
@@ -63,9 +63,9 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
         body: r.get(4)?,
         status: r.get(5)?,
         attempts: r.get(6)?,
-        next_attempt_at: parse_ts(&next),
-        created_at: parse_ts(&created),
-        sent_at: sent.as_deref().map(parse_ts),
+        next_attempt_at: next,
+        created_at: created,
+        sent_at: sent,
         last_error: r.get(10)?,
     })
 }
@@ -127,11 +127,11 @@ pub struct Attempt {
 }
 
 fn attempt_from_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
-    let at: String = r.get(1)?;
+    let at = time_at(r, 1)?;
     let status: String = r.get(2)?;
     Ok(Attempt {
         message_id: r.get(0)?,
-        at: parse_ts(&at),
+        at: at,
         ok: status == "ok",
         latency_ms: r.get(3)?,
         error: r.get(4)?,
@@ -305,8 +305,8 @@ pub struct Endpoint {
 
 fn endpoint_from_row(r: &Row<'_>) -> rusqlite::Result<Endpoint> {
     let events: String = r.get(2)?;
-    let disabled: Option<String> = r.get(4)?;
-    let created: String = r.get(6)?;
+    let disabled = opt_time_at(r, 4)?;
+    let created = time_at(r, 6)?;
     Ok(Endpoint {
         id: r.get(0)?,
         url: r.get(1)?,
@@ -316,9 +316,9 @@ fn endpoint_from_row(r: &Row<'_>) -> rusqlite::Result<Endpoint> {
             .map(str::to_owned)
             .collect(),
         consecutive_failures: r.get(3)?,
-        disabled_at: disabled.as_deref().map(parse_ts),
+        disabled_at: disabled,
         created_by: r.get(5)?,
-        created_at: parse_ts(&created),
+        created_at: created,
     })
 }
 
@@ -478,16 +478,16 @@ pub fn subscribe(
     now: DateTime<Utc>,
     resend_after: DateTime<Utc>,
 ) -> Result<Subscribe, StoreError> {
-    let existing: Option<(Option<String>, String)> = conn
+    let existing: Option<(Option<String>, DateTime<Utc>)> = conn
         .query_row(
             "SELECT confirmed_at, created_at FROM policy_subscribers WHERE workspace_id = ?1 AND email = ?2",
             params![scope.id(), email],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, time_at(r, 1)?)),
         )
         .optional()?;
     match existing {
         Some((Some(_), _)) => Ok(Subscribe::AlreadyConfirmed),
-        Some((None, asked)) if parse_ts(&asked) > resend_after => Ok(Subscribe::RecentlyAsked),
+        Some((None, asked)) if asked > resend_after => Ok(Subscribe::RecentlyAsked),
         Some((None, _)) => {
             conn.execute(
                 "UPDATE policy_subscribers SET confirm_digest = ?3, unsubscribe_digest = ?4, created_at = ?5 \

@@ -1,6 +1,6 @@
 //! Policy versions. Published rows are immutable (a trigger refuses updates and deletes).
 
-use super::{StoreError, WorkspaceScope, parse_ts, ts};
+use super::{StoreError, WorkspaceScope, opt_time_at, time_at, ts};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -26,9 +26,9 @@ const COLUMNS: &str = "version, status, markdown, material, summary, created_by,
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<PolicyVersion> {
     let status: String = r.get(1)?;
-    let created: String = r.get(6)?;
-    let published: Option<String> = r.get(7)?;
-    let effective: Option<String> = r.get(8)?;
+    let created = time_at(r, 6)?;
+    let published = opt_time_at(r, 7)?;
+    let effective = opt_time_at(r, 8)?;
     Ok(PolicyVersion {
         version: r.get(0)?,
         published: status == "published",
@@ -36,9 +36,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<PolicyVersion> {
         material: r.get(3)?,
         summary: r.get(4)?,
         created_by: r.get(5)?,
-        created_at: parse_ts(&created),
-        published_at: published.as_deref().map(parse_ts),
-        effective_at: effective.as_deref().map(parse_ts),
+        created_at: created,
+        published_at: published,
+        effective_at: effective,
         rendered_markdown: r.get(9)?,
         rendered_html: r.get(10)?,
         inventory_snapshot: r.get(11)?,

@@ -1,7 +1,7 @@
 //! Stored records (sealed) and the subject access log. New records arrive through the
 //! group-commit [`super::writer`]; this module reads them and changes them on erasure.
 
-use super::{StoreError, WorkspaceScope, parse_ts, ts};
+use super::{StoreError, WorkspaceScope, time_at, ts};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
@@ -25,8 +25,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
     Ok(StoredRecord {
         id: r.get(0)?,
         category: r.get(1)?,
-        occurred_at: parse_ts(&r.get::<_, String>(2)?),
-        received_at: parse_ts(&r.get::<_, String>(3)?),
+        occurred_at: time_at(r, 2)?,
+        received_at: time_at(r, 3)?,
         key_id: r.get(4)?,
         sealed_fields: r.get(5)?,
         flagged_restricted: r.get(6)?,
@@ -159,7 +159,7 @@ pub fn access_log(
             Ok(AccessEntry {
                 actor: r.get(0)?,
                 reason: r.get(1)?,
-                at: parse_ts(&r.get::<_, String>(2)?),
+                at: time_at(r, 2)?,
             })
         })?
         .collect::<Result<_, _>>()?;

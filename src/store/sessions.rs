@@ -1,6 +1,6 @@
 //! Console sessions, stored server-side. The cookie holds a random id; the table holds its digest.
 
-use super::{StoreError, parse_ts, ts};
+use super::{StoreError, time_at, ts};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -47,14 +47,14 @@ pub fn get(conn: &Connection, id_hash: &str) -> Result<Option<Session>, StoreErr
             [id_hash],
             |r| {
                 let stage: String = r.get(2)?;
-                let created: String = r.get(3)?;
-                let seen: String = r.get(4)?;
+                let created = time_at(r, 3)?;
+                let seen = time_at(r, 4)?;
                 Ok(Session {
                     staff_id: r.get(0)?,
                     csrf_token: r.get(1)?,
                     stage: if stage == "full" { Stage::Full } else { Stage::Totp },
-                    created_at: parse_ts(&created),
-                    last_seen_at: parse_ts(&seen),
+                    created_at: created,
+                    last_seen_at: seen,
                 })
             },
         )

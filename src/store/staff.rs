@@ -1,7 +1,7 @@
 //! Staff accounts, their second factor and recovery codes, and one-time links (setup, invite).
 //! Staff are instance-wide: they reach workspaces through memberships.
 
-use super::{StoreError, parse_ts, ts, unique_violation};
+use super::{StoreError, opt_time_at, ts, unique_violation};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -22,7 +22,7 @@ const COLUMNS: &str = "id, email, password_hash, is_admin, totp_secret, totp_ena
                        totp_last_step, failed_logins, locked_until";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<StaffAccount> {
-    let locked: Option<String> = r.get(8)?;
+    let locked = opt_time_at(r, 8)?;
     Ok(StaffAccount {
         id: r.get(0)?,
         email: r.get(1)?,
@@ -32,7 +32,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<StaffAccount> {
         totp_enabled: r.get(5)?,
         totp_last_step: r.get(6)?,
         failed_logins: r.get(7)?,
-        locked_until: locked.as_deref().map(parse_ts),
+        locked_until: locked,
     })
 }
 

@@ -1,7 +1,7 @@
 //! Subjects: the operator's users, by the operator's own id. Personal values (e-mail, birth
 //! date) are only here sealed; the e-mail is findable through its keyed blind index.
 
-use super::{StoreError, WorkspaceScope, parse_ts, ts};
+use super::{StoreError, WorkspaceScope, opt_time_at, time_at, ts};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -25,21 +25,18 @@ const COLUMNS: &str = "id, external_id, kind, sealed_profile, key_id, closed_at,
      restricted_reason, erased_at, created_at, updated_at";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubjectRow> {
-    let opt_ts = |i: usize| -> rusqlite::Result<Option<DateTime<Utc>>> {
-        Ok(r.get::<_, Option<String>>(i)?.map(|s| parse_ts(&s)))
-    };
     Ok(SubjectRow {
         id: r.get(0)?,
         external_id: r.get(1)?,
         kind: r.get(2)?,
         sealed_profile: r.get(3)?,
         key_id: r.get(4)?,
-        closed_at: opt_ts(5)?,
-        restricted_at: opt_ts(6)?,
+        closed_at: opt_time_at(r, 5)?,
+        restricted_at: opt_time_at(r, 6)?,
         restricted_reason: r.get(7)?,
-        erased_at: opt_ts(8)?,
-        created_at: parse_ts(&r.get::<_, String>(9)?),
-        updated_at: parse_ts(&r.get::<_, String>(10)?),
+        erased_at: opt_time_at(r, 8)?,
+        created_at: time_at(r, 9)?,
+        updated_at: time_at(r, 10)?,
     })
 }
 

@@ -1,6 +1,6 @@
 //! Workspaces and the look-ups that turn a slug into a [`WorkspaceScope`].
 
-use super::{StoreError, WorkspaceScope, parse_ts, ts, unique_violation};
+use super::{StoreError, WorkspaceScope, time_at, ts, unique_violation};
 use crate::domain::Email;
 use crate::domain::staff::Role;
 use crate::domain::workspace::{Slug, Workspace, WorkspaceSettings};
@@ -16,7 +16,7 @@ const W_COLUMNS: &str = "w.id, w.slug, w.legal_name, w.contact_email, w.dpo_name
 fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
     let contact: String = row.get(3)?;
     let dpo_email: Option<String> = row.get(5)?;
-    let created: String = row.get(9)?;
+    let created = time_at(row, 9)?;
     Ok((
         WorkspaceScope::new(row.get(0)?),
         Workspace {
@@ -30,7 +30,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
                 request_deadline_days: row.get(7)?,
                 require_totp: row.get(8)?,
             },
-            created_at: parse_ts(&created),
+            created_at: created,
         },
     ))
 }

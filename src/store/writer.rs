@@ -275,10 +275,10 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(
             "INSERT INTO workspaces (id, slug, legal_name, contact_email, created_at, updated_at) \
-             VALUES (1, 'w', 'W', 'p@w.example', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+             VALUES (1, 'w', 'W', 'p@w.example', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
              INSERT INTO subjects (id, workspace_id, external_id, key_id, created_at, updated_at) VALUES
-               (1, 1, 'a', 'k1', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'),
-               (2, 1, 'b', 'k2', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');",
+               (1, 1, 'a', 'k1', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'),
+               (2, 1, 'b', 'k2', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');",
         )
         .unwrap();
         (dir, db, conn)
@@ -351,8 +351,8 @@ mod tests {
         assert_eq!(count(&conn), 1);
 
         conn.execute_batch(
-            "UPDATE subjects SET erased_at = '2026-01-02T00:00:00Z' WHERE id = 1;
-             UPDATE subjects SET restricted_at = '2026-01-02T00:00:00Z' WHERE id = 2;",
+            "UPDATE subjects SET erased_at = '2026-01-02T00:00:00.000000Z' WHERE id = 1;
+             UPDATE subjects SET restricted_at = '2026-01-02T00:00:00.000000Z' WHERE id = 2;",
         )
         .unwrap();
         let (late, _) = job(vec![record("r5", 2), record("r6", 1)], None, "");

@@ -306,3 +306,43 @@ async fn a_future_effective_date_schedules_the_version_and_the_public_status_fol
         404
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_published_effective_now_replaces_the_one_in_force_within_the_same_second() {
+    let (app, key) = setup().await;
+    let draft = |summary: &'static str| {
+        json!({"markdown": TEMPLATE, "material": true, "summary": summary})
+    };
+    for (version, summary) in [(1, "First"), (2, "Second")] {
+        let (status, _) = call(
+            &app,
+            &key,
+            reqwest::Method::POST,
+            "/api/v1/policies",
+            Some(draft(summary)),
+        )
+        .await;
+        assert_eq!(status, 201);
+        // A client clock reads whole seconds: "now" is a moment before the server's now.
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let (status, body) = call(
+            &app,
+            &key,
+            reqwest::Method::POST,
+            &format!("/api/v1/policies/{version}/publish"),
+            Some(json!({"effective_at": now})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let status: Value = app
+        .client
+        .get(app.url("/api/v1/public/aulm/policy"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["version"], 2, "the newer publication is in force");
+}

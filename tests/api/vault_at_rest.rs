@@ -179,7 +179,7 @@ async fn secrets_an_older_lethe_stored_in_the_clear_are_sealed_at_start() {
             )?;
             tx.execute(
                 "INSERT INTO webhook_endpoints (workspace_id, url, secret, events, created_by, created_at) \
-                 VALUES (?1, 'https://hooks.example.org/x', 'whsec_plain', 'policy.published', 'test', '2026-01-01T00:00:00Z')",
+                 VALUES (?1, 'https://hooks.example.org/x', 'whsec_plain', 'policy.published', 'test', '2026-01-01T00:00:00.000000Z')",
                 [scope.id()],
             )?;
             Ok::<_, lethe::store::StoreError>(())
