@@ -85,8 +85,8 @@ pub struct ServeArgs {
     /// Console sessions end this many hours after login, active or not [default: 12].
     #[arg(long, env = "LETHE_SESSION_ABSOLUTE_HOURS", value_name = "HOURS")]
     pub session_absolute_hours: Option<u32>,
-    /// Cron schedule (6 fields, seconds first) of the expired-session clean-up
-    /// [default: "0 */10 * * * *"].
+    /// Schedule of the expired-session clean-up: crontab's five fields, a shorthand such as
+    /// `@hourly`, or six fields with seconds first; UTC [default: "0 */10 * * * *"].
     #[arg(long, env = "LETHE_SESSION_CLEANUP_SCHEDULE", value_name = "CRON")]
     pub session_cleanup_schedule: Option<String>,
     /// Number of HTTP worker threads [default: number of cores].
@@ -122,9 +122,27 @@ pub struct ServeArgs {
     /// Allow webhooks to private, loopback and link-local addresses (refused by default).
     #[arg(long, env = "LETHE_WEBHOOK_ALLOW_PRIVATE", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub webhook_allow_private: Option<bool>,
-    /// Cron schedule (6 fields, seconds first) of the outbox sender [default: "*/10 * * * * *"].
+    /// Schedule of the outbox sender [default: "*/10 * * * * *", every ten seconds].
     #[arg(long, env = "LETHE_OUTBOX_SCHEDULE", value_name = "CRON")]
     pub outbox_schedule: Option<String>,
+    /// Schedule of the release of records kept by legal holds that ended [default: "*/10 * * * *"].
+    #[arg(long, env = "LETHE_LEGAL_HOLDS_SCHEDULE", value_name = "CRON")]
+    pub legal_holds_schedule: Option<String>,
+    /// Schedule of the check of every retention rule's claim against the data (also done after
+    /// each run) [default: "5 * * * *", hourly].
+    #[arg(long, env = "LETHE_CLAIMS_SCHEDULE", value_name = "CRON")]
+    pub claims_schedule: Option<String>,
+    /// Schedule of the pruning of Lethe's own data (access log, outbox, audit log…) by its rules
+    /// [default: "30 3 * * *", daily at 03:30 UTC].
+    #[arg(long, env = "LETHE_OWN_DATA_SCHEDULE", value_name = "CRON")]
+    pub own_data_schedule: Option<String>,
+    /// Schedule of the destruction of spent period keys [default: "15 * * * *", hourly].
+    #[arg(long, env = "LETHE_PERIOD_KEYS_SCHEDULE", value_name = "CRON")]
+    pub period_keys_schedule: Option<String>,
+    /// Records a retention run changes per transaction; between batches live writes get
+    /// through [default: 2000].
+    #[arg(long, env = "LETHE_RETENTION_BATCH_SIZE", value_name = "N")]
+    pub retention_batch_size: Option<u32>,
     /// IP ranges to countries for `ip_country` record fields: a CSV file of `start,end,country`
     /// lines (e.g. `1.0.0.0,1.0.0.255,AU`). Without it the country is left empty.
     #[arg(long, env = "LETHE_IP_COUNTRY_FILE", value_name = "FILE")]

@@ -2,6 +2,7 @@
 //! clap) > TOML file (`--config`) > built-in default. Every problem names the option it is about.
 
 use crate::cli::{DataArgs, ServeArgs};
+use crate::domain::schedule::CronSchedule;
 use serde::Deserialize;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -47,6 +48,11 @@ struct FileConfig {
     webhook_allow_private: Option<bool>,
     outbox_schedule: Option<String>,
     ip_country_file: Option<PathBuf>,
+    legal_holds_schedule: Option<String>,
+    claims_schedule: Option<String>,
+    own_data_schedule: Option<String>,
+    period_keys_schedule: Option<String>,
+    retention_batch_size: Option<u32>,
 }
 
 /// A value that must not appear in logs or `Debug` output (SMTP passwords, URLs that may carry
@@ -112,7 +118,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub session_idle: Duration,
     pub session_absolute: Duration,
-    pub session_cleanup_schedule: cron::Schedule,
+    pub session_cleanup_schedule: CronSchedule,
     pub workers: Option<usize>,
     pub demo: bool,
     /// Outgoing e-mail server; None keeps e-mail in the outbox.
@@ -124,7 +130,17 @@ pub struct Config {
     /// Webhooks may go to private, loopback and link-local addresses.
     pub webhook_allow_private: bool,
     /// When the outbox sender (and the policy announcer) run.
-    pub outbox_schedule: cron::Schedule,
+    pub outbox_schedule: CronSchedule,
+    /// When records that legal holds kept after an erasure are released.
+    pub legal_holds_schedule: CronSchedule,
+    /// When every retention rule's claim is counted against the data (also after each run).
+    pub claims_schedule: CronSchedule,
+    /// When Lethe's own data (access log, outbox, audit log…) is pruned by its rules.
+    pub own_data_schedule: CronSchedule,
+    /// When spent period keys are destroyed.
+    pub period_keys_schedule: CronSchedule,
+    /// Rows a retention run changes per transaction.
+    pub retention_batch_size: u32,
     /// First retry delay; each further one doubles, up to an hour.
     pub outbox_retry_base: Duration,
     /// Attempts before a message is `failed` for good.
@@ -151,6 +167,16 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 const DEFAULT_SESSION_CLEANUP: &str = "0 */10 * * * *";
 const DEFAULT_OUTBOX_SCHEDULE: &str = "*/10 * * * * *";
+const DEFAULT_LEGAL_HOLDS_SCHEDULE: &str = "*/10 * * * *";
+const DEFAULT_CLAIMS_SCHEDULE: &str = "5 * * * *";
+const DEFAULT_OWN_DATA_SCHEDULE: &str = "30 3 * * *";
+const DEFAULT_PERIOD_KEYS_SCHEDULE: &str = "15 * * * *";
+pub const DEFAULT_RETENTION_BATCH_SIZE: u32 = 2000;
+
+/// A built-in schedule; a typo in one is caught by the unit test of the defaults.
+fn builtin(expression: &str) -> CronSchedule {
+    CronSchedule::parse(expression).unwrap_or_else(|e| panic!("built-in schedule: {e}"))
+}
 
 impl Config {
     /// Defaults with the given data directory; what tests and embedding start from.
@@ -165,8 +191,7 @@ impl Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             session_idle: Duration::from_secs(30 * 60),
             session_absolute: Duration::from_secs(12 * 3600),
-            session_cleanup_schedule: cron::Schedule::from_str(DEFAULT_SESSION_CLEANUP)
-                .expect("the built-in schedule parses"),
+            session_cleanup_schedule: builtin(DEFAULT_SESSION_CLEANUP),
             workers: None,
             demo: false,
             smtp_url: None,
@@ -174,8 +199,12 @@ impl Config {
             smtp_password: None,
             mail_from: None,
             webhook_allow_private: false,
-            outbox_schedule: cron::Schedule::from_str(DEFAULT_OUTBOX_SCHEDULE)
-                .expect("the built-in schedule parses"),
+            outbox_schedule: builtin(DEFAULT_OUTBOX_SCHEDULE),
+            legal_holds_schedule: builtin(DEFAULT_LEGAL_HOLDS_SCHEDULE),
+            claims_schedule: builtin(DEFAULT_CLAIMS_SCHEDULE),
+            own_data_schedule: builtin(DEFAULT_OWN_DATA_SCHEDULE),
+            period_keys_schedule: builtin(DEFAULT_PERIOD_KEYS_SCHEDULE),
+            retention_batch_size: DEFAULT_RETENTION_BATCH_SIZE,
             outbox_retry_base: Duration::from_secs(30),
             outbox_max_attempts: 12,
             webhook_disable_after: 10,
@@ -323,8 +352,50 @@ impl Config {
             .webhook_allow_private
             .or(file.webhook_allow_private)
             .unwrap_or(false);
-        if let Some(s) = args.outbox_schedule.or(file.outbox_schedule) {
-            config.outbox_schedule = parse_schedule("--outbox-schedule", &s)?;
+        for (option, arg, from_file, slot) in [
+            (
+                "--outbox-schedule",
+                args.outbox_schedule,
+                file.outbox_schedule,
+                &mut config.outbox_schedule,
+            ),
+            (
+                "--legal-holds-schedule",
+                args.legal_holds_schedule,
+                file.legal_holds_schedule,
+                &mut config.legal_holds_schedule,
+            ),
+            (
+                "--claims-schedule",
+                args.claims_schedule,
+                file.claims_schedule,
+                &mut config.claims_schedule,
+            ),
+            (
+                "--own-data-schedule",
+                args.own_data_schedule,
+                file.own_data_schedule,
+                &mut config.own_data_schedule,
+            ),
+            (
+                "--period-keys-schedule",
+                args.period_keys_schedule,
+                file.period_keys_schedule,
+                &mut config.period_keys_schedule,
+            ),
+        ] {
+            if let Some(s) = arg.or(from_file) {
+                *slot = parse_schedule(option, &s)?;
+            }
+        }
+        if let Some(n) = args.retention_batch_size.or(file.retention_batch_size) {
+            if !(10..=20_000).contains(&n) {
+                return Err(bad(
+                    "--retention-batch-size",
+                    "must be between 10 and 20000",
+                ));
+            }
+            config.retention_batch_size = n;
         }
         config.master_key = master_key_from_env();
         config.ip_country_file = args.ip_country_file.or(file.ip_country_file);
@@ -359,15 +430,9 @@ fn parse_addr(option: &str, value: &str) -> Result<SocketAddr, ConfigError> {
         .ok_or_else(|| bad(option, format!("'{value}' resolves to no address")))
 }
 
-fn parse_schedule(option: &str, value: &str) -> Result<cron::Schedule, ConfigError> {
-    cron::Schedule::from_str(value).map_err(|e| {
-        bad(
-            option,
-            format!(
-                "'{value}' is not a cron schedule with seconds first, e.g. \"0 */10 * * * *\" ({e})"
-            ),
-        )
-    })
+/// crontab(5) with five fields, a shorthand (`@daily`) or six fields with seconds first.
+fn parse_schedule(option: &str, value: &str) -> Result<CronSchedule, ConfigError> {
+    CronSchedule::parse(value).map_err(|e| bad(option, e.to_string()))
 }
 
 /// `smtp://` or `smtps://` with a host; the message never repeats the URL (it may hold a password).
@@ -402,6 +467,18 @@ mod tests {
 
     fn args() -> ServeArgs {
         ServeArgs::default()
+    }
+
+    #[test]
+    fn the_built_in_job_schedules_parse_and_crontab_forms_are_accepted() {
+        let c = Config::with_data_dir("d");
+        assert_eq!(c.own_data_schedule.source(), "30 3 * * *");
+        let mut a = args();
+        a.legal_holds_schedule = Some("@hourly".into());
+        a.outbox_schedule = Some("*/5 * * * *".into());
+        let c = Config::from_serve_args(a).unwrap();
+        assert_eq!(c.legal_holds_schedule.source(), "@hourly");
+        assert_eq!(c.outbox_schedule.source(), "*/5 * * * *");
     }
 
     #[test]
@@ -441,10 +518,21 @@ mod tests {
         assert!(e.message.contains("lisen"), "{e}");
 
         let mut a = args();
-        a.session_cleanup_schedule = Some("0 3 * * *".into());
+        a.session_cleanup_schedule = Some("0 3 * *".into());
         assert_eq!(
             Config::from_serve_args(a).unwrap_err().option,
             "--session-cleanup-schedule"
+        );
+        let mut a = args();
+        a.claims_schedule = Some("0 25 * * *".into());
+        let e = Config::from_serve_args(a).unwrap_err();
+        assert_eq!(e.option, "--claims-schedule");
+        assert!(e.message.contains("hour"), "{e}");
+        let mut a = args();
+        a.retention_batch_size = Some(1);
+        assert_eq!(
+            Config::from_serve_args(a).unwrap_err().option,
+            "--retention-batch-size"
         );
 
         let mut a = args();

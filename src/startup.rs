@@ -155,14 +155,17 @@ impl Application {
         self.redirect.as_ref().map(|(p, _)| *p)
     }
 
-    /// Serves until the server stops (Ctrl-C / SIGTERM), with the scheduled jobs running.
+    /// Serves until the server stops (Ctrl-C / SIGTERM), with the scheduled jobs running. At
+    /// shutdown, running jobs stop between batches (a retention run resumes at the next start).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let jobs = crate::jobs::spawn_all(
+        let scheduler = Arc::new(crate::jobs::registry(
             self.db.clone(),
             self.vault.clone(),
             self.config.clone(),
             self.base_url.clone(),
-        );
+            Arc::new(crate::domain::time::SystemClock),
+        ));
+        let passes = scheduler.start();
         let result = match self.redirect {
             Some((_, redirect)) => {
                 let (main, _) = tokio::join!(self.server, redirect);
@@ -170,9 +173,8 @@ impl Application {
             }
             None => self.server.await,
         };
-        for job in jobs {
-            job.abort();
-        }
+        scheduler.shutdown(Duration::from_secs(10)).await;
+        passes.abort();
         result
     }
 }
@@ -190,12 +192,18 @@ fn load_ip_countries(config: &Config) -> anyhow::Result<IpCountryTable> {
     Ok(table)
 }
 
-/// Finishes erasures a crash cut short and seals secrets an older Lethe stored in the clear.
+/// Finishes erasures and key destructions a crash cut short and seals secrets an older Lethe
+/// stored in the clear.
 fn vault_housekeeping(db: &Db, vault: &Vault) -> anyhow::Result<()> {
     let finished = crate::services::erasure::finish_interrupted_erasures(db, vault)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if finished > 0 {
         tracing::info!(finished, "finished interrupted erasures");
+    }
+    let destroyed =
+        crate::services::keys::finish_retirements(db, vault).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if destroyed > 0 {
+        tracing::info!(destroyed, "finished interrupted key destructions");
     }
     let sealed = crate::services::secrets::seal_stored_secrets(db, vault)
         .map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -149,6 +149,16 @@ impl Default for ChainVerifier {
 }
 
 impl ChainVerifier {
+    /// Continues a chain whose entries up to `seq` were pruned behind a checkpoint: the next
+    /// entry must be `seq + 1` and point at `hash`.
+    pub fn from_checkpoint(seq: i64, hash: &str) -> Self {
+        ChainVerifier {
+            prev_hash: hash.to_owned(),
+            prev_seq: Some(seq),
+            checked: 0,
+        }
+    }
+
     pub fn check(
         &mut self,
         fields: &ChainedFields<'_>,
@@ -210,6 +220,21 @@ mod tests {
         let h3 = chain_hash(&h2, &fields(3, "c"));
         let mut v = ChainVerifier::default();
         v.check(&fields(1, "a"), GENESIS_HASH, &h1).unwrap();
+        assert_eq!(
+            v.check(&fields(3, "c"), &h2, &h3),
+            Err(ChainBreak::Unlinked { seq: 3 })
+        );
+    }
+
+    #[test]
+    fn a_chain_continues_from_a_checkpoint_and_a_gap_after_it_is_found() {
+        let h1 = chain_hash(GENESIS_HASH, &fields(1, "a"));
+        let h2 = chain_hash(&h1, &fields(2, "b"));
+        let h3 = chain_hash(&h2, &fields(3, "c"));
+        let mut v = ChainVerifier::from_checkpoint(1, &h1);
+        v.check(&fields(2, "b"), &h1, &h2).unwrap();
+        assert_eq!(v.checked, 1);
+        let mut v = ChainVerifier::from_checkpoint(1, &h1);
         assert_eq!(
             v.check(&fields(3, "c"), &h2, &h3),
             Err(ChainBreak::Unlinked { seq: 3 })

@@ -3,6 +3,8 @@
 //! (retention rules) and what overrides deletion (legal holds). Items are named by a stable key
 //! so that policies, API clients and imports can refer to them.
 
+use super::schedule::CronSchedule;
+use super::transform::Transform;
 use super::{ValidationErrors, text};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -341,8 +343,8 @@ pub enum RetentionAction {
     Anonymize,
 }
 
-/// A promise about how long one category is kept. The engine that runs rules comes later; the
-/// published policy already renders them.
+/// A promise about how long one category is kept, and the job that keeps it: on its schedule
+/// the rule deletes, or anonymizes field by field, every record of its category past its period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionRule {
@@ -355,9 +357,53 @@ pub struct RetentionRule {
     pub action: RetentionAction,
     #[serde(default)]
     pub note: String,
+    /// When the rule runs, in UTC: crontab's five fields (`0 3 * * *`), a shorthand
+    /// (`@daily`) or six fields with seconds first.
+    #[serde(default = "daily")]
+    pub schedule: CronSchedule,
+    /// A disabled rule does not run on its schedule (it can still be run by hand).
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// For `anonymize`: what happens to each field (and `drop_subject`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transforms: Vec<Transform>,
+    /// What the rule promises, in the operator's words ("no message preview older than 30
+    /// days"); counted against the data after every run. Empty: Lethe words it.
+    #[serde(default)]
+    pub claim: String,
+}
+
+fn daily() -> CronSchedule {
+    CronSchedule::daily()
+}
+
+fn enabled() -> bool {
+    true
 }
 
 impl RetentionRule {
+    /// A rule with the defaults of the API: daily, enabled, no transforms, Lethe's claim.
+    pub fn new(
+        key: &str,
+        category: &str,
+        trigger: RetentionTrigger,
+        days: u32,
+        action: RetentionAction,
+    ) -> Self {
+        RetentionRule {
+            key: key.to_owned(),
+            category: category.to_owned(),
+            trigger,
+            days,
+            action,
+            note: String::new(),
+            schedule: CronSchedule::daily(),
+            enabled: true,
+            transforms: Vec::new(),
+            claim: String::new(),
+        }
+    }
+
     pub fn validate(mut self) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::default();
         clean(&mut errors, "key", &mut self.key, parse_key);
@@ -366,7 +412,42 @@ impl RetentionRule {
             errors.add("days", "must be at most 36500 (100 years)");
         }
         clean(&mut errors, "note", &mut self.note, |v| text(v, 1000, true));
+        clean(&mut errors, "claim", &mut self.claim, |v| {
+            text(v, 300, true)
+        });
+        match self.action {
+            RetentionAction::Delete if !self.transforms.is_empty() => errors.add(
+                "transforms",
+                "belong to action 'anonymize'; a deleted record needs none",
+            ),
+            RetentionAction::Anonymize if self.transforms.is_empty() => errors.add(
+                "transforms",
+                "give at least one transform: what happens to which field",
+            ),
+            _ => {}
+        }
         errors.into_result().map(|()| self)
+    }
+
+    /// The claim as published: the operator's words, or Lethe's.
+    pub fn claim_text(&self) -> String {
+        if !self.claim.is_empty() {
+            return self.claim.clone();
+        }
+        let what = match self.action {
+            RetentionAction::Delete => "kept",
+            RetentionAction::Anonymize => "kept unaltered",
+        };
+        match self.trigger {
+            RetentionTrigger::Collected => format!(
+                "No {} record is {what} more than {} days after it was collected.",
+                self.category, self.days
+            ),
+            RetentionTrigger::AccountClosed => format!(
+                "No {} record is {what} more than {} days after its account closed.",
+                self.category, self.days
+            ),
+        }
     }
 }
 
@@ -486,6 +567,32 @@ impl Inventory {
                 .map(|h| format!("legal hold '{}'", h.key)),
         );
         out
+    }
+
+    /// A retention rule's transforms name fields its category declares (`prefix` is the rule's
+    /// place, e.g. `retention_rules[2].`, or empty).
+    pub fn check_transforms(
+        &self,
+        rule: &RetentionRule,
+        prefix: &str,
+    ) -> Result<(), ValidationErrors> {
+        let Some(category) = self.categories.iter().find(|c| c.key == rule.category) else {
+            return Ok(());
+        };
+        if rule.transforms.is_empty() {
+            return Ok(());
+        }
+        let fields: Vec<String> = category.fields.iter().map(|f| f.name.clone()).collect();
+        super::transform::validate_transforms(&rule.transforms, &fields).map_err(|e| {
+            ValidationErrors(
+                e.0.into_iter()
+                    .map(|fe| super::FieldError {
+                        field: format!("{prefix}{}", fe.field),
+                        message: fe.message,
+                    })
+                    .collect(),
+            )
+        })
     }
 
     /// Category keys among `referenced` that this inventory does not define, as field errors.

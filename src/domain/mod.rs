@@ -6,14 +6,18 @@ pub mod fideslang;
 pub mod ingest;
 pub mod inventory;
 pub mod ip_country;
+pub mod keys;
 pub mod policy;
 pub mod record;
+pub mod retention;
 pub mod ropa;
+pub mod schedule;
 pub mod staff;
 pub mod subject;
 pub mod taxonomy;
 pub mod time;
 pub mod totp;
+pub mod transform;
 pub mod workspace;
 
 use serde::Serialize;

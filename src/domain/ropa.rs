@@ -433,21 +433,22 @@ mod tests {
                 },
             ],
             retention_rules: vec![
+                RetentionRule::new(
+                    "email-after-close",
+                    "user.contact.email",
+                    RetentionTrigger::AccountClosed,
+                    30,
+                    RetentionAction::Delete,
+                ),
                 RetentionRule {
-                    key: "email-after-close".into(),
-                    category: "user.contact.email".into(),
-                    trigger: RetentionTrigger::AccountClosed,
-                    days: 30,
-                    action: RetentionAction::Delete,
-                    note: String::new(),
-                },
-                RetentionRule {
-                    key: "ip".into(),
-                    category: "user.device.ip_address".into(),
-                    trigger: RetentionTrigger::Collected,
-                    days: 0,
-                    action: RetentionAction::Anonymize,
                     note: "only the network is kept".into(),
+                    ..RetentionRule::new(
+                        "ip",
+                        "user.device.ip_address",
+                        RetentionTrigger::Collected,
+                        0,
+                        RetentionAction::Anonymize,
+                    )
                 },
             ],
             legal_holds: vec![

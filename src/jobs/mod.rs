@@ -1,124 +1,136 @@
-//! Scheduled jobs. Each job has a cron schedule (6 fields, seconds first); the scheduler sleeps
-//! until the next firing, runs the job off the async workers and re-arms. Later capabilities
-//! (retention, request deadlines) register their jobs here. The outbox sender is one.
+//! Every scheduled job, registered in one place on the one [`scheduler::Scheduler`]. Each has its
+//! own schedule option (`--<job>-schedule`); retention rules bring their own schedules.
+
+pub mod scheduler;
 
 use crate::config::Config;
-use crate::services::outbox;
+use crate::domain::time::Clock;
+use crate::services::{erasure, keys, outbox, retention};
 use crate::store::Db;
-use chrono::Utc;
+use crate::vault::Vault;
+use scheduler::{Job, Scheduler};
 use std::sync::Arc;
 
-/// Starts every job on the current tokio runtime. The returned handles end with the runtime.
-/// `base_url` is where people reach this server, for links in what the outbox sends.
-pub fn spawn_all(
+/// The scheduler with every job of a serving Lethe.
+pub fn registry(
     db: Db,
-    vault: crate::vault::Vault,
+    vault: Vault,
     config: Arc<Config>,
     base_url: String,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let idle = config.session_idle;
-    let absolute = config.session_absolute;
-    let hold_vault = vault.clone();
-    let mut jobs = vec![spawn(
-        "legal-holds",
-        config.session_cleanup_schedule.clone(),
-        db.clone(),
-        move |db| {
-            let today = Utc::now().date_naive();
-            let n = crate::services::erasure::end_expired_holds(db, &hold_vault, today)?;
-            Ok(format!("deleted {n} records whose legal hold ended"))
-        },
-    )];
-    jobs.push(spawn(
+    clock: Arc<dyn Clock>,
+) -> Scheduler {
+    let mut s = Scheduler::new(db, clock);
+    let (idle, absolute) = (config.session_idle, config.session_absolute);
+    s.add(Job::new(
         "session-cleanup",
         config.session_cleanup_schedule.clone(),
-        db.clone(),
-        move |db| {
-            let n = crate::services::accounts::purge_expired_sessions(db, idle, absolute)?;
-            let keys = crate::services::records::purge_idempotency_keys(db)?;
-            Ok(format!(
-                "removed {n} expired sessions and {keys} idempotency keys older than a day"
-            ))
+        move |run| {
+            let n = crate::services::accounts::purge_expired_sessions(run.db, idle, absolute)?;
+            let keys = crate::services::records::purge_idempotency_keys(run.db)?;
+            Ok(if n + keys == 0 {
+                String::new()
+            } else {
+                format!("removed {n} expired sessions and {keys} idempotency keys older than a day")
+            })
         },
     ));
-    match outbox::Sender::from_config(&config, vault) {
-        Ok(sender) => jobs.push(spawn_outbox(
-            config.outbox_schedule.clone(),
-            db,
-            sender,
-            base_url,
-        )),
+    let v = vault.clone();
+    s.add(Job::new(
+        "legal-holds",
+        config.legal_holds_schedule.clone(),
+        move |run| {
+            let n = erasure::end_expired_holds(run.db, &v, run.now.date_naive())?;
+            Ok(summary(n, "records whose legal hold ended deleted"))
+        },
+    ));
+    let v = vault.clone();
+    s.add(Job::new(
+        "period-keys",
+        config.period_keys_schedule.clone(),
+        move |run| {
+            let n = keys::destroy_all_spent_period_keys(run.db, &v, run.now)?;
+            Ok(summary(n, "spent period keys destroyed"))
+        },
+    ));
+    let (v, batch) = (vault.clone(), config.retention_batch_size);
+    s.add(
+        Job::new(
+            "vault-upgrade",
+            config.period_keys_schedule.clone(),
+            move |run| {
+                let stop = || run.stop.is_set();
+                let n = keys::upgrade_records(run.db, &v, batch, &stop)?;
+                Ok(summary(n, "records re-sealed under period keys"))
+            },
+        )
+        .at_start(),
+    );
+    let v = vault.clone();
+    s.add(Job::new(
+        "retention-claims",
+        config.claims_schedule.clone(),
+        move |run| {
+            let n = retention::check_all_claims(run.db, &v, run.now)?;
+            Ok(if n == 0 {
+                String::new()
+            } else {
+                format!("{n} retention claims are broken")
+            })
+        },
+    ));
+    s.add(Job::new(
+        "own-data",
+        config.own_data_schedule.clone(),
+        move |run| {
+            let report = retention::prune_own_data(run.db, run.now, batch, &|| run.stop.is_set())?;
+            Ok(report.summary())
+        },
+    ));
+    match outbox::Sender::from_config(&config, vault.clone()) {
+        Ok(sender) => {
+            if sender.mailer.is_none() {
+                tracing::info!(
+                    job = "outbox",
+                    "no SMTP server configured: e-mail stays in the outbox, readable in the console"
+                );
+            }
+            s.add(Job::new(
+                "outbox",
+                config.outbox_schedule.clone(),
+                move |run| outbox_pass(run.db, &sender, &base_url),
+            ));
+        }
         Err(e) => tracing::error!(job = "outbox", error = %e, "outbox sender not started"),
     }
-    jobs
+    s.add_source(retention::scheduled_rules(vault, batch));
+    s
 }
 
-/// The outbox job: announce policy versions that took effect, then deliver what is due. It is
-/// async (delivery is network I/O); database work still runs off the async workers.
-fn spawn_outbox(
-    schedule: cron::Schedule,
-    db: Db,
-    sender: outbox::Sender,
-    base_url: String,
-) -> tokio::task::JoinHandle<()> {
-    const NAME: &str = "outbox";
-    if sender.mailer.is_none() {
-        tracing::info!(
-            job = NAME,
-            "no SMTP server configured: e-mail stays in the outbox, readable in the console"
-        );
+fn summary(n: usize, what: &str) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("{n} {what}")
     }
-    tokio::spawn(async move {
-        loop {
-            let Some(next) = schedule.upcoming(Utc).next() else {
-                tracing::warn!(job = NAME, "schedule has no future firing; job stopped");
-                return;
-            };
-            let wait = (next - Utc::now()).to_std().unwrap_or_default();
-            tokio::time::sleep(wait).await;
-            let base = base_url.clone();
-            match db.run(move |db| outbox::announce_due(db, &base)).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(job = NAME, "announced {n} policy versions"),
-                Err(e) => {
-                    tracing::error!(job = NAME, error = %e, "announcing policy versions failed")
-                }
-            }
-            match outbox::deliver_due(&db, &sender).await {
-                Ok(s) if s == outbox::RunSummary::default() => {}
-                Ok(s) => tracing::info!(
-                    job = NAME,
-                    sent = s.sent,
-                    failed = s.failed_attempts,
-                    "outbox run"
-                ),
-                Err(e) => tracing::error!(job = NAME, error = %e, "outbox run failed"),
-            }
-        }
-    })
 }
 
-fn spawn(
-    name: &'static str,
-    schedule: cron::Schedule,
-    db: Db,
-    job: impl Fn(&Db) -> Result<String, crate::error::AppError> + Send + Sync + 'static,
-) -> tokio::task::JoinHandle<()> {
-    let job = Arc::new(job);
-    tokio::spawn(async move {
-        loop {
-            let Some(next) = schedule.upcoming(Utc).next() else {
-                tracing::warn!(job = name, "schedule has no future firing; job stopped");
-                return;
-            };
-            let wait = (next - Utc::now()).to_std().unwrap_or_default();
-            tokio::time::sleep(wait).await;
-            let (db, job) = (db.clone(), job.clone());
-            match tokio::task::spawn_blocking(move || job(&db)).await {
-                Ok(Ok(summary)) => tracing::info!(job = name, "{summary}"),
-                Ok(Err(e)) => tracing::error!(job = name, error = %e, "job failed"),
-                Err(e) => tracing::error!(job = name, error = %e, "job panicked"),
-            }
-        }
-    })
+/// Announces policy versions that took effect, then delivers what is due. Delivery is network
+/// I/O: it runs on the runtime from this blocking thread, with no transaction open.
+fn outbox_pass(
+    db: &Db,
+    sender: &outbox::Sender,
+    base_url: &str,
+) -> Result<String, crate::error::AppError> {
+    let announced = outbox::announce_due(db, base_url)?;
+    let delivered = tokio::runtime::Handle::current().block_on(outbox::deliver_due(db, sender))?;
+    Ok(
+        if announced == 0 && delivered == outbox::RunSummary::default() {
+            String::new()
+        } else {
+            format!(
+                "announced {announced} policy versions; sent {}, {} failed attempts",
+                delivered.sent, delivered.failed_attempts
+            )
+        },
+    )
 }

@@ -5,6 +5,7 @@
 use super::Caller;
 use super::subjects::find;
 use crate::domain::inventory::LegalHold;
+use crate::domain::retention::governing_hold;
 use crate::error::AppError;
 use crate::store::{Db, WorkspaceScope, audit, inventory, records, subjects};
 use crate::vault::{self, KeyPurpose, Vault};
@@ -32,23 +33,6 @@ pub struct ErasureReport {
     pub kept: Vec<KeptRecords>,
 }
 
-/// The hold that keeps a record of `category` today, if any: the one that lasts longest.
-fn governing_hold<'a>(
-    holds: &'a [LegalHold],
-    category: &str,
-    today: NaiveDate,
-) -> Option<&'a LegalHold> {
-    let covers = |h: &&LegalHold| match &h.category {
-        None => true,
-        Some(c) => category == c || category.starts_with(&format!("{c}.")),
-    };
-    holds
-        .iter()
-        .filter(covers)
-        .filter(|h| h.until.is_none_or(|u| u >= today))
-        .max_by_key(|h| h.until.unwrap_or(NaiveDate::MAX))
-}
-
 /// Erases a person: records under a legal hold are re-sealed under the hold's key, the rest
 /// are deleted, the profile and e-mail index are dropped, and the person's data key is
 /// destroyed, which makes any copy of their records (backups included) unreadable.
@@ -64,7 +48,8 @@ pub fn erase_subject(
     let holds = db
         .read(|c| inventory::load(c, scope).map_err(AppError::from))?
         .legal_holds;
-    let (report, subject_id, key_id) = db.write(|tx| {
+    // Durable before the key goes: a power loss must not keep the rows and lose the key.
+    let (report, subject_id, key_id) = db.write_durable(|tx| {
         let row = find(tx, scope, external_id)?;
         if let Some(at) = row.erased_at {
             return Err(AppError::Conflict(format!(
@@ -78,22 +63,22 @@ pub fn erase_subject(
         let own = records::sealed_under(tx, scope, row.id, &key_id)?;
         let mut kept: Vec<KeptRecords> = Vec::new();
         if !own.is_empty() {
-            let subject_key = vault
-                .keys(scope, &[key_id.as_str()])?
-                .remove(&key_id)
-                .ok_or_else(|| {
-                    AppError::internal(anyhow::anyhow!("subject {} key missing", row.id))
-                })?;
+            let keys = vault.key_ring(scope, &records::key_ids(&own))?;
             for r in &own {
                 let Some(hold) = governing_hold(&holds, &r.category, today) else {
                     continue;
                 };
+                let record_key = keys
+                    .record_key(&r.key_id, r.period_key_id.as_deref())
+                    .ok_or_else(|| {
+                        AppError::internal(anyhow::anyhow!("record {} has no data key", r.id))
+                    })?;
                 let until = hold.until.map(|d| d.to_string());
                 let label = format!("{}:{}", hold.key, until.as_deref().unwrap_or("open"));
                 let (hold_key_id, hold_key) = vault.shared_key(scope, KeyPurpose::Hold, &label)?;
                 let aad = vault::record_aad(scope, &r.id);
                 let plain = zeroize::Zeroizing::new(
-                    subject_key
+                    record_key
                         .open(&aad, &r.sealed_fields)
                         .map_err(AppError::internal)?,
                 );
@@ -152,6 +137,35 @@ fn destroy_subject_key(
     db.write(|tx| subjects::forget_key(tx, scope, subject_id).map_err(AppError::from))
 }
 
+/// Retention has run its course for a closed account: nothing of the person is left but their
+/// profile and key. Both go as in an erasure (durably first, then the key), recorded as an
+/// expiry rather than a request.
+pub fn expire_subject(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    external_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let key_id = db.write_durable(|tx| {
+        let row = find(tx, scope, external_id)?;
+        if row.erased_at.is_some() || records::count_for_subject(tx, scope, row.id)? > 0 {
+            return Ok::<_, AppError>(None);
+        }
+        subjects::mark_erased(tx, scope, row.id, now)?;
+        let event = super::Caller::system()
+            .event("subject.expired", external_id)
+            .detail(json!({"reason": "every record past its retention rule; account closed"}));
+        audit::append(tx, Some(scope), &event, now)?;
+        Ok(row.key_id)
+    })?;
+    if let Some(key_id) = key_id {
+        destroy_subject_key(db, vault, scope, subject_id, &key_id)?;
+    }
+    Ok(())
+}
+
 /// Finishes erasures that stopped between the two files (records erased, key not yet
 /// destroyed). Run at start-up.
 pub fn finish_interrupted_erasures(db: &Db, vault: &Vault) -> Result<usize, AppError> {
@@ -181,7 +195,7 @@ pub fn end_expired_holds(db: &Db, vault: &Vault, today: NaiveDate) -> Result<usi
             continue;
         }
         let now = Utc::now();
-        let deleted = db.write(|tx| {
+        let deleted = db.write_durable(|tx| {
             let n = records::delete_sealed_by(tx, &scope, &key_id)?;
             let why = if current.is_some() { "ended" } else { "lifted" };
             let event = super::Caller::system()

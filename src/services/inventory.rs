@@ -19,6 +19,12 @@ pub trait InventoryItem: Serialize + Clone + Send + 'static {
     fn validated(self) -> Result<Self, ValidationErrors>;
     /// Category keys this item refers to, with the field that names them.
     fn category_refs(&self) -> (&'static str, Vec<&String>);
+    /// Checks against the rest of the inventory (categories exist; a retention rule's
+    /// transforms name its category's fields). `prefix` places the item in an import.
+    fn check_in(&self, known: &Inventory, prefix: &str) -> Result<(), ValidationErrors> {
+        let (field, refs) = self.category_refs();
+        known.check_categories_exist(&format!("{prefix}{field}"), refs)
+    }
     fn find<'a>(inventory: &'a Inventory, key: &str) -> Option<&'a Self>;
     fn put(
         &self,
@@ -29,8 +35,23 @@ pub trait InventoryItem: Serialize + Clone + Send + 'static {
 }
 
 macro_rules! inventory_item {
+    ($ty:ty, $kind:expr, $list:ident, $put:path, |$item:ident| $refs:expr,
+     check = |$rule:ident, $known:ident, $prefix:ident| $check:expr) => {
+        inventory_item!(@impl $ty, $kind, $list, $put, |$item| $refs,
+            fn check_in(&self, $known: &Inventory, $prefix: &str) -> Result<(), ValidationErrors> {
+                let (field, refs) = self.category_refs();
+                $known.check_categories_exist(&format!("{}{field}", $prefix), refs)?;
+                let $rule = self;
+                $check
+            }
+        );
+    };
     ($ty:ty, $kind:expr, $list:ident, $put:path, |$item:ident| $refs:expr) => {
+        inventory_item!(@impl $ty, $kind, $list, $put, |$item| $refs,);
+    };
+    (@impl $ty:ty, $kind:expr, $list:ident, $put:path, |$item:ident| $refs:expr, $($extra:item)*) => {
         impl InventoryItem for $ty {
+            $($extra)*
             const KIND: InventoryKind = $kind;
             fn key(&self) -> &str {
                 &self.key
@@ -90,7 +111,8 @@ inventory_item!(
     InventoryKind::RetentionRules,
     retention_rules,
     inventory::put_retention_rule,
-    |r| ("category", vec![&r.category])
+    |r| ("category", vec![&r.category]),
+    check = |rule, known, prefix| known.check_transforms(rule, prefix)
 );
 inventory_item!(
     LegalHold,
@@ -152,8 +174,7 @@ pub fn put<T: InventoryItem>(
     let now = Utc::now();
     db.write(|tx| {
         let inv = inventory::load(tx, scope)?;
-        let (field, refs) = item.category_refs();
-        inv.check_categories_exist(field, refs)?;
+        item.check_in(&inv, "")?;
         let created = item.put(tx, scope, now)?;
         let event = caller
             .event(put_action(T::KIND), format!("{}:{key}", T::KIND.singular()))
@@ -241,8 +262,7 @@ fn check_list_refs<T: InventoryItem>(
     errors: &mut ValidationErrors,
 ) {
     for (i, item) in list.iter().enumerate() {
-        let (field, refs) = item.category_refs();
-        if let Err(e) = known.check_categories_exist(&format!("{name}[{i}].{field}"), refs) {
+        if let Err(e) = item.check_in(known, &format!("{name}[{i}].")) {
             errors.0.extend(e.0);
         }
     }

@@ -4,6 +4,7 @@
 
 use crate::domain::ValidationErrors;
 use crate::domain::ip_country::IpCountryTable;
+use crate::domain::keys::Period;
 use crate::domain::record::{Receipt, prepare_batch};
 use crate::error::AppError;
 use crate::store::writer::{Batch, BatchOutcome, Idempotency, NewRecord, RecordWriter};
@@ -40,22 +41,32 @@ pub async fn ingest(
     records: Vec<Value>,
     idempotency: Option<Idempotency>,
 ) -> Result<Ingested, AppError> {
-    let (db2, vault) = (db.clone(), vault.clone());
-    let idem = idempotency.clone();
-    let prepared = tokio::task::spawn_blocking(move || {
-        seal_batch(&db2, &vault, &countries, scope, records, idem.as_ref())
-    })
-    .await
-    .map_err(AppError::internal)??;
-    let batch = match prepared {
-        Sealed::Earlier(outcome) => return outcome,
-        Sealed::Batch(records) => Batch {
-            scope,
-            idempotency,
-            records,
-        },
-    };
-    answer(writer.submit(batch).await?)
+    // A period key may start to be destroyed between sealing and storing (a record for a week
+    // long past); the writer then refuses the batch and it is sealed again under a new key.
+    for _ in 0..3 {
+        let (db2, vault2, countries) = (db.clone(), vault.clone(), countries.clone());
+        let (raw, idem) = (records.clone(), idempotency.clone());
+        let prepared = tokio::task::spawn_blocking(move || {
+            seal_batch(&db2, &vault2, &countries, scope, raw, idem.as_ref())
+        })
+        .await
+        .map_err(AppError::internal)??;
+        let batch = match prepared {
+            Sealed::Earlier(outcome) => return outcome,
+            Sealed::Batch(records) => Batch {
+                scope,
+                idempotency: idempotency.clone(),
+                records,
+            },
+        };
+        match writer.submit(batch).await? {
+            BatchOutcome::KeyRetired => continue,
+            outcome => return answer(outcome),
+        }
+    }
+    Err(AppError::internal(anyhow::anyhow!(
+        "a period key kept being retired while the batch was stored"
+    )))
 }
 
 /// What the API answers for what the writer did.
@@ -66,6 +77,11 @@ fn answer(outcome: BatchOutcome) -> Result<Ingested, AppError> {
         BatchOutcome::KeyReused => Err(key_reused()),
         BatchOutcome::SubjectErased(_) => Err(AppError::Conflict(
             "a subject of this batch was erased while it was being stored; nothing was stored"
+                .into(),
+        )),
+        BatchOutcome::KeyRetired => Err(AppError::Conflict(
+            "a key of this batch was being destroyed while it was stored; nothing was stored: \
+             send it again"
                 .into(),
         )),
     }
@@ -164,8 +180,13 @@ fn seal_batch(
     } else {
         None
     };
+    let periods: Vec<Period> = prepared
+        .iter()
+        .map(|r| Period::of(&r.category, r.occurred_at))
+        .collect();
+    let period_keys = super::keys::period_keys(db, vault, &scope, &periods)?;
     let mut out = Vec::with_capacity(prepared.len());
-    for r in prepared {
+    for (r, period) in prepared.into_iter().zip(&periods) {
         let (subject_id, key_id, key) = match &r.subject {
             Some(external_id) => {
                 let (subject_id, key_id) = &subject_keys[external_id];
@@ -183,16 +204,20 @@ fn seal_batch(
                 (None, key_id.clone(), key)
             }
         };
+        let (period_key_id, period_key) = &period_keys[period];
         let id = uuid::Uuid::now_v7().to_string();
         let plain =
             zeroize::Zeroizing::new(serde_json::to_vec(&r.fields).map_err(AppError::internal)?);
         out.push(NewRecord {
-            sealed_fields: key.seal(&vault::record_aad(&scope, &id), &plain),
+            sealed_fields: key
+                .derive_with(period_key)
+                .seal(&vault::record_aad(&scope, &id), &plain),
             id,
             subject_id,
             category: r.category,
             occurred_at: r.occurred_at,
             key_id,
+            period_key_id: Some(period_key_id.clone()),
         });
     }
     Ok(Sealed::Batch(out))

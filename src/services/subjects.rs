@@ -9,12 +9,11 @@ use crate::error::AppError;
 use crate::store::records::{self, AccessEntry, StoredRecord};
 use crate::store::subjects::{self, NewSubject, SubjectRow};
 use crate::store::{Db, StoreError, WorkspaceScope, audit, workspaces};
-use crate::vault::{self, KeyPurpose, SecretKey, Vault, VaultError};
+use crate::vault::{self, KeyPurpose, KeyRing, SecretKey, Vault, VaultError};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
 use utoipa::ToSchema;
 
 impl From<VaultError> for AppError {
@@ -343,6 +342,9 @@ pub fn close(
     if at > now + chrono::Duration::hours(1) {
         return Err(ValidationErrors::single("closed_at", "is in the future").into());
     }
+    if at < crate::domain::time::earliest() {
+        return Err(ValidationErrors::single("closed_at", "is before 1970").into());
+    }
     db.write(|tx| {
         let row = find(tx, scope, external_id)?;
         if row.erased_at.is_some() {
@@ -419,12 +421,10 @@ pub fn read_records(
             records::count_for_subject(c, scope, row.id)?,
         ))
     })?;
-    let mut key_ids: Vec<&str> = stored.iter().map(|r| r.key_id.as_str()).collect();
+    let mut key_ids = records::key_ids(&stored);
     key_ids.extend(row.key_id.as_deref());
-    key_ids.sort_unstable();
-    key_ids.dedup();
-    let keys = vault.keys(scope, &key_ids)?;
-    let subject = view(&row, row.key_id.as_ref().and_then(|k| keys.get(k)), scope)?;
+    let keys = vault.key_ring(scope, &key_ids)?;
+    let subject = view(&row, row.key_id.as_deref().and_then(|k| keys.get(k)), scope)?;
     let records = stored
         .iter()
         .map(|r| open_record(scope, r, &keys))
@@ -440,10 +440,10 @@ pub fn read_records(
 fn open_record(
     scope: &WorkspaceScope,
     r: &StoredRecord,
-    keys: &HashMap<String, SecretKey>,
+    keys: &KeyRing,
 ) -> Result<RecordView, AppError> {
     let key = keys
-        .get(&r.key_id)
+        .record_key(&r.key_id, r.period_key_id.as_deref())
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("record {} has no data key", r.id)))?;
     let bytes = key
         .open(&vault::record_aad(scope, &r.id), &r.sealed_fields)

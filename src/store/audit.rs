@@ -169,14 +169,108 @@ pub fn get(conn: &Connection, scope: &WorkspaceScope, seq: i64) -> Result<AuditE
     .ok_or_else(|| StoreError::NotFound("audit entry".into()))
 }
 
-/// Checks every entry in order. Ok(number checked) or the first break.
+/// The newest checkpoint: entries up to `seq` may be gone; the next one points at `hash`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    /// Entries this checkpoint let go.
+    pub removed: i64,
+    pub at: DateTime<Utc>,
+}
+
+pub fn latest_checkpoint(conn: &Connection) -> Result<Option<Checkpoint>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT seq, hash, removed, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(Checkpoint {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                    removed: r.get(2)?,
+                    at: time_at(r, 3)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Lets the entries older than `before` go: writes a checkpoint at the newest of them (its
+/// sequence number and hash, which the next entry points at) and records the pruning as an
+/// entry of the chain. Returns the checkpoint, or None when nothing is that old. The entries
+/// themselves are deleted afterwards in batches ([`prune_before_checkpoint`]). Must run in a
+/// write transaction.
+pub fn checkpoint_before(
+    conn: &Connection,
+    before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Option<Checkpoint>, StoreError> {
+    let last: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT seq, hash FROM audit_log WHERE at < ?1 ORDER BY seq DESC LIMIT 1",
+            [ts(before)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((seq, hash)) = last else {
+        return Ok(None);
+    };
+    let previous = latest_checkpoint(conn)?.map_or(0, |c| c.seq);
+    if seq <= previous {
+        return Ok(None);
+    }
+    let removed: i64 = conn.query_row(
+        "SELECT count(*) FROM audit_log WHERE seq > ?1 AND seq <= ?2",
+        params![previous, seq],
+        |r| r.get(0),
+    )?;
+    conn.execute(
+        "INSERT INTO audit_checkpoints (seq, hash, removed, at) VALUES (?1, ?2, ?3, ?4)",
+        params![seq, hash, removed, ts(now)],
+    )?;
+    let event = AuditEvent::new(
+        crate::domain::audit::Actor::System,
+        "audit.pruned",
+        "audit_log",
+    )
+    .detail(serde_json::json!({
+        "through_seq": seq,
+        "through_hash": hash,
+        "removed": removed,
+        "older_than": ts(before),
+    }));
+    append(conn, None, &event, now)?;
+    Ok(Some(Checkpoint {
+        seq,
+        hash,
+        removed,
+        at: now,
+    }))
+}
+
+/// Deletes up to `limit` entries behind the newest checkpoint; returns how many went.
+pub fn prune_before_checkpoint(conn: &Connection, limit: u32) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM audit_log WHERE seq IN (SELECT seq FROM audit_log WHERE seq <= \
+         (SELECT coalesce(max(seq), 0) FROM audit_checkpoints) ORDER BY seq LIMIT ?1)",
+        [limit],
+    )?)
+}
+
+/// Checks every entry after the newest checkpoint in order (the first must point at the
+/// checkpoint's hash). Ok(number checked) or the first break.
 pub fn verify(conn: &Connection) -> Result<Result<u64, ChainBreak>, StoreError> {
+    let checkpoint = latest_checkpoint(conn)?;
     let mut stmt = conn.prepare(
         "SELECT seq, workspace_id, at, actor, action, target, detail, ip, prev_hash, hash \
-         FROM audit_log ORDER BY seq",
+         FROM audit_log WHERE seq > ?1 ORDER BY seq",
     )?;
-    let mut rows = stmt.query([])?;
-    let mut verifier = ChainVerifier::default();
+    let mut rows = stmt.query([checkpoint.as_ref().map_or(0, |c| c.seq)])?;
+    let mut verifier = match &checkpoint {
+        Some(c) => ChainVerifier::from_checkpoint(c.seq, &c.hash),
+        None => ChainVerifier::default(),
+    };
     while let Some(r) = rows.next()? {
         let (at, actor, action, target, detail): (String, String, String, String, String) =
             (r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?);

@@ -5,6 +5,7 @@ use super::{StoreError, WorkspaceScope, ts};
 use crate::domain::inventory::{
     DataCategory, Inventory, InventoryKind, LegalHold, Purpose, Recipient, RetentionRule, System,
 };
+use crate::domain::schedule::CronSchedule;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -210,20 +211,11 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
         inv.recipients.push(rec);
     }
 
-    let mut stmt = conn.prepare(
-        "SELECT r.key, c.key, r.trigger, r.days, r.action, r.note FROM retention_rules r \
-         JOIN data_categories c ON c.id = r.category_id WHERE r.workspace_id = ?1 ORDER BY r.id",
-    )?;
-    let rows = stmt.query_map([w], |r| {
-        Ok(RetentionRule {
-            key: r.get(0)?,
-            category: r.get(1)?,
-            trigger: from_text(r.get(2)?)?,
-            days: r.get(3)?,
-            action: from_text(r.get(4)?)?,
-            note: r.get(5)?,
-        })
-    })?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {RULE_COLUMNS} FROM retention_rules r \
+         JOIN data_categories c ON c.id = r.category_id WHERE r.workspace_id = ?1 ORDER BY r.id"
+    ))?;
+    let rows = stmt.query_map([w], rule_row)?;
     inv.retention_rules = rows.collect::<Result<_, _>>()?;
 
     let mut stmt = conn.prepare(
@@ -241,6 +233,40 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
     })?;
     inv.legal_holds = rows.collect::<Result<_, _>>()?;
     Ok(inv)
+}
+
+const RULE_COLUMNS: &str = "r.key, c.key, r.trigger, r.days, r.action, r.note, r.schedule, \
+     r.enabled, r.transforms, r.claim, r.workspace_id";
+
+fn rule_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RetentionRule> {
+    Ok(RetentionRule {
+        key: r.get(0)?,
+        category: r.get(1)?,
+        trigger: from_text(r.get(2)?)?,
+        days: r.get(3)?,
+        action: from_text(r.get(4)?)?,
+        note: r.get(5)?,
+        schedule: CronSchedule::parse(&r.get::<_, String>(6)?).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        enabled: r.get(7)?,
+        transforms: from_json(r.get(8)?)?,
+        claim: r.get(9)?,
+    })
+}
+
+/// Every workspace's retention rules, for the scheduler (which acts for every workspace).
+pub fn all_retention_rules(
+    conn: &Connection,
+) -> Result<Vec<(WorkspaceScope, RetentionRule)>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {RULE_COLUMNS} FROM retention_rules r \
+         JOIN data_categories c ON c.id = r.category_id ORDER BY r.workspace_id, r.id"
+    ))?;
+    let rows = stmt
+        .query_map([], |r| Ok((WorkspaceScope::new(r.get(10)?), rule_row(r)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// Inserts or replaces; true when the item is new. Referenced categories must exist (the
@@ -363,11 +389,27 @@ pub fn put_retention_rule(
     let existed = id_of(conn, scope, InventoryKind::RetentionRules, &r.key)?.is_some();
     let category = category_id(conn, scope, &r.category)?;
     conn.execute(
-        "INSERT INTO retention_rules (workspace_id, key, category_id, trigger, days, action, note, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+        "INSERT INTO retention_rules (workspace_id, key, category_id, trigger, days, action, note, \
+         schedule, enabled, transforms, claim, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
          ON CONFLICT (workspace_id, key) DO UPDATE SET category_id = excluded.category_id, trigger = excluded.trigger, \
-         days = excluded.days, action = excluded.action, note = excluded.note, updated_at = excluded.updated_at",
-        params![scope.id(), r.key, category, enum_text(&r.trigger), r.days, enum_text(&r.action), r.note, ts(now)],
+         days = excluded.days, action = excluded.action, note = excluded.note, schedule = excluded.schedule, \
+         enabled = excluded.enabled, transforms = excluded.transforms, claim = excluded.claim, \
+         updated_at = excluded.updated_at",
+        params![
+            scope.id(),
+            r.key,
+            category,
+            enum_text(&r.trigger),
+            r.days,
+            enum_text(&r.action),
+            r.note,
+            r.schedule.source(),
+            r.enabled,
+            serde_json::to_string(&r.transforms).unwrap_or_else(|_| "[]".into()),
+            r.claim,
+            ts(now)
+        ],
     )?;
     Ok(!existed)
 }

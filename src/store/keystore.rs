@@ -194,6 +194,22 @@ impl KeyStore {
         Ok(rows)
     }
 
+    /// A workspace's keys of one purpose, as (id, label).
+    pub fn labels_of(
+        &self,
+        scope: &WorkspaceScope,
+        purpose: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.pool.get()?;
+        let mut stmt = conn.prepare(
+            "SELECT id, label FROM data_keys WHERE workspace_id = ?1 AND purpose = ?2 ORDER BY label",
+        )?;
+        let rows = stmt
+            .query_map(params![scope.id(), purpose], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     /// Destroys a key; true if it existed. `secure_delete` zeroes the freed page.
     pub fn destroy(&self, scope: &WorkspaceScope, id: &str) -> Result<bool, StoreError> {
         let conn = self.pool.get()?;

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_policies.sql")),
     (4, include_str!("../../migrations/0004_outbox.sql")),
     (5, include_str!("../../migrations/0005_vault.sql")),
+    (6, include_str!("../../migrations/0006_retention.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

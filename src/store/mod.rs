@@ -7,12 +7,15 @@
 pub mod apikeys;
 pub mod audit;
 pub mod inventory;
+pub mod jobs;
+pub mod key_retirements;
 pub mod keystore;
 pub mod members;
 mod migrations;
 pub mod outbox;
 pub mod policies;
 pub mod records;
+pub mod retention;
 pub mod sessions;
 pub mod staff;
 pub mod subjects;
@@ -143,6 +146,30 @@ impl Db {
         let value = f(&tx)?;
         tx.commit().map_err(StoreError::from)?;
         Ok(value)
+    }
+
+    /// Like [`Db::write`], but the commit is on disk before it returns, not only in the log
+    /// (`synchronous = FULL` for this transaction). For changes that a key destruction follows:
+    /// the key store forgets at once, so the rows the key protected must be gone for good first.
+    pub fn write_durable<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(StoreError::from)?;
+        let result = (|| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(StoreError::from)?;
+            let value = f(&tx)?;
+            tx.commit().map_err(StoreError::from)?;
+            Ok(value)
+        })();
+        // The pooled connection goes back as every other: fast commits, durable at checkpoint.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(StoreError::from)?;
+        result
     }
 
     /// Runs blocking database work off the async workers.

@@ -12,16 +12,26 @@ pub struct StoredRecord {
     pub occurred_at: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
     pub key_id: String,
+    /// With `key_id`, makes the record's key (see `domain::keys`); None: `key_id` alone.
+    pub period_key_id: Option<String>,
     pub sealed_fields: Vec<u8>,
     pub flagged_restricted: bool,
     pub hold_key: Option<String>,
     pub held_until: Option<String>,
+    pub subject_id: Option<i64>,
+    /// Anonymize rules already applied, comma-separated.
+    pub anonymized_by: Option<String>,
 }
 
 const COLUMNS: &str = "id, category, occurred_at, received_at, key_id, sealed_fields, \
-     flagged_restricted, hold_key, held_until";
+     flagged_restricted, hold_key, held_until, period_key_id, subject_id, anonymized_by";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+/// [`COLUMNS`] of the table aliased `r`, for joins.
+pub(super) const COLUMNS_R: &str = "r.id, r.category, r.occurred_at, r.received_at, r.key_id, \
+     r.sealed_fields, r.flagged_restricted, r.hold_key, r.held_until, r.period_key_id, \
+     r.subject_id, r.anonymized_by";
+
+pub(super) fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
     Ok(StoredRecord {
         id: r.get(0)?,
         category: r.get(1)?,
@@ -32,7 +42,21 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
         flagged_restricted: r.get(6)?,
         hold_key: r.get(7)?,
         held_until: r.get(8)?,
+        period_key_id: r.get(9)?,
+        subject_id: r.get(10)?,
+        anonymized_by: r.get(11)?,
     })
+}
+
+/// The key ids (owner and period) that records need, each once.
+pub fn key_ids(records: &[StoredRecord]) -> Vec<&str> {
+    let mut ids: Vec<&str> = records
+        .iter()
+        .flat_map(|r| std::iter::once(r.key_id.as_str()).chain(r.period_key_id.as_deref()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 /// A subject's records, newest first.
@@ -81,7 +105,7 @@ pub fn sealed_under(
     Ok(rows)
 }
 
-/// Moves a record under a legal hold's key.
+/// Moves a record under a legal hold's key (which it needs alone).
 pub fn reseal_under_hold(
     conn: &Connection,
     scope: &WorkspaceScope,
@@ -92,8 +116,8 @@ pub fn reseal_under_hold(
     held_until: Option<&str>,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE records SET key_id = ?3, sealed_fields = ?4, hold_key = ?5, held_until = ?6 \
-         WHERE workspace_id = ?1 AND id = ?2",
+        "UPDATE records SET key_id = ?3, period_key_id = NULL, sealed_fields = ?4, hold_key = ?5, \
+         held_until = ?6 WHERE workspace_id = ?1 AND id = ?2",
         params![
             scope.id(),
             record_id,
@@ -216,4 +240,70 @@ pub fn held_by(
         params![scope.id(), hold_key],
         |r| r.get(0),
     )?)
+}
+
+/// Whether any record is still sealed under this period key.
+pub fn period_key_in_use(conn: &Connection, key_id: &str) -> Result<bool, StoreError> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM records WHERE period_key_id = ?1 LIMIT 1",
+            [key_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Up to `limit` records of the workspace still sealed the old way (owner key alone, no period
+/// key), for the start-up upgrade.
+pub fn without_period(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    limit: u32,
+) -> Result<Vec<StoredRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM records WHERE workspace_id = ?1 AND period_key_id IS NULL \
+         AND anonymized_by IS NULL AND hold_key IS NULL LIMIT ?2"
+    ))?;
+    let rows = stmt
+        .query_map(params![scope.id(), limit], row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Re-seals a record under its owner key and a period key, if it is still as it was read;
+/// true if it changed.
+pub fn set_period_key(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    record_id: &str,
+    key_id: &str,
+    period_key_id: &str,
+    sealed_fields: &[u8],
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "UPDATE records SET period_key_id = ?4, sealed_fields = ?5 WHERE workspace_id = ?1 \
+         AND id = ?2 AND key_id = ?3 AND period_key_id IS NULL AND anonymized_by IS NULL \
+         AND hold_key IS NULL",
+        params![scope.id(), record_id, key_id, period_key_id, sealed_fields],
+    )? > 0)
+}
+
+/// A subject's records per category: (category, how many, the oldest's time).
+pub fn categories_of_subject(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+) -> Result<Vec<(String, u64, DateTime<Utc>)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT category, count(*), min(occurred_at) FROM records WHERE workspace_id = ?1 \
+         AND subject_id = ?2 GROUP BY category ORDER BY category",
+    )?;
+    let rows = stmt
+        .query_map(params![scope.id(), subject_id], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64, time_at(r, 2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }

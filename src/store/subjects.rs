@@ -215,3 +215,23 @@ pub fn keys_to_destroy(
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
+
+/// People whose account closed before `closed_before`, who are not erased and of whom no record
+/// is left: retention has run its course and only their key and profile remain.
+pub fn closed_and_spent(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    closed_before: DateTime<Utc>,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT s.id, s.external_id FROM subjects s WHERE s.workspace_id = ?1 \
+         AND s.closed_at IS NOT NULL AND s.closed_at < ?2 AND s.erased_at IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM records r WHERE r.workspace_id = ?1 AND r.subject_id = s.id)",
+    )?;
+    let rows = stmt
+        .query_map(params![scope.id(), ts(closed_before)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}

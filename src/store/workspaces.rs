@@ -157,3 +157,18 @@ pub fn list_for_member(
 pub fn count(conn: &Connection) -> Result<i64, StoreError> {
     Ok(conn.query_row("SELECT count(*) FROM workspaces", [], |r| r.get(0))?)
 }
+
+/// Every workspace with its slug, for Lethe's own jobs (retention, key lifetimes), which act on
+/// each workspace as the system and are not anyone's request.
+pub fn all(conn: &Connection) -> Result<Vec<(WorkspaceScope, String)>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id, slug FROM workspaces ORDER BY id")?;
+    let rows = stmt
+        .query_map([], |r| Ok((WorkspaceScope::new(r.get(0)?), r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Every workspace's scope (see [`all`]).
+pub fn all_scopes(conn: &Connection) -> Result<Vec<WorkspaceScope>, StoreError> {
+    Ok(all(conn)?.into_iter().map(|(s, _)| s).collect())
+}

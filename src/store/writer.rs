@@ -28,6 +28,8 @@ pub struct NewRecord {
     pub category: String,
     pub occurred_at: DateTime<Utc>,
     pub key_id: String,
+    /// The period key the record's key was derived with (see `domain::keys`).
+    pub period_key_id: Option<String>,
     pub sealed_fields: Vec<u8>,
 }
 
@@ -53,6 +55,8 @@ pub enum BatchOutcome {
     KeyReused,
     /// A subject was erased after the batch was checked (its id in the workspace).
     SubjectErased(i64),
+    /// A period key of the batch began to be destroyed after the batch was sealed: seal again.
+    KeyRetired,
 }
 
 struct Job {
@@ -216,9 +220,22 @@ fn write_batch(conn: &Connection, batch: &Batch, now: &str) -> Result<BatchOutco
             restricted.insert(id, is_restricted);
         }
     }
+    // Read in the same transaction as the retirement proof, so no record slips under a key that
+    // is being destroyed.
+    let mut period_keys: Vec<&str> = batch
+        .records
+        .iter()
+        .filter_map(|r| r.period_key_id.as_deref())
+        .collect();
+    period_keys.sort_unstable();
+    period_keys.dedup();
+    if super::key_retirements::any_retired(conn, &period_keys)? {
+        return Ok(BatchOutcome::KeyRetired);
+    }
     let mut insert = conn.prepare_cached(
         "INSERT INTO records (id, workspace_id, subject_id, category, occurred_at, received_at, \
-         key_id, sealed_fields, flagged_restricted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+         key_id, period_key_id, sealed_fields, flagged_restricted) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     let mut stored = Vec::with_capacity(batch.records.len());
     for r in &batch.records {
@@ -234,6 +251,7 @@ fn write_batch(conn: &Connection, batch: &Batch, now: &str) -> Result<BatchOutco
             ts(r.occurred_at),
             now,
             r.key_id,
+            r.period_key_id,
             r.sealed_fields,
             flagged
         ])?;
@@ -291,6 +309,7 @@ mod tests {
             category: "c".into(),
             occurred_at: Utc::now(),
             key_id: format!("k{subject}"),
+            period_key_id: Some("p1".into()),
             sealed_fields: vec![1, 2, 3],
         }
     }

@@ -81,6 +81,16 @@ impl SecretKey {
             .map_err(|_| OpenError)
     }
 
+    /// The key of a record sealed under two keys: this one (its person's, or the workspace's) and
+    /// its period's. HKDF-SHA256 with the period key as salt; losing either loses the result.
+    pub fn derive_with(&self, period: &SecretKey) -> SecretKey {
+        let hkdf = hkdf::Hkdf::<Sha256>::new(Some(&period.0), &self.0);
+        let mut okm = [0u8; 32];
+        // 32 bytes is far below HKDF-SHA256's limit of 8160, so expansion cannot fail.
+        let _ = hkdf.expand(b"lethe/record-key/v1", &mut okm);
+        SecretKey(okm)
+    }
+
     /// HMAC-SHA256 of `data` under this key (blind indexes, key check values).
     pub fn mac(&self, data: &[u8]) -> Vec<u8> {
         let mut mac = <hmac::Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.0)
@@ -114,6 +124,23 @@ mod tests {
     fn each_seal_uses_a_fresh_nonce() {
         let key = SecretKey::generate();
         assert_ne!(key.seal(b"", b"same"), key.seal(b"", b"same"));
+    }
+
+    #[test]
+    fn a_derived_key_needs_both_keys() {
+        let (person, period) = (SecretKey::generate(), SecretKey::generate());
+        let derived = person.derive_with(&period);
+        assert_eq!(derived.0, person.derive_with(&period).0, "deterministic");
+        let sealed = derived.seal(b"r", b"hello");
+        assert!(person.open(b"r", &sealed).is_err());
+        assert!(period.open(b"r", &sealed).is_err());
+        assert!(period.derive_with(&person).open(b"r", &sealed).is_err());
+        assert!(
+            person
+                .derive_with(&SecretKey::generate())
+                .open(b"r", &sealed)
+                .is_err()
+        );
     }
 
     #[test]

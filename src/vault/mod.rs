@@ -52,6 +52,14 @@ pub enum KeyPurpose {
     Unlinked,
     /// The workspace's blind-index key (e-mail look-up).
     Index,
+    /// One category's week (`<category>@<Monday>`): with the person's key it makes each
+    /// record's key; destroyed once nothing sealed in the week is left.
+    Period,
+    /// Anonymized records detached from their person, meant to outlive both the person and the
+    /// period: neither erasure nor retention destroys it.
+    Retained,
+    /// The workspace's key of the `pseudonym` transform (stable pseudonyms).
+    Pseudonym,
 }
 
 impl KeyPurpose {
@@ -61,6 +69,9 @@ impl KeyPurpose {
             KeyPurpose::Hold => "hold",
             KeyPurpose::Unlinked => "unlinked",
             KeyPurpose::Index => "index",
+            KeyPurpose::Period => "period",
+            KeyPurpose::Retained => "retained",
+            KeyPurpose::Pseudonym => "pseudonym",
         }
     }
 }
@@ -179,6 +190,20 @@ impl Vault {
         }
     }
 
+    /// The keys records with these key ids (owner keys and period keys) need.
+    pub fn key_ring(&self, scope: &WorkspaceScope, ids: &[&str]) -> Result<KeyRing, VaultError> {
+        Ok(KeyRing(self.keys(scope, ids)?))
+    }
+
+    /// A workspace's keys of one purpose, as (key id, label): the period-key job walks them.
+    pub fn labels_of(
+        &self,
+        scope: &WorkspaceScope,
+        purpose: KeyPurpose,
+    ) -> Result<Vec<(String, String)>, VaultError> {
+        Ok(self.keys.labels_of(scope, purpose.as_str())?)
+    }
+
     /// The data keys with these ids; destroyed keys are absent from the map.
     pub fn keys(
         &self,
@@ -283,6 +308,26 @@ impl Vault {
             let wrapped = new.wrap(&wrap_aad(&k.id, k.workspace_id, &k.purpose, &k.label), &key);
             Ok::<_, VaultError>((wrapped, new.id().to_owned()))
         })
+    }
+}
+
+/// Data keys loaded for a set of records, by id.
+#[derive(Default)]
+pub struct KeyRing(HashMap<String, SecretKey>);
+
+impl KeyRing {
+    /// The key a record's fields are sealed under: its owner's key, derived with its period's
+    /// key when it has one. None when either was destroyed.
+    pub fn record_key(&self, key_id: &str, period_key_id: Option<&str>) -> Option<SecretKey> {
+        let base = self.0.get(key_id)?;
+        match period_key_id {
+            None => Some(base.clone()),
+            Some(p) => Some(base.derive_with(self.0.get(p)?)),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&SecretKey> {
+        self.0.get(id)
     }
 }
 

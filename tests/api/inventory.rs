@@ -155,7 +155,7 @@ async fn a_category_in_use_cannot_be_deleted_and_the_refusal_says_by_what() {
     )
     .await;
     put(&app, &key, "purposes", "billing", json!({"key": "billing", "name": "Billing", "legal_basis": "contract", "categories": ["user.contact.email"]})).await;
-    put(&app, &key, "retention-rules", "r1", json!({"key": "r1", "category": "user.contact.email", "trigger": "collected", "days": 90, "action": "anonymize"})).await;
+    put(&app, &key, "retention-rules", "r1", json!({"key": "r1", "category": "user.contact.email", "trigger": "collected", "days": 90, "action": "anonymize", "transforms": [{"field": "email", "op": "pseudonym"}]})).await;
     let (status, problem) = delete(&app, &key, "categories", "user.contact.email").await;
     assert_eq!(status, 409);
     let detail = problem["detail"].as_str().unwrap();

@@ -8,7 +8,6 @@ use base64::Engine;
 use hmac::{KeyInit, Mac};
 use lethe::config::{Config, Secret};
 use serde_json::json;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -31,7 +30,7 @@ async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) ->
 }
 
 fn fast_outbox(c: &mut Config) {
-    c.outbox_schedule = cron::Schedule::from_str("* * * * * *").unwrap();
+    c.outbox_schedule = lethe::domain::schedule::CronSchedule::parse("* * * * * *").unwrap();
     c.outbox_retry_base = Duration::from_millis(200);
 }
 

@@ -194,6 +194,11 @@ async fn acknowledged_records_survive_kill_9_and_a_master_key_rotation() {
     server.kill_9();
 
     let before = std::fs::read(dir.path().join("master.key")).unwrap();
+    let keys: i64 = rusqlite::Connection::open(dir.path().join("keys.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM data_keys", [], |r| r.get(0))
+        .unwrap();
+    assert!(keys >= 2, "the person's key and their records' week key");
     let out = lethe(&["keys", "rotate", "--data-dir", dir.path().to_str().unwrap()])
         .output()
         .unwrap();
@@ -202,7 +207,10 @@ async fn acknowledged_records_survive_kill_9_and_a_master_key_rotation() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("re-wrapped 1 data keys"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("re-wrapped {keys} data keys")),
+        "every key, once"
+    );
     let after = std::fs::read(dir.path().join("master.key")).unwrap();
     assert_ne!(before, after, "a new master key");
 

@@ -39,6 +39,13 @@ fn people(slug: &str) -> Vec<DemoSubject> {
                 "1975-11-02",
             ),
             p("cus_1003", "li.wen@example.org", "customer", "1993-07-21"),
+            // Closed their account 45 days ago: the first retention runs act on them.
+            p(
+                "cus_1004",
+                "tomas.novak@example.com",
+                "customer",
+                "1969-12-05",
+            ),
         ],
         _ => vec![
             p(
@@ -105,6 +112,43 @@ fn records(slug: &str) -> Vec<Value> {
                 0,
                 json!({"ip": "203.0.113.77"}),
             ),
+            // Old enough for the first runs of the 30-day and 7-day rules.
+            rec(
+                "usage.message_log.payload_preview",
+                Some("cus_1002"),
+                45,
+                json!({"preview": "Your verification code is 481 516, valid for 10 minutes"}),
+            ),
+            rec(
+                "user.device.ip_address",
+                Some("cus_1002"),
+                10,
+                json!({"ip": "192.0.2.141"}),
+            ),
+            rec(
+                "user.device.ip_address",
+                None,
+                12,
+                json!({"ip": "198.51.100.200"}),
+            ),
+            rec(
+                "usage.message_log",
+                Some("cus_1004"),
+                60,
+                json!({"recipient_number": "+420601234567", "sent_at": at(60), "status": "delivered"}),
+            ),
+            rec(
+                "support.ticket",
+                Some("cus_1004"),
+                50,
+                json!({"subject": "Closing my account", "message": "Please close my account at the end of the month."}),
+            ),
+            rec(
+                "support.csat",
+                Some("cus_1004"),
+                50,
+                json!({"score": 5, "comment": "Quick and friendly, thanks Tomas"}),
+            ),
             rec(
                 "support.ticket",
                 Some("cus_1003"),
@@ -143,6 +187,25 @@ fn records(slug: &str) -> Vec<Value> {
                 0,
                 json!({"accessed_at": at(0), "page": "/courses", "action": "viewed"}),
             ),
+            // Old enough for the first runs of the 30-day minimization rules.
+            rec(
+                "user.behavior.browsing_history",
+                Some("lrn_2001"),
+                40,
+                json!({"accessed_at": at(40), "page": "/courses/watercolour-basics", "action": "enrolled"}),
+            ),
+            rec(
+                "user.device.ip_address",
+                Some("lrn_2001"),
+                45,
+                json!({"ip": "203.0.113.9"}),
+            ),
+            rec(
+                "user.device",
+                Some("lrn_2001"),
+                40,
+                json!({"os_version": "Android 15", "browser": "Firefox 140"}),
+            ),
         ],
     }
 }
@@ -165,6 +228,8 @@ pub fn seed(db: &Db, vault: &Vault, scope: &WorkspaceScope, slug: &str) -> Resul
     }
     records::ingest_now(db, vault, &IpCountryTable::default(), *scope, records(slug))?;
     if slug == "aulm" {
+        let closed = Utc::now() - Duration::days(45);
+        subjects::close(db, scope, &caller, "cus_1004", Some(closed))?;
         subjects::set_restriction(
             db,
             scope,

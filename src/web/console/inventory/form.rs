@@ -8,6 +8,8 @@ use crate::domain::inventory::{
     DataCategory, LegalHold, Purpose, Recipient, RecipientRole, RetentionAction, RetentionRule,
     RetentionTrigger, Sensitivity, System, TransferSafeguard,
 };
+use crate::domain::schedule::CronSchedule;
+use crate::domain::transform::{parse_lines, to_lines};
 use crate::services::inventory::InventoryItem;
 
 /// Every field of every inventory form, as typed.
@@ -38,6 +40,12 @@ pub struct Values {
     pub days: String,
     pub action: String,
     pub note: String,
+    /// A retention rule's schedule (crontab), transforms (one a line), claim, and whether the
+    /// "runs on its schedule" box is ticked.
+    pub schedule: String,
+    pub transforms: String,
+    pub claim: String,
+    pub enabled: bool,
     pub reason: String,
     pub until: String,
 }
@@ -54,6 +62,10 @@ impl Values {
                 }
                 "subject_optional" => {
                     v.subject_optional = true;
+                    continue;
+                }
+                "enabled" => {
+                    v.enabled = true;
                     continue;
                 }
                 "key" => &mut v.key,
@@ -75,6 +87,9 @@ impl Values {
                 "days" => &mut v.days,
                 "action" => &mut v.action,
                 "note" => &mut v.note,
+                "schedule" => &mut v.schedule,
+                "transforms" => &mut v.transforms,
+                "claim" => &mut v.claim,
                 "reason" => &mut v.reason,
                 "until" => &mut v.until,
                 _ => continue,
@@ -92,6 +107,8 @@ impl Values {
             safeguard: TransferSafeguard::NotATransfer.value(),
             trigger: RetentionTrigger::Collected.value(),
             action: RetentionAction::Delete.value(),
+            schedule: "@daily".into(),
+            enabled: true,
             ..Values::default()
         }
     }
@@ -141,10 +158,19 @@ pub fn read<T: FormItem>(v: &Values) -> (T, ValidationErrors) {
     (item, remap(errors, &field_lines))
 }
 
-/// `fields[2]` → `fields`, "line 4: …".
+/// `fields[2]` → `fields`, "line 4: …"; `transforms[1].field` → `transforms`, "transform 2: …".
 pub fn remap(errors: ValidationErrors, field_lines: &[usize]) -> ValidationErrors {
     let mut out = ValidationErrors::default();
     for e in errors.0 {
+        if let Some(rest) = e.field.strip_prefix("transforms[") {
+            let n = rest
+                .split(']')
+                .next()
+                .and_then(|i| i.parse::<usize>().ok())
+                .map_or(0, |i| i + 1);
+            out.add("transforms", format!("transform {n}: {}", e.message));
+            continue;
+        }
         let index = e
             .field
             .strip_prefix("fields[")
@@ -336,6 +362,10 @@ impl FormItem for RetentionRule {
             days: self.days.to_string(),
             action: self.action.value(),
             note: self.note.clone(),
+            schedule: self.schedule.source().to_owned(),
+            transforms: to_lines(&self.transforms),
+            claim: self.claim.clone(),
+            enabled: self.enabled,
             ..Values::blank()
         }
     }
@@ -362,6 +392,22 @@ impl FormItem for RetentionRule {
                 0
             }),
         };
+        // Left empty, a rule runs daily, as through the API.
+        let typed = if v.schedule.trim().is_empty() {
+            "@daily"
+        } else {
+            v.schedule.as_str()
+        };
+        let schedule = CronSchedule::parse(typed).unwrap_or_else(|e| {
+            errors.add("schedule", e.to_string());
+            CronSchedule::daily()
+        });
+        let transforms = parse_lines(&v.transforms).unwrap_or_else(|problems| {
+            for (line, message) in problems {
+                errors.add("transforms", format!("line {line}: {message}"));
+            }
+            Vec::new()
+        });
         let item = RetentionRule {
             key: v.key.trim().to_owned(),
             category: v.category.trim().to_owned(),
@@ -369,6 +415,10 @@ impl FormItem for RetentionRule {
             days,
             action,
             note: one_paragraph(&v.note),
+            schedule,
+            enabled: v.enabled,
+            transforms,
+            claim: one_paragraph(&v.claim),
         };
         Parsed::new(item, errors)
     }

@@ -173,6 +173,8 @@ struct FormPage {
     taxonomy: &'static [crate::domain::taxonomy::TaxonomyEntry],
     /// For a legal hold: records of erased people it keeps (deleting the hold releases them).
     held_records: i64,
+    /// For a retention rule: the schedule's next three runs.
+    next_runs: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
 impl FormPage {
@@ -237,6 +239,9 @@ fn label_of(field: &str) -> &'static str {
         "days" => "Days",
         "action" => "Then",
         "note" => "Note",
+        "schedule" => "Schedule",
+        "transforms" => "Transforms",
+        "claim" => "Claim",
         "reason" => "Reason",
         "until" => "Until",
         _ => "",
@@ -272,7 +277,6 @@ fn form_page<T: FormItem>(
         what: T::WHAT,
         creating,
         can_edit: member.role.allows(Permission::EditInventory),
-        v,
         errors: errors
             .0
             .iter()
@@ -286,6 +290,15 @@ fn form_page<T: FormItem>(
         opts: Options::default(),
         taxonomy: crate::domain::taxonomy::DEFAULT_TAXONOMY,
         held_records: 0,
+        next_runs: match T::KIND {
+            InventoryKind::RetentionRules => {
+                crate::domain::schedule::CronSchedule::parse(&v.schedule)
+                    .map(|s| s.upcoming(chrono::Utc::now(), 3))
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
+        },
+        v,
     }
 }
 
@@ -440,6 +453,12 @@ async fn save<T: FormItem>(
             .run(move |db| service::put(db, &caller, &scope, &put_key, item))
             .await;
         match outcome {
+            // A saved rule is shown on the retention page with its next three runs.
+            Ok(_) if T::KIND == InventoryKind::RetentionRules => {
+                return Ok(see_other(&format!(
+                    "/console/w/{slug}/retention?saved={key}#rule-{key}"
+                )));
+            }
             Ok(_) => {
                 return Ok(see_other(&format!(
                     "{}?done=saved#{}",

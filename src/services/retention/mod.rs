@@ -1,0 +1,424 @@
+//! Retention: the inventory's rules run on their schedules (or by hand, or dry), over the vault
+//! and over Lethe's own data, and their claims are checked against what is stored.
+//!
+//! - `runner`: one rule's run in batches that survive a crash and resume;
+//! - `dry_run`: what a run would do, with masked examples;
+//! - `claims`: each rule's promise counted against the data;
+//! - `own_data`: Lethe's own tables under their rules (audit log behind a checkpoint);
+//! - here: starting runs (lease, audit, what follows a run), the scheduler's rule jobs, and the
+//!   views the API and the console show.
+
+mod claims;
+mod dry_run;
+mod own_data;
+mod runner;
+
+pub use claims::{check_all_claims, check_claims};
+pub use dry_run::{DryRunReport, Example, dry_run};
+pub use own_data::{OwnDataReport, own_data_rules, prune_own_data, set_own_data_rule};
+
+use super::Caller;
+use crate::domain::inventory::{Inventory, RetentionRule, RetentionTrigger};
+use crate::domain::retention::{self, RunCounts};
+use crate::error::AppError;
+use crate::jobs::scheduler::{Job, JobSource};
+use crate::store::retention::{self as runs, ClaimCheck, RunRow};
+use crate::store::{Db, WorkspaceScope, audit, inventory, jobs, subjects};
+use crate::vault::Vault;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// A run to make.
+pub struct RunRequest<'a> {
+    pub rule: &'a RetentionRule,
+    /// "schedule", "resume", or who started it by hand.
+    pub started_by: String,
+    /// Records per transaction.
+    pub batch: u32,
+}
+
+/// Where a run got to, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub counts: RunCounts,
+    /// Records the run will look at in all (an estimate while it runs).
+    pub total: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_id: i64,
+    /// `completed` or `interrupted` (it resumes at the next start).
+    pub status: &'static str,
+    pub counts: RunCounts,
+}
+
+fn lease_name(scope: &WorkspaceScope) -> String {
+    format!("retention/{}", scope.id())
+}
+
+/// The scheduler's name of a rule's job.
+pub fn job_name(scope: &WorkspaceScope, rule_key: &str) -> String {
+    format!("retention/{}/{rule_key}", scope.id())
+}
+
+/// Runs a rule now (or resumes its unfinished run): one run at a time per workspace, so it waits
+/// for another run of the workspace to end when `wait` (the scheduler), and is refused with a
+/// conflict otherwise (a run started by hand). After the run, the rule's claim is checked and
+/// people whose account closed long enough ago and of whom nothing is left lose their key.
+#[allow(clippy::too_many_arguments)]
+pub fn run_rule(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    req: &RunRequest<'_>,
+    wait: bool,
+    stop: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<RunOutcome, AppError> {
+    let holder = uuid::Uuid::new_v4().to_string();
+    if !runner::take_lease(db, scope, &holder, wait, stop)? {
+        return Ok(RunOutcome {
+            run_id: 0,
+            status: "interrupted",
+            counts: RunCounts::default(),
+        });
+    }
+    let result = runner::run(db, vault, scope, req, &holder, stop, progress);
+    let after = result.as_ref().ok().map(|o| o.status == "completed");
+    let followed = match after {
+        Some(true) => after_run(db, vault, scope, caller, req.rule, result.as_ref().ok()),
+        _ => Ok(()),
+    };
+    if let Err(e) = db.write(|tx| jobs::release_lease(tx, &lease_name(scope), &holder)) {
+        tracing::error!(error = %e, "releasing a retention lease failed; it expires by itself");
+    }
+    if let Err(e) = &result {
+        // The run row stays `running`: the next pass resumes it from its last batch.
+        tracing::error!(rule = %req.rule.key, error = %e, "retention run failed");
+    }
+    followed?;
+    result
+}
+
+fn after_run(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    rule: &RetentionRule,
+    outcome: Option<&RunOutcome>,
+) -> Result<(), AppError> {
+    let now = Utc::now();
+    if let Some(o) = outcome {
+        let event = caller
+            .event("retention.run", format!("retention_rule:{}", rule.key))
+            .detail(json!({ "run": o.run_id, "counts": o.counts }));
+        db.write(|tx| audit::append(tx, Some(scope), &event, now))?;
+    }
+    let inventory = db.read(|c| inventory::load(c, scope))?;
+    if rule.trigger == RetentionTrigger::AccountClosed {
+        expire_spent_subjects(db, vault, scope, &inventory, now)?;
+    }
+    claims::check_rule(db, scope, &inventory, rule, now)?;
+    Ok(())
+}
+
+/// People whose account closed longer ago than the longest rule counted from closure, and of
+/// whom nothing is left: their profile goes and their key is destroyed, so nothing of them is
+/// readable in any copy. Returns how many.
+pub fn expire_spent_subjects(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    inventory: &Inventory,
+    now: DateTime<Utc>,
+) -> Result<usize, AppError> {
+    let Some(longest) = inventory
+        .retention_rules
+        .iter()
+        .filter(|r| r.trigger == RetentionTrigger::AccountClosed)
+        .map(|r| r.days)
+        .max()
+    else {
+        return Ok(0);
+    };
+    let closed_before = now - chrono::Duration::days(i64::from(longest));
+    let spent = db.read(|c| subjects::closed_and_spent(c, scope, closed_before))?;
+    for (id, external_id) in &spent {
+        super::erasure::expire_subject(db, vault, scope, *id, external_id, now)?;
+    }
+    Ok(spent.len())
+}
+
+/// The scheduler's jobs for every enabled rule of every workspace, each on its own schedule;
+/// a rule with a run cut short is due at once, to resume it.
+pub fn scheduled_rules(vault: Vault, batch: u32) -> JobSource {
+    Arc::new(move |db: &Db| {
+        let (rules, open) = db.read(|c| {
+            Ok::<_, AppError>((
+                inventory::all_retention_rules(c)?,
+                runs::rules_with_open_runs(c)?,
+            ))
+        })?;
+        let mut jobs = Vec::new();
+        for (scope, rule) in rules.into_iter().filter(|(_, r)| r.enabled) {
+            let resume = open.iter().any(|(w, k)| *w == scope.id() && *k == rule.key);
+            let vault = vault.clone();
+            let schedule = rule.schedule.clone();
+            let mut job = Job::new(job_name(&scope, &rule.key), schedule, move |run| {
+                let req = RunRequest {
+                    rule: &rule,
+                    started_by: if resume { "resume" } else { "schedule" }.into(),
+                    batch,
+                };
+                let stop = || run.stop.is_set();
+                let o = run_rule(
+                    run.db,
+                    &vault,
+                    &scope,
+                    &Caller::system(),
+                    &req,
+                    true,
+                    &stop,
+                    &mut |_| {},
+                )?;
+                Ok(format!(
+                    "rule '{}': run {} {}: {} scanned, {} anonymized, {} deleted, {} held, {} errors",
+                    rule.key,
+                    o.run_id,
+                    o.status,
+                    o.counts.scanned,
+                    o.counts.changed,
+                    o.counts.deleted,
+                    o.counts.held,
+                    o.counts.errors
+                ))
+            });
+            job.due_now = resume;
+            jobs.push(job);
+        }
+        Ok(jobs)
+    })
+}
+
+/// A run as the API and the console show it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RunView {
+    pub id: i64,
+    pub rule: String,
+    pub category: String,
+    pub action: crate::domain::inventory::RetentionAction,
+    pub dry_run: bool,
+    /// `running`, `completed`, `failed` or `interrupted` (resumes at the next start).
+    pub status: String,
+    pub started_by: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Records collected (or of accounts closed) before this were due.
+    pub cutoff: DateTime<Utc>,
+    #[serde(flatten)]
+    pub counts: RunCounts,
+    pub batches: u64,
+    /// What went wrong first, if anything (never a personal value).
+    pub error: Option<String>,
+    /// A dry run's report.
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<serde_json::Value>,
+}
+
+impl From<RunRow> for RunView {
+    fn from(r: RunRow) -> Self {
+        RunView {
+            id: r.id,
+            rule: r.rule_key,
+            category: r.category,
+            action: r.action,
+            dry_run: r.dry_run,
+            status: r.status,
+            started_by: r.started_by,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            cutoff: r.cutoff,
+            counts: r.counts,
+            batches: r.batches,
+            error: r.last_error,
+            report: r.report,
+        }
+    }
+}
+
+pub fn list_runs(
+    db: &Db,
+    scope: &WorkspaceScope,
+    rule: Option<&str>,
+    limit: u32,
+) -> Result<Vec<RunView>, AppError> {
+    let rows = db.read(|c| runs::list_runs(c, scope, rule, limit.clamp(1, 500)))?;
+    Ok(rows.into_iter().map(RunView::from).collect())
+}
+
+pub fn get_run(db: &Db, scope: &WorkspaceScope, id: i64) -> Result<RunView, AppError> {
+    Ok(db.read(|c| runs::get_run(c, scope, id))?.into())
+}
+
+/// A rule with its schedule's next runs, its last run and its claim's latest check.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RuleStatus {
+    pub rule: RetentionRule,
+    /// What the rule does, in words ("pseudonymized 30 days after collection").
+    pub description: String,
+    /// "anonymized" or "pseudonymized" for anonymize rules.
+    pub outcome: Option<crate::domain::transform::Outcome>,
+    pub claim: String,
+    pub next_runs: Vec<DateTime<Utc>>,
+    pub last_run: Option<RunView>,
+    pub last_check: Option<ClaimView>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClaimView {
+    pub rule: String,
+    pub claim: String,
+    pub checked_at: DateTime<Utc>,
+    pub passed: bool,
+    /// Records that break the claim (past the rule by more than one run interval).
+    pub violations: u64,
+    /// Records past the rule not yet handled.
+    pub backlog: u64,
+    pub held: u64,
+}
+
+impl From<ClaimCheck> for ClaimView {
+    fn from(c: ClaimCheck) -> Self {
+        ClaimView {
+            passed: c.passed(),
+            rule: c.rule_key,
+            claim: c.claim,
+            checked_at: c.checked_at,
+            violations: c.violations,
+            backlog: c.backlog,
+            held: c.held,
+        }
+    }
+}
+
+/// Every rule of the workspace with its status, as the retention page and the API show them.
+pub fn rule_statuses(
+    db: &Db,
+    scope: &WorkspaceScope,
+    now: DateTime<Utc>,
+) -> Result<Vec<RuleStatus>, AppError> {
+    let (inventory, checks, recent) = db.read(|c| {
+        Ok::<_, AppError>((
+            inventory::load(c, scope)?,
+            runs::latest_claim_checks(c, scope)?,
+            runs::list_runs(c, scope, None, 500)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for rule in &inventory.retention_rules {
+        let fields = category_fields(&inventory, &rule.category);
+        out.push(RuleStatus {
+            description: retention::describe(rule, &fields),
+            outcome: retention::rule_outcome(rule, &fields),
+            claim: rule.claim_text(),
+            next_runs: if rule.enabled {
+                rule.schedule.upcoming(now, 3)
+            } else {
+                Vec::new()
+            },
+            last_run: recent
+                .iter()
+                .find(|r| r.rule_key == rule.key && !r.dry_run)
+                .cloned()
+                .map(RunView::from),
+            last_check: checks
+                .iter()
+                .find(|c| c.rule_key == rule.key)
+                .cloned()
+                .map(ClaimView::from),
+            rule: rule.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn category_fields(inventory: &Inventory, category: &str) -> Vec<String> {
+    inventory
+        .categories
+        .iter()
+        .find(|c| c.key == category)
+        .map(|c| c.fields.iter().map(|f| f.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// The rules (of a workspace) to run by hand: one by key, or every enabled one.
+pub fn rules_to_run(
+    db: &Db,
+    scope: &WorkspaceScope,
+    rule: Option<&str>,
+) -> Result<Vec<RetentionRule>, AppError> {
+    let rules = db.read(|c| inventory::load(c, scope))?.retention_rules;
+    match rule {
+        Some(key) => rules
+            .into_iter()
+            .find(|r| r.key == key)
+            .map(|r| vec![r])
+            .ok_or_else(|| AppError::NotFound(format!("retention rule '{key}'"))),
+        None => Ok(rules.into_iter().filter(|r| r.enabled).collect()),
+    }
+}
+
+/// When a person's records fall due, per category: what the subject page shows.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubjectFate {
+    pub category: String,
+    pub rule: String,
+    /// "deleted", "anonymized" or "pseudonymized", and when.
+    pub description: String,
+    /// The first of their records to fall due, when it can be known (for rules counted from
+    /// the account's closure: once it is closed).
+    pub next_due: Option<DateTime<Utc>>,
+    pub records: u64,
+}
+
+pub fn subject_fates(
+    db: &Db,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    closed_at: Option<DateTime<Utc>>,
+) -> Result<Vec<SubjectFate>, AppError> {
+    let (inventory, per_category) = db.read(|c| {
+        Ok::<_, AppError>((
+            inventory::load(c, scope)?,
+            crate::store::records::categories_of_subject(c, scope, subject_id)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for (category, records, oldest) in per_category {
+        for rule in inventory
+            .retention_rules
+            .iter()
+            .filter(|r| r.category == category)
+        {
+            let fields = category_fields(&inventory, &category);
+            let next_due = match rule.trigger {
+                RetentionTrigger::Collected => Some(retention::due_at(rule, oldest)),
+                RetentionTrigger::AccountClosed => closed_at.map(|c| retention::due_at(rule, c)),
+            };
+            out.push(SubjectFate {
+                category: category.clone(),
+                rule: rule.key.clone(),
+                description: retention::describe(rule, &fields),
+                next_due,
+                records,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,374 @@
+//! One rule's run: every record of its category past its period is deleted, or anonymized field
+//! by field, in batches. Each batch is read without a lock, transformed (decrypt, apply,
+//! re-seal) without a lock, then written in one short transaction together with the run's new
+//! position, so a run cut short (kill -9, shutdown) resumes exactly where it stopped: no record
+//! skipped, none changed twice, and live writes get through between batches.
+
+use super::{Progress, RunOutcome, RunRequest, lease_name};
+use crate::domain::inventory::{RetentionAction, RetentionRule, RetentionTrigger};
+use crate::domain::retention::{self, Cursor, RunCounts, applied_with, governing_hold};
+use crate::domain::transform;
+use crate::error::AppError;
+use crate::store::records::StoredRecord;
+use crate::store::retention::{self as runs, Anonymized, Due, NewRun};
+use crate::store::{Db, WorkspaceScope, inventory, jobs};
+use crate::vault::{self, KeyPurpose, KeyRing, SecretKey, Vault};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
+
+/// How long a run's lease lasts without a batch renewing it: after a crash, another process
+/// (or the restarted one) takes over once it has expired.
+pub const LEASE: Duration = Duration::seconds(30);
+
+/// The records a rule is due for, given the cutoff.
+pub(super) fn due_query(rule: &RetentionRule, cutoff: DateTime<Utc>) -> Due<'_> {
+    Due {
+        category: &rule.category,
+        trigger: rule.trigger,
+        cutoff,
+        anonymize_rule: (rule.action == RetentionAction::Anonymize).then_some(rule.key.as_str()),
+    }
+}
+
+/// Takes the workspace's lease, waiting while another run holds it if asked to.
+pub(super) fn take_lease(
+    db: &Db,
+    scope: &WorkspaceScope,
+    holder: &str,
+    wait: bool,
+    stop: &dyn Fn() -> bool,
+) -> Result<bool, AppError> {
+    let name = lease_name(scope);
+    loop {
+        let now = Utc::now();
+        if db.write(|tx| jobs::take_lease(tx, &name, holder, now, now + LEASE))? {
+            return Ok(true);
+        }
+        if !wait {
+            return Err(AppError::Conflict(
+                "a retention run is already in progress in this workspace; start this one when \
+                 it has finished"
+                    .into(),
+            ));
+        }
+        if stop() {
+            return Ok(false);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
+/// Runs (or resumes) a rule. The caller holds the workspace's lease as `holder`.
+pub(super) fn run(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    req: &RunRequest<'_>,
+    holder: &str,
+    stop: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<RunOutcome, AppError> {
+    let rule = req.rule;
+    let now = Utc::now();
+    let inventory = db.read(|c| inventory::load(c, scope))?;
+    let (run_id, cutoff, mut cursor, mut counts, resumed) =
+        match db.read(|c| runs::open_run(c, scope, &rule.key))? {
+            Some(open) => (open.id, open.cutoff, open.cursor, open.counts, true),
+            None => {
+                let cutoff = retention::cutoff(rule, now);
+                let id = db.write(|tx| {
+                    runs::start_run(
+                        tx,
+                        scope,
+                        &NewRun {
+                            rule_key: &rule.key,
+                            category: &rule.category,
+                            action: rule.action,
+                            started_by: &req.started_by,
+                            dry_run: false,
+                            cutoff,
+                            now,
+                        },
+                    )
+                })?;
+                (id, cutoff, Cursor::default(), RunCounts::default(), false)
+            }
+        };
+    let q = due_query(rule, cutoff);
+    let total = counts.scanned + db.read(|c| runs::count_due(c, scope, &q))?;
+    if !resumed {
+        counts.held +=
+            db.read(|c| runs::count_held_after_erasure(c, scope, &rule.category, cutoff))?;
+    }
+    let today = now.date_naive();
+    if let Some(hold) = governing_hold(&inventory.legal_holds, &rule.category, today) {
+        // A hold wins over deletion and alteration alike: every due record is kept as it is.
+        let due = db.read(|c| runs::count_due(c, scope, &q))?;
+        counts.scanned += due;
+        counts.held += due;
+        let note = format!("legal hold '{}' keeps this category", hold.key);
+        db.write(|tx| {
+            runs::end_run(
+                tx,
+                scope,
+                run_id,
+                "completed",
+                &counts,
+                Some(&note),
+                None,
+                now,
+            )
+        })?;
+        return Ok(RunOutcome {
+            run_id,
+            status: "completed",
+            counts,
+        });
+    }
+    let mut worker = Worker::new(db, vault, scope, rule)?;
+    let lease = lease_name(scope);
+    loop {
+        if stop() {
+            db.write(|tx| {
+                runs::end_run(
+                    tx,
+                    scope,
+                    run_id,
+                    "interrupted",
+                    &counts,
+                    None,
+                    None,
+                    Utc::now(),
+                )
+            })?;
+            return Ok(RunOutcome {
+                run_id,
+                status: "interrupted",
+                counts,
+            });
+        }
+        let batch = db.read(|c| runs::due(c, scope, &q, &cursor, req.batch))?;
+        let Some(last) = batch.last() else { break };
+        let next = Cursor {
+            subject: match rule.trigger {
+                RetentionTrigger::Collected => 0,
+                RetentionTrigger::AccountClosed => last.subject_id.unwrap_or(0),
+            },
+            occurred_at: crate::store::ts(last.occurred_at),
+            id: last.id.clone(),
+        };
+        let changes = worker.prepare(&batch);
+        let first_error = changes.first_error.clone();
+        let stamp = Utc::now();
+        counts = db.write(|tx| {
+            // The lease is renewed in the batch's transaction: a run that lost it (it stalled
+            // past the lease and another took over) writes nothing.
+            if !jobs::take_lease(tx, &lease, holder, stamp, stamp + LEASE)? {
+                return Err(AppError::Conflict(
+                    "this run lost its lease to another run of the workspace".into(),
+                ));
+            }
+            let mut c = counts;
+            c.scanned += batch.len() as u64;
+            c.errors += changes.errors;
+            for id in &changes.deletes {
+                if runs::delete_record(tx, scope, id)? {
+                    c.deleted += 1;
+                }
+            }
+            for a in &changes.anonymized {
+                if runs::write_anonymized(tx, scope, &a.as_row())? {
+                    c.changed += 1;
+                }
+            }
+            runs::save_progress(tx, scope, run_id, &next, &c, first_error.as_deref())?;
+            Ok::<_, AppError>(c)
+        })?;
+        cursor = next;
+        progress(&Progress { counts, total });
+    }
+    db.write(|tx| {
+        runs::end_run(
+            tx,
+            scope,
+            run_id,
+            "completed",
+            &counts,
+            None,
+            None,
+            Utc::now(),
+        )
+    })?;
+    Ok(RunOutcome {
+        run_id,
+        status: "completed",
+        counts,
+    })
+}
+
+/// A record's new form, owned until the batch's transaction writes it.
+struct AnonymizedRecord {
+    id: String,
+    was_key_id: String,
+    was_period_key_id: Option<String>,
+    key_id: String,
+    subject_id: Option<i64>,
+    sealed_fields: Vec<u8>,
+    anonymized_by: String,
+}
+
+impl AnonymizedRecord {
+    fn as_row(&self) -> Anonymized<'_> {
+        Anonymized {
+            id: &self.id,
+            was_key_id: &self.was_key_id,
+            was_period_key_id: self.was_period_key_id.as_deref(),
+            key_id: &self.key_id,
+            subject_id: self.subject_id,
+            sealed_fields: &self.sealed_fields,
+            anonymized_by: &self.anonymized_by,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Changes {
+    deletes: Vec<String>,
+    anonymized: Vec<AnonymizedRecord>,
+    errors: u64,
+    /// What went wrong first, never a personal value.
+    first_error: Option<String>,
+}
+
+impl Changes {
+    fn error(&mut self, message: String) {
+        self.errors += 1;
+        self.first_error.get_or_insert(message);
+    }
+}
+
+/// What a run needs across batches: the keys that outlive it.
+struct Worker<'a> {
+    vault: &'a Vault,
+    scope: &'a WorkspaceScope,
+    rule: &'a RetentionRule,
+    pseudonym_key: Option<SecretKey>,
+    retained: Option<(String, SecretKey)>,
+}
+
+impl<'a> Worker<'a> {
+    fn new(
+        _db: &Db,
+        vault: &'a Vault,
+        scope: &'a WorkspaceScope,
+        rule: &'a RetentionRule,
+    ) -> Result<Self, AppError> {
+        let needs_pseudonyms = rule
+            .transforms
+            .iter()
+            .any(|t| matches!(t, transform::Transform::Pseudonym { .. }));
+        let pseudonym_key = if needs_pseudonyms {
+            Some(
+                vault
+                    .shared_key(scope, KeyPurpose::Pseudonym, "pseudonym")?
+                    .1,
+            )
+        } else {
+            None
+        };
+        Ok(Worker {
+            vault,
+            scope,
+            rule,
+            pseudonym_key,
+            retained: None,
+        })
+    }
+
+    /// Decides (and, for anonymization, computes) every change of a batch; no lock is held.
+    fn prepare(&mut self, batch: &[StoredRecord]) -> Changes {
+        let mut changes = Changes::default();
+        if self.rule.action == RetentionAction::Delete {
+            changes.deletes = batch.iter().map(|r| r.id.clone()).collect();
+            return changes;
+        }
+        let ring = match self
+            .vault
+            .key_ring(self.scope, &crate::store::records::key_ids(batch))
+        {
+            Ok(ring) => ring,
+            Err(e) => {
+                changes.error(format!("keys could not be loaded: {e}"));
+                return changes;
+            }
+        };
+        for r in batch {
+            match self.anonymize(r, &ring) {
+                Ok(a) => changes.anonymized.push(a),
+                Err(message) => changes.error(format!("record {}: {message}", r.id)),
+            }
+        }
+        changes
+    }
+
+    fn retained_key(&mut self) -> Result<(String, SecretKey), String> {
+        if self.retained.is_none() {
+            let key = self
+                .vault
+                .shared_key(self.scope, KeyPurpose::Retained, &self.rule.category)
+                .map_err(|e| format!("the key for anonymized records: {e}"))?;
+            self.retained = Some(key);
+        }
+        self.retained
+            .clone()
+            .ok_or_else(|| "the key for anonymized records".to_owned())
+    }
+
+    fn anonymize(&mut self, r: &StoredRecord, ring: &KeyRing) -> Result<AnonymizedRecord, String> {
+        let key = ring
+            .record_key(&r.key_id, r.period_key_id.as_deref())
+            .ok_or("its key is gone (the record is unreadable)")?;
+        let aad = vault::record_aad(self.scope, &r.id);
+        let plain = zeroize::Zeroizing::new(
+            key.open(&aad, &r.sealed_fields)
+                .map_err(|_| "it could not be opened")?,
+        );
+        let mut fields: Map<String, Value> =
+            serde_json::from_slice(&plain).map_err(|_| "its fields are not a JSON object")?;
+        let pseudonym_key = self
+            .pseudonym_key
+            .as_ref()
+            .map(|k| k.as_bytes().as_slice())
+            .unwrap_or_default();
+        let applied = transform::apply(&self.rule.transforms, &mut fields, pseudonym_key);
+        // What is meant to outlive the person (detached), and what never had one, goes under
+        // the workspace's key for anonymized records; what stays linked stays under the
+        // person's key alone, so erasing them still reaches it, and the period key can go.
+        let detach = applied.drop_subject || r.subject_id.is_none();
+        let (key_id, key) = if detach {
+            self.retained_key()?
+        } else {
+            let own = ring
+                .get(&r.key_id)
+                .ok_or("its person's key is gone")?
+                .clone();
+            (r.key_id.clone(), own)
+        };
+        let json = zeroize::Zeroizing::new(
+            serde_json::to_vec(&fields).map_err(|_| "its fields could not be written")?,
+        );
+        if let Some(f) = applied.failures.first() {
+            // The field was emptied (privacy wins); the run still reports it.
+            tracing::warn!(rule = %self.rule.key, field = %f.field, reason = %f.reason, "a field could not be transformed and was emptied");
+        }
+        Ok(AnonymizedRecord {
+            id: r.id.clone(),
+            was_key_id: r.key_id.clone(),
+            was_period_key_id: r.period_key_id.clone(),
+            key_id,
+            subject_id: if detach { None } else { r.subject_id },
+            sealed_fields: key.seal(&aad, &json),
+            anonymized_by: applied_with(r.anonymized_by.as_deref(), &self.rule.key),
+        })
+    }
+}
