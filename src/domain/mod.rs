@@ -6,6 +6,7 @@ pub mod fideslang;
 pub mod ingest;
 pub mod inventory;
 pub mod ip_country;
+pub mod outbox;
 pub mod policy;
 pub mod record;
 pub mod ropa;

@@ -76,8 +76,11 @@ fn spawn_outbox(
             };
             let wait = (next - Utc::now()).to_std().unwrap_or_default();
             tokio::time::sleep(wait).await;
-            let base = base_url.clone();
-            match db.run(move |db| outbox::announce_due(db, &base)).await {
+            let (base, vault) = (base_url.clone(), sender.vault.clone());
+            match db
+                .run(move |db| outbox::announce_due(db, &vault, &base))
+                .await
+            {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(job = NAME, "announced {n} policy versions"),
                 Err(e) => {
