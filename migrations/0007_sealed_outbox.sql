@@ -75,3 +75,13 @@ UPDATE outbox_messages SET subscriber_id = (
 WHERE kind = 'email';
 CREATE INDEX outbox_messages_subscriber ON outbox_messages(subscriber_id)
     WHERE subscriber_id IS NOT NULL;
+
+-- Mail to someone who left is neither sent nor kept: however a subscriber is deleted
+-- (unsubscribing, a retention rule), their still-queued messages go in the same statement.
+-- BEFORE, so that it runs while subscriber_id still names them (ON DELETE SET NULL follows).
+CREATE TRIGGER policy_subscribers_purge_queued BEFORE DELETE ON policy_subscribers
+BEGIN
+    DELETE FROM delivery_attempts WHERE message_id IN (
+        SELECT id FROM outbox_messages WHERE subscriber_id = OLD.id AND status = 'queued');
+    DELETE FROM outbox_messages WHERE subscriber_id = OLD.id AND status = 'queued';
+END;

@@ -17,7 +17,9 @@ use crate::domain::outbox::mask_addresses;
 use crate::domain::{Email, ValidationErrors};
 use crate::error::AppError;
 use crate::mail::Mailer;
-use crate::store::outbox::{self, Attempt, Claimed, Endpoint, Kind, Message, NewMessage, Subscribe};
+use crate::store::outbox::{
+    self, Attempt, Claimed, Endpoint, Kind, Message, NewMessage, NewSubscription, Subscribe,
+};
 use crate::store::{Db, StoreError, WorkspaceScope, audit, policies, workspaces};
 use crate::vault::{self, SecretKey, Vault};
 use crate::webhooks::WebhookClient;
@@ -206,13 +208,13 @@ pub fn recent_webhook_deliveries(
     };
     Ok(rows
         .into_iter()
-        .map(|(attempt, sealed)| Delivery {
+        .map(|row| Delivery {
             recipient: key
                 .as_ref()
-                .zip(sealed.as_deref())
-                .and_then(|(k, sealed)| k.open_content(attempt.message_id, sealed))
+                .zip(row.sealed.as_deref())
+                .and_then(|(k, sealed)| k.open_content(row.attempt.message_id, sealed))
                 .map(|c| c.recipient),
-            attempt,
+            attempt: row.attempt,
         })
         .collect())
 }
@@ -242,7 +244,9 @@ pub fn seal_stored_plaintext(db: &Db, vault: &Vault) -> Result<usize, AppError> 
         Ok::<_, AppError>(changed)
     })?;
     if changed > 0 && !db.checkpoint_truncate()? {
-        tracing::warn!("the write-ahead log could not be truncated after sealing; it will be reused");
+        tracing::warn!(
+            "the write-ahead log could not be truncated after sealing; it will be reused"
+        );
     }
     Ok(changed)
 }
@@ -354,10 +358,14 @@ async fn deliver_one(db: Db, sender: Sender, m: Claimed) -> Result<bool, AppErro
         .ok()
         .and_then(|key| key.open_content(m.id, &m.sealed));
     let outcome = match (content, m.kind, &sender.mailer) {
-        (None, _, _) => Err("the message could not be opened (its key is missing, or the stored \
+        (None, _, _) => Err(
+            "the message could not be opened (its key is missing, or the stored \
                              bytes were altered)"
-            .to_owned()),
-        (Some(c), Kind::Email, Some(mailer)) => mailer.send(&c.recipient, &m.subject, &c.body).await,
+                .to_owned(),
+        ),
+        (Some(c), Kind::Email, Some(mailer)) => {
+            mailer.send(&c.recipient, &m.subject, &c.body).await
+        }
         (Some(_), Kind::Email, None) => Err("no SMTP server is configured".to_owned()),
         (Some(c), Kind::Webhook, _) => match (&m.secret, m.endpoint_id, m.endpoint_workspace) {
             (Some(sealed), Some(_), Some(workspace)) => {
@@ -508,10 +516,12 @@ pub fn subscribe(
         let (subscriber, outcome) = outbox::subscribe(
             tx,
             scope,
-            &index,
+            &NewSubscription {
+                email_index: &index,
+                confirm_digest: &crate::crypto::sha256_hex(&confirm),
+                unsubscribe_digest: &crate::crypto::sha256_hex(&unsubscribe),
+            },
             |id| key.seal_address(id, email.as_str()),
-            &crate::crypto::sha256_hex(&confirm),
-            &crate::crypto::sha256_hex(&unsubscribe),
             now,
             now - RESEND_AFTER,
         )?;
@@ -562,7 +572,7 @@ pub fn confirm(db: &Db, scope: &WorkspaceScope, token: &str) -> Result<bool, App
 /// transaction. False when the link is unknown (or superseded by a newer e-mail's).
 pub fn unsubscribe(db: &Db, scope: &WorkspaceScope, token: &str) -> Result<bool, AppError> {
     let digest = crate::crypto::sha256_hex(token);
-    db.write(|tx| Ok(outbox::unsubscribe(tx, scope, &digest)?.is_some()))
+    db.write(|tx| Ok(outbox::unsubscribe(tx, scope, &digest)?))
 }
 
 // ---- announcements -----------------------------------------------------------------------------
@@ -595,7 +605,11 @@ fn announce(
     let v = policies::get(tx, scope, version)?;
     let mut subscribers = Vec::new();
     for s in outbox::confirmed_subscribers(tx, scope)? {
-        match s.email_sealed.as_deref().and_then(|b| key.open_address(s.id, b)) {
+        match s
+            .email_sealed
+            .as_deref()
+            .and_then(|b| key.open_address(s.id, b))
+        {
             Some(email) => subscribers.push((s.id, email)),
             // One unreadable row must not hold back everyone else's notice.
             None => tracing::warn!(
@@ -686,5 +700,43 @@ mod tests {
         assert_eq!(backoff(base, 2), Duration::from_secs(60));
         assert_eq!(backoff(base, 4), Duration::from_secs(240));
         assert_eq!(backoff(base, 40), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn sealed_messages_and_addresses_open_only_in_their_own_row_and_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path(), None).unwrap();
+        let key = OutboxKey::load(&vault, &WorkspaceScope::for_tests(1)).unwrap();
+        let sealed = key.seal_content(7, "r@example.org", "confirm/secret-token");
+        assert!(
+            !sealed
+                .windows(b"example.org".len())
+                .any(|w| w == b"example.org")
+        );
+        let opened = key.open_content(7, &sealed).unwrap();
+        assert_eq!(
+            (opened.recipient.as_str(), opened.body.as_str()),
+            ("r@example.org", "confirm/secret-token")
+        );
+        assert!(
+            key.open_content(8, &sealed).is_none(),
+            "moved to another row"
+        );
+        let other = OutboxKey::load(&vault, &WorkspaceScope::for_tests(2)).unwrap();
+        assert!(
+            other.open_content(7, &sealed).is_none(),
+            "another workspace"
+        );
+
+        let address = key.seal_address(7, "r@example.org");
+        assert_eq!(
+            key.open_address(7, &address).as_deref(),
+            Some("r@example.org")
+        );
+        assert!(key.open_address(8, &address).is_none());
+        assert!(
+            key.open_content(7, &address).is_none(),
+            "an address is not a message"
+        );
     }
 }

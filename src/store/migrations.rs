@@ -116,7 +116,10 @@ mod tests {
             ("outbox_messages", "recipient"),
             ("outbox_messages", "body"),
         ] {
-            assert!(!columns(table).contains(&plain.to_owned()), "{table}.{plain}");
+            assert!(
+                !columns(table).contains(&plain.to_owned()),
+                "{table}.{plain}"
+            );
         }
         let staged: (i64, String) = conn
             .query_row(
@@ -141,14 +144,32 @@ mod tests {
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(linked, [Some(3), None]);
-        // Deleting a row takes its staged plain copy with it.
+        // Deleting a subscriber takes their queued mail (and its staged plain copy) with it;
+        // their sent mail stays, unlinked.
+        conn.execute(
+            "INSERT INTO outbox_messages (workspace_id, kind, subject, status, next_attempt_at, created_at, subscriber_id) \
+             VALUES (1, 'email', 'Sent', 'sent', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', 3)",
+            [],
+        )
+        .unwrap();
         conn.execute("DELETE FROM policy_subscribers WHERE id = 3", [])
             .unwrap();
-        let left: i64 = conn
-            .query_row("SELECT count(*) FROM unsealed_policy_subscribers", [], |r| {
-                r.get(0)
-            })
+        let left: Vec<(i64, Option<i64>)> = conn
+            .prepare("SELECT id, subscriber_id FROM outbox_messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
             .unwrap();
-        assert_eq!(left, 0);
+        assert_eq!(left, [(6, None), (7, None)]);
+        let staged: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM unsealed_policy_subscribers) \
+                 + (SELECT count(*) FROM unsealed_outbox_messages)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(staged, 1, "only the webhook's");
     }
 }

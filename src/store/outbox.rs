@@ -84,10 +84,9 @@ pub struct NewMessage<'a> {
     pub subject: &'a str,
 }
 
-/// Queues a message, due now. The id is only known once the row is inserted, so the row is
-/// inserted without content and sealed by an update in the same statement sequence; the caller's
-/// transaction makes both one change, so no reader sees it unsealed and only sealed bytes are
-/// committed.
+/// Queues a message, due now. The seal binds the row id, which is only known once the row is
+/// inserted: the row goes in without content and gets it by an update right after, in the
+/// caller's transaction, so no reader ever sees it without and only sealed bytes are committed.
 pub fn enqueue(
     conn: &Connection,
     scope: &WorkspaceScope,
@@ -168,20 +167,29 @@ pub fn attempts_since(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The latest webhook deliveries of the workspace, newest first, each with its message's sealed
-/// content (which holds the URL it went to).
+/// A webhook delivery attempt with its message's sealed content (which holds the URL).
+#[derive(Debug, Clone)]
+pub struct WebhookAttempt {
+    pub attempt: Attempt,
+    pub sealed: Option<Vec<u8>>,
+}
+
+/// The latest webhook deliveries of the workspace, newest first.
 pub fn recent_webhook_attempts(
     conn: &Connection,
     scope: &WorkspaceScope,
     limit: i64,
-) -> Result<Vec<(Attempt, Option<Vec<u8>>)>, StoreError> {
+) -> Result<Vec<WebhookAttempt>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT a.message_id, a.at, a.status, a.latency_ms, a.error, m.subject, m.sealed \
          FROM delivery_attempts a JOIN outbox_messages m ON m.id = a.message_id \
          WHERE m.workspace_id = ?1 AND m.kind = 'webhook' ORDER BY a.id DESC LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![scope.id(), limit], |r| {
-        Ok((attempt_from_row(r)?, r.get(6)?))
+        Ok(WebhookAttempt {
+            attempt: attempt_from_row(r)?,
+            sealed: r.get(6)?,
+        })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
@@ -489,17 +497,21 @@ pub enum Subscribe {
     RecentlyAsked,
 }
 
-/// Records a subscription request for the address with this blind index (or refreshes the
-/// confirmation of an unconfirmed one asked for before `resend_after`). A new row's address is
-/// sealed by `seal_email`, which gets the row's id (see [`enqueue`]). Returns the subscriber's id.
-#[allow(clippy::too_many_arguments)]
+/// A subscription request: the address's blind index and the digests of its links' tokens.
+pub struct NewSubscription<'a> {
+    pub email_index: &'a [u8],
+    pub confirm_digest: &'a str,
+    pub unsubscribe_digest: &'a str,
+}
+
+/// Records a subscription request (or refreshes the confirmation of an unconfirmed one asked
+/// for before `resend_after`). A new row's address is sealed by `seal_email`, which gets the
+/// row's id (see [`enqueue`]). Returns the subscriber's id.
 pub fn subscribe(
     conn: &Connection,
     scope: &WorkspaceScope,
-    email_index: &[u8],
+    new: &NewSubscription<'_>,
     seal_email: impl FnOnce(i64) -> Vec<u8>,
-    confirm_digest: &str,
-    unsubscribe_digest: &str,
     now: DateTime<Utc>,
     resend_after: DateTime<Utc>,
 ) -> Result<(i64, Subscribe), StoreError> {
@@ -507,7 +519,7 @@ pub fn subscribe(
         .query_row(
             "SELECT id, confirmed_at, created_at FROM policy_subscribers \
              WHERE workspace_id = ?1 AND email_index = ?2",
-            params![scope.id(), email_index],
+            params![scope.id(), new.email_index],
             |r| Ok((r.get(0)?, r.get(1)?, time_at(r, 2)?)),
         )
         .optional()?;
@@ -518,7 +530,13 @@ pub fn subscribe(
             conn.execute(
                 "UPDATE policy_subscribers SET confirm_digest = ?3, unsubscribe_digest = ?4, created_at = ?5 \
                  WHERE workspace_id = ?1 AND id = ?2",
-                params![scope.id(), id, confirm_digest, unsubscribe_digest, ts(now)],
+                params![
+                    scope.id(),
+                    id,
+                    new.confirm_digest,
+                    new.unsubscribe_digest,
+                    ts(now)
+                ],
             )?;
             Ok((id, Subscribe::Pending))
         }
@@ -528,9 +546,9 @@ pub fn subscribe(
                  unsubscribe_digest, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
                     scope.id(),
-                    email_index,
-                    confirm_digest,
-                    unsubscribe_digest,
+                    new.email_index,
+                    new.confirm_digest,
+                    new.unsubscribe_digest,
                     ts(now)
                 ],
             )?;
@@ -571,48 +589,18 @@ pub fn confirm(
     Ok(Some(id))
 }
 
-/// Deletes the subscriber's still-queued messages (and their attempts): mail to someone who left
-/// is not sent, nor kept. Returns how many.
-pub fn delete_queued_for_subscriber(
-    conn: &Connection,
-    scope: &WorkspaceScope,
-    subscriber_id: i64,
-) -> Result<usize, StoreError> {
-    conn.execute(
-        "DELETE FROM delivery_attempts WHERE message_id IN (SELECT id FROM outbox_messages \
-         WHERE workspace_id = ?1 AND subscriber_id = ?2 AND status = 'queued')",
-        params![scope.id(), subscriber_id],
-    )?;
-    Ok(conn.execute(
-        "DELETE FROM outbox_messages WHERE workspace_id = ?1 AND subscriber_id = ?2 AND status = 'queued'",
-        params![scope.id(), subscriber_id],
-    )?)
-}
-
-/// Removes the subscriber whose latest unsubscribe link this is, with their queued messages
-/// (their sent ones stay, unlinked, as delivery history). Returns how many queued messages went,
-/// or None for an unknown link.
+/// Removes the subscriber whose latest unsubscribe link this is. Their still-queued messages
+/// go with them, in the same statement (trigger `policy_subscribers_purge_queued`, 0007); their
+/// sent ones stay, unlinked, as delivery history. False for an unknown link.
 pub fn unsubscribe(
     conn: &Connection,
     scope: &WorkspaceScope,
     unsubscribe_digest: &str,
-) -> Result<Option<usize>, StoreError> {
-    let id: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM policy_subscribers WHERE workspace_id = ?1 AND unsubscribe_digest = ?2",
-            params![scope.id(), unsubscribe_digest],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(id) = id else {
-        return Ok(None);
-    };
-    let purged = delete_queued_for_subscriber(conn, scope, id)?;
-    conn.execute(
-        "DELETE FROM policy_subscribers WHERE workspace_id = ?1 AND id = ?2",
-        params![scope.id(), id],
-    )?;
-    Ok(Some(purged))
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM policy_subscribers WHERE workspace_id = ?1 AND unsubscribe_digest = ?2",
+        params![scope.id(), unsubscribe_digest],
+    )? > 0)
 }
 
 /// A subscriber as stored: the address is sealed (None only until start-up seals an address an

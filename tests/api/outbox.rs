@@ -172,7 +172,12 @@ pub(crate) fn link_with(app: &TestApp, body: &str, marker: &str) -> String {
 
 // ---- helpers on Lethe ------------------------------------------------------------------------
 
-pub(crate) async fn publish(app: &TestApp, key: &str, summary: &str, effective_at: Option<String>) -> i64 {
+pub(crate) async fn publish(
+    app: &TestApp,
+    key: &str,
+    summary: &str,
+    effective_at: Option<String>,
+) -> i64 {
     let res = app
         .client
         .post(app.url("/api/v1/policies"))

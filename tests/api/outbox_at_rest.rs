@@ -72,7 +72,11 @@ async fn no_subscriber_address_nor_link_token_is_in_any_file() {
 
     subscribe(&app, "rest", ADDRESS).await;
     // The token is read from the message opened through the service: it is not in the database.
-    let confirm = link_with(&app, &body_of(&app, &scope, ADDRESS, "Confirm"), "/confirm/");
+    let confirm = link_with(
+        &app,
+        &body_of(&app, &scope, ADDRESS, "Confirm"),
+        "/confirm/",
+    );
     let confirm_token = token_of(&confirm);
     assert_eq!(confirm_token.len(), 43, "{confirm}");
     // Staff read the queued e-mail on the console, opened.
@@ -117,7 +121,11 @@ async fn unsubscribing_deletes_the_mail_still_queued_for_the_person() {
     let key = app.api_key("leave", &["inventory:read", "inventory:write"]);
     subscribe(&app, "leave", ADDRESS).await;
     subscribe(&app, "leave", "stays@example.org").await;
-    let confirm = link_with(&app, &body_of(&app, &scope, ADDRESS, "Confirm"), "/confirm/");
+    let confirm = link_with(
+        &app,
+        &body_of(&app, &scope, ADDRESS, "Confirm"),
+        "/confirm/",
+    );
     let res = app
         .new_client()
         .get(app.url(&confirm))
@@ -234,7 +242,14 @@ async fn what_an_older_lethe_stored_in_the_clear_is_sealed_at_the_first_start() 
     for m in &messages {
         assert_eq!(m.content.as_ref().unwrap().recipient, OLD_ADDRESS);
     }
-    assert!(messages[1].content.as_ref().unwrap().body.contains(OLD_CONFIRM));
+    assert!(
+        messages[1]
+            .content
+            .as_ref()
+            .unwrap()
+            .body
+            .contains(OLD_CONFIRM)
+    );
     let masked = "SMTP: permanent error (550): 5.1.1 <[address]>: unknown";
     assert_eq!(messages[1].message.last_error.as_deref(), Some(masked));
     assert_eq!(messages[1].attempts[0].error.as_deref(), Some(masked));

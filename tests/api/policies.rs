@@ -310,9 +310,8 @@ async fn a_future_effective_date_schedules_the_version_and_the_public_status_fol
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_published_effective_now_replaces_the_one_in_force_within_the_same_second() {
     let (app, key) = setup().await;
-    let draft = |summary: &'static str| {
-        json!({"markdown": TEMPLATE, "material": true, "summary": summary})
-    };
+    let draft =
+        |summary: &'static str| json!({"markdown": TEMPLATE, "material": true, "summary": summary});
     for (version, summary) in [(1, "First"), (2, "Second")] {
         let (status, _) = call(
             &app,
