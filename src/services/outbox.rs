@@ -333,8 +333,12 @@ pub async fn deliver_due(db: &Db, sender: &Sender) -> Result<RunSummary, AppErro
     Ok(summary)
 }
 
+/// The delivery error of a message whose sealed content cannot be opened.
+const UNOPENABLE: &str =
+    "the message could not be opened (its key is missing, or the stored bytes were altered)";
+
 /// Delivers one claimed message and records the attempt. True when it was delivered.
-async fn deliver_one(db: Db, sender: Sender, m: Claimed) -> Result<bool, AppError> {
+async fn deliver_one(db: Db, sender: Sender, mut m: Claimed) -> Result<bool, AppError> {
     if let Some(endpoint_id) = m.endpoint_id {
         let enabled = db
             .run(move |db| {
@@ -354,15 +358,21 @@ async fn deliver_one(db: Db, sender: Sender, m: Claimed) -> Result<bool, AppErro
     }
     let started = Instant::now();
     let at = Utc::now();
-    let content = OutboxKey::load(&sender.vault, &m.workspace)
-        .ok()
-        .and_then(|key| key.open_content(m.id, &m.sealed));
+    // Opening reads keys.db: off the async workers, like every SQLite call.
+    let content = {
+        let (vault, workspace, id) = (sender.vault.clone(), m.workspace, m.id);
+        let sealed = std::mem::take(&mut m.sealed);
+        db.run(move |_| {
+            Ok::<_, AppError>(
+                OutboxKey::load(&vault, &workspace)
+                    .ok()
+                    .and_then(|key| key.open_content(id, &sealed)),
+            )
+        })
+        .await?
+    };
     let outcome = match (content, m.kind, &sender.mailer) {
-        (None, _, _) => Err(
-            "the message could not be opened (its key is missing, or the stored \
-                             bytes were altered)"
-                .to_owned(),
-        ),
+        (None, _, _) => Err(UNOPENABLE.to_owned()),
         (Some(c), Kind::Email, Some(mailer)) => {
             mailer.send(&c.recipient, &m.subject, &c.body).await
         }

@@ -86,7 +86,8 @@ pub struct NewMessage<'a> {
 
 /// Queues a message, due now. The seal binds the row id, which is only known once the row is
 /// inserted: the row goes in without content and gets it by an update right after, in the
-/// caller's transaction, so no reader ever sees it without and only sealed bytes are committed.
+/// caller's transaction (no reader sees it without; the sender skips a row without anyway).
+/// Nothing in the clear is written at any point.
 pub fn enqueue(
     conn: &Connection,
     scope: &WorkspaceScope,
