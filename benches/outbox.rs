@@ -9,9 +9,9 @@
 //! separate small segment and does not set TCP_NODELAY, so it waits for the sink's delayed ACK.
 
 use lethe::config::{Config, Secret};
-use lethe::services::outbox::{Sender, deliver_due};
+use lethe::services::outbox::{OutboxKey, Outgoing, Sender, deliver_due, queue};
 use lethe::store::Db;
-use lethe::store::outbox::{self, Kind, NewMessage};
+use lethe::store::outbox::Kind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -77,7 +77,7 @@ fn main() {
         config.smtp_url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
         config.mail_from = Some("Bench <bench@lethe.test>".into());
         let vault = lethe::vault::Vault::open(dir.path(), None).expect("vault opens");
-        let sender = Sender::from_config(&config, vault).unwrap();
+        let sender = Sender::from_config(&config, vault.clone()).unwrap();
         let mailer = sender.mailer.clone().unwrap();
         let body = "A policy change notice of a typical length.\n".repeat(10);
 
@@ -116,23 +116,26 @@ fn main() {
             .unwrap()
             .0;
         let now = chrono::Utc::now();
+        // Queued as Lethe queues them: recipient and body sealed under the workspace's key.
+        let key = OutboxKey::load(&vault, &scope).unwrap();
         db.write(|tx| {
             for i in 0..n {
                 let to = format!("reader{i}@example.org");
-                outbox::enqueue(
+                queue(
                     tx,
-                    &scope,
-                    &NewMessage {
+                    &key,
+                    &Outgoing {
                         kind: Kind::Email,
                         recipient: &to,
                         endpoint_id: None,
+                        subscriber_id: None,
                         subject: "Outbox",
                         body: &body,
                     },
                     now,
                 )?;
             }
-            Ok::<_, lethe::store::StoreError>(())
+            Ok::<_, lethe::error::AppError>(())
         })
         .unwrap();
         received.store(0, Ordering::Relaxed);

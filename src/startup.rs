@@ -213,5 +213,13 @@ fn vault_housekeeping(db: &Db, vault: &Vault) -> anyhow::Result<()> {
             "sealed secrets stored in the clear by an older Lethe"
         );
     }
+    let sealed = crate::services::outbox::seal_stored_plaintext(db, vault)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "sealed subscribers and outbox messages stored in the clear by an older Lethe"
+        );
+    }
     Ok(())
 }

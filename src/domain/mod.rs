@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod inventory;
 pub mod ip_country;
 pub mod keys;
+pub mod outbox;
 pub mod policy;
 pub mod record;
 pub mod retention;

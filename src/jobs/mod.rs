@@ -121,7 +121,7 @@ fn outbox_pass(
     sender: &outbox::Sender,
     base_url: &str,
 ) -> Result<String, crate::error::AppError> {
-    let announced = outbox::announce_due(db, base_url)?;
+    let announced = outbox::announce_due(db, &sender.vault, base_url)?;
     let delivered = tokio::runtime::Handle::current().block_on(outbox::deliver_due(db, sender))?;
     Ok(
         if announced == 0 && delivered == outbox::RunSummary::default() {

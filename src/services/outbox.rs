@@ -5,17 +5,28 @@
 //!
 //! Also here: e-mail subscriptions to policy changes (double opt-in) and the announcement of each
 //! material policy version when it takes effect, exactly once.
+//!
+//! What is personal here is sealed under the workspace's outbox key ([`OutboxKey`]): a
+//! subscriber's address (found again by its keyed blind index), a message's recipient and body
+//! (which hold working confirmation and unsubscribe links). Confirmation and unsubscribe tokens
+//! are stored only as digests. Delivery errors are stored with addresses masked.
 
 use super::Caller;
 use crate::config::Config;
+use crate::domain::outbox::mask_addresses;
 use crate::domain::{Email, ValidationErrors};
 use crate::error::AppError;
 use crate::mail::Mailer;
-use crate::store::outbox::{self, Claimed, Endpoint, Kind, NewMessage, Subscribe};
+use crate::store::outbox::{
+    self, Attempt, Claimed, Endpoint, Kind, Message, NewMessage, NewSubscription, Subscribe,
+};
 use crate::store::{Db, StoreError, WorkspaceScope, audit, policies, workspaces};
-use crate::vault::Vault;
+use crate::vault::{self, SecretKey, Vault};
 use crate::webhooks::WebhookClient;
 use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde::Deserialize;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// The one event there is so far.
@@ -36,6 +47,221 @@ const CONFIRM_DAYS: i64 = 7;
 pub fn backoff(base: Duration, failures: u32) -> Duration {
     let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
     base.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+// ---- sealing -----------------------------------------------------------------------------------
+
+/// What is personal in a message, sealed as one value.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Content {
+    /// An e-mail address, or a webhook's URL.
+    pub recipient: String,
+    /// The e-mail text (with its working links), or the webhook's JSON payload.
+    pub body: String,
+}
+
+/// A workspace's outbox key, loaded once per use case. It seals and opens that workspace's
+/// subscribers' addresses and messages, each bound to workspace and row id, so a sealed value
+/// cannot be moved to another row or workspace.
+pub struct OutboxKey {
+    scope: WorkspaceScope,
+    key: SecretKey,
+}
+
+impl OutboxKey {
+    /// The workspace's key, made on first use.
+    pub fn load(vault: &Vault, scope: &WorkspaceScope) -> Result<OutboxKey, AppError> {
+        Ok(OutboxKey {
+            scope: *scope,
+            key: vault.outbox_key(scope)?,
+        })
+    }
+
+    fn seal_content(&self, message_id: i64, recipient: &str, body: &str) -> Vec<u8> {
+        let plain = serde_json::json!({ "recipient": recipient, "body": body }).to_string();
+        self.key.seal(
+            &vault::outbox_message_aad(&self.scope, message_id),
+            plain.as_bytes(),
+        )
+    }
+
+    /// None when it cannot be opened: altered, moved from another row, or sealed under a key
+    /// that is gone.
+    fn open_content(&self, message_id: i64, sealed: &[u8]) -> Option<Content> {
+        let plain = self
+            .key
+            .open(&vault::outbox_message_aad(&self.scope, message_id), sealed)
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+
+    fn seal_address(&self, subscriber_id: i64, email: &str) -> Vec<u8> {
+        self.key.seal(
+            &vault::subscriber_aad(&self.scope, subscriber_id),
+            email.as_bytes(),
+        )
+    }
+
+    fn open_address(&self, subscriber_id: i64, sealed: &[u8]) -> Option<String> {
+        let plain = self
+            .key
+            .open(&vault::subscriber_aad(&self.scope, subscriber_id), sealed)
+            .ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
+/// A message to queue.
+pub struct Outgoing<'a> {
+    pub kind: Kind,
+    pub recipient: &'a str,
+    pub endpoint_id: Option<i64>,
+    /// The subscriber an e-mail goes to: unsubscribing deletes it while it is queued.
+    pub subscriber_id: Option<i64>,
+    pub subject: &'a str,
+    pub body: &'a str,
+}
+
+/// Queues a message in the caller's transaction, its recipient and body sealed under `key`.
+pub fn queue(
+    tx: &Connection,
+    key: &OutboxKey,
+    m: &Outgoing<'_>,
+    now: DateTime<Utc>,
+) -> Result<i64, AppError> {
+    let new = NewMessage {
+        kind: m.kind,
+        endpoint_id: m.endpoint_id,
+        subscriber_id: m.subscriber_id,
+        subject: m.subject,
+    };
+    Ok(outbox::enqueue(tx, &key.scope, &new, now, |id| {
+        key.seal_content(id, m.recipient, m.body)
+    })?)
+}
+
+/// A message as staff see it on the outbox page.
+#[derive(Debug, Clone)]
+pub struct OpenedMessage {
+    pub message: Message,
+    /// None when the message cannot be opened (see [`OutboxKey`]).
+    pub content: Option<Content>,
+    /// Its delivery attempts, oldest first.
+    pub attempts: Vec<Attempt>,
+}
+
+/// The workspace's latest messages, newest first, opened, with their delivery attempts. For
+/// staff who may see the outbox (the console's outbox page) and for tests.
+pub fn recent_messages(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    limit: i64,
+) -> Result<Vec<OpenedMessage>, AppError> {
+    let (messages, mut attempts) = db.read(|c| {
+        let messages = outbox::list(c, scope, limit)?;
+        let oldest = messages.last().map_or(i64::MAX, |m| m.id);
+        Ok::<_, AppError>((messages, outbox::attempts_since(c, scope, oldest)?))
+    })?;
+    // No key is made for a workspace that never queued anything.
+    let key = match messages.is_empty() {
+        true => None,
+        false => Some(OutboxKey::load(vault, scope)?),
+    };
+    let mut by_message: HashMap<i64, Vec<Attempt>> = HashMap::new();
+    for a in attempts.drain(..) {
+        by_message.entry(a.message_id).or_default().push(a);
+    }
+    Ok(messages
+        .into_iter()
+        .map(|message| OpenedMessage {
+            content: key.as_ref().and_then(|k| {
+                message
+                    .sealed
+                    .as_deref()
+                    .and_then(|sealed| k.open_content(message.id, sealed))
+            }),
+            attempts: by_message.remove(&message.id).unwrap_or_default(),
+            message,
+        })
+        .collect())
+}
+
+/// A webhook delivery attempt with the URL it went to (None when it cannot be opened).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub attempt: Attempt,
+    pub recipient: Option<String>,
+}
+
+/// The workspace's latest webhook deliveries, newest first.
+pub fn recent_webhook_deliveries(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    limit: i64,
+) -> Result<Vec<Delivery>, AppError> {
+    let rows = db.read(|c| outbox::recent_webhook_attempts(c, scope, limit))?;
+    let key = match rows.is_empty() {
+        true => None,
+        false => Some(OutboxKey::load(vault, scope)?),
+    };
+    Ok(rows
+        .into_iter()
+        .map(|row| Delivery {
+            recipient: key
+                .as_ref()
+                .zip(row.sealed.as_deref())
+                .and_then(|(k, sealed)| k.open_content(row.attempt.message_id, sealed))
+                .map(|c| c.recipient),
+            attempt: row.attempt,
+        })
+        .collect())
+}
+
+/// Seals what an older Lethe stored in the clear (migration 0007 staged it): subscribers'
+/// addresses (with their blind index) and messages' recipients and bodies; and masks addresses
+/// in stored delivery errors. Then truncates the write-ahead log, so the plain copies do not
+/// linger in it. Runs at start, before anything is served; idempotent. Returns how many values
+/// changed.
+pub fn seal_stored_plaintext(db: &Db, vault: &Vault) -> Result<usize, AppError> {
+    let changed = db.write(|tx| {
+        let mut keys = HashMap::new();
+        let mut changed = 0;
+        for m in outbox::unsealed_messages(tx)? {
+            let sealed =
+                key_for(&mut keys, vault, &m.workspace)?.seal_content(m.id, &m.recipient, &m.body);
+            outbox::store_sealed_message(tx, m.id, &sealed)?;
+            changed += 1;
+        }
+        for s in outbox::unsealed_subscribers(tx)? {
+            let index = vault.email_index(&s.workspace, &s.email)?;
+            let sealed = key_for(&mut keys, vault, &s.workspace)?.seal_address(s.id, &s.email);
+            outbox::store_sealed_subscriber(tx, s.id, &index, &sealed)?;
+            changed += 1;
+        }
+        changed += outbox::mask_stored_errors(tx, mask_addresses)?;
+        Ok::<_, AppError>(changed)
+    })?;
+    if changed > 0 && !db.checkpoint_truncate()? {
+        tracing::warn!(
+            "the write-ahead log could not be truncated after sealing; it will be reused"
+        );
+    }
+    Ok(changed)
+}
+
+/// The workspace's key from `keys`, loaded on first use.
+fn key_for<'k>(
+    keys: &'k mut HashMap<i64, OutboxKey>,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+) -> Result<&'k OutboxKey, AppError> {
+    use std::collections::hash_map::Entry;
+    Ok(match keys.entry(scope.id()) {
+        Entry::Occupied(e) => e.into_mut(),
+        Entry::Vacant(e) => e.insert(OutboxKey::load(vault, scope)?),
+    })
 }
 
 /// What the sender delivers with.
@@ -107,8 +333,12 @@ pub async fn deliver_due(db: &Db, sender: &Sender) -> Result<RunSummary, AppErro
     Ok(summary)
 }
 
+/// The delivery error of a message whose sealed content cannot be opened.
+const UNOPENABLE: &str =
+    "the message could not be opened (its key is missing, or the stored bytes were altered)";
+
 /// Delivers one claimed message and records the attempt. True when it was delivered.
-async fn deliver_one(db: Db, sender: Sender, m: Claimed) -> Result<bool, AppError> {
+async fn deliver_one(db: Db, sender: Sender, mut m: Claimed) -> Result<bool, AppError> {
     if let Some(endpoint_id) = m.endpoint_id {
         let enabled = db
             .run(move |db| {
@@ -128,10 +358,26 @@ async fn deliver_one(db: Db, sender: Sender, m: Claimed) -> Result<bool, AppErro
     }
     let started = Instant::now();
     let at = Utc::now();
-    let outcome = match (m.kind, &sender.mailer) {
-        (Kind::Email, Some(mailer)) => mailer.send(&m.recipient, &m.subject, &m.body).await,
-        (Kind::Email, None) => Err("no SMTP server is configured".to_owned()),
-        (Kind::Webhook, _) => match (&m.secret, m.endpoint_id, m.endpoint_workspace) {
+    // Opening reads keys.db: off the async workers, like every SQLite call.
+    let content = {
+        let (vault, workspace, id) = (sender.vault.clone(), m.workspace, m.id);
+        let sealed = std::mem::take(&mut m.sealed);
+        db.run(move |_| {
+            Ok::<_, AppError>(
+                OutboxKey::load(&vault, &workspace)
+                    .ok()
+                    .and_then(|key| key.open_content(id, &sealed)),
+            )
+        })
+        .await?
+    };
+    let outcome = match (content, m.kind, &sender.mailer) {
+        (None, _, _) => Err(UNOPENABLE.to_owned()),
+        (Some(c), Kind::Email, Some(mailer)) => {
+            mailer.send(&c.recipient, &m.subject, &c.body).await
+        }
+        (Some(_), Kind::Email, None) => Err("no SMTP server is configured".to_owned()),
+        (Some(c), Kind::Webhook, _) => match (&m.secret, m.endpoint_id, m.endpoint_workspace) {
             (Some(sealed), Some(_), Some(workspace)) => {
                 match sender
                     .vault
@@ -140,7 +386,7 @@ async fn deliver_one(db: Db, sender: Sender, m: Claimed) -> Result<bool, AppErro
                     Ok(secret) => {
                         sender
                             .webhooks
-                            .post(&m.recipient, &secret, &m.subject, &m.body)
+                            .post(&c.recipient, &secret, &m.subject, &c.body)
                             .await
                     }
                     Err(e) => Err(format!("the signing secret could not be opened: {e}")),
@@ -149,6 +395,8 @@ async fn deliver_one(db: Db, sender: Sender, m: Claimed) -> Result<bool, AppErro
             _ => Err("the endpoint was deleted".to_owned()),
         },
     };
+    // SMTP replies echo the recipient; errors are stored and shown, addresses are not.
+    let outcome = outcome.map_err(|e| mask_addresses(&e));
     let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let (retry_base, max_attempts, disable_after) =
         (sender.retry_base, sender.max_attempts, sender.disable_after);
@@ -160,7 +408,10 @@ async fn deliver_one(db: Db, sender: Sender, m: Claimed) -> Result<bool, AppErro
         let now = Utc::now();
         db.write(|tx| {
             let error = outcome.as_ref().err().map(String::as_str);
-            outbox::record_attempt(tx, m.id, at, latency_ms, error)?;
+            if !outbox::record_attempt(tx, m.id, at, latency_ms, error)? {
+                // Deleted while it was on the wire (its subscriber left): nothing to update.
+                return Ok::<_, AppError>(());
+            }
             match error {
                 None => {
                     outbox::mark_sent(tx, m.id, now)?;
@@ -185,7 +436,7 @@ async fn deliver_one(db: Db, sender: Sender, m: Claimed) -> Result<bool, AppErro
                     }
                 }
             }
-            Ok::<_, AppError>(())
+            Ok(())
         })
     })
     .await?;
@@ -255,25 +506,32 @@ pub fn delete_endpoint(
 
 /// A subscription request from the privacy center: queues a confirmation e-mail with a one-time
 /// link. An address that is already confirmed, or got a confirmation in the last ten minutes,
-/// gets nothing (and the answer is the same, so the form does not tell who subscribed).
+/// gets nothing (and the answer is the same, so the form does not tell who subscribed). The
+/// address is stored sealed, found again by its blind index.
 pub fn subscribe(
     db: &Db,
+    vault: &Vault,
     scope: &WorkspaceScope,
     email: &str,
     base_url: &str,
 ) -> Result<(), AppError> {
     let email = Email::parse(email).map_err(|e| ValidationErrors::single("email", e))?;
+    let index = vault.email_index(scope, email.as_str())?;
+    let key = OutboxKey::load(vault, scope)?;
     let confirm = crate::crypto::random_token(32);
     let unsubscribe = crate::crypto::random_token(32);
     let now = Utc::now();
     db.write(|tx| {
         let workspace = workspaces::get(tx, scope)?;
-        let outcome = outbox::subscribe(
+        let (subscriber, outcome) = outbox::subscribe(
             tx,
             scope,
-            email.as_str(),
-            &crate::crypto::sha256_hex(&confirm),
-            &crate::crypto::sha256_hex(&unsubscribe),
+            &NewSubscription {
+                email_index: &index,
+                confirm_digest: &crate::crypto::sha256_hex(&confirm),
+                unsubscribe_digest: &crate::crypto::sha256_hex(&unsubscribe),
+            },
+            |id| key.seal_address(id, email.as_str()),
             now,
             now - RESEND_AFTER,
         )?;
@@ -286,13 +544,14 @@ pub fn subscribe(
                  {base_url}/p/{slug}/subscribe/confirm/{confirm}\n\n\
                  If you did not ask for this, ignore this message: nothing will be sent to you.\n"
             );
-            outbox::enqueue(
+            queue(
                 tx,
-                scope,
-                &NewMessage {
+                &key,
+                &Outgoing {
                     kind: Kind::Email,
                     recipient: email.as_str(),
                     endpoint_id: None,
+                    subscriber_id: Some(subscriber),
                     subject: &format!("Confirm: privacy policy updates from {name}"),
                     body: &body,
                 },
@@ -319,10 +578,11 @@ pub fn confirm(db: &Db, scope: &WorkspaceScope, token: &str) -> Result<bool, App
     })
 }
 
-/// Follows an unsubscribe link. False when it is unknown (or superseded by a newer e-mail's).
+/// Follows an unsubscribe link: the subscriber and their still-queued mail are deleted in one
+/// transaction. False when the link is unknown (or superseded by a newer e-mail's).
 pub fn unsubscribe(db: &Db, scope: &WorkspaceScope, token: &str) -> Result<bool, AppError> {
     let digest = crate::crypto::sha256_hex(token);
-    db.write(|tx| Ok(outbox::unsubscribe(tx, scope, &digest)?.is_some()))
+    db.write(|tx| Ok(outbox::unsubscribe(tx, scope, &digest)?))
 }
 
 // ---- announcements -----------------------------------------------------------------------------
@@ -330,12 +590,13 @@ pub fn unsubscribe(db: &Db, scope: &WorkspaceScope, token: &str) -> Result<bool,
 /// Announces every material policy version that has taken effect and was not announced yet: one
 /// e-mail per confirmed subscriber, one `policy.published` event per enabled endpoint. The
 /// announcement row and the messages commit together, so each version is announced once.
-pub fn announce_due(db: &Db, base_url: &str) -> Result<usize, AppError> {
+pub fn announce_due(db: &Db, vault: &Vault, base_url: &str) -> Result<usize, AppError> {
     let now = Utc::now();
     let due = db.read(|c| outbox::due_announcements(c, now))?;
     let mut announced = 0;
     for (scope, version) in due {
-        if db.write(|tx| announce(tx, &scope, version, base_url, now))? {
+        let key = OutboxKey::load(vault, &scope)?;
+        if db.write(|tx| announce(tx, &key, version, base_url, now))? {
             announced += 1;
         }
     }
@@ -344,14 +605,29 @@ pub fn announce_due(db: &Db, base_url: &str) -> Result<usize, AppError> {
 
 fn announce(
     tx: &rusqlite::Transaction<'_>,
-    scope: &WorkspaceScope,
+    key: &OutboxKey,
     version: i64,
     base_url: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
+    let scope = &key.scope;
     let workspace = workspaces::get(tx, scope)?;
     let v = policies::get(tx, scope, version)?;
-    let subscribers = outbox::confirmed_subscribers(tx, scope)?;
+    let mut subscribers = Vec::new();
+    for s in outbox::confirmed_subscribers(tx, scope)? {
+        match s
+            .email_sealed
+            .as_deref()
+            .and_then(|b| key.open_address(s.id, b))
+        {
+            Some(email) => subscribers.push((s.id, email)),
+            // One unreadable row must not hold back everyone else's notice.
+            None => tracing::warn!(
+                subscriber = s.id,
+                "a subscriber's address could not be opened; no notice for them"
+            ),
+        }
+    }
     let endpoints = outbox::endpoints_for_event(tx, scope, POLICY_PUBLISHED)?;
     let recipients = i64::try_from(subscribers.len() + endpoints.len()).unwrap_or(i64::MAX);
     if !outbox::mark_announced(tx, scope, version, recipients, now)? {
@@ -374,13 +650,14 @@ fn announce(
             effective.format("%Y-%m-%d %H:%M"),
             v.summary,
         );
-        outbox::enqueue(
+        queue(
             tx,
-            scope,
-            &NewMessage {
+            key,
+            &Outgoing {
                 kind: Kind::Email,
                 recipient: email,
                 endpoint_id: None,
+                subscriber_id: Some(*id),
                 subject: &subject,
                 body: &body,
             },
@@ -398,13 +675,14 @@ fn announce(
     })
     .to_string();
     for endpoint in &endpoints {
-        outbox::enqueue(
+        queue(
             tx,
-            scope,
-            &NewMessage {
+            key,
+            &Outgoing {
                 kind: Kind::Webhook,
                 recipient: &endpoint.url,
                 endpoint_id: Some(endpoint.id),
+                subscriber_id: None,
                 subject: POLICY_PUBLISHED,
                 body: &payload,
             },
@@ -432,5 +710,43 @@ mod tests {
         assert_eq!(backoff(base, 2), Duration::from_secs(60));
         assert_eq!(backoff(base, 4), Duration::from_secs(240));
         assert_eq!(backoff(base, 40), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn sealed_messages_and_addresses_open_only_in_their_own_row_and_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path(), None).unwrap();
+        let key = OutboxKey::load(&vault, &WorkspaceScope::for_tests(1)).unwrap();
+        let sealed = key.seal_content(7, "r@example.org", "confirm/secret-token");
+        assert!(
+            !sealed
+                .windows(b"example.org".len())
+                .any(|w| w == b"example.org")
+        );
+        let opened = key.open_content(7, &sealed).unwrap();
+        assert_eq!(
+            (opened.recipient.as_str(), opened.body.as_str()),
+            ("r@example.org", "confirm/secret-token")
+        );
+        assert!(
+            key.open_content(8, &sealed).is_none(),
+            "moved to another row"
+        );
+        let other = OutboxKey::load(&vault, &WorkspaceScope::for_tests(2)).unwrap();
+        assert!(
+            other.open_content(7, &sealed).is_none(),
+            "another workspace"
+        );
+
+        let address = key.seal_address(7, "r@example.org");
+        assert_eq!(
+            key.open_address(7, &address).as_deref(),
+            Some("r@example.org")
+        );
+        assert!(key.open_address(8, &address).is_none());
+        assert!(
+            key.open_content(7, &address).is_none(),
+            "an address is not a message"
+        );
     }
 }

@@ -92,7 +92,7 @@ fn entry_from_row(r: &Row<'_>) -> rusqlite::Result<AuditEntry> {
     let detail: String = r.get(5)?;
     Ok(AuditEntry {
         seq: r.get(0)?,
-        at: at,
+        at,
         actor: r.get(2)?,
         action: r.get(3)?,
         target: r.get(4)?,

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/0004_outbox.sql")),
     (5, include_str!("../../migrations/0005_vault.sql")),
     (6, include_str!("../../migrations/0006_retention.sql")),
+    (7, include_str!("../../migrations/0007_sealed_outbox.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -34,8 +35,16 @@ pub fn refuse_newer(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 }
 
 pub fn apply(conn: &mut Connection) -> Result<(), StoreError> {
+    apply_until(conn, i64::MAX)
+}
+
+/// Applies pending migrations up to and including `last`.
+fn apply_until(conn: &mut Connection, last: i64) -> Result<(), StoreError> {
     let current = current_version(conn)?;
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    for (version, sql) in MIGRATIONS
+        .iter()
+        .filter(|(v, _)| *v > current && *v <= last)
+    {
         let wrap = |source| StoreError::Migration {
             version: *version,
             source,
@@ -70,5 +79,94 @@ mod tests {
             })
             .unwrap();
         assert_eq!(violations, 0);
+    }
+
+    #[test]
+    fn sealing_the_outbox_stages_plain_values_and_leaves_no_plain_column() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        apply_until(&mut conn, 5).unwrap();
+        conn.execute_batch(
+            "INSERT INTO workspaces (id, slug, legal_name, contact_email, created_at, updated_at) \
+             VALUES (1, 'w', 'W', 'privacy@w.example', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+             INSERT INTO policy_subscribers (id, workspace_id, email, unsubscribe_digest, created_at) \
+             VALUES (3, 1, 'old@example.org', 'd', '2026-01-01T00:00:00.000000Z');
+             INSERT INTO outbox_messages (id, workspace_id, kind, recipient, subject, body, status, next_attempt_at, created_at) \
+             VALUES (5, 1, 'email', 'old@example.org', 'Confirm', 'link', 'queued', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z'),
+                    (6, 1, 'webhook', 'https://hooks.example/x', 'policy.published', '{}', 'sent', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+             INSERT INTO delivery_attempts (message_id, at, status, latency_ms) VALUES (6, '2026-01-01T00:00:00.000000Z', 'ok', 1);",
+        )
+        .unwrap();
+        apply(&mut conn).unwrap();
+
+        let columns = |table: &str| -> Vec<String> {
+            let mut stmt = conn
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        for (table, plain) in [
+            ("policy_subscribers", "email"),
+            ("outbox_messages", "recipient"),
+            ("outbox_messages", "body"),
+        ] {
+            assert!(
+                !columns(table).contains(&plain.to_owned()),
+                "{table}.{plain}"
+            );
+        }
+        let staged: (i64, String) = conn
+            .query_row(
+                "SELECT subscriber_id, email FROM unsealed_policy_subscribers",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(staged, (3, "old@example.org".to_owned()));
+        let staged: i64 = conn
+            .query_row("SELECT count(*) FROM unsealed_outbox_messages", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(staged, 2);
+        // The queued confirmation is linked to its subscriber, so unsubscribing purges it.
+        let linked: Vec<Option<i64>> = conn
+            .prepare("SELECT subscriber_id FROM outbox_messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(linked, [Some(3), None]);
+        // Deleting a subscriber takes their queued mail (and its staged plain copy) with it;
+        // their sent mail stays, unlinked.
+        conn.execute(
+            "INSERT INTO outbox_messages (workspace_id, kind, subject, status, next_attempt_at, created_at, subscriber_id) \
+             VALUES (1, 'email', 'Sent', 'sent', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', 3)",
+            [],
+        )
+        .unwrap();
+        conn.execute("DELETE FROM policy_subscribers WHERE id = 3", [])
+            .unwrap();
+        let left: Vec<(i64, Option<i64>)> = conn
+            .prepare("SELECT id, subscriber_id FROM outbox_messages ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(left, [(6, None), (7, None)]);
+        let staged: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM unsealed_policy_subscribers) \
+                 + (SELECT count(*) FROM unsealed_outbox_messages)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(staged, 1, "only the webhook's");
     }
 }

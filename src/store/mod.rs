@@ -187,6 +187,16 @@ impl Db {
             .map_err(|e| StoreError::Join(e.to_string()))?
     }
 
+    /// Copies the write-ahead log into the database file and truncates it, so that what it held
+    /// (plaintext just sealed over, deleted rows) does not linger in `lethe.db-wal` until the
+    /// log is reused. False when a reader kept it from finishing.
+    pub fn checkpoint_truncate(&self) -> Result<bool, StoreError> {
+        self.read(|c| {
+            let busy: i64 = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            Ok(busy == 0)
+        })
+    }
+
     /// Ready means: a connection answers and the schema is the one this binary expects.
     pub fn is_ready(&self) -> bool {
         self.read(|c| migrations::current_version(c).map_err(StoreError::from))

@@ -35,9 +35,14 @@ impl Kind {
 pub struct Message {
     pub id: i64,
     pub kind: Kind,
-    pub recipient: String,
+    /// E-mail subject, or the webhook's event name (not personal: the workspace's name, a
+    /// version number).
     pub subject: String,
-    pub body: String,
+    /// Recipient and body, sealed (see `services::outbox`). None only for a message an older
+    /// Lethe stored in the clear, until start-up seals it.
+    pub sealed: Option<Vec<u8>>,
+    /// The subscriber an e-mail goes to.
+    pub subscriber_id: Option<i64>,
     /// queued, sent, failed or disabled.
     pub status: String,
     pub attempts: i64,
@@ -47,7 +52,7 @@ pub struct Message {
     pub last_error: Option<String>,
 }
 
-const MESSAGE_COLUMNS: &str = "id, kind, recipient, subject, body, status, attempts, \
+const MESSAGE_COLUMNS: &str = "id, kind, subject, sealed, subscriber_id, status, attempts, \
     next_attempt_at, created_at, sent_at, last_error";
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
@@ -58,9 +63,9 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
         id: r.get(0)?,
         kind: Kind::parse(&kind),
-        recipient: r.get(2)?,
-        subject: r.get(3)?,
-        body: r.get(4)?,
+        subject: r.get(2)?,
+        sealed: r.get(3)?,
+        subscriber_id: r.get(4)?,
         status: r.get(5)?,
         attempts: r.get(6)?,
         next_attempt_at: next,
@@ -70,35 +75,44 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
+/// A message to queue. Its recipient and body are not here: they are sealed by the caller's
+/// `seal`, which gets the new row's id to bind into the seal.
 pub struct NewMessage<'a> {
     pub kind: Kind,
-    pub recipient: &'a str,
     pub endpoint_id: Option<i64>,
+    pub subscriber_id: Option<i64>,
     pub subject: &'a str,
-    pub body: &'a str,
 }
 
-/// Queues a message, due now.
+/// Queues a message, due now. The seal binds the row id, which is only known once the row is
+/// inserted: the row goes in without content and gets it by an update right after, in the
+/// caller's transaction (no reader sees it without; the sender skips a row without anyway).
+/// Nothing in the clear is written at any point.
 pub fn enqueue(
     conn: &Connection,
     scope: &WorkspaceScope,
     m: &NewMessage<'_>,
     now: DateTime<Utc>,
+    seal: impl FnOnce(i64) -> Vec<u8>,
 ) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO outbox_messages (workspace_id, kind, recipient, endpoint_id, subject, body, \
-         status, attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7)",
+        "INSERT INTO outbox_messages (workspace_id, kind, endpoint_id, subscriber_id, subject, \
+         status, attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6)",
         params![
             scope.id(),
             m.kind.as_str(),
-            m.recipient,
             m.endpoint_id,
+            m.subscriber_id,
             m.subject,
-            m.body,
             ts(now)
         ],
     )?;
-    Ok(conn.last_insert_rowid())
+    let id = conn.last_insert_rowid();
+    conn.execute(
+        "UPDATE outbox_messages SET sealed = ?2 WHERE id = ?1",
+        params![id, seal(id)],
+    )?;
+    Ok(id)
 }
 
 /// The workspace's latest messages, newest first.
@@ -120,9 +134,9 @@ pub struct Attempt {
     pub at: DateTime<Utc>,
     pub ok: bool,
     pub latency_ms: i64,
+    /// Masked: never the recipient's address (see `services::outbox`).
     pub error: Option<String>,
-    /// The message's recipient and subject (URL and event for a webhook).
-    pub recipient: String,
+    /// The message's subject (event name for a webhook).
     pub subject: String,
 }
 
@@ -131,12 +145,11 @@ fn attempt_from_row(r: &Row<'_>) -> rusqlite::Result<Attempt> {
     let status: String = r.get(2)?;
     Ok(Attempt {
         message_id: r.get(0)?,
-        at: at,
+        at,
         ok: status == "ok",
         latency_ms: r.get(3)?,
         error: r.get(4)?,
-        recipient: r.get(5)?,
-        subject: r.get(6)?,
+        subject: r.get(5)?,
     })
 }
 
@@ -147,7 +160,7 @@ pub fn attempts_since(
     min_message_id: i64,
 ) -> Result<Vec<Attempt>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT a.message_id, a.at, a.status, a.latency_ms, a.error, m.recipient, m.subject \
+        "SELECT a.message_id, a.at, a.status, a.latency_ms, a.error, m.subject \
          FROM delivery_attempts a JOIN outbox_messages m ON m.id = a.message_id \
          WHERE m.workspace_id = ?1 AND m.id >= ?2 ORDER BY a.id",
     )?;
@@ -155,18 +168,30 @@ pub fn attempts_since(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// A webhook delivery attempt with its message's sealed content (which holds the URL).
+#[derive(Debug, Clone)]
+pub struct WebhookAttempt {
+    pub attempt: Attempt,
+    pub sealed: Option<Vec<u8>>,
+}
+
 /// The latest webhook deliveries of the workspace, newest first.
 pub fn recent_webhook_attempts(
     conn: &Connection,
     scope: &WorkspaceScope,
     limit: i64,
-) -> Result<Vec<Attempt>, StoreError> {
+) -> Result<Vec<WebhookAttempt>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT a.message_id, a.at, a.status, a.latency_ms, a.error, m.recipient, m.subject \
+        "SELECT a.message_id, a.at, a.status, a.latency_ms, a.error, m.subject, m.sealed \
          FROM delivery_attempts a JOIN outbox_messages m ON m.id = a.message_id \
          WHERE m.workspace_id = ?1 AND m.kind = 'webhook' ORDER BY a.id DESC LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![scope.id(), limit], attempt_from_row)?;
+    let rows = stmt.query_map(params![scope.id(), limit], |r| {
+        Ok(WebhookAttempt {
+            attempt: attempt_from_row(r)?,
+            sealed: r.get(6)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -174,10 +199,11 @@ pub fn recent_webhook_attempts(
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: i64,
+    pub workspace: WorkspaceScope,
     pub kind: Kind,
-    pub recipient: String,
     pub subject: String,
-    pub body: String,
+    /// Recipient and body, sealed under the workspace's outbox key.
+    pub sealed: Vec<u8>,
     pub attempts: i64,
     pub endpoint_id: Option<i64>,
     /// The endpoint's signing secret, sealed (webhooks only).
@@ -201,21 +227,24 @@ pub fn claim_due(
     } else {
         "('webhook')"
     };
+    // A message not sealed yet (stored by an older Lethe) waits for the start-up step.
     let mut stmt = conn.prepare(&format!(
-        "SELECT m.id, m.kind, m.recipient, m.subject, m.body, m.attempts, m.endpoint_id, e.secret, e.workspace_id \
+        "SELECT m.id, m.workspace_id, m.kind, m.subject, m.sealed, m.attempts, m.endpoint_id, \
+         e.secret, e.workspace_id \
          FROM outbox_messages m LEFT JOIN webhook_endpoints e ON e.id = m.endpoint_id \
          WHERE m.status = 'queued' AND m.next_attempt_at <= ?1 AND m.kind IN {kinds} \
+         AND m.sealed IS NOT NULL \
          ORDER BY m.next_attempt_at, m.id LIMIT ?2"
     ))?;
     let claimed: Vec<Claimed> = stmt
         .query_map(params![ts(now), limit], |r| {
-            let kind: String = r.get(1)?;
+            let kind: String = r.get(2)?;
             Ok(Claimed {
                 id: r.get(0)?,
+                workspace: WorkspaceScope::new(r.get(1)?),
                 kind: Kind::parse(&kind),
-                recipient: r.get(2)?,
                 subject: r.get(3)?,
-                body: r.get(4)?,
+                sealed: r.get(4)?,
                 attempts: r.get(5)?,
                 endpoint_id: r.get(6)?,
                 secret: r.get(7)?,
@@ -232,15 +261,18 @@ pub fn claim_due(
     Ok(claimed)
 }
 
+/// Records an attempt; false (and nothing recorded) when the message is gone meanwhile (its
+/// subscriber unsubscribed while it was on the wire).
 pub fn record_attempt(
     conn: &Connection,
     message_id: i64,
     at: DateTime<Utc>,
     latency_ms: i64,
     error: Option<&str>,
-) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO delivery_attempts (message_id, at, status, latency_ms, error) VALUES (?1, ?2, ?3, ?4, ?5)",
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "INSERT INTO delivery_attempts (message_id, at, status, latency_ms, error) \
+         SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM outbox_messages WHERE id = ?1)",
         params![
             message_id,
             ts(at),
@@ -248,8 +280,7 @@ pub fn record_attempt(
             latency_ms,
             error
         ],
-    )?;
-    Ok(())
+    )? == 1)
 }
 
 pub fn mark_sent(conn: &Connection, message_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -467,104 +498,135 @@ pub enum Subscribe {
     RecentlyAsked,
 }
 
-/// Records a subscription request (or refreshes the confirmation of an unconfirmed one asked for
-/// before `resend_after`).
+/// A subscription request: the address's blind index and the digests of its links' tokens.
+pub struct NewSubscription<'a> {
+    pub email_index: &'a [u8],
+    pub confirm_digest: &'a str,
+    pub unsubscribe_digest: &'a str,
+}
+
+/// Records a subscription request (or refreshes the confirmation of an unconfirmed one asked
+/// for before `resend_after`). A new row's address is sealed by `seal_email`, which gets the
+/// row's id (see [`enqueue`]). Returns the subscriber's id.
 pub fn subscribe(
     conn: &Connection,
     scope: &WorkspaceScope,
-    email: &str,
-    confirm_digest: &str,
-    unsubscribe_digest: &str,
+    new: &NewSubscription<'_>,
+    seal_email: impl FnOnce(i64) -> Vec<u8>,
     now: DateTime<Utc>,
     resend_after: DateTime<Utc>,
-) -> Result<Subscribe, StoreError> {
-    let existing: Option<(Option<String>, DateTime<Utc>)> = conn
+) -> Result<(i64, Subscribe), StoreError> {
+    let existing: Option<(i64, Option<String>, DateTime<Utc>)> = conn
         .query_row(
-            "SELECT confirmed_at, created_at FROM policy_subscribers WHERE workspace_id = ?1 AND email = ?2",
-            params![scope.id(), email],
-            |r| Ok((r.get(0)?, time_at(r, 1)?)),
+            "SELECT id, confirmed_at, created_at FROM policy_subscribers \
+             WHERE workspace_id = ?1 AND email_index = ?2",
+            params![scope.id(), new.email_index],
+            |r| Ok((r.get(0)?, r.get(1)?, time_at(r, 2)?)),
         )
         .optional()?;
     match existing {
-        Some((Some(_), _)) => Ok(Subscribe::AlreadyConfirmed),
-        Some((None, asked)) if asked > resend_after => Ok(Subscribe::RecentlyAsked),
-        Some((None, _)) => {
+        Some((id, Some(_), _)) => Ok((id, Subscribe::AlreadyConfirmed)),
+        Some((id, None, asked)) if asked > resend_after => Ok((id, Subscribe::RecentlyAsked)),
+        Some((id, None, _)) => {
             conn.execute(
                 "UPDATE policy_subscribers SET confirm_digest = ?3, unsubscribe_digest = ?4, created_at = ?5 \
-                 WHERE workspace_id = ?1 AND email = ?2",
-                params![scope.id(), email, confirm_digest, unsubscribe_digest, ts(now)],
+                 WHERE workspace_id = ?1 AND id = ?2",
+                params![
+                    scope.id(),
+                    id,
+                    new.confirm_digest,
+                    new.unsubscribe_digest,
+                    ts(now)
+                ],
             )?;
-            Ok(Subscribe::Pending)
+            Ok((id, Subscribe::Pending))
         }
         None => {
             conn.execute(
-                "INSERT INTO policy_subscribers (workspace_id, email, confirm_digest, unsubscribe_digest, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![scope.id(), email, confirm_digest, unsubscribe_digest, ts(now)],
+                "INSERT INTO policy_subscribers (workspace_id, email_index, confirm_digest, \
+                 unsubscribe_digest, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    scope.id(),
+                    new.email_index,
+                    new.confirm_digest,
+                    new.unsubscribe_digest,
+                    ts(now)
+                ],
             )?;
-            Ok(Subscribe::Pending)
+            let id = conn.last_insert_rowid();
+            conn.execute(
+                "UPDATE policy_subscribers SET email_sealed = ?2 WHERE id = ?1",
+                params![id, seal_email(id)],
+            )?;
+            Ok((id, Subscribe::Pending))
         }
     }
 }
 
 /// Confirms the subscription whose confirmation digest matches, if it was asked for after
-/// `not_before`. The link works once. Returns the address.
+/// `not_before`. The link works once. Returns the subscriber's id.
 pub fn confirm(
     conn: &Connection,
     scope: &WorkspaceScope,
     confirm_digest: &str,
     not_before: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Option<String>, StoreError> {
-    let found: Option<(i64, String)> = conn
+) -> Result<Option<i64>, StoreError> {
+    let found: Option<i64> = conn
         .query_row(
-            "SELECT id, email FROM policy_subscribers WHERE workspace_id = ?1 AND confirm_digest = ?2 \
+            "SELECT id FROM policy_subscribers WHERE workspace_id = ?1 AND confirm_digest = ?2 \
              AND confirmed_at IS NULL AND created_at >= ?3",
             params![scope.id(), confirm_digest, ts(not_before)],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| r.get(0),
         )
         .optional()?;
-    let Some((id, email)) = found else {
+    let Some(id) = found else {
         return Ok(None);
     };
     conn.execute(
         "UPDATE policy_subscribers SET confirmed_at = ?2, confirm_digest = NULL WHERE id = ?1",
         params![id, ts(now)],
     )?;
-    Ok(Some(email))
+    Ok(Some(id))
 }
 
-/// Removes the subscriber whose latest unsubscribe link this is. Returns the address.
+/// Removes the subscriber whose latest unsubscribe link this is. Their still-queued messages
+/// go with them, in the same statement (trigger `policy_subscribers_purge_queued`, 0007); their
+/// sent ones stay, unlinked, as delivery history. False for an unknown link.
 pub fn unsubscribe(
     conn: &Connection,
     scope: &WorkspaceScope,
     unsubscribe_digest: &str,
-) -> Result<Option<String>, StoreError> {
-    let email: Option<String> = conn
-        .query_row(
-            "SELECT email FROM policy_subscribers WHERE workspace_id = ?1 AND unsubscribe_digest = ?2",
-            params![scope.id(), unsubscribe_digest],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if email.is_some() {
-        conn.execute(
-            "DELETE FROM policy_subscribers WHERE workspace_id = ?1 AND unsubscribe_digest = ?2",
-            params![scope.id(), unsubscribe_digest],
-        )?;
-    }
-    Ok(email)
+) -> Result<bool, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM policy_subscribers WHERE workspace_id = ?1 AND unsubscribe_digest = ?2",
+        params![scope.id(), unsubscribe_digest],
+    )? > 0)
 }
 
-/// Confirmed subscribers: (id, e-mail).
+/// A subscriber as stored: the address is sealed (None only until start-up seals an address an
+/// older Lethe stored in the clear).
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub id: i64,
+    pub email_sealed: Option<Vec<u8>>,
+}
+
+/// Confirmed subscribers.
 pub fn confirmed_subscribers(
     conn: &Connection,
     scope: &WorkspaceScope,
-) -> Result<Vec<(i64, String)>, StoreError> {
+) -> Result<Vec<Subscriber>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT id, email FROM policy_subscribers WHERE workspace_id = ?1 AND confirmed_at IS NOT NULL ORDER BY id",
+        "SELECT id, email_sealed FROM policy_subscribers \
+         WHERE workspace_id = ?1 AND confirmed_at IS NOT NULL ORDER BY id",
     )?;
-    let rows = stmt.query_map([scope.id()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map([scope.id()], |r| {
+        Ok(Subscriber {
+            id: r.get(0)?,
+            email_sealed: r.get(1)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -649,4 +711,127 @@ pub fn replace_secret(conn: &Connection, endpoint_id: i64, sealed: &str) -> Resu
         params![endpoint_id, sealed],
     )?;
     Ok(())
+}
+
+// ---- values an older Lethe stored in the clear -------------------------------------------------
+//
+// Migration 0007 moved them into the `unsealed_*` staging tables; start-up seals them. These
+// functions work across workspaces (start-up maintenance), like `unsealed_secrets`.
+
+/// A message's recipient and body as an older Lethe stored them.
+#[derive(Debug, Clone)]
+pub struct UnsealedMessage {
+    pub id: i64,
+    pub workspace: WorkspaceScope,
+    pub recipient: String,
+    pub body: String,
+}
+
+pub fn unsealed_messages(conn: &Connection) -> Result<Vec<UnsealedMessage>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT m.id, m.workspace_id, u.recipient, u.body FROM unsealed_outbox_messages u \
+         JOIN outbox_messages m ON m.id = u.message_id ORDER BY m.id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(UnsealedMessage {
+                id: r.get(0)?,
+                workspace: WorkspaceScope::new(r.get(1)?),
+                recipient: r.get(2)?,
+                body: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Stores a message's sealed content and deletes its plain copy.
+pub fn store_sealed_message(
+    conn: &Connection,
+    message_id: i64,
+    sealed: &[u8],
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE outbox_messages SET sealed = ?2 WHERE id = ?1",
+        params![message_id, sealed],
+    )?;
+    conn.execute(
+        "DELETE FROM unsealed_outbox_messages WHERE message_id = ?1",
+        [message_id],
+    )?;
+    Ok(())
+}
+
+/// A subscriber's address as an older Lethe stored it.
+#[derive(Debug, Clone)]
+pub struct UnsealedSubscriber {
+    pub id: i64,
+    pub workspace: WorkspaceScope,
+    pub email: String,
+}
+
+pub fn unsealed_subscribers(conn: &Connection) -> Result<Vec<UnsealedSubscriber>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT p.id, p.workspace_id, u.email FROM unsealed_policy_subscribers u \
+         JOIN policy_subscribers p ON p.id = u.subscriber_id ORDER BY p.id",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(UnsealedSubscriber {
+                id: r.get(0)?,
+                workspace: WorkspaceScope::new(r.get(1)?),
+                email: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Stores a subscriber's blind index and sealed address and deletes the plain copy.
+pub fn store_sealed_subscriber(
+    conn: &Connection,
+    subscriber_id: i64,
+    email_index: &[u8],
+    email_sealed: &[u8],
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE policy_subscribers SET email_index = ?2, email_sealed = ?3 WHERE id = ?1",
+        params![subscriber_id, email_index, email_sealed],
+    )?;
+    conn.execute(
+        "DELETE FROM unsealed_policy_subscribers WHERE subscriber_id = ?1",
+        [subscriber_id],
+    )?;
+    Ok(())
+}
+
+/// Rewrites, with `mask`, every stored delivery error that holds an `@` (an older Lethe kept
+/// SMTP replies that echo the recipient). Returns how many changed.
+pub fn mask_stored_errors(
+    conn: &Connection,
+    mask: impl Fn(&str) -> String,
+) -> Result<usize, StoreError> {
+    let mut changed = 0;
+    for (table, column) in [
+        ("delivery_attempts", "error"),
+        ("outbox_messages", "last_error"),
+    ] {
+        let found: Vec<(i64, String)> = conn
+            .prepare(&format!(
+                "SELECT id, {column} FROM {table} WHERE {column} LIKE '%@%'"
+            ))?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (id, text) in found {
+            let masked = mask(&text);
+            if masked != text {
+                conn.execute(
+                    &format!("UPDATE {table} SET {column} = ?2 WHERE id = ?1"),
+                    params![id, masked],
+                )?;
+                changed += 1;
+            }
+        }
+    }
+    Ok(changed)
 }

@@ -60,6 +60,9 @@ pub enum KeyPurpose {
     Retained,
     /// The workspace's key of the `pseudonym` transform (stable pseudonyms).
     Pseudonym,
+    /// The workspace's key for what the outbox keeps: subscribers' addresses, messages'
+    /// recipients and bodies. Never destroyed while the workspace exists.
+    Outbox,
 }
 
 impl KeyPurpose {
@@ -72,6 +75,7 @@ impl KeyPurpose {
             KeyPurpose::Period => "period",
             KeyPurpose::Retained => "retained",
             KeyPurpose::Pseudonym => "pseudonym",
+            KeyPurpose::Outbox => "outbox",
         }
     }
 }
@@ -100,6 +104,16 @@ pub fn record_aad(scope: &WorkspaceScope, record_id: &str) -> Vec<u8> {
 /// Associated data of a subject's sealed profile (e-mail, birth date).
 pub fn profile_aad(scope: &WorkspaceScope, external_id: &str) -> Vec<u8> {
     format!("lethe/subject/v1/{}/{external_id}", scope.id()).into_bytes()
+}
+
+/// Associated data of an outbox message's sealed recipient and body.
+pub fn outbox_message_aad(scope: &WorkspaceScope, message_id: i64) -> Vec<u8> {
+    format!("lethe/outbox/v1/{}/message/{message_id}", scope.id()).into_bytes()
+}
+
+/// Associated data of a policy subscriber's sealed address.
+pub fn subscriber_aad(scope: &WorkspaceScope, subscriber_id: i64) -> Vec<u8> {
+    format!("lethe/outbox/v1/{}/subscriber/{subscriber_id}", scope.id()).into_bytes()
 }
 
 /// The master key and the key store; cheap to clone.
@@ -232,6 +246,11 @@ impl Vault {
     pub fn email_index(&self, scope: &WorkspaceScope, email: &str) -> Result<Vec<u8>, VaultError> {
         let (_, key) = self.shared_key(scope, KeyPurpose::Index, "email")?;
         Ok(key.mac(email.as_bytes()))
+    }
+
+    /// The workspace's outbox key (made on first use).
+    pub fn outbox_key(&self, scope: &WorkspaceScope) -> Result<SecretKey, VaultError> {
+        Ok(self.shared_key(scope, KeyPurpose::Outbox, "outbox")?.1)
     }
 
     fn unwrap(&self, k: &WrappedKey) -> Result<SecretKey, VaultError> {

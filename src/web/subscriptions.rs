@@ -92,10 +92,10 @@ pub async fn subscribe(
     check_form_token(&req, &form.csrf)?;
     let (scope, frame) = workspace(&state, slug.into_inner()).await?;
     let email = form.into_inner().email;
-    let (e, base) = (email.clone(), state.base_url.clone());
+    let (e, base, vault) = (email.clone(), state.base_url.clone(), state.vault.clone());
     match state
         .db
-        .run(move |db| outbox::subscribe(db, &scope, &e, &base))
+        .run(move |db| outbox::subscribe(db, &vault, &scope, &e, &base))
         .await
     {
         Ok(()) => page(StatusCode::OK, frame, "sent", &req, |p| p.email = email),

@@ -30,13 +30,17 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_in(tempfile::tempdir().expect("temp dir"), adjust).await
+}
+
+/// Starts Lethe on `data_dir` as it is (e.g. a database an older Lethe left).
+pub async fn spawn_app_in(data_dir: TempDir, adjust: impl FnOnce(&mut Config)) -> TestApp {
     INIT.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
         if std::env::var("TEST_LOG").is_ok() {
             lethe::telemetry::init(Some("debug"));
         }
     });
-    let data_dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::with_data_dir(data_dir.path());
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.workers = Some(2);

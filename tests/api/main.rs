@@ -18,6 +18,7 @@ mod exchange;
 mod health;
 mod inventory;
 mod outbox;
+mod outbox_at_rest;
 mod policies;
 mod privacy_center;
 mod roles;

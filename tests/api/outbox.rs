@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// Polls `check` every 50 ms until it returns Some, for at most 30 s.
-async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+pub(crate) async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(v) = check().await {
@@ -29,7 +29,7 @@ async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) ->
     }
 }
 
-fn fast_outbox(c: &mut Config) {
+pub(crate) fn fast_outbox(c: &mut Config) {
     c.outbox_schedule = lethe::domain::schedule::CronSchedule::parse("* * * * * *").unwrap();
     c.outbox_retry_base = Duration::from_millis(200);
 }
@@ -161,7 +161,7 @@ async fn next_mail(rx: &mut mpsc::UnboundedReceiver<Mail>) -> Mail {
 }
 
 /// The first `{base}/p/...` link in `body` that contains `marker`, as a path.
-fn link_with(app: &TestApp, body: &str, marker: &str) -> String {
+pub(crate) fn link_with(app: &TestApp, body: &str, marker: &str) -> String {
     body.split_whitespace()
         .find(|w| w.contains(marker))
         .unwrap_or_else(|| panic!("no link with {marker} in {body}"))
@@ -171,7 +171,12 @@ fn link_with(app: &TestApp, body: &str, marker: &str) -> String {
 
 // ---- helpers on Lethe ------------------------------------------------------------------------
 
-async fn publish(app: &TestApp, key: &str, summary: &str, effective_at: Option<String>) -> i64 {
+pub(crate) async fn publish(
+    app: &TestApp,
+    key: &str,
+    summary: &str,
+    effective_at: Option<String>,
+) -> i64 {
     let res = app
         .client
         .post(app.url("/api/v1/policies"))
@@ -194,7 +199,7 @@ async fn publish(app: &TestApp, key: &str, summary: &str, effective_at: Option<S
     v["version"].as_i64().unwrap()
 }
 
-async fn subscribe(app: &TestApp, slug: &str, email: &str) {
+pub(crate) async fn subscribe(app: &TestApp, slug: &str, email: &str) {
     let reader = app.new_client();
     let page = reader
         .get(app.url(&format!("/p/{slug}/subscribe")))
@@ -222,7 +227,7 @@ async fn subscribe(app: &TestApp, slug: &str, email: &str) {
     assert!(res.text().await.unwrap().contains("Check your inbox"));
 }
 
-fn count(app: &TestApp, sql: &str) -> i64 {
+pub(crate) fn count(app: &TestApp, sql: &str) -> i64 {
     app.db
         .read(|c| {
             c.query_row(sql, [], |r| r.get(0))
@@ -286,7 +291,7 @@ async fn double_opt_in_and_the_change_notice_arrive_over_smtp_once() {
 
     // Exactly once: the version is recorded as announced, and announcing again finds nothing.
     assert_eq!(
-        lethe::services::outbox::announce_due(&app.db, &app.base).unwrap(),
+        lethe::services::outbox::announce_due(&app.db, &app.vault, &app.base).unwrap(),
         0
     );
     assert_eq!(

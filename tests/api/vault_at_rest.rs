@@ -96,7 +96,7 @@ async fn erasure_deletes_records_destroys_the_key_and_keeps_what_a_hold_requires
 }
 
 /// Every file of the data directory, byte for byte.
-fn data_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn data_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
     std::fs::read_dir(dir)
         .unwrap()
         .filter_map(|e| e.ok())
@@ -110,7 +110,7 @@ fn data_files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 

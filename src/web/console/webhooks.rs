@@ -9,7 +9,7 @@ use crate::domain::ValidationErrors;
 use crate::domain::staff::Permission;
 use crate::error::AppError;
 use crate::services::outbox as service;
-use crate::store::outbox::{self, Attempt, Endpoint};
+use crate::store::outbox::{self, Endpoint};
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -21,7 +21,7 @@ use serde::Deserialize;
 struct WebhooksPage {
     shell: Shell,
     endpoints: Vec<Endpoint>,
-    deliveries: Vec<Attempt>,
+    deliveries: Vec<service::Delivery>,
     can_manage: bool,
     /// The endpoint just created and its secret: shown on this one response only.
     created: Option<(Endpoint, String)>,
@@ -40,15 +40,14 @@ async fn render(
         .workspace(state, slug, Permission::ViewInventory)
         .await?;
     let scope = member.scope;
+    let vault = state.vault.clone();
     let (endpoints, deliveries) = state
         .db
         .run(move |db| {
-            db.read(|c| {
-                Ok::<_, AppError>((
-                    outbox::list_endpoints(c, &scope)?,
-                    outbox::recent_webhook_attempts(c, &scope, 20)?,
-                ))
-            })
+            Ok::<_, AppError>((
+                db.read(|c| outbox::list_endpoints(c, &scope))?,
+                service::recent_webhook_deliveries(db, &vault, &scope, 20)?,
+            ))
         })
         .await?;
     let mut page = WebhooksPage {
