@@ -32,6 +32,38 @@ pub enum Command {
     Keys(KeysArgs),
     /// Create (or refresh) the two demo workspaces, `aulm` and `aufum`, and print a console login.
     Demo(DataArgs),
+    /// Run retention rules now, or see what they would do (also while `lethe serve` runs on the
+    /// same data directory).
+    Retention(RetentionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RetentionArgs {
+    #[command(subcommand)]
+    pub command: RetentionCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Run every enabled rule of every workspace (or the ones named) now, in batches. A run cut
+    /// short (Ctrl-C, a crash) resumes where it stopped at the next run or server start. Only one
+    /// run at a time per workspace: this waits while another is in progress.
+    Run {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Only this workspace (slug).
+        #[arg(long)]
+        workspace: Option<String>,
+        /// Only this rule (key); it runs even if it is disabled.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Count what each rule would delete, anonymize or leave to a legal hold; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Records changed per transaction [default: 2000].
+        #[arg(long, value_name = "N")]
+        batch_size: Option<u32>,
+    },
 }
 
 /// Where the data lives. Shared by every command that opens the database.

@@ -2,10 +2,10 @@
 
 use crate::cli::{
     AdminArgs, AdminCommand, ApikeyArgs, ApikeyCommand, AuditArgs, AuditCommand, DataArgs,
-    KeysArgs, KeysCommand, ServeArgs,
+    KeysArgs, KeysCommand, RetentionArgs, RetentionCommand, ServeArgs,
 };
 use crate::config::{Config, Secret, data_dir_from, master_key_from_env};
-use crate::services::{Caller, accounts, apikeys, demo};
+use crate::services::{Caller, accounts, apikeys, demo, retention};
 use crate::startup::Application;
 use crate::store::{Db, audit, workspaces};
 use crate::vault::{MasterKey, Vault, master_key};
@@ -233,5 +233,148 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+pub fn retention(args: RetentionArgs) -> anyhow::Result<ExitCode> {
+    let RetentionCommand::Run {
+        data,
+        workspace,
+        rule,
+        dry_run,
+        batch_size,
+    } = args.command;
+    let batch = batch_size.unwrap_or(crate::config::DEFAULT_RETENTION_BATCH_SIZE);
+    if !(10..=20_000).contains(&batch) {
+        return Err(anyhow!("--batch-size: must be between 10 and 20000"));
+    }
+    let db = open(&data)?;
+    let vault = Vault::open(&data_dir_from(&data)?, master_key_from_env().as_ref())?;
+    let targets = match &workspace {
+        Some(slug) => {
+            let (scope, _) = db
+                .read(|c| workspaces::find_by_slug(c, slug))?
+                .ok_or_else(|| anyhow!("--workspace: there is no workspace '{slug}'"))?;
+            vec![(scope, slug.clone())]
+        }
+        None => db.read(workspaces::all)?,
+    };
+    let caller = Caller::cli();
+    let mut failed = false;
+    for (scope, slug) in targets {
+        let rules = match retention::rules_to_run(&db, &scope, rule.as_deref()) {
+            Ok(rules) => rules,
+            // A rule named for every workspace need not exist in each.
+            Err(crate::error::AppError::NotFound(_)) if workspace.is_none() => continue,
+            Err(e) => return Err(anyhow!("{e}")),
+        };
+        for r in &rules {
+            if dry_run {
+                let report =
+                    retention::dry_run(&db, &vault, &scope, &caller, r, chrono::Utc::now())
+                        .map_err(|e| anyhow!("{e}"))?;
+                print_dry_run(&slug, &report);
+                continue;
+            }
+            if retention::run_in_progress(&db, &scope).map_err(|e| anyhow!("{e}"))? {
+                eprintln!("{slug}: another retention run is in progress; waiting for it to end");
+            }
+            let bar = progress_bar(&slug, &r.key);
+            let req = retention::RunRequest {
+                rule: r,
+                started_by: caller.actor.label(),
+                batch,
+                resume_only: false,
+            };
+            let outcome = retention::run_rule(
+                &db,
+                &vault,
+                &scope,
+                &caller,
+                &req,
+                true,
+                &|| false,
+                &mut |p| {
+                    if let Some(bar) = &bar {
+                        bar.set_length(p.total);
+                        bar.set_position(p.counts.scanned);
+                    }
+                },
+            );
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            match outcome {
+                Ok(o) => println!(
+                    "{slug} {}: run {} {}: {} scanned, {} anonymized, {} deleted, {} held, {} errors",
+                    r.key,
+                    o.run_id,
+                    o.status,
+                    o.counts.scanned,
+                    o.counts.changed,
+                    o.counts.deleted,
+                    o.counts.held,
+                    o.counts.errors
+                ),
+                Err(e) => {
+                    failed = true;
+                    eprintln!(
+                        "{slug} {}: the run stopped: {e} (it resumes at the next run)",
+                        r.key
+                    );
+                }
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// A progress bar on a terminal; nothing when the output goes to a file or a pipe.
+fn progress_bar(slug: &str, rule: &str) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {pos}/{len} records ({per_sec}, {eta} left)",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_prefix(format!("{slug} {rule}"));
+    Some(bar)
+}
+
+fn print_dry_run(slug: &str, r: &retention::DryRunReport) {
+    let outcome = r
+        .outcome
+        .map(|o| format!(" ({})", o.label()))
+        .unwrap_or_default();
+    println!(
+        "{slug} {} (dry run {}): would delete {}, anonymize {}{outcome}; {} held{}",
+        r.rule,
+        r.run_id,
+        r.would_delete,
+        r.would_anonymize,
+        r.held,
+        r.held_by
+            .as_ref()
+            .map(|h| format!(" by legal hold '{h}'"))
+            .unwrap_or_default()
+    );
+    for e in &r.examples {
+        let after = match &e.after {
+            Some(a) => serde_json::Value::Object(a.clone()).to_string(),
+            None => "deleted".into(),
+        };
+        println!(
+            "  {} {}: {} -> {after}",
+            e.record,
+            e.occurred_on,
+            serde_json::Value::Object(e.before.clone())
+        );
     }
 }

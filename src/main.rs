@@ -15,6 +15,7 @@ fn main() -> std::process::ExitCode {
         Command::Audit(args) => lethe::commands::audit(args),
         Command::Keys(args) => lethe::commands::keys(args),
         Command::Demo(args) => lethe::commands::demo(args),
+        Command::Retention(args) => lethe::commands::retention(args),
     };
     match outcome {
         Ok(code) => code,

@@ -24,6 +24,7 @@ pub struct Application {
     pub db: Db,
     pub vault: Vault,
     config: Arc<Config>,
+    stop: crate::jobs::scheduler::StopSignal,
 }
 
 impl Application {
@@ -61,7 +62,9 @@ impl Application {
             format!("{scheme}://{host}:{port}")
         });
         let config = Arc::new(config);
+        let stop = crate::jobs::scheduler::StopSignal::default();
         let state = actix_web::web::Data::new(AppState {
+            stop: stop.clone(),
             db: db.clone(),
             config: config.clone(),
             base_url: base_url.clone(),
@@ -144,6 +147,7 @@ impl Application {
             db,
             vault,
             config,
+            stop,
         })
     }
 
@@ -164,6 +168,7 @@ impl Application {
             self.config.clone(),
             self.base_url.clone(),
             Arc::new(crate::domain::time::SystemClock),
+            self.stop.clone(),
         ));
         let passes = scheduler.start();
         let result = match self.redirect {

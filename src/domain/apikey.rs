@@ -19,10 +19,14 @@ pub enum Scope {
     AuditRead,
     /// Update the workspace's contact details from automation.
     WorkspaceWrite,
+    /// Read retention rules' status, run history and claim checks.
+    RetentionRead,
+    /// Start retention runs (and dry runs).
+    RetentionWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 12] = [
         Scope::RecordsWrite,
         Scope::RecordsRead,
         Scope::ConsentWrite,
@@ -33,6 +37,8 @@ impl Scope {
         Scope::InventoryWrite,
         Scope::AuditRead,
         Scope::WorkspaceWrite,
+        Scope::RetentionRead,
+        Scope::RetentionWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +53,8 @@ impl Scope {
             Scope::InventoryWrite => "inventory:write",
             Scope::AuditRead => "audit:read",
             Scope::WorkspaceWrite => "workspace:write",
+            Scope::RetentionRead => "retention:read",
+            Scope::RetentionWrite => "retention:write",
         }
     }
 

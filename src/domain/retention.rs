@@ -70,11 +70,15 @@ pub fn rule_outcome(rule: &RetentionRule, category_fields: &[String]) -> Option<
 
 /// What the rule does, in a sentence for the console and the privacy center.
 pub fn describe(rule: &RetentionRule, category_fields: &[String]) -> String {
-    let when = match rule.trigger {
-        RetentionTrigger::Collected => format!("{} days after collection", rule.days),
-        RetentionTrigger::AccountClosed => {
-            format!("{} days after the account closes", rule.days)
-        }
+    let days = match rule.days {
+        1 => "1 day".to_owned(),
+        n => format!("{n} days"),
+    };
+    let when = match (rule.trigger, rule.days) {
+        (RetentionTrigger::Collected, 0) => "once collected".to_owned(),
+        (RetentionTrigger::Collected, _) => format!("{days} after collection"),
+        (RetentionTrigger::AccountClosed, 0) => "when the account closes".to_owned(),
+        (RetentionTrigger::AccountClosed, _) => format!("{days} after the account closes"),
     };
     match rule_outcome(rule, category_fields) {
         None => format!("deleted {when}"),

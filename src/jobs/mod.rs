@@ -18,8 +18,9 @@ pub fn registry(
     config: Arc<Config>,
     base_url: String,
     clock: Arc<dyn Clock>,
+    stop: scheduler::StopSignal,
 ) -> Scheduler {
-    let mut s = Scheduler::new(db, clock);
+    let mut s = Scheduler::with_stop(db, clock, stop);
     let (idle, absolute) = (config.session_idle, config.session_absolute);
     s.add(Job::new(
         "session-cleanup",

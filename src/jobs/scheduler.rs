@@ -121,12 +121,17 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(db: Db, clock: Arc<dyn Clock>) -> Scheduler {
+        Scheduler::with_stop(db, clock, StopSignal::default())
+    }
+
+    /// A scheduler whose stop is also seen by work started elsewhere (runs started by hand).
+    pub fn with_stop(db: Db, clock: Arc<dyn Clock>, stop: StopSignal) -> Scheduler {
         Scheduler {
             db,
             clock,
             fixed: Vec::new(),
             sources: Vec::new(),
-            stop: StopSignal::default(),
+            stop,
             running: Arc::default(),
             tasks: Mutex::default(),
         }

@@ -52,10 +52,11 @@ impl Due<'_> {
         }
     }
 
-    /// The ordering key of the walk: (subject, occurred_at, id); subject is 0 for collection.
+    /// The ordering key of the walk: (occurred_at, id), led by the subject for rules counted
+    /// from an account's closure (one person's records together).
     fn order(&self) -> &'static str {
         match self.trigger {
-            RetentionTrigger::Collected => "0, r.occurred_at, r.id",
+            RetentionTrigger::Collected => "r.occurred_at, r.id",
             RetentionTrigger::AccountClosed => "r.subject_id, r.occurred_at, r.id",
         }
     }
@@ -70,21 +71,25 @@ pub fn due(
     limit: u32,
 ) -> Result<Vec<StoredRecord>, StoreError> {
     let (clause, mut args) = q.clause();
-    let n = args.len() + 2;
+    // Parameters are numbered in the order they are pushed; ?1 is the workspace.
+    fn push(args: &mut Vec<Box<dyn ToSql>>, value: Box<dyn ToSql>) -> String {
+        args.push(value);
+        format!("?{}", args.len() + 1)
+    }
+    let mut after = Vec::new();
+    if q.trigger == RetentionTrigger::AccountClosed {
+        after.push(push(&mut args, Box::new(cursor.subject)));
+    }
+    after.push(push(&mut args, Box::new(cursor.occurred_at.clone())));
+    after.push(push(&mut args, Box::new(cursor.id.clone())));
+    let limit_at = push(&mut args, Box::new(limit));
     let sql = format!(
-        "SELECT {COLUMNS_R} FROM {} WHERE {clause} AND ({}) > (?{n}, ?{}, ?{}) \
-         ORDER BY {} LIMIT ?{}",
+        "SELECT {COLUMNS_R} FROM {} WHERE {clause} AND ({}) > ({}) ORDER BY {} LIMIT {limit_at}",
         q.from(),
         q.order(),
-        n + 1,
-        n + 2,
+        after.join(", "),
         q.order(),
-        n + 3
     );
-    args.push(Box::new(cursor.subject));
-    args.push(Box::new(cursor.occurred_at.clone()));
-    args.push(Box::new(cursor.id.clone()));
-    args.push(Box::new(limit));
     let id = scope.id();
     let mut all: Vec<&dyn ToSql> = vec![&id];
     all.extend(args.iter().map(|b| b.as_ref()));
@@ -306,17 +311,28 @@ pub fn save_progress(
     Ok(())
 }
 
-/// Ends a run: `completed`, `failed` or `interrupted` (to resume).
+/// How a run ends: `completed`, `failed` or `interrupted` (to resume), with its last counts.
+pub struct RunEnd<'a> {
+    pub status: &'a str,
+    pub counts: &'a RunCounts,
+    pub last_error: Option<&'a str>,
+    pub report: Option<&'a serde_json::Value>,
+    pub now: DateTime<Utc>,
+}
+
 pub fn end_run(
     conn: &Connection,
     scope: &WorkspaceScope,
     run_id: i64,
-    status: &str,
-    counts: &RunCounts,
-    last_error: Option<&str>,
-    report: Option<&serde_json::Value>,
-    now: DateTime<Utc>,
+    end: &RunEnd<'_>,
 ) -> Result<(), StoreError> {
+    let RunEnd {
+        status,
+        counts,
+        last_error,
+        report,
+        now,
+    } = *end;
     let finished = (status != "interrupted").then(|| ts(now));
     conn.execute(
         "UPDATE retention_runs SET status = ?3, scanned = ?4, changed = ?5, deleted = ?6, \

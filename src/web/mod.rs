@@ -30,6 +30,8 @@ pub struct AppState {
     pub records: crate::store::writer::RecordWriter,
     /// IP ranges to countries, for `ip_country` fields (empty without `--ip-country-file`).
     pub ip_countries: Arc<crate::domain::ip_country::IpCountryTable>,
+    /// Set at shutdown: runs started by hand stop between batches, like scheduled ones.
+    pub stop: crate::jobs::scheduler::StopSignal,
 }
 
 /// All routes. The API and console each add their own scope.

@@ -72,7 +72,7 @@ pub fn check_claims(
 /// The claims job: every rule of every workspace. Returns how many claims are broken.
 pub fn check_all_claims(db: &Db, _vault: &Vault, now: DateTime<Utc>) -> Result<usize, AppError> {
     let mut broken = 0;
-    for scope in db.read(|c| workspaces::all_scopes(c))? {
+    for scope in db.read(workspaces::all_scopes)? {
         broken += check_claims(db, &scope, now)?
             .iter()
             .filter(|c| !c.passed())

@@ -125,7 +125,8 @@ pub fn dry_run(
             }
         };
         examples.push(Example {
-            record: r.id.chars().take(13).collect(),
+            // The end of the id: its start is a timestamp, the same for records stored together.
+            record: r.id.chars().skip(24).collect(),
             occurred_on: r.occurred_at.date_naive().to_string(),
             before: before
                 .iter()
@@ -185,11 +186,13 @@ pub fn dry_run(
             tx,
             scope,
             id,
-            "completed",
-            &counts,
-            None,
-            Some(&stored),
-            now,
+            &runs::RunEnd {
+                status: "completed",
+                counts: &counts,
+                last_error: None,
+                report: Some(&stored),
+                now,
+            },
         )?;
         let event = caller
             .event("retention.dry_run", format!("retention_rule:{}", rule.key))

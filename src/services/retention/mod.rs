@@ -38,6 +38,9 @@ pub struct RunRequest<'a> {
     pub started_by: String,
     /// Records per transaction.
     pub batch: u32,
+    /// Only resume an unfinished run; do not start a new one (the scheduler's resume jobs,
+    /// which may find that another process finished it meanwhile).
+    pub resume_only: bool,
 }
 
 /// Where a run got to, for a progress bar.
@@ -51,7 +54,8 @@ pub struct Progress {
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     pub run_id: i64,
-    /// `completed` or `interrupted` (it resumes at the next start).
+    /// `completed`, `interrupted` (it resumes at the next start) or `nothing` (nothing to
+    /// resume).
     pub status: &'static str,
     pub counts: RunCounts,
 }
@@ -65,10 +69,18 @@ pub fn job_name(scope: &WorkspaceScope, rule_key: &str) -> String {
     format!("retention/{}/{rule_key}", scope.id())
 }
 
+/// Who runs retention in a workspace now, if anyone (for a clear refusal or a notice).
+pub fn run_in_progress(db: &Db, scope: &WorkspaceScope) -> Result<bool, AppError> {
+    let now = Utc::now();
+    Ok(db
+        .read(|c| jobs::lease_holder(c, &lease_name(scope), now))?
+        .is_some())
+}
+
 /// Runs a rule now (or resumes its unfinished run): one run at a time per workspace, so it waits
-/// for another run of the workspace to end when `wait` (the scheduler), and is refused with a
-/// conflict otherwise (a run started by hand). After the run, the rule's claim is checked and
-/// people whose account closed long enough ago and of whom nothing is left lose their key.
+/// for another run of the workspace to end when `wait` (the scheduler, the shell), and is refused
+/// with a conflict otherwise. After the run, the rule's claim is checked and people whose account
+/// closed long enough ago and of whom nothing is left lose their key.
 #[allow(clippy::too_many_arguments)]
 pub fn run_rule(
     db: &Db,
@@ -88,21 +100,133 @@ pub fn run_rule(
             counts: RunCounts::default(),
         });
     }
-    let result = runner::run(db, vault, scope, req, &holder, stop, progress);
-    let after = result.as_ref().ok().map(|o| o.status == "completed");
-    let followed = match after {
-        Some(true) => after_run(db, vault, scope, caller, req.rule, result.as_ref().ok()),
-        _ => Ok(()),
-    };
-    if let Err(e) = db.write(|tx| jobs::release_lease(tx, &lease_name(scope), &holder)) {
+    let result = run_holding_lease(db, vault, scope, caller, req, &holder, stop, progress);
+    release(db, scope, &holder);
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_holding_lease(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    req: &RunRequest<'_>,
+    holder: &str,
+    stop: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<RunOutcome, AppError> {
+    if req.resume_only
+        && db
+            .read(|c| runs::open_run(c, scope, &req.rule.key))?
+            .is_none()
+    {
+        return Ok(RunOutcome {
+            run_id: 0,
+            status: "nothing",
+            counts: RunCounts::default(),
+        });
+    }
+    let result = runner::run(db, vault, scope, req, holder, stop, progress);
+    match &result {
+        Ok(o) if o.status == "completed" => {
+            after_run(db, vault, scope, caller, req.rule, o)?;
+        }
+        Ok(_) => {}
+        // The run row stays `running`: the next pass resumes it from its last batch.
+        Err(e) => tracing::error!(rule = %req.rule.key, error = %e, "retention run failed"),
+    }
+    result
+}
+
+fn release(db: &Db, scope: &WorkspaceScope, holder: &str) {
+    if let Err(e) = db.write(|tx| jobs::release_lease(tx, &lease_name(scope), holder)) {
         tracing::error!(error = %e, "releasing a retention lease failed; it expires by itself");
     }
-    if let Err(e) = &result {
-        // The run row stays `running`: the next pass resumes it from its last batch.
-        tracing::error!(rule = %req.rule.key, error = %e, "retention run failed");
+}
+
+/// Runs started by hand through the API or the console, in two steps so the caller learns the
+/// run ids at once: [`start_runs`] takes the workspace's lease (or refuses: another run is in
+/// progress) and writes a run row per rule; [`finish_runs`], in the background, runs them and
+/// lets the lease go. Rows written but never run (a crash in between) resume at the next start.
+pub struct StartedRuns {
+    holder: String,
+    pub runs: Vec<(RetentionRule, i64)>,
+}
+
+pub fn start_runs(
+    db: &Db,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    rules: Vec<RetentionRule>,
+) -> Result<StartedRuns, AppError> {
+    let holder = uuid::Uuid::new_v4().to_string();
+    runner::take_lease(db, scope, &holder, false, &|| false)?;
+    let now = Utc::now();
+    let started_by = caller.actor.label();
+    let made = db.write(|tx| {
+        let mut out = Vec::new();
+        for rule in rules {
+            let id = match runs::open_run(tx, scope, &rule.key)? {
+                Some(open) => open.id,
+                None => runs::start_run(
+                    tx,
+                    scope,
+                    &runs::NewRun {
+                        rule_key: &rule.key,
+                        category: &rule.category,
+                        action: rule.action,
+                        started_by: &started_by,
+                        dry_run: false,
+                        cutoff: retention::cutoff(&rule, now),
+                        now,
+                    },
+                )?,
+            };
+            out.push((rule, id));
+        }
+        Ok::<_, AppError>(out)
+    });
+    match made {
+        Ok(runs) => Ok(StartedRuns { holder, runs }),
+        Err(e) => {
+            release(db, scope, &holder);
+            Err(e)
+        }
     }
-    followed?;
-    result
+}
+
+/// Runs what [`start_runs`] wrote, one rule after the other, then lets the lease go.
+pub fn finish_runs(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    started: StartedRuns,
+    batch: u32,
+    stop: &dyn Fn() -> bool,
+) -> Vec<Result<RunOutcome, AppError>> {
+    let mut out = Vec::new();
+    for (rule, _) in &started.runs {
+        let req = RunRequest {
+            rule,
+            started_by: caller.actor.label(),
+            batch,
+            resume_only: true,
+        };
+        out.push(run_holding_lease(
+            db,
+            vault,
+            scope,
+            caller,
+            &req,
+            &started.holder,
+            stop,
+            &mut |_| {},
+        ));
+    }
+    release(db, scope, &started.holder);
+    out
 }
 
 fn after_run(
@@ -111,15 +235,13 @@ fn after_run(
     scope: &WorkspaceScope,
     caller: &Caller,
     rule: &RetentionRule,
-    outcome: Option<&RunOutcome>,
+    outcome: &RunOutcome,
 ) -> Result<(), AppError> {
     let now = Utc::now();
-    if let Some(o) = outcome {
-        let event = caller
-            .event("retention.run", format!("retention_rule:{}", rule.key))
-            .detail(json!({ "run": o.run_id, "counts": o.counts }));
-        db.write(|tx| audit::append(tx, Some(scope), &event, now))?;
-    }
+    let event = caller
+        .event("retention.run", format!("retention_rule:{}", rule.key))
+        .detail(json!({ "run": outcome.run_id, "counts": outcome.counts }));
+    db.write(|tx| audit::append(tx, Some(scope), &event, now))?;
     let inventory = db.read(|c| inventory::load(c, scope))?;
     if rule.trigger == RetentionTrigger::AccountClosed {
         expire_spent_subjects(db, vault, scope, &inventory, now)?;
@@ -175,6 +297,7 @@ pub fn scheduled_rules(vault: Vault, batch: u32) -> JobSource {
                     rule: &rule,
                     started_by: if resume { "resume" } else { "schedule" }.into(),
                     batch,
+                    resume_only: resume,
                 };
                 let stop = || run.stop.is_set();
                 let o = run_rule(
@@ -187,6 +310,9 @@ pub fn scheduled_rules(vault: Vault, batch: u32) -> JobSource {
                     &stop,
                     &mut |_| {},
                 )?;
+                if o.status == "nothing" {
+                    return Ok(String::new());
+                }
                 Ok(format!(
                     "rule '{}': run {} {}: {} scanned, {} anonymized, {} deleted, {} held, {} errors",
                     rule.key,

@@ -73,7 +73,14 @@ pub(super) fn run(
     let inventory = db.read(|c| inventory::load(c, scope))?;
     let (run_id, cutoff, mut cursor, mut counts, resumed) =
         match db.read(|c| runs::open_run(c, scope, &rule.key))? {
-            Some(open) => (open.id, open.cutoff, open.cursor, open.counts, true),
+            // A row written by hand before its first batch starts like a new run.
+            Some(open) => (
+                open.id,
+                open.cutoff,
+                open.cursor,
+                open.counts,
+                open.batches > 0,
+            ),
             None => {
                 let cutoff = retention::cutoff(rule, now);
                 let id = db.write(|tx| {
@@ -112,11 +119,13 @@ pub(super) fn run(
                 tx,
                 scope,
                 run_id,
-                "completed",
-                &counts,
-                Some(&note),
-                None,
-                now,
+                &runs::RunEnd {
+                    status: "completed",
+                    counts: &counts,
+                    last_error: Some(&note),
+                    report: None,
+                    now,
+                },
             )
         })?;
         return Ok(RunOutcome {
@@ -134,11 +143,13 @@ pub(super) fn run(
                     tx,
                     scope,
                     run_id,
-                    "interrupted",
-                    &counts,
-                    None,
-                    None,
-                    Utc::now(),
+                    &runs::RunEnd {
+                        status: "interrupted",
+                        counts: &counts,
+                        last_error: None,
+                        report: None,
+                        now: Utc::now(),
+                    },
                 )
             })?;
             return Ok(RunOutcome {
@@ -192,11 +203,13 @@ pub(super) fn run(
             tx,
             scope,
             run_id,
-            "completed",
-            &counts,
-            None,
-            None,
-            Utc::now(),
+            &runs::RunEnd {
+                status: "completed",
+                counts: &counts,
+                last_error: None,
+                report: None,
+                now: Utc::now(),
+            },
         )
     })?;
     Ok(RunOutcome {

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod policies;
 pub mod problem;
 pub mod records;
+pub mod retention;
 pub mod subjects;
 pub mod workspace;
 
@@ -36,6 +37,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::post().to(exchange::import_fideslang),
                 )
                 .route("/records", web::post().to(records::post))
+                .route("/retention/rules", web::get().to(retention::rules))
+                .route("/retention/runs", web::get().to(retention::runs))
+                .route("/retention/runs", web::post().to(retention::start))
+                .route("/retention/runs/{id}", web::get().to(retention::run))
                 .route("/subjects", web::post().to(subjects::put))
                 .route("/subjects", web::get().to(subjects::find))
                 .route("/subjects/{external_id}", web::get().to(subjects::get))
@@ -76,6 +81,15 @@ pub fn json_body_error(e: &serde_json::Error) -> AppError {
     } else {
         AppError::BadRequest(format!("the body is not valid JSON: {e}"))
     }
+}
+
+/// An empty body is the default; anything else must be a JSON object of `T` (a body that does
+/// not parse is an error, never taken for "no body").
+pub fn optional_json<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError(json_body_error(&e)))
 }
 
 /// Query strings that do not parse are a 400 problem naming what is wrong, like bodies.

@@ -52,6 +52,10 @@ use utoipa::{Modify, OpenApi};
         super::subjects::unrestrict,
         super::subjects::erase,
         super::subjects::records,
+        super::retention::rules,
+        super::retention::runs,
+        super::retention::run,
+        super::retention::start,
     ),
     components(schemas(super::problem::Problem)),
     modifiers(&BearerKey),
@@ -61,6 +65,7 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "policy", description = "Privacy policy versions rendered from the inventory"),
         (name = "inventory", description = "What personal data is collected, why, where it lives, who receives it and how long it is kept"),
+        (name = "retention", description = "Retention rules at work: their runs, dry runs and claims checked against the data"),
     )
 )]
 pub struct ApiDoc;

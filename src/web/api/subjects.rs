@@ -148,7 +148,7 @@ pub async fn close(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RecordsWrite)?;
-    let body: CloseBody = optional_json(&body)?;
+    let body: CloseBody = super::optional_json(&body)?;
     let (scope, caller, vault) = (key.workspace, key.caller.clone(), state.vault.clone());
     let reader = reader(&req, &key);
     let external_id = path.into_inner();
@@ -160,14 +160,6 @@ pub async fn close(
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))
-}
-
-/// An empty body is the default; anything else must be a JSON object of `T`.
-fn optional_json<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| ApiError(super::json_body_error(&e)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
