@@ -32,6 +32,22 @@ fn fixture(app: &TestApp, path: &str, param: &str) -> String {
                 .unwrap();
             seq.to_string()
         }
+        ("/api/v1/retention/runs/{id}", "id") => {
+            // Alpha's dry run: see the walk's set-up.
+            let scope = app.scope("alpha");
+            let id: i64 = app
+                .db
+                .read(|c| {
+                    c.query_row(
+                        "SELECT max(id) FROM retention_runs WHERE workspace_id = ?1",
+                        [scope.id()],
+                        |r| r.get(0),
+                    )
+                    .map_err(lethe::store::StoreError::from)
+                })
+                .unwrap();
+            id.to_string()
+        }
         (p, "key") if p.starts_with("/api/v1/inventory/") => {
             // Every inventory item of alpha's is keyed `alpha.<kind>`: see give_alpha_an_inventory.
             let kind = p
@@ -159,6 +175,8 @@ fn body_for(path: &str, method: &str, url: &str) -> Option<Value> {
             Some(serde_json::json!({ "markdown": "# Beta's policy" }))
         }
         ("/api/v1/policies/{version}/publish", "post") => Some(serde_json::json!({})),
+        // Beta has no rule of its own yet: a dry run of nothing.
+        ("/api/v1/retention/runs", "post") => Some(serde_json::json!({"dry_run": true})),
         ("/api/v1/subjects", "post") => Some(serde_json::json!({"external_id": "beta-person"})),
         ("/api/v1/subjects/{external_id}/restrict", "post") => {
             Some(serde_json::json!({"reason": "beta tries"}))
@@ -219,6 +237,15 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
         .unwrap();
     give_alpha_an_inventory(&app, &alpha_key).await;
     give_alpha_a_subject(&app, &alpha_key).await;
+    let res = app
+        .client
+        .post(app.url("/api/v1/retention/runs"))
+        .bearer_auth(&alpha_key)
+        .json(&serde_json::json!({"dry_run": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
     for _ in 0..2 {
         let res = app
             .client
