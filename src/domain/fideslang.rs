@@ -23,13 +23,18 @@
 //! from the systems' privacy declarations. A data use must have a legal basis (its own
 //! `legal_basis`, or the `legal_basis_for_processing` its declarations agree on); a legitimate
 //! interest also needs `lethe.balancing_note` (or fideslang's
-//! `legitimate_interest_impact_assessment`). Recipients, retention rules and legal holds have no
-//! fideslang counterpart and are not exchanged.
+//! `legitimate_interest_impact_assessment`). A category's retention rules (trigger, days, action,
+//! schedule, transforms, claim) travel in its `lethe.retention_rules`, since fideslang has no
+//! rules that run. Recipients and legal holds have no fideslang counterpart and are not
+//! exchanged.
 
 use super::ValidationErrors;
 use super::inventory::{
-    DataCategory, FieldSpec, Inventory, LegalBasis, Purpose, Sensitivity, System,
+    DataCategory, FieldSpec, Inventory, LegalBasis, Purpose, RetentionAction, RetentionRule,
+    RetentionTrigger, Sensitivity, System,
 };
+use super::schedule::CronSchedule;
+use super::transform::Transform;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +109,69 @@ pub struct LetheCategory {
     pub fields: Vec<FieldSpec>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub subject_optional: bool,
+    /// The category's retention rules (fideslang has no rules that run).
+    #[serde(default, skip_serializing_if = "is_empty_list")]
+    pub retention_rules: Vec<LetheRetentionRule>,
+}
+
+/// A retention rule inside its category's `lethe:` map: the category is implied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LetheRetentionRule {
+    pub key: String,
+    pub trigger: RetentionTrigger,
+    pub days: u32,
+    pub action: RetentionAction,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    #[serde(default = "CronSchedule::daily")]
+    pub schedule: CronSchedule,
+    /// Written only when false: rules run by default.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "is_empty_list")]
+    pub transforms: Vec<Transform>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub claim: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+impl LetheRetentionRule {
+    fn from_rule(r: &RetentionRule) -> Self {
+        LetheRetentionRule {
+            key: r.key.clone(),
+            trigger: r.trigger,
+            days: r.days,
+            action: r.action,
+            note: r.note.clone(),
+            schedule: r.schedule.clone(),
+            enabled: r.enabled,
+            transforms: r.transforms.clone(),
+            claim: r.claim.clone(),
+        }
+    }
+
+    fn into_rule(self, category: &str) -> RetentionRule {
+        RetentionRule {
+            key: self.key,
+            category: category.to_owned(),
+            trigger: self.trigger,
+            days: self.days,
+            action: self.action,
+            note: self.note,
+            schedule: self.schedule,
+            enabled: self.enabled,
+            transforms: self.transforms,
+            claim: self.claim,
+        }
+    }
 }
 
 /// What fideslang has no field for, on a data use.
@@ -227,6 +295,12 @@ pub fn export(inv: &Inventory) -> FidesDocument {
                     source: c.source.clone(),
                     fields: c.fields.clone(),
                     subject_optional: c.subject_optional,
+                    retention_rules: inv
+                        .retention_rules
+                        .iter()
+                        .filter(|r| r.category == c.key)
+                        .map(LetheRetentionRule::from_rule)
+                        .collect(),
                 }),
             }
         })
@@ -430,6 +504,13 @@ pub fn to_inventory(
         }
         duplicate(&mut errors, format!("{at}.fides_key"), &key, &mut seen);
         let ext = c.lethe.clone().unwrap_or_default();
+        for (j, rule) in ext.retention_rules.into_iter().enumerate() {
+            let place = format!("{at}.lethe.retention_rules[{j}]");
+            match rule.into_rule(&key).validate() {
+                Ok(r) => inv.retention_rules.push(r),
+                Err(e) => nest(&mut errors, &place, &[], e),
+            }
+        }
         let category = DataCategory {
             key,
             name,
@@ -763,6 +844,14 @@ mod tests {
             assert_eq!(back.categories, inv.categories);
             assert_eq!(back.purposes, inv.purposes);
             assert_eq!(back.systems, inv.systems);
+            let mut rules = inv.retention_rules.clone();
+            rules.sort_by(|a, b| (&a.category, &a.key).cmp(&(&b.category, &b.key)));
+            let mut back_rules = back.retention_rules.clone();
+            back_rules.sort_by(|a, b| (&a.category, &a.key).cmp(&(&b.category, &b.key)));
+            assert_eq!(
+                back_rules, rules,
+                "rules with schedules, transforms and claims"
+            );
         }
     }
 

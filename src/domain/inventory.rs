@@ -438,15 +438,22 @@ impl RetentionRule {
             RetentionAction::Delete => "kept",
             RetentionAction::Anonymize => "kept unaltered",
         };
-        match self.trigger {
-            RetentionTrigger::Collected => format!(
-                "No {} record is {what} more than {} days after it was collected.",
-                self.category, self.days
-            ),
-            RetentionTrigger::AccountClosed => format!(
-                "No {} record is {what} more than {} days after its account closed.",
-                self.category, self.days
-            ),
+        let days = match self.days {
+            1 => "1 day".to_owned(),
+            n => format!("{n} days"),
+        };
+        let (c, d) = (&self.category, days);
+        match (self.trigger, self.days) {
+            (RetentionTrigger::Collected, 0) => format!("No {c} record is {what} once collected."),
+            (RetentionTrigger::Collected, _) => {
+                format!("No {c} record is {what} more than {d} after it was collected.")
+            }
+            (RetentionTrigger::AccountClosed, 0) => {
+                format!("No {c} record is {what} once its account is closed.")
+            }
+            (RetentionTrigger::AccountClosed, _) => {
+                format!("No {c} record is {what} more than {d} after its account closed.")
+            }
         }
     }
 }

@@ -4,9 +4,7 @@
 //! turned into sanitized HTML. A published version keeps its rendered text forever; drift is a
 //! difference between the inventory it was rendered from and the inventory now.
 
-use super::inventory::{
-    Inventory, LegalBasis, RecipientRole, RetentionAction, RetentionTrigger, TransferSafeguard,
-};
+use super::inventory::{Inventory, LegalBasis, RecipientRole, TransferSafeguard};
 use super::workspace::Workspace;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
@@ -156,27 +154,18 @@ pub fn recipients_table(inv: &Inventory) -> String {
     )
 }
 
-/// "30 days after the account is closed, deleted".
-pub fn retention_text(trigger: RetentionTrigger, days: u32, action: RetentionAction) -> String {
-    let when = match (trigger, days) {
-        (RetentionTrigger::Collected, 0) => "when collected".to_owned(),
-        (RetentionTrigger::Collected, d) => format!("{d} days after collection"),
-        (RetentionTrigger::AccountClosed, 0) => "when the account is closed".to_owned(),
-        (RetentionTrigger::AccountClosed, d) => format!("{d} days after the account is closed"),
-    };
-    let what = match action {
-        RetentionAction::Delete => "deleted",
-        RetentionAction::Anonymize => "anonymized",
-    };
-    format!("{what} {when}")
-}
-
 pub fn retention_table(inv: &Inventory) -> String {
     let mut rows: Vec<Vec<String>> = inv
         .retention_rules
         .iter()
         .map(|r| {
-            let mut text = retention_text(r.trigger, r.days, r.action);
+            let fields: Vec<String> = inv
+                .categories
+                .iter()
+                .find(|c| c.key == r.category)
+                .map(|c| c.fields.iter().map(|f| f.name.clone()).collect())
+                .unwrap_or_default();
+            let mut text = super::retention::policy_text(r, &fields);
             if !r.note.is_empty() {
                 text = format!("{text} ({})", r.note);
             }

@@ -86,6 +86,54 @@ pub fn describe(rule: &RetentionRule, category_fields: &[String]) -> String {
     }
 }
 
+/// What an anonymize rule does to a record, in words: "recipient removed; ip reduced to its /16
+/// network (IPv6 /32); detached from the person".
+pub fn transforms_text(transforms: &[Transform]) -> String {
+    use super::transform::TimeUnit;
+    transforms
+        .iter()
+        .map(|t| match t {
+            Transform::Null { field } => format!("{field} removed"),
+            Transform::Truncate { field, chars } => format!("{field} cut to {chars} characters"),
+            Transform::Mask {
+                field,
+                keep_first,
+                keep_last,
+            } => format!(
+                "{field} masked but for its first {keep_first} and last {keep_last} characters"
+            ),
+            Transform::IpNetwork {
+                field,
+                v4_prefix,
+                v6_prefix,
+            } => format!("{field} reduced to its /{v4_prefix} network (IPv6 /{v6_prefix})"),
+            Transform::CoarsenTime { field, unit } => {
+                let unit = match unit {
+                    TimeUnit::Hour => "hour",
+                    TimeUnit::Day => "day",
+                    TimeUnit::Month => "month",
+                };
+                format!("{field} kept to the {unit}")
+            }
+            Transform::Pseudonym { field } => format!("{field} replaced by a pseudonym"),
+            Transform::Bucket { field, width } => format!("{field} kept as a range of {width}"),
+            Transform::DropSubject {} => "detached from the person".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A rule in the words of the published policy and the records of processing: what happens,
+/// when, and for anonymize rules how: "pseudonymized 30 days after collection (recipient
+/// masked …)". Anonymous and pseudonymous are told apart, as GDPR Recital 26 does.
+pub fn policy_text(rule: &RetentionRule, category_fields: &[String]) -> String {
+    let mut text = describe(rule, category_fields);
+    if !rule.transforms.is_empty() {
+        text = format!("{text}: {}", transforms_text(&rule.transforms));
+    }
+    text
+}
+
 /// When a record (or, for rules counted from closure, a closed account's records) falls due.
 pub fn due_at(rule: &RetentionRule, trigger_at: DateTime<Utc>) -> DateTime<Utc> {
     trigger_at + Duration::days(i64::from(rule.days))

@@ -2,8 +2,7 @@
 //! workspace's identity and its inventory. Pure: the web layer renders it as JSON or CSV.
 
 use super::inventory::{
-    Inventory, LegalHold, Purpose, RecipientRole, RetentionAction, RetentionRule, RetentionTrigger,
-    TransferSafeguard,
+    Inventory, LegalHold, Purpose, RecipientRole, RetentionRule, TransferSafeguard,
 };
 use super::workspace::Workspace;
 use chrono::{DateTime, Utc};
@@ -115,24 +114,17 @@ pub fn safeguard_label(safeguard: TransferSafeguard) -> &'static str {
     }
 }
 
-/// E.g. "30 days after account closure: delete", "at collection: anonymize".
-pub fn retention_text(rule: &RetentionRule) -> String {
-    let from = match rule.trigger {
-        RetentionTrigger::Collected => "collection",
-        RetentionTrigger::AccountClosed => "account closure",
-    };
-    let when = match rule.days {
-        0 => format!("at {from}"),
-        1 => format!("1 day after {from}"),
-        n => format!("{n} days after {from}"),
-    };
-    let action = match rule.action {
-        RetentionAction::Delete => "delete",
-        RetentionAction::Anonymize => "anonymize",
-    };
-    let mut text = format!("{when}: {action}");
+/// E.g. "deleted 30 days after the account closes", "pseudonymized 7 days after collection: ip
+/// reduced to its /16 network …; runs 30 * * * * (UTC)".
+pub fn retention_text(rule: &RetentionRule, category_fields: &[String]) -> String {
+    let mut text = super::retention::policy_text(rule, category_fields);
     if !rule.note.is_empty() {
         text.push_str(&format!(" ({})", rule.note));
+    }
+    if rule.enabled {
+        text.push_str(&format!("; runs {} (UTC)", rule.schedule));
+    } else {
+        text.push_str("; not scheduled");
     }
     text
 }
@@ -228,7 +220,14 @@ fn record(inv: &Inventory, p: &Purpose) -> RopaRecord {
             retention.push(RopaRetention {
                 category: name.clone(),
                 rule: Some(rule.key.clone()),
-                text: retention_text(rule),
+                text: retention_text(
+                    rule,
+                    &inv.categories
+                        .iter()
+                        .find(|c| &c.key == key)
+                        .map(|c| c.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>())
+                        .unwrap_or_default(),
+                ),
             });
         }
     }
@@ -353,7 +352,8 @@ mod tests {
     use super::*;
     use crate::domain::Email;
     use crate::domain::inventory::{
-        DataCategory, LegalBasis, Recipient, Sensitivity, TransferSafeguard,
+        DataCategory, LegalBasis, Recipient, RetentionAction, RetentionTrigger, Sensitivity,
+        TransferSafeguard,
     };
     use crate::domain::workspace::WorkspaceSettings;
 
@@ -442,6 +442,14 @@ mod tests {
                 ),
                 RetentionRule {
                     note: "only the network is kept".into(),
+                    transforms: vec![
+                        crate::domain::transform::Transform::IpNetwork {
+                            field: "ip".into(),
+                            v4_prefix: 24,
+                            v6_prefix: 48,
+                        },
+                        crate::domain::transform::Transform::DropSubject {},
+                    ],
                     ..RetentionRule::new(
                         "ip",
                         "user.device.ip_address",
@@ -497,7 +505,7 @@ mod tests {
         assert_eq!(
             retention,
             [
-                "30 days after account closure: delete",
+                "deleted 30 days after the account closes; runs @daily (UTC)",
                 "no retention rule yet"
             ]
         );
@@ -516,7 +524,8 @@ mod tests {
         assert!(abuse.transfers.is_empty(), "EuroHost is not a transfer");
         assert_eq!(
             abuse.retention[0].text,
-            "at collection: anonymize (only the network is kept)"
+            "anonymized once collected: ip reduced to its /24 network (IPv6 /48); detached \
+             from the person (only the network is kept); runs @daily (UTC)"
         );
         assert_eq!(
             abuse.legal_holds.len(),
@@ -544,7 +553,7 @@ mod tests {
         assert!(rows[0][col("transfers_outside_eea")].contains("PayCo (US): standard contractual"));
         assert!(
             rows[0][col("retention")]
-                .contains("E-mail address: 30 days after account closure: delete")
+                .contains("E-mail address: deleted 30 days after the account closes")
         );
     }
 

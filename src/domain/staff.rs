@@ -68,6 +68,7 @@ impl Role {
                     | ReadRecords
                     | ReadRestricted
                     | ManageSubjects
+                    | RunRetention
             ),
             Role::Support => matches!(
                 p,
@@ -114,10 +115,12 @@ pub enum Permission {
     ReadRestricted,
     /// Restrict processing, lift a restriction, erase a person.
     ManageSubjects,
+    /// Start retention runs and dry runs by hand.
+    RunRetention,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
+    pub const ALL: [Permission; 15] = [
         Permission::ViewWorkspace,
         Permission::EditWorkspace,
         Permission::ViewMembers,
@@ -132,6 +135,7 @@ impl Permission {
         Permission::ReadRecords,
         Permission::ReadRestricted,
         Permission::ManageSubjects,
+        Permission::RunRetention,
     ];
 }
 
@@ -179,6 +183,7 @@ mod tests {
             (ReadRecords, [true, true, true, false]),
             (ReadRestricted, [false, true, false, false]),
             (ManageSubjects, [true, true, false, false]),
+            (RunRetention, [true, true, false, false]),
         ];
         assert_eq!(expected.len(), Permission::ALL.len());
         for (p, row) in expected {
@@ -199,6 +204,7 @@ mod tests {
             ReadRecords,
             ReadRestricted,
             ManageSubjects,
+            RunRetention,
         ] {
             assert!(!Role::Auditor.allows(p));
         }

@@ -505,6 +505,47 @@ pub fn latest_claim_checks_all(conn: &Connection) -> Result<Vec<(i64, ClaimCheck
     Ok(rows)
 }
 
+/// One rule's checks of one day, for the privacy center's dated list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyClaim {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    pub rule_key: String,
+    pub claim: String,
+    /// The most records past the rule any check of the day found.
+    pub worst: u64,
+    pub checks: u64,
+}
+
+/// Each rule's checks per day from `since` on, newest day first.
+pub fn daily_claims(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    since: DateTime<Utc>,
+) -> Result<Vec<DailyClaim>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT substr(checked_at, 1, 10) AS day, rule_key, \
+         (SELECT c2.claim FROM retention_claim_checks c2 WHERE c2.workspace_id = ?1 \
+          AND c2.rule_key = c.rule_key AND substr(c2.checked_at, 1, 10) = substr(c.checked_at, 1, 10) \
+          ORDER BY c2.id DESC LIMIT 1), \
+         max(violations), count(*) FROM retention_claim_checks c \
+         WHERE workspace_id = ?1 AND checked_at >= ?2 GROUP BY day, rule_key \
+         ORDER BY day DESC, rule_key",
+    )?;
+    let rows = stmt
+        .query_map(params![scope.id(), ts(since)], |r| {
+            Ok(DailyClaim {
+                day: r.get(0)?,
+                rule_key: r.get(1)?,
+                claim: r.get(2)?,
+                worst: r.get::<_, i64>(3)?.max(0) as u64,
+                checks: r.get::<_, i64>(4)?.max(0) as u64,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// A workspace's checks from `since` on, newest first (the privacy center's dated list).
 pub fn claim_checks_since(
     conn: &Connection,

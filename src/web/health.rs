@@ -71,9 +71,74 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
         ));
     }
+    if let Ok((rules, jobs)) = state.db.run(crate::services::retention::metrics).await {
+        body.push_str(&retention_metrics(&rules, &jobs));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(body)
+}
+
+/// Per rule: when it last completed a run, its backlog and its claim's violations (from the
+/// latest check); per job: when it last succeeded.
+fn retention_metrics(
+    rules: &[crate::services::retention::RuleMetrics],
+    jobs: &[(String, chrono::DateTime<chrono::Utc>)],
+) -> String {
+    use std::fmt::Write;
+    let label = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut out = String::new();
+    out.push_str(
+        "# HELP lethe_retention_last_success_timestamp_seconds When each rule last completed a run.\n\
+         # TYPE lethe_retention_last_success_timestamp_seconds gauge\n",
+    );
+    for r in rules {
+        if let Some(t) = r.last_success {
+            let _ = writeln!(
+                out,
+                "lethe_retention_last_success_timestamp_seconds{{workspace=\"{}\",rule=\"{}\"}} {}",
+                label(&r.workspace),
+                label(&r.rule),
+                t.timestamp()
+            );
+        }
+    }
+    for (name, help, value) in [
+        (
+            "lethe_retention_backlog_records",
+            "Records past their rule and not yet deleted or anonymized, at the last claim check.",
+            (|r: &crate::services::retention::RuleMetrics| r.backlog) as fn(&_) -> u64,
+        ),
+        (
+            "lethe_retention_claim_violations",
+            "Records that break the rule's claim (past it by more than one run interval).",
+            |r: &crate::services::retention::RuleMetrics| r.violations,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for r in rules {
+            let _ = writeln!(
+                out,
+                "{name}{{workspace=\"{}\",rule=\"{}\"}} {}",
+                label(&r.workspace),
+                label(&r.rule),
+                value(r)
+            );
+        }
+    }
+    out.push_str(
+        "# HELP lethe_job_last_success_timestamp_seconds When each scheduled job last succeeded.\n\
+         # TYPE lethe_job_last_success_timestamp_seconds gauge\n",
+    );
+    for (name, t) in jobs {
+        let _ = writeln!(
+            out,
+            "lethe_job_last_success_timestamp_seconds{{job=\"{}\"}} {}",
+            label(name),
+            t.timestamp()
+        );
+    }
+    out
 }
 
 /// RFC 9116. The contact is the first administrator's address: the person who runs this Lethe.

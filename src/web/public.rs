@@ -28,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/p/{slug}/privacy/history", web::get().to(history))
         .route("/p/{slug}/privacy/v/{version}", web::get().to(one_version))
         .route("/p/{slug}/subprocessors", web::get().to(subprocessors))
+        .route("/p/{slug}/retention", web::get().to(retention))
         .route("/p/{slug}/feed.atom", web::get().to(super::feed::feed))
         .route("/p/{slug}/subscribe", web::get().to(subscriptions::form))
         .route(
@@ -294,5 +295,59 @@ async fn subprocessors(
             .map(row)
             .collect(),
         effective: p.current.as_ref().and_then(|v| v.effective_at),
+    })
+}
+
+/// Days of claim results the privacy center lists.
+const CLAIM_DAYS: i64 = 30;
+
+#[derive(Template)]
+#[template(path = "public/retention.html")]
+struct RetentionPage {
+    frame: Frame,
+    latest: Vec<crate::services::retention::ClaimView>,
+    /// (day, rules checked, the broken ones of that day).
+    days: Vec<(String, usize, Vec<crate::store::retention::DailyClaim>)>,
+}
+
+impl RetentionPage {
+    fn broken(&self) -> usize {
+        self.latest.iter().filter(|c| !c.passed).count()
+    }
+}
+
+/// How long data is kept, checked: every retention rule's claim counted against the data, with
+/// a dated list of results. Public, like the policy it backs.
+async fn retention(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let p = load(&state, slug.into_inner()).await?;
+    let name = p.workspace.slug.clone();
+    let (latest, daily) = state
+        .db
+        .run(move |db| {
+            let (scope, _) = db
+                .read(|c| workspaces::find_by_slug(c, &name))?
+                .ok_or_else(|| AppError::NotFound("privacy center".into()))?;
+            crate::services::retention::published_claims(db, &scope, Utc::now(), CLAIM_DAYS)
+        })
+        .await?;
+    let mut days: Vec<(String, usize, Vec<crate::store::retention::DailyClaim>)> = Vec::new();
+    for d in daily {
+        if days.last().is_none_or(|(day, _, _)| *day != d.day) {
+            days.push((d.day.clone(), 0, Vec::new()));
+        }
+        if let Some((_, checked, broken)) = days.last_mut() {
+            *checked += 1;
+            if d.worst > 0 {
+                broken.push(d);
+            }
+        }
+    }
+    ok(&RetentionPage {
+        frame: Frame::new(&p, "retention"),
+        latest,
+        days,
     })
 }

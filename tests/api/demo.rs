@@ -209,7 +209,7 @@ const AULM_FACTS: &[&str] = &[
     "never store a full payment card number",
     // Kept while the account is active, then deleted or anonymized.
     "while your account is active",
-    "days after the account is closed",
+    "days after the account closes",
     "anonymized",
     // Rights: access, correct, delete, export, object, restrict.
     "Access",

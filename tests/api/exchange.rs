@@ -167,7 +167,7 @@ async fn ropa_as_json_has_a_record_per_purpose() {
     assert!(
         billing["retention"].as_array().unwrap().contains(&json!({
             "category": "E-mail address", "rule": "email-after-close",
-            "text": "30 days after account closure: delete"
+            "text": "deleted 30 days after the account closes; runs @daily (UTC)"
         })),
         "{}",
         billing["retention"]
@@ -263,7 +263,8 @@ async fn ropa_as_csv_is_an_attachment_that_parses() {
         "PayCo (US): standard contractual clauses (Art. 46(2)(c))"
     );
     assert!(
-        billing[col("retention")].contains("E-mail address: 30 days after account closure: delete"),
+        billing[col("retention")]
+            .contains("E-mail address: deleted 30 days after the account closes"),
         "{}",
         &billing[col("retention")]
     );

@@ -433,6 +433,93 @@ impl From<ClaimCheck> for ClaimView {
     }
 }
 
+/// What the privacy center publishes: each rule's latest check, and each day's results of the
+/// last `days` days (the worst check of the day per rule), newest first.
+pub fn published_claims(
+    db: &Db,
+    scope: &WorkspaceScope,
+    now: DateTime<Utc>,
+    days: i64,
+) -> Result<(Vec<ClaimView>, Vec<runs::DailyClaim>), AppError> {
+    let since = now - chrono::Duration::days(days);
+    db.read(|c| {
+        Ok((
+            runs::latest_claim_checks(c, scope)?
+                .into_iter()
+                .map(ClaimView::from)
+                .collect(),
+            runs::daily_claims(c, scope, since)?,
+        ))
+    })
+}
+
+/// One rule's numbers for `/metrics`.
+pub struct RuleMetrics {
+    pub workspace: String,
+    pub rule: String,
+    pub last_success: Option<DateTime<Utc>>,
+    /// From the latest claim check: records past the rule not yet handled, and those past it
+    /// by more than a run interval.
+    pub backlog: u64,
+    pub violations: u64,
+}
+
+/// Each scheduled job's name and last success.
+pub type JobSuccesses = Vec<(String, DateTime<Utc>)>;
+
+/// Every rule of every workspace, and every scheduled job's last success, for `/metrics`.
+pub fn metrics(db: &Db) -> Result<(Vec<RuleMetrics>, JobSuccesses), AppError> {
+    db.read(|c| {
+        let slugs: std::collections::HashMap<i64, String> = crate::store::workspaces::all(c)?
+            .into_iter()
+            .map(|(s, slug)| (s.id(), slug))
+            .collect();
+        let successes = runs::last_successes(c)?;
+        let mut out: Vec<RuleMetrics> = Vec::new();
+        for (scope, rule) in inventory::all_retention_rules(c)? {
+            let Some(slug) = slugs.get(&scope.id()) else {
+                continue;
+            };
+            out.push(RuleMetrics {
+                workspace: slug.clone(),
+                last_success: successes
+                    .iter()
+                    .find(|(w, r, _)| *w == scope.id() && *r == rule.key)
+                    .map(|(_, _, t)| *t),
+                rule: rule.key,
+                backlog: 0,
+                violations: 0,
+            });
+        }
+        for (w, check) in runs::latest_claim_checks_all(c)? {
+            let Some(slug) = slugs.get(&w) else { continue };
+            if let Some(m) = out
+                .iter_mut()
+                .find(|m| m.workspace == *slug && m.rule == check.rule_key)
+            {
+                m.backlog = check.backlog;
+                m.violations = check.violations;
+            }
+        }
+        let jobs_done = jobs::all(c)?
+            .into_values()
+            .filter(|j| !j.name.starts_with("retention/"))
+            .filter_map(|j| j.last_success_at.map(|t| (j.name, t)))
+            .collect();
+        Ok((out, jobs_done))
+    })
+}
+
+/// The claims whose latest check found records past their rule: the dashboard's alarm.
+pub fn broken_claims(db: &Db, scope: &WorkspaceScope) -> Result<Vec<ClaimView>, AppError> {
+    let checks = db.read(|c| runs::latest_claim_checks(c, scope))?;
+    Ok(checks
+        .into_iter()
+        .filter(|c| !c.passed())
+        .map(ClaimView::from)
+        .collect())
+}
+
 /// Every rule of the workspace with its status, as the retention page and the API show them.
 pub fn rule_statuses(
     db: &Db,

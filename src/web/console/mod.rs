@@ -9,6 +9,7 @@ pub mod keys;
 pub mod members;
 pub mod outbox;
 pub mod policy;
+pub mod retention;
 pub mod session;
 pub mod subjects;
 pub mod webhooks;
@@ -116,6 +117,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/w/{slug}/subjects/{external_id}/erase",
                 web::post().to(subjects::erase),
+            )
+            .route("/retention/lethe", web::get().to(retention::own_data))
+            .route("/retention/lethe", web::post().to(retention::save_own_data))
+            .route("/w/{slug}/retention", web::get().to(retention::show))
+            .route("/w/{slug}/retention/run", web::post().to(retention::run))
+            .route(
+                "/w/{slug}/retention/dry-run",
+                web::post().to(retention::dry_run),
+            )
+            .route(
+                "/w/{slug}/retention/runs/{id}",
+                web::get().to(retention::show_run),
             )
             .route("/w/{slug}/inventory", web::get().to(inventory::overview))
             .route(

@@ -121,6 +121,8 @@ struct SubjectPage {
     restrict_error: Option<String>,
     erase_error: Option<String>,
     erasure: Option<crate::services::erasure::ErasureReport>,
+    /// Per category, what retention will do to this person's records, and when.
+    fates: Vec<crate::services::retention::SubjectFate>,
 }
 
 async fn render_subject(
@@ -132,26 +134,31 @@ async fn render_subject(
     fill: impl FnOnce(&mut SubjectPage),
 ) -> Result<HttpResponse, PageError> {
     let (scope, id) = (member.scope, external_id.to_owned());
-    let (subject, log) = state
+    let (subject, log, fates) = state
         .db
         .run(move |db| {
-            let subject = db.read(|c| {
+            let (subject, row_id) = db.read(|c| {
                 let row = subject_store::by_external_id(c, &scope, &id)?
                     .ok_or_else(|| AppError::NotFound(format!("subject '{id}'")))?;
                 let records = record_store::count_for_subject(c, &scope, row.id)?;
-                Ok::<_, AppError>(SubjectState {
-                    external_id: row.external_id,
-                    kind: row.kind,
-                    records,
-                    closed_at: row.closed_at,
-                    restricted_at: row.restricted_at,
-                    restricted_reason: row.restricted_reason,
-                    erased_at: row.erased_at,
-                    created_at: row.created_at,
-                })
+                Ok::<_, AppError>((
+                    SubjectState {
+                        external_id: row.external_id,
+                        kind: row.kind,
+                        records,
+                        closed_at: row.closed_at,
+                        restricted_at: row.restricted_at,
+                        restricted_reason: row.restricted_reason,
+                        erased_at: row.erased_at,
+                        created_at: row.created_at,
+                    },
+                    row.id,
+                ))
             })?;
+            let fates =
+                crate::services::retention::subject_fates(db, &scope, row_id, subject.closed_at)?;
             let log = subjects::access_log(db, &scope, &id)?;
-            Ok::<_, AppError>((subject, log))
+            Ok::<_, AppError>((subject, log, fates))
         })
         .await?;
     let role = member.role;
@@ -169,6 +176,7 @@ async fn render_subject(
         restrict_error: None,
         erase_error: None,
         erasure: None,
+        fates,
     };
     fill(&mut page);
     html(status, &page)
@@ -248,7 +256,7 @@ pub struct ReadForm {
 }
 
 /// Decrypted values must not linger in any cache, whatever the middleware does later.
-fn no_store(mut res: HttpResponse) -> HttpResponse {
+pub(super) fn no_store(mut res: HttpResponse) -> HttpResponse {
     res.headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res

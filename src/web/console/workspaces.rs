@@ -20,8 +20,9 @@ use serde::Deserialize;
 #[template(path = "console/dashboard.html")]
 struct DashboardPage {
     shell: Shell,
-    /// Each workspace with the viewer's role and the number of unpublished inventory changes.
-    workspaces: Vec<(Workspace, Role, usize)>,
+    /// Each workspace with the viewer's role, the number of unpublished inventory changes and
+    /// the number of broken retention claims.
+    workspaces: Vec<(Workspace, Role, usize, usize)>,
 }
 
 pub async fn dashboard(
@@ -36,7 +37,8 @@ pub async fn dashboard(
             for (scope, ws, role) in db.read(|c| workspaces::list_for_member(c, id))? {
                 // How many inventory changes the published policy does not reflect yet.
                 let drift = services::policies::drift(db, &scope)?.map_or(0, |(_, d)| d.len());
-                out.push((ws, role, drift));
+                let broken = services::retention::broken_claims(db, &scope)?.len();
+                out.push((ws, role, drift, broken));
             }
             Ok::<_, AppError>(out)
         })
@@ -67,7 +69,7 @@ fn describe(p: Permission) -> &'static str {
         Permission::ManageApiKeys => "Create and revoke API keys",
         Permission::ReadAudit => "Read the audit log",
         Permission::ViewInventory => {
-            "See the inventory (data categories, purposes, systems, recipients, retention rules, legal holds), the outbox and webhook endpoints"
+            "See the inventory (data categories, purposes, systems, recipients, retention rules, legal holds), retention runs and claims, the outbox and webhook endpoints"
         }
         Permission::EditInventory => "Add, change and delete inventory items",
         Permission::PublishPolicy => {
@@ -81,6 +83,7 @@ fn describe(p: Permission) -> &'static str {
         }
         Permission::ReadRestricted => "Read the records of a person whose processing is restricted",
         Permission::ManageSubjects => "Restrict processing, lift a restriction, erase a person",
+        Permission::RunRetention => "Run retention rules by hand, and dry runs",
     }
 }
 
@@ -247,6 +250,8 @@ struct OverviewPage {
     policy_version: Option<i64>,
     /// What changed in the inventory since the policy in force was published.
     drift: Vec<String>,
+    /// Retention claims the data breaks.
+    broken_claims: Vec<crate::services::retention::ClaimView>,
 }
 
 pub async fn overview(
@@ -258,7 +263,7 @@ pub async fn overview(
         .workspace(&state, &slug, Permission::ViewWorkspace)
         .await?;
     let scope = member.scope;
-    let (member_count, active_keys, policy_version, drift) = state
+    let (member_count, active_keys, policy_version, drift, broken_claims) = state
         .db
         .run(move |db| {
             let (m, k) = db.read(|c| {
@@ -273,7 +278,8 @@ pub async fn overview(
             let drift = services::policies::drift(db, &scope)?
                 .map(|(_, d)| d)
                 .unwrap_or_default();
-            Ok::<_, AppError>((m, k, version, drift))
+            let broken = services::retention::broken_claims(db, &scope)?;
+            Ok::<_, AppError>((m, k, version, drift, broken))
         })
         .await?;
     ok(&OverviewPage {
@@ -283,6 +289,7 @@ pub async fn overview(
         active_keys,
         policy_version,
         drift,
+        broken_claims,
     })
 }
 

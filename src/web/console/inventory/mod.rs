@@ -95,6 +95,11 @@ impl InventoryPage {
         }
     }
 
+    /// What an anonymize rule does, in words.
+    fn transforms(&self, r: &RetentionRule) -> String {
+        crate::domain::retention::transforms_text(&r.transforms)
+    }
+
     /// The name of a category, for the title of its key.
     fn category_name(&self, key: &str) -> String {
         self.inv
