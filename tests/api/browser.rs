@@ -205,6 +205,60 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
     );
     std::fs::write(dir.join("subject.png"), browser.screenshot().await)
         .expect("screenshot written");
+
+    // Retention: a dry run, then a run started by hand, from the retention page.
+    seed_old_note_and_rule(&app).await;
+    browser.goto(&app.url("/console/w/aulm/retention")).await;
+    let rule = browser.wait_for("#rule-notes-after-30-days").await;
+    let rule_text = browser.text(&rule).await;
+    assert!(
+        rule_text.contains("deleted 30 days after collection") && rule_text.contains("next:"),
+        "the rule, what it does and its next runs: {rule_text}"
+    );
+    browser
+        .click("#rule-notes-after-30-days form[action$='/retention/dry-run'] button")
+        .await;
+    let report = browser.wait_for("main section.record").await;
+    let report_text = browser.text(&report).await;
+    assert!(
+        report_text.contains("Would delete 1"),
+        "dry run: {report_text}"
+    );
+    assert!(
+        !browser.source().await.contains("Called to cancel"),
+        "the example is masked"
+    );
+    std::fs::write(
+        dir.join("retention-dry-run.png"),
+        browser.screenshot().await,
+    )
+    .expect("screenshot written");
+    browser.goto(&app.url("/console/w/aulm/retention")).await;
+    browser
+        .click("#rule-notes-after-30-days form[action$='/retention/run'] button")
+        .await;
+    browser.wait_for("p.notice").await;
+    let mut completed = false;
+    for _ in 0..50 {
+        browser.goto(&app.url("/console/w/aulm/retention")).await;
+        let last = browser.wait_for("#rule-notes-after-30-days").await;
+        if browser.text(&last).await.contains("completed") {
+            completed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(completed, "the run completed and shows as the rule's last run");
+    let last = browser.wait_for("#rule-notes-after-30-days").await;
+    let text = browser.text(&last).await;
+    assert!(text.contains("1 deleted") && text.contains("holds"), "{text}");
+    std::fs::write(dir.join("console-retention.png"), browser.screenshot().await)
+        .expect("screenshot written");
+    browser.goto(&app.url("/p/aulm/retention")).await;
+    let status = browser.wait_for("p.status").await;
+    assert!(browser.text(&status).await.contains("Every promise held"));
+    std::fs::write(dir.join("privacy-retention.png"), browser.screenshot().await)
+        .expect("screenshot written");
     browser.goto(&app.url("/console/")).await;
 
     // Log out from the top bar: back to the login page, and the session is gone.
@@ -251,6 +305,42 @@ async fn seed_subject(app: &helpers::TestApp) {
             json!({"records": [{"category": "support.note", "subject": "cus_1",
                    "occurred_at": "2026-11-20T10:00:00Z",
                    "fields": {"text": "Asked to move the booking to Saturday"}}]}),
+        ),
+    ];
+    for (method, path, body) in calls {
+        let res = app
+            .client
+            .request(method, app.url(path))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status().is_success(),
+            "{path}: {}",
+            res.text().await.unwrap()
+        );
+    }
+}
+
+/// A note of `cus_1` from 60 days ago and a rule that deletes notes after 30 days.
+async fn seed_old_note_and_rule(app: &helpers::TestApp) {
+    let key = app.api_key("aulm", &["records:write", "inventory:write"]);
+    let old = (chrono::Utc::now() - chrono::Duration::days(60)).to_rfc3339();
+    let calls = [
+        (
+            reqwest::Method::POST,
+            "/api/v1/records",
+            json!({"records": [{"category": "support.note", "subject": "cus_1",
+                   "occurred_at": old, "fields": {"text": "Called to cancel the old booking"}}]}),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/api/v1/inventory/retention-rules/notes-after-30-days",
+            json!({"key": "notes-after-30-days", "category": "support.note",
+                   "trigger": "collected", "days": 30, "action": "delete",
+                   "schedule": "0 4 * * *"}),
         ),
     ];
     for (method, path, body) in calls {
