@@ -132,10 +132,23 @@ pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         AuditCommand::Verify { data } => {
             let db = open(&data)?;
             match db.read(audit::verify)? {
-                Ok(n) => {
-                    println!("audit log intact: {n} entries checked");
-                    Ok(ExitCode::SUCCESS)
-                }
+                Ok(n) => match db.read(audit::latest_checkpoint)? {
+                    None => {
+                        println!("audit log intact: {n} entries checked");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Some(c) => {
+                        println!(
+                            "audit log intact: {n} entries checked after the checkpoint at entry \
+                             {} (older entries were pruned by the audit log's retention rule on \
+                             {}; the first kept entry points at its hash {})",
+                            c.seq,
+                            c.at.format("%Y-%m-%d"),
+                            &c.hash[..16.min(c.hash.len())]
+                        );
+                        Ok(ExitCode::SUCCESS)
+                    }
+                },
                 Err(broken) => {
                     println!("audit log BROKEN: {broken}");
                     Ok(ExitCode::from(1))

@@ -27,12 +27,7 @@ pub fn registry(
         config.session_cleanup_schedule.clone(),
         move |run| {
             let n = crate::services::accounts::purge_expired_sessions(run.db, idle, absolute)?;
-            let keys = crate::services::records::purge_idempotency_keys(run.db)?;
-            Ok(if n + keys == 0 {
-                String::new()
-            } else {
-                format!("removed {n} expired sessions and {keys} idempotency keys older than a day")
-            })
+            Ok(summary(n, "expired sessions removed"))
         },
     ));
     let v = vault.clone();

@@ -222,9 +222,3 @@ fn seal_batch(
     }
     Ok(Sealed::Batch(out))
 }
-
-/// Idempotency keys are kept a day: a retry comes within minutes, not days.
-pub fn purge_idempotency_keys(db: &Db) -> Result<usize, AppError> {
-    let before = Utc::now() - chrono::Duration::hours(24);
-    db.write(|tx| records::purge_idempotency_keys(tx, before).map_err(AppError::from))
-}

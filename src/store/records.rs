@@ -190,17 +190,6 @@ pub fn access_log(
     Ok(rows)
 }
 
-/// Forgets idempotency keys older than `before` (a retry comes within minutes, not days).
-pub fn purge_idempotency_keys(
-    conn: &Connection,
-    before: DateTime<Utc>,
-) -> Result<usize, StoreError> {
-    Ok(conn.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < ?1",
-        [ts(before)],
-    )?)
-}
-
 /// The digest and receipt stored for an `Idempotency-Key`, if it was used.
 pub fn idempotent_receipt(
     conn: &Connection,

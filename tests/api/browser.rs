@@ -248,17 +248,29 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert!(completed, "the run completed and shows as the rule's last run");
+    assert!(
+        completed,
+        "the run completed and shows as the rule's last run"
+    );
     let last = browser.wait_for("#rule-notes-after-30-days").await;
     let text = browser.text(&last).await;
-    assert!(text.contains("1 deleted") && text.contains("holds"), "{text}");
-    std::fs::write(dir.join("console-retention.png"), browser.screenshot().await)
-        .expect("screenshot written");
+    assert!(
+        text.contains("1 deleted") && text.contains("holds"),
+        "{text}"
+    );
+    std::fs::write(
+        dir.join("console-retention.png"),
+        browser.screenshot().await,
+    )
+    .expect("screenshot written");
     browser.goto(&app.url("/p/aulm/retention")).await;
     let status = browser.wait_for("p.status").await;
     assert!(browser.text(&status).await.contains("Every promise held"));
-    std::fs::write(dir.join("privacy-retention.png"), browser.screenshot().await)
-        .expect("screenshot written");
+    std::fs::write(
+        dir.join("privacy-retention.png"),
+        browser.screenshot().await,
+    )
+    .expect("screenshot written");
     browser.goto(&app.url("/console/")).await;
 
     // Log out from the top bar: back to the login page, and the session is gone.
