@@ -1,11 +1,12 @@
 //! Every scheduled job, registered in one place on the one [`scheduler::Scheduler`]. Each has its
 //! own schedule option (`--<job>-schedule`); retention rules bring their own schedules.
 
+mod retention;
 pub mod scheduler;
 
 use crate::config::Config;
 use crate::domain::time::Clock;
-use crate::services::{erasure, keys, outbox, retention};
+use crate::services::{erasure, keys, outbox};
 use crate::store::Db;
 use crate::vault::Vault;
 use scheduler::{Job, Scheduler};
@@ -66,7 +67,7 @@ pub fn registry(
         "retention-claims",
         config.claims_schedule.clone(),
         move |run| {
-            let n = retention::check_all_claims(run.db, &v, run.now)?;
+            let n = crate::services::retention::check_all_claims(run.db, &v, run.now)?;
             Ok(if n == 0 {
                 String::new()
             } else {
@@ -78,7 +79,10 @@ pub fn registry(
         "own-data",
         config.own_data_schedule.clone(),
         move |run| {
-            let report = retention::prune_own_data(run.db, run.now, batch, &|| run.stop.is_set())?;
+            let report =
+                crate::services::retention::prune_own_data(run.db, run.now, batch, &|| {
+                    run.stop.is_set()
+                })?;
             Ok(report.summary())
         },
     ));
@@ -98,7 +102,7 @@ pub fn registry(
         }
         Err(e) => tracing::error!(job = "outbox", error = %e, "outbox sender not started"),
     }
-    s.add_source(retention::scheduled_rules(vault, batch));
+    s.add_source(self::retention::scheduled_rules(vault, batch));
     s
 }
 

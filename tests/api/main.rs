@@ -17,6 +17,7 @@ mod errors;
 mod exchange;
 mod health;
 mod inventory;
+mod layers;
 mod outbox;
 mod outbox_at_rest;
 mod policies;

@@ -1,0 +1,108 @@
+//! The layers of ARCHITECTURE.md, checked on the source rather than trusted: `domain` holds pure
+//! rules (no SQL, no HTTP, no other layer), `store` knows nothing above it, `services` know no
+//! HTTP and no scheduler, and `web` holds no SQL.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// `(file, line)` of every line of the layer's code (tests excluded) containing a forbidden
+/// pattern, but for `(file name, pattern)` pairs that are the one allowed place.
+fn violations(layer: &str, forbidden: &[&str], allowed: &[(&str, &str)]) -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src")
+        .join(layer);
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    assert!(!files.is_empty(), "no sources under {}", root.display());
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        // Unit tests may build fixtures with whatever they need.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (i, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for pattern in forbidden {
+                let exempt = allowed
+                    .iter()
+                    .any(|(name, p)| file.ends_with(name) && p == pattern);
+                if line.contains(pattern) && !exempt {
+                    found.push(format!("{}:{}: {pattern}", file.display(), i + 1));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn domain_is_pure_rules() {
+    let found = violations(
+        "domain",
+        &[
+            "actix",
+            "rusqlite",
+            "crate::store",
+            "crate::services",
+            "crate::web::",
+            "crate::jobs",
+            "crate::vault",
+            "std::fs",
+            "Utc::now()",
+        ],
+        // The system clock is read in one place; everything else takes a clock or an instant.
+        &[("time.rs", "Utc::now()")],
+    );
+    assert!(
+        found.is_empty(),
+        "domain reaches out of its layer:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_store_knows_nothing_above_it() {
+    let found = violations(
+        "store",
+        &["actix", "crate::services", "crate::web::", "crate::jobs"],
+        &[],
+    );
+    assert!(found.is_empty(), "store reaches up:\n{}", found.join("\n"));
+}
+
+#[test]
+fn services_know_no_http_and_no_scheduler() {
+    let found = violations("services", &["actix", "crate::web::", "crate::jobs"], &[]);
+    assert!(found.is_empty(), "services reach up:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_web_layer_holds_no_sql() {
+    let found = violations(
+        "web",
+        &[
+            "rusqlite",
+            "SELECT ",
+            "INSERT INTO",
+            "DELETE FROM",
+            "UPDATE ",
+        ],
+        &[],
+    );
+    assert!(
+        found.is_empty(),
+        "SQL in the web layer:\n{}",
+        found.join("\n")
+    );
+}
