@@ -415,6 +415,9 @@ impl RetentionRule {
         clean(&mut errors, "claim", &mut self.claim, |v| {
             text(v, 300, true)
         });
+        if let Some(problem) = self.schedule.problem() {
+            errors.add("schedule", problem.to_string());
+        }
         match self.action {
             RetentionAction::Delete if !self.transforms.is_empty() => errors.add(
                 "transforms",
@@ -688,6 +691,18 @@ mod tests {
             ..p
         };
         assert!(contract.validate().is_err());
+    }
+
+    #[test]
+    fn a_rule_names_its_bad_schedule_under_schedule() {
+        let rule: RetentionRule = serde_json::from_value(serde_json::json!({
+            "key": "r", "category": "c", "trigger": "collected", "days": 1, "action": "delete",
+            "schedule": "0 25 * * *"
+        }))
+        .unwrap();
+        let e = rule.validate().unwrap_err();
+        assert_eq!(e.0[0].field, "schedule");
+        assert!(e.0[0].message.contains("hour"), "{}", e.0[0].message);
     }
 
     #[test]

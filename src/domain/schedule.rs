@@ -42,6 +42,9 @@ pub struct CronSchedule {
     /// Firings are the union of these: crontab's "either day field" rule needs two schedules,
     /// because the crate can only AND the day fields.
     schedules: Vec<cron::Schedule>,
+    /// Set only for a schedule read from JSON or YAML that does not parse (it never fires): the
+    /// item holding it names the problem under its own field when validated.
+    problem: Option<CronError>,
 }
 
 /// What is wrong with an expression, and in which field, so the operator knows what to change.
@@ -86,6 +89,7 @@ impl CronSchedule {
         let schedule = CronSchedule {
             source: source.to_owned(),
             schedules,
+            problem: None,
         };
         // From before the crate's first year, so the answer does not depend on today's date and
         // a stored schedule never becomes unreadable.
@@ -108,6 +112,11 @@ impl CronSchedule {
     pub fn daily() -> CronSchedule {
         #[allow(clippy::expect_used)] // a constant, covered by the `shorthands` test
         CronSchedule::parse("@daily").expect("@daily parses")
+    }
+
+    /// What is wrong with a schedule read from JSON or YAML; None for every parsed one.
+    pub fn problem(&self) -> Option<&CronError> {
+        self.problem.as_ref()
     }
 
     /// The trimmed text typed, to show back and to store.
@@ -177,10 +186,17 @@ impl serde::Serialize for CronSchedule {
     }
 }
 
+/// Any string reads: one that does not parse is kept with its problem (see
+/// [`CronSchedule::problem`]), so that the rule holding it can name the field to fix (`schedule`)
+/// instead of the reader failing on "the body".
 impl<'de> serde::Deserialize<'de> for CronSchedule {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        CronSchedule::parse(&text).map_err(serde::de::Error::custom)
+        Ok(CronSchedule::parse(&text).unwrap_or_else(|e| CronSchedule {
+            source: text.trim().to_owned(),
+            schedules: Vec::new(),
+            problem: Some(e),
+        }))
     }
 }
 
@@ -831,12 +847,14 @@ mod tests {
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"0 3 * * *\"");
         let back: CronSchedule = serde_json::from_str("\"@weekly\"").unwrap();
         assert_eq!(back.source(), "@weekly");
-        let bad = serde_json::from_str::<CronSchedule>("\"0 25 * * *\"").unwrap_err();
-        assert!(
-            bad.to_string()
-                .contains("'0 25 * * *': hour: 25 is outside 0-23"),
-            "{bad}"
+        // A bad one reads, keeps its problem, and never fires.
+        let bad = serde_json::from_str::<CronSchedule>("\"0 25 * * *\"").unwrap();
+        assert_eq!(
+            bad.problem().unwrap().to_string(),
+            "'0 25 * * *': hour: 25 is outside 0-23"
         );
+        assert_eq!(bad.next_after(Utc::now()), None);
+        assert!(back.problem().is_none());
         assert_eq!(
             "@daily".parse::<CronSchedule>().unwrap(),
             schedule("@daily")

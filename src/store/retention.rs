@@ -62,6 +62,13 @@ impl Due<'_> {
     }
 }
 
+/// A due record, or why it cannot be read (a stored time that does not parse), with the
+/// position it takes in the walk either way, so one bad row cannot stop a run.
+pub struct DueRow {
+    pub cursor: Cursor,
+    pub record: Result<StoredRecord, String>,
+}
+
 /// Up to `limit` due records after `cursor`, in walk order.
 pub fn due(
     conn: &Connection,
@@ -69,7 +76,7 @@ pub fn due(
     q: &Due<'_>,
     cursor: &Cursor,
     limit: u32,
-) -> Result<Vec<StoredRecord>, StoreError> {
+) -> Result<Vec<DueRow>, StoreError> {
     let (clause, mut args) = q.clause();
     // Parameters are numbered in the order they are pushed; ?1 is the workspace.
     fn push(args: &mut Vec<Box<dyn ToSql>>, value: Box<dyn ToSql>) -> String {
@@ -83,8 +90,11 @@ pub fn due(
     after.push(push(&mut args, Box::new(cursor.occurred_at.clone())));
     after.push(push(&mut args, Box::new(cursor.id.clone())));
     let limit_at = push(&mut args, Box::new(limit));
+    // The walk's position is read raw, beside the record, so that a row whose time does not
+    // parse still has one.
     let sql = format!(
-        "SELECT {COLUMNS_R} FROM {} WHERE {clause} AND ({}) > ({}) ORDER BY {} LIMIT {limit_at}",
+        "SELECT {COLUMNS_R}, r.id, r.occurred_at, r.subject_id FROM {} WHERE {clause} \
+         AND ({}) > ({}) ORDER BY {} LIMIT {limit_at}",
         q.from(),
         q.order(),
         after.join(", "),
@@ -93,9 +103,24 @@ pub fn due(
     let id = scope.id();
     let mut all: Vec<&dyn ToSql> = vec![&id];
     all.extend(args.iter().map(|b| b.as_ref()));
+    let walked_by_subject = q.trigger == RetentionTrigger::AccountClosed;
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt
-        .query_map(all.as_slice(), record_row)?
+        .query_map(all.as_slice(), |r| {
+            let subject: Option<i64> = r.get(14)?;
+            Ok(DueRow {
+                cursor: Cursor {
+                    subject: if walked_by_subject {
+                        subject.unwrap_or(0)
+                    } else {
+                        0
+                    },
+                    occurred_at: r.get(13)?,
+                    id: r.get(12)?,
+                },
+                record: record_row(r).map_err(|e| e.to_string()),
+            })
+        })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
@@ -351,6 +376,23 @@ pub fn end_run(
             report.map(|r| r.to_string()),
             finished
         ],
+    )?;
+    Ok(())
+}
+
+/// Ends a run that could not go on: `failed`, with why; its counts stay those of its committed
+/// batches.
+pub fn fail_run(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    run_id: i64,
+    error: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE retention_runs SET status = 'failed', last_error = ?3, finished_at = ?4 \
+         WHERE workspace_id = ?1 AND id = ?2",
+        params![scope.id(), run_id, error, ts(now)],
     )?;
     Ok(())
 }

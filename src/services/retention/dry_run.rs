@@ -68,7 +68,10 @@ pub fn dry_run(
         Ok::<_, AppError>((
             runs::count_due(c, scope, &q)?,
             runs::count_held_after_erasure(c, scope, &rule.category, cutoff)?,
-            runs::due(c, scope, &q, &Cursor::default(), EXAMPLES)?,
+            runs::due(c, scope, &q, &Cursor::default(), EXAMPLES)?
+                .into_iter()
+                .filter_map(|row| row.record.ok())
+                .collect::<Vec<_>>(),
         ))
     })?;
     let fields: Vec<String> = inventory

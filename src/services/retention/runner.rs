@@ -5,12 +5,12 @@
 //! skipped, none changed twice, and live writes get through between batches.
 
 use super::{Progress, RunOutcome, RunRequest, lease_name};
-use crate::domain::inventory::{RetentionAction, RetentionRule, RetentionTrigger};
+use crate::domain::inventory::{RetentionAction, RetentionRule};
 use crate::domain::retention::{self, Cursor, RunCounts, applied_with, governing_hold};
 use crate::domain::transform;
 use crate::error::AppError;
 use crate::store::records::StoredRecord;
-use crate::store::retention::{self as runs, Anonymized, Due, NewRun};
+use crate::store::retention::{self as runs, Anonymized, Due, DueRow, NewRun};
 use crate::store::{Db, WorkspaceScope, inventory, jobs};
 use crate::vault::{self, KeyPurpose, KeyRing, SecretKey, Vault};
 use chrono::{DateTime, Duration, Utc};
@@ -71,7 +71,7 @@ pub(super) fn run(
     let rule = req.rule;
     let now = Utc::now();
     let inventory = db.read(|c| inventory::load(c, scope))?;
-    let (run_id, cutoff, mut cursor, mut counts, resumed) =
+    let (run_id, cutoff, cursor, mut counts, resumed) =
         match db.read(|c| runs::open_run(c, scope, &rule.key))? {
             // A row written by hand before its first batch starts like a new run.
             Some(open) => (
@@ -134,24 +134,76 @@ pub(super) fn run(
             counts,
         });
     }
-    let mut worker = Worker::new(db, vault, scope, rule)?;
+    let start = Start {
+        run_id,
+        cutoff,
+        cursor,
+        counts,
+        total,
+    };
+    let result = run_batches(db, vault, scope, req, holder, stop, progress, start);
+    let ended = match &result {
+        Ok(o) => {
+            let end = runs::RunEnd {
+                status: o.status,
+                counts: &o.counts,
+                last_error: None,
+                report: None,
+                now: Utc::now(),
+            };
+            db.write(|tx| runs::end_run(tx, scope, run_id, &end))
+        }
+        // The run ends `failed`, with what went wrong (never a personal value) and the counts
+        // of its committed batches: it is not resumed, the next run starts afresh.
+        Err(e) => {
+            let why = match e {
+                AppError::Internal(inner) => format!("{inner:#}"),
+                other => other.to_string(),
+            };
+            db.write(|tx| runs::fail_run(tx, scope, run_id, &why, Utc::now()))
+        }
+    };
+    if let Err(e) = ended {
+        tracing::error!(error = %e, run = run_id, "recording the end of a retention run failed");
+    }
+    result
+}
+
+/// Where a run starts (or resumes) from.
+struct Start {
+    run_id: i64,
+    cutoff: DateTime<Utc>,
+    cursor: Cursor,
+    counts: RunCounts,
+    /// Records the run will look at in all, for progress.
+    total: u64,
+}
+
+/// The batches of a run, from its saved position until nothing is due or `stop` asks.
+#[allow(clippy::too_many_arguments)]
+fn run_batches(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    req: &RunRequest<'_>,
+    holder: &str,
+    stop: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(&Progress),
+    start: Start,
+) -> Result<RunOutcome, AppError> {
+    let rule = req.rule;
+    let Start {
+        run_id,
+        cutoff,
+        mut cursor,
+        mut counts,
+        total,
+    } = start;
+    let q = due_query(rule, cutoff);
+    let mut worker = Worker::new(vault, scope, rule)?;
     let lease = lease_name(scope);
     loop {
         if stop() {
-            db.write(|tx| {
-                runs::end_run(
-                    tx,
-                    scope,
-                    run_id,
-                    &runs::RunEnd {
-                        status: "interrupted",
-                        counts: &counts,
-                        last_error: None,
-                        report: None,
-                        now: Utc::now(),
-                    },
-                )
-            })?;
             return Ok(RunOutcome {
                 run_id,
                 status: "interrupted",
@@ -160,14 +212,7 @@ pub(super) fn run(
         }
         let batch = db.read(|c| runs::due(c, scope, &q, &cursor, req.batch))?;
         let Some(last) = batch.last() else { break };
-        let next = Cursor {
-            subject: match rule.trigger {
-                RetentionTrigger::Collected => 0,
-                RetentionTrigger::AccountClosed => last.subject_id.unwrap_or(0),
-            },
-            occurred_at: crate::store::ts(last.occurred_at),
-            id: last.id.clone(),
-        };
+        let next = last.cursor.clone();
         let changes = worker.prepare(&batch);
         let first_error = changes.first_error.clone();
         let stamp = Utc::now();
@@ -198,20 +243,6 @@ pub(super) fn run(
         cursor = next;
         progress(&Progress { counts, total });
     }
-    db.write(|tx| {
-        runs::end_run(
-            tx,
-            scope,
-            run_id,
-            &runs::RunEnd {
-                status: "completed",
-                counts: &counts,
-                last_error: None,
-                report: None,
-                now: Utc::now(),
-            },
-        )
-    })?;
     Ok(RunOutcome {
         run_id,
         status: "completed",
@@ -271,7 +302,6 @@ struct Worker<'a> {
 
 impl<'a> Worker<'a> {
     fn new(
-        _db: &Db,
         vault: &'a Vault,
         scope: &'a WorkspaceScope,
         rule: &'a RetentionRule,
@@ -298,16 +328,25 @@ impl<'a> Worker<'a> {
         })
     }
 
-    /// Decides (and, for anonymization, computes) every change of a batch; no lock is held.
-    fn prepare(&mut self, batch: &[StoredRecord]) -> Changes {
+    /// Decides (and, for anonymization, computes) every change of a batch; no lock is held. A
+    /// row that cannot be read (a stored time that does not parse) is an error of the run, and
+    /// left as it is: never taken for an ancient record.
+    fn prepare(&mut self, rows: &[DueRow]) -> Changes {
         let mut changes = Changes::default();
+        let mut batch = Vec::with_capacity(rows.len());
+        for row in rows {
+            match &row.record {
+                Ok(r) => batch.push(r.clone()),
+                Err(e) => changes.error(format!("record {} cannot be read: {e}", row.cursor.id)),
+            }
+        }
         if self.rule.action == RetentionAction::Delete {
             changes.deletes = batch.iter().map(|r| r.id.clone()).collect();
             return changes;
         }
         let ring = match self
             .vault
-            .key_ring(self.scope, &crate::store::records::key_ids(batch))
+            .key_ring(self.scope, &crate::store::records::key_ids(&batch))
         {
             Ok(ring) => ring,
             Err(e) => {
@@ -315,7 +354,7 @@ impl<'a> Worker<'a> {
                 return changes;
             }
         };
-        for r in batch {
+        for r in &batch {
             match self.anonymize(r, &ring) {
                 Ok(a) => changes.anonymized.push(a),
                 Err(message) => changes.error(format!("record {}: {message}", r.id)),
