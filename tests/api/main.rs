@@ -22,6 +22,8 @@ mod outbox;
 mod outbox_at_rest;
 mod policies;
 mod privacy_center;
+mod retention;
+mod retention_crash;
 mod roles;
 mod tenancy;
 mod totp;
