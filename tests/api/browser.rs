@@ -319,11 +319,20 @@ async fn seed_subject(app: &helpers::TestApp) {
                    "fields": {"text": "Asked to move the booking to Saturday"}}]}),
         ),
     ];
+    call_all(app, &key, calls).await;
+}
+
+/// Makes API calls that must all succeed.
+async fn call_all(
+    app: &helpers::TestApp,
+    key: &str,
+    calls: impl IntoIterator<Item = (reqwest::Method, &str, Value)>,
+) {
     for (method, path, body) in calls {
         let res = app
             .client
             .request(method, app.url(path))
-            .bearer_auth(&key)
+            .bearer_auth(key)
             .json(&body)
             .send()
             .await
@@ -355,21 +364,7 @@ async fn seed_old_note_and_rule(app: &helpers::TestApp) {
                    "schedule": "0 4 * * *"}),
         ),
     ];
-    for (method, path, body) in calls {
-        let res = app
-            .client
-            .request(method, app.url(path))
-            .bearer_auth(&key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            res.status().is_success(),
-            "{path}: {}",
-            res.text().await.unwrap()
-        );
-    }
+    call_all(app, &key, calls).await;
 }
 
 /// Base64 of the SHA-256 of the certificate's DER SubjectPublicKeyInfo: what

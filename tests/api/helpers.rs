@@ -5,6 +5,10 @@ use lethe::services::{Caller, accounts, apikeys, workspaces};
 use lethe::startup::Application;
 use lethe::store::{Db, WorkspaceScope};
 use reqwest::{Client, Response, redirect};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
 use std::sync::Once;
 use tempfile::TempDir;
 
@@ -236,4 +240,96 @@ pub fn lethe(args: &[&str]) -> std::process::Command {
         }
     }
     cmd
+}
+
+/// `lethe serve` as a child process, with a client that trusts its certificate.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub client: reqwest::Client,
+    /// Sent with every call, e.g. an `Idempotency-Key` or a `Lethe-Access-Reason`.
+    headers: Vec<(&'static str, &'static str)>,
+}
+
+/// Starts `lethe serve` on `dir` with `extra` options and reads its URL and certificate from
+/// what it prints.
+pub fn serve(dir: &Path, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "serve",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    let mut child = lethe(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("lethe starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base = None;
+    let mut cert = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(url) = line.split("is serving ").nth(1) {
+            base = Some(url.trim().to_owned());
+        }
+        if let Some(path) = line.trim().strip_prefix("TLS certificate: ") {
+            cert = Some(std::fs::read(path.trim()).unwrap());
+        }
+        if line.contains("console:") {
+            break;
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let cert = reqwest::Certificate::from_pem(&cert.expect("certificate printed")).unwrap();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([cert])
+        .build()
+        .unwrap();
+    Server {
+        child,
+        base: base.expect("URL printed"),
+        client,
+        headers: Vec::new(),
+    }
+}
+
+impl Server {
+    pub fn header(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        for (name, value) in &self.headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// SIGKILL: no shutdown hook runs, nothing is flushed by Lethe.
+    pub fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
 }

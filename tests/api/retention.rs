@@ -4,8 +4,9 @@
 //! server, period keys that make deleted records unreadable in older copies, and stored times
 //! that are exact.
 
+use crate::helpers::serve;
 use crate::helpers::{TestApp, lethe, spawn_app, spawn_app_with};
-use crate::retention_crash::{prepare_workspace, rfc3339, serve};
+use crate::retention_crash::{prepare_workspace, rfc3339};
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
 use lethe::store::{StoreError, WorkspaceScope};
 use lethe::vault::record_aad;
@@ -1018,7 +1019,7 @@ async fn lethe_retention_run_works_from_the_shell_while_the_server_runs() {
     let dir = tempfile::tempdir().unwrap();
     drop(prepare_workspace(dir.path(), "aulm"));
     let d = dir.path().to_str().unwrap();
-    let server = serve(dir.path(), &[]);
+    let server = serve(dir.path(), &[]).header("Lethe-Access-Reason", "retention test");
 
     let mut create = vec!["apikey", "create", "--data-dir", d, "--workspace", "aulm"];
     for s in SCOPES {

@@ -2,7 +2,7 @@
 //! due record exactly once: none skipped, none transformed twice (a `pseudonym` applied twice
 //! gives another value, so a record changed twice would show).
 
-use crate::helpers::lethe;
+use crate::helpers::serve;
 use lethe::domain::transform::pseudonym;
 use lethe::services::{Caller, accounts, apikeys, workspaces};
 use lethe::store::{Db, WorkspaceScope};
@@ -10,92 +10,8 @@ use lethe::vault::{KeyPurpose, Vault, record_aad};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-/// `lethe serve` as a child process, with a client that trusts its certificate.
-pub(crate) struct Server {
-    child: Child,
-    pub base: String,
-    pub client: reqwest::Client,
-}
-
-/// Starts `lethe serve` on `dir` with `extra` options and reads its URL and certificate from
-/// what it prints.
-pub(crate) fn serve(dir: &Path, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "serve",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-    ];
-    args.extend_from_slice(extra);
-    let mut child = lethe(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("lethe starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut base = None;
-    let mut cert = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(url) = line.split("is serving ").nth(1) {
-            base = Some(url.trim().to_owned());
-        }
-        if let Some(path) = line.trim().strip_prefix("TLS certificate: ") {
-            cert = Some(std::fs::read(path.trim()).unwrap());
-        }
-        if line.contains("console:") {
-            break;
-        }
-    }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    let cert = reqwest::Certificate::from_pem(&cert.expect("certificate printed")).unwrap();
-    let client = reqwest::Client::builder()
-        .tls_certs_only([cert])
-        .build()
-        .unwrap();
-    Server {
-        child,
-        base: base.expect("URL printed"),
-        client,
-    }
-}
-
-impl Server {
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .header("Lethe-Access-Reason", "retention test");
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    /// SIGKILL: no shutdown hook runs, nothing is flushed by Lethe.
-    pub fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
 
 /// A data directory with an admin, workspace `slug` and an API key with `scopes`, made before
 /// any server runs on it.
@@ -239,7 +155,8 @@ async fn a_run_killed_mid_way_resumes_after_restart_and_changes_every_record_exa
             "retention:write",
         ],
     );
-    let server = serve(dir.path(), &["--retention-batch-size", "100"]);
+    let server = serve(dir.path(), &["--retention-batch-size", "100"])
+        .header("Lethe-Access-Reason", "retention test");
     let put = |kind: &str, item: &str, body: Value| {
         let path = format!("/api/v1/inventory/{kind}/{item}");
         let (server, key) = (&server, &key);
@@ -341,7 +258,8 @@ async fn a_run_killed_mid_way_resumes_after_restart_and_changes_every_record_exa
     server.kill_9();
     assert!(seen["changed"].as_u64().unwrap() < DUE as u64, "{seen}");
 
-    let server = serve(dir.path(), &["--retention-batch-size", "100"]);
+    let server = serve(dir.path(), &["--retention-batch-size", "100"])
+        .header("Lethe-Access-Reason", "retention test");
     // Right after the restart the run is still unfinished: the kill cut it short.
     let (status, run) = server.call(Method::GET, &run_path, &key, None).await;
     assert_eq!(status, 200, "{run}");

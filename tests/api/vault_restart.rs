@@ -1,91 +1,10 @@
 //! The vault across process boundaries, with the real binary: an acknowledged batch survives
 //! `kill -9`, and `lethe keys rotate` re-wraps every key so the same records read back.
 
-use crate::helpers::lethe;
+use crate::helpers::{lethe, serve};
 use lethe::services::{Caller, accounts, apikeys, workspaces};
 use lethe::store::Db;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Stdio};
-
-struct Server {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-}
-
-/// Starts `lethe serve` and reads its URL and certificate from what it prints.
-fn serve(dir: &Path) -> Server {
-    let mut child = lethe(&[
-        "serve",
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("lethe starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut base = None;
-    let mut cert = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(url) = line.split("is serving ").nth(1) {
-            base = Some(url.trim().to_owned());
-        }
-        if let Some(path) = line.trim().strip_prefix("TLS certificate: ") {
-            cert = Some(std::fs::read(path.trim()).unwrap());
-        }
-        if line.contains("console:") {
-            break;
-        }
-    }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    let cert = reqwest::Certificate::from_pem(&cert.expect("certificate printed")).unwrap();
-    let client = reqwest::Client::builder()
-        .tls_certs_only([cert])
-        .build()
-        .unwrap();
-    Server {
-        child,
-        base: base.expect("URL printed"),
-        client,
-    }
-}
-
-impl Server {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        key: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key)
-            .header("Idempotency-Key", "restart-batch-1");
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    /// SIGKILL: no shutdown hook runs, nothing is flushed by Lethe.
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
 
 fn batch() -> Value {
     json!({"records": (0..50).map(|i| json!({
@@ -124,7 +43,7 @@ async fn acknowledged_records_survive_kill_9_and_a_master_key_rotation() {
     };
     use reqwest::Method;
 
-    let server = serve(dir.path());
+    let server = serve(dir.path(), &[]).header("Idempotency-Key", "restart-batch-1");
     let category = json!({"key": "support.ticket", "name": "Support tickets", "sensitivity": "normal",
                           "fields": [{"name": "message"}]});
     let (status, _) = server
@@ -152,7 +71,7 @@ async fn acknowledged_records_survive_kill_9_and_a_master_key_rotation() {
     // Killed the moment the answer arrived.
     server.kill_9();
 
-    let server = serve(dir.path());
+    let server = serve(dir.path(), &[]).header("Idempotency-Key", "restart-batch-1");
     let (status, page) = server
         .call(
             Method::GET,
@@ -214,7 +133,7 @@ async fn acknowledged_records_survive_kill_9_and_a_master_key_rotation() {
     let after = std::fs::read(dir.path().join("master.key")).unwrap();
     assert_ne!(before, after, "a new master key");
 
-    let server = serve(dir.path());
+    let server = serve(dir.path(), &[]).header("Idempotency-Key", "restart-batch-1");
     let (status, again) = server
         .call(
             Method::GET,

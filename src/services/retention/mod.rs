@@ -143,16 +143,16 @@ fn release(db: &Db, scope: &WorkspaceScope, holder: &str) {
     }
 }
 
-/// Runs started by hand through the API or the console, in two steps so the caller learns the
-/// run ids at once: [`start_runs`] takes the workspace's lease (or refuses: another run is in
+/// Runs started by hand ([`start_in_background`]) go in two steps so the caller learns the run
+/// ids at once: [`start_runs`] takes the workspace's lease (or refuses: another run is in
 /// progress) and writes a run row per rule; [`finish_runs`], in the background, runs them and
 /// lets the lease go. Rows written but never run (a crash in between) resume at the next start.
-pub struct StartedRuns {
+struct StartedRuns {
     holder: String,
-    pub runs: Vec<(RetentionRule, i64)>,
+    runs: Vec<(RetentionRule, i64)>,
 }
 
-pub fn start_runs(
+fn start_runs(
     db: &Db,
     scope: &WorkspaceScope,
     caller: &Caller,
@@ -194,8 +194,41 @@ pub fn start_runs(
     }
 }
 
+/// A run by hand from the API or the console: one rule, or every enabled one, started now and
+/// carried on in the background (`stop` is asked between batches, e.g. at shutdown). Returns
+/// each rule with its run's id at once.
+pub fn start_in_background(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    rule: Option<&str>,
+    batch: u32,
+    stop: std::sync::Arc<dyn Fn() -> bool + Send + Sync>,
+) -> Result<Vec<(String, i64)>, AppError> {
+    let rules = rules_to_run(db, scope, rule)?;
+    if rules.is_empty() {
+        return Err(crate::domain::ValidationErrors::single(
+            "rule",
+            "this workspace has no enabled retention rule: name one to run it by hand",
+        )
+        .into());
+    }
+    let started = start_runs(db, scope, caller, rules)?;
+    let ids = started
+        .runs
+        .iter()
+        .map(|(r, id)| (r.key.clone(), *id))
+        .collect();
+    let (db, vault, scope, caller) = (db.clone(), vault.clone(), *scope, caller.clone());
+    tokio::task::spawn_blocking(move || {
+        finish_runs(&db, &vault, &scope, &caller, started, batch, &|| stop());
+    });
+    Ok(ids)
+}
+
 /// Runs what [`start_runs`] wrote, one rule after the other, then lets the lease go.
-pub fn finish_runs(
+fn finish_runs(
     db: &Db,
     vault: &Vault,
     scope: &WorkspaceScope,

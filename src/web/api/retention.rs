@@ -154,34 +154,23 @@ pub async fn start(
     let started = state
         .db
         .run(move |db| {
-            let rules = retention::rules_to_run(db, &scope, rule.as_deref())?;
-            if rules.is_empty() {
-                return Err(crate::domain::ValidationErrors::single(
-                    "rule",
-                    "this workspace has no enabled retention rule: name one to run it by hand",
-                )
-                .into());
-            }
-            let started = retention::start_runs(db, &scope, &caller, rules)?;
-            let ids: Vec<StartedRun> = started
-                .runs
-                .iter()
-                .map(|(r, id)| StartedRun {
-                    id: *id,
-                    rule: r.key.clone(),
-                    url: format!("/api/v1/retention/runs/{id}"),
-                })
-                .collect();
-            let db = db.clone();
-            // The runs go on after the answer; a shutdown stops them between batches and the
-            // next start resumes them.
-            tokio::task::spawn_blocking(move || {
-                retention::finish_runs(&db, &vault, &scope, &caller, started, batch, &|| {
-                    stop.is_set()
-                });
-            });
-            Ok::<_, crate::error::AppError>(ids)
+            retention::start_in_background(
+                db,
+                &vault,
+                &scope,
+                &caller,
+                rule.as_deref(),
+                batch,
+                std::sync::Arc::new(move || stop.is_set()),
+            )
         })
-        .await?;
+        .await?
+        .into_iter()
+        .map(|(rule, id)| StartedRun {
+            id,
+            rule,
+            url: format!("/api/v1/retention/runs/{id}"),
+        })
+        .collect();
     Ok(HttpResponse::Accepted().json(StartedRuns { runs: started }))
 }

@@ -135,25 +135,22 @@ pub async fn run(
     let started = state
         .db
         .run(move |db| {
-            let rules = retention::rules_to_run(db, &scope, rule.as_deref())?;
-            if rules.is_empty() {
-                return Ok(0);
-            }
-            let started = retention::start_runs(db, &scope, &caller, rules)?;
-            let n = started.runs.len();
-            let db = db.clone();
-            tokio::task::spawn_blocking(move || {
-                retention::finish_runs(&db, &vault, &scope, &caller, started, batch, &|| {
-                    stop.is_set()
-                });
-            });
-            Ok::<_, AppError>(n)
+            retention::start_in_background(
+                db,
+                &vault,
+                &scope,
+                &caller,
+                rule.as_deref(),
+                batch,
+                std::sync::Arc::new(move || stop.is_set()),
+            )
         })
         .await;
     match started {
-        Ok(n) => Ok(see_other(&format!(
-            "/console/w/{}/retention?started={n}#history",
-            member.workspace.slug
+        Ok(runs) => Ok(see_other(&format!(
+            "/console/w/{}/retention?started={}#history",
+            member.workspace.slug,
+            runs.len()
         ))),
         Err(AppError::Conflict(message)) => {
             render(
@@ -161,6 +158,18 @@ pub async fn run(
                 &who,
                 &slug,
                 StatusCode::CONFLICT,
+                None,
+                Some(message),
+            )
+            .await
+        }
+        Err(AppError::Validation(v)) => {
+            let message = v.summary();
+            render(
+                &state,
+                &who,
+                &slug,
+                StatusCode::UNPROCESSABLE_ENTITY,
                 None,
                 Some(message),
             )
