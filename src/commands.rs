@@ -319,15 +319,8 @@ pub fn retention(args: RetentionArgs) -> anyhow::Result<ExitCode> {
             }
             match outcome {
                 Ok(o) => println!(
-                    "{slug} {}: run {} {}: {} scanned, {} anonymized, {} deleted, {} held, {} errors",
-                    r.key,
-                    o.run_id,
-                    o.status,
-                    o.counts.scanned,
-                    o.counts.changed,
-                    o.counts.deleted,
-                    o.counts.held,
-                    o.counts.errors
+                    "{slug} {}: run {} {}: {}",
+                    r.key, o.run_id, o.status, o.counts
                 ),
                 Err(e) => {
                     failed = true;

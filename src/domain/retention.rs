@@ -59,6 +59,16 @@ pub struct RunCounts {
     pub errors: u64,
 }
 
+impl std::fmt::Display for RunCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} scanned, {} anonymized, {} deleted, {} held, {} errors",
+            self.scanned, self.changed, self.deleted, self.held, self.errors
+        )
+    }
+}
+
 /// The honest word for what an anonymize rule leaves: anonymous only when the record is
 /// detached from its person and nothing of a value is kept.
 pub fn rule_outcome(rule: &RetentionRule, category_fields: &[String]) -> Option<Outcome> {

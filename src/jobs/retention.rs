@@ -45,15 +45,8 @@ pub fn scheduled_rules(vault: Vault, batch: u32) -> JobSource {
                     return Ok(String::new());
                 }
                 Ok(format!(
-                    "rule '{}': run {} {}: {} scanned, {} anonymized, {} deleted, {} held, {} errors",
-                    rule.key,
-                    o.run_id,
-                    o.status,
-                    o.counts.scanned,
-                    o.counts.changed,
-                    o.counts.deleted,
-                    o.counts.held,
-                    o.counts.errors
+                    "rule '{}': run {} {}: {}",
+                    rule.key, o.run_id, o.status, o.counts
                 ))
             });
             job.due_now = resume;

@@ -12,7 +12,7 @@ use crate::error::AppError;
 use crate::services::Caller;
 use crate::store::retention::{self as runs, NewRun};
 use crate::store::{Db, WorkspaceScope, audit, inventory};
-use crate::vault::{self, KeyPurpose, Vault};
+use crate::vault::{self, Vault};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -85,19 +85,7 @@ pub fn dry_run(
         Some(_) => (0, due + held_after_erasure),
         None => (due, held_after_erasure),
     };
-    let pseudonym_key = if rule
-        .transforms
-        .iter()
-        .any(|t| matches!(t, transform::Transform::Pseudonym { .. }))
-    {
-        Some(
-            vault
-                .shared_key(scope, KeyPurpose::Pseudonym, "pseudonym")?
-                .1,
-        )
-    } else {
-        None
-    };
+    let pseudonym_key = super::runner::pseudonym_key(vault, scope, rule)?;
     let ring = vault.key_ring(scope, &crate::store::records::key_ids(&sample))?;
     let mut examples = Vec::new();
     for r in &sample {

@@ -250,6 +250,27 @@ fn run_batches(
     })
 }
 
+/// The workspace's pseudonym key, when the rule makes pseudonyms.
+pub(super) fn pseudonym_key(
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    rule: &RetentionRule,
+) -> Result<Option<SecretKey>, AppError> {
+    let makes_pseudonyms = rule
+        .transforms
+        .iter()
+        .any(|t| matches!(t, transform::Transform::Pseudonym { .. }));
+    Ok(if makes_pseudonyms {
+        Some(
+            vault
+                .shared_key(scope, KeyPurpose::Pseudonym, "pseudonym")?
+                .1,
+        )
+    } else {
+        None
+    })
+}
+
 /// A record's new form, owned until the batch's transaction writes it.
 struct AnonymizedRecord {
     id: String,
@@ -306,19 +327,7 @@ impl<'a> Worker<'a> {
         scope: &'a WorkspaceScope,
         rule: &'a RetentionRule,
     ) -> Result<Self, AppError> {
-        let needs_pseudonyms = rule
-            .transforms
-            .iter()
-            .any(|t| matches!(t, transform::Transform::Pseudonym { .. }));
-        let pseudonym_key = if needs_pseudonyms {
-            Some(
-                vault
-                    .shared_key(scope, KeyPurpose::Pseudonym, "pseudonym")?
-                    .1,
-            )
-        } else {
-            None
-        };
+        let pseudonym_key = pseudonym_key(vault, scope, rule)?;
         Ok(Worker {
             vault,
             scope,
