@@ -273,3 +273,84 @@ async fn records_kept_under_a_hold_go_when_the_hold_ends_or_is_lifted() {
         .unwrap();
     assert_eq!(hold_keys, 0, "the holds' keys are destroyed");
 }
+
+/// Records sealed before week keys existed (under their person's key alone) are re-sealed at
+/// start under the person's key and their week's key, and read back the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_sealed_before_week_keys_are_upgraded_and_read_the_same() {
+    use lethe::store::StoreError;
+    let v = setup().await;
+    v.subject("cus_1").await;
+    let (status, _) = v
+        .records(json!([
+            message("cus_1", MESSAGE),
+            message("cus_1", "second")
+        ]))
+        .await;
+    assert_eq!(status, 201);
+    let (_, before) = v.get("/api/v1/subjects/cus_1/records").await;
+    let scope = v.app.scope("aulm");
+    // Make them look like an older Lethe's: sealed under the person's key alone.
+    let rows: Vec<(String, String, String, Vec<u8>)> = v
+        .app
+        .db
+        .read(|c| {
+            let mut stmt =
+                c.prepare("SELECT id, key_id, period_key_id, sealed_fields FROM records")?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok::<_, StoreError>(rows)
+        })
+        .unwrap();
+    for (id, key_id, period_key_id, sealed) in &rows {
+        let ring = v
+            .app
+            .vault
+            .key_ring(&scope, &[key_id.as_str(), period_key_id.as_str()])
+            .unwrap();
+        let aad = lethe::vault::record_aad(&scope, id);
+        let plain = ring
+            .record_key(key_id, Some(period_key_id))
+            .unwrap()
+            .open(&aad, sealed)
+            .unwrap();
+        let old = ring.get(key_id).unwrap().seal(&aad, &plain);
+        v.app
+            .db
+            .write(|tx| {
+                tx.execute(
+                    "UPDATE records SET sealed_fields = ?2, period_key_id = NULL WHERE id = ?1",
+                    rusqlite::params![id, old],
+                )
+                .map_err(StoreError::from)
+            })
+            .unwrap();
+    }
+    let upgraded =
+        lethe::services::keys::upgrade_records(&v.app.db, &v.app.vault, 1, &|| false).unwrap();
+    assert_eq!(
+        upgraded, 2,
+        "one batch of one at a time, until none is left"
+    );
+    let left: i64 = v
+        .app
+        .db
+        .read(|c| {
+            c.query_row(
+                "SELECT count(*) FROM records WHERE period_key_id IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::from)
+        })
+        .unwrap();
+    assert_eq!(left, 0);
+    let (_, after) = v.get("/api/v1/subjects/cus_1/records").await;
+    assert_eq!(after["records"], before["records"]);
+    assert_eq!(
+        lethe::services::keys::upgrade_records(&v.app.db, &v.app.vault, 10, &|| false).unwrap(),
+        0,
+        "nothing twice"
+    );
+}
