@@ -41,7 +41,12 @@ pub(super) fn take_lease(
     let name = lease_name(scope);
     loop {
         let now = Utc::now();
-        if db.write(|tx| jobs::take_lease(tx, &name, holder, now, now + LEASE))? {
+        // Waiting runs look with a read first, so they do not queue for the write lock that
+        // the running one and live traffic need.
+        let held = db
+            .read(|c| jobs::lease_holder(c, &name, now))?
+            .is_some_and(|h| h != holder);
+        if !held && db.write(|tx| jobs::take_lease(tx, &name, holder, now, now + LEASE))? {
             return Ok(true);
         }
         if !wait {
