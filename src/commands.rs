@@ -298,6 +298,8 @@ pub fn retention(args: RetentionArgs) -> anyhow::Result<ExitCode> {
                 started_by: caller.actor.label(),
                 batch,
                 resume_only: false,
+                // Another process's writer cannot be seen from here; the lock decides.
+                live: None,
             };
             let outcome = retention::run_rule(
                 &db,

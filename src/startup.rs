@@ -25,6 +25,8 @@ pub struct Application {
     pub vault: Vault,
     config: Arc<Config>,
     stop: crate::jobs::scheduler::StopSignal,
+    /// The record writer's load, which retention runs yield to.
+    pub live: Arc<crate::store::writer::WriterStats>,
 }
 
 impl Application {
@@ -44,6 +46,7 @@ impl Application {
             tokio::task::spawn_blocking(move || vault_housekeeping(&db, &vault)).await??;
         }
         let records = RecordWriter::start(&db_path)?;
+        let live = records.stats.clone();
         let ip_countries = Arc::new(load_ip_countries(&config)?);
         let tls = crate::tls::load(&config)?;
         let listener = TcpListener::bind(config.listen)
@@ -148,6 +151,7 @@ impl Application {
             vault,
             config,
             stop,
+            live,
         })
     }
 
@@ -169,6 +173,7 @@ impl Application {
             self.base_url.clone(),
             Arc::new(crate::domain::time::SystemClock),
             self.stop.clone(),
+            self.live.clone(),
         ));
         let passes = scheduler.start();
         let result = match self.redirect {

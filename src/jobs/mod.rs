@@ -20,6 +20,7 @@ pub fn registry(
     base_url: String,
     clock: Arc<dyn Clock>,
     stop: scheduler::StopSignal,
+    live: Arc<crate::store::writer::WriterStats>,
 ) -> Scheduler {
     let mut s = Scheduler::with_stop(db, clock, stop);
     let (idle, absolute) = (config.session_idle, config.session_absolute);
@@ -102,7 +103,7 @@ pub fn registry(
         }
         Err(e) => tracing::error!(job = "outbox", error = %e, "outbox sender not started"),
     }
-    s.add_source(self::retention::scheduled_rules(vault, batch));
+    s.add_source(self::retention::scheduled_rules(vault, batch, Some(live)));
     s
 }
 

@@ -10,7 +10,11 @@ use std::sync::Arc;
 
 /// The scheduler's jobs for every enabled rule of every workspace, each on its own schedule;
 /// a rule with a run cut short is due at once, to resume it.
-pub fn scheduled_rules(vault: Vault, batch: u32) -> JobSource {
+pub fn scheduled_rules(
+    vault: Vault,
+    batch: u32,
+    live: Option<Arc<crate::store::writer::WriterStats>>,
+) -> JobSource {
     Arc::new(move |db: &Db| {
         let (rules, open) = db.read(|c| {
             Ok::<_, AppError>((
@@ -21,7 +25,7 @@ pub fn scheduled_rules(vault: Vault, batch: u32) -> JobSource {
         let mut jobs = Vec::new();
         for (scope, rule) in rules.into_iter().filter(|(_, r)| r.enabled) {
             let resume = open.iter().any(|(w, k)| *w == scope.id() && *k == rule.key);
-            let vault = vault.clone();
+            let (vault, live) = (vault.clone(), live.clone());
             let schedule = rule.schedule.clone();
             let mut job = Job::new(job_name(&scope, &rule.key), schedule, move |run| {
                 let req = RunRequest {
@@ -29,6 +33,7 @@ pub fn scheduled_rules(vault: Vault, batch: u32) -> JobSource {
                     started_by: if resume { "resume" } else { "schedule" }.into(),
                     batch,
                     resume_only: resume,
+                    live: live.clone(),
                 };
                 let stop = || run.stop.is_set();
                 let o = run_rule(

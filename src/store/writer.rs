@@ -64,12 +64,21 @@ struct Job {
     reply: oneshot::Sender<Result<BatchOutcome, StoreError>>,
 }
 
-/// Counters for `/metrics`: commits and batches, whose ratio is the grouping achieved.
+/// Counters for `/metrics`: commits and batches, whose ratio is the grouping achieved; and the
+/// batches queued or being written now, which background work (retention runs) yields to.
 #[derive(Debug, Default)]
 pub struct WriterStats {
     pub commits: AtomicU64,
     pub batches: AtomicU64,
     pub records: AtomicU64,
+    pub pending: AtomicU64,
+}
+
+impl WriterStats {
+    /// Whether live batches are waiting for (or holding) the write lock.
+    pub fn busy(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
+    }
 }
 
 #[derive(Clone)]
@@ -100,6 +109,8 @@ impl RecordWriter {
     /// Queues a batch and waits until it is durable (or refused).
     pub async fn submit(&self, batch: Batch) -> Result<BatchOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
+        // Counted until answered, or until the request is dropped (its client hung up).
+        let _pending = Pending::new(&self.stats);
         self.queue
             .send(Job { batch, reply })
             .await
@@ -107,6 +118,22 @@ impl RecordWriter {
         answer
             .await
             .map_err(|_| StoreError::Join("the record writer has stopped".into()))?
+    }
+}
+
+/// One batch in `WriterStats::pending` for as long as it lives.
+struct Pending<'a>(&'a WriterStats);
+
+impl<'a> Pending<'a> {
+    fn new(stats: &'a WriterStats) -> Self {
+        stats.pending.fetch_add(1, Ordering::AcqRel);
+        Pending(stats)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -383,6 +410,17 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(count(&conn), 2);
+    }
+
+    #[test]
+    fn a_batch_counts_as_pending_until_answered_or_dropped() {
+        let stats = WriterStats::default();
+        {
+            let _one = Pending::new(&stats);
+            let _two = Pending::new(&stats);
+            assert!(stats.busy());
+        }
+        assert!(!stats.busy(), "a request whose client hung up no longer counts");
     }
 
     #[tokio::test]

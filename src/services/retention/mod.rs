@@ -22,11 +22,13 @@ use crate::domain::inventory::{Inventory, RetentionRule, RetentionTrigger};
 use crate::domain::retention::{self, RunCounts};
 use crate::error::AppError;
 use crate::store::retention::{self as runs, ClaimCheck, RunRow};
+use crate::store::writer::WriterStats;
 use crate::store::{Db, WorkspaceScope, audit, inventory, jobs, subjects};
 use crate::vault::Vault;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// A run to make.
@@ -39,6 +41,9 @@ pub struct RunRequest<'a> {
     /// Only resume an unfinished run; do not start a new one (the scheduler's resume jobs,
     /// which may find that another process finished it meanwhile).
     pub resume_only: bool,
+    /// The live record writer of this process, if any: before each batch's transaction the run
+    /// lets its queued batches through first, so a job never makes live writes wait on it.
+    pub live: Option<Arc<WriterStats>>,
 }
 
 /// Where a run got to, for a progress bar.
@@ -197,6 +202,7 @@ fn start_runs(
 /// A run by hand from the API or the console: one rule, or every enabled one, started now and
 /// carried on in the background (`stop` is asked between batches, e.g. at shutdown). Returns
 /// each rule with its run's id at once.
+#[allow(clippy::too_many_arguments)]
 pub fn start_in_background(
     db: &Db,
     vault: &Vault,
@@ -204,7 +210,8 @@ pub fn start_in_background(
     caller: &Caller,
     rule: Option<&str>,
     batch: u32,
-    stop: std::sync::Arc<dyn Fn() -> bool + Send + Sync>,
+    live: Option<Arc<WriterStats>>,
+    stop: Arc<dyn Fn() -> bool + Send + Sync>,
 ) -> Result<Vec<(String, i64)>, AppError> {
     let rules = rules_to_run(db, scope, rule)?;
     if rules.is_empty() {
@@ -222,12 +229,15 @@ pub fn start_in_background(
         .collect();
     let (db, vault, scope, caller) = (db.clone(), vault.clone(), *scope, caller.clone());
     tokio::task::spawn_blocking(move || {
-        finish_runs(&db, &vault, &scope, &caller, started, batch, &|| stop());
+        finish_runs(&db, &vault, &scope, &caller, started, batch, live, &|| {
+            stop()
+        });
     });
     Ok(ids)
 }
 
 /// Runs what [`start_runs`] wrote, one rule after the other, then lets the lease go.
+#[allow(clippy::too_many_arguments)]
 fn finish_runs(
     db: &Db,
     vault: &Vault,
@@ -235,6 +245,7 @@ fn finish_runs(
     caller: &Caller,
     started: StartedRuns,
     batch: u32,
+    live: Option<Arc<WriterStats>>,
     stop: &dyn Fn() -> bool,
 ) -> Vec<Result<RunOutcome, AppError>> {
     let mut out = Vec::new();
@@ -244,6 +255,7 @@ fn finish_runs(
             started_by: caller.actor.label(),
             batch,
             resume_only: true,
+            live: live.clone(),
         };
         out.push(run_holding_lease(
             db,

@@ -220,6 +220,9 @@ fn run_batches(
         let next = last.cursor.clone();
         let changes = worker.prepare(&batch);
         let first_error = changes.first_error.clone();
+        if let Some(live) = &req.live {
+            yield_to(live);
+        }
         let stamp = Utc::now();
         counts = db.write(|tx| {
             // The lease is renewed in the batch's transaction: a run that lost it (it stalled
@@ -253,6 +256,16 @@ fn run_batches(
         status: "completed",
         counts,
     })
+}
+
+/// Waits (a little) while live batches are queued for the record writer, so the batch's
+/// transaction comes after them instead of making them wait: SQLite's lock is not fair, and a
+/// waiting writer sleeps in growing steps while a run would take the lock again at once.
+fn yield_to(live: &crate::store::writer::WriterStats) {
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(100);
+    while live.busy() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// The workspace's pseudonym key, when the rule makes pseudonyms.

@@ -151,6 +151,7 @@ pub async fn start(
         return Ok(HttpResponse::Ok().json(reports));
     }
     let (batch, stop) = (state.config.retention_batch_size, state.stop.clone());
+    let live = state.records.stats.clone();
     let started = state
         .db
         .run(move |db| {
@@ -161,6 +162,7 @@ pub async fn start(
                 &caller,
                 rule.as_deref(),
                 batch,
+                Some(live),
                 std::sync::Arc::new(move || stop.is_set()),
             )
         })
