@@ -6,6 +6,7 @@
 
 pub mod apikeys;
 pub mod audit;
+pub mod claims;
 pub mod inventory;
 pub mod jobs;
 pub mod key_retirements;
@@ -13,6 +14,7 @@ pub mod keystore;
 pub mod members;
 mod migrations;
 pub mod outbox;
+pub mod own_data;
 pub mod policies;
 pub mod records;
 pub mod retention;

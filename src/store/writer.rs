@@ -420,7 +420,10 @@ mod tests {
             let _two = Pending::new(&stats);
             assert!(stats.busy());
         }
-        assert!(!stats.busy(), "a request whose client hung up no longer counts");
+        assert!(
+            !stats.busy(),
+            "a request whose client hung up no longer counts"
+        );
     }
 
     #[tokio::test]

@@ -307,7 +307,7 @@ struct RetentionPage {
     frame: Frame,
     latest: Vec<crate::services::retention::ClaimView>,
     /// (day, rules checked, the broken ones of that day).
-    days: Vec<(String, usize, Vec<crate::store::retention::DailyClaim>)>,
+    days: Vec<(String, usize, Vec<crate::store::claims::DailyClaim>)>,
 }
 
 impl RetentionPage {
@@ -333,7 +333,7 @@ async fn retention(
             crate::services::retention::published_claims(db, &scope, Utc::now(), CLAIM_DAYS)
         })
         .await?;
-    let mut days: Vec<(String, usize, Vec<crate::store::retention::DailyClaim>)> = Vec::new();
+    let mut days: Vec<(String, usize, Vec<crate::store::claims::DailyClaim>)> = Vec::new();
     for d in daily {
         if days.last().is_none_or(|(day, _, _)| *day != d.day) {
             days.push((d.day.clone(), 0, Vec::new()));

@@ -8,7 +8,8 @@ use super::runner::due_query;
 use crate::domain::inventory::{Inventory, RetentionRule};
 use crate::domain::retention::{self, governing_hold};
 use crate::error::AppError;
-use crate::store::retention::{self as runs, ClaimCheck};
+use crate::store::claims::{self, ClaimCheck};
+use crate::store::retention as runs;
 use crate::store::{Db, WorkspaceScope, inventory, workspaces};
 use crate::vault::Vault;
 use chrono::{DateTime, Duration, Utc};
@@ -51,7 +52,7 @@ pub(super) fn check_rule(
             },
         })
     })?;
-    db.write(|tx| runs::record_claim_check(tx, scope, &check))?;
+    db.write(|tx| claims::record_claim_check(tx, scope, &check))?;
     Ok(check)
 }
 

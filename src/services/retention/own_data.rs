@@ -5,7 +5,7 @@
 use crate::domain::retention::{OwnData, OwnDataRule};
 use crate::error::AppError;
 use crate::services::Caller;
-use crate::store::retention as runs;
+use crate::store::own_data as own;
 use crate::store::{Db, audit};
 use chrono::{DateTime, Duration, Utc};
 
@@ -26,7 +26,7 @@ impl OwnDataReport {
 }
 
 pub fn own_data_rules(db: &Db) -> Result<Vec<OwnDataRule>, AppError> {
-    Ok(db.read(runs::own_data_rules)?)
+    Ok(db.read(own::own_data_rules)?)
 }
 
 /// Changes one of Lethe's own rules (instance administrators only; the caller checks).
@@ -40,7 +40,7 @@ pub fn set_own_data_rule(db: &Db, caller: &Caller, rule: &OwnDataRule) -> Result
     }
     let now = Utc::now();
     db.write(|tx| {
-        runs::set_own_data_rule(tx, rule, now)?;
+        own::set_own_data_rule(tx, rule, now)?;
         let event = caller
             .event("retention.own_data_rule.put", rule.target.key())
             .detail(serde_json::json!({"days": rule.days, "enabled": rule.enabled}));
@@ -69,7 +69,7 @@ pub fn prune_own_data(
                 report.removed.push((rule.target, removed));
                 return Ok(report);
             }
-            let n = db.write(|tx| runs::prune_own(tx, rule.target, before, batch))?;
+            let n = db.write(|tx| own::prune_own(tx, rule.target, before, batch))?;
             removed += n;
             if n < batch as usize {
                 break;
@@ -151,7 +151,7 @@ mod tests {
         let now = Utc::now();
         append(&db, now - Duration::days(3000), 2);
         db.write(|tx| {
-            runs::set_own_data_rule(
+            own::set_own_data_rule(
                 tx,
                 &OwnDataRule {
                     target: OwnData::AuditLog,
