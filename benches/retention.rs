@@ -27,9 +27,12 @@
 //!
 //! 3. Live writes: `BENCH_CONCURRENCY` clients (default 4), each with its own keep-alive HTTPS
 //!    connection, post single records to `POST /api/v1/records` back to back (into the third
-//!    category, recent records that no rule is due for). First for `BENCH_PROBE_SECS` (default
-//!    20) without any job (after a 1 s warm-up), then for the whole of the rule `anonymize-c`'s
-//!    run on the third category. p99 with the job vs without it. Anything but 201 is an error.
+//!    category, recent records that no rule is due for). First without any job, after a 1 s
+//!    warm-up, for `BENCH_PROBE_SECS` (default: as long as the clean anonymization run took, at
+//!    least 5 s), then for the whole of the rule `anonymize-c`'s run on the third category (the
+//!    same transforms on an equally sized set). p99 with the job against p99 without it.
+//!    Anything but 201 is an error. The rows/s of parts 1 and 2 are measured without live
+//!    writes; part 3 also prints the run's rows/s beside them.
 //!
 //! Other knobs: `BENCH_WORKERS` (Lethe's HTTP workers, default 2), `BENCH_PROBE` (0 skips part 3).
 //! The jobs of the server (claims, period keys…) run on their usual schedules.
@@ -72,7 +75,8 @@ struct Settings {
     subjects: usize,
     concurrency: usize,
     workers: usize,
-    probe_secs: f64,
+    /// None: as long as the clean anonymization run took.
+    probe_secs: Option<f64>,
     probe: bool,
 }
 
@@ -101,7 +105,10 @@ impl Settings {
             subjects: env_in("BENCH_SUBJECTS", 1000, 1, 1_000_000),
             concurrency: env_in("BENCH_CONCURRENCY", 4, 1, 1024),
             workers: env_in("BENCH_WORKERS", 2, 1, 64),
-            probe_secs: env_in("BENCH_PROBE_SECS", 20.0, 1.0, 3600.0),
+            probe_secs: std::env::var("BENCH_PROBE_SECS")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|_| env_in("BENCH_PROBE_SECS", 0.0, 1.0, 3600.0)),
             probe: env_in("BENCH_PROBE", 1, 0, 1) == 1,
         }
     }
@@ -528,6 +535,19 @@ fn open_baseline(category: &str, n: usize, s: &Settings, origin: DateTime<Utc>) 
     (Baseline { _dir: dir, conn }, t0.elapsed().as_secs_f64())
 }
 
+/// What a baseline run did: rows, wall time, and the part of it spent in COMMIT.
+struct BaseResult {
+    rows: u64,
+    wall: Duration,
+    commit: Duration,
+}
+
+impl BaseResult {
+    fn per_sec(&self) -> f64 {
+        self.rows as f64 / secs(self.wall)
+    }
+}
+
 /// The baseline's run: the walk in batches of `batch`, one IMMEDIATE transaction each that finds
 /// the batch's last row and changes (or deletes) the range up to it with one statement.
 fn baseline_run(
@@ -536,7 +556,7 @@ fn baseline_run(
     rule: &str,
     delete: bool,
     batch: u32,
-) -> (u64, Duration) {
+) -> BaseResult {
     let cutoff = lethe::store::ts(Utc::now() - ChronoDuration::days(i64::from(RULE_DAYS)));
     let rule_arg = format!(",{rule},");
     let bound_sql = format!(
@@ -557,6 +577,7 @@ fn baseline_run(
     };
     let (mut cursor_at, mut cursor_id) = (String::new(), String::new());
     let mut rows = 0u64;
+    let mut commit = Duration::ZERO;
     let t0 = Instant::now();
     loop {
         let tx = b
@@ -594,14 +615,20 @@ fn baseline_run(
                 .execute(params![1, category, cutoff, rule_arg, cursor_at, cursor_id])
                 .expect("tail"),
         };
+        let tc = Instant::now();
         tx.commit().expect("COMMIT");
+        commit += tc.elapsed();
         rows += n as u64;
         match bound {
             Some((at, id)) => (cursor_at, cursor_id) = (at, id),
             None => break,
         }
     }
-    (rows, t0.elapsed())
+    BaseResult {
+        rows,
+        wall: t0.elapsed(),
+        commit,
+    }
 }
 
 /// Checks the baseline changed the values as Lethe's transforms do (one row, compared).
@@ -823,33 +850,32 @@ async fn run(s: Arc<Settings>) {
 
     // 1. Anonymization: baseline, then Lethe.
     let s2 = s.clone();
-    let (base_anon, base_anon_load, base_anon_rows, base_anon_time) = blocking(move || {
+    let (base_anon_load, base_anon) = blocking(move || {
         eprintln!("  baseline anonymize: loading {n} plaintext rows …");
         let (mut b, load) = open_baseline(CAT_ANONYMIZE, n, &s2, origin);
         eprintln!("  baseline anonymize: batched UPDATE …");
-        let (rows, took) = baseline_run(&mut b, CAT_ANONYMIZE, "anonymize-a", false, s2.batch);
+        let r = baseline_run(&mut b, CAT_ANONYMIZE, "anonymize-a", false, s2.batch);
         check_baseline_transforms(&b, &s2, n, origin);
-        (b, load, rows, took)
+        (load, r)
     })
     .await;
-    drop(base_anon);
     eprintln!("  lethe anonymize-a …");
     let (l, batch) = (lethe.clone(), s.batch);
     let anon = blocking(move || run_lethe(&l, "anonymize-a", batch)).await;
 
     // 2. Deletion: baseline, then Lethe.
     let s2 = s.clone();
-    let (base_del_load, base_del_rows, base_del_time) = blocking(move || {
+    let (base_del_load, base_del) = blocking(move || {
         eprintln!("  baseline delete: loading {n} plaintext rows …");
         let (mut b, load) = open_baseline(CAT_DELETE, n, &s2, origin);
         eprintln!("  baseline delete: batched DELETE …");
-        let (rows, took) = baseline_run(&mut b, CAT_DELETE, "delete-b", true, s2.batch);
+        let r = baseline_run(&mut b, CAT_DELETE, "delete-b", true, s2.batch);
         let left: i64 = b
             .conn
             .query_row("SELECT count(*) FROM plain", [], |r| r.get(0))
             .expect("count");
         assert_eq!(left, 0, "the baseline deleted every row");
-        (load, rows, took)
+        (load, r)
     })
     .await;
     eprintln!("  lethe delete-b …");
@@ -860,16 +886,17 @@ async fn run(s: Arc<Settings>) {
     let live = if s.probe {
         let clients = open_clients(&lethe, s.concurrency).await;
         let bodies = live_bodies(s.subjects);
+        // As long as the same job took on an equally sized set, unless told otherwise.
+        let probe_secs = s.probe_secs.unwrap_or(anon.wall.as_secs_f64().max(5.0));
         eprintln!(
-            "  live writes without a job: {} s (after {} s warm-up) …",
-            s.probe_secs,
+            "  live writes without a job: {probe_secs:.1} s (after {} s warm-up) …",
             WARMUP.as_secs()
         );
         let stop = Arc::new(AtomicBool::new(false));
         let record_from = Instant::now() + WARMUP;
         let stopper = {
             let stop = stop.clone();
-            let d = WARMUP + Duration::from_secs_f64(s.probe_secs);
+            let d = WARMUP + Duration::from_secs_f64(probe_secs);
             tokio::spawn(async move {
                 tokio::time::sleep(d).await;
                 stop.store(true, Ordering::Relaxed);
@@ -896,10 +923,8 @@ async fn run(s: Arc<Settings>) {
     };
 
     // ------------------------------------------------------------------------------------------
-    let base_anon_rate = base_anon_rows as f64 / secs(base_anon_time);
-    let base_del_rate = base_del_rows as f64 / secs(base_del_time);
-    let anon_ratio = anon.per_sec() / base_anon_rate.max(f64::EPSILON);
-    let del_ratio = del.per_sec() / base_del_rate.max(f64::EPSILON);
+    let anon_ratio = anon.per_sec() / base_anon.per_sec().max(f64::EPSILON);
+    let del_ratio = del.per_sec() / base_del.per_sec().max(f64::EPSILON);
     let b = s.batch;
 
     println!();
@@ -930,8 +955,8 @@ async fn run(s: Arc<Settings>) {
     );
     line(
         &format!("baseline plaintext UPDATE, {b} rows/txn"),
-        base_anon_rows,
-        base_anon_time,
+        base_anon.rows,
+        base_anon.wall,
         None,
     );
     line(
@@ -942,8 +967,8 @@ async fn run(s: Arc<Settings>) {
     );
     line(
         &format!("baseline plaintext DELETE, {b} rows/txn"),
-        base_del_rows,
-        base_del_time,
+        base_del.rows,
+        base_del.wall,
         None,
     );
     for (name, r) in [("anonymize", &anon), ("delete", &del)] {
@@ -957,6 +982,14 @@ async fn run(s: Arc<Settings>) {
             c.held,
             r.to_last_batch.as_secs_f64(),
             (r.wall.saturating_sub(r.to_last_batch)).as_secs_f64()
+        );
+    }
+
+    for (name, r) in [("UPDATE", &base_anon), ("DELETE", &base_del)] {
+        println!(
+            "  baseline {name}: {:.2} s of its {:.2} s in COMMIT (WAL writes, checkpoints)",
+            r.commit.as_secs_f64(),
+            r.wall.as_secs_f64()
         );
     }
 
@@ -1006,13 +1039,15 @@ async fn run(s: Arc<Settings>) {
     }
 
     println!();
+    let probe_secs = s
+        .probe_secs
+        .map_or("(the clean run's time)".into(), |p| p.to_string());
     println!(
         "knobs: BENCH_RECORDS={n} BENCH_BATCH={b} BENCH_SUBJECTS={} BENCH_CONCURRENCY={} \
-         BENCH_WORKERS={} BENCH_PROBE_SECS={} BENCH_PROBE={}",
+         BENCH_WORKERS={} BENCH_PROBE_SECS={probe_secs} BENCH_PROBE={}",
         s.subjects,
         s.concurrency,
         s.workers,
-        s.probe_secs,
         u8::from(s.probe)
     );
     for (cat, took) in &loads {
