@@ -336,11 +336,12 @@ fn load_lethe(lethe: &Lethe, category: &str, n: usize, s: &Settings, origin: Dat
                             Ok(r) => {
                                 panic!("load {category}: stored {} of {}", r.stored, end - start)
                             }
-                            Err(e) if tries < 3 => {
-                                eprintln!("  load {category}: {e}; again");
+                            Err(e) if tries < 5 => {
+                                eprintln!("  load {category}: {e:?}; again");
                                 tries += 1;
+                                std::thread::sleep(Duration::from_millis(200 * tries));
                             }
-                            Err(e) => panic!("load {category}: {e}"),
+                            Err(e) => panic!("load {category}: {e:?}"),
                         }
                     }
                     let d = done.fetch_add(end - start, Ordering::Relaxed) + end - start;
@@ -420,7 +421,7 @@ fn run_lethe(lethe: &Lethe, rule_key: &str, batch: u32) -> RunResult {
         &|| false,
         &mut progress,
     )
-    .unwrap_or_else(|e| panic!("run of {rule_key}: {e}"));
+    .unwrap_or_else(|e| panic!("run of {rule_key}: {e:?}"));
     let wall = t0.elapsed();
     assert_eq!(outcome.status, "completed", "run of {rule_key}");
     RunResult {
@@ -805,6 +806,8 @@ fn main() {
     rustls::crypto::ring::default_provider()
         .install_default()
         .expect("install the ring crypto provider");
+    // The server's and the runner's warnings and errors (with their causes) on stderr.
+    lethe::telemetry::init(Some("warn,actix_server=warn"));
     let settings = Arc::new(Settings::from_env());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cores().clamp(1, 4))
