@@ -200,6 +200,8 @@ struct Lethe {
     db: Db,
     vault: Vault,
     scope: WorkspaceScope,
+    /// The server's record writer, which runs yield to (as the scheduler's runs do).
+    live: std::sync::Arc<lethe::store::writer::WriterStats>,
 }
 
 fn client_for(cert_pem: &[u8]) -> reqwest::Client {
@@ -285,7 +287,7 @@ async fn spawn_lethe(settings: &Settings, data_dir: &Path) -> Arc<Lethe> {
     let base = format!("https://127.0.0.1:{}", app.port());
     let cert_path = app.cert_path.clone().expect("Lethe serves TLS");
     let cert_pem = std::fs::read(cert_path).expect("certificate readable");
-    let (db, vault) = (app.db.clone(), app.vault.clone());
+    let (db, vault, live) = (app.db.clone(), app.vault.clone(), app.live.clone());
     tokio::spawn(app.run_until_stopped());
     let subject_count = settings.subjects;
     let (db2, vault2) = (db.clone(), vault.clone());
@@ -299,6 +301,7 @@ async fn spawn_lethe(settings: &Settings, data_dir: &Path) -> Arc<Lethe> {
         db,
         vault,
         scope,
+        live,
     })
 }
 
@@ -392,6 +395,7 @@ fn run_lethe(lethe: &Lethe, rule_key: &str, batch: u32) -> RunResult {
         started_by: "bench".into(),
         batch,
         resume_only: false,
+        live: Some(lethe.live.clone()),
     };
     let t0 = Instant::now();
     let mut last_batch = Duration::ZERO;

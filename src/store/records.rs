@@ -49,9 +49,9 @@ pub(super) fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
 }
 
 /// The key ids (owner and period) that records need, each once.
-pub fn key_ids(records: &[StoredRecord]) -> Vec<&str> {
+pub fn key_ids<'a>(records: impl IntoIterator<Item = &'a StoredRecord>) -> Vec<&'a str> {
     let mut ids: Vec<&str> = records
-        .iter()
+        .into_iter()
         .flat_map(|r| std::iter::once(r.key_id.as_str()).chain(r.period_key_id.as_deref()))
         .collect();
     ids.sort_unstable();

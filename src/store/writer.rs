@@ -92,7 +92,10 @@ impl RecordWriter {
     /// dropped.
     pub fn start(path: &Path) -> Result<RecordWriter, StoreError> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        // Live writes come first: while another connection (a retention run) holds the lock,
+        // look again every millisecond rather than in SQLite's growing sleeps (up to 100 ms),
+        // so the writer gets in as soon as the run's short transaction ends.
+        conn.busy_handler(Some(retry_every_millisecond))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
@@ -119,6 +122,15 @@ impl RecordWriter {
             .await
             .map_err(|_| StoreError::Join("the record writer has stopped".into()))?
     }
+}
+
+/// The writer's busy handler: 1 ms sleeps, for at most ten seconds.
+fn retry_every_millisecond(attempts: i32) -> bool {
+    if attempts >= 10_000 {
+        return false;
+    }
+    std::thread::sleep(Duration::from_millis(1));
+    true
 }
 
 /// One batch in `WriterStats::pending` for as long as it lives.

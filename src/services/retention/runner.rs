@@ -207,6 +207,7 @@ fn run_batches(
     let q = due_query(rule, cutoff);
     let mut worker = Worker::new(vault, scope, rule)?;
     let lease = lease_name(scope);
+    let mut pace = Pace::default();
     loop {
         if stop() {
             return Ok(RunOutcome {
@@ -216,39 +217,73 @@ fn run_batches(
             });
         }
         let batch = db.read(|c| runs::due(c, scope, &q, &cursor, req.batch))?;
-        let Some(last) = batch.last() else { break };
-        let next = last.cursor.clone();
-        let changes = worker.prepare(&batch);
-        let first_error = changes.first_error.clone();
-        if let Some(live) = &req.live {
-            yield_to(live);
+        if batch.is_empty() {
+            break;
         }
-        let stamp = Utc::now();
-        counts = db.write(|tx| {
-            // The lease is renewed in the batch's transaction: a run that lost it (it stalled
-            // past the lease and another took over) writes nothing.
-            if !jobs::take_lease(tx, &lease, holder, stamp, stamp + LEASE)? {
-                return Err(AppError::Conflict(
-                    "this run lost its lease to another run of the workspace".into(),
-                ));
-            }
-            let mut c = counts;
-            c.scanned += batch.len() as u64;
-            c.errors += changes.errors;
-            for id in &changes.deletes {
-                if runs::delete_record(tx, scope, id)? {
-                    c.deleted += 1;
+        let preparing = std::time::Instant::now();
+        let changes = worker.prepare(&batch);
+        // The share of the batch's preparation (decrypting, transforming) behind each chunk.
+        let prepared_per_chunk =
+            preparing.elapsed() / changes.len().div_ceil(WRITE_CHUNK).max(1) as u32;
+        let mut rest: &[Change] = &changes;
+        while !rest.is_empty() {
+            // With live writes about, the changes go in short transactions (a few milliseconds
+            // of the write lock each), after the live batches already queued; alone, a whole
+            // batch goes in one. Each transaction saves the position after its last record.
+            let size = match &req.live {
+                Some(live) if pace.live_writes(live) => {
+                    // Live traffic gets at least as much time as the run: the run rests as
+                    // long as its last batch of work took, then lets queued batches through.
+                    std::thread::sleep((pace.last_work * 2).min(MAX_REST));
+                    yield_to(live);
+                    WRITE_CHUNK
                 }
-            }
-            for a in &changes.anonymized {
-                if runs::write_anonymized(tx, scope, &a.as_row())? {
-                    c.changed += 1;
+                Some(_) => rest.len(),
+                // Another process's live writes cannot be seen from here: stay short.
+                None => WRITE_CHUNK,
+            };
+            let (chunk, later) = rest.split_at(size.min(rest.len()));
+            rest = later;
+            let Some(next) = chunk.last().map(|c| c.cursor.clone()) else {
+                continue;
+            };
+            let stamp = Utc::now();
+            let work = std::time::Instant::now();
+            counts = db.write(|tx| {
+                // The lease is renewed in the chunk's transaction: a run that lost it (it
+                // stalled past the lease and another took over) writes nothing.
+                if !jobs::take_lease(tx, &lease, holder, stamp, stamp + LEASE)? {
+                    return Err(AppError::Conflict(
+                        "this run lost its lease to another run of the workspace".into(),
+                    ));
                 }
-            }
-            runs::save_progress(tx, scope, run_id, &next, &c, first_error.as_deref())?;
-            Ok::<_, AppError>(c)
-        })?;
-        cursor = next;
+                let mut c = counts;
+                let mut first_error = None;
+                for change in chunk {
+                    c.scanned += 1;
+                    match &change.what {
+                        What::Delete(id) => {
+                            if runs::delete_record(tx, scope, id)? {
+                                c.deleted += 1;
+                            }
+                        }
+                        What::Anonymize(a) => {
+                            if runs::write_anonymized(tx, scope, &a.as_row())? {
+                                c.changed += 1;
+                            }
+                        }
+                        What::Error(message) => {
+                            c.errors += 1;
+                            first_error.get_or_insert(message.as_str());
+                        }
+                    }
+                }
+                runs::save_progress(tx, scope, run_id, &next, &c, first_error)?;
+                Ok::<_, AppError>(c)
+            })?;
+            pace.last_work = work.elapsed() + prepared_per_chunk;
+            cursor = next;
+        }
         progress(&Progress { counts, total });
     }
     Ok(RunOutcome {
@@ -256,6 +291,26 @@ fn run_batches(
         status: "completed",
         counts,
     })
+}
+
+/// The longest a run rests between two transactions for live writes.
+const MAX_REST: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Whether live batches went through the record writer since the last look, and how long the
+/// run's last piece of work took (it rests as long, when live writes are about).
+#[derive(Default)]
+struct Pace {
+    seen: u64,
+    last_work: std::time::Duration,
+}
+
+impl Pace {
+    fn live_writes(&mut self, live: &crate::store::writer::WriterStats) -> bool {
+        let now = live.batches.load(std::sync::atomic::Ordering::Relaxed);
+        let moved = now != self.seen;
+        self.seen = now;
+        moved || live.busy()
+    }
 }
 
 /// Waits (a little) while live batches are queued for the record writer, so the batch's
@@ -314,20 +369,20 @@ impl AnonymizedRecord {
     }
 }
 
-#[derive(Default)]
-struct Changes {
-    deletes: Vec<String>,
-    anonymized: Vec<AnonymizedRecord>,
-    errors: u64,
-    /// What went wrong first, never a personal value.
-    first_error: Option<String>,
+/// Records a run changes per transaction: a few milliseconds of the write lock.
+const WRITE_CHUNK: usize = 200;
+
+/// What happens to one due record, at its place in the walk.
+struct Change {
+    cursor: Cursor,
+    what: What,
 }
 
-impl Changes {
-    fn error(&mut self, message: String) {
-        self.errors += 1;
-        self.first_error.get_or_insert(message);
-    }
+enum What {
+    Delete(String),
+    Anonymize(AnonymizedRecord),
+    /// It cannot be handled (never a personal value in the message); it is left as it is.
+    Error(String),
 }
 
 /// What a run needs across batches: the keys that outlive it.
@@ -355,39 +410,40 @@ impl<'a> Worker<'a> {
         })
     }
 
-    /// Decides (and, for anonymization, computes) every change of a batch; no lock is held. A
-    /// row that cannot be read (a stored time that does not parse) is an error of the run, and
-    /// left as it is: never taken for an ancient record.
-    fn prepare(&mut self, rows: &[DueRow]) -> Changes {
-        let mut changes = Changes::default();
-        let mut batch = Vec::with_capacity(rows.len());
-        for row in rows {
-            match &row.record {
-                Ok(r) => batch.push(r.clone()),
-                Err(e) => changes.error(format!("record {} cannot be read: {e}", row.cursor.id)),
-            }
-        }
-        if self.rule.action == RetentionAction::Delete {
-            changes.deletes = batch.iter().map(|r| r.id.clone()).collect();
-            return changes;
-        }
-        let ring = match self
-            .vault
-            .key_ring(self.scope, &crate::store::records::key_ids(&batch))
-        {
-            Ok(ring) => ring,
-            Err(e) => {
-                changes.error(format!("keys could not be loaded: {e}"));
-                return changes;
-            }
+    /// Decides (and, for anonymization, computes) every change of a batch, in walk order; no
+    /// lock is held. A row that cannot be read (a stored time that does not parse) is an error
+    /// of the run, and left as it is: never taken for an ancient record.
+    fn prepare(&mut self, rows: &[DueRow]) -> Vec<Change> {
+        let readable: Vec<&StoredRecord> =
+            rows.iter().filter_map(|r| r.record.as_ref().ok()).collect();
+        let ring = match self.rule.action {
+            RetentionAction::Delete => Ok(KeyRing::default()),
+            RetentionAction::Anonymize => self.vault.key_ring(
+                self.scope,
+                &crate::store::records::key_ids(readable.iter().copied()),
+            ),
         };
-        for r in &batch {
-            match self.anonymize(r, &ring) {
-                Ok(a) => changes.anonymized.push(a),
-                Err(message) => changes.error(format!("record {}: {message}", r.id)),
-            }
-        }
-        changes
+        rows.iter()
+            .map(|row| {
+                let what = match (&row.record, &ring) {
+                    (Err(e), _) => {
+                        What::Error(format!("record {} cannot be read: {e}", row.cursor.id))
+                    }
+                    (Ok(r), _) if self.rule.action == RetentionAction::Delete => {
+                        What::Delete(r.id.clone())
+                    }
+                    (Ok(_), Err(e)) => What::Error(format!("keys could not be loaded: {e}")),
+                    (Ok(r), Ok(ring)) => match self.anonymize(r, ring) {
+                        Ok(a) => What::Anonymize(a),
+                        Err(message) => What::Error(format!("record {}: {message}", r.id)),
+                    },
+                };
+                Change {
+                    cursor: row.cursor.clone(),
+                    what,
+                }
+            })
+            .collect()
     }
 
     fn retained_key(&mut self) -> Result<(String, SecretKey), String> {
