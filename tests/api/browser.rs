@@ -218,12 +218,11 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
     browser
         .click("#rule-notes-after-30-days form[action$='/retention/dry-run'] button")
         .await;
-    let report = browser.wait_for("main section.record").await;
-    let report_text = browser.text(&report).await;
-    assert!(
-        report_text.contains("Would delete 1"),
-        "dry run: {report_text}"
-    );
+    // The click navigates: wait for the report's text, not for an element the old page
+    // may also have had (it goes stale under our feet).
+    browser
+        .wait_for_text("main section.record", "Would delete 1")
+        .await;
     assert!(
         !browser.source().await.contains("Called to cancel"),
         "the example is masked"
@@ -237,7 +236,7 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
     browser
         .click("#rule-notes-after-30-days form[action$='/retention/run'] button")
         .await;
-    browser.wait_for("p.notice").await;
+    browser.wait_for_text("p.notice", "Started 1 run").await;
     let mut completed = false;
     for _ in 0..50 {
         browser.goto(&app.url("/console/w/aulm/retention")).await;
@@ -705,6 +704,36 @@ impl Browser {
             if Instant::now() >= deadline {
                 panic!(
                     "no element matches `{css}` after {WAIT:?}; the browser is at {}{}",
+                    self.url().await,
+                    self.page_summary().await
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Polls for up to [`WAIT`] until an element matching `css` holds `needle` in its text;
+    /// an element that goes stale because the page navigated is looked up again.
+    async fn wait_for_text(&self, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        let mut last = String::new();
+        loop {
+            if let Some(element) = self.find(css).await {
+                let path = format!("/element/{element}/text");
+                match self.send(self.http.get(self.endpoint(&path))).await {
+                    Ok(text) => {
+                        last = text.as_str().unwrap_or_default().to_owned();
+                        if last.contains(needle) {
+                            return last;
+                        }
+                    }
+                    Err(e) if e.error == "stale element reference" => {}
+                    Err(e) => panic!("reading the text of {css}: {e}"),
+                }
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "no `{css}` says {needle:?} after {WAIT:?} (last seen: {last:?}); the browser is at {}{}",
                     self.url().await,
                     self.page_summary().await
                 );
