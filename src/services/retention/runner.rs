@@ -232,9 +232,9 @@ fn run_batches(
             // batch goes in one. Each transaction saves the position after its last record.
             let size = match &req.live {
                 Some(live) if pace.live_writes(live) => {
-                    // Live traffic gets at least as much time as the run: the run rests as
-                    // long as its last batch of work took, then lets queued batches through.
-                    std::thread::sleep((pace.last_work * 2).min(MAX_REST));
+                    // Live traffic gets the larger share of the time: the run rests three times
+                    // as long as its last piece of work took, then lets queued batches through.
+                    std::thread::sleep((pace.last_work * 3).min(MAX_REST));
                     yield_to(live);
                     WRITE_CHUNK
                 }
@@ -297,7 +297,7 @@ fn run_batches(
 const MAX_REST: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Whether live batches went through the record writer since the last look, and how long the
-/// run's last piece of work took (it rests as long, when live writes are about).
+/// run's last piece of work took (it rests three times as long, when live writes are about).
 #[derive(Default)]
 struct Pace {
     seen: u64,
