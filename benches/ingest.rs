@@ -141,6 +141,7 @@ fn create_workspace(db: &Db) -> WorkspaceScope {
         dpo_email: String::new(),
         min_age: "16".into(),
         request_deadline_days: "30".into(),
+        notice_days: String::new(),
         require_totp: false,
     };
     workspaces::create(db, &Caller::system(), owner, "bench", &input).expect("workspace created");

@@ -107,6 +107,7 @@ fn main() {
             dpo_email: String::new(),
             min_age: "16".into(),
             request_deadline_days: "30".into(),
+            notice_days: String::new(),
             require_totp: false,
         };
         lethe::services::workspaces::create(&db, &lethe::services::Caller::system(), owner, "bench", &input).unwrap();

@@ -227,6 +227,7 @@ fn set_up(db: &Db, vault: &Vault, subject_count: usize) -> (WorkspaceScope, Stri
         dpo_email: String::new(),
         min_age: "16".into(),
         request_deadline_days: "30".into(),
+        notice_days: String::new(),
         require_totp: false,
     };
     workspaces::create(db, &Caller::system(), owner, "bench", &input)

@@ -16,7 +16,7 @@
 //!   the system holds, with those categories.
 //!
 //! What fideslang has no field for (a category's sensitivity, fields, kinds of person and source;
-//! a purpose's balancing note and categories; a system's location and categories) travels in a
+//! a purpose's balancing note, categories and consent question; a system's location and categories) travels in a
 //! `lethe:` map on each item, which fideslang tools ignore. So an export imported into another
 //! workspace gives the same categories, purposes and systems. A document from elsewhere imports
 //! without it: categories get sensitivity `normal`, purposes and systems take their categories
@@ -183,6 +183,9 @@ pub struct LetheDataUse {
     /// The purpose's categories; absent: those of the systems' declarations for this data use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub categories: Option<Vec<String>>,
+    /// For consent: the question the consent banner asks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_prompt: Option<String>,
 }
 
 /// What fideslang has no field for, on a system.
@@ -317,6 +320,7 @@ pub fn export(inv: &Inventory) -> FidesDocument {
             lethe: Some(LetheDataUse {
                 balancing_note: p.balancing_note.clone(),
                 categories: Some(p.categories.clone()),
+                consent_prompt: p.consent_prompt.clone(),
             }),
         })
         .collect();
@@ -705,6 +709,7 @@ pub fn to_inventory(
             legal_basis: basis,
             balancing_note,
             categories,
+            consent_prompt: ext.consent_prompt,
         };
         match purpose.validate() {
             Ok(p) => inv.purposes.push(p),
@@ -715,6 +720,7 @@ pub fn to_inventory(
                     ("key", "fides_key"),
                     ("balancing_note", "lethe.balancing_note"),
                     ("categories", "lethe.categories"),
+                    ("consent_prompt", "lethe.consent_prompt"),
                 ],
                 e,
             ),
@@ -775,6 +781,7 @@ mod tests {
                     description: String::new(),
                     legal_basis: LegalBasis::LegalObligation,
                     balancing_note: None,
+                    consent_prompt: None,
                     categories: vec!["user.contact.email".into()],
                 },
                 Purpose {
@@ -783,6 +790,7 @@ mod tests {
                     description: String::new(),
                     legal_basis: LegalBasis::LegitimateInterests,
                     balancing_note: Some("Abuse hurts everyone.".into()),
+                    consent_prompt: None,
                     categories: vec!["usage.message_log".into(), "user.contact".into()],
                 },
             ],

@@ -204,6 +204,9 @@ pub struct Purpose {
     /// Keys of the data categories processed for this purpose.
     #[serde(default)]
     pub categories: Vec<String>,
+    /// For consent purposes: the question the consent banner asks, in the words people see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_prompt: Option<String>,
 }
 
 impl Purpose {
@@ -225,6 +228,13 @@ impl Purpose {
             ),
             (LegalBasis::LegitimateInterests, Some(_)) | (_, None) => {}
             (_, Some(_)) => errors.add("balancing_note", "belongs to legitimate-interest purposes only"),
+        }
+        let prompt = self.consent_prompt.as_deref().unwrap_or_default();
+        self.consent_prompt = errors
+            .check("consent_prompt", text(prompt, 400, true))
+            .filter(|p| !p.is_empty());
+        if self.consent_prompt.is_some() && self.legal_basis != LegalBasis::Consent {
+            errors.add("consent_prompt", "belongs to consent purposes only");
         }
         self.categories = key_list(&mut errors, "categories", &self.categories);
         errors.into_result().map(|()| self)
@@ -300,6 +310,10 @@ pub struct Recipient {
     /// ISO 3166-1 alpha-2 country code where the data is processed.
     pub country: String,
     pub safeguard: TransferSafeguard,
+    /// For a transfer under an Art. 49 derogation: which one, e.g. "explicit consent
+    /// (Art. 49(1)(a))".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derogation: Option<String>,
     /// Keys of the data categories they receive.
     #[serde(default)]
     pub categories: Vec<String>,
@@ -321,6 +335,19 @@ impl Recipient {
                 "country",
                 "use a two-letter ISO 3166 country code, e.g. DE or US",
             );
+        }
+        let derogation = self.derogation.as_deref().unwrap_or_default();
+        self.derogation = errors
+            .check("derogation", text(derogation, 400, true))
+            .filter(|d| !d.is_empty());
+        if errors.is_empty()
+            && let Some((field, message)) = super::transfer::disagreement(
+                &self.country,
+                self.safeguard,
+                self.derogation.as_deref(),
+            )
+        {
+            errors.add(field, message);
         }
         self.categories = key_list(&mut errors, "categories", &self.categories);
         errors.into_result().map(|()| self)
@@ -674,6 +701,7 @@ mod tests {
             description: String::new(),
             legal_basis: LegalBasis::LegitimateInterests,
             balancing_note: None,
+            consent_prompt: None,
             categories: vec!["user.device.ip_address".into()],
         };
         assert_eq!(
@@ -682,12 +710,14 @@ mod tests {
         );
         let ok = Purpose {
             balancing_note: Some("Abuse harms every customer; only network data is used.".into()),
+            consent_prompt: None,
             ..p.clone()
         };
         assert!(ok.validate().is_ok());
         let contract = Purpose {
             legal_basis: LegalBasis::Contract,
             balancing_note: Some("not needed".into()),
+            consent_prompt: None,
             ..p
         };
         assert!(contract.validate().is_err());
@@ -714,6 +744,7 @@ mod tests {
             purpose: "card payments".into(),
             country: "us".into(),
             safeguard: TransferSafeguard::Sccs,
+            derogation: None,
             categories: vec![],
         };
         assert_eq!(r.clone().validate().unwrap().country, "US");

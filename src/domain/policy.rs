@@ -4,7 +4,7 @@
 //! turned into sanitized HTML. A published version keeps its rendered text forever; drift is a
 //! difference between the inventory it was rendered from and the inventory now.
 
-use super::inventory::{Inventory, LegalBasis, RecipientRole, TransferSafeguard};
+use super::inventory::{Inventory, LegalBasis, RecipientRole};
 use super::workspace::Workspace;
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
@@ -117,16 +117,6 @@ fn role_text(role: RecipientRole) -> &'static str {
     }
 }
 
-fn safeguard_text(s: TransferSafeguard) -> &'static str {
-    match s {
-        TransferSafeguard::NotATransfer => "stays in the EEA",
-        TransferSafeguard::Adequacy => "adequacy decision",
-        TransferSafeguard::Sccs => "standard contractual clauses",
-        TransferSafeguard::Bcrs => "binding corporate rules",
-        TransferSafeguard::Derogation => "derogation for specific situations (Art. 49)",
-    }
-}
-
 pub fn recipients_table(inv: &Inventory) -> String {
     let rows = inv
         .recipients
@@ -137,7 +127,7 @@ pub fn recipients_table(inv: &Inventory) -> String {
                 r.purpose.clone(),
                 role_text(r.role).to_owned(),
                 category_names(inv, &r.categories),
-                format!("{} ({})", r.country, safeguard_text(r.safeguard)),
+                super::transfer::location_text(&r.country, r.safeguard, r.derogation.as_deref()),
             ]
         })
         .collect();
@@ -400,6 +390,7 @@ mod tests {
                 dpo_email: None,
                 min_age: 18,
                 request_deadline_days: 30,
+                notice_days: 30,
                 require_totp: false,
             },
             created_at: chrono::Utc::now(),
@@ -424,6 +415,7 @@ mod tests {
                 description: String::new(),
                 legal_basis: LegalBasis::Consent,
                 balancing_note: None,
+                consent_prompt: None,
                 categories: vec!["user.contact.email".into()],
             }],
             ..Inventory::default()

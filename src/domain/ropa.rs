@@ -1,9 +1,7 @@
 //! Records of processing activities (GDPR Art. 30(1)): one record per purpose, assembled from the
 //! workspace's identity and its inventory. Pure: the web layer renders it as JSON or CSV.
 
-use super::inventory::{
-    Inventory, LegalHold, Purpose, RecipientRole, RetentionRule, TransferSafeguard,
-};
+use super::inventory::{Inventory, LegalHold, Purpose, RecipientRole, RetentionRule};
 use super::workspace::Workspace;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -104,16 +102,6 @@ pub fn role_label(role: RecipientRole) -> &'static str {
     }
 }
 
-pub fn safeguard_label(safeguard: TransferSafeguard) -> &'static str {
-    match safeguard {
-        TransferSafeguard::NotATransfer => "no transfer out of the EEA",
-        TransferSafeguard::Adequacy => "adequacy decision (Art. 45)",
-        TransferSafeguard::Sccs => "standard contractual clauses (Art. 46(2)(c))",
-        TransferSafeguard::Bcrs => "binding corporate rules (Art. 47)",
-        TransferSafeguard::Derogation => "derogation for a specific situation (Art. 49)",
-    }
-}
-
 /// E.g. "deleted 30 days after the account closes", "pseudonymized 7 days after collection: ip
 /// reduced to its /16 network …; runs 30 * * * * (UTC)".
 pub fn retention_text(rule: &RetentionRule, category_fields: &[String]) -> String {
@@ -193,11 +181,16 @@ fn record(inv: &Inventory, p: &Purpose) -> RopaRecord {
         .collect();
     let transfers = receiving
         .iter()
-        .filter(|r| r.safeguard != TransferSafeguard::NotATransfer)
+        // A transfer is a matter of the country, not of what was typed as its safeguard.
+        .filter(|r| !super::transfer::in_eea(&r.country))
         .map(|r| RopaTransfer {
             recipient: r.name.clone(),
             country: r.country.clone(),
-            safeguard: safeguard_label(r.safeguard).to_owned(),
+            safeguard: super::transfer::safeguard_text(
+                &r.country,
+                r.safeguard,
+                r.derogation.as_deref(),
+            ),
         })
         .collect();
 
@@ -367,6 +360,7 @@ mod tests {
                 dpo_email: Some(Email::parse("dpo@aulm.example").unwrap()),
                 min_age: 18,
                 request_deadline_days: 30,
+                notice_days: 30,
                 require_totp: false,
             },
             created_at: Utc::now(),
@@ -400,6 +394,7 @@ mod tests {
                     description: "Charging for the service".into(),
                     legal_basis: LegalBasis::Contract,
                     balancing_note: None,
+                    consent_prompt: None,
                     categories: vec!["user.contact.email".into(), "user.financial".into()],
                 },
                 Purpose {
@@ -408,6 +403,7 @@ mod tests {
                     description: String::new(),
                     legal_basis: LegalBasis::LegitimateInterests,
                     balancing_note: Some("Only network data; abuse harms everyone.".into()),
+                    consent_prompt: None,
                     categories: vec!["user.device.ip_address".into()],
                 },
             ],
@@ -420,6 +416,7 @@ mod tests {
                     purpose: "card payments".into(),
                     country: "US".into(),
                     safeguard: TransferSafeguard::Sccs,
+                    derogation: None,
                     categories: vec!["user.financial".into()],
                 },
                 Recipient {
@@ -429,6 +426,7 @@ mod tests {
                     purpose: "hosting".into(),
                     country: "DE".into(),
                     safeguard: TransferSafeguard::NotATransfer,
+                    derogation: None,
                     categories: vec!["user.contact.email".into(), "user.device.ip_address".into()],
                 },
             ],

@@ -50,6 +50,8 @@ pub struct WorkspaceSettings {
     pub min_age: u8,
     /// Default time to answer a data subject request.
     pub request_deadline_days: u16,
+    /// How long before a material policy change applies people are told of it.
+    pub notice_days: u16,
     /// Members must have TOTP enrolled to open this workspace.
     pub require_totp: bool,
 }
@@ -72,8 +74,13 @@ pub struct WorkspaceSettingsInput {
     pub dpo_email: String,
     pub min_age: String,
     pub request_deadline_days: String,
+    /// Empty means the default, [`DEFAULT_NOTICE_DAYS`].
+    pub notice_days: String,
     pub require_totp: bool,
 }
+
+/// The notice before a material policy change applies, unless the workspace sets another.
+pub const DEFAULT_NOTICE_DAYS: u16 = 30;
 
 impl WorkspaceSettings {
     pub fn parse(input: &WorkspaceSettingsInput) -> Result<WorkspaceSettings, ValidationErrors> {
@@ -100,6 +107,14 @@ impl WorkspaceSettings {
                 "a number of days from 1 to 90",
             ),
         );
+        let notice = if input.notice_days.trim().is_empty() {
+            Some(u32::from(DEFAULT_NOTICE_DAYS))
+        } else {
+            errors.check(
+                "notice_days",
+                parse_in_range(&input.notice_days, 0, 365, "a number of days from 0 to 365"),
+            )
+        };
         match (
             legal_name,
             contact_email,
@@ -107,6 +122,7 @@ impl WorkspaceSettings {
             dpo_email,
             min_age,
             deadline,
+            notice,
         ) {
             (
                 Some(legal_name),
@@ -115,6 +131,7 @@ impl WorkspaceSettings {
                 Some(dpo_email),
                 Some(min_age),
                 Some(days),
+                Some(notice),
             ) if errors.is_empty() => Ok(WorkspaceSettings {
                 legal_name,
                 contact_email,
@@ -122,6 +139,7 @@ impl WorkspaceSettings {
                 dpo_email,
                 min_age: min_age as u8,
                 request_deadline_days: days as u16,
+                notice_days: notice as u16,
                 require_totp: input.require_totp,
             }),
             _ => Err(errors),
@@ -148,6 +166,7 @@ mod tests {
             dpo_email: String::new(),
             min_age: "18".into(),
             request_deadline_days: "30".into(),
+            notice_days: String::new(),
             require_totp: false,
         }
     }

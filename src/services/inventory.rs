@@ -6,6 +6,7 @@ use crate::domain::ValidationErrors;
 use crate::domain::inventory::{
     DataCategory, Inventory, InventoryKind, LegalHold, Purpose, Recipient, RetentionRule, System,
 };
+use crate::domain::inventory_check::Finding;
 use crate::error::AppError;
 use crate::store::{Db, StoreError, WorkspaceScope, audit, inventory};
 use chrono::{DateTime, Utc};
@@ -146,6 +147,11 @@ fn delete_action(kind: InventoryKind) -> &'static str {
 
 pub fn load(db: &Db, scope: &WorkspaceScope) -> Result<Inventory, AppError> {
     Ok(db.read(|c| inventory::load(c, scope))?)
+}
+
+/// What the inventory check finds now (errors block publication, warnings need a confirmation).
+pub fn check(db: &Db, scope: &WorkspaceScope) -> Result<Vec<Finding>, AppError> {
+    Ok(crate::domain::inventory_check::check(&load(db, scope)?))
 }
 
 pub fn get<T: InventoryItem>(db: &Db, scope: &WorkspaceScope, key: &str) -> Result<T, AppError> {

@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod keys;
 pub mod outbox;
 pub mod policies;
+pub mod publication;
 pub mod records;
 pub mod retention;
 pub mod secrets;

@@ -587,9 +587,10 @@ pub fn unsubscribe(db: &Db, scope: &WorkspaceScope, token: &str) -> Result<bool,
 
 // ---- announcements -----------------------------------------------------------------------------
 
-/// Announces every material policy version that has taken effect and was not announced yet: one
-/// e-mail per confirmed subscriber, one `policy.published` event per enabled endpoint. The
-/// announcement row and the messages commit together, so each version is announced once.
+/// Announces every material policy version that was published and not announced yet, before it
+/// takes effect (the notice period): one e-mail per confirmed subscriber, one `policy.published`
+/// event per enabled endpoint. The announcement row and the messages commit together, so each
+/// version is announced once.
 pub fn announce_due(db: &Db, vault: &Vault, base_url: &str) -> Result<usize, AppError> {
     let now = Utc::now();
     let due = db.read(|c| outbox::due_announcements(c, now))?;
@@ -637,17 +638,39 @@ fn announce(
     let slug = &workspace.slug;
     let link = format!("{base_url}/p/{slug}/privacy");
     let effective = v.effective_at.unwrap_or(now);
-    let subject = format!("{name}: privacy policy version {version} is in effect");
+    let applies = if effective > now {
+        format!(
+            "Version {version} takes effect on {} UTC; until then the current version applies.",
+            effective.format("%Y-%m-%d %H:%M")
+        )
+    } else {
+        format!(
+            "Version {version} is in effect since {} UTC.",
+            effective.format("%Y-%m-%d %H:%M")
+        )
+    };
+    let subject = if effective > now {
+        format!(
+            "{name}: privacy policy version {version} takes effect on {}",
+            effective.format("%Y-%m-%d")
+        )
+    } else {
+        format!("{name}: privacy policy version {version} is in effect")
+    };
+    let waiver = v
+        .notice_waiver
+        .as_deref()
+        .map(|w| format!("\nIt applies sooner than our usual notice because: {w}\n"))
+        .unwrap_or_default();
     for (id, email) in &subscribers {
         // A fresh unsubscribe link in every message; the newest one works.
         let token = crate::crypto::random_token(32);
         outbox::set_unsubscribe_digest(tx, scope, *id, &crate::crypto::sha256_hex(&token))?;
         let body = format!(
-            "{name} has changed its privacy policy. Version {version} is in effect since {} UTC.\n\n\
-             What changes:\n{}\n\nRead the policy: {link}\n\n--\n\
+            "{name} is changing its privacy policy. {applies}\n{waiver}\n\
+             What changes:\n{}\n\nRead the new version: {link}/v/{version}\n\n--\n\
              You receive this because you subscribed to changes of this privacy policy.\n\
              Unsubscribe: {base_url}/p/{slug}/unsubscribe/{token}\n",
-            effective.format("%Y-%m-%d %H:%M"),
             v.summary,
         );
         queue(
@@ -669,6 +692,8 @@ fn announce(
         "workspace": slug,
         "version": version,
         "effective_at": effective,
+        "in_effect": effective <= now,
+        "notice_waiver": v.notice_waiver,
         "material": v.material,
         "summary": v.summary,
         "url": link,

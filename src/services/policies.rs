@@ -1,4 +1,4 @@
-//! Policy versions: drafts rendered live from the inventory, publication that freezes the text,
+//! Policy versions: drafts rendered live from the inventory (publication is in `publication`),
 //! drift between the policy in force and the inventory now, and diffs between versions.
 
 use super::Caller;
@@ -7,9 +7,9 @@ use crate::domain::inventory::Inventory;
 use crate::domain::policy::{self, DiffLine, PolicyFacts};
 use crate::domain::text;
 use crate::error::AppError;
-use crate::store::policies::{NewDraft, PolicyVersion, Publication};
+use crate::store::policies::{NewDraft, PolicyVersion};
 use crate::store::{Db, WorkspaceScope, audit, inventory, policies, workspaces};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Utc;
 use rusqlite::Connection;
 
 const MAX_MARKDOWN_BYTES: usize = 200 * 1024;
@@ -22,7 +22,7 @@ pub struct DraftInput {
 }
 
 /// The rendered Markdown and HTML of a template against this workspace's facts now.
-fn render_now(
+pub(super) fn render_now(
     conn: &Connection,
     scope: &WorkspaceScope,
     markdown: &str,
@@ -113,49 +113,6 @@ pub fn update_draft(
             &caller.event("policy.draft_update", format!("policy:{version}")),
             now,
         )?;
-        Ok(policies::get(tx, scope, version)?)
-    })
-}
-
-/// Publishes a draft: renders it against the inventory now and freezes the result. A future
-/// `effective_at` schedules it; a past one is refused (a policy cannot start in the past).
-pub fn publish(
-    db: &Db,
-    caller: &Caller,
-    scope: &WorkspaceScope,
-    version: i64,
-    effective_at: Option<DateTime<Utc>>,
-) -> Result<PolicyVersion, AppError> {
-    let now = Utc::now();
-    let effective_at = effective_at.unwrap_or(now);
-    if effective_at < now - Duration::minutes(5) {
-        return Err(ValidationErrors::single("effective_at", "must not be in the past").into());
-    }
-    // "Now" (or a moment ago, from a client's clock) means the moment of publication, so the new
-    // version always takes effect after the one in force, even within the same second.
-    let effective_at = effective_at.max(now);
-    db.write(|tx| {
-        let draft = policies::get(tx, scope, version)?;
-        if draft.published {
-            return Err(AppError::Conflict(format!(
-                "version {version} is already published"
-            )));
-        }
-        let (md, html, inventory) = render_now(tx, scope, &draft.markdown)?;
-        let snapshot = serde_json::to_string(&inventory).map_err(AppError::internal)?;
-        let publication = Publication {
-            rendered_markdown: &md,
-            rendered_html: &html,
-            inventory_snapshot: &snapshot,
-            effective_at,
-        };
-        policies::publish(tx, scope, version, &publication, now)?;
-        let event = caller
-            .event("policy.publish", format!("policy:{version}"))
-            .detail(
-                serde_json::json!({ "effective_at": effective_at, "material": draft.material }),
-            );
-        audit::append(tx, Some(scope), &event, now)?;
         Ok(policies::get(tx, scope, version)?)
     })
 }

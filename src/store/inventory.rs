@@ -142,7 +142,7 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
 
     let mut links = linked_keys(conn, scope, "purpose_categories", "purpose_id")?;
     let mut stmt = conn.prepare(
-        "SELECT id, key, name, description, legal_basis, balancing_note FROM purposes \
+        "SELECT id, key, name, description, legal_basis, balancing_note, consent_prompt FROM purposes \
          WHERE workspace_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([w], |r| {
@@ -155,6 +155,7 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
                 legal_basis: from_text(r.get(4)?)?,
                 balancing_note: r.get(5)?,
                 categories: Vec::new(),
+                consent_prompt: r.get(6)?,
             },
         ))
     })?;
@@ -188,7 +189,7 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
 
     let mut links = linked_keys(conn, scope, "recipient_categories", "recipient_id")?;
     let mut stmt = conn.prepare(
-        "SELECT id, key, name, role, purpose, country, safeguard FROM recipients \
+        "SELECT id, key, name, role, purpose, country, safeguard, derogation FROM recipients \
          WHERE workspace_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([w], |r| {
@@ -201,6 +202,7 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
                 purpose: r.get(4)?,
                 country: r.get(5)?,
                 safeguard: from_text(r.get(6)?)?,
+                derogation: r.get(7)?,
                 categories: Vec::new(),
             },
         ))
@@ -308,12 +310,13 @@ pub fn put_purpose(
 ) -> Result<bool, StoreError> {
     let existed = id_of(conn, scope, InventoryKind::Purposes, &p.key)?.is_some();
     let id: i64 = conn.query_row(
-        "INSERT INTO purposes (workspace_id, key, name, description, legal_basis, balancing_note, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+        "INSERT INTO purposes (workspace_id, key, name, description, legal_basis, balancing_note, consent_prompt, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT (workspace_id, key) DO UPDATE SET name = excluded.name, description = excluded.description, \
-         legal_basis = excluded.legal_basis, balancing_note = excluded.balancing_note, updated_at = excluded.updated_at \
+         legal_basis = excluded.legal_basis, balancing_note = excluded.balancing_note, \
+         consent_prompt = excluded.consent_prompt, updated_at = excluded.updated_at \
          RETURNING id",
-        params![scope.id(), p.key, p.name, p.description, enum_text(&p.legal_basis), p.balancing_note, ts(now)],
+        params![scope.id(), p.key, p.name, p.description, enum_text(&p.legal_basis), p.balancing_note, p.consent_prompt, ts(now)],
         |r| r.get(0),
     )?;
     replace_links(
@@ -361,12 +364,12 @@ pub fn put_recipient(
 ) -> Result<bool, StoreError> {
     let existed = id_of(conn, scope, InventoryKind::Recipients, &r.key)?.is_some();
     let id: i64 = conn.query_row(
-        "INSERT INTO recipients (workspace_id, key, name, role, purpose, country, safeguard, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+        "INSERT INTO recipients (workspace_id, key, name, role, purpose, country, safeguard, derogation, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
          ON CONFLICT (workspace_id, key) DO UPDATE SET name = excluded.name, role = excluded.role, \
          purpose = excluded.purpose, country = excluded.country, safeguard = excluded.safeguard, \
-         updated_at = excluded.updated_at RETURNING id",
-        params![scope.id(), r.key, r.name, enum_text(&r.role), r.purpose, r.country, enum_text(&r.safeguard), ts(now)],
+         derogation = excluded.derogation, updated_at = excluded.updated_at RETURNING id",
+        params![scope.id(), r.key, r.name, enum_text(&r.role), r.purpose, r.country, enum_text(&r.safeguard), r.derogation, ts(now)],
         |row| row.get(0),
     )?;
     replace_links(

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/0005_vault.sql")),
     (6, include_str!("../../migrations/0006_retention.sql")),
     (7, include_str!("../../migrations/0007_sealed_outbox.sql")),
+    (8, include_str!("../../migrations/0008_inventory_truth.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

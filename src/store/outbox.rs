@@ -657,20 +657,23 @@ pub fn subscriber_counts(
 
 // ---- announcements of policy versions ----------------------------------------------------------
 
-/// Material versions that are in force at `now` (the current version of their workspace) and
-/// were not announced yet.
+/// Material versions not announced yet that are scheduled or in force at `now`: people are told
+/// at publication, before the change applies. A version superseded before it was announced (from
+/// before announcements went out at publication) is not announced any more.
 pub fn due_announcements(
     conn: &Connection,
     now: DateTime<Utc>,
 ) -> Result<Vec<(WorkspaceScope, i64)>, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT p.workspace_id, p.version FROM policy_versions p \
-         WHERE p.status = 'published' AND p.material = 1 AND p.effective_at <= ?1 \
+         WHERE p.status = 'published' AND p.material = 1 \
          AND NOT EXISTS (SELECT 1 FROM policy_notifications n \
                          WHERE n.workspace_id = p.workspace_id AND n.version = p.version) \
-         AND p.version = (SELECT q.version FROM policy_versions q \
-                          WHERE q.workspace_id = p.workspace_id AND q.status = 'published' \
-                          AND q.effective_at <= ?1 ORDER BY q.effective_at DESC, q.version DESC LIMIT 1)",
+         AND (p.effective_at > ?1 \
+              OR p.version = (SELECT q.version FROM policy_versions q \
+                              WHERE q.workspace_id = p.workspace_id AND q.status = 'published' \
+                              AND q.effective_at <= ?1 ORDER BY q.effective_at DESC, q.version DESC LIMIT 1)) \
+         ORDER BY p.workspace_id, p.version",
     )?;
     let rows = stmt.query_map([ts(now)], |r| {
         Ok((WorkspaceScope::new(r.get(0)?), r.get(1)?))

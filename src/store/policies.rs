@@ -19,10 +19,12 @@ pub struct PolicyVersion {
     pub rendered_html: Option<String>,
     /// The inventory (JSON) the published text was rendered from.
     pub inventory_snapshot: Option<String>,
+    /// Why a material version takes effect inside the notice period, as an owner recorded it.
+    pub notice_waiver: Option<String>,
 }
 
 const COLUMNS: &str = "version, status, markdown, material, summary, created_by, created_at, \
-    published_at, effective_at, rendered_markdown, rendered_html, inventory_snapshot";
+    published_at, effective_at, rendered_markdown, rendered_html, inventory_snapshot, notice_waiver";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<PolicyVersion> {
     let status: String = r.get(1)?;
@@ -42,6 +44,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<PolicyVersion> {
         rendered_markdown: r.get(9)?,
         rendered_html: r.get(10)?,
         inventory_snapshot: r.get(11)?,
+        notice_waiver: r.get(12)?,
     })
 }
 
@@ -118,6 +121,7 @@ pub struct Publication<'a> {
     pub rendered_markdown: &'a str,
     pub rendered_html: &'a str,
     pub inventory_snapshot: &'a str,
+    pub notice_waiver: Option<&'a str>,
     pub effective_at: DateTime<Utc>,
 }
 
@@ -135,7 +139,8 @@ pub fn publish(
     }
     conn.execute(
         "UPDATE policy_versions SET status = 'published', published_at = ?3, effective_at = ?4, \
-         rendered_markdown = ?5, rendered_html = ?6, inventory_snapshot = ?7 WHERE workspace_id = ?1 AND version = ?2",
+         rendered_markdown = ?5, rendered_html = ?6, inventory_snapshot = ?7, notice_waiver = ?8 \
+         WHERE workspace_id = ?1 AND version = ?2",
         params![
             scope.id(),
             version,
@@ -143,10 +148,29 @@ pub fn publish(
             ts(p.effective_at),
             p.rendered_markdown,
             p.rendered_html,
-            p.inventory_snapshot
+            p.inventory_snapshot,
+            p.notice_waiver,
         ],
     )?;
     Ok(())
+}
+
+/// The next version to take effect after `now`, if one is scheduled.
+pub fn upcoming(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    now: DateTime<Utc>,
+) -> Result<Option<PolicyVersion>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM policy_versions WHERE workspace_id = ?1 AND status = 'published' \
+                 AND effective_at > ?2 ORDER BY effective_at, version LIMIT 1"
+            ),
+            params![scope.id(), ts(now)],
+            from_row,
+        )
+        .optional()?)
 }
 
 /// The version in force at `now`: the published one with the latest effective date not after now.

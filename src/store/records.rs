@@ -296,3 +296,21 @@ pub fn categories_of_subject(
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
+
+/// The categories the vault holds records of in this workspace. Walks the category index one
+/// distinct key at a time, so it costs a few look-ups however many records there are.
+pub fn categories_held(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare(
+        "WITH RECURSIVE held(category) AS ( \
+             SELECT min(category) FROM records WHERE workspace_id = ?1 \
+             UNION ALL \
+             SELECT (SELECT min(category) FROM records WHERE workspace_id = ?1 AND category > held.category) \
+             FROM held WHERE held.category IS NOT NULL) \
+         SELECT category FROM held WHERE category IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([scope.id()], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

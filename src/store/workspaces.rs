@@ -8,10 +8,14 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const COLUMNS: &str = "id, slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
-                       request_deadline_days, require_totp, created_at";
+                       request_deadline_days, require_totp, created_at, notice_days";
 /// The same columns, qualified for joins.
 const W_COLUMNS: &str = "w.id, w.slug, w.legal_name, w.contact_email, w.dpo_name, w.dpo_email, \
-                         w.min_age, w.request_deadline_days, w.require_totp, w.created_at";
+                         w.min_age, w.request_deadline_days, w.require_totp, w.created_at, \
+                         w.notice_days";
+
+/// Where a membership's role follows the workspace's columns.
+const ROLE_AT: usize = 11;
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
     let contact: String = row.get(3)?;
@@ -28,6 +32,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
                 dpo_email: dpo_email.map(Email::from_stored),
                 min_age: row.get(6)?,
                 request_deadline_days: row.get(7)?,
+                notice_days: row.get(10)?,
                 require_totp: row.get(8)?,
             },
             created_at: created,
@@ -43,8 +48,8 @@ pub fn create(
 ) -> Result<WorkspaceScope, StoreError> {
     conn.execute(
         "INSERT INTO workspaces (slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
-         request_deadline_days, require_totp, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+         request_deadline_days, require_totp, created_at, updated_at, notice_days) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10)",
         params![
             slug.as_str(),
             settings.legal_name,
@@ -55,6 +60,7 @@ pub fn create(
             settings.request_deadline_days,
             settings.require_totp,
             ts(now),
+            settings.notice_days,
         ],
     )
     .map_err(|e| {
@@ -85,7 +91,8 @@ pub fn update(
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE workspaces SET legal_name = ?2, contact_email = ?3, dpo_name = ?4, dpo_email = ?5, \
-         min_age = ?6, request_deadline_days = ?7, require_totp = ?8, updated_at = ?9 WHERE id = ?1",
+         min_age = ?6, request_deadline_days = ?7, require_totp = ?8, updated_at = ?9, \
+         notice_days = ?10 WHERE id = ?1",
         params![
             scope.id(),
             settings.legal_name,
@@ -96,6 +103,7 @@ pub fn update(
             settings.request_deadline_days,
             settings.require_totp,
             ts(now),
+            settings.notice_days,
         ],
     )?;
     Ok(())
@@ -128,7 +136,7 @@ pub fn find_for_member(
                  JOIN memberships m ON m.workspace_id = w.id AND m.staff_id = ?1 WHERE w.slug = ?2"
             ),
             params![staff_id, slug],
-            |r| Ok((from_row(r)?, r.get::<_, String>(10)?)),
+            |r| Ok((from_row(r)?, r.get::<_, String>(ROLE_AT)?)),
         )
         .optional()?;
     Ok(row.map(|((scope, ws), role)| (scope, ws, Role::parse(&role).unwrap_or(Role::Auditor))))
@@ -145,7 +153,9 @@ pub fn list_for_member(
         "SELECT {W_COLUMNS}, m.role FROM workspaces w JOIN memberships m ON m.workspace_id = w.id \
          WHERE m.staff_id = ?1 ORDER BY w.slug"
     ))?;
-    let rows = stmt.query_map([staff_id], |r| Ok((from_row(r)?, r.get::<_, String>(10)?)))?;
+    let rows = stmt.query_map([staff_id], |r| {
+        Ok((from_row(r)?, r.get::<_, String>(ROLE_AT)?))
+    })?;
     let mut out = Vec::new();
     for row in rows {
         let ((scope, ws), role) = row?;

@@ -1,7 +1,7 @@
 //! The public privacy center, `/p/{workspace}/…`: what a business's customers read. Server
 //! rendered, no JavaScript, print-friendly. It shows only what was published.
 
-use crate::domain::inventory::{Inventory, RecipientRole, TransferSafeguard};
+use crate::domain::inventory::{Inventory, RecipientRole};
 use crate::domain::policy;
 use crate::domain::workspace::Workspace;
 use crate::error::AppError;
@@ -234,7 +234,7 @@ pub struct RecipientRow {
     pub name: String,
     pub purpose: String,
     pub country: String,
-    pub safeguard: &'static str,
+    pub safeguard: String,
     pub data: String,
 }
 
@@ -247,16 +247,6 @@ struct SubprocessorsPage {
     effective: Option<chrono::DateTime<Utc>>,
 }
 
-fn safeguard_label(s: TransferSafeguard) -> &'static str {
-    match s {
-        TransferSafeguard::NotATransfer => "Within the EEA",
-        TransferSafeguard::Adequacy => "Adequacy decision",
-        TransferSafeguard::Sccs => "Standard contractual clauses",
-        TransferSafeguard::Bcrs => "Binding corporate rules",
-        TransferSafeguard::Derogation => "Derogation (Art. 49)",
-    }
-}
-
 async fn subprocessors(
     state: web::Data<AppState>,
     slug: web::Path<String>,
@@ -267,7 +257,11 @@ async fn subprocessors(
         name: r.name.clone(),
         purpose: r.purpose.clone(),
         country: r.country.clone(),
-        safeguard: safeguard_label(r.safeguard),
+        safeguard: crate::domain::transfer::safeguard_text(
+            &r.country,
+            r.safeguard,
+            r.derogation.as_deref(),
+        ),
         data: r
             .categories
             .iter()

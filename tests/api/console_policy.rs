@@ -46,6 +46,51 @@ async fn a_privacy_officer_drafts_publishes_and_sees_drift() {
         )
         .await;
     assert_eq!(res.status(), 303);
+
+    // An empty inventory would publish "we collect no personal data": the review says why it
+    // cannot be published, and publishing is refused.
+    let (status, _, review) = app.page(&dpo, "/console/w/aulm/policy/1/publish").await;
+    assert_eq!(status, 200);
+    assert!(
+        review.contains("no personal data is collected")
+            && !review.contains("<button type=\"submit\">Publish"),
+        "{review}"
+    );
+    let res = app
+        .post_form(
+            &dpo,
+            "/console/w/aulm/policy/1/publish",
+            &[("effective_on", ""), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("no personal data is collected")
+    );
+
+    // With a category, its purpose and its rule, the review shows the text and publishes.
+    let key = app.api_key("aulm", &["inventory:write"]);
+    let res = app
+        .client
+        .put(app.url("/api/v1/inventory/categories/user.contact.email"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"key": "user.contact.email", "name": "E-mail address", "sensitivity": "normal"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    app.complete_for_publication(&key, "user.contact.email")
+        .await;
+    let (_, _, review) = app.page(&dpo, "/console/w/aulm/policy/1/publish").await;
+    assert!(
+        review.contains("complete and consistent")
+            && review.contains("No version is in force yet")
+            && review.contains("E-mail address"),
+        "{review}"
+    );
     let res = app
         .post_form(
             &dpo,
@@ -59,7 +104,6 @@ async fn a_privacy_officer_drafts_publishes_and_sees_drift() {
     assert!(!list.contains("id=\"drift\""));
 
     // An inventory edit makes the published policy stale: both pages say what changed.
-    let key = app.api_key("aulm", &["inventory:write"]);
     app.client
         .put(app.url("/api/v1/inventory/categories/user.contact.email"))
         .bearer_auth(&key)
@@ -71,7 +115,7 @@ async fn a_privacy_officer_drafts_publishes_and_sees_drift() {
         let (_, _, page) = app.page(&dpo, path).await;
         assert!(page.contains("id=\"drift\""), "{path} shows no drift");
         assert!(
-            page.contains("user.contact.email") && page.contains("was added"),
+            page.contains("user.contact.email") && page.contains("was changed"),
             "{path}: {page}"
         );
     }

@@ -270,6 +270,10 @@ async fn the_published_demo_policies_state_every_fact_of_the_reference_policies(
             missing.is_empty(),
             "{slug}'s published policy lacks {missing:?}"
         );
+        // The demo inventories are what a careful operator would keep: nothing to warn about.
+        let scope = app.scope(slug);
+        let findings = lethe::services::inventory::check(&app.db, &scope).unwrap();
+        assert!(findings.is_empty(), "{slug}: {findings:#?}");
     }
 }
 

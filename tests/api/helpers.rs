@@ -106,6 +106,7 @@ impl TestApp {
             dpo_email: String::new(),
             min_age: "16".into(),
             request_deadline_days: "30".into(),
+            notice_days: String::new(),
             require_totp: false,
         };
         workspaces::create(&self.db, &Caller::system(), owner_id, slug, &input)
@@ -199,6 +200,49 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// What a data category needs before a policy stating it can be published: a purpose that
+    /// uses it and a retention rule (through the API, with an `inventory:write` key).
+    pub async fn complete_for_publication(&self, key: &str, category: &str) {
+        let purpose = format!("uses-{}", category.replace('.', "-"));
+        let rule = format!("ends-{}", category.replace('.', "-"));
+        for (path, body) in [
+            (
+                format!("/api/v1/inventory/purposes/{purpose}"),
+                serde_json::json!({"key": purpose, "name": "Running the service",
+                    "legal_basis": "contract", "categories": [category]}),
+            ),
+            (
+                format!("/api/v1/inventory/retention-rules/{rule}"),
+                serde_json::json!({"key": rule, "category": category,
+                    "trigger": "account_closed", "days": 30, "action": "delete"}),
+            ),
+        ] {
+            let res = self
+                .client
+                .put(self.url(&path))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert!(res.status().is_success(), "{path}: {}", res.status());
+        }
+    }
+
+    /// Sets a workspace's notice period for material policy changes (30 days by default).
+    pub fn set_notice_days(&self, slug: &str, days: u16) {
+        let conn = rusqlite::Connection::open(self.data_dir.path().join("lethe.db")).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE workspaces SET notice_days = ?1 WHERE slug = ?2",
+                rusqlite::params![days, slug],
+            )
+            .unwrap();
+        assert_eq!(changed, 1, "workspace {slug}");
     }
 
     pub fn audit_actions(&self) -> Vec<String> {

@@ -22,6 +22,7 @@ mod outbox;
 mod outbox_at_rest;
 mod policies;
 mod privacy_center;
+mod publication;
 mod retention;
 mod retention_crash;
 mod roles;

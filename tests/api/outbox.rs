@@ -177,6 +177,19 @@ pub(crate) async fn publish(
     summary: &str,
     effective_at: Option<String>,
 ) -> i64 {
+    // The check wants a category with a purpose and a rule before anything is published; the
+    // recipients of these tests receive none, which it warns about: confirmed below.
+    let res = app
+        .client
+        .put(app.url("/api/v1/inventory/categories/user.contact.email"))
+        .bearer_auth(key)
+        .json(&json!({"key": "user.contact.email", "name": "E-mail address", "sensitivity": "normal"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    app.complete_for_publication(key, "user.contact.email")
+        .await;
     let res = app
         .client
         .post(app.url("/api/v1/policies"))
@@ -191,11 +204,16 @@ pub(crate) async fn publish(
         .client
         .post(app.url(&format!("/api/v1/policies/{}/publish", v["version"])))
         .bearer_auth(key)
-        .json(&json!({ "effective_at": effective_at }))
+        .json(&json!({ "effective_at": effective_at, "confirm_warnings": true }))
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.status(),
+        200,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
     v["version"].as_i64().unwrap()
 }
 
@@ -596,6 +614,8 @@ async fn the_atom_feed_has_an_entry_per_version_and_per_subprocessor_change() {
     let app = spawn_app_with(|_| {}).await;
     let owner = app.create_admin("ada@example.org");
     app.create_workspace(owner, "feedy");
+    // Material versions one after the other, each in force at once.
+    app.set_notice_days("feedy", 0);
     let key = app.api_key("feedy", &["inventory:read", "inventory:write"]);
     let recipient = |k: &str, name: &str| json!({"key": k, "name": name, "role": "processor", "purpose": "hosting", "country": "DE", "safeguard": "not_a_transfer"});
     let put = async |k: &str, body: serde_json::Value| {
@@ -669,6 +689,8 @@ async fn a_message_fails_after_its_attempts_and_a_failing_endpoint_is_disabled()
     .await;
     let owner = app.create_admin("ada@example.org");
     let scope = app.create_workspace(owner, "flaky");
+    // Material versions one after the other, each in force at once.
+    app.set_notice_days("flaky", 0);
     let key = app.api_key("flaky", &["inventory:read", "inventory:write"]);
     let url = format!("http://127.0.0.1:{port}/hook");
     lethe::services::outbox::create_endpoint(
@@ -743,4 +765,105 @@ async fn a_message_fails_after_its_attempts_and_a_failing_endpoint_is_disabled()
         .await;
     assert_eq!(res.status(), 404);
     assert_eq!(count(&app, "SELECT count(*) FROM webhook_endpoints"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_material_change_is_announced_at_publication_before_it_applies() {
+    let (smtp_port, mut inbox) = smtp_sink().await;
+    let app = spawn_app_with(|c| {
+        fast_outbox(c);
+        c.smtp_url = Some(Secret::new(format!("smtp://127.0.0.1:{smtp_port}")));
+        c.mail_from = Some("Privacy at News <privacy@news.example>".into());
+    })
+    .await;
+    let owner = app.create_admin("ada@example.org");
+    app.create_workspace(owner, "news");
+    let key = app.api_key("news", &["inventory:read", "inventory:write"]);
+    publish(&app, &key, "First version", None).await;
+    subscribe(&app, "news", "reader@example.org").await;
+    let confirmation = next_mail(&mut inbox).await;
+    let confirm = link_with(&app, &confirmation.body, "/subscribe/confirm/");
+    let res = app
+        .new_client()
+        .get(app.url(&confirm))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // Inside the 30 days' notice a material change is refused…
+    let soon = (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339();
+    let res = app
+        .client
+        .post(app.url("/api/v1/policies"))
+        .bearer_auth(&key)
+        .json(&json!({"markdown": "# Policy v2\n\n{{ categories_table() }}\n", "material": true, "summary": "We add a payment processor"}))
+        .send()
+        .await
+        .unwrap();
+    let draft: serde_json::Value = res.json().await.unwrap();
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/policies/{}/publish", draft["version"])))
+        .bearer_auth(&key)
+        .json(&json!({ "effective_at": soon }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let problem: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "effective_at", "{problem}");
+    // …and an API key cannot waive the notice: that is an owner's decision in the console.
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/policies/{}/publish", draft["version"])))
+        .bearer_auth(&key)
+        .json(&json!({ "effective_at": soon, "notice_waiver": "new law" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let problem = res.text().await.unwrap();
+    assert!(problem.contains("notice_waiver"), "{problem}");
+
+    // Scheduled after the notice period, it is announced now, with the day it applies.
+    let later = chrono::Utc::now() + chrono::Duration::days(31);
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/policies/{}/publish", draft["version"])))
+        .bearer_auth(&key)
+        .json(&json!({ "effective_at": later.to_rfc3339() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let notice = next_mail(&mut inbox).await;
+    let day = later.format("%Y-%m-%d").to_string();
+    assert!(
+        notice.subject.contains("takes effect on") && notice.subject.contains(&day),
+        "{notice:?}"
+    );
+    assert!(
+        notice
+            .body
+            .contains("until then the current version applies")
+            && notice.body.contains("We add a payment processor"),
+        "{}",
+        notice.body
+    );
+    // The privacy center shows the coming version beside the one in force.
+    let page = app
+        .new_client()
+        .get(app.url("/p/news/privacy"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("A new version takes effect on")
+            && page.contains("We add a payment processor"),
+        "{page}"
+    );
 }

@@ -18,6 +18,8 @@ async fn setup() -> (TestApp, String) {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
+    app.complete_for_publication(&key, "user.contact.email")
+        .await;
     (app, key)
 }
 
@@ -148,6 +150,7 @@ async fn drift_is_reported_after_an_inventory_edit_and_a_new_version_clears_it()
         .expect("drift");
     assert_eq!(version, 1);
     assert_eq!(changes, ["data category 'user.name' was added"]);
+    app.complete_for_publication(&key, "user.name").await;
     call(
         &app,
         &key,
@@ -310,8 +313,7 @@ async fn a_future_effective_date_schedules_the_version_and_the_public_status_fol
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_published_effective_now_replaces_the_one_in_force_within_the_same_second() {
     let (app, key) = setup().await;
-    let draft =
-        |summary: &'static str| json!({"markdown": TEMPLATE, "material": true, "summary": summary});
+    let draft = |summary: &'static str| json!({"markdown": TEMPLATE, "material": false, "summary": summary});
     for (version, summary) in [(1, "First"), (2, "Second")] {
         let (status, _) = call(
             &app,

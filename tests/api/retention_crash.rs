@@ -41,6 +41,7 @@ pub(crate) fn prepare_workspace(dir: &Path, slug: &str) -> Db {
         dpo_email: String::new(),
         min_age: "16".into(),
         request_deadline_days: "30".into(),
+        notice_days: String::new(),
         require_totp: false,
     };
     workspaces::create(&db, &Caller::system(), owner, slug, &input).unwrap();

@@ -28,6 +28,7 @@ async fn acknowledged_records_survive_kill_9_and_a_master_key_rotation() {
             dpo_email: String::new(),
             min_age: "16".into(),
             request_deadline_days: "30".into(),
+            notice_days: String::new(),
             require_totp: false,
         };
         workspaces::create(&db, &Caller::system(), owner, "aulm", &input).unwrap();

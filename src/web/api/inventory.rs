@@ -14,6 +14,7 @@ use actix_web::{HttpResponse, web};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/inventory", web::get().to(whole))
+        .route("/inventory/check", web::get().to(check))
         .route("/inventory/taxonomy", web::get().to(taxonomy));
     item_routes(
         cfg,
@@ -84,6 +85,23 @@ pub async fn whole(state: web::Data<AppState>, key: ApiKey) -> Result<HttpRespon
     let scope = key.workspace;
     let inventory = state.db.run(move |db| service::load(db, &scope)).await?;
     Ok(HttpResponse::Ok().json(inventory))
+}
+
+/// What would make the published policy false or empty: errors block publication, warnings
+/// must be confirmed when publishing. Errors first.
+#[utoipa::path(
+    get, path = "/api/v1/inventory/check", tag = "inventory", operation_id = "check_inventory",
+    security(("api_key" = ["inventory:read"])),
+    responses(
+        (status = 200, description = "The findings, errors first; empty when all is well", body = Vec<crate::domain::inventory_check::Finding>),
+        (status = 403, description = "The key lacks inventory:read", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn check(state: web::Data<AppState>, key: ApiKey) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::InventoryRead)?;
+    let scope = key.workspace;
+    let findings = state.db.run(move |db| service::check(db, &scope)).await?;
+    Ok(HttpResponse::Ok().json(findings))
 }
 
 /// The default taxonomy of data categories (fideslang keys) to start an inventory from.

@@ -8,6 +8,7 @@ use crate::domain::apikey::Scope;
 use crate::domain::policy::DiffLine;
 use crate::error::AppError;
 use crate::services::policies::{self as service, DraftInput};
+use crate::services::publication::{self, PublishRequest};
 use crate::store::policies::PolicyVersion;
 use crate::web::AppState;
 use actix_web::{HttpResponse, web};
@@ -21,6 +22,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/policies/{version}", web::get().to(get))
         .route("/policies/{version}", web::put().to(update))
         .route("/policies/{version}/publish", web::post().to(publish))
+        .route("/policies/{version}/review", web::get().to(review))
         .route("/policies/{version}/diff", web::get().to(diff))
         .route("/public/{workspace}/policy", web::get().to(public_status));
 }
@@ -87,11 +89,30 @@ impl From<DraftBody> for DraftInput {
     }
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishBody {
-    /// When it takes effect (RFC 3339); now when absent. Not in the past.
+    /// When it takes effect (RFC 3339); now when absent. Not in the past. A material change
+    /// takes effect no sooner than the workspace's notice period after publication.
     pub effective_at: Option<DateTime<Utc>>,
+    /// Publish despite the warnings of the check (`GET …/review` lists them).
+    #[serde(default)]
+    pub confirm_warnings: bool,
+}
+
+/// What publishing a draft now would meet: the check's findings (errors refuse publication,
+/// warnings need `confirm_warnings`), the version in force and the earliest day a material
+/// change may take effect.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublishReview {
+    pub version: i64,
+    pub material: bool,
+    pub findings: Vec<crate::domain::inventory_check::Finding>,
+    /// The version the diff compares with, if one is in force.
+    pub in_force: Option<i64>,
+    pub diff: Vec<DiffLine>,
+    pub notice_days: u16,
+    pub earliest_material_effect: DateTime<Utc>,
 }
 
 fn version_of(raw: &str) -> Result<i64, ApiError> {
@@ -210,23 +231,66 @@ pub async fn update(
         (status = 200, description = "The published version", body = PolicyDetail),
         (status = 404, description = "No such version in this workspace", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already published", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An effective date in the past", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The check found errors (field `inventory`) or unconfirmed warnings (`confirm_warnings`), the date is in the past or inside the notice period of a material change (`effective_at`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn publish(
     state: web::Data<AppState>,
     key: ApiKey,
     version: web::Path<String>,
-    body: Option<web::Json<PublishBody>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::InventoryWrite)?;
     let version = version_of(&version)?;
-    let effective_at = body.and_then(|b| b.into_inner().effective_at);
+    // No body means "now, no confirmation"; a body that does not parse is refused, not ignored
+    // (an `Option<Json<_>>` would quietly publish now instead).
+    let body: PublishBody = if body.iter().all(u8::is_ascii_whitespace) {
+        PublishBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| super::json_body_error(&e))?
+    };
+    // A reason to skip the notice period is an owner's decision, taken in the console.
+    let request = PublishRequest {
+        effective_at: body.effective_at,
+        confirm_warnings: body.confirm_warnings,
+        notice_waiver: None,
+    };
     let (scope, caller) = (key.workspace, key.caller.clone());
     state
         .db
-        .run(move |db| service::publish(db, &caller, &scope, version, effective_at))
+        .run(move |db| publication::publish(db, &caller, &scope, version, &request))
         .await?;
     Ok(HttpResponse::Ok().json(detail(&state, &key, version).await?))
+}
+
+/// What publishing the draft now would meet, without publishing it.
+#[utoipa::path(get, path = "/api/v1/policies/{version}/review", tag = "policy", operation_id = "review_policy",
+    security(("api_key" = ["inventory:read"])),
+    params(("version" = i64, Path, description = "Version number")),
+    responses(
+        (status = 200, description = "The check, the diff against the version in force and the notice period", body = PublishReview),
+        (status = 404, description = "No such version in this workspace", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn review(
+    state: web::Data<AppState>,
+    key: ApiKey,
+    version: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::InventoryRead)?;
+    let version = version_of(&version)?;
+    let scope = key.workspace;
+    let r = state
+        .db
+        .run(move |db| publication::review(db, &scope, version))
+        .await?;
+    Ok(HttpResponse::Ok().json(PublishReview {
+        version: r.draft.version,
+        material: r.draft.material,
+        findings: r.findings,
+        in_force: r.in_force.map(|v| v.version),
+        diff: r.diff,
+        notice_days: r.notice_days,
+        earliest_material_effect: r.earliest_material_effect,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

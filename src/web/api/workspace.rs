@@ -21,6 +21,8 @@ pub struct WorkspaceBody {
     pub min_age: u8,
     /// Default number of days to answer a data subject request.
     pub request_deadline_days: u16,
+    /// Days between the publication of a material policy change and the day it applies.
+    pub notice_days: u16,
     pub require_totp: bool,
     /// The scopes of the key that made this request.
     pub key_scopes: Vec<String>,
@@ -36,6 +38,7 @@ impl WorkspaceBody {
             dpo_email: w.settings.dpo_email.map(|e| e.to_string()),
             min_age: w.settings.min_age,
             request_deadline_days: w.settings.request_deadline_days,
+            notice_days: w.settings.notice_days,
             require_totp: w.settings.require_totp,
             key_scopes: key
                 .key
@@ -77,6 +80,8 @@ pub struct WorkspacePatch {
     pub dpo_email: Option<String>,
     pub min_age: Option<u8>,
     pub request_deadline_days: Option<u16>,
+    /// Days of notice before a material policy change applies (0 to 365).
+    pub notice_days: Option<u16>,
 }
 
 /// Updates the workspace's contact details and defaults (scope `workspace:write`).
@@ -121,6 +126,7 @@ pub async fn patch(
                     .request_deadline_days
                     .unwrap_or(s.request_deadline_days)
                     .to_string(),
+                notice_days: patch.notice_days.unwrap_or(s.notice_days).to_string(),
                 require_totp: s.require_totp,
             };
             crate::services::workspaces::update(db, &caller, &scope, &input)

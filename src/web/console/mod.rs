@@ -9,6 +9,7 @@ pub mod keys;
 pub mod members;
 pub mod outbox;
 pub mod policy;
+pub mod publication;
 pub mod retention;
 pub mod session;
 pub mod subjects;
@@ -91,7 +92,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/w/{slug}/policy/{version}", web::post().to(policy::save))
             .route(
                 "/w/{slug}/policy/{version}/publish",
-                web::post().to(policy::publish),
+                web::get().to(publication::review),
+            )
+            .route(
+                "/w/{slug}/policy/{version}/publish",
+                web::post().to(publication::publish),
             )
             .route(
                 "/w/{slug}/policy/{version}/diff",

@@ -14,7 +14,7 @@ use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use chrono::{NaiveDate, Utc};
+
 use serde::Deserialize;
 
 #[derive(Template)]
@@ -105,7 +105,6 @@ struct VersionPage {
     preview_html: String,
     errors: ValidationErrors,
     can_edit: bool,
-    today: String,
 }
 
 async fn version_page(
@@ -139,7 +138,6 @@ async fn version_page(
         preview_html: preview,
         errors: ValidationErrors::default(),
         can_edit: member.role.allows(Permission::PublishPolicy) && !v.published,
-        today: Utc::now().date_naive().to_string(),
         version: v,
     };
     fill(&mut page);
@@ -202,63 +200,6 @@ pub async fn save(
                     p.summary = form.summary;
                     p.errors = errors;
                 },
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct PublishForm {
-    /// A date (YYYY-MM-DD); today or empty means now.
-    #[serde(default)]
-    effective_on: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn publish(
-    state: web::Data<AppState>,
-    who: SignedIn,
-    path: web::Path<(String, i64)>,
-    form: web::Form<PublishForm>,
-) -> Result<HttpResponse, PageError> {
-    let (slug, version) = path.into_inner();
-    let member = who
-        .workspace(&state, &slug, Permission::PublishPolicy)
-        .await?;
-    who.check_csrf(&form.csrf)?;
-    let raw = form.effective_on.trim();
-    let effective_at = if raw.is_empty() {
-        None
-    } else {
-        let day = NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| {
-            AppError::Validation(ValidationErrors::single(
-                "effective_on",
-                "use a date like 2026-12-01",
-            ))
-        })?;
-        // Today means now; a later day means the start of that day, UTC.
-        (day > Utc::now().date_naive())
-            .then(|| day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()))
-            .flatten()
-    };
-    let (scope, caller) = (member.scope, who.caller.clone());
-    let outcome = state
-        .db
-        .run(move |db| service::publish(db, &caller, &scope, version, effective_at))
-        .await;
-    match outcome {
-        Ok(_) => Ok(see_other(&format!("/console/w/{slug}/policy"))),
-        Err(AppError::Validation(errors)) => {
-            version_page(
-                &state,
-                &who,
-                &slug,
-                version,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                |p| p.errors = errors,
             )
             .await
         }

@@ -117,6 +117,9 @@ pub struct SettingsForm {
     dpo_email: String,
     min_age: String,
     request_deadline_days: String,
+    /// Absent (an older form): the default.
+    #[serde(default)]
+    notice_days: String,
     /// A checkbox: present ("on") when ticked.
     require_totp: Option<String>,
     #[serde(default)]
@@ -132,6 +135,7 @@ impl SettingsForm {
             dpo_email: self.dpo_email.clone(),
             min_age: self.min_age.clone(),
             request_deadline_days: self.request_deadline_days.clone(),
+            notice_days: self.notice_days.clone(),
             require_totp: self.require_totp.is_some(),
         }
     }
@@ -150,6 +154,7 @@ impl SettingsForm {
                 .unwrap_or_default(),
             min_age: s.min_age.to_string(),
             request_deadline_days: s.request_deadline_days.to_string(),
+            notice_days: s.notice_days.to_string(),
             require_totp: s.require_totp.then(|| "on".to_owned()),
             csrf: String::new(),
         }
@@ -171,6 +176,7 @@ fn new_workspace_defaults() -> SettingsForm {
     SettingsForm {
         min_age: "16".into(),
         request_deadline_days: "30".into(),
+        notice_days: crate::domain::workspace::DEFAULT_NOTICE_DAYS.to_string(),
         ..SettingsForm::default()
     }
 }

@@ -57,7 +57,7 @@ choice!(RecipientRole, [
     Authority => "Public authority",
 ]);
 choice!(TransferSafeguard, [
-    NotATransfer => "No transfer out of the EEA",
+    NotATransfer => "None needed (a country in the EEA)",
     Adequacy => "Adequacy decision (Art. 45)",
     Sccs => "Standard contractual clauses (Art. 46)",
     Bcrs => "Binding corporate rules (Art. 47)",

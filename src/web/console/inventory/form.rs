@@ -28,6 +28,7 @@ pub struct Values {
     pub subject_optional: bool,
     pub legal_basis: String,
     pub balancing_note: String,
+    pub consent_prompt: String,
     /// The ticked category checkboxes.
     pub categories: Vec<String>,
     pub location: String,
@@ -35,6 +36,7 @@ pub struct Values {
     pub purpose: String,
     pub country: String,
     pub safeguard: String,
+    pub derogation: String,
     pub category: String,
     pub trigger: String,
     pub days: String,
@@ -77,6 +79,8 @@ impl Values {
                 "fields" => &mut v.fields,
                 "legal_basis" => &mut v.legal_basis,
                 "balancing_note" => &mut v.balancing_note,
+                "consent_prompt" => &mut v.consent_prompt,
+                "derogation" => &mut v.derogation,
                 "location" => &mut v.location,
                 "role" => &mut v.role,
                 "purpose" => &mut v.purpose,
@@ -271,6 +275,7 @@ impl FormItem for Purpose {
             description: self.description.clone(),
             legal_basis: self.legal_basis.value(),
             balancing_note: self.balancing_note.clone().unwrap_or_default(),
+            consent_prompt: self.consent_prompt.clone().unwrap_or_default(),
             categories: self.categories.clone(),
             ..Values::blank()
         }
@@ -287,6 +292,7 @@ impl FormItem for Purpose {
             legal_basis,
             balancing_note: (!note.is_empty()).then_some(note),
             categories: checked_categories(v),
+            consent_prompt: Some(v.consent_prompt.trim().to_owned()).filter(|p| !p.is_empty()),
         };
         Parsed::new(item, errors)
     }
@@ -329,6 +335,7 @@ impl FormItem for Recipient {
             purpose: self.purpose.clone(),
             country: self.country.clone(),
             safeguard: self.safeguard.value(),
+            derogation: self.derogation.clone().unwrap_or_default(),
             categories: self.categories.clone(),
             ..Values::blank()
         }
@@ -345,6 +352,7 @@ impl FormItem for Recipient {
             purpose: v.purpose.clone(),
             country: v.country.clone(),
             safeguard,
+            derogation: Some(v.derogation.trim().to_owned()).filter(|d| !d.is_empty()),
             categories: checked_categories(v),
         };
         Parsed::new(item, errors)
@@ -484,6 +492,7 @@ mod tests {
             description: String::new(),
             legal_basis: LegalBasis::LegitimateInterests,
             balancing_note: Some("Only network data.".into()),
+            consent_prompt: None,
             categories: vec!["user.device.ip".into()],
         };
         let (back, errors) = read::<Purpose>(&purpose.to_values());

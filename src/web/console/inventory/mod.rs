@@ -14,6 +14,7 @@ use crate::domain::inventory::{
     DataCategory, FieldSpec, Inventory, InventoryKind, LegalHold, Purpose, Recipient,
     RetentionRule, System,
 };
+use crate::domain::inventory_check::{Finding, Severity};
 use crate::domain::staff::Permission;
 use crate::error::AppError;
 use crate::services::inventory as service;
@@ -73,6 +74,8 @@ fn overview_url(slug: &str) -> String {
 struct InventoryPage {
     shell: Shell,
     inv: Inventory,
+    /// What the inventory check finds: errors block publication, warnings need a confirmation.
+    findings: Vec<Finding>,
     can_edit: bool,
     /// Why the last change was refused (a category still in use).
     error: Option<String>,
@@ -100,6 +103,17 @@ impl InventoryPage {
         crate::domain::retention::transforms_text(&r.transforms)
     }
 
+    fn is_error(&self, f: &Finding) -> bool {
+        f.severity == Severity::Error
+    }
+
+    fn count(&self, severity: Severity) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == severity)
+            .count()
+    }
+
     /// The name of a category, for the title of its key.
     fn category_name(&self, key: &str) -> String {
         self.inv
@@ -123,11 +137,13 @@ async fn render_overview(
         .workspace(state, slug, Permission::ViewInventory)
         .await?;
     let inv = load(state, &member).await?;
+    let findings = crate::domain::inventory_check::check(&inv);
     html(
         status,
         &InventoryPage {
             shell: Shell::in_workspace(who, &member, "inventory"),
             inv,
+            findings,
             can_edit: member.role.allows(Permission::EditInventory),
             error,
             notice,
