@@ -171,6 +171,11 @@ pub struct ServeArgs {
     /// Schedule of the destruction of spent period keys [default: "15 * * * *", hourly].
     #[arg(long, env = "LETHE_PERIOD_KEYS_SCHEDULE", value_name = "CRON")]
     pub period_keys_schedule: Option<String>,
+    /// Schedule of the anchoring of the audit chain: its head is kept in `keys.db` when it
+    /// moved (and at a clean shutdown), so `lethe audit verify` sees entries removed from
+    /// `lethe.db` [default: "* * * * *", every minute].
+    #[arg(long, env = "LETHE_AUDIT_ANCHOR_SCHEDULE", value_name = "CRON")]
+    pub audit_anchor_schedule: Option<String>,
     /// Records a retention run changes per transaction; between batches live writes get
     /// through [default: 2000].
     #[arg(long, env = "LETHE_RETENTION_BATCH_SIZE", value_name = "N")]
@@ -232,10 +237,16 @@ pub struct AuditArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain of the whole audit log; names the first entry that does not match.
+    /// Check the hash chain of the whole audit log and print its head; names the first entry
+    /// that does not match, and every anchor (kept in `keys.db`, or given with --expect) that
+    /// the chain no longer holds. Exits 1 when anything is broken.
     Verify {
         #[command(flatten)]
         data: DataArgs,
+        /// A head saved earlier, e.g. from the privacy center's transparency page: the chain
+        /// must still have entry SEQ with this hash. Repeatable.
+        #[arg(long = "expect", value_name = "SEQ:HASH")]
+        expect: Vec<String>,
     },
 }
 

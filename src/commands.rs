@@ -5,12 +5,14 @@ use crate::cli::{
     KeysArgs, KeysCommand, RetentionArgs, RetentionCommand, ServeArgs,
 };
 use crate::config::{Config, Secret, data_dir_from, master_key_from_env};
-use crate::services::{Caller, accounts, apikeys, demo, retention};
+use crate::domain::anchor::{self, AnchorStatus};
+use crate::services::{Caller, accounts, anchors, apikeys, demo, retention};
 use crate::startup::Application;
-use crate::store::{Db, audit, workspaces};
-use crate::vault::{MasterKey, Vault, master_key};
+use crate::store::{Db, keystore, workspaces};
+use crate::vault::{KEYS_FILE_NAME, MasterKey, Vault, master_key};
 use anyhow::{Context, anyhow};
 use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -61,10 +63,46 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Opens (creating if need be) the database: for the commands that may start a new Lethe.
 fn open(data: &DataArgs) -> anyhow::Result<Db> {
     let dir = data_dir_from(data)?;
-    Ok(Db::open(&dir.join("lethe.db"))?)
+    Ok(Db::open(&dir.join(DB_FILE_NAME))?)
 }
+
+/// The data directory of a command that works on an existing Lethe. It must exist and hold a
+/// database: a mistyped path is named, never made into a new, empty Lethe.
+fn existing_data_dir(data: &DataArgs) -> anyhow::Result<PathBuf> {
+    let dir = data_dir_from(data)?;
+    if !dir.exists() {
+        return Err(anyhow!(
+            "the data directory {} does not exist (give the one `lethe serve` uses, with \
+             --data-dir, LETHE_DATA_DIR or data_dir in --config)",
+            dir.display()
+        ));
+    }
+    if !dir.is_dir() {
+        return Err(anyhow!(
+            "the data directory {} is not a directory",
+            dir.display()
+        ));
+    }
+    if !dir.join(DB_FILE_NAME).is_file() {
+        return Err(anyhow!(
+            "the data directory {} holds no {DB_FILE_NAME}: it is not a Lethe data directory",
+            dir.display()
+        ));
+    }
+    Ok(dir)
+}
+
+/// The database of an existing Lethe (see [`existing_data_dir`]).
+fn open_existing(data: &DataArgs) -> anyhow::Result<(PathBuf, Db)> {
+    let dir = existing_data_dir(data)?;
+    let db = Db::open(&dir.join(DB_FILE_NAME))?;
+    Ok((dir, db))
+}
+
+const DB_FILE_NAME: &str = "lethe.db";
 
 pub fn admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
     match args.command {
@@ -108,7 +146,7 @@ pub fn apikey(args: ApikeyArgs) -> anyhow::Result<ExitCode> {
             scopes,
             name,
         } => {
-            let db = open(&data)?;
+            let (_, db) = open_existing(&data)?;
             let (scope, _) = db
                 .read(|c| workspaces::find_by_slug(c, &workspace))?
                 .ok_or_else(|| anyhow!("--workspace: there is no workspace '{workspace}'"))?;
@@ -129,33 +167,104 @@ pub fn apikey(args: ApikeyArgs) -> anyhow::Result<ExitCode> {
 
 pub fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        AuditCommand::Verify { data } => {
-            let db = open(&data)?;
-            match db.read(audit::verify)? {
-                Ok(n) => match db.read(audit::latest_checkpoint)? {
-                    None => {
-                        println!("audit log intact: {n} entries checked");
-                        Ok(ExitCode::SUCCESS)
-                    }
-                    Some(c) => {
-                        println!(
-                            "audit log intact: {n} entries checked after the checkpoint at entry \
-                             {} (older entries were pruned by the audit log's retention rule on \
-                             {}; the first kept entry points at its hash {})",
-                            c.seq,
-                            c.at.format("%Y-%m-%d"),
-                            &c.hash[..16.min(c.hash.len())]
-                        );
-                        Ok(ExitCode::SUCCESS)
-                    }
-                },
-                Err(broken) => {
-                    println!("audit log BROKEN: {broken}");
-                    Ok(ExitCode::from(1))
-                }
-            }
+        AuditCommand::Verify { data, expect } => {
+            let expected = expect
+                .iter()
+                .map(|e| anchor::parse_expected(e).map_err(|m| anyhow!("--expect: {m}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let (dir, db) = open_existing(&data)?;
+            let stored = keystore::read_anchors(&dir.join(KEYS_FILE_NAME))?;
+            let report = anchors::verify(&db, stored, &expected)?;
+            print_verify_report(&report);
+            Ok(if report.is_intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
+}
+
+fn print_verify_report(r: &anchors::VerifyReport) {
+    match &r.head {
+        Some(h) => println!(
+            "audit log head: entry {}, hash {} (to check later: --expect {}:{})",
+            h.seq, h.hash, h.seq, h.hash
+        ),
+        None => println!("audit log head: none, the log is empty"),
+    }
+    match r.key_store_anchors {
+        None => println!("{KEYS_FILE_NAME}: not found, so no anchors to check"),
+        Some(0) => println!(
+            "{KEYS_FILE_NAME}: no anchors yet (`lethe serve` keeps the head there when it moves, \
+             see --audit-anchor-schedule, and at shutdown)"
+        ),
+        Some(n) => println!("{KEYS_FILE_NAME}: {}", anchors_count(n)),
+    }
+    for a in &r.anchors {
+        let source = match a.source {
+            anchors::AnchorSource::KeyStore(at) => format!(
+                "kept in {KEYS_FILE_NAME} at {}",
+                at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+            anchors::AnchorSource::Expected => "given with --expect".to_owned(),
+        };
+        println!(
+            "  anchor at entry {} ({source}, hash {}): {}",
+            a.seq,
+            short(&a.hash),
+            a.status
+        );
+    }
+    if !r.missing_guards.is_empty() {
+        println!(
+            "warning: the triggers that refuse edits and deletions of entries are missing ({}): \
+             someone dropped them",
+            r.missing_guards.join(", ")
+        );
+    }
+    let broken = r.anchors.iter().filter(|a| a.status.is_broken()).count();
+    let held = r
+        .anchors
+        .iter()
+        .filter(|a| a.status == AnchorStatus::Held)
+        .count();
+    match (&r.chain, broken) {
+        (Err(e), _) => println!("audit log BROKEN: {e}"),
+        (Ok(_), b) if b > 0 => println!(
+            "audit log BROKEN: the chain no longer holds {b} of {}: entries were removed from \
+             its end or it was rewritten",
+            anchors_count(r.anchors.len())
+        ),
+        (Ok(n), _) => {
+            let after = match &r.checkpoint {
+                Some(c) => format!(
+                    " after the checkpoint at entry {} (older entries were pruned by the audit \
+                     log's retention rule on {}; the first kept entry points at its hash {})",
+                    c.seq,
+                    c.at.format("%Y-%m-%d"),
+                    short(&c.hash)
+                ),
+                None => String::new(),
+            };
+            println!(
+                "audit log intact: {n} entries checked{after}; {} held",
+                anchors_count(held)
+            );
+        }
+    }
+}
+
+fn anchors_count(n: usize) -> String {
+    if n == 1 {
+        "1 anchor".into()
+    } else {
+        format!("{n} anchors")
+    }
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..16.min(hash.len())]
 }
 
 pub fn demo(args: DataArgs) -> anyhow::Result<ExitCode> {
@@ -196,7 +305,7 @@ fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
 pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         KeysCommand::Rotate { data } => {
-            let dir = data_dir_from(&data)?;
+            let dir = existing_data_dir(&data)?;
             let _lock = lock_data_dir(&dir)?;
             let from_env = master_key_from_env();
             let vault = Vault::open(&dir, from_env.as_ref())?;
@@ -261,8 +370,8 @@ pub fn retention(args: RetentionArgs) -> anyhow::Result<ExitCode> {
     if !(10..=20_000).contains(&batch) {
         return Err(anyhow!("--batch-size: must be between 10 and 20000"));
     }
-    let db = open(&data)?;
-    let vault = Vault::open(&data_dir_from(&data)?, master_key_from_env().as_ref())?;
+    let (dir, db) = open_existing(&data)?;
+    let vault = Vault::open(&dir, master_key_from_env().as_ref())?;
     let targets = match &workspace {
         Some(slug) => {
             let (scope, _) = db

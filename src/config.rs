@@ -52,6 +52,7 @@ struct FileConfig {
     claims_schedule: Option<String>,
     own_data_schedule: Option<String>,
     period_keys_schedule: Option<String>,
+    audit_anchor_schedule: Option<String>,
     retention_batch_size: Option<u32>,
 }
 
@@ -139,6 +140,8 @@ pub struct Config {
     pub own_data_schedule: CronSchedule,
     /// When spent period keys are destroyed.
     pub period_keys_schedule: CronSchedule,
+    /// When the audit chain's head is kept in the key store (if it moved).
+    pub audit_anchor_schedule: CronSchedule,
     /// Rows a retention run changes per transaction.
     pub retention_batch_size: u32,
     /// First retry delay; each further one doubles, up to an hour.
@@ -171,6 +174,8 @@ const DEFAULT_LEGAL_HOLDS_SCHEDULE: &str = "*/10 * * * *";
 const DEFAULT_CLAIMS_SCHEDULE: &str = "5 * * * *";
 const DEFAULT_OWN_DATA_SCHEDULE: &str = "30 3 * * *";
 const DEFAULT_PERIOD_KEYS_SCHEDULE: &str = "15 * * * *";
+/// Every minute: one read of the head, and a write only when it moved.
+const DEFAULT_AUDIT_ANCHOR_SCHEDULE: &str = "* * * * *";
 pub const DEFAULT_RETENTION_BATCH_SIZE: u32 = 2000;
 
 /// A built-in schedule; a typo in one is caught by the unit test of the defaults.
@@ -204,6 +209,7 @@ impl Config {
             claims_schedule: builtin(DEFAULT_CLAIMS_SCHEDULE),
             own_data_schedule: builtin(DEFAULT_OWN_DATA_SCHEDULE),
             period_keys_schedule: builtin(DEFAULT_PERIOD_KEYS_SCHEDULE),
+            audit_anchor_schedule: builtin(DEFAULT_AUDIT_ANCHOR_SCHEDULE),
             retention_batch_size: DEFAULT_RETENTION_BATCH_SIZE,
             outbox_retry_base: Duration::from_secs(30),
             outbox_max_attempts: 12,
@@ -383,6 +389,12 @@ impl Config {
                 file.period_keys_schedule,
                 &mut config.period_keys_schedule,
             ),
+            (
+                "--audit-anchor-schedule",
+                args.audit_anchor_schedule,
+                file.audit_anchor_schedule,
+                &mut config.audit_anchor_schedule,
+            ),
         ] {
             if let Some(s) = arg.or(from_file) {
                 *slot = parse_schedule(option, &s)?;
@@ -473,12 +485,15 @@ mod tests {
     fn the_built_in_job_schedules_parse_and_crontab_forms_are_accepted() {
         let c = Config::with_data_dir("d");
         assert_eq!(c.own_data_schedule.source(), "30 3 * * *");
+        assert_eq!(c.audit_anchor_schedule.source(), "* * * * *");
         let mut a = args();
         a.legal_holds_schedule = Some("@hourly".into());
+        a.audit_anchor_schedule = Some("*/5 * * * * *".into());
         a.outbox_schedule = Some("*/5 * * * *".into());
         let c = Config::from_serve_args(a).unwrap();
         assert_eq!(c.legal_holds_schedule.source(), "@hourly");
         assert_eq!(c.outbox_schedule.source(), "*/5 * * * *");
+        assert_eq!(c.audit_anchor_schedule.source(), "*/5 * * * * *");
     }
 
     #[test]

@@ -166,12 +166,13 @@ impl Application {
     /// Serves until the server stops (Ctrl-C / SIGTERM), with the scheduled jobs running. At
     /// shutdown, running jobs stop between batches (a retention run resumes at the next start).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let clock: Arc<dyn crate::domain::time::Clock> = Arc::new(crate::domain::time::SystemClock);
         let scheduler = Arc::new(crate::jobs::registry(
             self.db.clone(),
             self.vault.clone(),
             self.config.clone(),
             self.base_url.clone(),
-            Arc::new(crate::domain::time::SystemClock),
+            clock.clone(),
             self.stop.clone(),
             self.live.clone(),
         ));
@@ -185,6 +186,19 @@ impl Application {
         };
         scheduler.shutdown(Duration::from_secs(10)).await;
         passes.abort();
+        // A last anchor, so that what happened since the job's last pass is anchored too.
+        let (db, vault) = (self.db.clone(), self.vault.clone());
+        let anchored = tokio::task::spawn_blocking(move || {
+            crate::services::anchors::anchor_head(&db, vault.key_store(), clock.now())
+        })
+        .await;
+        match anchored {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "anchoring the audit chain at shutdown failed")
+            }
+            Err(e) => tracing::error!(error = %e, "anchoring the audit chain at shutdown failed"),
+        }
         result
     }
 }

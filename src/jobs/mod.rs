@@ -6,7 +6,7 @@ pub mod scheduler;
 
 use crate::config::Config;
 use crate::domain::time::Clock;
-use crate::services::{erasure, keys, outbox};
+use crate::services::{anchors, erasure, keys, outbox};
 use crate::store::Db;
 use crate::vault::Vault;
 use scheduler::{Job, Scheduler};
@@ -39,6 +39,17 @@ pub fn registry(
         move |run| {
             let n = erasure::end_expired_holds(run.db, &v, run.now.date_naive())?;
             Ok(summary(n, "records whose legal hold ended deleted"))
+        },
+    ));
+    let v = vault.clone();
+    s.add(Job::new(
+        "audit-anchor",
+        config.audit_anchor_schedule.clone(),
+        move |run| {
+            let head = anchors::anchor_head(run.db, v.key_store(), run.now)?;
+            Ok(head.map_or(String::new(), |h| {
+                format!("audit chain anchored at entry {}", h.seq)
+            }))
         },
     ));
     let v = vault.clone();

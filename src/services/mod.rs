@@ -2,6 +2,7 @@
 //! and appends the audit entry in that same transaction. Shared by the web layer and the shell.
 
 pub mod accounts;
+pub mod anchors;
 pub mod apikeys;
 pub mod demo;
 pub mod erasure;

@@ -73,9 +73,11 @@ pub struct SubjectRecords {
     pub records: Vec<RecordView>,
 }
 
-/// Who reads a person's data, and why: written to the subject access log.
+/// Who reads a person's data, and why: written to the subject access log, and the read (without
+/// the reason) to the audit chain.
 #[derive(Debug, Clone)]
 pub struct Reader {
+    pub caller: Caller,
     pub staff_id: Option<i64>,
     pub label: String,
     /// The privacy officer may read a restricted person's records.
@@ -92,6 +94,7 @@ impl Reader {
             Actor::System => (None, "Lethe".into()),
         };
         Reader {
+            caller: caller.clone(),
             staff_id,
             label,
             may_read_restricted,
@@ -283,7 +286,7 @@ pub fn get(
     let row = db.read(|c| find(c, scope, external_id))?;
     let key = subject_key(vault, scope, &row)?;
     let v = view(&row, key.as_ref(), scope)?;
-    log_access(db, scope, &row, reader)?;
+    log_access(db, scope, &row, reader, json!({"read": "profile"}))?;
     Ok(v)
 }
 
@@ -303,20 +306,25 @@ pub fn find_by_email(
     for row in &rows {
         let key = subject_key(vault, scope, row)?;
         out.push(view(row, key.as_ref(), scope)?);
-        log_access(db, scope, row, reader)?;
+        let what = json!({"read": "profile", "found_by": "email"});
+        log_access(db, scope, row, reader, what)?;
     }
     Ok(out)
 }
 
+/// Writes the read to the subject access log (with the reason) and, in the same transaction, to
+/// the audit chain as `subject.read` with `what` was read and the log row's id. The reason is
+/// free text that may name people, so it stays out of the chain, whose entries outlive it.
 fn log_access(
     db: &Db,
     scope: &WorkspaceScope,
     row: &SubjectRow,
     reader: &Reader,
+    mut what: Value,
 ) -> Result<(), AppError> {
     let now = Utc::now();
     db.write(|tx| {
-        records::log_access(
+        let entry = records::log_access(
             tx,
             scope,
             row.id,
@@ -324,8 +332,19 @@ fn log_access(
             &reader.label,
             &reader.reason,
             now,
-        )
-        .map_err(AppError::from)
+        )?;
+        if let Some(detail) = what.as_object_mut() {
+            detail.insert("access_log".into(), json!(entry));
+            if row.restricted_at.is_some() {
+                detail.insert("restricted".into(), json!(true));
+            }
+        }
+        let event = reader
+            .caller
+            .event("subject.read", &row.external_id)
+            .detail(what);
+        audit::append(tx, Some(scope), &event, now)?;
+        Ok(())
     })
 }
 
@@ -429,7 +448,17 @@ pub fn read_records(
         .iter()
         .map(|r| open_record(scope, r, &keys))
         .collect::<Result<Vec<_>, _>>()?;
-    log_access(db, scope, &row, reader)?;
+    let mut categories: Vec<&str> = records.iter().map(|r| r.category.as_str()).collect();
+    categories.sort_unstable();
+    categories.dedup();
+    let what = json!({
+        "read": "records",
+        "records": records.len(),
+        "offset": offset,
+        "total": total,
+        "categories": categories,
+    });
+    log_access(db, scope, &row, reader, what)?;
     Ok(SubjectRecords {
         subject,
         total,

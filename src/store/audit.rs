@@ -2,6 +2,7 @@
 //! records commit together), list with filters, and verify the chain.
 
 use super::{StoreError, WorkspaceScope, time_at, ts};
+use crate::domain::anchor::Head;
 use crate::domain::audit::{
     AuditEvent, ChainBreak, ChainVerifier, ChainedFields, GENESIS_HASH, chain_hash, truncate_ip,
 };
@@ -256,6 +257,50 @@ pub fn prune_before_checkpoint(conn: &Connection, limit: u32) -> Result<usize, S
          (SELECT coalesce(max(seq), 0) FROM audit_checkpoints) ORDER BY seq LIMIT ?1)",
         [limit],
     )?)
+}
+
+/// The newest entry; None for an empty log.
+pub fn head(conn: &Connection) -> Result<Option<Head>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(Head {
+                    seq: r.get(0)?,
+                    hash: r.get(1)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// The stored hash of entry `seq`, if it is there.
+pub fn hash_at(conn: &Connection, seq: i64) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row("SELECT hash FROM audit_log WHERE seq = ?1", [seq], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// The triggers that refuse edits and deletions of entries.
+const GUARDS: [&str; 2] = ["audit_log_no_update", "audit_log_no_delete"];
+
+/// Those of the guarding triggers that are not there (someone dropped them).
+pub fn missing_guards(conn: &Connection) -> Result<Vec<&'static str>, StoreError> {
+    let mut missing = Vec::new();
+    for name in GUARDS {
+        let present: bool = conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+            [name],
+            |r| r.get(0),
+        )?;
+        if !present {
+            missing.push(name);
+        }
+    }
+    Ok(missing)
 }
 
 /// Checks every entry after the newest checkpoint in order (the first must point at the

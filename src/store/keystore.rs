@@ -1,16 +1,19 @@
 //! The key store: data keys, each wrapped (sealed) by the master key, in their own SQLite file
 //! (`keys.db`) so that keys and records can be backed up, and expire from backups, separately.
-//! Destroying a row here is what makes a person's records unreadable for good.
+//! Destroying a row here is what makes a person's records unreadable for good. It also keeps
+//! the audit chain's anchors: heads of the chain in `lethe.db`, kept where rewriting `lethe.db`
+//! does not reach them.
 
-use super::{StoreError, WorkspaceScope, ts};
-use chrono::Utc;
+use super::{StoreError, WorkspaceScope, time_at, ts};
+use crate::domain::anchor::StoredAnchor;
+use chrono::{DateTime, Utc};
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::time::Duration;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 /// The workspace id of keys that belong to the instance, not to a workspace.
 const INSTANCE: i64 = 0;
@@ -29,6 +32,16 @@ CREATE TABLE data_keys (
     created_at   TEXT NOT NULL,
     UNIQUE (workspace_id, purpose, label)
 ) WITHOUT ROWID;
+";
+
+/// Version 2: heads of the audit chain (`lethe.db`'s `audit_log`), written by the anchor job.
+const ANCHORS: &str = "
+CREATE TABLE audit_anchors (
+    seq  INTEGER PRIMARY KEY,
+    -- The entry's hash, 64 hex characters.
+    hash TEXT NOT NULL,
+    at   TEXT NOT NULL
+);
 ";
 
 /// One wrapped data key as stored.
@@ -70,8 +83,11 @@ impl KeyStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         configure(&conn)?;
         if version < 1 {
+            conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = 1; COMMIT;"))?;
+        }
+        if version < 2 {
             conn.execute_batch(&format!(
-                "BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN; {ANCHORS} PRAGMA user_version = 2; COMMIT;"
             ))?;
         }
         drop(conn);
@@ -258,6 +274,84 @@ impl KeyStore {
             .map_err(StoreError::from)?;
         Ok(keys.len())
     }
+}
+
+impl KeyStore {
+    /// Keeps a head of the audit chain; `synchronous = FULL` makes it survive a power loss.
+    pub fn record_anchor(&self, seq: i64, hash: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let conn = self.pool.get()?;
+        conn.execute(
+            "INSERT INTO audit_anchors (seq, hash, at) VALUES (?1, ?2, ?3)",
+            params![seq, hash, ts(at)],
+        )
+        .map_err(|e| super::unique_violation(e, format!("an anchor at entry {seq} exists")))?;
+        Ok(())
+    }
+
+    pub fn latest_anchor(&self) -> Result<Option<StoredAnchor>, StoreError> {
+        let conn = self.pool.get()?;
+        Ok(conn
+            .query_row(
+                "SELECT seq, hash, at FROM audit_anchors ORDER BY seq DESC LIMIT 1",
+                [],
+                anchor_row,
+            )
+            .optional()?)
+    }
+
+    /// Every kept anchor, oldest first.
+    pub fn anchors(&self) -> Result<Vec<StoredAnchor>, StoreError> {
+        let conn = self.pool.get()?;
+        all_anchors(&conn)
+    }
+
+    pub fn forget_anchors(&self, seqs: &[i64]) -> Result<usize, StoreError> {
+        let mut conn = self.pool.get()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut n = 0;
+        for seq in seqs {
+            n += tx.execute("DELETE FROM audit_anchors WHERE seq = ?1", [seq])?;
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+}
+
+/// The anchors in the key store at `path`, for `lethe audit verify`: opened as it is, never
+/// created, upgraded or otherwise written. None when there is no such file; empty for a key
+/// store from before anchors.
+pub fn read_anchors(path: &Path) -> Result<Option<Vec<StoredAnchor>>, StoreError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let has_table: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'audit_anchors'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_table {
+        return Ok(Some(Vec::new()));
+    }
+    Ok(Some(all_anchors(&conn)?))
+}
+
+fn all_anchors(conn: &Connection) -> Result<Vec<StoredAnchor>, StoreError> {
+    let mut stmt = conn.prepare("SELECT seq, hash, at FROM audit_anchors ORDER BY seq")?;
+    let rows = stmt.query_map([], anchor_row)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+fn anchor_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredAnchor> {
+    Ok(StoredAnchor {
+        seq: r.get(0)?,
+        hash: r.get(1)?,
+        at: time_at(r, 2)?,
+    })
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<WrappedKey> {

@@ -158,13 +158,13 @@ pub fn log_access(
     actor: &str,
     reason: &str,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO subject_access_log (workspace_id, subject_id, staff_id, actor, reason, at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![scope.id(), subject_id, staff_id, actor, reason, ts(at)],
     )?;
-    Ok(())
+    Ok(conn.last_insert_rowid())
 }
 
 /// Who looked at this person, newest first.

@@ -149,6 +149,11 @@ impl Vault {
         }
     }
 
+    /// The key store itself, for what else it keeps (the audit chain's anchors).
+    pub fn key_store(&self) -> &KeyStore {
+        &self.keys
+    }
+
     pub fn master_id(&self) -> &str {
         self.master.id()
     }

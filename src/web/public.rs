@@ -29,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/p/{slug}/privacy/v/{version}", web::get().to(one_version))
         .route("/p/{slug}/subprocessors", web::get().to(subprocessors))
         .route("/p/{slug}/retention", web::get().to(retention))
+        .route("/p/{slug}/transparency", web::get().to(transparency))
         .route("/p/{slug}/feed.atom", web::get().to(super::feed::feed))
         .route("/p/{slug}/subscribe", web::get().to(subscriptions::form))
         .route(
@@ -343,5 +344,32 @@ async fn retention(
         frame: Frame::new(&p, "retention"),
         latest,
         days,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "public/transparency.html")]
+struct TransparencyPage {
+    frame: Frame,
+    heads: Vec<crate::domain::anchor::DailyHead>,
+}
+
+/// The audit chain's head at the end of each recent day, for anyone to save and hold Lethe to
+/// (`lethe audit verify --expect`). The chain is the instance's: see ARCHITECTURE.md for what
+/// the numbers tell about other workspaces.
+async fn transparency(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let p = load(&state, slug.into_inner()).await?;
+    let vault = state.vault.clone();
+    let today = Utc::now().date_naive();
+    let heads = state
+        .db
+        .run(move |_| crate::services::anchors::published_heads(vault.key_store(), today))
+        .await?;
+    ok(&TransparencyPage {
+        frame: Frame::new(&p, "transparency"),
+        heads,
     })
 }

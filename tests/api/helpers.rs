@@ -371,6 +371,28 @@ impl Server {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// SIGTERM, as a service manager stops it: Lethe shuts down cleanly. Waits (at most 30 s)
+    /// for it to exit, and expects it to exit well.
+    pub fn stop(mut self) {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "lethe exited with {status}");
+                return;
+            }
+            if std::time::Instant::now() > deadline {
+                self.child.kill().unwrap();
+                panic!("lethe did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// SIGKILL: no shutdown hook runs, nothing is flushed by Lethe.
     pub fn kill_9(mut self) {
         self.child.kill().unwrap();

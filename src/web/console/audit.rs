@@ -95,6 +95,33 @@ struct AuditPage {
     older: Option<String>,
 }
 
+impl AuditPage {
+    /// An entry's details as `key: value` pairs, one per line: reads better than JSON, and
+    /// `subject.read` entries (the most frequent) say at a glance what was read.
+    fn details(&self, detail: &serde_json::Value) -> Vec<String> {
+        match detail {
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", plain(v)))
+                .collect(),
+            serde_json::Value::Null => Vec::new(),
+            other => vec![plain(other)],
+        }
+    }
+}
+
+/// A value without JSON's quotes where they add nothing.
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "none".into(),
+        serde_json::Value::Array(items) if items.iter().all(|i| !i.is_object()) => {
+            items.iter().map(plain).collect::<Vec<_>>().join(", ")
+        }
+        other => other.to_string(),
+    }
+}
+
 pub async fn workspace(
     state: web::Data<AppState>,
     who: SignedIn,
