@@ -83,6 +83,7 @@ fn prepare(dir: &Path) -> String {
         dpo_email: String::new(),
         min_age: "16".into(),
         request_deadline_days: "30".into(),
+        notice_days: String::new(),
         require_totp: false,
     };
     workspaces::create(&db, &Caller::system(), owner, "aulm", &input).unwrap();
