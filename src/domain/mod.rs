@@ -9,6 +9,8 @@ pub mod ip_country;
 pub mod keys;
 pub mod outbox;
 pub mod policy;
+pub mod policy_diff;
+pub mod policy_timeline;
 pub mod record;
 pub mod retention;
 pub mod ropa;

@@ -92,7 +92,10 @@ async fn a_privacy_officer_drafts_publishes_and_sees_drift() {
     )
     .await;
     let (_, _, diff) = app.page(&dpo, "/console/w/aulm/policy/2/diff").await;
-    assert!(diff.contains("class=\"added\"") && diff.contains("| E-mail |"));
+    assert!(
+        diff.contains("class=\"added\"") && diff.contains("<span class=\"cell\">E-mail</span>"),
+        "{diff}"
+    );
     let (_, _, list) = app.page(&dpo, "/console/w/aulm/policy").await;
     assert!(!list.contains("id=\"drift\""));
 

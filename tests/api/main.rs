@@ -21,6 +21,7 @@ mod layers;
 mod outbox;
 mod outbox_at_rest;
 mod policies;
+mod policy_workflow;
 mod privacy_center;
 mod retention;
 mod retention_crash;

@@ -40,6 +40,7 @@ use utoipa::{Modify, OpenApi};
         super::policies::create,
         super::policies::get,
         super::policies::update,
+        super::policies::delete,
         super::policies::publish,
         super::policies::diff,
         super::policies::public_status,

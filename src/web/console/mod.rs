@@ -97,6 +97,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/w/{slug}/policy/{version}/diff",
                 web::get().to(policy::diff),
             )
+            .route(
+                "/w/{slug}/policy/{version}/delete",
+                web::post().to(policy::delete),
+            )
             .route("/w/{slug}/subjects", web::get().to(subjects::list))
             .route(
                 "/w/{slug}/subjects/{external_id}",
