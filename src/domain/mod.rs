@@ -3,6 +3,7 @@
 pub mod apikey;
 pub mod audit;
 pub mod fideslang;
+pub mod import_plan;
 pub mod ingest;
 pub mod inventory;
 pub mod ip_country;

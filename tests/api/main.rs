@@ -16,6 +16,7 @@ mod demo;
 mod errors;
 mod exchange;
 mod health;
+mod import_preview;
 mod inventory;
 mod layers;
 mod outbox;

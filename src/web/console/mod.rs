@@ -139,6 +139,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/w/{slug}/inventory/ropa.csv",
                 web::get().to(inventory::ropa_csv),
             )
+            // Before `{kind}/{key}`, which would take `import/preview` for an item.
+            .route(
+                "/w/{slug}/inventory/import",
+                web::get().to(inventory::import::form),
+            )
+            .route(
+                "/w/{slug}/inventory/import",
+                web::post().to(inventory::import::confirm),
+            )
+            .route(
+                "/w/{slug}/inventory/import/preview",
+                web::post().to(inventory::import::preview),
+            )
             .route(
                 "/w/{slug}/inventory/{kind}/new",
                 web::get().to(inventory::new_form),
