@@ -308,7 +308,7 @@ pub fn word_diff(older: &str, newer: &str) -> Vec<Words> {
 fn same_line_edited(older: &ReaderLine, newer: &ReaderLine) -> bool {
     older.kind == newer.kind
         && older.cells.len() == newer.cells.len()
-        && TextDiff::from_words(&older.cells.join(" "), &newer.cells.join(" ")).ratio() >= 0.5
+        && TextDiff::from_words(older.cells.join(" "), newer.cells.join(" ")).ratio() >= 0.5
 }
 
 /// How far ahead a removed line looks for the added line it became.

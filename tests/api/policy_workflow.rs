@@ -424,3 +424,54 @@ async fn the_banner_announcing_a_new_version_ends_in_one_full_stop() {
     );
     assert!(!page.contains(".."), "{banner}");
 }
+
+/// Every `$ref` in `value`, e.g. `#/components/schemas/PolicyDiff`.
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => out.push(r.clone()),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_states_diffs_deleting_drafts_and_dry_runs() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert!(
+        doc["paths"]["/api/v1/policies/{version}"]["delete"].is_object(),
+        "DELETE of a draft"
+    );
+    let dry_run = doc["paths"]["/api/v1/inventory/fideslang"]["post"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "dry_run" && p["in"] == "query");
+    assert!(dry_run, "the dry_run parameter");
+    assert!(schemas["PolicySummary"]["properties"]["state"].is_object());
+    assert!(schemas["ImportPlan"]["properties"]["categories"].is_object());
+    assert!(schemas["PolicyDiff"]["properties"]["lines"].is_object());
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    let undefined: Vec<&String> = all
+        .iter()
+        .filter(|r| !schemas[r.trim_start_matches("#/components/schemas/")].is_object())
+        .collect();
+    assert!(undefined.is_empty(), "not defined: {undefined:?}");
+}

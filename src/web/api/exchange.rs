@@ -140,7 +140,7 @@ pub struct ImportQuery {
 #[serde(untagged)]
 pub enum ImportOutcome {
     Imported(ImportSummary),
-    DryRun(ImportPlan),
+    DryRun(Box<ImportPlan>),
 }
 
 /// Imports `data_category`, `data_use` and `system` lists (creating or replacing by key), all or
@@ -212,7 +212,7 @@ pub async fn import_fideslang(
             let existing = service::load(db, &scope)?;
             let incoming = fideslang::to_inventory(doc, &existing)?;
             Ok::<_, AppError>(if dry_run {
-                ImportOutcome::DryRun(service::preview_import(db, &scope, incoming)?)
+                ImportOutcome::DryRun(Box::new(service::preview_import(db, &scope, incoming)?))
             } else {
                 ImportOutcome::Imported(service::import(db, &caller, &scope, incoming)?)
             })

@@ -58,7 +58,7 @@ use utoipa::{Modify, OpenApi};
         super::retention::run,
         super::retention::start,
     ),
-    components(schemas(super::problem::Problem)),
+    components(schemas(super::problem::Problem, super::exchange::RopaFormat)),
     modifiers(&BearerKey),
     tags(
         (name = "workspace", description = "The key's workspace"),

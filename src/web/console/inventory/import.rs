@@ -28,7 +28,7 @@ struct ImportPage {
     /// The document as pasted.
     document: String,
     /// What it would do, once it passed every check.
-    plan: Option<ImportPlan>,
+    plan: Option<Box<ImportPlan>>,
     /// The inventory the plan was made against (see [`fingerprint`]).
     seen: String,
     /// Why the document cannot be imported: (place, message).
@@ -54,7 +54,7 @@ fn fingerprint(inv: &Inventory) -> String {
 
 enum Checked {
     /// The plan, and the fingerprint of the inventory it was made against.
-    Plan(ImportPlan, String),
+    Plan(Box<ImportPlan>, String),
     Refused(ValidationErrors),
 }
 
@@ -84,7 +84,7 @@ async fn check(
         })
         .await;
     match planned {
-        Ok((plan, seen)) => Ok(Checked::Plan(plan, seen)),
+        Ok((plan, seen)) => Ok(Checked::Plan(Box::new(plan), seen)),
         Err(AppError::Validation(errors)) => Ok(Checked::Refused(errors)),
         Err(e) => Err(e.into()),
     }
