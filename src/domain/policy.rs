@@ -337,30 +337,6 @@ pub fn drift(published: &Inventory, now: &Inventory) -> Vec<String> {
     out
 }
 
-/// One line of a diff between two versions' rendered Markdown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct DiffLine {
-    /// `=` unchanged, `-` only in the older version, `+` only in the newer.
-    pub op: String,
-    pub text: String,
-}
-
-pub fn diff(older: &str, newer: &str) -> Vec<DiffLine> {
-    use similar::{ChangeTag, TextDiff};
-    TextDiff::from_lines(older, newer)
-        .iter_all_changes()
-        .map(|c| DiffLine {
-            op: match c.tag() {
-                ChangeTag::Equal => "=",
-                ChangeTag::Delete => "-",
-                ChangeTag::Insert => "+",
-            }
-            .to_owned(),
-            text: c.value().trim_end_matches('\n').to_owned(),
-        })
-        .collect()
-}
-
 /// A starting point for a workspace's first policy; the operator edits the prose.
 pub const DEFAULT_TEMPLATE: &str = "# Privacy policy of {{ legal_name }}\n\n\
 ## Who we are\n\n{{ contact() }}\n\
@@ -499,12 +475,5 @@ mod tests {
             ]
         );
         assert!(drift(&before, &before).is_empty());
-    }
-
-    #[test]
-    fn diffs_mark_lines() {
-        let d = diff("a\nb\n", "a\nc\n");
-        let ops: Vec<_> = d.iter().map(|l| (l.op.as_str(), l.text.as_str())).collect();
-        assert_eq!(ops, [("=", "a"), ("-", "b"), ("+", "c")]);
     }
 }

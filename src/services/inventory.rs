@@ -3,6 +3,7 @@
 
 use super::Caller;
 use crate::domain::ValidationErrors;
+use crate::domain::import_plan::{self, ImportPlan};
 use crate::domain::inventory::{
     DataCategory, Inventory, InventoryKind, LegalHold, Purpose, Recipient, RetentionRule, System,
 };
@@ -302,16 +303,8 @@ struct Written {
     replaced: Vec<String>,
 }
 
-/// Creates or replaces every item of `incoming`, all or nothing: every item is validated and every
-/// category reference checked (against the workspace's categories and the imported ones) before
-/// anything is written, then all are written in one transaction with one `inventory.import` audit
-/// entry naming each item.
-pub fn import(
-    db: &Db,
-    caller: &Caller,
-    scope: &WorkspaceScope,
-    incoming: Inventory,
-) -> Result<ImportSummary, AppError> {
+/// Every item of `incoming` validated, errors named by place; an empty import is an error too.
+fn validate_import(incoming: Inventory) -> Result<Inventory, ValidationErrors> {
     let mut errors = ValidationErrors::default();
     let incoming = Inventory {
         categories: validate_list(incoming.categories, "categories", &mut errors),
@@ -325,26 +318,59 @@ pub fn import(
         errors.add("inventory", "nothing to import");
     }
     errors.into_result()?;
+    Ok(incoming)
+}
+
+/// Checks every category reference of `incoming` against the workspace's categories (`existing`)
+/// and the imported ones.
+fn check_import_refs(existing: &Inventory, incoming: &Inventory) -> Result<(), ValidationErrors> {
+    let mut known = existing.clone();
+    for c in &incoming.categories {
+        if !known.categories.iter().any(|k| k.key == c.key) {
+            known.categories.push(c.clone());
+        }
+    }
+    let mut errors = ValidationErrors::default();
+    check_list_refs(&incoming.purposes, "purposes", &known, &mut errors);
+    check_list_refs(&incoming.systems, "systems", &known, &mut errors);
+    check_list_refs(&incoming.recipients, "recipients", &known, &mut errors);
+    check_list_refs(
+        &incoming.retention_rules,
+        "retention_rules",
+        &known,
+        &mut errors,
+    );
+    check_list_refs(&incoming.legal_holds, "legal_holds", &known, &mut errors);
+    errors.into_result()
+}
+
+/// What [`import`] would do with `incoming`, checked the same way (the same errors), with
+/// nothing written and nothing audited.
+pub fn preview_import(
+    db: &Db,
+    scope: &WorkspaceScope,
+    incoming: Inventory,
+) -> Result<ImportPlan, AppError> {
+    let incoming = validate_import(incoming)?;
+    let existing = load(db, scope)?;
+    check_import_refs(&existing, &incoming)?;
+    Ok(import_plan::plan(&existing, &incoming))
+}
+
+/// Creates or replaces every item of `incoming`, all or nothing: every item is validated and every
+/// category reference checked (against the workspace's categories and the imported ones) before
+/// anything is written, then all are written in one transaction with one `inventory.import` audit
+/// entry naming each item.
+pub fn import(
+    db: &Db,
+    caller: &Caller,
+    scope: &WorkspaceScope,
+    incoming: Inventory,
+) -> Result<ImportSummary, AppError> {
+    let incoming = validate_import(incoming)?;
     let now = Utc::now();
     db.write(|tx| {
-        let mut known = inventory::load(tx, scope)?;
-        for c in &incoming.categories {
-            if !known.categories.iter().any(|k| k.key == c.key) {
-                known.categories.push(c.clone());
-            }
-        }
-        let mut errors = ValidationErrors::default();
-        check_list_refs(&incoming.purposes, "purposes", &known, &mut errors);
-        check_list_refs(&incoming.systems, "systems", &known, &mut errors);
-        check_list_refs(&incoming.recipients, "recipients", &known, &mut errors);
-        check_list_refs(
-            &incoming.retention_rules,
-            "retention_rules",
-            &known,
-            &mut errors,
-        );
-        check_list_refs(&incoming.legal_holds, "legal_holds", &known, &mut errors);
-        errors.into_result()?;
+        check_import_refs(&inventory::load(tx, scope)?, &incoming)?;
 
         let mut summary = ImportSummary::default();
         let mut written = Written::default();

@@ -1,20 +1,23 @@
 //! Policy versions: drafts rendered live from the inventory (publication is in `publication`),
-//! drift between the policy in force and the inventory now, and diffs between versions.
+//! drift between the policy in force and the inventory now, each version's state, and diffs
+//! between versions as a reader sees them.
 
 use super::Caller;
 use crate::domain::ValidationErrors;
 use crate::domain::inventory::Inventory;
-use crate::domain::policy::{self, DiffLine, PolicyFacts};
+use crate::domain::policy::{self, PolicyFacts};
+use crate::domain::policy_diff::{self, DiffLine};
+use crate::domain::policy_timeline::{Dated, Timeline, VersionState};
 use crate::domain::text;
 use crate::error::AppError;
 use crate::store::policies::{NewDraft, PolicyVersion};
 use crate::store::{Db, WorkspaceScope, audit, inventory, policies, workspaces};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 
 const MAX_MARKDOWN_BYTES: usize = 200 * 1024;
 
-/// What a draft is made of, as typed.
+/// What a draft is made of, as typed (any line ends: they are stored as LF).
 pub struct DraftInput {
     pub markdown: String,
     pub material: bool,
@@ -39,7 +42,8 @@ pub(super) fn render_now(
     Ok((md, html, inventory))
 }
 
-fn check(input: &DraftInput) -> Result<String, ValidationErrors> {
+/// The draft's Markdown with LF line ends, and its summary, both checked.
+fn check(input: &DraftInput) -> Result<(String, String), ValidationErrors> {
     let mut errors = ValidationErrors::default();
     if input.markdown.trim().is_empty() {
         errors.add("markdown", "is required");
@@ -58,7 +62,10 @@ fn check(input: &DraftInput) -> Result<String, ValidationErrors> {
         );
     }
     errors.into_result()?;
-    Ok(summary.unwrap_or_default())
+    Ok((
+        policy_diff::normalize_line_ends(&input.markdown),
+        summary.unwrap_or_default(),
+    ))
 }
 
 pub fn create_draft(
@@ -67,13 +74,13 @@ pub fn create_draft(
     scope: &WorkspaceScope,
     input: &DraftInput,
 ) -> Result<PolicyVersion, AppError> {
-    let summary = check(input)?;
+    let (markdown, summary) = check(input)?;
     let now = Utc::now();
     db.write(|tx| {
-        render_now(tx, scope, &input.markdown)?;
+        render_now(tx, scope, &markdown)?;
         let created_by = caller.actor.label();
         let draft = NewDraft {
-            markdown: &input.markdown,
+            markdown: &markdown,
             material: input.material,
             summary: &summary,
             created_by: &created_by,
@@ -94,14 +101,14 @@ pub fn update_draft(
     version: i64,
     input: &DraftInput,
 ) -> Result<PolicyVersion, AppError> {
-    let summary = check(input)?;
+    let (markdown, summary) = check(input)?;
     let now = Utc::now();
     db.write(|tx| {
         policies::get(tx, scope, version)?;
-        render_now(tx, scope, &input.markdown)?;
+        render_now(tx, scope, &markdown)?;
         let created_by = caller.actor.label();
         let draft = NewDraft {
-            markdown: &input.markdown,
+            markdown: &markdown,
             material: input.material,
             summary: &summary,
             created_by: &created_by,
@@ -114,6 +121,26 @@ pub fn update_draft(
             now,
         )?;
         Ok(policies::get(tx, scope, version)?)
+    })
+}
+
+/// Deletes a draft. A published version stays for good (409).
+pub fn delete_draft(
+    db: &Db,
+    caller: &Caller,
+    scope: &WorkspaceScope,
+    version: i64,
+) -> Result<(), AppError> {
+    let now = Utc::now();
+    db.write(|tx| {
+        policies::delete_draft(tx, scope, version)?;
+        audit::append(
+            tx,
+            Some(scope),
+            &caller.event("policy.draft_delete", format!("policy:{version}")),
+            now,
+        )?;
+        Ok(())
     })
 }
 
@@ -157,16 +184,79 @@ pub fn drift(db: &Db, scope: &WorkspaceScope) -> Result<Option<(i64, Vec<String>
     Ok((!changes.is_empty()).then_some((current.version, changes)))
 }
 
-/// Line diff of two versions' rendered Markdown (older first).
+/// The versions as they stand at `now`.
+pub fn timeline(versions: &[PolicyVersion], now: DateTime<Utc>) -> Timeline {
+    Timeline::new(
+        versions.iter().map(|v| Dated {
+            version: v.version,
+            effective_at: v.effective_at.filter(|_| v.published),
+        }),
+        now,
+    )
+}
+
+/// Every version, newest first, with its state now.
+pub fn list_with_states(
+    db: &Db,
+    scope: &WorkspaceScope,
+) -> Result<Vec<(PolicyVersion, VersionState)>, AppError> {
+    let versions = list(db, scope)?;
+    let timeline = timeline(&versions, Utc::now());
+    Ok(versions
+        .into_iter()
+        .filter_map(|v| timeline.state(v.version).map(|s| (v, s)))
+        .collect())
+}
+
+/// One version with its state now.
+pub fn get_with_state(
+    db: &Db,
+    scope: &WorkspaceScope,
+    version: i64,
+) -> Result<(PolicyVersion, VersionState), AppError> {
+    list_with_states(db, scope)?
+        .into_iter()
+        .find(|(v, _)| v.version == version)
+        .ok_or_else(|| AppError::NotFound(format!("policy version {version}")))
+}
+
+/// What changed from `older` to `newer`; `older` is `None` when there was nothing before.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PolicyDiff {
+    pub older: Option<i64>,
+    pub newer: i64,
+    pub lines: Vec<DiffLine>,
+}
+
+/// The diff of two versions' text as a reader sees it. Without `against`, `newer` is compared
+/// with the version in force (or, for the version in force, with the one it replaced); with
+/// nothing to compare with, every line is added.
 pub fn diff(
     db: &Db,
     scope: &WorkspaceScope,
-    older: i64,
     newer: i64,
-) -> Result<Vec<DiffLine>, AppError> {
-    let a = get(db, scope, older)?;
-    let b = get(db, scope, newer)?;
-    let (a_md, _) = rendered(db, scope, &a)?;
-    let (b_md, _) = rendered(db, scope, &b)?;
-    Ok(policy::diff(&a_md, &b_md))
+    against: Option<i64>,
+) -> Result<PolicyDiff, AppError> {
+    let versions = list(db, scope)?;
+    let find = |version: i64| {
+        versions
+            .iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| AppError::NotFound(format!("policy version {version}")))
+    };
+    let b = find(newer)?;
+    let older = match against {
+        Some(v) => Some(v),
+        None => timeline(&versions, Utc::now()).default_base(newer),
+    };
+    let a_md = match older {
+        Some(v) => rendered(db, scope, find(v)?)?.0,
+        None => String::new(),
+    };
+    let (b_md, _) = rendered(db, scope, b)?;
+    Ok(PolicyDiff {
+        older,
+        newer,
+        lines: policy_diff::diff(&a_md, &b_md),
+    })
 }

@@ -8,7 +8,7 @@ use super::policies::render_now;
 use crate::domain::ValidationErrors;
 use crate::domain::inventory::Inventory;
 use crate::domain::inventory_check::{self, Finding, Severity};
-use crate::domain::policy::{self, DiffLine};
+use crate::domain::policy_diff::{self, DiffLine};
 use crate::domain::publication::{check_notice, earliest_material_effect};
 use crate::error::AppError;
 use crate::store::policies::{PolicyVersion, Publication};
@@ -87,7 +87,7 @@ pub fn review(db: &Db, scope: &WorkspaceScope, version: i64) -> Result<Review, A
             .as_ref()
             .and_then(|v| v.rendered_markdown.as_deref())
         {
-            Some(older) => policy::diff(older, &md),
+            Some(older) => policy_diff::diff(older, &md),
             None => Vec::new(),
         };
         let notice_days = workspaces::get(c, scope)?.settings.notice_days;

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../migrations/0006_retention.sql")),
     (7, include_str!("../../migrations/0007_sealed_outbox.sql")),
     (8, include_str!("../../migrations/0008_inventory_truth.sql")),
+    (9, include_str!("../../migrations/0009_policy_drafts.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -80,6 +81,38 @@ mod tests {
             })
             .unwrap();
         assert_eq!(violations, 0);
+    }
+
+    #[test]
+    fn drafts_get_lf_line_ends_and_published_versions_keep_theirs() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        apply_until(&mut conn, 7).unwrap();
+        conn.execute_batch(
+            "INSERT INTO workspaces (id, slug, legal_name, contact_email, created_at, updated_at) \
+             VALUES (1, 'w', 'W', 'privacy@w.example', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z');
+             INSERT INTO policy_versions (workspace_id, version, status, markdown, material, summary, created_by, created_at) \
+             VALUES (1, 1, 'published', 'a' || char(13) || char(10) || 'b', 0, '', 'x', '2026-01-01T00:00:00.000000Z'),
+                    (1, 2, 'draft', 'a' || char(13) || char(10) || 'b' || char(13) || 'c', 0, '', 'x', '2026-01-01T00:00:00.000000Z');",
+        )
+        .unwrap();
+        apply(&mut conn).unwrap();
+        let texts: Vec<String> = conn
+            .prepare("SELECT markdown FROM policy_versions ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(texts, ["a\r\nb", "a\nb\nc"]);
+        let last: i64 = conn
+            .query_row(
+                "SELECT last_issued FROM policy_version_numbers WHERE workspace_id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(last, 2, "numbers already used are not given out again");
     }
 
     #[test]

@@ -62,10 +62,17 @@ pub fn create_draft(
     d: &NewDraft<'_>,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
+    // After every number issued, including those of deleted drafts.
     let version: i64 = conn.query_row(
-        "SELECT coalesce(max(version), 0) + 1 FROM policy_versions WHERE workspace_id = ?1",
+        "SELECT max(coalesce((SELECT max(version) FROM policy_versions WHERE workspace_id = ?1), 0), \
+                    coalesce((SELECT last_issued FROM policy_version_numbers WHERE workspace_id = ?1), 0)) + 1",
         [scope.id()],
         |r| r.get(0),
+    )?;
+    conn.execute(
+        "INSERT INTO policy_version_numbers (workspace_id, last_issued) VALUES (?1, ?2) \
+         ON CONFLICT (workspace_id) DO UPDATE SET last_issued = excluded.last_issued",
+        params![scope.id(), version],
     )?;
     conn.execute(
         "INSERT INTO policy_versions (workspace_id, version, status, markdown, material, summary, created_by, created_at) \
@@ -90,6 +97,24 @@ pub fn update_draft(
     conn.execute(
         "UPDATE policy_versions SET markdown = ?3, material = ?4, summary = ?5 WHERE workspace_id = ?1 AND version = ?2",
         params![scope.id(), version, d.markdown, d.material, d.summary],
+    )?;
+    Ok(())
+}
+
+/// Deletes a draft; a published version is a conflict (and the trigger would refuse it too).
+pub fn delete_draft(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    version: i64,
+) -> Result<(), StoreError> {
+    if get(conn, scope, version)?.published {
+        return Err(StoreError::Conflict(format!(
+            "version {version} is published and stays for good; only drafts can be deleted"
+        )));
+    }
+    conn.execute(
+        "DELETE FROM policy_versions WHERE workspace_id = ?1 AND version = ?2 AND status = 'draft'",
+        params![scope.id(), version],
     )?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use crate::domain::inventory::{Inventory, RecipientRole};
 use crate::domain::policy;
+use crate::domain::policy_timeline::VersionState;
 use crate::domain::workspace::Workspace;
 use crate::error::AppError;
 use crate::services::policies as service;
@@ -163,6 +164,19 @@ struct PolicyPage {
     is_current: bool,
 }
 
+impl PolicyPage {
+    /// `text` ending in one full stop: a summary typed as a sentence ("A new partner.") must
+    /// not gain a second one from the sentence around it.
+    fn sentence(&self, text: &str) -> String {
+        let text = text.trim_end();
+        if text.ends_with(['.', '!', '?', '…']) {
+            text.to_owned()
+        } else {
+            format!("{text}.")
+        }
+    }
+}
+
 async fn current_policy(
     state: web::Data<AppState>,
     slug: web::Path<String>,
@@ -209,14 +223,8 @@ async fn one_version(
 #[template(path = "public/history.html")]
 struct HistoryPage {
     frame: Frame,
-    versions: Vec<PolicyVersion>,
-    current: Option<i64>,
-}
-
-impl HistoryPage {
-    fn is_current(&self, version: &i64) -> bool {
-        self.current == Some(*version)
-    }
+    /// Published versions, newest first: scheduled, in force or superseded.
+    versions: Vec<(PolicyVersion, VersionState)>,
 }
 
 async fn history(
@@ -224,10 +232,14 @@ async fn history(
     slug: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let p = load(&state, slug.into_inner()).await?;
+    let timeline = service::timeline(&p.versions, Utc::now());
     ok(&HistoryPage {
         frame: Frame::new(&p, "history"),
-        current: p.current.as_ref().map(|v| v.version),
-        versions: p.versions,
+        versions: p
+            .versions
+            .iter()
+            .filter_map(|v| timeline.state(v.version).map(|s| (v.clone(), s)))
+            .collect(),
     })
 }
 

@@ -124,7 +124,7 @@ async fn a_privacy_officer_drafts_publishes_and_sees_drift() {
         dashboard.contains("The published policy misses 1 inventory change"),
         "{dashboard}"
     );
-    // A new draft starts from the last text; its diff shows the new row once published.
+    // A new draft starts from the last text; once published, its diff marks the renamed word.
     let res = app
         .post_form(&dpo, "/console/w/aulm/policy/new", &[("csrf", &csrf)])
         .await;
@@ -136,7 +136,11 @@ async fn a_privacy_officer_drafts_publishes_and_sees_drift() {
     )
     .await;
     let (_, _, diff) = app.page(&dpo, "/console/w/aulm/policy/2/diff").await;
-    assert!(diff.contains("class=\"added\"") && diff.contains("| E-mail |"));
+    assert!(
+        diff.contains("class=\"changed\"")
+            && diff.contains("<span class=\"cell\">E-mail<del> address</del></span>"),
+        "{diff}"
+    );
     let (_, _, list) = app.page(&dpo, "/console/w/aulm/policy").await;
     assert!(!list.contains("id=\"drift\""));
 

@@ -181,14 +181,22 @@ async fn drift_is_reported_after_an_inventory_edit_and_a_new_version_clears_it()
     )
     .await;
     assert_eq!(status, 200);
-    let added: Vec<&str> = diff
+    assert_eq!(
+        (diff["older"].as_i64(), diff["newer"].as_i64()),
+        (Some(1), Some(2))
+    );
+    let added: Vec<&Value> = diff["lines"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|l| l["op"] == "+")
-        .map(|l| l["text"].as_str().unwrap())
         .collect();
-    assert!(added.iter().any(|l| l.contains("| Name |")), "{diff}");
+    assert!(
+        added
+            .iter()
+            .any(|l| l["kind"] == "row" && l["cells"][0][0]["text"] == "Name"),
+        "{diff}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -99,7 +99,8 @@ async fn the_privacy_center_shows_the_published_policy_its_history_and_recipient
     let (_, history) = page(&app, "/p/aulm/privacy/history").await;
     assert!(
         history.contains("Version 1")
-            && history.contains("(in force)")
+            && history.contains("in force")
+            && history.contains("scheduled")
             && history.contains("Version 2")
     );
     let (status, v2) = page(&app, "/p/aulm/privacy/v/2").await;

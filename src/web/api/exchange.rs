@@ -8,6 +8,7 @@ use super::ApiError;
 use super::auth::ApiKey;
 use super::problem::Problem;
 use crate::domain::apikey::Scope;
+use crate::domain::import_plan::ImportPlan;
 use crate::domain::{ValidationErrors, fideslang, ropa};
 use crate::error::AppError;
 use crate::services::inventory::{self as service, ImportSummary};
@@ -15,7 +16,7 @@ use crate::store::{inventory as inventory_store, workspaces};
 use crate::web::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
@@ -124,16 +125,37 @@ const YAML_TYPES: &[&str] = &[
     "text/x-yaml",
 ];
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// `true`: check the document and say what the import would create, replace and leave,
+    /// writing nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The answer to an import: what was written, or with `dry_run=true` what would be.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ImportOutcome {
+    Imported(ImportSummary),
+    DryRun(Box<ImportPlan>),
+}
+
 /// Imports `data_category`, `data_use` and `system` lists (creating or replacing by key), all or
 /// nothing. Every data use needs a legal basis (`legal_basis`, or the
 /// `legal_basis_for_processing` its systems' declarations agree on); a legitimate interest also
-/// needs `lethe.balancing_note`.
+/// needs `lethe.balancing_note`. With `dry_run=true`, the same checks and errors, nothing written:
+/// the answer lists per kind what would be created, replaced (with the fields that differ), left
+/// unchanged and left untouched.
 #[utoipa::path(
     post, path = "/api/v1/inventory/fideslang", tag = "inventory", operation_id = "import_fideslang",
     security(("api_key" = ["inventory:write"])),
+    params(ImportQuery),
     request_body(content = String, content_type = "application/yaml", description = "A fideslang document"),
     responses(
-        (status = 200, description = "Imported: how many items of each kind were created and replaced", body = ImportSummary),
+        (status = 200, description = "Imported: how many items of each kind were created and replaced (`ImportSummary`); with dry_run=true, what the import would do (`ImportPlan`)", body = ImportOutcome),
         (status = 400, description = "Malformed YAML", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks inventory:write", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body is not application/yaml or text/yaml", body = Problem, content_type = "application/problem+json"),
@@ -144,9 +166,18 @@ pub async fn import_fideslang(
     state: web::Data<AppState>,
     key: ApiKey,
     req: HttpRequest,
+    query: Result<web::Query<ImportQuery>, actix_web::Error>,
     body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::InventoryWrite)?;
+    let dry_run = query
+        .map_err(|e| {
+            AppError::Validation(ValidationErrors::single(
+                "dry_run",
+                format!("use dry_run=true or dry_run=false ({e})"),
+            ))
+        })?
+        .dry_run;
     let mime = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -175,13 +206,17 @@ pub async fn import_fideslang(
         .map_err(|e| AppError::BadRequest(e.to_string()))?
         .map_err(AppError::from)?;
     let (scope, caller) = (key.workspace, key.caller.clone());
-    let summary = state
+    let outcome = state
         .db
         .run(move |db| {
             let existing = service::load(db, &scope)?;
             let incoming = fideslang::to_inventory(doc, &existing)?;
-            service::import(db, &caller, &scope, incoming)
+            Ok::<_, AppError>(if dry_run {
+                ImportOutcome::DryRun(Box::new(service::preview_import(db, &scope, incoming)?))
+            } else {
+                ImportOutcome::Imported(service::import(db, &caller, &scope, incoming)?)
+            })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(summary))
+    Ok(HttpResponse::Ok().json(outcome))
 }

@@ -41,6 +41,7 @@ use utoipa::{Modify, OpenApi};
         super::policies::create,
         super::policies::get,
         super::policies::update,
+        super::policies::delete,
         super::policies::publish,
         super::policies::review,
         super::policies::diff,
@@ -59,7 +60,7 @@ use utoipa::{Modify, OpenApi};
         super::retention::run,
         super::retention::start,
     ),
-    components(schemas(super::problem::Problem)),
+    components(schemas(super::problem::Problem, super::exchange::RopaFormat)),
     modifiers(&BearerKey),
     tags(
         (name = "workspace", description = "The key's workspace"),

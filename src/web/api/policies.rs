@@ -5,9 +5,9 @@ use super::ApiError;
 use super::auth::ApiKey;
 use super::problem::Problem;
 use crate::domain::apikey::Scope;
-use crate::domain::policy::DiffLine;
+use crate::domain::policy_timeline::VersionState;
 use crate::error::AppError;
-use crate::services::policies::{self as service, DraftInput};
+use crate::services::policies::{self as service, DraftInput, PolicyDiff};
 use crate::services::publication::{self, PublishRequest};
 use crate::store::policies::PolicyVersion;
 use crate::web::AppState;
@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/policies", web::post().to(create))
         .route("/policies/{version}", web::get().to(get))
         .route("/policies/{version}", web::put().to(update))
+        .route("/policies/{version}", web::delete().to(delete))
         .route("/policies/{version}/publish", web::post().to(publish))
         .route("/policies/{version}/review", web::get().to(review))
         .route("/policies/{version}/diff", web::get().to(diff))
@@ -32,6 +33,9 @@ pub struct PolicySummary {
     pub version: i64,
     /// `draft` or `published`.
     pub status: String,
+    /// Where it stands now: `draft`, `scheduled` (published, effective later), `in_force` or
+    /// `superseded`.
+    pub state: VersionState,
     pub material: bool,
     pub summary: String,
     pub created_at: DateTime<Utc>,
@@ -40,11 +44,12 @@ pub struct PolicySummary {
     pub effective_at: Option<DateTime<Utc>>,
 }
 
-impl From<&PolicyVersion> for PolicySummary {
-    fn from(v: &PolicyVersion) -> Self {
+impl PolicySummary {
+    fn new(v: &PolicyVersion, state: VersionState) -> Self {
         PolicySummary {
             version: v.version,
             status: if v.published { "published" } else { "draft" }.into(),
+            state,
             material: v.material,
             summary: v.summary.clone(),
             created_at: v.created_at,
@@ -110,7 +115,7 @@ pub struct PublishReview {
     pub findings: Vec<crate::domain::inventory_check::Finding>,
     /// The version the diff compares with, if one is in force.
     pub in_force: Option<i64>,
-    pub diff: Vec<DiffLine>,
+    pub diff: Vec<crate::domain::policy_diff::DiffLine>,
     pub notice_days: u16,
     pub earliest_material_effect: DateTime<Utc>,
 }
@@ -125,10 +130,10 @@ async fn detail(state: &AppState, key: &ApiKey, version: i64) -> Result<PolicyDe
     Ok(state
         .db
         .run(move |db| {
-            let v = service::get(db, &scope, version)?;
+            let (v, state) = service::get_with_state(db, &scope, version)?;
             let (md, html) = service::rendered(db, &scope, &v)?;
             Ok::<_, AppError>(PolicyDetail {
-                summary: PolicySummary::from(&v),
+                summary: PolicySummary::new(&v, state),
                 markdown: v.markdown,
                 rendered_markdown: md,
                 rendered_html: html,
@@ -144,8 +149,16 @@ async fn detail(state: &AppState, key: &ApiKey, version: i64) -> Result<PolicyDe
 pub async fn list(state: web::Data<AppState>, key: ApiKey) -> Result<HttpResponse, ApiError> {
     key.require(Scope::InventoryRead)?;
     let scope = key.workspace;
-    let versions = state.db.run(move |db| service::list(db, &scope)).await?;
-    Ok(HttpResponse::Ok().json(versions.iter().map(PolicySummary::from).collect::<Vec<_>>()))
+    let versions = state
+        .db
+        .run(move |db| service::list_with_states(db, &scope))
+        .await?;
+    Ok(HttpResponse::Ok().json(
+        versions
+            .iter()
+            .map(|(v, s)| PolicySummary::new(v, *s))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// Creates a draft; the template must render against the current inventory.
@@ -220,6 +233,30 @@ pub async fn update(
         .run(move |db| service::update_draft(db, &caller, &scope, version, &input))
         .await?;
     Ok(HttpResponse::Ok().json(detail(&state, &key, version).await?))
+}
+
+/// Deletes a draft; a published version stays for good (409).
+#[utoipa::path(delete, path = "/api/v1/policies/{version}", tag = "policy", operation_id = "delete_policy_draft",
+    security(("api_key" = ["inventory:write"])),
+    params(("version" = i64, Path, description = "Version number")),
+    responses(
+        (status = 204, description = "The draft is deleted; its number is not given out again"),
+        (status = 404, description = "No such version in this workspace", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The version is published", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    key: ApiKey,
+    version: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::InventoryWrite)?;
+    let version = version_of(&version)?;
+    let (scope, caller) = (key.workspace, key.caller.clone());
+    state
+        .db
+        .run(move |db| service::delete_draft(db, &caller, &scope, version))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Publishes a draft with an effective date (now by default; a future date schedules it).
@@ -297,16 +334,18 @@ pub async fn review(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DiffQuery {
-    /// The older version to compare with; the one before by default.
+    /// The older version to compare with. By default the version in force (for the version in
+    /// force, the one it replaced).
     pub against: Option<i64>,
 }
 
-/// Line diff of the rendered text of two versions.
+/// What changed between two versions, as a reader sees the text: headings, paragraphs, list
+/// items and table rows (as cells) compared line by line, changed lines word by word.
 #[utoipa::path(get, path = "/api/v1/policies/{version}/diff", tag = "policy", operation_id = "diff_policies",
     security(("api_key" = ["inventory:read"])),
     params(("version" = i64, Path, description = "The newer version"), DiffQuery),
     responses(
-        (status = 200, description = "Lines marked =, - or +", body = Vec<DiffLine>),
+        (status = 200, description = "Lines marked =, -, + or ~ (words changed)", body = PolicyDiff),
         (status = 404, description = "No such version in this workspace", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn diff(
@@ -317,13 +356,13 @@ pub async fn diff(
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::InventoryRead)?;
     let newer = version_of(&version)?;
-    let older = query.against.unwrap_or(newer - 1);
+    let against = query.against;
     let scope = key.workspace;
-    let lines = state
+    let diff = state
         .db
-        .run(move |db| service::diff(db, &scope, older, newer))
+        .run(move |db| service::diff(db, &scope, newer, against))
         .await?;
-    Ok(HttpResponse::Ok().json(lines))
+    Ok(HttpResponse::Ok().json(diff))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -102,6 +102,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/w/{slug}/policy/{version}/diff",
                 web::get().to(policy::diff),
             )
+            .route(
+                "/w/{slug}/policy/{version}/delete",
+                web::post().to(policy::delete),
+            )
             .route("/w/{slug}/subjects", web::get().to(subjects::list))
             .route(
                 "/w/{slug}/subjects/{external_id}",
@@ -139,6 +143,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/w/{slug}/inventory/ropa.csv",
                 web::get().to(inventory::ropa_csv),
+            )
+            // Before `{kind}/{key}`, which would take `import/preview` for an item.
+            .route(
+                "/w/{slug}/inventory/import",
+                web::get().to(inventory::import::form),
+            )
+            .route(
+                "/w/{slug}/inventory/import",
+                web::post().to(inventory::import::confirm),
+            )
+            .route(
+                "/w/{slug}/inventory/import/preview",
+                web::post().to(inventory::import::preview),
             )
             .route(
                 "/w/{slug}/inventory/{kind}/new",

@@ -1,36 +1,38 @@
 //! The workspace's privacy policy in the console: versions, drafts with a live preview,
-//! publication with an effective date, diffs, and the drift warning.
+//! publication with an effective date, deleting drafts, diffs, and the drift warning.
 
 use super::error::PageError;
 use super::session::SignedIn;
 use super::{Shell, html, ok, see_other};
 use crate::domain::ValidationErrors;
-use crate::domain::policy::{DEFAULT_TEMPLATE, DiffLine};
+use crate::domain::policy::DEFAULT_TEMPLATE;
+use crate::domain::policy_diff::Change;
+use crate::domain::policy_timeline::VersionState;
 use crate::domain::staff::Permission;
 use crate::error::AppError;
-use crate::services::policies::{self as service, DraftInput};
+use crate::services::policies::{self as service, DraftInput, PolicyDiff};
 use crate::store::policies::PolicyVersion;
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-
+use chrono::Utc;
 use serde::Deserialize;
 
 #[derive(Template)]
 #[template(path = "console/policy_list.html")]
 struct ListPage {
     shell: Shell,
-    versions: Vec<PolicyVersion>,
-    current: Option<i64>,
+    versions: Vec<ListedVersion>,
     drift: Option<(i64, Vec<String>)>,
     can_edit: bool,
 }
 
-impl ListPage {
-    fn is_current(&self, version: &i64) -> bool {
-        self.current == Some(*version)
-    }
+struct ListedVersion {
+    version: PolicyVersion,
+    state: VersionState,
+    /// What its changes are read against by default.
+    base: Option<i64>,
 }
 
 pub async fn list(
@@ -42,21 +44,30 @@ pub async fn list(
         .workspace(&state, &slug, Permission::ViewInventory)
         .await?;
     let scope = member.scope;
-    let (versions, current, drift) = state
+    let (versions, drift) = state
         .db
         .run(move |db| {
-            Ok::<_, AppError>((
-                service::list(db, &scope)?,
-                service::current(db, &scope)?.map(|v| v.version),
-                service::drift(db, &scope)?,
-            ))
+            let versions = service::list(db, &scope)?;
+            let timeline = service::timeline(&versions, Utc::now());
+            let listed = versions
+                .into_iter()
+                .filter_map(|version| {
+                    let state = timeline.state(version.version)?;
+                    let base = timeline.default_base(version.version);
+                    Some(ListedVersion {
+                        version,
+                        state,
+                        base,
+                    })
+                })
+                .collect::<Vec<_>>();
+            Ok::<_, AppError>((listed, service::drift(db, &scope)?))
         })
         .await?;
     ok(&ListPage {
         can_edit: member.role.allows(Permission::PublishPolicy),
         shell: Shell::in_workspace(&who, &member, "policy"),
         versions,
-        current,
         drift,
     })
 }
@@ -98,6 +109,7 @@ pub async fn new_draft(
 struct VersionPage {
     shell: Shell,
     version: PolicyVersion,
+    state: VersionState,
     /// The text as typed (a rejected edit comes back as it was sent).
     markdown: String,
     material: bool,
@@ -119,15 +131,15 @@ async fn version_page(
         .workspace(state, slug, Permission::ViewInventory)
         .await?;
     let scope = member.scope;
-    let (v, preview) = state
+    let (v, version_state, preview) = state
         .db
         .run(move |db| {
-            let v = service::get(db, &scope, version)?;
+            let (v, version_state) = service::get_with_state(db, &scope, version)?;
             // A draft whose template no longer renders (an item it names was deleted) still opens.
             let preview = service::rendered(db, &scope, &v)
                 .map(|(_, html)| html)
                 .unwrap_or_default();
-            Ok::<_, AppError>((v, preview))
+            Ok::<_, AppError>((v, version_state, preview))
         })
         .await?;
     let mut page = VersionPage {
@@ -138,6 +150,7 @@ async fn version_page(
         preview_html: preview,
         errors: ValidationErrors::default(),
         can_edit: member.role.allows(Permission::PublishPolicy) && !v.published,
+        state: version_state,
         version: v,
     };
     fill(&mut page);
@@ -207,18 +220,54 @@ pub async fn save(
     }
 }
 
+/// Deletes a draft (a published version stays: 409) and goes back to the list.
+pub async fn delete(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    path: web::Path<(String, i64)>,
+    form: web::Form<super::auth::CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    let (slug, version) = path.into_inner();
+    let member = who
+        .workspace(&state, &slug, Permission::PublishPolicy)
+        .await?;
+    who.check_csrf(&form.csrf)?;
+    let (scope, caller) = (member.scope, who.caller.clone());
+    state
+        .db
+        .run(move |db| service::delete_draft(db, &caller, &scope, version))
+        .await?;
+    Ok(see_other(&format!("/console/w/{slug}/policy")))
+}
+
 #[derive(Template)]
 #[template(path = "console/policy_diff.html")]
 struct DiffPage {
     shell: Shell,
-    older: i64,
-    newer: i64,
-    lines: Vec<DiffLine>,
+    diff: PolicyDiff,
+    /// Every version, newest first, with its state: to pick another pair.
+    versions: Vec<(i64, VersionState)>,
+}
+
+impl DiffPage {
+    fn is_older(&self, version: &i64) -> bool {
+        self.diff.older == Some(*version)
+    }
 }
 
 #[derive(Deserialize)]
 pub struct DiffQuery {
+    /// Empty (the chooser's default) is no choice.
+    #[serde(default, deserialize_with = "empty_is_none")]
     against: Option<i64>,
+}
+
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let raw = Option::<String>::deserialize(d)?.unwrap_or_default();
+    match raw.trim() {
+        "" => Ok(None),
+        n => n.parse().map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 pub async fn diff(
@@ -231,16 +280,21 @@ pub async fn diff(
     let member = who
         .workspace(&state, &slug, Permission::ViewInventory)
         .await?;
-    let older = query.against.unwrap_or(newer - 1);
+    let against = query.against;
     let scope = member.scope;
-    let lines = state
+    let (diff, versions) = state
         .db
-        .run(move |db| service::diff(db, &scope, older, newer))
+        .run(move |db| {
+            let versions = service::list_with_states(db, &scope)?
+                .into_iter()
+                .map(|(v, s)| (v.version, s))
+                .collect();
+            Ok::<_, AppError>((service::diff(db, &scope, newer, against)?, versions))
+        })
         .await?;
     ok(&DiffPage {
         shell: Shell::in_workspace(&who, &member, "policy"),
-        older,
-        newer,
-        lines,
+        diff,
+        versions,
     })
 }

@@ -6,7 +6,7 @@ use super::session::SignedIn;
 use super::{Shell, html, see_other};
 use crate::domain::ValidationErrors;
 use crate::domain::inventory_check::Finding;
-use crate::domain::policy::DiffLine;
+use crate::domain::policy_diff::{Change, DiffLine};
 use crate::domain::staff::{Permission, Role};
 use crate::error::AppError;
 use crate::services::publication::{self as service, PublishRequest, Review};
@@ -27,7 +27,8 @@ struct ReviewPage {
     errors_found: Vec<Finding>,
     warnings: Vec<Finding>,
     in_force: Option<i64>,
-    diff: Vec<DiffLine>,
+    /// The diff against the version in force (the rows of `console/diff_rows.html`).
+    lines: Vec<DiffLine>,
     preview_html: String,
     notice_days: u16,
     /// The first day (YYYY-MM-DD) a material draft may take effect without a reason.
@@ -97,7 +98,7 @@ async fn review_page(
             errors_found: review.errors().cloned().collect(),
             warnings: review.warnings().cloned().collect(),
             in_force: review.in_force.as_ref().map(|v| v.version),
-            diff: review.diff,
+            lines: review.diff,
             preview_html: review.rendered_html,
             notice_days: review.notice_days,
             earliest,

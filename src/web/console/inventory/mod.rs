@@ -5,6 +5,7 @@
 pub mod choice;
 pub mod fields;
 pub mod form;
+pub mod import;
 
 use super::error::PageError;
 use super::session::{MemberOf, SignedIn};
@@ -165,6 +166,7 @@ pub async fn overview(
     let notice = match query.done.as_deref() {
         Some("saved") => Some("Saved.".to_owned()),
         Some("deleted") => Some("Deleted.".to_owned()),
+        Some("imported") => Some("Imported.".to_owned()),
         _ => None,
     };
     render_overview(&state, &who, &slug, StatusCode::OK, None, notice).await
