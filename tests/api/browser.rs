@@ -270,6 +270,74 @@ async fn an_administrator_logs_in_and_out_of_the_console_in_chromium() {
         browser.screenshot().await,
     )
     .expect("screenshot written");
+
+    // A new policy draft goes through the review: the check, when it may apply, the diff against
+    // the version in force and the text; publishing it puts it in force.
+    browser.goto(&app.url("/console/w/aulm/policy")).await;
+    browser
+        .click("form[action='/console/w/aulm/policy/new'] button")
+        .await;
+    browser
+        .wait_for_url("the new draft", |url| {
+            path_of(url) == "/console/w/aulm/policy/2"
+        })
+        .await;
+    browser
+        .click("a[href='/console/w/aulm/policy/2/publish']")
+        .await;
+    // The support notes added above have no purpose yet: the review names it, offers no button.
+    browser
+        .wait_for_text(
+            "section[aria-labelledby='check-h']",
+            "data category 'support.note': no purpose uses it",
+        )
+        .await;
+    assert!(
+        browser
+            .find("form[action='/console/w/aulm/policy/2/publish']")
+            .await
+            .is_none(),
+        "no publish form while the check has errors"
+    );
+    let key = app.api_key("aulm", &["inventory:write"]);
+    call_all(
+        &app,
+        &key,
+        [(
+            reqwest::Method::PUT,
+            "/api/v1/inventory/purposes/support-notes",
+            json!({"key": "support-notes", "name": "Keeping notes of support requests",
+                   "legal_basis": "contract", "categories": ["support.note"]}),
+        )],
+    )
+    .await;
+    browser
+        .goto(&app.url("/console/w/aulm/policy/2/publish"))
+        .await;
+    let check = browser
+        .wait_for_text(
+            "section[aria-labelledby='check-h']",
+            "complete and consistent",
+        )
+        .await;
+    assert!(!check.contains("Error"), "{check}");
+    browser
+        .wait_for_text("#diff-h", "Changes from version 1, in force now")
+        .await;
+    std::fs::write(
+        dir.join("console-publish-review.png"),
+        browser.screenshot().await,
+    )
+    .expect("screenshot written");
+    browser
+        .click("form[action='/console/w/aulm/policy/2/publish'] button[type=submit]")
+        .await;
+    browser
+        .wait_for_url("the policy list", |url| {
+            path_of(url) == "/console/w/aulm/policy"
+        })
+        .await;
+    browser.wait_for_text("main table", "in force").await;
     browser.goto(&app.url("/console/")).await;
 
     // Log out from the top bar: back to the login page, and the session is gone.
