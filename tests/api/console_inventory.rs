@@ -314,7 +314,7 @@ async fn a_category_in_use_cannot_be_deleted() {
         assert_eq!(status, 303, "{kind}: {body}");
     }
     let (_, _, body) = app.page(&client, BASE).await;
-    assert!(body.contains("Standard contractual clauses (Art. 46)"));
+    assert!(body.contains("standard contractual clauses (Art. 46(2)(c))"));
     assert!(body.contains(">US<"));
     assert!(body.contains("30 days after account closure"));
     assert!(body.contains("all categories"));

@@ -104,6 +104,11 @@ impl InventoryPage {
         crate::domain::retention::transforms_text(&r.transforms)
     }
 
+    /// The safeguard as the policy states it (derived from the country within the EEA).
+    fn transfer(&self, r: &crate::domain::inventory::Recipient) -> String {
+        crate::domain::transfer::safeguard_text(&r.country, r.safeguard, r.derogation.as_deref())
+    }
+
     fn is_error(&self, f: &Finding) -> bool {
         f.severity == Severity::Error
     }
