@@ -238,6 +238,7 @@ fn rules(inv: &Inventory, out: &mut Vec<Finding>) {
 /// template can leave the inventory's tables out).
 pub fn against_vault(inv: &Inventory, held: &[String], rendered_markdown: &str) -> Vec<Finding> {
     let mut out = Vec::new();
+    let mut unnamed = Vec::new();
     for key in held {
         match inv.categories.iter().find(|c| &c.key == key) {
             None => out.push(Finding::error(
@@ -246,17 +247,31 @@ pub fn against_vault(inv: &Inventory, held: &[String], rendered_markdown: &str) 
                 "the vault holds records of it, but the inventory does not list it: the policy \
                  would not say that it is collected",
             )),
-            Some(c) if !mentions(rendered_markdown, &c.name) => out.push(Finding::warning(
-                name("data category", key),
+            Some(c) if !mentions(rendered_markdown, &c.name) => unnamed.push(c),
+            Some(_) => {}
+        }
+    }
+    // A text that names nothing the vault holds states, in effect, that nothing is collected.
+    let names_none = !held.is_empty() && unnamed.len() == held.len();
+    if names_none {
+        out.push(Finding::error(
+            String::new(),
+            "",
+            "the text names none of the data the vault holds records of: keep the categories \
+             table (`{{ categories_table() }}`) in the policy",
+        ));
+    } else {
+        out.extend(unnamed.into_iter().map(|c| {
+            Finding::warning(
+                name("data category", &c.key),
                 "",
                 format!(
                     "the vault holds records of it, but the text never names it ('{}'): keep \
                      the categories table in the policy or name it yourself",
                     c.name
                 ),
-            )),
-            Some(_) => {}
-        }
+            )
+        }));
     }
     out
 }
@@ -392,7 +407,22 @@ mod tests {
         assert_eq!(against_vault(&inv, &held, "| E-mail address | you |"), []);
         let silent = against_vault(&inv, &held, "We collect no personal data.");
         assert_eq!(silent.len(), 1);
-        assert_eq!(silent[0].severity, Severity::Warning);
+        assert_eq!(silent[0].severity, Severity::Error, "it names nothing held");
+        let mut two = complete();
+        two.categories.push(DataCategory {
+            key: "user.name".into(),
+            name: "Name".into(),
+            ..two.categories[0].clone()
+        });
+        let held = vec!["user.contact.email".to_owned(), "user.name".to_owned()];
+        let partial = against_vault(&two, &held, "We keep your E-mail address.");
+        assert_eq!(partial.len(), 1);
+        assert_eq!(
+            partial[0].severity,
+            Severity::Warning,
+            "it names one of two"
+        );
+        assert_eq!(partial[0].item, "data category 'user.name'");
         let unlisted = against_vault(&Inventory::default(), &held, "");
         assert_eq!(unlisted[0].severity, Severity::Error);
         assert!(unlisted[0].describe().contains("does not list it"));

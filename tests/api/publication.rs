@@ -299,7 +299,7 @@ async fn the_text_must_name_what_the_vault_holds() {
     assert!(
         fields(&problem)
             .iter()
-            .any(|f| f.contains("the vault holds records of it, but the text never names it")),
+            .any(|f| f.starts_with("inventory: the text names none of the data the vault holds")),
         "{problem}"
     );
     let version = draft(
