@@ -173,6 +173,7 @@ fn client_for(cert_pem: &[u8]) -> reqwest::Client {
 /// Lethe with a fresh data dir, its workspace, a key, the category and the subjects.
 async fn spawn_lethe(settings: &Settings, data_dir: &Path) -> Lethe {
     let mut config = lethe::config::Config::with_data_dir(data_dir);
+    config.metrics_token = Some(lethe::config::Secret::new(METRICS_TOKEN));
     config.listen = "127.0.0.1:0".parse().expect("address");
     config.workers = Some(settings.workers);
     let app = lethe::startup::Application::build(config)
@@ -320,10 +321,17 @@ async fn load(lethe: &Arc<Lethe>, bodies: Arc<Vec<Vec<u8>>>, settings: &Settings
     total
 }
 
+/// What the bench's Lethe requires to read `/metrics`.
+const METRICS_TOKEN: &str = "bench-metrics-token-0123456789";
+
 /// The record writer's counters from `/metrics` (commits, batches, records), if it has them.
 async fn writer_counters(lethe: &Lethe) -> Option<[u64; 3]> {
     let client = client_for(&lethe.cert_pem);
-    let res = client.get(format!("{}/metrics", lethe.base)).send().await;
+    let res = client
+        .get(format!("{}/metrics", lethe.base))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await;
     let text = res.ok()?.text().await.ok()?;
     let value = |name: &str| -> Option<u64> {
         let prefix = format!("lethe_record_writer_{name}_total ");

@@ -108,6 +108,26 @@ pub struct ServeArgs {
     /// Public base URL used in links Lethe prints or sends [default: https://<listen>].
     #[arg(long, env = "LETHE_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
+    /// A reverse proxy whose `X-Forwarded-For` / `Forwarded` headers are believed: an address or
+    /// a range such as 10.0.0.0/8. The client's address (throttles, audit) is then the nearest
+    /// one in the chain that is not a trusted proxy. Repeatable (comma-separated in the
+    /// environment).
+    #[arg(
+        long = "trusted-proxy",
+        env = "LETHE_TRUSTED_PROXIES",
+        value_name = "ADDRESS[/PREFIX]",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
+    /// The bearer token `/metrics` requires (at least 16 characters); without one, `/metrics` is
+    /// off. Prefer the environment variable: a flag is visible to other users of the machine.
+    #[arg(
+        long,
+        env = "LETHE_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<crate::config::Secret>,
     /// Largest request body accepted, in bytes; larger bodies get 413 [default: 1048576].
     #[arg(long, env = "LETHE_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,

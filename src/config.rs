@@ -2,6 +2,7 @@
 //! clap) > TOML file (`--config`) > built-in default. Every problem names the option it is about.
 
 use crate::cli::{DataArgs, ServeArgs};
+use crate::domain::network::IpRange;
 use crate::domain::schedule::CronSchedule;
 use serde::Deserialize;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -35,6 +36,8 @@ struct FileConfig {
     http_redirect_listen: Option<String>,
     hostnames: Option<Vec<String>>,
     public_url: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
+    metrics_token: Option<Secret>,
     max_body_bytes: Option<usize>,
     session_idle_minutes: Option<u32>,
     session_absolute_hours: Option<u32>,
@@ -116,6 +119,10 @@ pub struct Config {
     pub hostnames: Vec<String>,
     /// None: derived from the bound address once it is known.
     pub public_url: Option<String>,
+    /// Reverse proxies whose forwarding headers name the client (`web::client_ip`).
+    pub trusted_proxies: Vec<IpRange>,
+    /// What `/metrics` requires as a bearer token; None turns `/metrics` off.
+    pub metrics_token: Option<Secret>,
     pub max_body_bytes: usize,
     pub session_idle: Duration,
     pub session_absolute: Duration,
@@ -193,6 +200,8 @@ impl Config {
             http_redirect_listen: None,
             hostnames: Vec::new(),
             public_url: None,
+            trusted_proxies: Vec::new(),
+            metrics_token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             session_idle: Duration::from_secs(30 * 60),
             session_absolute: Duration::from_secs(12 * 3600),
@@ -284,6 +293,26 @@ impl Config {
                 ));
             }
             config.public_url = Some(url);
+        }
+
+        let proxies = if args.trusted_proxies.is_empty() {
+            file.trusted_proxies.unwrap_or_default()
+        } else {
+            args.trusted_proxies
+        };
+        config.trusted_proxies = proxies
+            .iter()
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| p.parse::<IpRange>().map_err(|e| bad("--trusted-proxy", e)))
+            .collect::<Result<_, _>>()?;
+        if let Some(token) = args.metrics_token.or(file.metrics_token) {
+            if token.expose().trim().chars().count() < 16 {
+                return Err(bad(
+                    "--metrics-token",
+                    "must be at least 16 characters (e.g. from `openssl rand -hex 16`)",
+                ));
+            }
+            config.metrics_token = Some(token);
         }
 
         if let Some(n) = args.max_body_bytes.or(file.max_body_bytes) {

@@ -73,6 +73,7 @@ impl Application {
             base_url: base_url.clone(),
             metrics: Arc::new(web::metrics::Metrics::default()),
             login_throttle: web::throttle::Throttle::new(20, Duration::from_secs(60)),
+            login_guard: Default::default(),
             vault: vault.clone(),
             records,
             ip_countries,

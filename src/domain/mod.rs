@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod inventory_check;
 pub mod ip_country;
 pub mod keys;
+pub mod network;
 pub mod outbox;
 pub mod policy;
 pub mod policy_diff;

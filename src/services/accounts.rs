@@ -1,9 +1,10 @@
 //! Staff accounts: first set-up, login with lockout, the second factor, sessions, invitations.
 
 use super::Caller;
+use super::login_guard::LoginGuard;
 use crate::crypto;
 use crate::domain::audit::Actor;
-use crate::domain::staff::{LOCKOUT_MINUTES, LOCKOUT_THRESHOLD, check_password};
+use crate::domain::staff::check_password;
 use crate::domain::{Email, ValidationErrors, totp};
 use crate::error::AppError;
 use crate::store::sessions::{Session, Stage};
@@ -12,6 +13,7 @@ use crate::store::{Db, audit, sessions, staff};
 use crate::vault::Vault;
 use chrono::{Duration, Utc};
 use std::time::Duration as StdDuration;
+use std::time::Instant;
 
 pub const SETUP_LINK_HOURS: i64 = 24;
 pub const INVITE_LINK_DAYS: i64 = 7;
@@ -48,10 +50,13 @@ fn actor_of(account: &StaffAccount) -> Actor {
     }
 }
 
-/// Login with e-mail and password. Wrong credentials and locked accounts get the same kind of
-/// answer whether or not the e-mail exists, and take the same time (a dummy hash is verified).
+/// Login with e-mail and password. Wrong credentials get the same answer whether or not the
+/// e-mail has an account, and take the same time (a dummy hash is verified). Failures slow
+/// further tries for that e-mail from the same network (`LoginGuard`), again alike for every
+/// e-mail: nothing tells which accounts exist, and nobody can lock an owner out.
 pub fn login(
     db: &Db,
+    guard: &LoginGuard,
     email: &str,
     password: &str,
     caller: &Caller,
@@ -59,6 +64,10 @@ pub fn login(
     let wrong =
         || AppError::Unauthorized("That e-mail and password do not match an account.".into());
     let email = email.trim().to_lowercase();
+    let started = Instant::now();
+    if let Some(wait) = guard.wait(&email, caller.ip, started) {
+        return Err(slow_down(wait));
+    }
     let account = db.read(|c| staff::find_by_email(c, &email))?;
     let hash = account
         .as_ref()
@@ -66,22 +75,20 @@ pub fn login(
         .unwrap_or(crypto::dummy_password_hash());
     let password_ok = crypto::verify_password(password, hash);
     let Some(account) = account.filter(|a| a.password_hash.is_some()) else {
+        guard.failed(&email, caller.ip, started);
         return Err(wrong());
     };
     let now = Utc::now();
-    if let Some(until) = account.locked_until.filter(|u| *u > now) {
-        return Err(locked(until));
-    }
     let who = Caller {
         actor: actor_of(&account),
         ip: caller.ip,
     };
-    db.write(|tx| -> Result<Result<NewSession, AppError>, AppError> {
+    let outcome = db.write(|tx| -> Result<Result<NewSession, AppError>, AppError> {
         if !password_ok {
-            let failure = record_failure(tx, &who, account.id, "staff.login_failed", now)?;
-            return Ok(Err(failure.unwrap_or_else(wrong)));
+            let event = who.event("staff.login_failed", format!("staff:{}", account.id));
+            audit::append(tx, None, &event, now)?;
+            return Ok(Err(wrong()));
         }
-        staff::clear_failed_logins(tx, account.id)?;
         let stage = if account.totp_enabled {
             Stage::Totp
         } else {
@@ -93,35 +100,20 @@ pub fn login(
             audit::append(tx, None, &event, now)?;
         }
         Ok(Ok(session))
-    })?
+    })?;
+    match &outcome {
+        Ok(_) => guard.succeeded(&email, caller.ip),
+        Err(_) => guard.failed(&email, caller.ip, started),
+    }
+    outcome
 }
 
-/// Counts a failed password or code and audits it. Returns the lockout error once the account
-/// has just been locked, None while it has tries left.
-fn record_failure(
-    tx: &rusqlite::Connection,
-    who: &Caller,
-    staff_id: i64,
-    action: &'static str,
-    now: chrono::DateTime<Utc>,
-) -> Result<Option<AppError>, AppError> {
-    let until = now + Duration::minutes(LOCKOUT_MINUTES);
-    let count = staff::record_failed_login(tx, staff_id, LOCKOUT_THRESHOLD, until)?;
-    let is_locked = count >= LOCKOUT_THRESHOLD;
-    let event = who
-        .event(
-            if is_locked { "staff.locked" } else { action },
-            format!("staff:{staff_id}"),
-        )
-        .detail(serde_json::json!({ "failed_logins": count }));
-    audit::append(tx, None, &event, now)?;
-    Ok(is_locked.then(|| locked(until)))
-}
-
-fn locked(until: chrono::DateTime<Utc>) -> AppError {
+/// The answer while an account must wait before its next try from this network.
+fn slow_down(wait: StdDuration) -> AppError {
     AppError::TooManyRequests(format!(
-        "Too many failed logins: this account is locked until {} UTC.",
-        until.format("%H:%M")
+        "Too many failed attempts for this account from your network. Try again in {} \
+         second(s).",
+        wait.as_secs().max(1)
     ))
 }
 
@@ -130,6 +122,7 @@ fn locked(until: chrono::DateTime<Utc>) -> AppError {
 pub fn complete_second_factor(
     db: &Db,
     vault: &Vault,
+    guard: &LoginGuard,
     pending_token: &str,
     code: &str,
     caller: &Caller,
@@ -142,9 +135,11 @@ pub fn complete_second_factor(
             .ok_or_else(|| AppError::Unauthorized("Your login has expired; start again.".into()))?;
         let account = staff::get(tx, session.staff_id)?
             .ok_or_else(|| AppError::Unauthorized("Your login has expired; start again.".into()))?;
-        if let Some(until) = account.locked_until.filter(|u| *u > now) {
-            sessions::delete(tx, &pending_hash)?;
-            return Ok(Err(locked(until)));
+        // Codes are counted per account and network, like passwords.
+        let guarded = format!("staff:{}", account.id);
+        let started = Instant::now();
+        if let Some(wait) = guard.wait(&guarded, caller.ip, started) {
+            return Ok(Err(slow_down(wait)));
         }
         let secret = totp_secret(vault, &account)?.unwrap_or_default();
         let secret = secret.as_str();
@@ -167,16 +162,17 @@ pub fn complete_second_factor(
             ip: caller.ip,
         };
         if !accepted {
-            let failure = record_failure(tx, &who, account.id, "staff.second_factor_failed", now)?;
-            if let Some(locked) = failure {
-                sessions::delete(tx, &pending_hash)?;
-                return Ok(Err(locked));
-            }
+            let event = who.event(
+                "staff.second_factor_failed",
+                format!("staff:{}", account.id),
+            );
+            audit::append(tx, None, &event, now)?;
+            guard.failed(&guarded, caller.ip, started);
             return Ok(Err(AppError::Unauthorized(
                 "That code is not valid (or was already used).".into(),
             )));
         }
-        staff::clear_failed_logins(tx, account.id)?;
+        guard.succeeded(&guarded, caller.ip);
         sessions::delete(tx, &pending_hash)?;
         let full = start_session(tx, account.id, Stage::Full)?;
         let event = who

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod erasure;
 pub mod inventory;
 pub mod keys;
+pub mod login_guard;
 pub mod outbox;
 pub mod policies;
 pub mod publication;

@@ -1,7 +1,7 @@
 //! Staff accounts, their second factor and recovery codes, and one-time links (setup, invite).
 //! Staff are instance-wide: they reach workspaces through memberships.
 
-use super::{StoreError, opt_time_at, ts, unique_violation};
+use super::{StoreError, ts, unique_violation};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -14,15 +14,14 @@ pub struct StaffAccount {
     pub totp_secret: Option<String>,
     pub totp_enabled: bool,
     pub totp_last_step: Option<i64>,
-    pub failed_logins: u32,
-    pub locked_until: Option<DateTime<Utc>>,
 }
 
+// `failed_logins` and `locked_until` are left over from the hard lock that counted failures per
+// account (anyone could lock anyone out); failures are now counted per network, in memory.
 const COLUMNS: &str = "id, email, password_hash, is_admin, totp_secret, totp_enabled, \
-                       totp_last_step, failed_logins, locked_until";
+                       totp_last_step";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<StaffAccount> {
-    let locked = opt_time_at(r, 8)?;
     Ok(StaffAccount {
         id: r.get(0)?,
         email: r.get(1)?,
@@ -31,8 +30,6 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<StaffAccount> {
         totp_secret: r.get(4)?,
         totp_enabled: r.get(5)?,
         totp_last_step: r.get(6)?,
-        failed_logins: r.get(7)?,
-        locked_until: locked,
     })
 }
 
@@ -101,31 +98,6 @@ pub fn set_admin(conn: &Connection, id: i64, is_admin: bool) -> Result<(), Store
     conn.execute(
         "UPDATE staff SET is_admin = ?2 WHERE id = ?1",
         params![id, is_admin],
-    )?;
-    Ok(())
-}
-
-/// Counts a failed login; locks the account until `lock_until` once `threshold` is reached.
-/// Returns the new count.
-pub fn record_failed_login(
-    conn: &Connection,
-    id: i64,
-    threshold: u32,
-    lock_until: DateTime<Utc>,
-) -> Result<u32, StoreError> {
-    Ok(conn.query_row(
-        "UPDATE staff SET failed_logins = failed_logins + 1, \
-         locked_until = CASE WHEN failed_logins + 1 >= ?2 THEN ?3 ELSE locked_until END \
-         WHERE id = ?1 RETURNING failed_logins",
-        params![id, threshold, ts(lock_until)],
-        |r| r.get(0),
-    )?)
-}
-
-pub fn clear_failed_logins(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
-        [id],
     )?;
     Ok(())
 }

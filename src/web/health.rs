@@ -2,7 +2,8 @@
 
 use super::AppState;
 use crate::store::{sessions, staff, workspaces};
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -29,7 +30,36 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// `/metrics` answers only with the operator's token: it counts sessions and runs, which is no
+/// one else's business, and it shares the listener of the public pages.
+fn metrics_refusal(state: &AppState, req: &HttpRequest) -> Option<HttpResponse> {
+    let Some(token) = &state.config.metrics_token else {
+        return Some(HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body(
+                "Metrics are off: start Lethe with --metrics-token (or LETHE_METRICS_TOKEN).\n",
+            ));
+    };
+    let sent = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if crate::crypto::constant_time_eq(sent.trim().as_bytes(), token.expose().trim().as_bytes()) {
+        None
+    } else {
+        Some(HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"lethe-metrics\""))
+            .content_type("text/plain; charset=utf-8")
+            .body("Send the metrics token: Authorization: Bearer <token>.\n"))
+    }
+}
+
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(refused) = metrics_refusal(&state, &req) {
+        return refused;
+    }
     let gauges = state
         .db
         .run(|db| {

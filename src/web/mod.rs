@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod client_ip;
 pub mod console;
 pub mod feed;
 pub mod health;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub base_url: String,
     pub metrics: Arc<metrics::Metrics>,
     pub login_throttle: throttle::Throttle,
+    /// Failed logins per account and network: the growing delay before the next try.
+    pub login_guard: Arc<crate::services::login_guard::LoginGuard>,
     /// The master key and the key store.
     pub vault: crate::vault::Vault,
     /// The group-commit writer of ingested records.
@@ -62,6 +65,4 @@ pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
 }
 
 /// The client address for throttling and (truncated) for the audit log.
-pub fn client_ip(req: &actix_web::HttpRequest) -> Option<std::net::IpAddr> {
-    req.peer_addr().map(|a| a.ip())
-}
+pub use client_ip::client_ip;

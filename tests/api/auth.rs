@@ -46,29 +46,101 @@ async fn pages_need_a_login() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_passwords_lock_the_account_after_five_tries() {
-    let app = spawn_app().await;
+async fn guessing_slows_the_guesser_alike_for_every_address_and_never_locks_the_owner_out() {
+    // Behind a proxy at 127.0.0.1 the guesser and the owner are told apart by their networks.
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
     app.create_admin("ada@example.org");
+    let guesser = Some("203.0.113.9");
     let client = app.new_client();
-    for _ in 0..4 {
-        let res = app
-            .login(&client, "ada@example.org", "not the password")
-            .await;
-        assert_eq!(res.status(), 401);
-        assert!(res.text().await.unwrap().contains("do not match"));
+    for email in ["ada@example.org", "nobody@example.org"] {
+        for _ in 0..5 {
+            let res = app
+                .login_via(&client, email, "not the password", guesser)
+                .await;
+            assert_eq!(res.status(), 401, "{email}");
+            assert!(res.text().await.unwrap().contains("do not match"));
+        }
+        // Now the guesser waits, whether or not the account exists, with the same words.
+        let res = app.login_via(&client, email, PASSWORD, guesser).await;
+        assert_eq!(res.status(), 429, "{email}");
+        let text = res.text().await.unwrap();
+        assert!(
+            text.contains("Too many failed attempts for this account from your network"),
+            "{email}: {text}"
+        );
     }
+    // The owner, on another network, signs in at once.
     let res = app
-        .login(&client, "ada@example.org", "not the password")
+        .login_via(
+            &app.new_client(),
+            "ada@example.org",
+            PASSWORD,
+            Some("198.51.100.7"),
+        )
         .await;
-    assert_eq!(res.status(), 429);
-    // Now even the right password is refused until the lock ends.
-    let res = app.login(&client, "ada@example.org", PASSWORD).await;
-    assert_eq!(res.status(), 429);
-    assert!(res.text().await.unwrap().contains("locked until"));
-    // An unknown account answers like a wrong password.
-    let res = app.login(&client, "nobody@example.org", PASSWORD).await;
-    assert_eq!(res.status(), 401);
-    assert!(app.audit_actions().contains(&"staff.locked".to_owned()));
+    assert_eq!(res.status(), 303);
+    // A header from a client that is not a trusted proxy is not believed: a direct client at
+    // 127.0.0.1 cannot pretend to be the owner's network, nor the guesser's.
+    let direct = spawn_app().await;
+    direct.create_admin("ada@example.org");
+    for _ in 0..5 {
+        direct
+            .login_via(
+                &direct.new_client(),
+                "ada@example.org",
+                "wrong",
+                Some("198.51.100.7"),
+            )
+            .await;
+    }
+    let res = direct
+        .login_via(
+            &direct.new_client(),
+            "ada@example.org",
+            PASSWORD,
+            Some("192.0.2.1"),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        429,
+        "the forged header did not move it to another network"
+    );
+    assert!(
+        app.audit_actions()
+            .contains(&"staff.login_failed".to_owned())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_audit_log_names_the_client() {
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await;
+    app.create_admin("ada@example.org");
+    let res = app
+        .login_via(
+            &app.new_client(),
+            "ada@example.org",
+            PASSWORD,
+            Some("192.0.2.99, 198.51.100.23"),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let ip: Option<String> = app
+        .db
+        .read(|c| {
+            c.query_row(
+                "SELECT ip FROM audit_log WHERE action = 'staff.login' ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(lethe::store::StoreError::from)
+        })
+        .unwrap();
+    assert_eq!(
+        ip.as_deref(),
+        Some("198.51.100.0/24"),
+        "the nearest untrusted hop, truncated as every audited address is"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

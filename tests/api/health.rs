@@ -46,7 +46,18 @@ async fn every_response_carries_strict_security_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_by_route_and_status() {
-    let app = spawn_app().await;
+    const TOKEN: &str = "metrics-token-0123456789";
+    let app = spawn_app_with(|c| c.metrics_token = Some(lethe::config::Secret::new(TOKEN))).await;
+    // The counts are the operator's business only.
+    for token in [None, Some("wrong-token-000000000000")] {
+        let mut req = app.client.get(app.url("/metrics"));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert!(!res.text().await.unwrap().contains("lethe_"));
+    }
     for _ in 0..3 {
         app.client.get(app.url("/healthz")).send().await.unwrap();
     }
@@ -58,6 +69,7 @@ async fn metrics_count_requests_by_route_and_status() {
     let text = app
         .client
         .get(app.url("/metrics"))
+        .bearer_auth(TOKEN)
         .send()
         .await
         .unwrap()
@@ -76,6 +88,14 @@ async fn metrics_count_requests_by_route_and_status() {
     );
     assert!(text.contains("lethe_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",status=\"200\",le=\"+Inf\"} 3"));
     assert!(text.contains("lethe_workspaces 0"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_metrics_are_off() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.text().await.unwrap().contains("--metrics-token"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

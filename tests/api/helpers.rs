@@ -156,19 +156,33 @@ impl TestApp {
 
     /// Logs `client` in through the login form, as a browser would.
     pub async fn login(&self, client: &Client, email: &str, password: &str) -> Response {
+        self.login_via(client, email, password, None).await
+    }
+
+    /// A login whose request says, through a trusted proxy's `X-Forwarded-For`, that it comes
+    /// from `client_ip` (the app must trust 127.0.0.1 as a proxy).
+    pub async fn login_via(
+        &self,
+        client: &Client,
+        email: &str,
+        password: &str,
+        client_ip: Option<&str>,
+    ) -> Response {
         let page = client.get(self.url("/console/login")).send().await.unwrap();
         let csrf = csrf_of(&page.text().await.unwrap());
-        client
-            .post(self.url("/console/login"))
-            .form(&[
-                ("email", email),
-                ("password", password),
-                ("csrf", &csrf),
-                ("next", "/console/"),
-            ])
-            .send()
-            .await
-            .unwrap()
+        let mut req = client.post(self.url("/console/login"));
+        if let Some(ip) = client_ip {
+            req = req.header("X-Forwarded-For", ip);
+        }
+        req.form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf", &csrf),
+            ("next", "/console/"),
+        ])
+        .send()
+        .await
+        .unwrap()
     }
 
     /// A logged-in client for `email` (whose password is [`PASSWORD`]).

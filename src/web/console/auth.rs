@@ -85,9 +85,10 @@ pub async fn login(
         ))
     } else {
         let (email, password, caller) = (form.email.clone(), form.password, caller_from(&req));
+        let guard = state.login_guard.clone();
         state
             .db
-            .run(move |db| accounts::login(db, &email, &password, &caller))
+            .run(move |db| accounts::login(db, &guard, &email, &password, &caller))
             .await
     };
     match outcome {
@@ -148,10 +149,12 @@ pub async fn second_factor(
         return Ok(see_other("/console/login"));
     };
     let (code, caller) = (form.code.clone(), caller_from(&req));
-    let vault = state.vault.clone();
+    let (vault, guard) = (state.vault.clone(), state.login_guard.clone());
     let outcome = state
         .db
-        .run(move |db| accounts::complete_second_factor(db, &vault, &pending, &code, &caller))
+        .run(move |db| {
+            accounts::complete_second_factor(db, &vault, &guard, &pending, &code, &caller)
+        })
         .await;
     match outcome {
         Ok(session) => {
