@@ -238,6 +238,14 @@ fn vault_housekeeping(db: &Db, vault: &Vault) -> anyhow::Result<()> {
             "sealed secrets stored in the clear by an older Lethe"
         );
     }
+    let sealed = crate::services::subjects::seal_stored_reasons(db, vault)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "sealed reasons stored in the clear by an older Lethe"
+        );
+    }
     let sealed = crate::services::outbox::seal_stored_plaintext(db, vault)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if sealed > 0 {

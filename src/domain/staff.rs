@@ -157,17 +157,18 @@ pub fn check_password(password: &str, email: &str) -> Result<(), String> {
 }
 
 /// Failed logins to one account from one network that cost nothing. Each further failure
-/// doubles the wait before the next try from that network (1 s, 2 s, 4 s … at most
+/// doubles the wait before the next try from that network (5 s, 10 s, 20 s … at most
 /// [`MAX_LOGIN_DELAY_SECS`]). There is no hard lock: counted per network, a stranger's guessing
 /// slows the stranger, never the account's owner somewhere else.
 pub const FREE_LOGIN_FAILURES: u32 = 5;
+pub const FIRST_LOGIN_DELAY_SECS: u64 = 5;
 pub const MAX_LOGIN_DELAY_SECS: u64 = 15 * 60;
 
 /// How long to wait before the next try after `failures` failed ones in a row.
 pub fn login_delay(failures: u32) -> std::time::Duration {
     let secs = match failures.checked_sub(FREE_LOGIN_FAILURES) {
         None => 0,
-        Some(extra) => 1u64
+        Some(extra) => FIRST_LOGIN_DELAY_SECS
             .checked_shl(extra)
             .unwrap_or(u64::MAX)
             .min(MAX_LOGIN_DELAY_SECS),
@@ -183,7 +184,7 @@ mod tests {
     fn the_delay_grows_after_the_free_tries_and_stops_at_its_cap() {
         let secs = |n| login_delay(n).as_secs();
         assert_eq!((secs(0), secs(4)), (0, 0));
-        assert_eq!((secs(5), secs(6), secs(7)), (1, 2, 4));
+        assert_eq!((secs(5), secs(6), secs(7)), (5, 10, 20));
         assert_eq!(secs(20), MAX_LOGIN_DELAY_SECS);
         assert_eq!(secs(u32::MAX), MAX_LOGIN_DELAY_SECS);
     }

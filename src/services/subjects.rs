@@ -150,7 +150,7 @@ fn view(
         closed_at: row.closed_at,
         restricted: row.restricted_at.map(|since| Restriction {
             since,
-            reason: row.restricted_reason.clone(),
+            reason: restriction_reason(row, key, scope),
         }),
         erased_at: row.erased_at,
         created_at: row.created_at,
@@ -158,7 +158,49 @@ fn view(
     })
 }
 
-fn subject_key(
+/// Why the person's processing is restricted, opened with their key (empty when it cannot be).
+pub fn restriction_reason(
+    row: &SubjectRow,
+    key: Option<&SecretKey>,
+    scope: &WorkspaceScope,
+) -> String {
+    match (&row.restricted_reason_sealed, key) {
+        (Some(sealed), Some(key)) => {
+            open_reason(key, scope, &row.external_id, "restriction", sealed)
+        }
+        // An older Lethe's plain reason, until the start-up sealing has run.
+        _ => row.restricted_reason.clone(),
+    }
+}
+
+fn seal_reason(
+    key: &SecretKey,
+    scope: &WorkspaceScope,
+    external_id: &str,
+    what: &str,
+    reason: &str,
+) -> Vec<u8> {
+    key.seal(
+        &vault::reason_aad(scope, external_id, what),
+        reason.as_bytes(),
+    )
+}
+
+/// A sealed reason in words; one that does not open says so rather than failing the page.
+fn open_reason(
+    key: &SecretKey,
+    scope: &WorkspaceScope,
+    external_id: &str,
+    what: &str,
+    sealed: &[u8],
+) -> String {
+    key.open(&vault::reason_aad(scope, external_id, what), sealed)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_else(|| "(the reason cannot be read)".to_owned())
+}
+
+pub fn subject_key(
     vault: &Vault,
     scope: &WorkspaceScope,
     row: &SubjectRow,
@@ -286,7 +328,14 @@ pub fn get(
     let row = db.read(|c| find(c, scope, external_id))?;
     let key = subject_key(vault, scope, &row)?;
     let v = view(&row, key.as_ref(), scope)?;
-    log_access(db, scope, &row, reader, json!({"read": "profile"}))?;
+    log_access(
+        db,
+        scope,
+        &row,
+        key.as_ref(),
+        reader,
+        json!({"read": "profile"}),
+    )?;
     Ok(v)
 }
 
@@ -307,22 +356,27 @@ pub fn find_by_email(
         let key = subject_key(vault, scope, row)?;
         out.push(view(row, key.as_ref(), scope)?);
         let what = json!({"read": "profile", "found_by": "email"});
-        log_access(db, scope, row, reader, what)?;
+        log_access(db, scope, row, key.as_ref(), reader, what)?;
     }
     Ok(out)
 }
 
-/// Writes the read to the subject access log (with the reason) and, in the same transaction, to
-/// the audit chain as `subject.read` with `what` was read and the log row's id. The reason is
-/// free text that may name people, so it stays out of the chain, whose entries outlive it.
+/// Writes the read to the subject access log (with the reason, sealed under the person's key)
+/// and, in the same transaction, to the audit chain as `subject.read` with `what` was read and
+/// the log row's id. The reason is free text that may name people, so it stays out of the chain,
+/// whose entries outlive it, and goes with the person's key when they are erased.
 fn log_access(
     db: &Db,
     scope: &WorkspaceScope,
     row: &SubjectRow,
+    key: Option<&SecretKey>,
     reader: &Reader,
     mut what: Value,
 ) -> Result<(), AppError> {
     let now = Utc::now();
+    let sealed = key
+        .filter(|_| !reader.reason.is_empty())
+        .map(|k| seal_reason(k, scope, &row.external_id, "access", &reader.reason));
     db.write(|tx| {
         let entry = records::log_access(
             tx,
@@ -330,7 +384,7 @@ fn log_access(
             row.id,
             reader.staff_id,
             &reader.label,
-            &reader.reason,
+            sealed.as_deref(),
             now,
         )?;
         if let Some(detail) = what.as_object_mut() {
@@ -386,6 +440,7 @@ pub fn close(
 /// are refused, and new records are flagged. `None` lifts the restriction.
 pub fn set_restriction(
     db: &Db,
+    vault: &Vault,
     scope: &WorkspaceScope,
     caller: &Caller,
     external_id: &str,
@@ -397,6 +452,17 @@ pub fn set_restriction(
         })
         .transpose()?;
     let now = Utc::now();
+    let row = db.read(|c| find(c, scope, external_id))?;
+    let key = subject_key(vault, scope, &row)?;
+    let sealed = match (&reason, &key) {
+        (Some(r), Some(k)) => Some(seal_reason(k, scope, external_id, "restriction", r)),
+        (Some(_), None) => {
+            return Err(AppError::Conflict(format!(
+                "subject '{external_id}' was erased"
+            )));
+        }
+        (None, _) => None,
+    };
     db.write(|tx| {
         let row = find(tx, scope, external_id)?;
         if row.erased_at.is_some() {
@@ -409,10 +475,12 @@ pub fn set_restriction(
         } else {
             "subject.restriction_lifted"
         };
-        subjects::set_restricted(tx, scope, row.id, reason.as_deref().map(|r| (r, now)), now)?;
+        subjects::set_restricted(tx, scope, row.id, sealed.as_deref().map(|r| (r, now)), now)?;
+        // The reason is sealed with the person; the chain, which outlives them, only says
+        // that one was given.
         let event = caller
             .event(action, external_id)
-            .detail(json!({"reason": reason}));
+            .detail(json!({"reason_given": reason.is_some()}));
         audit::append(tx, Some(scope), &event, now)?;
         Ok(())
     })
@@ -458,7 +526,8 @@ pub fn read_records(
         "total": total,
         "categories": categories,
     });
-    log_access(db, scope, &row, reader, what)?;
+    let subject_key = row.key_id.as_deref().and_then(|k| keys.get(k));
+    log_access(db, scope, &row, subject_key, reader, what)?;
     Ok(SubjectRecords {
         subject,
         total,
@@ -492,16 +561,68 @@ fn open_record(
     })
 }
 
-/// Who has looked at this person.
+/// Who has looked at this person, and why (the reasons opened with the person's key).
 pub fn access_log(
     db: &Db,
+    vault: &Vault,
     scope: &WorkspaceScope,
     external_id: &str,
 ) -> Result<Vec<AccessEntry>, AppError> {
-    db.read(|c| {
+    let (row, mut entries) = db.read(|c| {
         let row = find(c, scope, external_id)?;
-        Ok(records::access_log(c, scope, row.id, 200)?)
-    })
+        let entries = records::access_log(c, scope, row.id, 200)?;
+        Ok::<_, AppError>((row, entries))
+    })?;
+    let key = subject_key(vault, scope, &row)?;
+    for e in &mut entries {
+        if let (Some(sealed), Some(key)) = (&e.reason_sealed, &key) {
+            e.reason = open_reason(key, scope, &row.external_id, "access", sealed);
+        }
+    }
+    Ok(entries)
+}
+
+/// Seals the free-text reasons an older Lethe stored in the clear (access log, restrictions)
+/// under each person's key, and empties the plain columns; a reason whose person has no key any
+/// more is dropped. Runs at start, before anything is served. Returns how many it sealed.
+pub fn seal_stored_reasons(db: &Db, vault: &Vault) -> Result<usize, AppError> {
+    let mut sealed = 0;
+    loop {
+        let batch = db.read(|c| records::plain_access_reasons(c, 500))?;
+        if batch.is_empty() {
+            break;
+        }
+        for (id, scope, subject_id, reason) in batch {
+            let row = db.read(|c| subjects::by_id(c, &scope, subject_id))?;
+            let blob = match &row {
+                Some(row) => subject_key(vault, &scope, row)?
+                    .map(|k| seal_reason(&k, &scope, &row.external_id, "access", &reason)),
+                None => None,
+            };
+            db.write(|tx| records::seal_access_reason(tx, id, blob.as_deref()))?;
+            sealed += 1;
+        }
+    }
+    for (scope, subject_id) in db.read(subjects::plain_restriction_reasons)? {
+        let Some(row) = db.read(|c| subjects::by_id(c, &scope, subject_id))? else {
+            continue;
+        };
+        let blob = subject_key(vault, &scope, &row)?.map(|k| {
+            seal_reason(
+                &k,
+                &scope,
+                &row.external_id,
+                "restriction",
+                &row.restricted_reason,
+            )
+        });
+        db.write(|tx| subjects::seal_restriction_reason(tx, row.id, blob.as_deref()))?;
+        sealed += 1;
+    }
+    if sealed > 0 {
+        db.checkpoint_truncate()?;
+    }
+    Ok(sealed)
 }
 
 /// A subject in a list: states and counts only, no personal values (no read to log).

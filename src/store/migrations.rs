@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../../migrations/0007_sealed_outbox.sql")),
     (8, include_str!("../../migrations/0008_inventory_truth.sql")),
     (9, include_str!("../../migrations/0009_policy_drafts.sql")),
+    (10, include_str!("../../migrations/0010_sealed_reasons.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

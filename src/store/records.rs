@@ -146,7 +146,9 @@ pub fn delete_sealed_under(
 #[derive(Debug, Clone)]
 pub struct AccessEntry {
     pub actor: String,
+    /// Filled by the service once the sealed reason is opened with the person's key.
     pub reason: String,
+    pub reason_sealed: Option<Vec<u8>>,
     pub at: DateTime<Utc>,
 }
 
@@ -156,13 +158,20 @@ pub fn log_access(
     subject_id: i64,
     staff_id: Option<i64>,
     actor: &str,
-    reason: &str,
+    reason_sealed: Option<&[u8]>,
     at: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO subject_access_log (workspace_id, subject_id, staff_id, actor, reason, at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![scope.id(), subject_id, staff_id, actor, reason, ts(at)],
+        "INSERT INTO subject_access_log (workspace_id, subject_id, staff_id, actor, reason, \
+         reason_sealed, at) VALUES (?1, ?2, ?3, ?4, '', ?5, ?6)",
+        params![
+            scope.id(),
+            subject_id,
+            staff_id,
+            actor,
+            reason_sealed,
+            ts(at)
+        ],
     )?;
     Ok(conn.last_insert_rowid())
 }
@@ -175,8 +184,8 @@ pub fn access_log(
     limit: u32,
 ) -> Result<Vec<AccessEntry>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT actor, reason, at FROM subject_access_log WHERE workspace_id = ?1 AND subject_id = ?2 \
-         ORDER BY id DESC LIMIT ?3",
+        "SELECT actor, reason, at, reason_sealed FROM subject_access_log \
+         WHERE workspace_id = ?1 AND subject_id = ?2 ORDER BY id DESC LIMIT ?3",
     )?;
     let rows = stmt
         .query_map(params![scope.id(), subject_id, limit], |r| {
@@ -184,6 +193,7 @@ pub fn access_log(
                 actor: r.get(0)?,
                 reason: r.get(1)?,
                 at: time_at(r, 2)?,
+                reason_sealed: r.get(3)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -313,4 +323,38 @@ pub fn categories_held(
     )?;
     let rows = stmt.query_map([scope.id()], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A reason an older Lethe stored in the clear: (log row id, workspace, subject id, reason).
+pub type PlainReason = (i64, WorkspaceScope, i64, String);
+
+/// Access-log rows whose reason is still in the clear (from before reasons were sealed).
+pub fn plain_access_reasons(conn: &Connection, limit: u32) -> Result<Vec<PlainReason>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, workspace_id, subject_id, reason FROM subject_access_log \
+         WHERE reason != '' LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |r| {
+        Ok((
+            r.get(0)?,
+            WorkspaceScope::new(r.get(1)?),
+            r.get(2)?,
+            r.get(3)?,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Replaces a plain reason by its sealed form (None when it cannot be sealed: the person's key
+/// is gone, so the reason goes too).
+pub fn seal_access_reason(
+    conn: &Connection,
+    id: i64,
+    sealed: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE subject_access_log SET reason = '', reason_sealed = ?2 WHERE id = ?1",
+        params![id, sealed],
+    )?;
+    Ok(())
 }

@@ -15,14 +15,20 @@ pub struct SubjectRow {
     pub key_id: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
     pub restricted_at: Option<DateTime<Utc>>,
+    /// Empty unless an older Lethe stored it in the clear (sealed at start).
     pub restricted_reason: String,
+    /// Why processing is restricted, sealed under the person's key.
+    pub restricted_reason_sealed: Option<Vec<u8>>,
     pub erased_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, external_id, kind, sealed_profile, key_id, closed_at, restricted_at, \
-     restricted_reason, erased_at, created_at, updated_at";
+     restricted_reason, erased_at, created_at, updated_at, restricted_reason_sealed";
+
+/// How many columns `COLUMNS` names: what a query adds after them starts here.
+const COLUMN_COUNT: usize = 12;
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubjectRow> {
     Ok(SubjectRow {
@@ -34,6 +40,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SubjectRow> {
         closed_at: opt_time_at(r, 5)?,
         restricted_at: opt_time_at(r, 6)?,
         restricted_reason: r.get(7)?,
+        restricted_reason_sealed: r.get(11)?,
         erased_at: opt_time_at(r, 8)?,
         created_at: time_at(r, 9)?,
         updated_at: time_at(r, 10)?,
@@ -51,6 +58,17 @@ pub fn by_external_id(
     Ok(stmt
         .query_row(params![scope.id(), external_id], row)
         .optional()?)
+}
+
+pub fn by_id(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    id: i64,
+) -> Result<Option<SubjectRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM subjects WHERE workspace_id = ?1 AND id = ?2"
+    ))?;
+    Ok(stmt.query_row(params![scope.id(), id], row).optional()?)
 }
 
 pub fn by_email_index(
@@ -81,7 +99,7 @@ pub fn list(
     ))?;
     let rows = stmt
         .query_map(params![scope.id(), limit, offset], |r| {
-            Ok((row(r)?, r.get(11)?))
+            Ok((row(r)?, r.get(COLUMN_COUNT)?))
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
@@ -156,22 +174,45 @@ pub fn close(
     Ok(())
 }
 
-/// Restricts (with a reason) or lifts the restriction (None).
+/// Restricts (with its sealed reason) or lifts the restriction (None).
 pub fn set_restricted(
     conn: &Connection,
     scope: &WorkspaceScope,
     id: i64,
-    restriction: Option<(&str, DateTime<Utc>)>,
+    restriction: Option<(&[u8], DateTime<Utc>)>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let (reason, at) = match restriction {
-        Some((reason, at)) => (reason, Some(ts(at))),
-        None => ("", None),
+    let (sealed, at) = match restriction {
+        Some((sealed, at)) => (Some(sealed), Some(ts(at))),
+        None => (None, None),
     };
     conn.execute(
-        "UPDATE subjects SET restricted_at = ?3, restricted_reason = ?4, updated_at = ?5 \
-         WHERE workspace_id = ?1 AND id = ?2",
-        params![scope.id(), id, at, reason, ts(now)],
+        "UPDATE subjects SET restricted_at = ?3, restricted_reason = '', \
+         restricted_reason_sealed = ?4, updated_at = ?5 WHERE workspace_id = ?1 AND id = ?2",
+        params![scope.id(), id, at, sealed, ts(now)],
+    )?;
+    Ok(())
+}
+
+/// Subjects whose restriction reason is still in the clear: (workspace, subject id).
+pub fn plain_restriction_reasons(
+    conn: &Connection,
+) -> Result<Vec<(WorkspaceScope, i64)>, StoreError> {
+    let mut stmt =
+        conn.prepare("SELECT workspace_id, id FROM subjects WHERE restricted_reason != ''")?;
+    let rows = stmt.query_map([], |r| Ok((WorkspaceScope::new(r.get(0)?), r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Replaces a plain restriction reason by its sealed form (None: the key is gone, so is it).
+pub fn seal_restriction_reason(
+    conn: &Connection,
+    id: i64,
+    sealed: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE subjects SET restricted_reason = '', restricted_reason_sealed = ?2 WHERE id = ?1",
+        params![id, sealed],
     )?;
     Ok(())
 }
@@ -186,7 +227,8 @@ pub fn mark_erased(
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE subjects SET erased_at = ?3, updated_at = ?3, email_index = NULL, \
-         sealed_profile = NULL, kind = '', restricted_reason = '' WHERE workspace_id = ?1 AND id = ?2",
+         sealed_profile = NULL, kind = '', restricted_reason = '', restricted_reason_sealed = NULL \
+         WHERE workspace_id = ?1 AND id = ?2",
         params![scope.id(), id, ts(at)],
     )?;
     Ok(())

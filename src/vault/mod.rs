@@ -106,6 +106,16 @@ pub fn profile_aad(scope: &WorkspaceScope, external_id: &str) -> Vec<u8> {
     format!("lethe/subject/v1/{}/{external_id}", scope.id()).into_bytes()
 }
 
+/// Associated data of a free-text reason about a person (`what`: `access` for a reader's reason,
+/// `restriction` for why processing is restricted), sealed under the person's key.
+pub fn reason_aad(scope: &WorkspaceScope, external_id: &str, what: &str) -> Vec<u8> {
+    format!(
+        "lethe/subject/v1/{}/{external_id}/reason/{what}",
+        scope.id()
+    )
+    .into_bytes()
+}
+
 /// Associated data of an outbox message's sealed recipient and body.
 pub fn outbox_message_aad(scope: &WorkspaceScope, message_id: i64) -> Vec<u8> {
     format!("lethe/outbox/v1/{}/message/{message_id}", scope.id()).into_bytes()

@@ -34,11 +34,13 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// one else's business, and it shares the listener of the public pages.
 fn metrics_refusal(state: &AppState, req: &HttpRequest) -> Option<HttpResponse> {
     let Some(token) = &state.config.metrics_token else {
-        return Some(HttpResponse::NotFound()
-            .content_type("text/plain; charset=utf-8")
-            .body(
-                "Metrics are off: start Lethe with --metrics-token (or LETHE_METRICS_TOKEN).\n",
-            ));
+        return Some(
+            HttpResponse::NotFound()
+                .content_type("text/plain; charset=utf-8")
+                .body(
+                    "Metrics are off: start Lethe with --metrics-token (or LETHE_METRICS_TOKEN).\n",
+                ),
+        );
     };
     let sent = req
         .headers()
@@ -49,10 +51,12 @@ fn metrics_refusal(state: &AppState, req: &HttpRequest) -> Option<HttpResponse> 
     if crate::crypto::constant_time_eq(sent.trim().as_bytes(), token.expose().trim().as_bytes()) {
         None
     } else {
-        Some(HttpResponse::Unauthorized()
-            .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"lethe-metrics\""))
-            .content_type("text/plain; charset=utf-8")
-            .body("Send the metrics token: Authorization: Bearer <token>.\n"))
+        Some(
+            HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"lethe-metrics\""))
+                .content_type("text/plain; charset=utf-8")
+                .body("Send the metrics token: Authorization: Bearer <token>.\n"),
+        )
     }
 }
 

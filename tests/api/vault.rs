@@ -195,20 +195,18 @@ async fn records_are_checked_sealed_and_read_back_with_their_rules_applied() {
     );
     assert!(!page.to_string().contains("4111 1111 1111 1111"));
 
-    // The read was logged with the reason the client gave.
-    let log = v
-        .app
-        .db
-        .read(|c| {
-            c.query_row(
-                "SELECT actor || ' / ' || reason FROM subject_access_log ORDER BY id DESC LIMIT 1",
-                [],
-                |r| r.get::<_, String>(0),
-            )
-            .map_err(lethe::store::StoreError::from)
-        })
-        .unwrap();
-    assert_eq!(log, "API key 'test' / ticket 4411");
+    // The read was logged with the reason the client gave (sealed with the person, opened here).
+    let log = lethe::services::subjects::access_log(
+        &v.app.db,
+        &v.app.vault,
+        &v.app.scope("aulm"),
+        "cus_1",
+    )
+    .unwrap();
+    assert_eq!(
+        format!("{} / {}", log[0].actor, log[0].reason),
+        "API key 'test' / ticket 4411"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -114,6 +114,9 @@ pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+const READ_REASON: &str = "Ticket 7781: she asked about her late husband's account";
+const RESTRICT_REASON: &str = "Contests the accuracy of her address after the divorce";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_plaintext_of_a_person_reaches_the_database_or_key_files() {
     let v = setup().await;
@@ -125,12 +128,42 @@ async fn no_plaintext_of_a_person_reaches_the_database_or_key_files() {
         ]))
         .await;
     assert_eq!(status, 201);
-    let (status, page) = v.get("/api/v1/subjects/cus_1/records").await;
-    assert_eq!(status, 200);
+    // A reader's reason and a restriction's reason are free text about the person.
+    let res = v
+        .app
+        .client
+        .get(v.app.url("/api/v1/subjects/cus_1/records"))
+        .bearer_auth(&v.key)
+        .header("Lethe-Access-Reason", READ_REASON)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let page: serde_json::Value = res.json().await.unwrap();
     assert_eq!(
         page["records"][0]["fields"]["status"], MESSAGE,
         "stored, readable"
     );
+    let (status, _) = v
+        .post(
+            "/api/v1/subjects/cus_1/restrict",
+            json!({"reason": RESTRICT_REASON}),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, subject) = v.get("/api/v1/subjects/cus_1").await;
+    assert_eq!(
+        subject["restricted"]["reason"], RESTRICT_REASON,
+        "readable with the key"
+    );
+    let log = lethe::services::subjects::access_log(
+        &v.app.db,
+        &v.app.vault,
+        &v.app.scope("aulm"),
+        "cus_1",
+    )
+    .unwrap();
+    assert!(log.iter().any(|e| e.reason == READ_REASON));
 
     let files = data_files(v.app.data_dir.path());
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
@@ -139,7 +172,14 @@ async fn no_plaintext_of_a_person_reaches_the_database_or_key_files() {
         "{names:?}"
     );
     for (name, bytes) in &files {
-        for secret in [EMAIL, PHONE, MESSAGE, "1990-05-01"] {
+        for secret in [
+            EMAIL,
+            PHONE,
+            MESSAGE,
+            "1990-05-01",
+            READ_REASON,
+            RESTRICT_REASON,
+        ] {
             assert!(
                 !contains(bytes, secret.as_bytes()),
                 "{name} holds '{secret}' in the clear"
@@ -205,6 +245,51 @@ async fn secrets_an_older_lethe_stored_in_the_clear_are_sealed_at_start() {
         lethe::services::accounts::totp_secret(&v.app.vault, &account).unwrap(),
         Some("JBSWY3DPEHPK3PXP".to_owned())
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasons_an_older_lethe_stored_in_the_clear_are_sealed_at_start() {
+    let v = setup().await;
+    v.subject("cus_1").await;
+    let scope = v.app.scope("aulm");
+    // As an older Lethe left them: a reader's reason and a restriction's reason in the clear.
+    v.app
+        .db
+        .write(|tx| {
+            tx.execute(
+                "INSERT INTO subject_access_log (workspace_id, subject_id, actor, reason, at) \
+                 SELECT workspace_id, id, 'ada@example.org', ?1, '2026-01-01T00:00:00.000000Z' \
+                 FROM subjects WHERE external_id = 'cus_1'",
+                [READ_REASON],
+            )?;
+            tx.execute(
+                "UPDATE subjects SET restricted_at = '2026-01-01T00:00:00.000000Z', \
+                 restricted_reason = ?1 WHERE external_id = 'cus_1'",
+                [RESTRICT_REASON],
+            )?;
+            Ok::<_, lethe::store::StoreError>(())
+        })
+        .unwrap();
+    let sealed = lethe::services::subjects::seal_stored_reasons(&v.app.db, &v.app.vault).unwrap();
+    assert_eq!(sealed, 2);
+    assert_eq!(
+        lethe::services::subjects::seal_stored_reasons(&v.app.db, &v.app.vault).unwrap(),
+        0,
+        "once is enough"
+    );
+    let log =
+        lethe::services::subjects::access_log(&v.app.db, &v.app.vault, &scope, "cus_1").unwrap();
+    assert_eq!(log[0].reason, READ_REASON, "still readable, now sealed");
+    let (_, subject) = v.get("/api/v1/subjects/cus_1").await;
+    assert_eq!(subject["restricted"]["reason"], RESTRICT_REASON);
+    for (name, bytes) in &data_files(v.app.data_dir.path()) {
+        for secret in [READ_REASON, RESTRICT_REASON] {
+            assert!(
+                !contains(bytes, secret.as_bytes()),
+                "{name} holds '{secret}'"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

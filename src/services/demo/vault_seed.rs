@@ -232,6 +232,7 @@ pub fn seed(db: &Db, vault: &Vault, scope: &WorkspaceScope, slug: &str) -> Resul
         subjects::close(db, scope, &caller, "cus_1004", Some(closed))?;
         subjects::set_restriction(
             db,
+            vault,
             scope,
             &caller,
             "cus_1003",

@@ -190,9 +190,12 @@ pub async fn restrict(
     key.require(Scope::RecordsWrite)?;
     let (scope, caller) = (key.workspace, key.caller.clone());
     let (external_id, reason) = (path.into_inner(), body.into_inner().reason);
+    let vault = state.vault.clone();
     state
         .db
-        .run(move |db| subjects::set_restriction(db, &scope, &caller, &external_id, Some(&reason)))
+        .run(move |db| {
+            subjects::set_restriction(db, &vault, &scope, &caller, &external_id, Some(&reason))
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -215,9 +218,10 @@ pub async fn unrestrict(
     key.require(Scope::RecordsWrite)?;
     let (scope, caller) = (key.workspace, key.caller.clone());
     let external_id = path.into_inner();
+    let vault = state.vault.clone();
     state
         .db
-        .run(move |db| subjects::set_restriction(db, &scope, &caller, &external_id, None))
+        .run(move |db| subjects::set_restriction(db, &vault, &scope, &caller, &external_id, None))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

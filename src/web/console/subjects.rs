@@ -134,6 +134,7 @@ async fn render_subject(
     fill: impl FnOnce(&mut SubjectPage),
 ) -> Result<HttpResponse, PageError> {
     let (scope, id) = (member.scope, external_id.to_owned());
+    let vault = state.vault.clone();
     let (subject, log, fates) = state
         .db
         .run(move |db| {
@@ -141,6 +142,8 @@ async fn render_subject(
                 let row = subject_store::by_external_id(c, &scope, &id)?
                     .ok_or_else(|| AppError::NotFound(format!("subject '{id}'")))?;
                 let records = record_store::count_for_subject(c, &scope, row.id)?;
+                let key = subjects::subject_key(&vault, &scope, &row)?;
+                let restricted_reason = subjects::restriction_reason(&row, key.as_ref(), &scope);
                 Ok::<_, AppError>((
                     SubjectState {
                         external_id: row.external_id,
@@ -148,7 +151,7 @@ async fn render_subject(
                         records,
                         closed_at: row.closed_at,
                         restricted_at: row.restricted_at,
-                        restricted_reason: row.restricted_reason,
+                        restricted_reason,
                         erased_at: row.erased_at,
                         created_at: row.created_at,
                     },
@@ -157,7 +160,7 @@ async fn render_subject(
             })?;
             let fates =
                 crate::services::retention::subject_fates(db, &scope, row_id, subject.closed_at)?;
-            let log = subjects::access_log(db, &scope, &id)?;
+            let log = subjects::access_log(db, &vault, &scope, &id)?;
             Ok::<_, AppError>((subject, log, fates))
         })
         .await?;
@@ -378,9 +381,10 @@ pub async fn restrict(
         external_id.clone(),
         reason.clone(),
     );
+    let vault = state.vault.clone();
     let outcome = state
         .db
-        .run(move |db| subjects::set_restriction(db, &scope, &caller, &id, Some(&r)))
+        .run(move |db| subjects::set_restriction(db, &vault, &scope, &caller, &id, Some(&r)))
         .await;
     match outcome {
         Ok(()) => Ok(see_other(&subject_path(&slug, &external_id, "restricted"))),
@@ -415,9 +419,10 @@ pub async fn unrestrict(
         .await?;
     who.check_csrf(&form.csrf)?;
     let (scope, caller, id) = (member.scope, who.caller.clone(), external_id.clone());
+    let vault = state.vault.clone();
     state
         .db
-        .run(move |db| subjects::set_restriction(db, &scope, &caller, &id, None))
+        .run(move |db| subjects::set_restriction(db, &vault, &scope, &caller, &id, None))
         .await?;
     Ok(see_other(&subject_path(&slug, &external_id, "lifted")))
 }
