@@ -13,7 +13,9 @@ pub enum AppError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
-    #[error("{0} not found")]
+    /// What is missing, as a noun phrase ("subject 'cus_9'", "page at /x"): the message reads
+    /// "There is no subject 'cus_9'."
+    #[error("There is no {0}.")]
     NotFound(String),
     #[error("{0}")]
     Conflict(String),

@@ -56,7 +56,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Unknown routes: problem+json under /api, a page elsewhere.
 pub async fn not_found(req: actix_web::HttpRequest) -> actix_web::HttpResponse {
-    let error = crate::error::AppError::NotFound(format!("no page at {}", req.path()));
+    let error = crate::error::AppError::NotFound(format!("page at {}", req.path()));
     if req.path().starts_with("/api/") {
         api::problem::response(&error)
     } else {

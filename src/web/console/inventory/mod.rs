@@ -41,7 +41,7 @@ fn kind_of(segment: &str) -> Result<InventoryKind, PageError> {
     KINDS
         .into_iter()
         .find(|k| k.segment() == segment)
-        .ok_or_else(|| AppError::NotFound(format!("no inventory section '{segment}'")).into())
+        .ok_or_else(|| AppError::NotFound(format!("inventory section '{segment}'")).into())
 }
 
 /// Calls `$f::<T>(args)` with the item type of `$kind`.
