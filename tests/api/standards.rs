@@ -200,3 +200,58 @@ async fn fideslangs_default_taxonomy_imports_its_uses_awaiting_a_basis() {
     );
     assert_fideslang_accepts("the imported default taxonomy", &yaml);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_spec_validator_accepts_the_openapi_document() {
+    require_python_package("openapi_spec_validator", "openapi-spec-validator");
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, res.bytes().await.unwrap()).unwrap();
+    let out = Command::new("python3")
+        .args(["-m", "openapi_spec_validator", "--subschema-errors", "all"])
+        .arg(&file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator refuses /api/openapi.json:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The GPC support resource as the GPC specification defines it: `application/json`, an object
+/// whose `gpc` is `true` and whose `lastUpdate` is an RFC 3339 full-date. No validator package
+/// exists for it, so the test reads the specification's three rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gpc_support_resource_says_gpc_requests_are_abided_by() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(app.url("/.well-known/gpc.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let media = res.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(media.split(';').next(), Some("application/json"));
+    assert!(res.headers().get("set-cookie").is_none());
+    let doc: Value = res.json().await.unwrap();
+    assert_eq!(doc["gpc"], json!(true), "{doc}");
+    let date = doc["lastUpdate"].as_str().unwrap_or_default();
+    let parts: Vec<u32> = date.split('-').filter_map(|p| p.parse().ok()).collect();
+    assert!(
+        date.len() == 10
+            && matches!(parts.as_slice(), [y, m, d] if *y >= 2026 && (1..=12).contains(m) && (1..=31).contains(d)),
+        "lastUpdate is not an RFC 3339 full-date: {doc}"
+    );
+    assert_eq!(date, lethe::web::well_known::GPC_LAST_UPDATE);
+}
