@@ -20,7 +20,10 @@ fn require_python_package(module: &str, pip: &str) {
         Ok(out) => panic!(
             "the Python package {pip} is missing (import {module}: {}); run scripts/test, which \
              installs it, or pip install {pip}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or_default()
         ),
         Err(e) => panic!("python3 could not be run ({e}); this test needs it with {pip}"),
     }
