@@ -256,5 +256,5 @@ async fn the_gpc_support_resource_says_gpc_requests_are_abided_by() {
             && matches!(parts.as_slice(), [y, m, d] if *y >= 2026 && (1..=12).contains(m) && (1..=31).contains(d)),
         "lastUpdate is not an RFC 3339 full-date: {doc}"
     );
-    assert_eq!(date, lethe::web::well_known::GPC_LAST_UPDATE);
+    assert_eq!(date, lethe::web::well_known::GPC_STATEMENT_DATE);
 }
