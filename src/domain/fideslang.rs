@@ -9,19 +9,25 @@
 //! or taxonomy of fideslang is copied.
 //!
 //! The mapping:
-//! - a data category is a `data_category` (`parent_key` = the key minus its last segment, when
-//!   that parent is in the document or is a fideslang top level: `data`, `system`, `user`);
-//! - a purpose is a `data_use` with its `legal_basis` in fideslang's names (`Legal Obligation`…);
+//! - a data category is a `data_category` whose `parent_key` is its key minus the last segment
+//!   (fideslang's models refuse any other parent, and a missing one);
+//! - a purpose is a `data_use` (`parent_key` likewise) with its `legal_basis` in fideslang's
+//!   names (`Legal Obligation`…), none while it awaits one;
+//! - a kind of person (a category's `subject_kinds`) is a `data_subject`, its key made from the
+//!   kind's words (`customer's recipient` → `customers_recipient`), its name the kind itself;
 //! - a system is a `system` whose `privacy_declarations` name each purpose that uses a category
-//!   the system holds, with those categories.
+//!   the system holds, with those categories and their kinds of person (`data_subjects`).
 //!
 //! What fideslang has no field for (a category's sensitivity, fields, kinds of person and source;
 //! a purpose's balancing note, categories and consent question; a system's location and categories) travels in a
 //! `lethe:` map on each item, which fideslang tools ignore. So an export imported into another
 //! workspace gives the same categories, purposes and systems. A document from elsewhere imports
 //! without it: categories get sensitivity `normal`, purposes and systems take their categories
-//! from the systems' privacy declarations. A data use must have a legal basis (its own
-//! `legal_basis`, or the `legal_basis_for_processing` its declarations agree on); a legitimate
+//! from the systems' privacy declarations, categories their kinds of person from the
+//! declarations' `data_subjects` (named by the `data_subject` list). A data use takes its own
+//! `legal_basis`, or the `legal_basis_for_processing` its declarations agree on; with neither
+//! (as Fides writes data uses now that legal bases live on declarations) it becomes a purpose
+//! awaiting a basis, which the inventory check reports until one is chosen. A legitimate
 //! interest also needs `lethe.balancing_note` (or fideslang's
 //! `legitimate_interest_impact_assessment`). A category's retention rules (trigger, days, action,
 //! schedule, transforms, claim) travel in its `lethe.retention_rules`, since fideslang has no
@@ -38,34 +44,35 @@ use super::transform::Transform;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-/// fideslang's top-level data categories: a key directly under one of them has it as parent.
-pub const TOP_LEVEL_CATEGORIES: &[&str] = &["data", "system", "user"];
-
 /// `system_type` is required by fideslang; Lethe's systems do not classify themselves further.
 pub const SYSTEM_TYPE: &str = "Service";
 
-/// fideslang's names for the legal bases on a data use (`DataUse.legal_basis`).
-pub fn data_use_basis(basis: LegalBasis) -> &'static str {
-    match basis {
+/// fideslang's names for the legal bases on a data use (`DataUse.legal_basis`); none while the
+/// purpose awaits one.
+pub fn data_use_basis(basis: LegalBasis) -> Option<&'static str> {
+    Some(match basis {
         LegalBasis::Consent => "Consent",
         LegalBasis::Contract => "Contract",
         LegalBasis::LegalObligation => "Legal Obligation",
         LegalBasis::VitalInterests => "Vital Interest",
         LegalBasis::PublicTask => "Public Interest",
         LegalBasis::LegitimateInterests => "Legitimate Interests",
-    }
+        LegalBasis::Awaiting => return None,
+    })
 }
 
-/// fideslang's names on a privacy declaration (`legal_basis_for_processing`).
-pub fn declaration_basis(basis: LegalBasis) -> &'static str {
-    match basis {
+/// fideslang's names on a privacy declaration (`legal_basis_for_processing`); none while the
+/// purpose awaits one.
+pub fn declaration_basis(basis: LegalBasis) -> Option<&'static str> {
+    Some(match basis {
         LegalBasis::Consent => "Consent",
         LegalBasis::Contract => "Contract",
         LegalBasis::LegalObligation => "Legal obligations",
         LegalBasis::VitalInterests => "Vital interests",
         LegalBasis::PublicTask => "Public interest",
         LegalBasis::LegitimateInterests => "Legitimate interests",
-    }
+        LegalBasis::Awaiting => return None,
+    })
 }
 
 /// Either of fideslang's spellings, or Lethe's own (`legal_obligation`), case-insensitively.
@@ -223,6 +230,8 @@ pub struct FidesDataUse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_basis: Option<String>,
     /// fideslang's (deprecated) pointer to a legitimate interest assessment; read on import only.
     #[serde(default, skip_serializing)]
@@ -239,8 +248,22 @@ pub struct PrivacyDeclaration {
     pub data_categories: Vec<String>,
     #[serde(default)]
     pub data_use: Option<String>,
+    /// Keys of `data_subject` items.
+    #[serde(default)]
+    pub data_subjects: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub legal_basis_for_processing: Option<String>,
+}
+
+/// A fideslang data subject: a kind of person. Lethe keeps kinds as words on its categories.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FidesDataSubject {
+    #[serde(default)]
+    pub fides_key: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -259,11 +282,13 @@ pub struct FidesSystem {
     pub lethe: Option<LetheSystem>,
 }
 
-/// A fideslang document with the three resource lists Lethe exchanges.
+/// A fideslang document with the four resource lists Lethe exchanges.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FidesDocument {
     #[serde(default)]
     pub data_category: Vec<FidesCategory>,
+    #[serde(default, skip_serializing_if = "is_empty_list")]
+    pub data_subject: Vec<FidesDataSubject>,
     #[serde(default)]
     pub data_use: Vec<FidesDataUse>,
     #[serde(default)]
@@ -274,38 +299,77 @@ fn non_empty(s: &str) -> Option<String> {
     Some(s.to_owned()).filter(|s| !s.is_empty())
 }
 
+/// The parent fideslang requires: the key minus its last segment (none for a top level).
+fn parent_of(key: &str) -> Option<String> {
+    key.rsplit_once('.').map(|(parent, _)| parent.to_owned())
+}
+
+/// A fides key for a kind of person: lower-case ASCII letters and digits, other runs of
+/// characters as one `_`, apostrophes dropped (`customer's recipient` → `customers_recipient`).
+fn subject_key(kind: &str) -> String {
+    let mut key = String::new();
+    for c in kind.chars().filter(|c| !matches!(c, '\'' | '\u{2019}')) {
+        if c.is_ascii_alphanumeric() {
+            key.push(c.to_ascii_lowercase());
+        } else if !key.is_empty() && !key.ends_with('_') {
+            key.push('_');
+        }
+    }
+    key.trim_end_matches('_').to_owned()
+}
+
+/// Each kind of person of the inventory with its own key, in the order first met.
+fn subject_keys(inv: &Inventory) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for kind in inv.categories.iter().flat_map(|c| &c.subject_kinds) {
+        if out.iter().any(|(_, k)| k == kind) {
+            continue;
+        }
+        let base = Some(subject_key(kind))
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| "subject".to_owned());
+        // Two kinds may fold to one key ("Customer" and "customer"): the later gets a number.
+        let mut key = base.clone();
+        let mut n = 2;
+        while out.iter().any(|(k, _)| *k == key) {
+            key = format!("{base}_{n}");
+            n += 1;
+        }
+        out.push((key, kind.clone()));
+    }
+    out
+}
+
 /// The inventory's categories, purposes and systems as a fideslang document.
 pub fn export(inv: &Inventory) -> FidesDocument {
-    let keys = inv.category_keys();
+    let subjects = subject_keys(inv);
+    let subject_key_of = |kind: &String| {
+        subjects
+            .iter()
+            .find(|(_, k)| k == kind)
+            .map(|(key, _)| key.clone())
+    };
     let data_category = inv
         .categories
         .iter()
-        .map(|c| {
-            let parent = c
-                .key
-                .rsplit_once('.')
-                .map(|(parent, _)| parent)
-                .filter(|p| keys.contains(p) || TOP_LEVEL_CATEGORIES.contains(p))
-                .map(str::to_owned);
-            FidesCategory {
-                fides_key: Some(c.key.clone()),
-                name: Some(c.name.clone()),
-                description: non_empty(&c.description),
-                parent_key: parent,
-                lethe: Some(LetheCategory {
-                    sensitivity: Some(c.sensitivity),
-                    subject_kinds: c.subject_kinds.clone(),
-                    source: c.source.clone(),
-                    fields: c.fields.clone(),
-                    subject_optional: c.subject_optional,
-                    retention_rules: inv
-                        .retention_rules
-                        .iter()
-                        .filter(|r| r.category == c.key)
-                        .map(LetheRetentionRule::from_rule)
-                        .collect(),
-                }),
-            }
+        .map(|c| FidesCategory {
+            fides_key: Some(c.key.clone()),
+            name: Some(c.name.clone()),
+            description: non_empty(&c.description),
+            parent_key: parent_of(&c.key),
+            lethe: Some(LetheCategory {
+                sensitivity: Some(c.sensitivity),
+                subject_kinds: c.subject_kinds.clone(),
+                source: c.source.clone(),
+                fields: c.fields.clone(),
+                subject_optional: c.subject_optional,
+                retention_rules: inv
+                    .retention_rules
+                    .iter()
+                    .filter(|r| r.category == c.key)
+                    .map(LetheRetentionRule::from_rule)
+                    .collect(),
+            }),
         })
         .collect();
     let data_use = inv
@@ -315,7 +379,8 @@ pub fn export(inv: &Inventory) -> FidesDocument {
             fides_key: Some(p.key.clone()),
             name: Some(p.name.clone()),
             description: non_empty(&p.description),
-            legal_basis: Some(data_use_basis(p.legal_basis).to_owned()),
+            parent_key: parent_of(&p.key),
+            legal_basis: data_use_basis(p.legal_basis).map(str::to_owned),
             legitimate_interest_impact_assessment: None,
             lethe: Some(LetheDataUse {
                 balancing_note: p.balancing_note.clone(),
@@ -342,13 +407,24 @@ pub fn export(inv: &Inventory) -> FidesDocument {
                         .filter(|c| s.categories.contains(c))
                         .cloned()
                         .collect();
+                    let mut data_subjects: Vec<String> = Vec::new();
+                    for kind in inv
+                        .categories
+                        .iter()
+                        .filter(|c| held.contains(&c.key))
+                        .flat_map(|c| &c.subject_kinds)
+                    {
+                        if let Some(key) = subject_key_of(kind) {
+                            push_unique(&mut data_subjects, &key);
+                        }
+                    }
                     (!held.is_empty()).then(|| PrivacyDeclaration {
                         name: Some(p.name.clone()),
                         data_categories: held,
                         data_use: Some(p.key.clone()),
-                        legal_basis_for_processing: Some(
-                            declaration_basis(p.legal_basis).to_owned(),
-                        ),
+                        data_subjects,
+                        legal_basis_for_processing: declaration_basis(p.legal_basis)
+                            .map(str::to_owned),
                     })
                 })
                 .collect(),
@@ -358,8 +434,17 @@ pub fn export(inv: &Inventory) -> FidesDocument {
             }),
         })
         .collect();
+    let data_subject = subjects
+        .into_iter()
+        .map(|(key, kind)| FidesDataSubject {
+            fides_key: Some(key),
+            name: Some(kind),
+            description: None,
+        })
+        .collect();
     FidesDocument {
         data_category,
+        data_subject,
         data_use,
         system,
     }
@@ -417,17 +502,19 @@ pub fn parse(text: &str) -> Result<Result<FidesDocument, ValidationErrors>, Malf
     }
     let doc = FidesDocument {
         data_category: list(&map, "data_category", &mut errors),
+        data_subject: list(&map, "data_subject", &mut errors),
         data_use: list(&map, "data_use", &mut errors),
         system: list(&map, "system", &mut errors),
     };
     if errors.is_empty()
         && doc.data_category.is_empty()
+        && doc.data_subject.is_empty()
         && doc.data_use.is_empty()
         && doc.system.is_empty()
     {
         errors.add(
             "body",
-            "nothing to import: give a data_category, data_use or system list",
+            "nothing to import: give a data_category, data_subject, data_use or system list",
         );
     }
     Ok(errors.into_result().map(|()| doc))
@@ -498,6 +585,47 @@ pub fn to_inventory(
     let mut errors = ValidationErrors::default();
     let mut inv = Inventory::default();
 
+    // Kinds of person: a category without `lethe.subject_kinds` takes the names of the subjects
+    // that declarations name beside it (a subject not in the list by its key).
+    let mut subject_names: Vec<(String, String)> = Vec::new();
+    let mut seen_subjects: Vec<String> = Vec::new();
+    for (i, d) in doc.data_subject.iter().enumerate() {
+        let at = format!("data_subject[{i}]");
+        let key = required(&mut errors, &format!("{at}.fides_key"), &d.fides_key);
+        if key.is_empty() {
+            continue;
+        }
+        duplicate(
+            &mut errors,
+            format!("{at}.fides_key"),
+            &key,
+            &mut seen_subjects,
+        );
+        let name = d
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&key)
+            .to_owned();
+        subject_names.push((key, name));
+    }
+    let declared_kinds = |category: &str| {
+        let mut kinds: Vec<String> = Vec::new();
+        let declarations = doc.system.iter().flat_map(|s| &s.privacy_declarations);
+        for d in declarations.filter(|d| d.data_categories.iter().any(|c| c.trim() == category)) {
+            for key in &d.data_subjects {
+                let key = key.trim();
+                let name = subject_names
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or(key, |(_, n)| n.as_str());
+                push_unique(&mut kinds, name);
+            }
+        }
+        kinds
+    };
+
     let mut seen: Vec<String> = Vec::new();
     for (i, c) in doc.data_category.iter().enumerate() {
         let at = format!("data_category[{i}]");
@@ -507,7 +635,10 @@ pub fn to_inventory(
             continue;
         }
         duplicate(&mut errors, format!("{at}.fides_key"), &key, &mut seen);
-        let ext = c.lethe.clone().unwrap_or_default();
+        let mut ext = c.lethe.clone().unwrap_or_default();
+        if c.lethe.is_none() {
+            ext.subject_kinds = declared_kinds(&key);
+        }
         for (j, rule) in ext.retention_rules.into_iter().enumerate() {
             let place = format!("{at}.lethe.retention_rules[{j}]");
             match rule.into_rule(&key).validate() {
@@ -647,17 +778,12 @@ pub fn to_inventory(
                 }
                 match bases.as_slice() {
                     [one] => Some(*one),
-                    [] => {
-                        errors.add(
-                            &format!("{at}.legal_basis"),
-                            "is required to import a data use: Lethe records the legal basis of \
-                             every purpose (Consent, Contract, Legal Obligation, Vital Interest, \
-                             Public Interest or Legitimate Interests)",
-                        );
-                        None
-                    }
+                    // Fides keeps bases on declarations now: the purpose waits for one, and the
+                    // inventory check keeps it out of a published policy until it has one.
+                    [] => Some(LegalBasis::Awaiting),
                     several => {
-                        let names: Vec<_> = several.iter().map(|b| data_use_basis(*b)).collect();
+                        let names: Vec<_> =
+                            several.iter().filter_map(|b| data_use_basis(*b)).collect();
                         errors.add(
                             &format!("{at}.legal_basis"),
                             format!(
@@ -813,8 +939,8 @@ mod tests {
             .iter()
             .map(|c| c.parent_key.as_deref())
             .collect();
-        // `user` is a fideslang top level; `usage` is neither ours nor fideslang's.
-        assert_eq!(parents, [Some("user"), Some("user.contact"), None]);
+        // fideslang requires the parent the key implies, whether or not the document has it.
+        assert_eq!(parents, [Some("user"), Some("user.contact"), Some("usage")]);
         assert_eq!(
             doc.data_use[0].legal_basis.as_deref(),
             Some("Legal Obligation")
@@ -823,10 +949,55 @@ mod tests {
         assert_eq!(decl.len(), 2);
         assert_eq!(decl[0].data_use.as_deref(), Some("billing"));
         assert_eq!(decl[1].data_categories, ["usage.message_log"]);
+        assert_eq!(decl[0].data_subjects, ["customer"]);
+        assert!(decl[1].data_subjects.is_empty());
+        assert_eq!(doc.data_subject.len(), 1);
+        assert_eq!(doc.data_subject[0].name.as_deref(), Some("customer"));
         assert_eq!(
             decl[1].legal_basis_for_processing.as_deref(),
             Some("Legitimate interests")
         );
+    }
+
+    #[test]
+    fn kinds_of_person_get_keys_fideslang_accepts() {
+        let mut inv = inventory();
+        inv.categories[0].subject_kinds = vec![
+            "customer's recipient".into(),
+            "Customer".into(),
+            "Kunde (ausländisch)".into(),
+            "€".into(),
+        ];
+        let keys: Vec<_> = export(&inv)
+            .data_subject
+            .into_iter()
+            .filter_map(|d| d.fides_key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "customers_recipient",
+                "customer",
+                "kunde_ausl_ndisch",
+                "subject",
+                "customer_2"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_purpose_awaiting_its_basis_is_exported_without_one() {
+        let mut inv = inventory();
+        inv.purposes[0].legal_basis = LegalBasis::Awaiting;
+        let doc = export(&inv);
+        assert_eq!(doc.data_use[0].legal_basis, None);
+        assert_eq!(
+            doc.system[0].privacy_declarations[0].legal_basis_for_processing,
+            None
+        );
+        let yaml = to_yaml(&doc).unwrap();
+        let back = to_inventory(parse(&yaml).unwrap().unwrap(), &Inventory::default()).unwrap();
+        assert_eq!(back, inv);
     }
 
     #[test]
@@ -895,6 +1066,35 @@ system:
     }
 
     #[test]
+    fn data_uses_without_a_basis_await_one_and_subjects_name_kinds() {
+        let yaml = "
+data_category:
+  - fides_key: user.contact.email
+    name: Email
+    parent_key: user.contact
+data_subject:
+  - fides_key: customer
+    name: Customer
+data_use:
+  - fides_key: marketing.advertising
+    name: Advertising
+    parent_key: marketing
+system:
+  - fides_key: crm
+    name: CRM
+    system_type: Application
+    privacy_declarations:
+      - data_use: marketing.advertising
+        data_categories: [user.contact.email]
+        data_subjects: [customer, visitor]
+";
+        let inv = to_inventory(parse(yaml).unwrap().unwrap(), &Inventory::default()).unwrap();
+        assert_eq!(inv.purposes[0].legal_basis, LegalBasis::Awaiting);
+        assert_eq!(inv.purposes[0].categories, ["user.contact.email"]);
+        assert_eq!(inv.categories[0].subject_kinds, ["Customer", "visitor"]);
+    }
+
+    #[test]
     fn every_bad_item_is_named_by_its_place() {
         let yaml = "
 data_category:
@@ -919,10 +1119,13 @@ system:
 ";
         let e = to_inventory(parse(yaml).unwrap().unwrap(), &Inventory::default()).unwrap_err();
         let fields: Vec<_> = e.0.iter().map(|f| f.field.as_str()).collect();
+        assert!(
+            !fields.contains(&"data_use[0].legal_basis"),
+            "a data use without a basis awaits one"
+        );
         for f in [
             "data_category[1].fides_key",
             "data_category[2].fides_key",
-            "data_use[0].legal_basis",
             "data_use[1].lethe.balancing_note",
             "data_use[2].legal_basis",
             "system[0].fides_key",
@@ -984,8 +1187,8 @@ data_use:
             LegalBasis::PublicTask,
             LegalBasis::LegitimateInterests,
         ] {
-            assert_eq!(parse_basis(data_use_basis(b)), Ok(b));
-            assert_eq!(parse_basis(declaration_basis(b)), Ok(b));
+            assert_eq!(data_use_basis(b).map(parse_basis), Some(Ok(b)));
+            assert_eq!(declaration_basis(b).map(parse_basis), Some(Ok(b)));
         }
     }
 }

@@ -165,7 +165,7 @@ impl DataCategory {
     }
 }
 
-/// The six lawful bases of GDPR Art. 6(1).
+/// The six lawful bases of GDPR Art. 6(1), or none yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LegalBasis {
@@ -175,6 +175,10 @@ pub enum LegalBasis {
     VitalInterests,
     PublicTask,
     LegitimateInterests,
+    /// Not a basis: the purpose came without one (a fideslang data use, whose basis Fides now
+    /// keeps on privacy declarations). It can be stored, so an import need not fail, but the
+    /// inventory check reports it as an error, so it is never published.
+    Awaiting,
 }
 
 impl LegalBasis {
@@ -186,6 +190,7 @@ impl LegalBasis {
             LegalBasis::VitalInterests => "Vital interests (Art. 6(1)(d))",
             LegalBasis::PublicTask => "Public task (Art. 6(1)(e))",
             LegalBasis::LegitimateInterests => "Legitimate interests (Art. 6(1)(f))",
+            LegalBasis::Awaiting => "Awaiting a legal basis",
         }
     }
 }

@@ -176,6 +176,14 @@ fn purposes(inv: &Inventory, out: &mut Vec<Finding>) {
                 "names no data category: say which data it uses",
             ));
         }
+        if p.legal_basis == LegalBasis::Awaiting {
+            out.push(Finding::error(
+                item.clone(),
+                "legal_basis",
+                "has no legal basis yet (it came without one): choose the basis of GDPR Art. 6(1) \
+                 it rests on",
+            ));
+        }
         if p.legal_basis == LegalBasis::Consent && p.consent_prompt.is_none() {
             out.push(Finding::error(
                 item,
@@ -383,6 +391,21 @@ mod tests {
         let e = errors(&inv);
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].contains("consent_prompt"), "{e:?}");
+    }
+
+    #[test]
+    fn a_purpose_awaiting_its_basis_is_an_error() {
+        let mut inv = complete();
+        inv.purposes[0].legal_basis = LegalBasis::Awaiting;
+        inv.purposes[0].consent_prompt = None;
+        let e = errors(&inv);
+        assert_eq!(
+            e,
+            [
+                "purpose 'newsletter', legal_basis: has no legal basis yet (it came without one): \
+              choose the basis of GDPR Art. 6(1) it rests on"
+            ]
+        );
     }
 
     #[test]

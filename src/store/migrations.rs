@@ -17,6 +17,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../migrations/0008_inventory_truth.sql")),
     (9, include_str!("../../migrations/0009_policy_drafts.sql")),
     (10, include_str!("../../migrations/0010_sealed_reasons.sql")),
+    (
+        11,
+        include_str!("../../migrations/0011_purposes_awaiting_basis.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -82,6 +86,45 @@ mod tests {
             })
             .unwrap();
         assert_eq!(violations, 0);
+    }
+
+    #[test]
+    fn purposes_may_await_a_basis_and_keep_their_categories() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        apply_until(&mut conn, 10).unwrap();
+        let t = "'2026-01-01T00:00:00.000000Z'";
+        conn.execute_batch(&format!(
+            "INSERT INTO workspaces (id, slug, legal_name, contact_email, created_at, updated_at) \
+             VALUES (1, 'w', 'W', 'privacy@w.example', {t}, {t});
+             INSERT INTO data_categories (id, workspace_id, key, name, description, subject_kinds, source, sensitivity, fields, updated_at) \
+             VALUES (2, 1, 'user.contact.email', 'E-mail', '', '[]', '', 'normal', '[]', {t});
+             INSERT INTO purposes (id, workspace_id, key, name, description, legal_basis, balancing_note, updated_at, consent_prompt) \
+             VALUES (3, 1, 'news', 'News', '', 'consent', NULL, {t}, 'May we?');
+             INSERT INTO purpose_categories (purpose_id, category_id) VALUES (3, 2);"
+        ))
+        .unwrap();
+        let awaiting = "INSERT INTO purposes (workspace_id, key, name, description, legal_basis, updated_at) \
+                        VALUES (1, 'later', 'Later', '', 'awaiting', '2026-01-01T00:00:00.000000Z')";
+        assert!(conn.execute(awaiting, []).is_err(), "refused before");
+        apply(&mut conn).unwrap();
+        conn.execute(awaiting, []).unwrap();
+        let kept: (String, String, i64) = conn
+            .query_row(
+                "SELECT p.key, p.consent_prompt, pc.category_id FROM purposes p \
+                 JOIN purpose_categories pc ON pc.purpose_id = p.id WHERE p.id = 3",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(kept, ("news".into(), "May we?".into(), 2));
+        // The links still belong to purposes: deleting one still takes its links along.
+        conn.execute("DELETE FROM purposes WHERE id = 3", [])
+            .unwrap();
+        let links: i64 = conn
+            .query_row("SELECT count(*) FROM purpose_categories", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(links, 0);
     }
 
     #[test]

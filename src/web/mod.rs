@@ -11,6 +11,7 @@ pub mod middleware;
 pub mod public;
 pub mod subscriptions;
 pub mod throttle;
+pub mod well_known;
 
 use crate::config::Config;
 use crate::store::Db;
@@ -44,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(api::routes)
         .configure(console::routes)
         .configure(public::routes)
+        .configure(well_known::routes)
         .route(
             "/",
             web::get().to(|| async {

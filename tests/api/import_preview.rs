@@ -103,7 +103,9 @@ async fn a_dry_run_says_what_the_import_would_do_and_changes_nothing() {
     assert_eq!(app.audit_actions().len(), audited, "nor audits anything");
 
     // The same checks as an import: an invalid document is refused the same way.
-    let invalid = "data_use:\n  - fides_key: marketing\n    name: Marketing\n";
+    // (A data use without a basis is no longer invalid: it awaits one.)
+    let invalid =
+        "data_use:\n  - fides_key: marketing\n    name: Marketing\n    legal_basis: Because\n";
     let (status, problem) = import(&app, &key, "?dry_run=true", invalid).await;
     assert_eq!(status, 422, "{problem}");
     assert!(problem.to_string().contains("data_use[0]"), "{problem}");

@@ -95,7 +95,8 @@ pub async fn export_ropa(
     })
 }
 
-/// The data categories, purposes (as data uses) and systems as fideslang-style YAML. Lethe's
+/// The data categories, kinds of person (as data subjects), purposes (as data uses) and systems
+/// as fideslang YAML that fideslang's own models accept. Lethe's
 /// facts that fideslang has no field for travel in a `lethe:` map on each item.
 #[utoipa::path(
     get, path = "/api/v1/inventory/fideslang", tag = "inventory", operation_id = "export_fideslang",
@@ -144,9 +145,10 @@ pub enum ImportOutcome {
 }
 
 /// Imports `data_category`, `data_use` and `system` lists (creating or replacing by key), all or
-/// nothing. Every data use needs a legal basis (`legal_basis`, or the
-/// `legal_basis_for_processing` its systems' declarations agree on); a legitimate interest also
-/// needs `lethe.balancing_note`. With `dry_run=true`, the same checks and errors, nothing written:
+/// nothing; `data_subject` names the kinds of person that declarations list. A data use takes its
+/// `legal_basis`, or the `legal_basis_for_processing` its systems' declarations agree on; with
+/// neither it is imported as a purpose awaiting a basis, which the inventory check reports as an
+/// error until one is chosen. A legitimate interest also needs `lethe.balancing_note`. With `dry_run=true`, the same checks and errors, nothing written:
 /// the answer lists per kind what would be created, replaced (with the fields that differ), left
 /// unchanged and left untouched.
 #[utoipa::path(

@@ -73,6 +73,8 @@ choice!(RetentionAction, [
 ]);
 
 impl Choice for LegalBasis {
+    // `Awaiting` is not offered: it is how an import brings a purpose without a basis, and a
+    // person saving the form chooses one (the select then shows its placeholder).
     const ALL: &'static [Self] = &[
         LegalBasis::Consent,
         LegalBasis::Contract,
