@@ -19,6 +19,7 @@ pub mod record;
 pub mod retention;
 pub mod ropa;
 pub mod schedule;
+pub mod special_addresses;
 pub mod staff;
 pub mod subject;
 pub mod taxonomy;
