@@ -96,6 +96,18 @@ pub async fn record_metrics(
     Ok(res)
 }
 
+/// Whether `origin` (an `Origin` header) is this server's origin: scheme, host and port alike
+/// (RFC 6454), so `http://` pages on the same host cannot post to the HTTPS console. `null` and
+/// anything unreadable are another origin.
+fn same_origin(origin: &str, scheme: &str, host: &str) -> bool {
+    let ours = url::Url::parse(&format!("{scheme}://{host}/"));
+    let theirs = url::Url::parse(origin);
+    match (ours, theirs) {
+        (Ok(ours), Ok(theirs)) => theirs.origin().is_tuple() && ours.origin() == theirs.origin(),
+        _ => false,
+    }
+}
+
 /// Cross-site form posts are refused even before the CSRF token is looked at. Browsers say where
 /// a request comes from in `Sec-Fetch-Site`; older ones only in `Origin`, which under our
 /// `no-referrer` policy may be `null` for same-origin posts, so it is the fallback only.
@@ -114,11 +126,8 @@ pub async fn same_origin_posts(
         let cross_site = match header("sec-fetch-site") {
             Some(site) => site != "same-origin" && site != "none",
             None => header("origin").is_some_and(|origin| {
-                let origin_host = origin
-                    .split_once("://")
-                    .map(|(_, rest)| rest)
-                    .unwrap_or_default();
-                origin_host != req.connection_info().host()
+                let info = req.connection_info();
+                !same_origin(&origin, info.scheme(), info.host())
             }),
         };
         if cross_site {
@@ -127,4 +136,50 @@ pub async fn same_origin_posts(
         }
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn an_origin_is_its_scheme_host_and_port() {
+        assert!(same_origin(
+            "https://lethe.example",
+            "https",
+            "lethe.example"
+        ));
+        assert!(same_origin(
+            "https://lethe.example:443",
+            "https",
+            "lethe.example"
+        ));
+        assert!(same_origin(
+            "https://127.0.0.1:8443",
+            "https",
+            "127.0.0.1:8443"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:8443",
+            "https",
+            "127.0.0.1:8443"
+        ));
+        assert!(!same_origin(
+            "http://lethe.example",
+            "https",
+            "lethe.example"
+        ));
+        assert!(!same_origin(
+            "https://lethe.example:8443",
+            "https",
+            "lethe.example"
+        ));
+        assert!(!same_origin(
+            "https://evil.example",
+            "https",
+            "lethe.example"
+        ));
+        assert!(!same_origin("null", "https", "lethe.example"));
+        assert!(!same_origin("", "https", "lethe.example"));
+    }
 }
