@@ -5,6 +5,7 @@ use super::AppState;
 use crate::error::AppError;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
@@ -72,6 +73,49 @@ pub async fn body_limit(
         return Ok(req.into_response(response));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// Every error the API answers is problem+json, also those actix-web's own extractors make before
+/// a handler runs (a streamed body over the limit, a payload that cannot be read), which are plain
+/// text. The statuses a problem can state faithfully are rewritten; a handler's problem is kept.
+pub async fn api_errors_as_problems(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let is_api = req.path().starts_with("/api/");
+    let limit = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.config.max_body_bytes)
+        .unwrap_or(crate::config::DEFAULT_MAX_BODY_BYTES);
+    let res = next.call(req).await?.map_into_boxed_body();
+    let status = res.status();
+    if !is_api || !(status.is_client_error() || status.is_server_error()) {
+        return Ok(res);
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return Ok(res);
+    }
+    let cause = res
+        .response()
+        .error()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| status.to_string());
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge { limit },
+        StatusCode::BAD_REQUEST => {
+            AppError::BadRequest(format!("the request could not be read: {cause}"))
+        }
+        StatusCode::NOT_FOUND => AppError::NotFound("no such API path".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(cause),
+        StatusCode::INTERNAL_SERVER_ERROR => AppError::internal(anyhow::anyhow!(cause)),
+        _ => return Ok(res),
+    };
+    let response = super::api::problem::response(&error);
+    Ok(res.into_response(response))
 }
 
 /// Counts requests and their latency by route pattern (not raw path, so ids do not explode the
