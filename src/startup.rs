@@ -85,6 +85,7 @@ impl Application {
                 .app_data(web::api::json_config(limit))
                 .app_data(web::console::form_config(limit))
                 .app_data(actix_web::web::PayloadConfig::new(limit))
+                .wrap(middleware::from_fn(web::middleware::api_errors_as_problems))
                 .wrap(middleware::from_fn(web::middleware::body_limit))
                 .wrap(middleware::from_fn(web::middleware::security_headers))
                 .wrap(middleware::from_fn(web::middleware::record_metrics))

@@ -1,7 +1,9 @@
 //! TLS material: the operator's PEM files, or a self-signed certificate generated on first start
-//! into `<data-dir>/tls/` and reused (regenerated only when the configured names change).
+//! into `<data-dir>/tls/`, valid for a year and reused (regenerated when the configured names
+//! change or it ends within 30 days).
 
 use crate::config::{Config, TlsMode};
+use chrono::{Datelike, Days, NaiveDate};
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -91,17 +93,38 @@ fn certificate_names(config: &Config) -> Vec<String> {
     names
 }
 
+/// How long a generated certificate is valid: about a year, as browsers expect of certificates
+/// they are asked to trust by hand (the old one ran to 4096).
+const VALID_DAYS: u64 = 365;
+/// A certificate that ends within this many days is replaced at start.
+const RENEW_DAYS: u64 = 30;
+
 fn ensure_self_signed(config: &Config) -> Result<(PathBuf, PathBuf), TlsError> {
+    ensure_self_signed_on(config, chrono::Utc::now().date_naive())
+}
+
+/// The self-signed certificate, reused unless the configured names changed or it ends within
+/// [`RENEW_DAYS`] of `today`. Its last day is kept beside it in `not_after.txt`; a certificate
+/// without one (an older Lethe's) is replaced.
+fn ensure_self_signed_on(
+    config: &Config,
+    today: NaiveDate,
+) -> Result<(PathBuf, PathBuf), TlsError> {
     let dir = config.data_dir.join("tls");
-    let (cert, key, names_file) = (
+    let (cert, key, names_file, not_after_file) = (
         dir.join("cert.pem"),
         dir.join("key.pem"),
         dir.join("names.txt"),
+        dir.join("not_after.txt"),
     );
     let names = certificate_names(config);
     let wanted = names.join("\n");
     let current = std::fs::read_to_string(&names_file).unwrap_or_default();
-    if cert.exists() && key.exists() && current == wanted {
+    let fresh = std::fs::read_to_string(&not_after_file)
+        .ok()
+        .and_then(|s| NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok())
+        .is_some_and(|not_after| today + Days::new(RENEW_DAYS) < not_after);
+    if cert.exists() && key.exists() && current == wanted && fresh {
         return Ok((cert, key));
     }
     let write_err = |path: &Path| {
@@ -109,13 +132,33 @@ fn ensure_self_signed(config: &Config) -> Result<(PathBuf, PathBuf), TlsError> {
         move |source| TlsError::Write { path, source }
     };
     std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
-    let generated = rcgen::generate_simple_self_signed(names)?;
-    write_private(&key, generated.signing_key.serialize_pem().as_bytes())
-        .map_err(write_err(&key))?;
-    std::fs::write(&cert, generated.cert.pem()).map_err(write_err(&cert))?;
+    // A day's leeway before today, for clients whose clocks are a little behind.
+    let not_before = today - Days::new(1);
+    let not_after = today + Days::new(VALID_DAYS);
+    let mut params = rcgen::CertificateParams::new(names)?;
+    let (y, m, d) = ymd(not_before);
+    params.not_before = rcgen::date_time_ymd(y, m, d);
+    let (y, m, d) = ymd(not_after);
+    params.not_after = rcgen::date_time_ymd(y, m, d);
+    let signing_key = rcgen::KeyPair::generate()?;
+    let generated = params.self_signed(&signing_key)?;
+    write_private(&key, signing_key.serialize_pem().as_bytes()).map_err(write_err(&key))?;
+    std::fs::write(&cert, generated.pem()).map_err(write_err(&cert))?;
     std::fs::write(&names_file, wanted).map_err(write_err(&names_file))?;
-    tracing::info!(path = %cert.display(), "generated a self-signed TLS certificate");
+    std::fs::write(&not_after_file, not_after.format("%Y-%m-%d").to_string())
+        .map_err(write_err(&not_after_file))?;
+    tracing::info!(path = %cert.display(), %not_after, "generated a self-signed TLS certificate");
     Ok((cert, key))
+}
+
+/// Midnight UTC of `day`, as rcgen takes it.
+fn ymd(day: NaiveDate) -> (i32, u8, u8) {
+    // Month and day come from a valid date, so rcgen's own checks always pass.
+    (
+        day.year(),
+        u8::try_from(day.month()).unwrap_or(1),
+        u8::try_from(day.day()).unwrap_or(1),
+    )
 }
 
 /// Writes a file only its owner can read (mode 0600 on Unix).
@@ -131,4 +174,61 @@ pub fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(contents)?;
     file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls_pki_types::{ServerName, UnixTime};
+    use std::sync::Arc;
+
+    /// Whether a client that trusts the certificate accepts it for `localhost` on `day`.
+    fn valid_on(cert_path: &Path, day: NaiveDate) -> bool {
+        let cert = CertificateDer::from_pem_file(cert_path).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+        let seconds = day.and_hms_opt(12, 0, 0).unwrap().and_utc().timestamp();
+        let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            u64::try_from(seconds).unwrap(),
+        ));
+        let name = ServerName::try_from("localhost").unwrap();
+        verifier
+            .verify_server_cert(&cert, &[], &name, &[], at)
+            .is_ok()
+    }
+
+    #[test]
+    fn the_certificate_lasts_a_year_and_is_renewed_a_month_before_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::with_data_dir(dir.path());
+        let today = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        let (cert, _) = ensure_self_signed_on(&config, today).unwrap();
+        let first = std::fs::read(&cert).unwrap();
+        assert!(valid_on(&cert, today));
+        assert!(valid_on(&cert, today + Days::new(360)));
+        assert!(!valid_on(&cert, today + Days::new(366)));
+        assert!(!valid_on(&cert, today - Days::new(2)));
+
+        // Reused while it has more than 30 days left.
+        ensure_self_signed_on(&config, today + Days::new(300)).unwrap();
+        assert_eq!(std::fs::read(&cert).unwrap(), first);
+        // Renewed within 30 days of its end, for another year from then.
+        let later = today + Days::new(340);
+        ensure_self_signed_on(&config, later).unwrap();
+        assert_ne!(std::fs::read(&cert).unwrap(), first);
+        assert!(valid_on(&cert, later + Days::new(360)));
+
+        // A certificate without its last day written down (an older Lethe's, valid until 4096)
+        // is replaced.
+        let renewed = std::fs::read(&cert).unwrap();
+        std::fs::remove_file(dir.path().join("tls").join("not_after.txt")).unwrap();
+        ensure_self_signed_on(&config, later).unwrap();
+        assert_ne!(std::fs::read(&cert).unwrap(), renewed);
+    }
 }

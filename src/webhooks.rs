@@ -1,9 +1,11 @@
 //! Outgoing webhooks: a JSON POST signed with HMAC-SHA256 over `{timestamp}.{body}`, sent as
 //! `Lethe-Signature: t=<unix seconds>,v1=<hex>`. The receiver recomputes the HMAC with the
-//! endpoint's secret and rejects old timestamps. Private, loopback and link-local addresses are
-//! refused (at resolution time, so a DNS answer cannot point a webhook inward) unless
-//! `--webhook-allow-private` is set.
+//! endpoint's secret and rejects old timestamps. Addresses in IANA's special-purpose blocks
+//! (private, loopback, link-local, NAT64, 6to4, Teredo, ...) are refused, in the URL and at
+//! resolution time (so a DNS answer cannot point a webhook inward), unless
+//! `--webhook-allow-private` is set. Proxies from the environment are never used.
 
+use crate::domain::special_addresses;
 use hmac::{KeyInit, Mac};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, SocketAddr};
@@ -28,39 +30,35 @@ pub fn signature_header(secret: &str, timestamp: i64, body: &str) -> String {
     format!("t={timestamp},v1={}", signature(secret, timestamp, body))
 }
 
-/// Addresses a webhook may reach without `--webhook-allow-private`.
+/// Addresses a webhook may reach without `--webhook-allow-private`: those in no special-purpose
+/// block of IANA's registries (`domain::special_addresses`).
 pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_private()
-                || v4.is_loopback()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-                || (a == 198 && (18..20).contains(&b)) // benchmarking
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80 // link local
-                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
-        }
-    }
+    special_addresses::is_ordinary(ip)
 }
 
-/// Resolves host names and drops the addresses a webhook may not reach.
+/// What a delivery attempt came to, as it is stored and shown. Deliberately coarse: the OS's
+/// own words ("connection refused", "no route to host", a TLS alert) would tell whoever registers
+/// an endpoint which inner hosts and ports answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Lethe would not connect: the address is not public, or the stored URL is not acceptable.
+    #[error("refused")]
+    Refused,
+    /// No answer: the name did not resolve, the connection or TLS failed, or it timed out.
+    #[error("failed")]
+    Failed,
+    /// The endpoint answered, but not with a 2xx status.
+    #[error("the endpoint answered HTTP {0}")]
+    Status(u16),
+}
+
+/// The resolver's refusal, found again in a reqwest error's causes.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} resolves to no public address")]
+struct NotPublic(String);
+
+/// Resolves host names and drops the addresses a webhook may not reach. The addresses it returns
+/// are the ones connected to, so no second lookup can rebind the name inward.
 struct GuardedResolver {
     allow_private: bool,
 }
@@ -75,7 +73,7 @@ impl Resolve for GuardedResolver {
                 .filter(|a| allow || is_public(a.ip()))
                 .collect();
             if addrs.is_empty() {
-                return Err(format!("{host} resolves to no public address").into());
+                return Err(NotPublic(host).into());
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })
@@ -92,6 +90,9 @@ pub struct WebhookClient {
 impl WebhookClient {
     pub fn new(allow_private: bool) -> Result<Self, String> {
         let client = reqwest::Client::builder()
+            // A proxy from the environment would resolve the target itself, past the resolver
+            // that keeps webhooks off private addresses.
+            .no_proxy()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
@@ -111,36 +112,62 @@ impl WebhookClient {
         check_url(url, self.allow_private)
     }
 
-    /// POSTs `body` (JSON) signed with `secret`. Ok for a 2xx answer; Err says what went wrong.
+    /// POSTs `body` (JSON) signed with `secret`. Ok for a 2xx answer. The cause of a failure is
+    /// logged for the operator; the error says only what kind of failure it was.
     pub async fn post(
         &self,
         url: &str,
         secret: &str,
         event: &str,
         body: &str,
-    ) -> Result<(), String> {
-        let url = self.check_url(url)?;
+    ) -> Result<(), DeliveryError> {
+        // Checked at every delivery, not only at registration: IP literals never reach the
+        // resolver, and the classification may have grown since the endpoint was added.
+        let url = self.check_url(url).map_err(|e| {
+            tracing::warn!(error = %e, "webhook refused");
+            DeliveryError::Refused
+        })?;
         let timestamp = chrono::Utc::now().timestamp();
         let res = self
             .client
-            .post(url)
+            .post(url.clone())
             .header("Content-Type", "application/json")
             .header("Lethe-Event", event)
             .header(SIGNATURE_HEADER, signature_header(secret, timestamp, body))
             .body(body.to_owned())
             .send()
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| {
+                let refused = is_not_public(&e);
+                tracing::warn!(host = url.host_str().unwrap_or_default(), error = %describe(&e), "webhook delivery failed");
+                if refused {
+                    DeliveryError::Refused
+                } else {
+                    DeliveryError::Failed
+                }
+            })?;
         let status = res.status();
         if status.is_success() {
             Ok(())
         } else {
-            Err(format!("the endpoint answered HTTP {}", status.as_u16()))
+            Err(DeliveryError::Status(status.as_u16()))
         }
     }
 }
 
-/// A reqwest error with its causes, on one line.
+/// Whether the resolver refused the name (somewhere in the error's causes).
+fn is_not_public(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.downcast_ref::<NotPublic>().is_some() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// A reqwest error with its causes, on one line (for the log only).
 fn describe(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -150,6 +177,12 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// Names that mean this machine whatever DNS says (RFC 6761), with or without the root's dot.
+fn is_local_name(domain: &str) -> bool {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    d == "localhost" || d.ends_with(".localhost")
 }
 
 pub fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, String> {
@@ -165,7 +198,7 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, String>
         Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
         Some(url::Host::Domain(d)) => {
-            if !allow_private && (d == "localhost" || d.ends_with(".localhost")) {
+            if !allow_private && is_local_name(d) {
                 return Err("points at this machine".into());
             }
             None
@@ -175,7 +208,10 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<reqwest::Url, String>
         && !allow_private
         && !is_public(ip)
     {
-        return Err(format!("points at a private address ({ip})"));
+        let what = special_addresses::block_of(ip).map_or("special-purpose", |(name, _)| name);
+        return Err(format!(
+            "points at an address that is not public ({ip}: {what})"
+        ));
     }
     Ok(parsed)
 }
@@ -209,6 +245,18 @@ mod tests {
             "http://[::1]/",
             "http://[fd00::1]/",
             "http://localhost/",
+            "http://localhost./",
+            "http://api.LOCALHOST./",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[::ffff:0:7f00:1]/",
+            "http://[::127.0.0.1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2001::1]/",
+            "http://[fec0::1]/",
+            "http://192.0.0.1/",
+            "http://192.88.99.1/",
+            "http://0x7f000001/",
+            "http://2130706433/",
             "ftp://example.com/",
         ] {
             assert!(check_url(url, false).is_err(), "{url}");
@@ -216,5 +264,31 @@ mod tests {
         assert!(check_url("http://127.0.0.1:8080/hook", true).is_ok());
         assert!(check_url("https://hooks.example.com/lethe", false).is_ok());
         assert!(check_url("https://user:pw@hooks.example.com/", false).is_err());
+        assert!(check_url("https://[2a00:1450:4001:80b::200e]/", false).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_refused_address_and_a_failed_connection_say_no_more_than_that() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = WebhookClient::new(false).unwrap();
+        // A literal loopback address stored by an older Lethe is refused at delivery too.
+        let refused = client
+            .post("http://127.0.0.1:9/hook", "s", "test", "{}")
+            .await;
+        assert_eq!(refused, Err(DeliveryError::Refused));
+        // A name that resolves to loopback is refused by the resolver, which the client uses.
+        let resolver = GuardedResolver {
+            allow_private: false,
+        };
+        let name: Name = "localhost".parse().unwrap();
+        let error = resolver.resolve(name).await.err().unwrap();
+        assert!(error.downcast_ref::<NotPublic>().is_some(), "{error}");
+        // A name that does not resolve (RFC 6761's .invalid) failed: no OS text either way.
+        let failed = client
+            .post("http://hooks.invalid/hook", "s", "test", "{}")
+            .await;
+        assert_eq!(failed, Err(DeliveryError::Failed));
+        assert_eq!(DeliveryError::Failed.to_string(), "failed");
+        assert_eq!(DeliveryError::Refused.to_string(), "refused");
     }
 }

@@ -3,7 +3,9 @@
 pub mod anchor;
 pub mod apikey;
 pub mod audit;
+pub mod csv_export;
 pub mod fideslang;
+pub mod hidden_chars;
 pub mod import_plan;
 pub mod ingest;
 pub mod inventory;
@@ -20,6 +22,7 @@ pub mod record;
 pub mod retention;
 pub mod ropa;
 pub mod schedule;
+pub mod special_addresses;
 pub mod staff;
 pub mod subject;
 pub mod taxonomy;
@@ -100,16 +103,21 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Email, String> {
         let e = raw.trim().to_lowercase();
+        // The domain in ASCII (internationalised names as punycode, `xn--`): a non-ASCII domain
+        // can mix look-alike letters of several scripts. The local part may be UTF-8 (RFC 6531)
+        // but holds nothing invisible.
         let ok = e.len() <= 254
+            && hidden_chars::first_hidden(&e).is_none()
             && e.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
                     && !e.chars().any(|c| c.is_whitespace() || c == '<' || c == '>')
-                    && domain
-                        .chars()
-                        .all(|c| c.is_alphanumeric() || c == '.' || c == '-')
+                    && domain.split('.').all(|label| {
+                        !label.is_empty()
+                            && !label.starts_with('-')
+                            && !label.ends_with('-')
+                            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    })
             });
         if ok {
             Ok(Email(e))
@@ -143,8 +151,11 @@ pub fn text(raw: &str, max: usize, optional: bool) -> Result<String, String> {
     if t.chars().count() > max {
         return Err(format!("is longer than {max} characters"));
     }
-    if t.chars().any(|c| c.is_control()) {
-        return Err("contains control characters".into());
+    if let Some(c) = hidden_chars::first_hidden(t) {
+        return Err(format!(
+            "contains an invisible or control character (U+{:04X})",
+            u32::from(c)
+        ));
     }
     Ok(t.to_owned())
 }
@@ -167,6 +178,17 @@ mod tests {
             "ada@example",
             "a b@example.org",
             "<x>@e.org",
+            "ada\u{0}@example.org",
+            "ada@exam\u{0}ple.org",
+            "ada\u{202E}gro@example.org",
+            "ada@example\u{2066}.org",
+            "a\u{200B}da@example.org",
+            "ada@exa\u{200D}mple.org",
+            // Cyrillic а and о among Latin letters: a look-alike of example.org.
+            "ada@ex\u{0430}mple.\u{043E}rg",
+            "ada@bücher.example",
+            "ada@example..org",
+            "ada@-example.org",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
@@ -179,5 +201,11 @@ mod tests {
         assert_eq!(text("", 5, true).unwrap(), "");
         assert!(text("toolong", 5, false).is_err());
         assert!(text("a\u{0}b", 5, false).is_err());
+        assert!(text("Acme\u{202E}gnp", 20, false).is_err());
+        assert!(text("Ac\u{200D}me", 20, false).is_err());
+        assert!(text("Ac\u{200B}me", 20, false).is_err());
+        assert_eq!(text("Zoë", 20, false).unwrap(), "Zoë");
+        // Punycode stays possible for internationalised domains.
+        assert!(Email::parse("ada@xn--bcher-kva.example").is_ok());
     }
 }

@@ -288,7 +288,7 @@ pub const CSV_HEADER: &[&str] = &[
     "generated_at",
 ];
 
-/// One row per record, with a header row. Quoting is the csv crate's (RFC 4180).
+/// One row per record, with a header row, through the one CSV writer (formula cells neutralised).
 pub fn to_csv(ropa: &Ropa) -> Result<Vec<u8>, csv::Error> {
     let join = |items: Vec<String>| items.join("; ");
     let c = &ropa.controller;
@@ -299,10 +299,10 @@ pub fn to_csv(ropa: &Ropa) -> Result<Vec<u8>, csv::Error> {
         (None, None) => String::new(),
     };
     let generated_at = ropa.generated_at.to_rfc3339();
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(CSV_HEADER)?;
+    let mut w = super::csv_export::CsvExport::default();
+    w.row(CSV_HEADER)?;
     for r in &ropa.records {
-        w.write_record([
+        w.row([
             c.legal_name.clone(),
             c.contact_email.clone(),
             dpo.clone(),
@@ -337,7 +337,7 @@ pub fn to_csv(ropa: &Ropa) -> Result<Vec<u8>, csv::Error> {
             generated_at.clone(),
         ])?;
     }
-    w.into_inner().map_err(|e| e.into_error().into())
+    w.finish()
 }
 
 #[cfg(test)]
@@ -553,6 +553,22 @@ mod tests {
             rows[0][col("retention")]
                 .contains("E-mail address: deleted 30 days after the account closes")
         );
+    }
+
+    #[test]
+    fn csv_cells_a_spreadsheet_would_run_are_written_as_text() {
+        let mut ropa = build(&workspace(), &inventory(), Utc::now());
+        ropa.records[0].purpose = "=HYPERLINK(\"https://evil.example\")".into();
+        ropa.records[0].description = "@SUM(1)".into();
+        let bytes = to_csv(&ropa).unwrap();
+        let mut r = csv::Reader::from_reader(bytes.as_slice());
+        let rows: Vec<csv::StringRecord> = r.records().collect::<Result<_, _>>().unwrap();
+        let col = |name: &str| CSV_HEADER.iter().position(|h| *h == name).unwrap();
+        assert_eq!(
+            &rows[0][col("purpose")],
+            "'=HYPERLINK(\"https://evil.example\")"
+        );
+        assert_eq!(&rows[0][col("description")], "'@SUM(1)");
     }
 
     #[test]

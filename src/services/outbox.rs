@@ -383,12 +383,11 @@ async fn deliver_one(db: Db, sender: Sender, mut m: Claimed) -> Result<bool, App
                     .vault
                     .open_secret(&webhook_context(workspace), sealed)
                 {
-                    Ok(secret) => {
-                        sender
-                            .webhooks
-                            .post(&c.recipient, &secret, &m.subject, &c.body)
-                            .await
-                    }
+                    Ok(secret) => sender
+                        .webhooks
+                        .post(&c.recipient, &secret, &m.subject, &c.body)
+                        .await
+                        .map_err(|e| e.to_string()),
                     Err(e) => Err(format!("the signing secret could not be opened: {e}")),
                 }
             }

@@ -5,6 +5,7 @@ use super::AppState;
 use crate::error::AppError;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::web;
@@ -74,6 +75,49 @@ pub async fn body_limit(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+/// Every error the API answers is problem+json, also those actix-web's own extractors make before
+/// a handler runs (a streamed body over the limit, a payload that cannot be read), which are plain
+/// text. The statuses a problem can state faithfully are rewritten; a handler's problem is kept.
+pub async fn api_errors_as_problems(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let is_api = req.path().starts_with("/api/");
+    let limit = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.config.max_body_bytes)
+        .unwrap_or(crate::config::DEFAULT_MAX_BODY_BYTES);
+    let res = next.call(req).await?.map_into_boxed_body();
+    let status = res.status();
+    if !is_api || !(status.is_client_error() || status.is_server_error()) {
+        return Ok(res);
+    }
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return Ok(res);
+    }
+    let cause = res
+        .response()
+        .error()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| status.to_string());
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge { limit },
+        StatusCode::BAD_REQUEST => {
+            AppError::BadRequest(format!("the request could not be read: {cause}"))
+        }
+        StatusCode::NOT_FOUND => AppError::NotFound("no such API path".into()),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => AppError::UnsupportedMediaType(cause),
+        StatusCode::INTERNAL_SERVER_ERROR => AppError::internal(anyhow::anyhow!(cause)),
+        _ => return Ok(res),
+    };
+    let response = super::api::problem::response(&error);
+    Ok(res.into_response(response))
+}
+
 /// Counts requests and their latency by route pattern (not raw path, so ids do not explode the
 /// label set), method and status.
 pub async fn record_metrics(
@@ -96,6 +140,18 @@ pub async fn record_metrics(
     Ok(res)
 }
 
+/// Whether `origin` (an `Origin` header) is this server's origin: scheme, host and port alike
+/// (RFC 6454), so `http://` pages on the same host cannot post to the HTTPS console. `null` and
+/// anything unreadable are another origin.
+fn same_origin(origin: &str, scheme: &str, host: &str) -> bool {
+    let ours = url::Url::parse(&format!("{scheme}://{host}/"));
+    let theirs = url::Url::parse(origin);
+    match (ours, theirs) {
+        (Ok(ours), Ok(theirs)) => theirs.origin().is_tuple() && ours.origin() == theirs.origin(),
+        _ => false,
+    }
+}
+
 /// Cross-site form posts are refused even before the CSRF token is looked at. Browsers say where
 /// a request comes from in `Sec-Fetch-Site`; older ones only in `Origin`, which under our
 /// `no-referrer` policy may be `null` for same-origin posts, so it is the fallback only.
@@ -114,11 +170,8 @@ pub async fn same_origin_posts(
         let cross_site = match header("sec-fetch-site") {
             Some(site) => site != "same-origin" && site != "none",
             None => header("origin").is_some_and(|origin| {
-                let origin_host = origin
-                    .split_once("://")
-                    .map(|(_, rest)| rest)
-                    .unwrap_or_default();
-                origin_host != req.connection_info().host()
+                let info = req.connection_info();
+                !same_origin(&origin, info.scheme(), info.host())
             }),
         };
         if cross_site {
@@ -127,4 +180,50 @@ pub async fn same_origin_posts(
         }
     }
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn an_origin_is_its_scheme_host_and_port() {
+        assert!(same_origin(
+            "https://lethe.example",
+            "https",
+            "lethe.example"
+        ));
+        assert!(same_origin(
+            "https://lethe.example:443",
+            "https",
+            "lethe.example"
+        ));
+        assert!(same_origin(
+            "https://127.0.0.1:8443",
+            "https",
+            "127.0.0.1:8443"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:8443",
+            "https",
+            "127.0.0.1:8443"
+        ));
+        assert!(!same_origin(
+            "http://lethe.example",
+            "https",
+            "lethe.example"
+        ));
+        assert!(!same_origin(
+            "https://lethe.example:8443",
+            "https",
+            "lethe.example"
+        ));
+        assert!(!same_origin(
+            "https://evil.example",
+            "https",
+            "lethe.example"
+        ));
+        assert!(!same_origin("null", "https", "lethe.example"));
+        assert!(!same_origin("", "https", "lethe.example"));
+    }
 }

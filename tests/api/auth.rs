@@ -379,3 +379,69 @@ async fn an_invited_member_sets_a_password_and_logs_in() {
     assert_eq!(app.page(&app.new_client(), &path).await.0, 404);
     assert_eq!(csrf_of("<input name=\"csrf\" value=\"abc\">"), "abc");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origin_with_another_scheme_is_another_site() {
+    let app = spawn_app().await;
+    app.create_admin("ada@example.org");
+    let client = app.new_client();
+    let page = client.get(app.url("/console/login")).send().await.unwrap();
+    let csrf = csrf_of(&page.text().await.unwrap());
+    let fields = [
+        ("email", "ada@example.org"),
+        ("password", PASSWORD),
+        ("csrf", csrf.as_str()),
+    ];
+    // The same host and port over plain HTTP is not this HTTPS console.
+    let plain = app.base.replacen("https://", "http://", 1);
+    let res = client
+        .post(app.url("/console/login"))
+        .header("Origin", plain)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = client
+        .post(app.url("/console/login"))
+        .header("Origin", app.base.as_str())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_character_in_next_goes_to_the_dashboard() {
+    let app = spawn_app().await;
+    app.create_admin("ada@example.org");
+    for next in [
+        "/console/w/\u{1}x",
+        "/console/\r\nSet-Cookie: a=b",
+        "/console/w/\u{7f}",
+    ] {
+        let client = app.new_client();
+        let page = client
+            .get(app.url("/console/login"))
+            .query(&[("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{next:?}");
+        let csrf = csrf_of(&page.text().await.unwrap());
+        let res = client
+            .post(app.url("/console/login"))
+            .form(&[
+                ("email", "ada@example.org"),
+                ("password", PASSWORD),
+                ("csrf", csrf.as_str()),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "{next:?}");
+        assert_eq!(location(&res), "/console/", "{next:?}");
+    }
+}

@@ -148,3 +148,43 @@ async fn an_oversized_form_gets_a_readable_413_page() {
             .contains("larger than the limit of 2048 bytes")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_body_over_the_limit_gets_a_413_problem() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Plain HTTP (as behind a proxy) to write the chunked request by hand.
+    let app = spawn_app_with(|c| {
+        c.max_body_bytes = 4096;
+        c.tls = lethe::config::TlsMode::Off;
+    })
+    .await;
+    let owner = app.create_admin("ada@example.org");
+    app.create_workspace(owner, "aulm");
+    let key = app.api_key("aulm", &["records:write"]);
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let chunk = "x".repeat(1000);
+    let mut request = format!(
+        "POST /api/v1/records HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    for _ in 0..10 {
+        request.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    request.push_str("0\r\n\r\n");
+    // The server may answer and close before it has read everything.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(answer.starts_with("http/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("content-type: application/problem+json"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("larger than the limit of 4096 bytes"),
+        "{answer}"
+    );
+}

@@ -312,6 +312,11 @@ pub struct Server {
 /// Starts `lethe serve` on `dir` with `extra` options and reads its URL and certificate from
 /// what it prints.
 pub fn serve(dir: &Path, extra: &[&str]) -> Server {
+    serve_with_env(dir, extra, &[])
+}
+
+/// `serve` with environment variables set for the child (e.g. proxies it must ignore).
+pub fn serve_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut args = vec![
         "serve",
         "--data-dir",
@@ -323,6 +328,7 @@ pub fn serve(dir: &Path, extra: &[&str]) -> Server {
     ];
     args.extend_from_slice(extra);
     let mut child = lethe(&args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

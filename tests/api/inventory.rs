@@ -334,3 +334,37 @@ async fn the_default_taxonomy_offers_fideslang_keys() {
     .await;
     assert_eq!(status, 201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_with_bidi_overrides_or_zero_width_characters_are_refused() {
+    let (app, key) = setup().await;
+    for name in [
+        "Pay\u{202E}lap",
+        "Pay\u{200D}Pal",
+        "Pay\u{200B}Pal",
+        "\u{2066}PayPal",
+    ] {
+        let (status, body) = put(
+            &app,
+            &key,
+            "recipients",
+            "payco",
+            json!({"key": "payco", "name": name, "role": "processor", "country": "DE", "safeguard": "not_a_transfer",
+                   "purpose": "Payments"}),
+        )
+        .await;
+        assert_eq!(status, 422, "{name:?}: {body}");
+        assert!(body.to_string().contains("invisible"), "{body}");
+    }
+    // The public policy never saw them: nothing was stored.
+    let (status, body) = put(
+        &app,
+        &key,
+        "recipients",
+        "payco",
+        json!({"key": "payco", "name": "PayPal", "role": "processor", "country": "DE", "safeguard": "not_a_transfer",
+               "purpose": "Payments"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+}

@@ -109,3 +109,18 @@ fn the_web_layer_holds_no_sql() {
         found.join("\n")
     );
 }
+
+#[test]
+fn every_csv_export_goes_through_the_one_writer() {
+    // Its cells are neutralised against spreadsheet formulas; a writer made elsewhere is not.
+    let found = violations(
+        "",
+        &["csv::Writer", "csv::WriterBuilder"],
+        &[("domain/csv_export.rs", "csv::Writer")],
+    );
+    assert!(
+        found.is_empty(),
+        "CSV written past domain::csv_export:\n{}",
+        found.join("\n")
+    );
+}

@@ -35,4 +35,5 @@ mod totp;
 mod vault;
 mod vault_at_rest;
 mod vault_restart;
+mod webhook_ssrf;
 mod workspaces;

@@ -66,6 +66,20 @@ async fn enrol(app: &TestApp, client: &reqwest::Client, email: &str) -> Vec<Stri
     codes
 }
 
+/// Posts the second-factor form as the page the browser was sent to would, with its CSRF token.
+async fn second_factor(
+    app: &TestApp,
+    client: &reqwest::Client,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let (status, csrf, _) = app.page(client, "/console/login/second-factor").await;
+    assert_eq!(status, 200);
+    let mut fields = fields.to_vec();
+    fields.push(("csrf", &csrf));
+    app.post_form(client, "/console/login/second-factor", &fields)
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totp_enrolment_then_login_needs_a_fresh_code() {
     let app = spawn_app().await;
@@ -80,13 +94,7 @@ async fn totp_enrolment_then_login_needs_a_fresh_code() {
     // The half-logged-in session opens nothing.
     let res = browser.get(app.url("/console/")).send().await.unwrap();
     assert_eq!(location(&res), "/console/login/second-factor");
-    let res = app
-        .post_form(
-            &browser,
-            "/console/login/second-factor",
-            &[("code", "123456")],
-        )
-        .await;
+    let res = second_factor(&app, &browser, &[("code", "123456")]).await;
     assert_eq!(res.status(), 401);
     // The code that enrolled the app was already used: wait for a code from a new step.
     let secret = secret_of(&app, "ada@example.org");
@@ -103,13 +111,7 @@ async fn totp_enrolment_then_login_needs_a_fresh_code() {
         t = now();
     }
     let code = totp::current_code(&secret, t).unwrap();
-    let res = app
-        .post_form(
-            &browser,
-            "/console/login/second-factor",
-            &[("code", &code), ("next", "/console/")],
-        )
-        .await;
+    let res = second_factor(&app, &browser, &[("code", &code), ("next", "/console/")]).await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/console/");
     assert_eq!(app.page(&browser, "/console/").await.0, 200);
@@ -117,9 +119,7 @@ async fn totp_enrolment_then_login_needs_a_fresh_code() {
     // The same code is refused on a second login (replay).
     let other = app.new_client();
     app.login(&other, "ada@example.org", PASSWORD).await;
-    let res = app
-        .post_form(&other, "/console/login/second-factor", &[("code", &code)])
-        .await;
+    let res = second_factor(&app, &other, &[("code", &code)]).await;
     assert_eq!(res.status(), 401);
 }
 
@@ -132,23 +132,21 @@ async fn a_recovery_code_works_once() {
 
     let browser = app.new_client();
     app.login(&browser, "ada@example.org", PASSWORD).await;
-    let res = app
-        .post_form(
-            &browser,
-            "/console/login/second-factor",
-            &[("code", &codes[0])],
-        )
-        .await;
+    // A forged post (no token from the form) is refused before the code is looked at.
+    for forged in [
+        vec![("code", codes[0].as_str())],
+        vec![("code", codes[0].as_str()), ("csrf", "forged")],
+    ] {
+        let res = app
+            .post_form(&browser, "/console/login/second-factor", &forged)
+            .await;
+        assert_eq!(res.status(), 403);
+    }
+    let res = second_factor(&app, &browser, &[("code", &codes[0])]).await;
     assert_eq!(res.status(), 303);
     let again = app.new_client();
     app.login(&again, "ada@example.org", PASSWORD).await;
-    let res = app
-        .post_form(
-            &again,
-            "/console/login/second-factor",
-            &[("code", &codes[0])],
-        )
-        .await;
+    let res = second_factor(&app, &again, &[("code", &codes[0])]).await;
     assert_eq!(res.status(), 401);
     let (_, _, page) = app.page(&browser, "/console/account").await;
     assert!(page.contains("9 unused recovery codes"), "{page}");
@@ -195,30 +193,12 @@ async fn guessing_codes_slows_the_guesser_but_not_a_login_elsewhere() {
     let browser = app.new_client();
     app.login(&browser, "ada@example.org", PASSWORD).await;
     for _ in 0..4 {
-        let res = app
-            .post_form(
-                &browser,
-                "/console/login/second-factor",
-                &[("code", "000000")],
-            )
-            .await;
+        let res = second_factor(&app, &browser, &[("code", "000000")]).await;
         assert_eq!(res.status(), 401);
     }
-    let res = app
-        .post_form(
-            &browser,
-            "/console/login/second-factor",
-            &[("code", "000000")],
-        )
-        .await;
+    let res = second_factor(&app, &browser, &[("code", "000000")]).await;
     assert_eq!(res.status(), 401, "the fifth wrong code costs nothing yet");
-    let res = app
-        .post_form(
-            &browser,
-            "/console/login/second-factor",
-            &[("code", "000000")],
-        )
-        .await;
+    let res = second_factor(&app, &browser, &[("code", "000000")]).await;
     assert_eq!(res.status(), 429, "now codes from this network wait");
     assert!(res.text().await.unwrap().contains("Try again in"));
     // The password step is not slowed by wrong codes: the owner can still start a login.

@@ -1,11 +1,11 @@
 //! Login, the second factor, logout, the first-administrator set-up link and invitations.
 
 use super::error::PageError;
+use super::see_other;
 use super::session::{
-    SESSION_COOKIE, SignedIn, check_form_token, cookie, form_token, page_with_form_token, removal,
-    safe_next, session_token,
+    SESSION_COOKIE, SignedIn, check_form_token, cookie, form_token, page_with_form_token,
+    percent_encode_path, removal, safe_next, session_token,
 };
-use super::{html, see_other};
 use crate::domain::ValidationErrors;
 use crate::error::AppError;
 use crate::services::{Caller, accounts};
@@ -95,7 +95,10 @@ pub async fn login(
         Ok(session) => {
             let to = match session.stage {
                 Stage::Full => next,
-                Stage::Totp => format!("/console/login/second-factor?next={next}"),
+                Stage::Totp => format!(
+                    "/console/login/second-factor?next={}",
+                    percent_encode_path(&next)
+                ),
             };
             let mut res = see_other(&to);
             res.add_cookie(&cookie(SESSION_COOKIE, session.token))
@@ -120,30 +123,40 @@ pub async fn login(
 #[derive(Template)]
 #[template(path = "console/second_factor.html")]
 struct SecondFactorPage {
+    csrf: String,
     next: String,
     error: Option<String>,
 }
 
-pub async fn second_factor_form(query: web::Query<LoginQuery>) -> Result<HttpResponse, PageError> {
-    super::ok(&SecondFactorPage {
+pub async fn second_factor_form(
+    req: HttpRequest,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, PageError> {
+    let csrf = form_token(&req);
+    let page = SecondFactorPage {
+        csrf: csrf.clone(),
         next: safe_next(query.next.as_deref()),
         error: None,
-    })
+    };
+    page_with_form_token(StatusCode::OK, csrf, &page)
 }
 
 #[derive(Deserialize)]
 pub struct SecondFactorForm {
     code: String,
+    #[serde(default)]
+    csrf: String,
     next: Option<String>,
 }
 
-/// The pending session cookie itself is the CSRF defence here: it is SameSite=Strict and only
-/// good for this one step.
+/// A double-submit token like the login form's: the pending session's SameSite cookie alone
+/// would leave the step to browsers that honour SameSite.
 pub async fn second_factor(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<SecondFactorForm>,
 ) -> Result<HttpResponse, PageError> {
+    check_form_token(&req, &form.csrf)?;
     let next = safe_next(form.next.as_deref());
     let Some(pending) = session_token(&req) else {
         return Ok(see_other("/console/login"));
@@ -163,13 +176,15 @@ pub async fn second_factor(
                 .map_err(|e| AppError::internal(anyhow::anyhow!("{e}")))?;
             Ok(res)
         }
-        Err(e @ (AppError::Unauthorized(_) | AppError::TooManyRequests(_))) => html(
-            e.status(),
-            &SecondFactorPage {
+        Err(e @ (AppError::Unauthorized(_) | AppError::TooManyRequests(_))) => {
+            let csrf = form_token(&req);
+            let page = SecondFactorPage {
+                csrf: csrf.clone(),
                 next,
                 error: Some(e.to_string()),
-            },
-        ),
+            };
+            page_with_form_token(e.status(), csrf, &page)
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -196,9 +196,13 @@ pub fn form_config(limit: usize) -> web::FormConfig {
         })
 }
 
+/// A redirect to `to`; a target that cannot be a header value (it never should, see
+/// `session::safe_next`) goes to the dashboard rather than failing the response.
 pub fn see_other(to: &str) -> HttpResponse {
+    let location = actix_web::http::header::HeaderValue::from_str(to)
+        .unwrap_or_else(|_| actix_web::http::header::HeaderValue::from_static("/console/"));
     HttpResponse::SeeOther()
-        .insert_header(("Location", to.to_owned()))
+        .insert_header((actix_web::http::header::LOCATION, location))
         .finish()
 }
 

@@ -192,17 +192,24 @@ impl FromRequest for SignedIn {
     }
 }
 
-/// Only local paths survive as a `next` target, so the login form cannot redirect off-site.
+/// Only local console paths survive as a `next` target, so the login form cannot redirect
+/// off-site; and only printable ASCII, so the target is always a valid `Location` header (a
+/// control character there was a 500). Anything else goes to the dashboard.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/console/") && !n.starts_with("//") && !n.contains('\\') => {
+        Some(n)
+            if n.starts_with("/console/")
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             n.to_owned()
         }
         _ => "/console/".to_owned(),
     }
 }
 
-fn percent_encode_path(p: &str) -> String {
+pub fn percent_encode_path(p: &str) -> String {
     p.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
@@ -223,5 +230,13 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/console/");
         assert_eq!(safe_next(Some("//evil.example/console/")), "/console/");
         assert_eq!(safe_next(None), "/console/");
+        for unprintable in [
+            "/console/\u{0}",
+            "/console/a b",
+            "/console/\r\n",
+            "/console/é",
+        ] {
+            assert_eq!(safe_next(Some(unprintable)), "/console/", "{unprintable:?}");
+        }
     }
 }
