@@ -22,8 +22,9 @@ pub struct RecordInput {
     /// The subject's `external_id`; may be left out where the category allows it.
     #[serde(default)]
     pub subject: Option<String>,
-    /// When it happened (RFC 3339).
-    pub occurred_at: DateTime<Utc>,
+    /// When it happened (RFC 3339). Read as text so that a bad one is named as this field.
+    #[schema(value_type = String, format = DateTime)]
+    pub occurred_at: String,
     /// Only the fields the category declares.
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -126,16 +127,26 @@ pub fn prepare_batch(
             }
             Some(s) => errors.check(&format!("{at}.subject"), parse_external_id(s)),
         };
-        if input.occurred_at > now + Duration::hours(1) {
+        let occurred_at = match DateTime::parse_from_rfc3339(input.occurred_at.trim()) {
+            Ok(t) => t.with_timezone(&Utc),
+            Err(_) => {
+                errors.add(
+                    &format!("{at}.occurred_at"),
+                    "is not a time: use RFC 3339, e.g. 2026-11-22T10:00:00Z",
+                );
+                continue;
+            }
+        };
+        if occurred_at > now + Duration::hours(1) {
             errors.add(&format!("{at}.occurred_at"), "is in the future");
-        } else if input.occurred_at < super::time::earliest() {
+        } else if occurred_at < super::time::earliest() {
             errors.add(&format!("{at}.occurred_at"), "is before 1970");
         }
         match ingest::prepare_fields(category, &input.fields, countries) {
             Ok(fields) => prepared.push(PreparedRecord {
                 category: category.key.clone(),
                 subject,
-                occurred_at: input.occurred_at,
+                occurred_at,
                 fields,
             }),
             Err(field_errors) => {
@@ -215,6 +226,7 @@ mod tests {
             json!({"category": "nope", "subject": "u1", "occurred_at": "2026-11-22T10:00:00Z"}),
             json!({"category": "usage.message_log", "subject": "u1"}),
             json!({"category": "usage.message_log", "subject": "u1", "occurred_at": "2027-01-01T00:00:00Z"}),
+            json!({"category": "usage.message_log", "subject": "u1", "occurred_at": "yesterday"}),
         ];
         let err =
             prepare_batch(batch, &categories(), &IpCountryTable::default(), now()).unwrap_err();
@@ -226,7 +238,8 @@ mod tests {
                 "records[0].fields.cc",
                 "records[1].category",
                 "records[2]",
-                "records[3].occurred_at"
+                "records[3].occurred_at",
+                "records[4].occurred_at"
             ]
         );
     }
