@@ -216,6 +216,23 @@ impl TestApp {
             .unwrap()
     }
 
+    /// An API call with `key`: the status and the JSON body (`Null` when there is none).
+    pub async fn call(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.client.request(method, self.url(path)).bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// What a data category needs before a policy stating it can be published: a purpose that
     /// uses it and a retention rule (through the API, with an `inventory:write` key).
     pub async fn complete_for_publication(&self, key: &str, category: &str) {

@@ -23,36 +23,20 @@ async fn setup() -> (TestApp, String) {
     (app, key)
 }
 
-async fn call(
-    app: &TestApp,
-    key: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app.client.request(method, app.url(path)).bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 const TEMPLATE: &str =
     "# Policy of {{ legal_name }}\n\n{{ categories_table() }}\n\n{{ rights() }}\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_version_never_changes_even_when_the_inventory_does() {
     let (app, key) = setup().await;
-    let (status, draft) = call(
-        &app,
-        &key,
-        reqwest::Method::POST,
-        "/api/v1/policies",
-        Some(json!({"markdown": TEMPLATE, "material": true, "summary": "First policy"})),
-    )
-    .await;
+    let (status, draft) = app
+        .call(
+            &key,
+            reqwest::Method::POST,
+            "/api/v1/policies",
+            Some(json!({"markdown": TEMPLATE, "material": true, "summary": "First policy"})),
+        )
+        .await;
     assert_eq!(status, 201, "{draft}");
     assert_eq!(draft["version"], 1);
     assert_eq!(draft["status"], "draft");
@@ -62,42 +46,44 @@ async fn a_published_version_never_changes_even_when_the_inventory_does() {
             .unwrap()
             .contains("E-mail address")
     );
-    let (status, published) = call(
-        &app,
-        &key,
-        reqwest::Method::POST,
-        "/api/v1/policies/1/publish",
-        Some(json!({})),
-    )
-    .await;
+    let (status, published) = app
+        .call(
+            &key,
+            reqwest::Method::POST,
+            "/api/v1/policies/1/publish",
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(published["status"], "published");
 
     // The inventory changes; the published text does not.
-    call(&app, &key, reqwest::Method::PUT, "/api/v1/inventory/categories/user.contact.email",
+    app.call(&key, reqwest::Method::PUT, "/api/v1/inventory/categories/user.contact.email",
         Some(json!({"key": "user.contact.email", "name": "Renamed address", "sensitivity": "normal"}))).await;
-    let (_, again) = call(&app, &key, reqwest::Method::GET, "/api/v1/policies/1", None).await;
+    let (_, again) = app
+        .call(&key, reqwest::Method::GET, "/api/v1/policies/1", None)
+        .await;
     assert_eq!(again["rendered_html"], published["rendered_html"]);
     assert!(!again["rendered_html"].as_str().unwrap().contains("Renamed"));
 
     // Neither the API nor plain SQL can change it.
-    let (status, _) = call(
-        &app,
-        &key,
-        reqwest::Method::PUT,
-        "/api/v1/policies/1",
-        Some(json!({"markdown": "# rewritten"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            &key,
+            reqwest::Method::PUT,
+            "/api/v1/policies/1",
+            Some(json!({"markdown": "# rewritten"})),
+        )
+        .await;
     assert_eq!(status, 409);
-    let (status, _) = call(
-        &app,
-        &key,
-        reqwest::Method::POST,
-        "/api/v1/policies/1/publish",
-        Some(json!({})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            &key,
+            reqwest::Method::POST,
+            "/api/v1/policies/1/publish",
+            Some(json!({})),
+        )
+        .await;
     assert_eq!(status, 409);
     let conn = rusqlite::Connection::open(app.data_dir.path().join("lethe.db")).unwrap();
     assert!(
@@ -116,16 +102,14 @@ async fn a_published_version_never_changes_even_when_the_inventory_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_reported_after_an_inventory_edit_and_a_new_version_clears_it() {
     let (app, key) = setup().await;
-    call(
-        &app,
+    app.call(
         &key,
         reqwest::Method::POST,
         "/api/v1/policies",
         Some(json!({"markdown": TEMPLATE})),
     )
     .await;
-    call(
-        &app,
+    app.call(
         &key,
         reqwest::Method::POST,
         "/api/v1/policies/1/publish",
@@ -137,8 +121,7 @@ async fn drift_is_reported_after_an_inventory_edit_and_a_new_version_clears_it()
         lethe::services::policies::drift(&app.db, &scope).unwrap(),
         None
     );
-    call(
-        &app,
+    app.call(
         &key,
         reqwest::Method::PUT,
         "/api/v1/inventory/categories/user.name",
@@ -151,16 +134,14 @@ async fn drift_is_reported_after_an_inventory_edit_and_a_new_version_clears_it()
     assert_eq!(version, 1);
     assert_eq!(changes, ["data category 'user.name' was added"]);
     app.complete_for_publication(&key, "user.name").await;
-    call(
-        &app,
+    app.call(
         &key,
         reqwest::Method::POST,
         "/api/v1/policies",
         Some(json!({"markdown": TEMPLATE})),
     )
     .await;
-    call(
-        &app,
+    app.call(
         &key,
         reqwest::Method::POST,
         "/api/v1/policies/2/publish",
@@ -172,14 +153,9 @@ async fn drift_is_reported_after_an_inventory_edit_and_a_new_version_clears_it()
         None
     );
     // The diff between the two shows the new row.
-    let (status, diff) = call(
-        &app,
-        &key,
-        reqwest::Method::GET,
-        "/api/v1/policies/2/diff",
-        None,
-    )
-    .await;
+    let (status, diff) = app
+        .call(&key, reqwest::Method::GET, "/api/v1/policies/2/diff", None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         (diff["older"].as_i64(), diff["newer"].as_i64()),
@@ -203,14 +179,14 @@ async fn drift_is_reported_after_an_inventory_edit_and_a_new_version_clears_it()
 async fn scripts_in_markdown_do_not_survive_rendering() {
     let (app, key) = setup().await;
     let markdown = "# Hi\n\n<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n[click](javascript:alert(3))\n";
-    let (status, draft) = call(
-        &app,
-        &key,
-        reqwest::Method::POST,
-        "/api/v1/policies",
-        Some(json!({"markdown": markdown})),
-    )
-    .await;
+    let (status, draft) = app
+        .call(
+            &key,
+            reqwest::Method::POST,
+            "/api/v1/policies",
+            Some(json!({"markdown": markdown})),
+        )
+        .await;
     assert_eq!(status, 201);
     let html = draft["rendered_html"].as_str().unwrap();
     assert!(
@@ -218,27 +194,29 @@ async fn scripts_in_markdown_do_not_survive_rendering() {
         "{html}"
     );
     // A template error is a 422 naming the problem, and no draft is stored.
-    let (status, problem) = call(
-        &app,
-        &key,
-        reqwest::Method::POST,
-        "/api/v1/policies",
-        Some(json!({"markdown": "{{ nonsense() }}"})),
-    )
-    .await;
+    let (status, problem) = app
+        .call(
+            &key,
+            reqwest::Method::POST,
+            "/api/v1/policies",
+            Some(json!({"markdown": "{{ nonsense() }}"})),
+        )
+        .await;
     assert_eq!(status, 422);
     assert!(problem["detail"].as_str().unwrap().contains("nonsense"));
-    let (_, list) = call(&app, &key, reqwest::Method::GET, "/api/v1/policies", None).await;
+    let (_, list) = app
+        .call(&key, reqwest::Method::GET, "/api/v1/policies", None)
+        .await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     // A material change needs a summary for people.
-    let (status, _) = call(
-        &app,
-        &key,
-        reqwest::Method::POST,
-        "/api/v1/policies",
-        Some(json!({"markdown": "# x", "material": true})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            &key,
+            reqwest::Method::POST,
+            "/api/v1/policies",
+            Some(json!({"markdown": "# x", "material": true})),
+        )
+        .await;
     assert_eq!(status, 422);
 }
 
@@ -251,24 +229,21 @@ async fn a_future_effective_date_schedules_the_version_and_the_public_status_fol
         404,
         "nothing published yet"
     );
-    call(
-        &app,
+    app.call(
         &key,
         reqwest::Method::POST,
         "/api/v1/policies",
         Some(json!({"markdown": TEMPLATE})),
     )
     .await;
-    call(
-        &app,
+    app.call(
         &key,
         reqwest::Method::POST,
         "/api/v1/policies/1/publish",
         Some(json!({})),
     )
     .await;
-    call(
-        &app,
+    app.call(
         &key,
         reqwest::Method::POST,
         "/api/v1/policies",
@@ -276,36 +251,35 @@ async fn a_future_effective_date_schedules_the_version_and_the_public_status_fol
     )
     .await;
     let later = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
-    let (status, v2) = call(
-        &app,
-        &key,
-        reqwest::Method::POST,
-        "/api/v1/policies/2/publish",
-        Some(json!({"effective_at": later})),
-    )
-    .await;
+    let (status, v2) = app
+        .call(
+            &key,
+            reqwest::Method::POST,
+            "/api/v1/policies/2/publish",
+            Some(json!({"effective_at": later})),
+        )
+        .await;
     assert_eq!(status, 200, "{v2}");
     let status: Value = public(&app).await.unwrap().json().await.unwrap();
     assert_eq!(status["version"], 1, "version 2 is only scheduled");
     assert_eq!(status["material"], false);
     assert!(status["url"].as_str().unwrap().ends_with("/p/aulm/privacy"));
     // A start in the past is refused.
-    call(
-        &app,
+    app.call(
         &key,
         reqwest::Method::POST,
         "/api/v1/policies",
         Some(json!({"markdown": TEMPLATE})),
     )
     .await;
-    let (status, _) = call(
-        &app,
-        &key,
-        reqwest::Method::POST,
-        "/api/v1/policies/3/publish",
-        Some(json!({"effective_at": "2020-01-01T00:00:00Z"})),
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            &key,
+            reqwest::Method::POST,
+            "/api/v1/policies/3/publish",
+            Some(json!({"effective_at": "2020-01-01T00:00:00Z"})),
+        )
+        .await;
     assert_eq!(status, 422);
     assert_eq!(
         app.client
@@ -323,25 +297,25 @@ async fn a_version_published_effective_now_replaces_the_one_in_force_within_the_
     let (app, key) = setup().await;
     let draft = |summary: &'static str| json!({"markdown": TEMPLATE, "material": false, "summary": summary});
     for (version, summary) in [(1, "First"), (2, "Second")] {
-        let (status, _) = call(
-            &app,
-            &key,
-            reqwest::Method::POST,
-            "/api/v1/policies",
-            Some(draft(summary)),
-        )
-        .await;
+        let (status, _) = app
+            .call(
+                &key,
+                reqwest::Method::POST,
+                "/api/v1/policies",
+                Some(draft(summary)),
+            )
+            .await;
         assert_eq!(status, 201);
         // A client clock reads whole seconds: "now" is a moment before the server's now.
         let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let (status, body) = call(
-            &app,
-            &key,
-            reqwest::Method::POST,
-            &format!("/api/v1/policies/{version}/publish"),
-            Some(json!({"effective_at": now})),
-        )
-        .await;
+        let (status, body) = app
+            .call(
+                &key,
+                reqwest::Method::POST,
+                &format!("/api/v1/policies/{version}/publish"),
+                Some(json!({"effective_at": now})),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
     }
     let status: Value = app

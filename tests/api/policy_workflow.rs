@@ -29,70 +29,54 @@ async fn setup() -> (TestApp, String, reqwest::Client) {
                    "trigger": "account_closed", "days": 30, "action": "delete"}),
         ),
     ] {
-        let (status, body) = call(
-            &app,
-            &key,
-            reqwest::Method::PUT,
-            &format!("/api/v1/inventory/{kind}/{}", body["key"].as_str().unwrap()),
-            Some(body),
-        )
-        .await;
+        let (status, body) = app
+            .call(
+                &key,
+                reqwest::Method::PUT,
+                &format!("/api/v1/inventory/{kind}/{}", body["key"].as_str().unwrap()),
+                Some(body),
+            )
+            .await;
         assert!(status == 201 || status == 200, "{kind}: {body}");
     }
     let dpo = app.logged_in("dpo@example.org").await;
     (app, key, dpo)
 }
 
-async fn call(
-    app: &TestApp,
-    key: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app.client.request(method, app.url(path)).bearer_auth(key);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 async fn draft(app: &TestApp, key: &str, markdown: &str, summary: &str) -> i64 {
-    let (status, body) = call(
-        app,
-        key,
-        reqwest::Method::POST,
-        "/api/v1/policies",
-        Some(json!({"markdown": markdown, "summary": summary})),
-    )
-    .await;
+    let (status, body) = app
+        .call(
+            key,
+            reqwest::Method::POST,
+            "/api/v1/policies",
+            Some(json!({"markdown": markdown, "summary": summary})),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
     body["version"].as_i64().unwrap()
 }
 
 async fn publish(app: &TestApp, key: &str, version: i64, effective_at: Option<String>) {
-    let (status, body) = call(
-        app,
-        key,
-        reqwest::Method::POST,
-        &format!("/api/v1/policies/{version}/publish"),
-        Some(json!({ "effective_at": effective_at })),
-    )
-    .await;
+    let (status, body) = app
+        .call(
+            key,
+            reqwest::Method::POST,
+            &format!("/api/v1/policies/{version}/publish"),
+            Some(json!({ "effective_at": effective_at })),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
 }
 
 async fn state_of(app: &TestApp, key: &str, version: i64) -> String {
-    let (_, body) = call(
-        app,
-        key,
-        reqwest::Method::GET,
-        &format!("/api/v1/policies/{version}"),
-        None,
-    )
-    .await;
+    let (_, body) = app
+        .call(
+            key,
+            reqwest::Method::GET,
+            &format!("/api/v1/policies/{version}"),
+            None,
+        )
+        .await;
     body["state"].as_str().unwrap_or_default().to_owned()
 }
 
@@ -120,23 +104,23 @@ async fn a_draft_saved_from_the_browser_diffs_cleanly_against_the_same_text_from
         .await;
     assert_eq!(res.status(), 303);
 
-    let (_, stored) = call(
-        &app,
-        &key,
-        reqwest::Method::GET,
-        &format!("/api/v1/policies/{browser_version}"),
-        None,
-    )
-    .await;
+    let (_, stored) = app
+        .call(
+            &key,
+            reqwest::Method::GET,
+            &format!("/api/v1/policies/{browser_version}"),
+            None,
+        )
+        .await;
     assert_eq!(stored["markdown"], TEMPLATE, "stored with LF line ends");
-    let (status, diff) = call(
-        &app,
-        &key,
-        reqwest::Method::GET,
-        &format!("/api/v1/policies/{browser_version}/diff?against={api_version}"),
-        None,
-    )
-    .await;
+    let (status, diff) = app
+        .call(
+            &key,
+            reqwest::Method::GET,
+            &format!("/api/v1/policies/{browser_version}/diff?against={api_version}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{diff}");
     let lines = diff["lines"].as_array().unwrap();
     assert!(!lines.is_empty());
@@ -149,9 +133,7 @@ async fn the_diff_reads_like_the_policy_marks_the_changed_word_and_defaults_to_t
     let (app, key, dpo) = setup().await;
     let v1 = draft(&app, &key, TEMPLATE, "").await;
     publish(&app, &key, v1, None).await;
-    let (status, _) = call(
-        &app,
-        &key,
+    let (status, _) = app.call(&key,
         reqwest::Method::PUT,
         "/api/v1/inventory/categories/user.contact.email",
         Some(json!({"key": "user.contact.email", "name": "E-mail address", "description": "to sign in",
@@ -162,14 +144,14 @@ async fn the_diff_reads_like_the_policy_marks_the_changed_word_and_defaults_to_t
     // Two drafts: the later one is read against the version in force, not the draft before it.
     let v2 = draft(&app, &key, &TEMPLATE.replace("Ask us", "Write to us"), "").await;
     let v3 = draft(&app, &key, TEMPLATE, "").await;
-    let (status, diff) = call(
-        &app,
-        &key,
-        reqwest::Method::GET,
-        &format!("/api/v1/policies/{v3}/diff"),
-        None,
-    )
-    .await;
+    let (status, diff) = app
+        .call(
+            &key,
+            reqwest::Method::GET,
+            &format!("/api/v1/policies/{v3}/diff"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{diff}");
     assert_eq!(diff["older"], v1, "{diff}");
     assert_eq!(diff["newer"], v3);
@@ -209,14 +191,14 @@ async fn the_diff_reads_like_the_policy_marks_the_changed_word_and_defaults_to_t
     );
 
     // Any two versions can still be compared.
-    let (_, diff) = call(
-        &app,
-        &key,
-        reqwest::Method::GET,
-        &format!("/api/v1/policies/{v3}/diff?against={v2}"),
-        None,
-    )
-    .await;
+    let (_, diff) = app
+        .call(
+            &key,
+            reqwest::Method::GET,
+            &format!("/api/v1/policies/{v3}/diff?against={v2}"),
+            None,
+        )
+        .await;
     assert_eq!(diff["older"], v2);
     let ops: Vec<&Value> = diff["lines"]
         .as_array()
@@ -269,7 +251,9 @@ async fn a_version_goes_from_draft_to_scheduled_to_in_force_to_superseded() {
     let v2 = draft(&app, &key, TEMPLATE, "Clearer wording").await;
     let starts = chrono::Utc::now() + chrono::Duration::seconds(3);
     publish(&app, &key, v2, Some(starts.to_rfc3339())).await;
-    let (_, list) = call(&app, &key, reqwest::Method::GET, "/api/v1/policies", None).await;
+    let (_, list) = app
+        .call(&key, reqwest::Method::GET, "/api/v1/policies", None)
+        .await;
     let states: Vec<(i64, &str)> = list
         .as_array()
         .unwrap()
@@ -329,14 +313,14 @@ async fn a_draft_can_be_deleted_and_a_published_version_cannot() {
         .await
         .unwrap();
     assert_eq!(res.status(), 204);
-    let (status, _) = call(
-        &app,
-        &key,
-        reqwest::Method::GET,
-        &format!("/api/v1/policies/{v2}"),
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            &key,
+            reqwest::Method::GET,
+            &format!("/api/v1/policies/{v2}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 404);
     assert!(
         app.audit_actions()
@@ -358,14 +342,14 @@ async fn a_draft_can_be_deleted_and_a_published_version_cannot() {
         res.headers()["content-type"].to_str().unwrap(),
         "application/problem+json"
     );
-    let (status, _) = call(
-        &app,
-        &key,
-        reqwest::Method::GET,
-        &format!("/api/v1/policies/{v1}"),
-        None,
-    )
-    .await;
+    let (status, _) = app
+        .call(
+            &key,
+            reqwest::Method::GET,
+            &format!("/api/v1/policies/{v1}"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "the published version is still there");
 
     // The console: a draft's page has the button; a forged post without the token does nothing.

@@ -20,16 +20,8 @@ async fn call(
     path: &str,
     body: Value,
 ) -> (u16, Value) {
-    let res = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
+    app.call(key, method, path, (!body.is_null()).then_some(body))
         .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
 }
 
 async fn put(app: &TestApp, key: &str, path: &str, body: Value) -> (u16, Value) {

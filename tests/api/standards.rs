@@ -70,27 +70,6 @@ async fn export(app: &TestApp, key: &str) -> String {
     res.text().await.unwrap()
 }
 
-async fn send(
-    app: &TestApp,
-    key: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Value,
-) -> (u16, Value) {
-    let res = app
-        .client
-        .request(method, app.url(path))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (
-        res.status().as_u16(),
-        res.json().await.unwrap_or(Value::Null),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fideslang_accepts_every_demo_export() {
     let app = spawn_app().await;
@@ -142,14 +121,9 @@ async fn fideslangs_default_taxonomy_imports_its_uses_awaiting_a_basis() {
     assert_eq!(summary["purposes"]["created"], uses);
 
     // Fides's data uses carry no legal basis: each one awaits its basis, an error of the check.
-    let (status, findings) = send(
-        &app,
-        &key,
-        reqwest::Method::GET,
-        "/api/v1/inventory/check",
-        Value::Null,
-    )
-    .await;
+    let (status, findings) = app
+        .call(&key, reqwest::Method::GET, "/api/v1/inventory/check", None)
+        .await;
     assert_eq!(status, 200);
     let awaiting = findings
         .as_array()
@@ -160,24 +134,21 @@ async fn fideslangs_default_taxonomy_imports_its_uses_awaiting_a_basis() {
     assert_eq!(awaiting, uses, "{findings}");
 
     // ... so no policy is published while one awaits.
-    let (status, draft) = send(
-        &app,
-        &key,
-        reqwest::Method::POST,
+    let (status, draft) = app.call(&key, reqwest::Method::POST,
         "/api/v1/policies",
-        json!({"markdown": lethe::domain::policy::DEFAULT_TEMPLATE, "material": false, "summary": "First"}),
+        Some(json!({"markdown": lethe::domain::policy::DEFAULT_TEMPLATE, "material": false, "summary": "First"})),
     )
     .await;
     assert_eq!(status, 201, "{draft}");
     let version = draft["version"].as_i64().unwrap();
-    let (status, problem) = send(
-        &app,
-        &key,
-        reqwest::Method::POST,
-        &format!("/api/v1/policies/{version}/publish"),
-        json!({"confirm_warnings": true}),
-    )
-    .await;
+    let (status, problem) = app
+        .call(
+            &key,
+            reqwest::Method::POST,
+            &format!("/api/v1/policies/{version}/publish"),
+            Some(json!({"confirm_warnings": true})),
+        )
+        .await;
     assert_eq!(status, 422, "{problem}");
     assert!(
         problem["errors"]
