@@ -359,6 +359,7 @@ async fn spawn_lethe(workers: usize, data_dir: &std::path::Path) -> (u16, Vec<u8
             &db,
             "bench@example.org",
             "correct horse battery staple",
+            lethe::services::accounts::OnExisting::Refuse,
         )
         .expect("admin created");
         let input = lethe::domain::workspace::WorkspaceSettingsInput {

@@ -132,8 +132,13 @@ fn fields(preview: &str) -> Value {
 
 /// An admin, the workspace `bench` and its scope, through the same services the shell uses.
 fn create_workspace(db: &Db) -> WorkspaceScope {
-    let owner = accounts::create_admin(db, "bench@example.org", "correct horse battery staple")
-        .expect("admin created");
+    let owner = accounts::create_admin(
+        db,
+        "bench@example.org",
+        "correct horse battery staple",
+        lethe::services::accounts::OnExisting::Refuse,
+    )
+    .expect("admin created");
     let input = lethe::domain::workspace::WorkspaceSettingsInput {
         legal_name: "Bench Ltd".into(),
         contact_email: "p@bench.example".into(),

@@ -99,7 +99,7 @@ fn main() {
 
         // The outbox: queue n messages, then let the sender deliver them.
         let db = Db::open(&config.db_path()).unwrap();
-        let owner = lethe::services::accounts::create_admin(&db, "bench@example.org", "a long bench passphrase").unwrap();
+        let owner = lethe::services::accounts::create_admin(&db, "bench@example.org", "a long bench passphrase", lethe::services::accounts::OnExisting::Refuse).unwrap();
         let input = lethe::domain::workspace::WorkspaceSettingsInput {
             legal_name: "Bench Ltd".into(),
             contact_email: "privacy@bench.example".into(),

@@ -218,8 +218,13 @@ fn client_for(cert_pem: &[u8]) -> reqwest::Client {
 
 /// The admin, the workspace, an API key, the categories, the rules and the subjects.
 fn set_up(db: &Db, vault: &Vault, subject_count: usize) -> (WorkspaceScope, String) {
-    let owner = accounts::create_admin(db, "bench@example.org", "correct horse battery staple")
-        .unwrap_or_else(|e| panic!("admin: {e}"));
+    let owner = accounts::create_admin(
+        db,
+        "bench@example.org",
+        "correct horse battery staple",
+        lethe::services::accounts::OnExisting::Refuse,
+    )
+    .unwrap_or_else(|e| panic!("admin: {e}"));
     let input = lethe::domain::workspace::WorkspaceSettingsInput {
         legal_name: "Bench Ltd".into(),
         contact_email: "p@bench.example".into(),

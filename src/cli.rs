@@ -215,13 +215,18 @@ pub struct AdminArgs {
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     /// Create an instance administrator. The password is read from the terminal, or from
-    /// standard input when it is not a terminal; never from an argument.
+    /// standard input when it is not a terminal; never from an argument. An e-mail that already
+    /// has an account is refused unless --reset-password is given.
     Create {
         #[command(flatten)]
         data: DataArgs,
         /// E-mail address, used to log in.
         #[arg(long)]
         email: String,
+        /// When the e-mail already has an account: set the new password (and make it an
+        /// administrator) instead of refusing. Its sessions end.
+        #[arg(long)]
+        reset_password: bool,
     },
 }
 

@@ -18,6 +18,7 @@ use std::process::ExitCode;
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config::from_serve_args(args)?;
     let _lock = lock_data_dir(&config.data_dir)?;
+    let backup_notice = master_key_notice(&config);
     actix_web::rt::System::new().block_on(async move {
         let demo_wanted = config.demo;
         let app = Application::build(config).await?;
@@ -40,6 +41,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             println!("  TLS certificate: {}", path.display());
             println!("  SHA-256 fingerprint: {fp}");
         }
+        for line in backup_notice {
+            println!("  {line}");
+        }
         println!("  console: {}/console/", app.base_url);
         if let Some(port) = app.redirect_port() {
             println!("  plain HTTP on port {port} redirects to HTTPS");
@@ -61,6 +65,38 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         app.run_until_stopped().await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// What the first start says about the master key (nothing on later starts): where it is and
+/// that it must be backed up, since without it nothing in the data directory can be read. Decided
+/// before start-up creates the files.
+fn master_key_notice(config: &Config) -> Vec<String> {
+    let dir = &config.data_dir;
+    let key_file = dir.join(master_key::FILE_NAME);
+    let first_start = !dir.join(DB_FILE_NAME).exists();
+    match &config.master_key {
+        Some(_) if first_start => vec![
+            "the master key comes from LETHE_MASTER_KEY: keep a copy of that value somewhere \
+             safe, apart from the data directory's backups"
+                .into(),
+            format!(
+                "without it the data in {DB_FILE_NAME} and {KEYS_FILE_NAME} cannot be read, \
+                 from this directory or any backup"
+            ),
+        ],
+        None if first_start || !key_file.exists() => vec![
+            format!(
+                "new master key: {} -- back it up now, somewhere safe, apart from the data \
+                 directory's backups",
+                key_file.display()
+            ),
+            format!(
+                "without it the data in {DB_FILE_NAME} and {KEYS_FILE_NAME} cannot be read, \
+                 from this directory or any backup"
+            ),
+        ],
+        _ => Vec::new(),
+    }
 }
 
 /// Opens (creating if need be) the database: for the commands that may start a new Lethe.
@@ -106,10 +142,20 @@ const DB_FILE_NAME: &str = "lethe.db";
 
 pub fn admin(args: AdminArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        AdminCommand::Create { data, email } => {
+        AdminCommand::Create {
+            data,
+            email,
+            reset_password,
+        } => {
             let db = open(&data)?;
             let password = read_password()?;
-            accounts::create_admin(&db, &email, &password).map_err(|e| anyhow!("{e}"))?;
+            let on_existing = if reset_password {
+                accounts::OnExisting::ResetPassword
+            } else {
+                accounts::OnExisting::Refuse
+            };
+            accounts::create_admin(&db, &email, &password, on_existing)
+                .map_err(|e| anyhow!("{e}"))?;
             eprintln!(
                 "administrator {} is ready; log in at /console/login",
                 email.trim().to_lowercase()
@@ -333,6 +379,7 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
             if new.id() == vault.master_id() {
                 return Err(anyhow!("the new master key is the current one"));
             }
+            let old_id = vault.master_id().to_owned();
             let count = vault.rewrap_all(&new)?;
             if let Some(next) = next_file {
                 let current = dir.join(master_key::FILE_NAME);
@@ -346,6 +393,7 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
                     current.display(),
                     new.id()
                 );
+                println!("  back up the new {} now", current.display());
             } else {
                 println!(
                     "re-wrapped {count} data keys under the new master key ({}); \
@@ -353,6 +401,13 @@ pub fn keys(args: KeysArgs) -> anyhow::Result<ExitCode> {
                     new.id()
                 );
             }
+            println!(
+                "  older backups of {KEYS_FILE_NAME} still need the old master key ({old_id}): \
+                 keep a copy of it for as long as you keep those backups, or they cannot be read"
+            );
+            let db = Db::open(&dir.join(DB_FILE_NAME))?;
+            crate::services::keys::record_master_key_rotation(&db, &old_id, new.id(), count)
+                .map_err(|e| anyhow!("the rotation is done, but its audit entry failed: {e}"))?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod policy_diff;
 pub mod policy_timeline;
 pub mod publication;
+pub mod qr;
 pub mod record;
 pub mod retention;
 pub mod ropa;

@@ -321,26 +321,50 @@ pub fn complete_setup(
     })
 }
 
-/// `lethe admin create`: an administrator, or an existing account made administrator with a new
-/// password.
-pub fn create_admin(db: &Db, email: &str, password: &str) -> Result<i64, AppError> {
+/// What `lethe admin create` does with an e-mail that already has an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnExisting {
+    /// Refuse, naming the option that would reset the password.
+    Refuse,
+    /// Set the new password (and make the account an administrator); its sessions end.
+    ResetPassword,
+}
+
+/// `lethe admin create`: an administrator; an existing account is refused unless
+/// `on_existing` says to reset its password (then it is made administrator with the new one).
+pub fn create_admin(
+    db: &Db,
+    email: &str,
+    password: &str,
+    on_existing: OnExisting,
+) -> Result<i64, AppError> {
     let email = parse_credentials(email, password, password)?;
     let hash = crypto::hash_password(password)?;
     let now = Utc::now();
     db.write(|tx| {
-        let id = match staff::find_by_email(tx, email.as_str())? {
-            Some(existing) => {
+        let (id, reset) = match staff::find_by_email(tx, email.as_str())? {
+            Some(existing) if on_existing == OnExisting::ResetPassword => {
                 staff::set_password(tx, existing.id, &hash)?;
                 staff::set_admin(tx, existing.id, true)?;
                 sessions::delete_for_staff(tx, existing.id)?;
-                existing.id
+                (existing.id, true)
             }
-            None => staff::create(tx, email.as_str(), Some(&hash), true, now)?,
+            Some(_) => {
+                return Err(AppError::Conflict(format!(
+                    "An account for {} already exists; its password was not changed. Give \
+                     --reset-password to set a new one.",
+                    email.as_str()
+                )));
+            }
+            None => (
+                staff::create(tx, email.as_str(), Some(&hash), true, now)?,
+                false,
+            ),
         };
         staff::expire_tokens(tx, TokenPurpose::Setup, now)?;
         let event = Caller::cli()
             .event("staff.admin_create", format!("staff:{id}"))
-            .detail(serde_json::json!({ "email": email.as_str() }));
+            .detail(serde_json::json!({ "email": email.as_str(), "password_reset": reset }));
         audit::append(tx, None, &event, now)?;
         Ok(id)
     })
@@ -474,6 +498,47 @@ pub fn disable_totp(
             Utc::now(),
         )?;
         Ok(())
+    })
+}
+
+/// Changes the signed-in person's password: the current one must match, the new one is given
+/// twice and follows the password rules. Every other session of theirs ends; the one that
+/// made the change (`current_session`, its cookie value) stays.
+pub fn change_password(
+    db: &Db,
+    account: &StaffAccount,
+    current_session: &str,
+    current: &str,
+    new: &str,
+    confirm: &str,
+    caller: &Caller,
+) -> Result<usize, AppError> {
+    let hash = account
+        .password_hash
+        .as_deref()
+        .unwrap_or(crypto::dummy_password_hash());
+    let mut errors = ValidationErrors::default();
+    if !crypto::verify_password(current, hash) || account.password_hash.is_none() {
+        errors.add("current_password", "is not your current password");
+    }
+    if let Err(m) = check_password(new, &account.email) {
+        errors.add("new_password", m);
+    }
+    if new != confirm {
+        errors.add("new_password_confirm", "does not match the new password");
+    }
+    errors.into_result()?;
+    let new_hash = crypto::hash_password(new)?;
+    let keep = crypto::sha256_hex(current_session);
+    let now = Utc::now();
+    db.write(|tx| {
+        staff::set_password(tx, account.id, &new_hash)?;
+        let ended = sessions::delete_others_for_staff(tx, account.id, &keep)?;
+        let event = caller
+            .event("staff.password_changed", format!("staff:{}", account.id))
+            .detail(serde_json::json!({ "other_sessions_ended": ended }));
+        audit::append(tx, None, &event, now)?;
+        Ok(ended)
     })
 }
 

@@ -179,3 +179,23 @@ pub fn upgrade_records(
     }
     Ok(total)
 }
+
+/// Records a finished `lethe keys rotate` in the audit chain: which master key (by id, never its
+/// value) wrapped the data keys before and after, and how many were re-wrapped. The re-wrap
+/// itself is one `keys.db` transaction; this entry follows it in `lethe.db`.
+pub fn record_master_key_rotation(
+    db: &Db,
+    old_id: &str,
+    new_id: &str,
+    rewrapped: usize,
+) -> Result<(), AppError> {
+    let event = super::Caller::cli()
+        .event("keys.master_rotated", "instance")
+        .detail(serde_json::json!({
+            "old_master_key": old_id,
+            "new_master_key": new_id,
+            "data_keys_rewrapped": rewrapped,
+        }));
+    db.write(|tx| crate::store::audit::append(tx, None, &event, Utc::now()))?;
+    Ok(())
+}

@@ -80,6 +80,19 @@ pub fn delete_for_staff(conn: &Connection, staff_id: i64) -> Result<(), StoreErr
     Ok(())
 }
 
+/// Ends every session of one person but the one whose digest is `keep` (a password change
+/// keeps the session that made it).
+pub fn delete_others_for_staff(
+    conn: &Connection,
+    staff_id: i64,
+    keep: &str,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE staff_id = ?1 AND id_hash <> ?2",
+        params![staff_id, keep],
+    )?)
+}
+
 /// Removes sessions idle since `idle_cutoff` or created before `absolute_cutoff`.
 pub fn delete_expired(
     conn: &Connection,

@@ -75,7 +75,13 @@ async fn wait_for_anchor_at_head(dir: &Path) -> (i64, String) {
 fn prepare(dir: &Path) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = Db::open(&dir.join("lethe.db")).unwrap();
-    let owner = accounts::create_admin(&db, "ada@example.org", crate::helpers::PASSWORD).unwrap();
+    let owner = accounts::create_admin(
+        &db,
+        "ada@example.org",
+        crate::helpers::PASSWORD,
+        lethe::services::accounts::OnExisting::Refuse,
+    )
+    .unwrap();
     let input = lethe::domain::workspace::WorkspaceSettingsInput {
         legal_name: "aulm Ltd".into(),
         contact_email: "privacy@aulm.example".into(),

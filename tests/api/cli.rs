@@ -274,3 +274,93 @@ fn demo_builds_the_two_workspaces_and_prints_a_login() {
         .unwrap();
     assert_eq!(n, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_create_on_an_existing_email_refuses_unless_reset_password_is_given() {
+    let app = spawn_app_with(|_| {}).await;
+    let d = app.data_dir.path().to_str().unwrap().to_owned();
+    app.create_admin("ada@example.org");
+    let new_password = "a whole new passphrase";
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "admin",
+            "create",
+            "--data-dir",
+            &d,
+            "--email",
+            "Ada@example.org",
+        ];
+        args.extend_from_slice(extra);
+        run_with_stdin(lethe(&args), &format!("{new_password}\n"))
+    };
+    let out = create(&[]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("already exists") && err.contains("--reset-password"),
+        "{err}"
+    );
+    // The old password still works; the new one does not.
+    assert_eq!(
+        app.login(&app.new_client(), "ada@example.org", new_password)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.login(&app.new_client(), "ada@example.org", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+
+    let out = create(&["--reset-password"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        app.login(&app.new_client(), "ada@example.org", new_password)
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        app.audit_actions()
+            .iter()
+            .filter(|a| *a == "staff.admin_create")
+            .count(),
+        2,
+        "the first creation and the reset are audited, the refusal changes nothing"
+    );
+}
+
+#[test]
+fn the_first_start_says_where_the_master_key_is_and_to_back_it_up() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::helpers::serve(dir.path(), &[]);
+    let key_file = dir.path().join("master.key");
+    let said = server.said.clone();
+    server.kill_9();
+    assert!(
+        said.contains(&key_file.display().to_string()) && said.contains("back it up"),
+        "{said}"
+    );
+    assert!(said.contains("cannot be read"), "{said}");
+    // Later starts say nothing about it.
+    let server = crate::helpers::serve(dir.path(), &[]);
+    let said = server.said.clone();
+    server.kill_9();
+    assert!(!said.contains("back it up"), "{said}");
+
+    // A key from the environment: the operator is told to keep that value.
+    let dir = tempfile::tempdir().unwrap();
+    let key = "ab".repeat(32);
+    let server =
+        crate::helpers::serve_with_env(dir.path(), &[], &[("LETHE_MASTER_KEY", key.as_str())]);
+    let said = server.said.clone();
+    server.kill_9();
+    assert!(
+        said.contains("LETHE_MASTER_KEY") && said.contains("cannot be read"),
+        "{said}"
+    );
+    assert!(!dir.path().join("master.key").exists());
+}

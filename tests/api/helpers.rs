@@ -95,7 +95,13 @@ impl TestApp {
     }
 
     pub fn create_admin(&self, email: &str) -> i64 {
-        accounts::create_admin(&self.db, email, PASSWORD).expect("admin created")
+        accounts::create_admin(
+            &self.db,
+            email,
+            PASSWORD,
+            accounts::OnExisting::ResetPassword,
+        )
+        .expect("admin created")
     }
 
     pub fn create_workspace(&self, owner_id: i64, slug: &str) -> WorkspaceScope {
@@ -324,6 +330,8 @@ pub struct Server {
     pub client: reqwest::Client,
     /// Sent with every call, e.g. an `Idempotency-Key` or a `Lethe-Access-Reason`.
     headers: Vec<(&'static str, &'static str)>,
+    /// What it printed up to the console's address.
+    pub said: String,
 }
 
 /// Starts `lethe serve` on `dir` with `extra` options and reads its URL and certificate from
@@ -353,8 +361,11 @@ pub fn serve_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut base = None;
     let mut cert = None;
+    let mut said = String::new();
     for line in lines.by_ref() {
         let line = line.unwrap();
+        said.push_str(&line);
+        said.push('\n');
         if let Some(url) = line.split("is serving ").nth(1) {
             base = Some(url.trim().to_owned());
         }
@@ -377,6 +388,7 @@ pub fn serve_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve
         base: base.expect("URL printed"),
         client,
         headers: Vec::new(),
+        said,
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod accounts;
 mod anchors;
 mod api;
 mod audit;

@@ -33,7 +33,13 @@ pub(crate) fn prepare_data_dir(dir: &Path, slug: &str, scopes: &[&str]) -> Strin
 pub(crate) fn prepare_workspace(dir: &Path, slug: &str) -> Db {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = Db::open(&dir.join("lethe.db")).unwrap();
-    let owner = accounts::create_admin(&db, "ada@example.org", crate::helpers::PASSWORD).unwrap();
+    let owner = accounts::create_admin(
+        &db,
+        "ada@example.org",
+        crate::helpers::PASSWORD,
+        lethe::services::accounts::OnExisting::Refuse,
+    )
+    .unwrap();
     let input = lethe::domain::workspace::WorkspaceSettingsInput {
         legal_name: format!("{slug} Ltd"),
         contact_email: format!("privacy@{slug}.example"),

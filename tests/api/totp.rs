@@ -39,6 +39,15 @@ async fn enrol(app: &TestApp, client: &reqwest::Client, email: &str) -> Vec<Stri
     let page = res.text().await.unwrap();
     let secret = secret_of(app, email);
     assert!(page.contains(&secret), "the enrolment page shows the key");
+    // And a QR code of the otpauth URL, drawn inline as SVG: no script, no image to fetch.
+    let qr = page
+        .split("id=\"totp-qr\">")
+        .nth(1)
+        .and_then(|s| s.split("</figure>").next())
+        .expect("a QR code on the enrolment page");
+    assert!(qr.starts_with("<svg ") && qr.ends_with("</svg>"), "{qr}");
+    assert!(qr.contains("<path d=\"M") && qr.contains("role=\"img\""));
+    assert!(!page.contains("<script") && !qr.contains("style=") && !qr.contains("href"));
     let res = app
         .post_form(
             client,

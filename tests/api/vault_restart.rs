@@ -19,8 +19,13 @@ async fn acknowledged_records_survive_kill_9_and_a_master_key_rotation() {
     let dir = tempfile::tempdir().unwrap();
     let key = {
         let db = Db::open(&dir.path().join("lethe.db")).unwrap();
-        let owner =
-            accounts::create_admin(&db, "ada@example.org", crate::helpers::PASSWORD).unwrap();
+        let owner = accounts::create_admin(
+            &db,
+            "ada@example.org",
+            crate::helpers::PASSWORD,
+            lethe::services::accounts::OnExisting::Refuse,
+        )
+        .unwrap();
         let input = lethe::domain::workspace::WorkspaceSettingsInput {
             legal_name: "aulm Ltd".into(),
             contact_email: "privacy@aulm.example".into(),
@@ -133,6 +138,25 @@ async fn acknowledged_records_survive_kill_9_and_a_master_key_rotation() {
     );
     let after = std::fs::read(dir.path().join("master.key")).unwrap();
     assert_ne!(before, after, "a new master key");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("older backups of keys.db still need the old master key"),
+        "{said}"
+    );
+    let rotations: Vec<String> = rusqlite::Connection::open(dir.path().join("lethe.db"))
+        .unwrap()
+        .prepare("SELECT detail FROM audit_log WHERE action = 'keys.master_rotated'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rotations.len(), 1, "the rotation is audited once");
+    assert!(
+        rotations[0].contains(&format!("\"data_keys_rewrapped\":{keys}")),
+        "{}",
+        rotations[0]
+    );
 
     let server = serve(dir.path(), &[]).header("Idempotency-Key", "restart-batch-1");
     let (status, again) = server

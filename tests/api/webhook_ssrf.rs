@@ -34,7 +34,13 @@ fn prepare(dir: &Path, endpoints: &[&str]) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = Db::open(&dir.join("lethe.db")).unwrap();
     let vault = lethe::vault::Vault::open(dir, None).unwrap();
-    let owner = accounts::create_admin(&db, "ada@example.org", crate::helpers::PASSWORD).unwrap();
+    let owner = accounts::create_admin(
+        &db,
+        "ada@example.org",
+        crate::helpers::PASSWORD,
+        lethe::services::accounts::OnExisting::Refuse,
+    )
+    .unwrap();
     let input = lethe::domain::workspace::WorkspaceSettingsInput {
         legal_name: "hooks Ltd".into(),
         contact_email: "privacy@hooks.example".into(),

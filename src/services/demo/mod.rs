@@ -67,7 +67,12 @@ fn demo_workspaces() -> [DemoWorkspace; 2] {
 /// Creates whatever of the demo is missing and gives the demo owner a fresh password.
 pub fn load(db: &Db, vault: &Vault) -> Result<DemoLogin, AppError> {
     let password = crypto::random_code(20);
-    let owner_id = super::accounts::create_admin(db, DEMO_EMAIL, &password)?;
+    let owner_id = super::accounts::create_admin(
+        db,
+        DEMO_EMAIL,
+        &password,
+        super::accounts::OnExisting::ResetPassword,
+    )?;
     let caller = Caller::system();
     for demo in demo_workspaces() {
         let existing = db.read(|c| workspaces::find_by_slug(c, demo.slug))?;

@@ -1,14 +1,14 @@
-//! The signed-in person's own account: two-factor authentication and recovery codes.
+//! The signed-in person's own account: password, two-factor authentication and recovery codes.
 
 use super::error::PageError;
 use super::session::SignedIn;
 use super::{Shell, html, ok};
-use crate::domain::{ValidationErrors, totp};
+use crate::domain::{ValidationErrors, qr, totp};
 use crate::error::AppError;
 use crate::services::accounts;
 use crate::web::AppState;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
@@ -20,10 +20,27 @@ struct AccountPage {
     /// A workspace that requires TOTP sent the person here.
     required_by: Option<String>,
     unused_codes: i64,
-    /// Enrolment in progress: the secret and its otpauth URL.
-    enrolling: Option<(String, String)>,
+    /// Enrolment in progress: the secret, its otpauth URL and that URL as a QR code (SVG).
+    enrolling: Option<Enrolment>,
     recovery_codes: Vec<String>,
     errors: ValidationErrors,
+    /// The password was just changed; how many other sessions ended.
+    password_changed: Option<usize>,
+}
+
+struct Enrolment {
+    secret: String,
+    url: String,
+    /// Inline SVG drawn by `domain::qr` (its only text, the label, is escaped there).
+    qr: String,
+}
+
+impl Enrolment {
+    fn new(secret: String, email: &str) -> Self {
+        let url = totp::provisioning_url(&secret, email).unwrap_or_default();
+        let qr = qr::svg(&url, "QR code of the key, for an authenticator app").unwrap_or_default();
+        Enrolment { secret, url, qr }
+    }
 }
 
 impl AccountPage {
@@ -36,6 +53,7 @@ impl AccountPage {
             enrolling: None,
             recovery_codes: Vec::new(),
             errors: ValidationErrors::default(),
+            password_changed: None,
         }
     }
 }
@@ -78,9 +96,8 @@ pub async fn begin_totp(
         .db
         .run(move |db| accounts::begin_totp(db, &vault, id))
         .await?;
-    let url = totp::provisioning_url(&secret, &who.account.email).unwrap_or_default();
     let mut page = AccountPage::new(&who, 0);
-    page.enrolling = Some((secret, url));
+    page.enrolling = Some(Enrolment::new(secret, &who.account.email));
     ok(&page)
 }
 
@@ -112,9 +129,8 @@ pub async fn confirm_totp(
         }
         Err(AppError::Validation(errors)) => {
             let secret = accounts::totp_secret(&state.vault, &who.account)?.unwrap_or_default();
-            let url = totp::provisioning_url(&secret, &who.account.email).unwrap_or_default();
             let mut page = AccountPage::new(&who, 0);
-            page.enrolling = Some((secret, url));
+            page.enrolling = Some(Enrolment::new(secret, &who.account.email));
             page.errors = errors;
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
@@ -148,6 +164,57 @@ pub async fn disable_totp(
         Ok(()) => Ok(super::see_other("/console/account")),
         Err(AppError::Validation(errors)) => {
             let mut page = AccountPage::new(&who, unused_codes(&state, &who).await?);
+            page.errors = errors;
+            html(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ChangePasswordForm {
+    current_password: String,
+    new_password: String,
+    new_password_confirm: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Changes the password; the other sessions of this person end, this one stays.
+pub async fn change_password(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    req: HttpRequest,
+    form: web::Form<ChangePasswordForm>,
+) -> Result<HttpResponse, PageError> {
+    who.check_csrf(&form.csrf)?;
+    let token = req
+        .cookie(super::session::SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    let form = form.into_inner();
+    let (account, caller) = (who.account.clone(), who.caller.clone());
+    let outcome = state
+        .db
+        .run(move |db| {
+            accounts::change_password(
+                db,
+                &account,
+                &token,
+                &form.current_password,
+                &form.new_password,
+                &form.new_password_confirm,
+                &caller,
+            )
+        })
+        .await;
+    let mut page = AccountPage::new(&who, unused_codes(&state, &who).await?);
+    match outcome {
+        Ok(ended) => {
+            page.password_changed = Some(ended);
+            ok(&page)
+        }
+        Err(AppError::Validation(errors)) => {
             page.errors = errors;
             html(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }

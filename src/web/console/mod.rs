@@ -43,6 +43,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/invite/{token}", web::get().to(auth::invite_form))
             .route("/invite/{token}", web::post().to(auth::invite))
             .route("/account", web::get().to(account::show))
+            .route(
+                "/account/password",
+                web::post().to(account::change_password),
+            )
             .route("/account/totp/begin", web::post().to(account::begin_totp))
             .route(
                 "/account/totp/confirm",
