@@ -370,7 +370,9 @@ fn open_baseline(subjects: usize) -> Baseline {
         let id = external_id(i);
         let key_id = uuid::Uuid::new_v4().to_string();
         let profile = json!({ "email": format!("{id}@example.org") }).to_string();
-        let sealed = key.seal(&lethe::vault::profile_aad(&scope, &id), profile.as_bytes());
+        let sealed = key
+            .seal(&lethe::vault::profile_aad(&scope, &id), profile.as_bytes())
+            .expect("sealed");
         let new = lethe::store::subjects::NewSubject {
             external_id: &id,
             kind: "",
@@ -412,7 +414,10 @@ fn seal_rows(b: &Baseline, start: usize, count: usize) -> Vec<(String, i64, Stri
         .map(|i| {
             let (subject_id, key_id) = &b.subjects[i % b.subjects.len()];
             let id = uuid::Uuid::now_v7().to_string();
-            let sealed = b.key.seal(&lethe::vault::record_aad(&b.scope, &id), &plain);
+            let sealed = b
+                .key
+                .seal(&lethe::vault::record_aad(&b.scope, &id), &plain)
+                .expect("sealed");
             (id, *subject_id, key_id.clone(), sealed)
         })
         .collect()

@@ -85,6 +85,12 @@ impl From<StoreError> for AppError {
     }
 }
 
+impl From<crate::vault::SealError> for AppError {
+    fn from(e: crate::vault::SealError) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
 impl From<crate::crypto::HashError> for AppError {
     fn from(e: crate::crypto::HashError) -> Self {
         AppError::Internal(e.into())

@@ -82,7 +82,7 @@ pub fn erase_subject(
                         .open(&aad, &r.sealed_fields)
                         .map_err(AppError::internal)?,
                 );
-                let sealed = hold_key.seal(&aad, &plain);
+                let sealed = hold_key.seal(&aad, &plain)?;
                 records::reseal_under_hold(
                     tx,
                     scope,

@@ -158,7 +158,7 @@ pub fn upgrade_records(
                         .map_err(AppError::internal)?,
                 );
                 let (period_id, period_key) = &period_keys[period];
-                let sealed = owner.derive_with(period_key).seal(&aad, &plain);
+                let sealed = owner.derive_with(period_key).seal(&aad, &plain)?;
                 resealed.push((r, period_id.clone(), sealed));
             }
             let changed = db.write(|tx| {

@@ -77,7 +77,12 @@ impl OutboxKey {
         })
     }
 
-    fn seal_content(&self, message_id: i64, recipient: &str, body: &str) -> Vec<u8> {
+    fn seal_content(
+        &self,
+        message_id: i64,
+        recipient: &str,
+        body: &str,
+    ) -> Result<Vec<u8>, crate::vault::SealError> {
         let plain = serde_json::json!({ "recipient": recipient, "body": body }).to_string();
         self.key.seal(
             &vault::outbox_message_aad(&self.scope, message_id),
@@ -95,7 +100,11 @@ impl OutboxKey {
         serde_json::from_slice(&plain).ok()
     }
 
-    fn seal_address(&self, subscriber_id: i64, email: &str) -> Vec<u8> {
+    fn seal_address(
+        &self,
+        subscriber_id: i64,
+        email: &str,
+    ) -> Result<Vec<u8>, crate::vault::SealError> {
         self.key.seal(
             &vault::subscriber_aad(&self.scope, subscriber_id),
             email.as_bytes(),
@@ -135,9 +144,10 @@ pub fn queue(
         subscriber_id: m.subscriber_id,
         subject: m.subject,
     };
-    Ok(outbox::enqueue(tx, &key.scope, &new, now, |id| {
+    outbox::enqueue(tx, &key.scope, &new, now, |id| {
         key.seal_content(id, m.recipient, m.body)
-    })?)
+            .map_err(AppError::from)
+    })
 }
 
 /// A message as staff see it on the outbox page.
@@ -229,14 +239,17 @@ pub fn seal_stored_plaintext(db: &Db, vault: &Vault) -> Result<usize, AppError> 
         let mut keys = HashMap::new();
         let mut changed = 0;
         for m in outbox::unsealed_messages(tx)? {
-            let sealed =
-                key_for(&mut keys, vault, &m.workspace)?.seal_content(m.id, &m.recipient, &m.body);
+            let sealed = key_for(&mut keys, vault, &m.workspace)?.seal_content(
+                m.id,
+                &m.recipient,
+                &m.body,
+            )?;
             outbox::store_sealed_message(tx, m.id, &sealed)?;
             changed += 1;
         }
         for s in outbox::unsealed_subscribers(tx)? {
             let index = vault.email_index(&s.workspace, &s.email)?;
-            let sealed = key_for(&mut keys, vault, &s.workspace)?.seal_address(s.id, &s.email);
+            let sealed = key_for(&mut keys, vault, &s.workspace)?.seal_address(s.id, &s.email)?;
             outbox::store_sealed_subscriber(tx, s.id, &index, &sealed)?;
             changed += 1;
         }
@@ -530,7 +543,7 @@ pub fn subscribe(
                 confirm_digest: &crate::crypto::sha256_hex(&confirm),
                 unsubscribe_digest: &crate::crypto::sha256_hex(&unsubscribe),
             },
-            |id| key.seal_address(id, email.as_str()),
+            |id| key.seal_address(id, email.as_str()).map_err(AppError::from),
             now,
             now - RESEND_AFTER,
         )?;
@@ -741,7 +754,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let vault = Vault::open(dir.path(), None).unwrap();
         let key = OutboxKey::load(&vault, &WorkspaceScope::for_tests(1)).unwrap();
-        let sealed = key.seal_content(7, "r@example.org", "confirm/secret-token");
+        let sealed = key
+            .seal_content(7, "r@example.org", "confirm/secret-token")
+            .unwrap();
         assert!(
             !sealed
                 .windows(b"example.org".len())
@@ -762,7 +777,7 @@ mod tests {
             "another workspace"
         );
 
-        let address = key.seal_address(7, "r@example.org");
+        let address = key.seal_address(7, "r@example.org").unwrap();
         assert_eq!(
             key.open_address(7, &address).as_deref(),
             Some("r@example.org")

@@ -211,7 +211,7 @@ fn seal_batch(
         out.push(NewRecord {
             sealed_fields: key
                 .derive_with(period_key)
-                .seal(&vault::record_aad(&scope, &id), &plain),
+                .seal(&vault::record_aad(&scope, &id), &plain)?,
             id,
             subject_id,
             category: r.category,

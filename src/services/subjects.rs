@@ -179,7 +179,7 @@ fn seal_reason(
     external_id: &str,
     what: &str,
     reason: &str,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, vault::SealError> {
     key.seal(
         &vault::reason_aad(scope, external_id, what),
         reason.as_bytes(),
@@ -266,7 +266,7 @@ pub fn put(
         let key = subject_key(vault, scope, &row)?.ok_or_else(|| {
             AppError::internal(anyhow::anyhow!("subject {} has no data key", row.id))
         })?;
-        let sealed = key.seal(&aad, &profile);
+        let sealed = key.seal(&aad, &profile)?;
         let event = caller.event("subject.updated", &subject.external_id);
         db.write(|tx| {
             subjects::update_profile(
@@ -286,7 +286,7 @@ pub fn put(
     }
     let label = uuid::Uuid::new_v4().to_string();
     let (key_id, key) = vault.create_key(scope, KeyPurpose::Subject, &label)?;
-    let sealed = key.seal(&aad, &profile);
+    let sealed = key.seal(&aad, &profile)?;
     let event = caller.event("subject.created", &subject.external_id);
     let inserted = db.write(|tx| {
         subjects::insert(
@@ -376,7 +376,8 @@ fn log_access(
     let now = Utc::now();
     let sealed = key
         .filter(|_| !reader.reason.is_empty())
-        .map(|k| seal_reason(k, scope, &row.external_id, "access", &reader.reason));
+        .map(|k| seal_reason(k, scope, &row.external_id, "access", &reader.reason))
+        .transpose()?;
     db.write(|tx| {
         let entry = records::log_access(
             tx,
@@ -455,7 +456,7 @@ pub fn set_restriction(
     let row = db.read(|c| find(c, scope, external_id))?;
     let key = subject_key(vault, scope, &row)?;
     let sealed = match (&reason, &key) {
-        (Some(r), Some(k)) => Some(seal_reason(k, scope, external_id, "restriction", r)),
+        (Some(r), Some(k)) => Some(seal_reason(k, scope, external_id, "restriction", r)?),
         (Some(_), None) => {
             return Err(AppError::Conflict(format!(
                 "subject '{external_id}' was erased"
@@ -596,7 +597,8 @@ pub fn seal_stored_reasons(db: &Db, vault: &Vault) -> Result<usize, AppError> {
             let row = db.read(|c| subjects::by_id(c, &scope, subject_id))?;
             let blob = match &row {
                 Some(row) => subject_key(vault, &scope, row)?
-                    .map(|k| seal_reason(&k, &scope, &row.external_id, "access", &reason)),
+                    .map(|k| seal_reason(&k, &scope, &row.external_id, "access", &reason))
+                    .transpose()?,
                 None => None,
             };
             db.write(|tx| records::seal_access_reason(tx, id, blob.as_deref()))?;
@@ -607,15 +609,17 @@ pub fn seal_stored_reasons(db: &Db, vault: &Vault) -> Result<usize, AppError> {
         let Some(row) = db.read(|c| subjects::by_id(c, &scope, subject_id))? else {
             continue;
         };
-        let blob = subject_key(vault, &scope, &row)?.map(|k| {
-            seal_reason(
-                &k,
-                &scope,
-                &row.external_id,
-                "restriction",
-                &row.restricted_reason,
-            )
-        });
+        let blob = subject_key(vault, &scope, &row)?
+            .map(|k| {
+                seal_reason(
+                    &k,
+                    &scope,
+                    &row.external_id,
+                    "restriction",
+                    &row.restricted_reason,
+                )
+            })
+            .transpose()?;
         db.write(|tx| subjects::seal_restriction_reason(tx, row.id, blob.as_deref()))?;
         sealed += 1;
     }

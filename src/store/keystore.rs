@@ -235,7 +235,12 @@ impl KeyStore {
         )?;
         // Push the deletion out of the WAL into the main file, so no copy of the key stays in
         // the log until the next automatic checkpoint.
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        if !checkpoint_truncate(&conn)? {
+            tracing::warn!(
+                "keys.db: a reader kept the log from being truncated after a key was destroyed; \
+                 the next checkpoint clears it"
+            );
+        }
         Ok(n > 0)
     }
 
@@ -270,10 +275,25 @@ impl KeyStore {
         }
         tx.commit().map_err(StoreError::from)?;
         let conn = self.pool.get().map_err(StoreError::from)?;
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-            .map_err(StoreError::from)?;
+        if !checkpoint_truncate(&conn)? {
+            tracing::warn!("keys.db: a reader kept the log from being truncated after a rotation");
+        }
         Ok(keys.len())
     }
+}
+
+/// Copies the log into `keys.db` and truncates it, retrying for about a second while a reader
+/// holds it (SQLite reports that as "busy" in the result, not as an error). False when it never
+/// finished.
+fn checkpoint_truncate(conn: &Connection) -> Result<bool, StoreError> {
+    for _ in 0..50 {
+        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            return Ok(true);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(false)
 }
 
 impl KeyStore {

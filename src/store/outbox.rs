@@ -88,13 +88,13 @@ pub struct NewMessage<'a> {
 /// inserted: the row goes in without content and gets it by an update right after, in the
 /// caller's transaction (no reader sees it without; the sender skips a row without anyway).
 /// Nothing in the clear is written at any point.
-pub fn enqueue(
+pub fn enqueue<E: From<StoreError>>(
     conn: &Connection,
     scope: &WorkspaceScope,
     m: &NewMessage<'_>,
     now: DateTime<Utc>,
-    seal: impl FnOnce(i64) -> Vec<u8>,
-) -> Result<i64, StoreError> {
+    seal: impl FnOnce(i64) -> Result<Vec<u8>, E>,
+) -> Result<i64, E> {
     conn.execute(
         "INSERT INTO outbox_messages (workspace_id, kind, endpoint_id, subscriber_id, subject, \
          status, attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6)",
@@ -106,12 +106,15 @@ pub fn enqueue(
             m.subject,
             ts(now)
         ],
-    )?;
+    )
+    .map_err(StoreError::from)?;
     let id = conn.last_insert_rowid();
+    let sealed = seal(id)?;
     conn.execute(
         "UPDATE outbox_messages SET sealed = ?2 WHERE id = ?1",
-        params![id, seal(id)],
-    )?;
+        params![id, sealed],
+    )
+    .map_err(StoreError::from)?;
     Ok(id)
 }
 
@@ -508,14 +511,14 @@ pub struct NewSubscription<'a> {
 /// Records a subscription request (or refreshes the confirmation of an unconfirmed one asked
 /// for before `resend_after`). A new row's address is sealed by `seal_email`, which gets the
 /// row's id (see [`enqueue`]). Returns the subscriber's id.
-pub fn subscribe(
+pub fn subscribe<E: From<StoreError>>(
     conn: &Connection,
     scope: &WorkspaceScope,
     new: &NewSubscription<'_>,
-    seal_email: impl FnOnce(i64) -> Vec<u8>,
+    seal_email: impl FnOnce(i64) -> Result<Vec<u8>, E>,
     now: DateTime<Utc>,
     resend_after: DateTime<Utc>,
-) -> Result<(i64, Subscribe), StoreError> {
+) -> Result<(i64, Subscribe), E> {
     let existing: Option<(i64, Option<String>, DateTime<Utc>)> = conn
         .query_row(
             "SELECT id, confirmed_at, created_at FROM policy_subscribers \
@@ -523,7 +526,8 @@ pub fn subscribe(
             params![scope.id(), new.email_index],
             |r| Ok((r.get(0)?, r.get(1)?, time_at(r, 2)?)),
         )
-        .optional()?;
+        .optional()
+        .map_err(StoreError::from)?;
     match existing {
         Some((id, Some(_), _)) => Ok((id, Subscribe::AlreadyConfirmed)),
         Some((id, None, asked)) if asked > resend_after => Ok((id, Subscribe::RecentlyAsked)),
@@ -538,7 +542,8 @@ pub fn subscribe(
                     new.unsubscribe_digest,
                     ts(now)
                 ],
-            )?;
+            )
+            .map_err(StoreError::from)?;
             Ok((id, Subscribe::Pending))
         }
         None => {
@@ -552,12 +557,15 @@ pub fn subscribe(
                     new.unsubscribe_digest,
                     ts(now)
                 ],
-            )?;
+            )
+            .map_err(StoreError::from)?;
             let id = conn.last_insert_rowid();
+            let sealed = seal_email(id)?;
             conn.execute(
                 "UPDATE policy_subscribers SET email_sealed = ?2 WHERE id = ?1",
-                params![id, seal_email(id)],
-            )?;
+                params![id, sealed],
+            )
+            .map_err(StoreError::from)?;
             Ok((id, Subscribe::Pending))
         }
     }

@@ -32,6 +32,12 @@ impl std::fmt::Debug for SecretKey {
 #[error("the sealed value could not be opened (wrong key, or the bytes were altered)")]
 pub struct OpenError;
 
+/// Sealing failed (AES-GCM refuses plaintexts over 64 GiB). An error, never an empty or partial
+/// ciphertext that would be stored as if it held the value.
+#[derive(Debug, thiserror::Error)]
+#[error("a value could not be sealed")]
+pub struct SealError;
+
 impl SecretKey {
     pub fn generate() -> SecretKey {
         let mut k = [0u8; 32];
@@ -49,7 +55,7 @@ impl SecretKey {
     }
 
     /// `nonce || ciphertext || tag`, with `aad` authenticated but not stored.
-    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
         let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(self.0));
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill(&mut nonce);
@@ -61,12 +67,11 @@ impl SecretKey {
                     aad,
                 },
             )
-            // Only fails for plaintexts over 64 GiB, far above any body limit.
-            .unwrap_or_default();
+            .map_err(|_| SealError)?;
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
-        out
+        Ok(out)
     }
 
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
@@ -107,7 +112,7 @@ mod tests {
     #[test]
     fn sealed_values_open_only_with_the_same_key_and_associated_data() {
         let key = SecretKey::generate();
-        let sealed = key.seal(b"record:1", b"hello");
+        let sealed = key.seal(b"record:1", b"hello").unwrap();
         assert_eq!(key.open(b"record:1", &sealed).unwrap(), b"hello");
         assert!(
             key.open(b"record:2", &sealed).is_err(),
@@ -123,7 +128,10 @@ mod tests {
     #[test]
     fn each_seal_uses_a_fresh_nonce() {
         let key = SecretKey::generate();
-        assert_ne!(key.seal(b"", b"same"), key.seal(b"", b"same"));
+        assert_ne!(
+            key.seal(b"", b"same").unwrap(),
+            key.seal(b"", b"same").unwrap()
+        );
     }
 
     #[test]
@@ -131,7 +139,7 @@ mod tests {
         let (person, period) = (SecretKey::generate(), SecretKey::generate());
         let derived = person.derive_with(&period);
         assert_eq!(derived.0, person.derive_with(&period).0, "deterministic");
-        let sealed = derived.seal(b"r", b"hello");
+        let sealed = derived.seal(b"r", b"hello").unwrap();
         assert!(person.open(b"r", &sealed).is_err());
         assert!(period.open(b"r", &sealed).is_err());
         assert!(period.derive_with(&person).open(b"r", &sealed).is_err());

@@ -58,7 +58,7 @@ impl MasterKey {
         &self.id
     }
 
-    pub fn wrap(&self, aad: &[u8], data_key: &SecretKey) -> Vec<u8> {
+    pub fn wrap(&self, aad: &[u8], data_key: &SecretKey) -> Result<Vec<u8>, super::SealError> {
         self.key.seal(aad, data_key.as_bytes())
     }
 
@@ -158,7 +158,7 @@ mod tests {
     fn wrapped_keys_need_the_same_master_and_label() {
         let master = MasterKey::generate();
         let data = SecretKey::generate();
-        let wrapped = master.wrap(b"subject:1", &data);
+        let wrapped = master.wrap(b"subject:1", &data).unwrap();
         let back = master.unwrap(b"subject:1", &wrapped).unwrap();
         assert_eq!(back.as_bytes(), data.as_bytes());
         assert!(master.unwrap(b"subject:2", &wrapped).is_err());

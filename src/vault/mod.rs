@@ -10,7 +10,7 @@ pub mod master_key;
 use crate::config::Secret;
 use crate::store::keystore::{KeyStore, WrappedKey};
 use crate::store::{StoreError, WorkspaceScope};
-pub use cipher::{OpenError, SecretKey};
+pub use cipher::{OpenError, SealError, SecretKey};
 pub use master_key::MasterKey;
 use std::collections::HashMap;
 use std::path::Path;
@@ -37,6 +37,8 @@ pub enum VaultError {
     },
     #[error("a data key could not be unwrapped: {0}")]
     Unwrap(#[from] OpenError),
+    #[error(transparent)]
+    Seal(#[from] cipher::SealError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -179,7 +181,7 @@ impl Vault {
         let key = SecretKey::generate();
         let wrapped = self
             .master
-            .wrap(&wrap_aad(&id, scope.id(), purpose.as_str(), label), &key);
+            .wrap(&wrap_aad(&id, scope.id(), purpose.as_str(), label), &key)?;
         self.keys.insert(
             scope,
             &WrappedKey {
@@ -285,7 +287,7 @@ impl Vault {
         }
         let id = uuid::Uuid::new_v4().to_string();
         let key = SecretKey::generate();
-        let wrapped = self.master.wrap(&wrap_aad(&id, 0, PURPOSE, LABEL), &key);
+        let wrapped = self.master.wrap(&wrap_aad(&id, 0, PURPOSE, LABEL), &key)?;
         let made = self.keys.insert_instance(&WrappedKey {
             id,
             workspace_id: 0,
@@ -314,7 +316,7 @@ impl Vault {
         use base64::Engine;
         let sealed = self
             .secrets_key()?
-            .seal(&secret_aad(context), secret.as_bytes());
+            .seal(&secret_aad(context), secret.as_bytes())?;
         Ok(format!(
             "{SEALED_PREFIX}{}",
             base64::engine::general_purpose::STANDARD_NO_PAD.encode(sealed)
@@ -339,7 +341,7 @@ impl Vault {
     pub fn rewrap_all(&self, new: &MasterKey) -> Result<usize, VaultError> {
         self.keys.rewrap_all(|k| {
             let key = self.unwrap(k)?;
-            let wrapped = new.wrap(&wrap_aad(&k.id, k.workspace_id, &k.purpose, &k.label), &key);
+            let wrapped = new.wrap(&wrap_aad(&k.id, k.workspace_id, &k.purpose, &k.label), &key)?;
             Ok::<_, VaultError>((wrapped, new.id().to_owned()))
         })
     }
@@ -414,7 +416,7 @@ mod tests {
         let (id, key) = vault
             .create_key(&scope(), KeyPurpose::Subject, "a")
             .unwrap();
-        let sealed = key.seal(b"r1", b"hello");
+        let sealed = key.seal(b"r1", b"hello").unwrap();
 
         let new = MasterKey::generate();
         assert_eq!(vault.rewrap_all(&new).unwrap(), 1);

@@ -400,7 +400,7 @@ async fn records_sealed_before_week_keys_are_upgraded_and_read_the_same() {
             .unwrap()
             .open(&aad, sealed)
             .unwrap();
-        let old = ring.get(key_id).unwrap().seal(&aad, &plain);
+        let old = ring.get(key_id).unwrap().seal(&aad, &plain).unwrap();
         v.app
             .db
             .write(|tx| {

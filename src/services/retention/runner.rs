@@ -502,7 +502,7 @@ impl<'a> Worker<'a> {
             was_period_key_id: r.period_key_id.clone(),
             key_id,
             subject_id: if detach { None } else { r.subject_id },
-            sealed_fields: key.seal(&aad, &json),
+            sealed_fields: key.seal(&aad, &json).map_err(|e| e.to_string())?,
             anonymized_by: applied_with(r.anonymized_by.as_deref(), &self.rule.key),
         })
     }
