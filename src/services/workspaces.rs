@@ -45,10 +45,22 @@ pub fn update(
     scope: &WorkspaceScope,
     input: &WorkspaceSettingsInput,
 ) -> Result<Workspace, AppError> {
-    let settings = WorkspaceSettings::parse(input)?;
+    update_from(db, caller, scope, |_| input.clone())
+}
+
+/// Updates the settings from what they are now: `edit` gets the stored settings and returns the
+/// input to save, read and written in one transaction (a PATCH of some fields cannot undo a
+/// change made between its read and its write).
+pub fn update_from(
+    db: &Db,
+    caller: &Caller,
+    scope: &WorkspaceScope,
+    edit: impl FnOnce(&WorkspaceSettings) -> WorkspaceSettingsInput,
+) -> Result<Workspace, AppError> {
     let now = Utc::now();
     db.write(|tx| {
         let before = workspaces::get(tx, scope)?;
+        let settings = WorkspaceSettings::parse(&edit(&before.settings))?;
         workspaces::update(tx, scope, &settings, now)?;
         let event = caller
             .event("workspace.update", format!("workspace:{}", before.slug))

@@ -23,10 +23,10 @@ pub struct AuditEntry {
     pub workspace_slug: Option<String>,
 }
 
-/// Appends one event. Must run inside a write transaction: the previous hash is read and the new
-/// entry written under the same lock.
+/// Appends one event. It takes the write transaction, so the previous hash is read and the new
+/// entry written under the same lock, and the entry commits with the change it records.
 pub fn append(
-    conn: &Connection,
+    conn: &rusqlite::Transaction<'_>,
     scope: Option<&WorkspaceScope>,
     event: &AuditEvent,
     now: DateTime<Utc>,
@@ -200,10 +200,9 @@ pub fn latest_checkpoint(conn: &Connection) -> Result<Option<Checkpoint>, StoreE
 /// Lets the entries older than `before` go: writes a checkpoint at the newest of them (its
 /// sequence number and hash, which the next entry points at) and records the pruning as an
 /// entry of the chain. Returns the checkpoint, or None when nothing is that old. The entries
-/// themselves are deleted afterwards in batches ([`prune_before_checkpoint`]). Must run in a
-/// write transaction.
+/// themselves are deleted afterwards in batches ([`prune_before_checkpoint`]).
 pub fn checkpoint_before(
-    conn: &Connection,
+    conn: &rusqlite::Transaction<'_>,
     before: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Option<Checkpoint>, StoreError> {

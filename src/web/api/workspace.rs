@@ -110,26 +110,28 @@ pub async fn patch(
     let ws = state
         .db
         .run(move |db| {
-            let current = db.read(|c| workspaces::get(c, &scope))?;
-            let s = current.settings;
-            let input = WorkspaceSettingsInput {
-                legal_name: patch.legal_name.unwrap_or(s.legal_name),
-                contact_email: patch
-                    .contact_email
-                    .unwrap_or_else(|| s.contact_email.to_string()),
-                dpo_name: patch.dpo_name.unwrap_or(s.dpo_name),
-                dpo_email: patch
-                    .dpo_email
-                    .unwrap_or_else(|| s.dpo_email.map(|e| e.to_string()).unwrap_or_default()),
-                min_age: patch.min_age.unwrap_or(s.min_age).to_string(),
-                request_deadline_days: patch
-                    .request_deadline_days
-                    .unwrap_or(s.request_deadline_days)
-                    .to_string(),
-                notice_days: patch.notice_days.unwrap_or(s.notice_days).to_string(),
-                require_totp: s.require_totp,
-            };
-            crate::services::workspaces::update(db, &caller, &scope, &input)
+            crate::services::workspaces::update_from(db, &caller, &scope, |s| {
+                WorkspaceSettingsInput {
+                    legal_name: patch.legal_name.unwrap_or_else(|| s.legal_name.clone()),
+                    contact_email: patch
+                        .contact_email
+                        .unwrap_or_else(|| s.contact_email.to_string()),
+                    dpo_name: patch.dpo_name.unwrap_or_else(|| s.dpo_name.clone()),
+                    dpo_email: patch.dpo_email.unwrap_or_else(|| {
+                        s.dpo_email
+                            .as_ref()
+                            .map(|e| e.to_string())
+                            .unwrap_or_default()
+                    }),
+                    min_age: patch.min_age.unwrap_or(s.min_age).to_string(),
+                    request_deadline_days: patch
+                        .request_deadline_days
+                        .unwrap_or(s.request_deadline_days)
+                        .to_string(),
+                    notice_days: patch.notice_days.unwrap_or(s.notice_days).to_string(),
+                    require_totp: s.require_totp,
+                }
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(WorkspaceBody::new(ws, &key)))
