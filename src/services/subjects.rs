@@ -497,17 +497,20 @@ pub fn read_records(
     limit: u32,
     offset: u32,
 ) -> Result<SubjectRecords, AppError> {
-    let row = db.read(|c| find(c, scope, external_id))?;
-    if row.restricted_at.is_some() && !reader.may_read_restricted {
-        return Err(AppError::Forbidden(format!(
-            "processing of subject '{external_id}' is restricted: their records are kept but only the privacy officer may read them"
-        )));
-    }
-    let (stored, total) = db.read(|c| {
-        Ok::<_, AppError>((
-            records::for_subject(c, scope, row.id, limit, offset)?,
-            records::count_for_subject(c, scope, row.id)?,
-        ))
+    // The restriction is checked in the same read as the records are taken: a restriction
+    // committed in between cannot be missed.
+    let (row, stored, total) = db.read(|conn| {
+        // One snapshot for the check and the rows (a read-only transaction, rolled back).
+        let c = &conn.unchecked_transaction().map_err(StoreError::from)?;
+        let row = find(c, scope, external_id)?;
+        if row.restricted_at.is_some() && !reader.may_read_restricted {
+            return Err(AppError::Forbidden(format!(
+                "processing of subject '{external_id}' is restricted: their records are kept but only the privacy officer may read them"
+            )));
+        }
+        let stored = records::for_subject(c, scope, row.id, limit, offset)?;
+        let total = records::count_for_subject(c, scope, row.id)?;
+        Ok::<_, AppError>((row, stored, total))
     })?;
     let mut key_ids = records::key_ids(&stored);
     key_ids.extend(row.key_id.as_deref());
