@@ -499,9 +499,7 @@ pub fn read_records(
 ) -> Result<SubjectRecords, AppError> {
     // The restriction is checked in the same read as the records are taken: a restriction
     // committed in between cannot be missed.
-    let (row, stored, total) = db.read(|conn| {
-        // One snapshot for the check and the rows (a read-only transaction, rolled back).
-        let c = &conn.unchecked_transaction().map_err(StoreError::from)?;
+    let (row, stored, total) = db.read_snapshot(|c| {
         let row = find(c, scope, external_id)?;
         if row.restricted_at.is_some() && !reader.may_read_restricted {
             return Err(AppError::Forbidden(format!(

@@ -134,6 +134,19 @@ impl Db {
         f(&conn)
     }
 
+    /// Like [`Db::read`], but every statement of `f` sees the same snapshot of the database (a
+    /// read-only transaction, rolled back at the end): for a check and the reads it guards.
+    pub fn read_snapshot<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(StoreError::from)?;
+        f(&tx)
+    }
+
     /// Runs `f` in an IMMEDIATE transaction: it takes the write lock up front (so it waits on the
     /// busy timeout instead of failing on upgrade), commits if `f` succeeds and rolls back
     /// otherwise, so nothing is half-written.
