@@ -66,8 +66,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .configure(inventory::routes)
                 .configure(policies::routes)
-                .default_service(web::to(super::not_found)),
+                .default_service(web::to(no_route)),
         );
+}
+
+/// A request no route took: 405 with `Allow` for a path the OpenAPI document lists under other
+/// methods, else 404.
+async fn no_route(req: HttpRequest) -> actix_web::HttpResponse {
+    match openapi::methods_at(req.path()) {
+        Some(allow) if !allow.is_empty() => problem::response(&AppError::MethodNotAllowed {
+            path: req.path().to_owned(),
+            allow,
+        }),
+        _ => super::not_found(req).await,
+    }
 }
 
 /// A JSON body that does not parse: syntax errors are 400, well-formed JSON of the wrong shape

@@ -263,7 +263,7 @@ pub async fn delete(
 #[utoipa::path(post, path = "/api/v1/policies/{version}/publish", tag = "policy", operation_id = "publish_policy",
     security(("api_key" = ["inventory:write"])),
     params(("version" = i64, Path, description = "Version number")),
-    request_body = PublishBody,
+    request_body(content = Option<PublishBody>, description = "Optional; an empty body publishes now, confirming no warnings"),
     responses(
         (status = 200, description = "The published version", body = PolicyDetail),
         (status = 404, description = "No such version in this workspace", body = Problem, content_type = "application/problem+json"),

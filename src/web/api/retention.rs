@@ -119,7 +119,7 @@ pub struct StartedRun {
 #[utoipa::path(
     post, path = "/api/v1/retention/runs", tag = "retention", operation_id = "start_retention_runs",
     security(("api_key" = ["retention:write"])),
-    request_body(content = StartRuns, description = "Which rule, and whether dry; `{}` runs every enabled rule"),
+    request_body(content = Option<StartRuns>, description = "Which rule, and whether dry; `{}` runs every enabled rule"),
     responses(
         (status = 200, description = "Dry run: what each rule would do", body = Vec<DryRunReport>),
         (status = 202, description = "Started; follow each run", body = StartedRuns),
