@@ -1,9 +1,9 @@
 """Schemathesis hooks for tests/api/schemathesis.rs: how to put an NDJSON body on the wire.
 
 Schemathesis serializes JSON, YAML, forms and plain text itself; `POST /api/v1/records` also
-takes `application/x-ndjson`, one JSON object a line, which it does not know. The document
-declares that body as a string, so a generated string goes as it is; anything else (negative
-testing makes other types) goes as one JSON line, or a line per item of a list.
+takes `application/x-ndjson`, which it does not know. The document describes that body as the
+array of records; on the wire each item is one JSON line. Anything else that negative testing
+makes (a number, an object) goes as a single JSON line.
 """
 
 import json
@@ -15,7 +15,5 @@ import schemathesis
 def ndjson(ctx, value):
     if isinstance(value, bytes):
         return value
-    if isinstance(value, str):
-        return value.encode("utf-8")
     items = value if isinstance(value, list) else [value]
     return "".join(json.dumps(item) + "\n" for item in items).encode("utf-8")

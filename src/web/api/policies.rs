@@ -346,6 +346,7 @@ pub struct DiffQuery {
     params(("version" = i64, Path, description = "The newer version"), DiffQuery),
     responses(
         (status = 200, description = "Lines marked =, -, + or ~ (words changed)", body = PolicyDiff),
+        (status = 400, description = "A query parameter that does not parse, or one this operation does not take (named)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such version in this workspace", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn diff(
