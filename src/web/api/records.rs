@@ -79,8 +79,7 @@ pub async fn post(
         .unwrap_or_default();
     let records = match content_type.as_str() {
         "application/json" => {
-            let batch: RecordBatch =
-                serde_json::from_slice(&body).map_err(|e| ApiError(super::json_body_error(&e)))?;
+            let batch: RecordBatch = super::json_object(&body)?;
             batch.records
         }
         "application/x-ndjson" | "application/jsonl" | "application/ndjson" => {

@@ -46,7 +46,7 @@ fn today() -> chrono::NaiveDate {
 pub async fn put(
     state: web::Data<AppState>,
     key: ApiKey,
-    body: web::Json<SubjectInput>,
+    body: super::JsonObject<SubjectInput>,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RecordsWrite)?;
     let (scope, caller, vault) = (key.workspace, key.caller.clone(), state.vault.clone());
@@ -189,7 +189,7 @@ pub async fn restrict(
     state: web::Data<AppState>,
     key: ApiKey,
     path: web::Path<String>,
-    body: web::Json<RestrictBody>,
+    body: super::JsonObject<RestrictBody>,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RecordsWrite)?;
     let (scope, caller) = (key.workspace, key.caller.clone());
