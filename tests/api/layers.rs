@@ -132,7 +132,10 @@ fn api_bodies_are_read_as_json_objects() {
     let found = violations(
         "web/api",
         &["web::Json<", "Json<", "serde_json::from_slice"],
-        &[("web/api/mod.rs", "serde_json::from_slice"), ("web/api/mod.rs", "Json<")],
+        &[
+            ("web/api/mod.rs", "serde_json::from_slice"),
+            ("web/api/mod.rs", "Json<"),
+        ],
     );
     assert!(
         found.is_empty(),

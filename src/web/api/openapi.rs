@@ -125,9 +125,11 @@ fn add_common_responses(operation: &mut Operation) {
             add_problem(operation, 403, &format!("The key lacks {wanted}"));
         }
     }
-    let has_query = operation.parameters.iter().flatten().any(|p| {
-        matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query))
-    });
+    let has_query = operation
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p, RefOr::T(p) if matches!(p.parameter_in, ParameterIn::Query)));
     let body = match &operation.request_body {
         Some(RefOr::T(body)) => Some(body_required(body)),
         _ => None,
@@ -143,7 +145,11 @@ fn add_common_responses(operation: &mut Operation) {
         add_problem(operation, 413, "The body is larger than the server's limit");
         // Optional bodies are read as they come; only a required body has a media type to refuse.
         if required {
-            add_problem(operation, 415, "The body is not of a media type listed here");
+            add_problem(
+                operation,
+                415,
+                "The body is not of a media type listed here",
+            );
         }
         add_problem(
             operation,
@@ -229,7 +235,9 @@ pub fn methods_at(path: &str) -> Option<Vec<&'static str>> {
             });
         matches.then(|| {
             let mut item = item.clone();
-            operations_mut(&mut item).map(|(method, _)| method).collect()
+            operations_mut(&mut item)
+                .map(|(method, _)| method)
+                .collect()
         })
     })
 }
