@@ -351,6 +351,9 @@ pub fn serve_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve
     }
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
+    // reqwest needs a crypto provider even for plain HTTP; spawn_app installs it too, but a test
+    // that only serves must not depend on another having run first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // With `--no-tls` no certificate is printed, and the client speaks plain HTTP.
     let mut builder = reqwest::Client::builder();
     if let Some(cert) = cert {
