@@ -19,6 +19,12 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A path that exists, asked with a method it does not answer; `allow` lists those it does.
+    #[error("{path} answers only to {}", allow.join(", "))]
+    MethodNotAllowed {
+        path: String,
+        allow: Vec<&'static str>,
+    },
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
@@ -39,6 +45,7 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -55,6 +62,7 @@ impl AppError {
             AppError::Forbidden(_) => "Not allowed",
             AppError::NotFound(_) => "Not found",
             AppError::Conflict(_) => "Conflict",
+            AppError::MethodNotAllowed { .. } => "Method not allowed",
             AppError::PayloadTooLarge { .. } => "Request body too large",
             AppError::UnsupportedMediaType(_) => "Unsupported media type",
             AppError::Validation(_) => "Validation failed",

@@ -468,9 +468,18 @@ pub struct MalformedYaml(pub String);
 /// Reads a YAML document. Syntax errors are [`MalformedYaml`]; well-formed YAML of the wrong
 /// shape is a [`ValidationErrors`] naming each item, e.g. `data_category[3]`.
 pub fn parse(text: &str) -> Result<Result<FidesDocument, ValidationErrors>, MalformedYaml> {
-    let value: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(text).map_err(|e| MalformedYaml(e.to_string()))?;
+    // Syntax first: what YAML allows but a YAML value here cannot hold (an integer beyond 128
+    // bits) is well-formed, so it is the document's fault (422), not the syntax's (400).
+    serde::de::IgnoredAny::deserialize(serde_yaml_ng::Deserializer::from_str(text))
+        .map_err(|e| MalformedYaml(e.to_string()))?;
     let mut errors = ValidationErrors::default();
+    let value: serde_yaml_ng::Value = match serde_yaml_ng::from_str(text) {
+        Ok(value) => value,
+        Err(e) => {
+            errors.add("body", format!("a value that cannot be read: {e}"));
+            return Ok(Err(errors));
+        }
+    };
     let serde_yaml_ng::Value::Mapping(map) = value else {
         errors.add(
             "body",
@@ -860,6 +869,14 @@ pub fn to_inventory(
 mod tests {
     use super::*;
     use crate::domain::inventory::{FieldHandling, FieldSpec};
+
+    #[test]
+    fn broken_syntax_is_malformed_but_an_unreadable_value_is_the_documents_fault() {
+        assert!(parse("data_category: [").is_err());
+        let huge = "data_category:\n- 1396207377469838538051255659128684544\n";
+        let errors = parse(huge).expect("well-formed YAML").unwrap_err();
+        assert_eq!(errors.0[0].field, "body", "{errors:?}");
+    }
 
     fn inventory() -> Inventory {
         Inventory {

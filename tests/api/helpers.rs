@@ -323,7 +323,8 @@ pub fn lethe(args: &[&str]) -> std::process::Command {
     cmd
 }
 
-/// `lethe serve` as a child process, with a client that trusts its certificate.
+/// `lethe serve` as a child process, with a client that trusts its certificate (or plain HTTP
+/// with `--no-tls`).
 pub struct Server {
     child: Child,
     pub base: String,
@@ -378,11 +379,15 @@ pub fn serve_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Serve
     }
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    let cert = reqwest::Certificate::from_pem(&cert.expect("certificate printed")).unwrap();
-    let client = reqwest::Client::builder()
-        .tls_certs_only([cert])
-        .build()
-        .unwrap();
+    // reqwest needs a crypto provider even for plain HTTP; spawn_app installs it too, but a test
+    // that only serves must not depend on another having run first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // With `--no-tls` no certificate is printed, and the client speaks plain HTTP.
+    let mut builder = reqwest::Client::builder();
+    if let Some(cert) = cert {
+        builder = builder.tls_certs_only([reqwest::Certificate::from_pem(&cert).unwrap()]);
+    }
+    let client = builder.build().unwrap();
     Server {
         child,
         base: base.expect("URL printed"),

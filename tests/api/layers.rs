@@ -124,3 +124,22 @@ fn every_csv_export_goes_through_the_one_writer() {
         found.join("\n")
     );
 }
+
+#[test]
+fn api_bodies_are_read_as_json_objects() {
+    // serde reads a struct from an array of its fields too; `JsonObject` and `json_object`
+    // refuse anything but an object, as the OpenAPI document describes the bodies.
+    let found = violations(
+        "web/api",
+        &["web::Json<", "Json<", "serde_json::from_slice"],
+        &[
+            ("web/api/mod.rs", "serde_json::from_slice"),
+            ("web/api/mod.rs", "Json<"),
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "an API body read past JsonObject / json_object:\n{}",
+        found.join("\n")
+    );
+}

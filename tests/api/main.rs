@@ -30,6 +30,7 @@ mod publication;
 mod retention;
 mod retention_crash;
 mod roles;
+mod schemathesis;
 mod standards;
 mod tenancy;
 mod totp;

@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 const RW: &[&str] = &["inventory:read", "inventory:write"];
 
 /// Fails the test, naming the fix, when the Python package is not importable.
-fn require_python_package(module: &str, pip: &str) {
+pub(crate) fn require_python_package(module: &str, pip: &str) {
     let found = Command::new("python3")
         .args(["-c", &format!("import {module}")])
         .output();

@@ -61,7 +61,8 @@ pub struct AuditQuery {
     pub until: Option<chrono::DateTime<chrono::Utc>>,
     /// Entries with a sequence number below this.
     pub before: Option<i64>,
-    /// Page size, 1 to 500 (default 100).
+    /// Page size, 1 to 500 (default 100); a larger number is taken as 500.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295.0)]
     pub limit: Option<u32>,
 }
 
@@ -72,6 +73,7 @@ pub struct AuditQuery {
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of entries", body = AuditPage),
+        (status = 422, description = "A query parameter that does not parse, or one this operation does not take (field `query`)", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown or revoked key", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks audit:read", body = super::problem::Problem, content_type = "application/problem+json"),
     )

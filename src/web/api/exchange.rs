@@ -102,7 +102,7 @@ pub async fn export_ropa(
     get, path = "/api/v1/inventory/fideslang", tag = "inventory", operation_id = "export_fideslang",
     security(("api_key" = ["inventory:read"])),
     responses(
-        (status = 200, description = "`data_category`, `data_use` and `system` lists", body = String, content_type = "application/yaml"),
+        (status = 200, description = "A YAML mapping of `data_category`, `data_subject`, `data_use` and `system` lists", body = Object, content_type = "application/yaml"),
         (status = 403, description = "The key lacks inventory:read", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -155,7 +155,10 @@ pub enum ImportOutcome {
     post, path = "/api/v1/inventory/fideslang", tag = "inventory", operation_id = "import_fideslang",
     security(("api_key" = ["inventory:write"])),
     params(ImportQuery),
-    request_body(content = String, content_type = "application/yaml", description = "A fideslang document"),
+    request_body(content(
+        (Object = "application/yaml"),
+        (Object = "text/yaml"),
+    ), description = "A fideslang document: a YAML mapping of `data_category`, `data_subject`, `data_use` and `system` lists"),
     responses(
         (status = 200, description = "Imported: how many items of each kind were created and replaced (`ImportSummary`); with dry_run=true, what the import would do (`ImportPlan`)", body = ImportOutcome),
         (status = 400, description = "Malformed YAML", body = Problem, content_type = "application/problem+json"),

@@ -198,7 +198,7 @@ macro_rules! item_handlers {
             state: web::Data<AppState>,
             key: ApiKey,
             path: web::Path<String>,
-            body: web::Json<$ty>,
+            body: super::JsonObject<$ty>,
         ) -> Result<HttpResponse, ApiError> {
             put_item::<$ty>(state, key, path.into_inner(), body.into_inner()).await
         }

@@ -66,8 +66,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .configure(inventory::routes)
                 .configure(policies::routes)
-                .default_service(web::to(super::not_found)),
+                .default_service(web::to(no_route)),
         );
+}
+
+/// A request no route took: 405 with `Allow` for a path the OpenAPI document lists under other
+/// methods, else 404.
+async fn no_route(req: HttpRequest) -> actix_web::HttpResponse {
+    match openapi::methods_at(req.path()) {
+        Some(allow) if !allow.is_empty() => problem::response(&AppError::MethodNotAllowed {
+            path: req.path().to_owned(),
+            allow,
+        }),
+        _ => super::not_found(req).await,
+    }
 }
 
 /// A JSON body that does not parse: syntax errors are 400, well-formed JSON of the wrong shape
@@ -83,13 +95,36 @@ pub fn json_body_error(e: &serde_json::Error) -> AppError {
     }
 }
 
-/// An empty body is the default; anything else must be a JSON object of `T` (a body that does
-/// not parse is an error, never taken for "no body").
+/// An empty body, or `null`, is the default; anything else must be a JSON object of `T` (a body
+/// that does not parse is an error, never taken for "no body").
 pub fn optional_json<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError(json_body_error(&e)))
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError(json_body_error(&e)))?;
+    if value.is_null() {
+        return Ok(T::default());
+    }
+    from_object(value)
+}
+
+/// A body that must be a JSON object of `T`, read from bytes.
+pub fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError(json_body_error(&e)))?;
+    from_object(value)
+}
+
+/// Only an object: serde would also read a struct from an array of its fields in order
+/// (`["cus_9"]` created a subject), which the OpenAPI document does not describe.
+fn from_object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if !value.is_object() {
+        return Err(ApiError(AppError::Validation(
+            crate::domain::ValidationErrors::single("body", "expected a JSON object"),
+        )));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError(json_body_error(&e)))
 }
 
 /// Query strings that do not parse are a 400 problem naming what is wrong, like bodies.
@@ -97,6 +132,30 @@ fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req: &HttpRequest| {
         ApiError(AppError::BadRequest(format!("the query string: {err}"))).into()
     })
+}
+
+/// A JSON body that must be an object of `T`, for every API handler that takes one. It reads
+/// through [`json_config`] (size, media type, syntax), then refuses anything but an object (see
+/// [`from_object`]). `tests/api/layers.rs` keeps `web::Json` out of the API's handlers.
+pub struct JsonObject<T>(pub T);
+
+impl<T> JsonObject<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T: serde::de::DeserializeOwned + 'static> actix_web::FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let value = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = value.await?.into_inner();
+            Ok(JsonObject(from_object(value)?))
+        })
+    }
 }
 
 /// JSON bodies: the size limit is enforced by `body_limit` (declared lengths) and here (streamed

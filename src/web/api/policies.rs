@@ -172,7 +172,7 @@ pub async fn list(state: web::Data<AppState>, key: ApiKey) -> Result<HttpRespons
 pub async fn create(
     state: web::Data<AppState>,
     key: ApiKey,
-    body: web::Json<DraftBody>,
+    body: super::JsonObject<DraftBody>,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::InventoryWrite)?;
     let (scope, caller, input) = (
@@ -219,7 +219,7 @@ pub async fn update(
     state: web::Data<AppState>,
     key: ApiKey,
     version: web::Path<String>,
-    body: web::Json<DraftBody>,
+    body: super::JsonObject<DraftBody>,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::InventoryWrite)?;
     let version = version_of(&version)?;
@@ -263,7 +263,7 @@ pub async fn delete(
 #[utoipa::path(post, path = "/api/v1/policies/{version}/publish", tag = "policy", operation_id = "publish_policy",
     security(("api_key" = ["inventory:write"])),
     params(("version" = i64, Path, description = "Version number")),
-    request_body = PublishBody,
+    request_body(content = Option<PublishBody>, description = "Optional; an empty body publishes now, confirming no warnings"),
     responses(
         (status = 200, description = "The published version", body = PolicyDetail),
         (status = 404, description = "No such version in this workspace", body = Problem, content_type = "application/problem+json"),
@@ -280,11 +280,7 @@ pub async fn publish(
     let version = version_of(&version)?;
     // No body means "now, no confirmation"; a body that does not parse is refused, not ignored
     // (an `Option<Json<_>>` would quietly publish now instead).
-    let body: PublishBody = if body.iter().all(u8::is_ascii_whitespace) {
-        PublishBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| super::json_body_error(&e))?
-    };
+    let body: PublishBody = super::optional_json(&body)?;
     // A reason to skip the notice period is an owner's decision, taken in the console.
     let request = PublishRequest {
         effective_at: body.effective_at,
@@ -346,6 +342,7 @@ pub struct DiffQuery {
     params(("version" = i64, Path, description = "The newer version"), DiffQuery),
     responses(
         (status = 200, description = "Lines marked =, -, + or ~ (words changed)", body = PolicyDiff),
+        (status = 400, description = "A query parameter that does not parse, or one this operation does not take (named)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such version in this workspace", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn diff(

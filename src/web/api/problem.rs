@@ -37,8 +37,14 @@ pub fn response(error: &AppError) -> HttpResponse {
     };
     let mut builder = HttpResponse::build(status);
     builder.content_type("application/problem+json");
-    if matches!(error, AppError::Unauthorized(_)) {
-        builder.insert_header(("WWW-Authenticate", "Bearer realm=\"lethe\""));
+    match error {
+        AppError::Unauthorized(_) => {
+            builder.insert_header(("WWW-Authenticate", "Bearer realm=\"lethe\""));
+        }
+        AppError::MethodNotAllowed { allow, .. } => {
+            builder.insert_header(("Allow", allow.join(", ")));
+        }
+        _ => {}
     }
     builder.body(serde_json::to_string(&problem).unwrap_or_default())
 }

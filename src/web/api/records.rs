@@ -4,7 +4,7 @@
 use super::ApiError;
 use super::auth::ApiKey;
 use crate::domain::apikey::Scope;
-use crate::domain::record::{Receipt, RecordBatch, ndjson_records};
+use crate::domain::record::{Receipt, RecordBatch, RecordInput, ndjson_records};
 use crate::error::AppError;
 use crate::services::records::{Ingested, ingest};
 use crate::store::writer::Idempotency;
@@ -43,14 +43,15 @@ fn idempotency(
 
 /// Stores a batch of records (scope `records:write`): all of them, or none with a 422 naming
 /// every bad record and field. Send `Idempotency-Key` to make retries safe: a retried batch
-/// gets its first receipt and stores nothing twice.
+/// gets its first receipt and stores nothing twice. As `application/x-ndjson` the body is the
+/// records one JSON object a line, without an enclosing array (described here as that array).
 #[utoipa::path(
     post, path = "/api/v1/records", tag = "vault", operation_id = "ingest_records",
     security(("api_key" = ["records:write"])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe: the same key and body return the first receipt")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "Makes retries safe: the same key and body return the first receipt. 1 to 255 visible ASCII characters, e.g. a UUID")),
     request_body(content(
         (RecordBatch = "application/json"),
-        (String = "application/x-ndjson", example = "{\"category\":\"usage.message_log\",\"subject\":\"cus_1\",\"occurred_at\":\"2026-11-22T10:00:00Z\",\"fields\":{}}"),
+        (Vec<RecordInput> = "application/x-ndjson", example = json!([{"category": "usage.message_log", "subject": "cus_1", "occurred_at": "2026-11-22T10:00:00Z", "fields": {}}])),
     )),
     responses(
         (status = 201, description = "Stored and durable", body = Receipt),
@@ -78,8 +79,7 @@ pub async fn post(
         .unwrap_or_default();
     let records = match content_type.as_str() {
         "application/json" => {
-            let batch: RecordBatch =
-                serde_json::from_slice(&body).map_err(|e| ApiError(super::json_body_error(&e)))?;
+            let batch: RecordBatch = super::json_object(&body)?;
             batch.records
         }
         "application/x-ndjson" | "application/jsonl" | "application/ndjson" => {

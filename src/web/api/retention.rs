@@ -35,7 +35,8 @@ pub async fn rules(state: web::Data<AppState>, key: ApiKey) -> Result<HttpRespon
 pub struct RunsQuery {
     /// Only the runs of this rule.
     pub rule: Option<String>,
-    /// Page size, 1 to 500 (default 50).
+    /// Page size, 1 to 500 (default 50); a larger number is taken as 500.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295.0)]
     pub limit: Option<u32>,
 }
 
@@ -46,6 +47,7 @@ pub struct RunsQuery {
     params(RunsQuery),
     responses(
         (status = 200, description = "Runs, newest first", body = Vec<RunView>),
+        (status = 400, description = "A query parameter that does not parse, or one this operation does not take (named)", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The key lacks retention:read", body = super::problem::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -119,7 +121,7 @@ pub struct StartedRun {
 #[utoipa::path(
     post, path = "/api/v1/retention/runs", tag = "retention", operation_id = "start_retention_runs",
     security(("api_key" = ["retention:write"])),
-    request_body(content = StartRuns, description = "Which rule, and whether dry; `{}` runs every enabled rule"),
+    request_body(content = Option<StartRuns>, description = "Which rule, and whether dry; `{}` runs every enabled rule"),
     responses(
         (status = 200, description = "Dry run: what each rule would do", body = Vec<DryRunReport>),
         (status = 202, description = "Started; follow each run", body = StartedRuns),

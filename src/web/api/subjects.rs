@@ -46,7 +46,7 @@ fn today() -> chrono::NaiveDate {
 pub async fn put(
     state: web::Data<AppState>,
     key: ApiKey,
-    body: web::Json<SubjectInput>,
+    body: super::JsonObject<SubjectInput>,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RecordsWrite)?;
     let (scope, caller, vault) = (key.workspace, key.caller.clone(), state.vault.clone());
@@ -76,6 +76,7 @@ pub struct FindQuery {
     params(FindQuery),
     responses(
         (status = 200, description = "Matching subjects (none is an empty list)", body = Vec<SubjectView>),
+        (status = 400, description = "A query parameter that does not parse, or one this operation does not take (named), or no `email`", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not an e-mail address", body = super::problem::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -103,6 +104,7 @@ pub async fn find(
     responses(
         (status = 200, description = "The subject", body = SubjectView),
         (status = 404, description = "No such subject in this workspace", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The subject was erased", body = super::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn get(
@@ -138,6 +140,7 @@ pub struct CloseBody {
     responses(
         (status = 200, description = "The subject", body = SubjectView),
         (status = 404, description = "No such subject in this workspace", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The subject was erased", body = super::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn close(
@@ -179,13 +182,14 @@ pub struct RestrictBody {
     responses(
         (status = 204, description = "Restricted"),
         (status = 404, description = "No such subject in this workspace", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The subject was erased", body = super::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn restrict(
     state: web::Data<AppState>,
     key: ApiKey,
     path: web::Path<String>,
-    body: web::Json<RestrictBody>,
+    body: super::JsonObject<RestrictBody>,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RecordsWrite)?;
     let (scope, caller) = (key.workspace, key.caller.clone());
@@ -208,6 +212,7 @@ pub async fn restrict(
     responses(
         (status = 204, description = "Restriction lifted"),
         (status = 404, description = "No such subject in this workspace", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The subject was erased", body = super::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn unrestrict(
@@ -256,8 +261,12 @@ pub async fn erase(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// At most this many records (1–1000, default 100), newest first.
+    /// At most this many records (1–1000, default 100), newest first; a larger number is taken
+    /// as 1000.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295.0)]
     pub limit: Option<u32>,
+    /// Records to skip.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295.0)]
     pub offset: Option<u32>,
 }
 
@@ -269,6 +278,7 @@ pub struct PageQuery {
     params(("external_id" = String, Path, description = "The operator's id for the person"), PageQuery),
     responses(
         (status = 200, description = "The subject and a page of their records", body = SubjectRecords),
+        (status = 400, description = "A query parameter that does not parse, or one this operation does not take (named)", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Processing is restricted, or the key lacks records:read", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such subject in this workspace", body = super::problem::Problem, content_type = "application/problem+json"),
     )

@@ -101,7 +101,7 @@ pub struct WorkspacePatch {
 pub async fn patch(
     state: web::Data<AppState>,
     key: ApiKey,
-    body: web::Json<WorkspacePatch>,
+    body: super::JsonObject<WorkspacePatch>,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::WorkspaceWrite)?;
     let scope = key.workspace;
