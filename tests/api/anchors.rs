@@ -6,8 +6,7 @@
 use crate::helpers::{lethe, serve, spawn_app_with};
 use crate::vault::{message, setup};
 use lethe::domain::schedule::CronSchedule;
-use lethe::services::{Caller, accounts, apikeys, workspaces};
-use lethe::store::Db;
+use lethe::services::{Caller, apikeys};
 use reqwest::Method;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::json;
@@ -73,26 +72,7 @@ async fn wait_for_anchor_at_head(dir: &Path) -> (i64, String) {
 
 /// An admin, the workspace `aulm` and an API key for it, made before the server starts.
 fn prepare(dir: &Path) -> String {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let db = Db::open(&dir.join("lethe.db")).unwrap();
-    let owner = accounts::create_admin(
-        &db,
-        "ada@example.org",
-        crate::helpers::PASSWORD,
-        lethe::services::accounts::OnExisting::Refuse,
-    )
-    .unwrap();
-    let input = lethe::domain::workspace::WorkspaceSettingsInput {
-        legal_name: "aulm Ltd".into(),
-        contact_email: "privacy@aulm.example".into(),
-        dpo_name: String::new(),
-        dpo_email: String::new(),
-        min_age: "16".into(),
-        request_deadline_days: "30".into(),
-        notice_days: String::new(),
-        require_totp: false,
-    };
-    workspaces::create(&db, &Caller::system(), owner, "aulm", &input).unwrap();
+    let db = crate::helpers::prepare_workspace(dir, "aulm");
     let scope = db
         .read(|c| lethe::store::workspaces::find_by_slug(c, "aulm"))
         .unwrap()

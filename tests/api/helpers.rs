@@ -453,3 +453,28 @@ impl Server {
         self.child.wait().unwrap();
     }
 }
+
+/// A data directory with an admin and workspace `slug`, made before any server runs on it.
+pub fn prepare_workspace(dir: &Path, slug: &str) -> Db {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = Db::open(&dir.join("lethe.db")).unwrap();
+    let owner = accounts::create_admin(
+        &db,
+        "ada@example.org",
+        crate::helpers::PASSWORD,
+        lethe::services::accounts::OnExisting::Refuse,
+    )
+    .unwrap();
+    let input = lethe::domain::workspace::WorkspaceSettingsInput {
+        legal_name: format!("{slug} Ltd"),
+        contact_email: format!("privacy@{slug}.example"),
+        dpo_name: String::new(),
+        dpo_email: String::new(),
+        min_age: "16".into(),
+        request_deadline_days: "30".into(),
+        notice_days: String::new(),
+        require_totp: false,
+    };
+    workspaces::create(&db, &Caller::system(), owner, slug, &input).unwrap();
+    db
+}

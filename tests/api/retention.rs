@@ -4,9 +4,10 @@
 //! server, period keys that make deleted records unreadable in older copies, and stored times
 //! that are exact.
 
+use crate::helpers::prepare_workspace;
 use crate::helpers::serve;
 use crate::helpers::{TestApp, lethe, spawn_app, spawn_app_with};
-use crate::retention_crash::{prepare_workspace, rfc3339};
+use crate::retention_crash::rfc3339;
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
 use lethe::store::{StoreError, WorkspaceScope};
 use lethe::vault::record_aad;

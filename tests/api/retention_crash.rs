@@ -2,9 +2,9 @@
 //! due record exactly once: none skipped, none transformed twice (a `pseudonym` applied twice
 //! gives another value, so a record changed twice would show).
 
-use crate::helpers::serve;
+use crate::helpers::{prepare_workspace, serve};
 use lethe::domain::transform::pseudonym;
-use lethe::services::{Caller, accounts, apikeys, workspaces};
+use lethe::services::{Caller, apikeys};
 use lethe::store::{Db, WorkspaceScope};
 use lethe::vault::{KeyPurpose, Vault, record_aad};
 use reqwest::Method;
@@ -27,31 +27,6 @@ pub(crate) fn prepare_data_dir(dir: &Path, slug: &str, scopes: &[&str]) -> Strin
     )
     .unwrap()
     .secret
-}
-
-/// A data directory with an admin and workspace `slug`, made before any server runs on it.
-pub(crate) fn prepare_workspace(dir: &Path, slug: &str) -> Db {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let db = Db::open(&dir.join("lethe.db")).unwrap();
-    let owner = accounts::create_admin(
-        &db,
-        "ada@example.org",
-        crate::helpers::PASSWORD,
-        lethe::services::accounts::OnExisting::Refuse,
-    )
-    .unwrap();
-    let input = lethe::domain::workspace::WorkspaceSettingsInput {
-        legal_name: format!("{slug} Ltd"),
-        contact_email: format!("privacy@{slug}.example"),
-        dpo_name: String::new(),
-        dpo_email: String::new(),
-        min_age: "16".into(),
-        request_deadline_days: "30".into(),
-        notice_days: String::new(),
-        require_totp: false,
-    };
-    workspaces::create(&db, &Caller::system(), owner, slug, &input).unwrap();
-    db
 }
 
 pub(crate) fn workspace_scope(db: &Db, slug: &str) -> WorkspaceScope {

@@ -2,8 +2,7 @@
 //! `kill -9`, and `lethe keys rotate` re-wraps every key so the same records read back.
 
 use crate::helpers::{lethe, serve};
-use lethe::services::{Caller, accounts, apikeys, workspaces};
-use lethe::store::Db;
+use lethe::services::{Caller, apikeys};
 use serde_json::{Value, json};
 
 fn batch() -> Value {
@@ -18,25 +17,7 @@ async fn acknowledged_records_survive_kill_9_and_a_master_key_rotation() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let key = {
-        let db = Db::open(&dir.path().join("lethe.db")).unwrap();
-        let owner = accounts::create_admin(
-            &db,
-            "ada@example.org",
-            crate::helpers::PASSWORD,
-            lethe::services::accounts::OnExisting::Refuse,
-        )
-        .unwrap();
-        let input = lethe::domain::workspace::WorkspaceSettingsInput {
-            legal_name: "aulm Ltd".into(),
-            contact_email: "privacy@aulm.example".into(),
-            dpo_name: String::new(),
-            dpo_email: String::new(),
-            min_age: "16".into(),
-            request_deadline_days: "30".into(),
-            notice_days: String::new(),
-            require_totp: false,
-        };
-        workspaces::create(&db, &Caller::system(), owner, "aulm", &input).unwrap();
+        let db = crate::helpers::prepare_workspace(dir.path(), "aulm");
         let scope = db
             .read(|c| lethe::store::workspaces::find_by_slug(c, "aulm"))
             .unwrap()
