@@ -41,6 +41,28 @@ impl Scope {
         Scope::RetentionWrite,
     ];
 
+    /// What a key with this scope may do, for the people who make keys.
+    pub fn explain(self) -> &'static str {
+        match self {
+            Scope::RecordsWrite => {
+                "send people and their records; close, restrict, unrestrict and erase people"
+            }
+            Scope::RecordsRead => "read people and their decrypted records (each read is logged)",
+            Scope::ConsentWrite => "record consent decisions (not yet available)",
+            Scope::ConsentRead => "read consent decisions (not yet available)",
+            Scope::RequestsWrite => "open and answer people's requests (not yet available)",
+            Scope::RequestsRead => "read people's requests (not yet available)",
+            Scope::InventoryRead => "read the inventory, its check, the RoPA and policy versions",
+            Scope::InventoryWrite => {
+                "change the inventory, import fideslang, write and publish policy versions"
+            }
+            Scope::AuditRead => "read the workspace's audit log",
+            Scope::WorkspaceWrite => "change the workspace's contact details and defaults",
+            Scope::RetentionRead => "read retention rules' runs, claims and next runs",
+            Scope::RetentionWrite => "start retention runs and dry runs",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::RecordsWrite => "records:write",

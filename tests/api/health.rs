@@ -228,3 +228,41 @@ async fn no_tls_serves_plain_http_for_a_proxy() {
     let res = reqwest::get(app.url("/readyz")).await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_reference_is_served_from_the_binary_and_lists_every_scope() {
+    let app = spawn_app().await;
+    let res = app.client.get(app.url("/api/docs")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") || csp.contains("default-src 'self'"),
+        "{csp}"
+    );
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("<code>POST /api/v1/records</code>"),
+        "the operations"
+    );
+    assert!(page.contains("<code>records:write</code>"), "their scopes");
+    for scope in lethe::domain::apikey::Scope::ALL {
+        assert!(
+            page.contains(&scope.explain().replace('\'', "&#39;")),
+            "{} is explained",
+            scope.as_str()
+        );
+    }
+    assert!(
+        !page.contains("<script") && !page.contains("http://") && !page.contains("https://"),
+        "nothing from elsewhere"
+    );
+}

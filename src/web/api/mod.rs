@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod docs;
 pub mod exchange;
 pub mod inventory;
 pub mod openapi;
@@ -20,6 +21,7 @@ pub use problem::ApiError;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/openapi.json", web::get().to(openapi::serve))
+        .route("/api/docs", web::get().to(docs::page))
         .service(
             web::scope("/api/v1")
                 .app_data(query_config())

@@ -209,7 +209,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (&'static str, &m
     .filter_map(|(method, op)| op.map(|op| (method, op)))
 }
 
-fn document() -> &'static utoipa::openapi::OpenApi {
+pub fn document() -> &'static utoipa::openapi::OpenApi {
     static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
     DOCUMENT.get_or_init(ApiDoc::openapi)
 }
