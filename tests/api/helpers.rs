@@ -222,6 +222,12 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The text of a public page, fetched as a stranger (no cookies, no key).
+    pub async fn public_page(&self, path: &str) -> String {
+        let res = self.new_client().get(self.url(path)).send().await.unwrap();
+        res.text().await.unwrap()
+    }
+
     /// An API call with `key`: the status and the JSON body (`Null` when there is none).
     pub async fn call(
         &self,

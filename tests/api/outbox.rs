@@ -852,15 +852,7 @@ async fn a_material_change_is_announced_at_publication_before_it_applies() {
         notice.body
     );
     // The privacy center shows the coming version beside the one in force.
-    let page = app
-        .new_client()
-        .get(app.url("/p/news/privacy"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.public_page("/p/news/privacy").await;
     assert!(
         page.contains("A new version takes effect on")
             && page.contains("We add a payment processor"),

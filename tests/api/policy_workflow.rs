@@ -263,15 +263,7 @@ async fn a_version_goes_from_draft_to_scheduled_to_in_force_to_superseded() {
     assert_eq!(states, [(v2, "scheduled"), (v1, "in_force")]);
     let (_, _, console) = app.page(&dpo, "/console/w/aulm/policy").await;
     assert!(console.contains("<td>scheduled</td>"), "{console}");
-    let history = app
-        .new_client()
-        .get(app.url("/p/aulm/privacy/history"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let history = app.public_page("/p/aulm/privacy/history").await;
     assert!(history.contains("<td>scheduled</td>"), "{history}");
 
     let wait = starts - chrono::Utc::now() + chrono::Duration::milliseconds(200);
@@ -282,15 +274,7 @@ async fn a_version_goes_from_draft_to_scheduled_to_in_force_to_superseded() {
         .page(&dpo, &format!("/console/w/aulm/policy/{v1}"))
         .await;
     assert!(page.contains(&format!("Policy version {v1} (superseded)")));
-    let history = app
-        .new_client()
-        .get(app.url("/p/aulm/privacy/history"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let history = app.public_page("/p/aulm/privacy/history").await;
     assert!(
         history.contains("<td><strong>in force</strong></td>")
             && history.contains("<td>superseded</td>"),
@@ -388,15 +372,7 @@ async fn the_banner_announcing_a_new_version_ends_in_one_full_stop() {
     let v2 = draft(&app, &key, TEMPLATE, "We now say who receives your data.").await;
     let later = chrono::Utc::now() + chrono::Duration::days(40);
     publish(&app, &key, v2, Some(later.to_rfc3339())).await;
-    let page = app
-        .new_client()
-        .get(app.url("/p/aulm/privacy"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.public_page("/p/aulm/privacy").await;
     let banner = page
         .split("<p class=\"notice\" role=\"note\">")
         .nth(1)

@@ -393,15 +393,7 @@ async fn only_an_owner_lets_a_material_change_apply_inside_the_notice_period() {
         res.text().await.unwrap_or_default()
     );
     assert_eq!(location(&res), "/console/w/aulm/policy");
-    let page = app
-        .new_client()
-        .get(app.url("/p/aulm/privacy"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.public_page("/p/aulm/privacy").await;
     assert!(
         page.contains("Policy v2") && page.contains(reason),
         "{page}"
