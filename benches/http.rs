@@ -20,6 +20,10 @@
 //! (a cap on recorded requests per target per round, default 10,000,000), `BENCH_LOG=1` (install
 //! Lethe's log subscriber at its default `info` level, as `lethe serve` does).
 
+// Test and measurement code: a failed step is a failed run, so it may unwrap (see [lints] in
+// Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use actix_web::{App, HttpResponse, HttpServer, web};
 use reqwest::Certificate;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};

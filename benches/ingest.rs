@@ -22,6 +22,10 @@
 //! (load-generator tokio threads, default: available parallelism). The load generator shares the
 //! cores with the server; the baseline has the machine to itself.
 
+// Test and measurement code: a failed step is a failed run, so it may unwrap (see [lints] in
+// Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chrono::Utc;
 use lethe::domain::record::Receipt;
 use lethe::services::{Caller, accounts, apikeys, workspaces};

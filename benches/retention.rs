@@ -37,6 +37,10 @@
 //! Other knobs: `BENCH_WORKERS` (Lethe's HTTP workers, default 2), `BENCH_PROBE` (0 skips part 3).
 //! The jobs of the server (claims, period keys…) run on their usual schedules.
 
+// Test and measurement code: a failed step is a failed run, so it may unwrap (see [lints] in
+// Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use lethe::domain::inventory::{DataCategory, RetentionRule};
 use lethe::domain::ip_country::IpCountryTable;

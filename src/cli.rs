@@ -77,9 +77,15 @@ pub struct DataArgs {
     pub data_dir: Option<PathBuf>,
 }
 
-#[derive(Debug, Args, Clone, Default)]
+/// Every option of `serve`, declared here once: clap reads it from a flag or its `LETHE_*`
+/// variable, serde from the TOML file (keys are the field names; `config::Config` merges the two
+/// and resolves the result).
+#[derive(Debug, Args, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServeArgs {
+    /// `data_dir` is read from the file separately: `config` itself is not a file key.
     #[command(flatten)]
+    #[serde(skip)]
     pub data: DataArgs,
     /// Address to serve on [default: 127.0.0.1:8443].
     #[arg(long, env = "LETHE_LISTEN", value_name = "HOST:PORT")]

@@ -4,7 +4,7 @@
 use crate::cli::{DataArgs, ServeArgs};
 use crate::domain::network::IpRange;
 use crate::domain::schedule::CronSchedule;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -24,44 +24,17 @@ fn bad(option: &str, message: impl Into<String>) -> ConfigError {
     }
 }
 
-/// The keys a TOML configuration file may hold; unknown keys are an error, not a silent no-op.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// What a TOML configuration file holds: `data_dir` and the options of `serve` by their field
+/// names. Unknown keys are an error, not a silent no-op.
+#[derive(Debug, Default)]
 struct FileConfig {
     data_dir: Option<PathBuf>,
-    listen: Option<String>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    no_tls: Option<bool>,
-    http_redirect_listen: Option<String>,
-    hostnames: Option<Vec<String>>,
-    public_url: Option<String>,
-    trusted_proxies: Option<Vec<String>>,
-    metrics_token: Option<Secret>,
-    max_body_bytes: Option<usize>,
-    session_idle_minutes: Option<u32>,
-    session_absolute_hours: Option<u32>,
-    session_cleanup_schedule: Option<String>,
-    workers: Option<usize>,
-    demo: Option<bool>,
-    smtp_url: Option<Secret>,
-    smtp_username: Option<String>,
-    smtp_password: Option<Secret>,
-    mail_from: Option<String>,
-    webhook_allow_private: Option<bool>,
-    outbox_schedule: Option<String>,
-    ip_country_file: Option<PathBuf>,
-    legal_holds_schedule: Option<String>,
-    claims_schedule: Option<String>,
-    own_data_schedule: Option<String>,
-    period_keys_schedule: Option<String>,
-    audit_anchor_schedule: Option<String>,
-    retention_batch_size: Option<u32>,
+    serve: ServeArgs,
 }
 
 /// A value that must not appear in logs or `Debug` output (SMTP passwords, URLs that may carry
 /// credentials).
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -94,10 +67,37 @@ fn read_file_config(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad("--config", format!("cannot read {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| {
+    let in_file = |e: toml::de::Error| {
         let one_line = e.message().replace('\n', " ");
         bad("--config", format!("{}: {one_line}", path.display()))
-    })
+    };
+    let mut table: toml::Table = toml::from_str(&text).map_err(in_file)?;
+    let data_dir = table
+        .remove("data_dir")
+        .map(|v| v.try_into::<PathBuf>())
+        .transpose()
+        .map_err(in_file)?;
+    let serve = toml::Value::Table(table).try_into().map_err(in_file)?;
+    Ok(FileConfig { data_dir, serve })
+}
+
+/// The options given as flags or in the environment, and for each one left out, the file's.
+fn flags_over_file(flags: ServeArgs, file: ServeArgs) -> Result<ServeArgs, ConfigError> {
+    let internal = |e: serde_json::Error| bad("--config", format!("cannot merge options: {e}"));
+    let data = flags.data.clone();
+    let serde_json::Value::Object(given) = serde_json::to_value(flags).map_err(internal)? else {
+        return Err(bad("--config", "cannot merge options"));
+    };
+    let mut merged = serde_json::to_value(file).map_err(internal)?;
+    for (option, value) in given {
+        let left_out = value.is_null() || value.as_array().is_some_and(Vec::is_empty);
+        if !left_out {
+            merged[option] = value;
+        }
+    }
+    let mut args: ServeArgs = serde_json::from_value(merged).map_err(internal)?;
+    args.data = data;
+    Ok(args)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +186,10 @@ const DEFAULT_AUDIT_ANCHOR_SCHEDULE: &str = "* * * * *";
 pub const DEFAULT_RETENTION_BATCH_SIZE: u32 = 2000;
 
 /// A built-in schedule; a typo in one is caught by the unit test of the defaults.
+#[allow(
+    clippy::panic,
+    reason = "the argument is one of the constants above, all parsed by a unit test"
+)]
 fn builtin(expression: &str) -> CronSchedule {
     CronSchedule::parse(expression).unwrap_or_else(|e| panic!("built-in schedule: {e}"))
 }
@@ -233,20 +237,22 @@ impl Config {
         let data_dir = args
             .data
             .data_dir
+            .clone()
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let args = flags_over_file(args, file.serve)?;
         let mut config = Config::with_data_dir(data_dir);
 
-        let listen = args.listen.or(file.listen);
+        let listen = args.listen;
         config.listen = parse_addr("--listen", listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
-        let redirect = args.http_redirect_listen.or(file.http_redirect_listen);
+        let redirect = args.http_redirect_listen;
         config.http_redirect_listen = redirect
             .map(|a| parse_addr("--http-redirect-listen", &a))
             .transpose()?;
 
-        let no_tls = args.no_tls.or(file.no_tls).unwrap_or(false);
-        let cert = args.tls_cert.or(file.tls_cert);
-        let key = args.tls_key.or(file.tls_key);
+        let no_tls = args.no_tls.unwrap_or(false);
+        let cert = args.tls_cert;
+        let key = args.tls_key;
         config.tls = match (no_tls, cert, key) {
             (true, None, None) => TlsMode::Off,
             (true, _, _) => {
@@ -267,12 +273,8 @@ impl Config {
             ));
         }
 
-        let hostnames = if args.hostnames.is_empty() {
-            file.hostnames.unwrap_or_default()
-        } else {
-            args.hostnames
-        };
-        config.hostnames = hostnames
+        config.hostnames = args
+            .hostnames
             .into_iter()
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty())
@@ -284,7 +286,7 @@ impl Config {
             ));
         }
 
-        if let Some(url) = args.public_url.or(file.public_url) {
+        if let Some(url) = args.public_url {
             let url = url.trim_end_matches('/').to_owned();
             if !(url.starts_with("https://") || url.starts_with("http://")) {
                 return Err(bad(
@@ -295,17 +297,13 @@ impl Config {
             config.public_url = Some(url);
         }
 
-        let proxies = if args.trusted_proxies.is_empty() {
-            file.trusted_proxies.unwrap_or_default()
-        } else {
-            args.trusted_proxies
-        };
-        config.trusted_proxies = proxies
+        config.trusted_proxies = args
+            .trusted_proxies
             .iter()
             .filter(|p| !p.trim().is_empty())
             .map(|p| p.parse::<IpRange>().map_err(|e| bad("--trusted-proxy", e)))
             .collect::<Result<_, _>>()?;
-        if let Some(token) = args.metrics_token.or(file.metrics_token) {
+        if let Some(token) = args.metrics_token {
             if token.expose().trim().chars().count() < 16 {
                 return Err(bad(
                     "--metrics-token",
@@ -315,7 +313,7 @@ impl Config {
             config.metrics_token = Some(token);
         }
 
-        if let Some(n) = args.max_body_bytes.or(file.max_body_bytes) {
+        if let Some(n) = args.max_body_bytes {
             if !(1024..=256 * 1024 * 1024).contains(&n) {
                 return Err(bad(
                     "--max-body-bytes",
@@ -324,38 +322,35 @@ impl Config {
             }
             config.max_body_bytes = n;
         }
-        if let Some(m) = args.session_idle_minutes.or(file.session_idle_minutes) {
+        if let Some(m) = args.session_idle_minutes {
             if !(1..=24 * 60).contains(&m) {
                 return Err(bad("--session-idle-minutes", "must be between 1 and 1440"));
             }
             config.session_idle = Duration::from_secs(u64::from(m) * 60);
         }
-        if let Some(h) = args.session_absolute_hours.or(file.session_absolute_hours) {
+        if let Some(h) = args.session_absolute_hours {
             if !(1..=24 * 30).contains(&h) {
                 return Err(bad("--session-absolute-hours", "must be between 1 and 720"));
             }
             config.session_absolute = Duration::from_secs(u64::from(h) * 3600);
         }
-        if let Some(s) = args
-            .session_cleanup_schedule
-            .or(file.session_cleanup_schedule)
-        {
+        if let Some(s) = args.session_cleanup_schedule {
             config.session_cleanup_schedule = parse_schedule("--session-cleanup-schedule", &s)?;
         }
-        if let Some(w) = args.workers.or(file.workers) {
+        if let Some(w) = args.workers {
             if !(1..=256).contains(&w) {
                 return Err(bad("--workers", "must be between 1 and 256"));
             }
             config.workers = Some(w);
         }
-        config.demo = args.demo.or(file.demo).unwrap_or(false);
+        config.demo = args.demo.unwrap_or(false);
 
-        if let Some(url) = args.smtp_url.or(file.smtp_url) {
+        if let Some(url) = args.smtp_url {
             check_smtp_url(url.expose())?;
             config.smtp_url = Some(url);
         }
-        config.smtp_username = args.smtp_username.or(file.smtp_username);
-        config.smtp_password = args.smtp_password.or(file.smtp_password);
+        config.smtp_username = args.smtp_username;
+        config.smtp_password = args.smtp_password;
         if config.smtp_username.is_some() != config.smtp_password.is_some() {
             let missing = if config.smtp_username.is_some() {
                 "--smtp-password"
@@ -370,7 +365,7 @@ impl Config {
         if config.smtp_username.is_some() && config.smtp_url.is_none() {
             return Err(bad("--smtp-url", "is required with --smtp-username"));
         }
-        if let Some(from) = args.mail_from.or(file.mail_from) {
+        if let Some(from) = args.mail_from {
             let from = from.trim().to_owned();
             if from.parse::<lettre::message::Mailbox>().is_err() {
                 return Err(bad(
@@ -383,53 +378,44 @@ impl Config {
         if config.smtp_url.is_some() && config.mail_from.is_none() {
             return Err(bad("--mail-from", "is required with --smtp-url"));
         }
-        config.webhook_allow_private = args
-            .webhook_allow_private
-            .or(file.webhook_allow_private)
-            .unwrap_or(false);
-        for (option, arg, from_file, slot) in [
+        config.webhook_allow_private = args.webhook_allow_private.unwrap_or(false);
+        for (option, arg, slot) in [
             (
                 "--outbox-schedule",
                 args.outbox_schedule,
-                file.outbox_schedule,
                 &mut config.outbox_schedule,
             ),
             (
                 "--legal-holds-schedule",
                 args.legal_holds_schedule,
-                file.legal_holds_schedule,
                 &mut config.legal_holds_schedule,
             ),
             (
                 "--claims-schedule",
                 args.claims_schedule,
-                file.claims_schedule,
                 &mut config.claims_schedule,
             ),
             (
                 "--own-data-schedule",
                 args.own_data_schedule,
-                file.own_data_schedule,
                 &mut config.own_data_schedule,
             ),
             (
                 "--period-keys-schedule",
                 args.period_keys_schedule,
-                file.period_keys_schedule,
                 &mut config.period_keys_schedule,
             ),
             (
                 "--audit-anchor-schedule",
                 args.audit_anchor_schedule,
-                file.audit_anchor_schedule,
                 &mut config.audit_anchor_schedule,
             ),
         ] {
-            if let Some(s) = arg.or(from_file) {
+            if let Some(s) = arg {
                 *slot = parse_schedule(option, &s)?;
             }
         }
-        if let Some(n) = args.retention_batch_size.or(file.retention_batch_size) {
+        if let Some(n) = args.retention_batch_size {
             if !(10..=20_000).contains(&n) {
                 return Err(bad(
                     "--retention-batch-size",
@@ -439,7 +425,7 @@ impl Config {
             config.retention_batch_size = n;
         }
         config.master_key = master_key_from_env();
-        config.ip_country_file = args.ip_country_file.or(file.ip_country_file);
+        config.ip_country_file = args.ip_country_file;
         Ok(config)
     }
 
@@ -548,6 +534,59 @@ mod tests {
         let c = Config::from_serve_args(a).unwrap();
         assert_eq!(c.listen.port(), 9001);
         assert_eq!(c.max_body_bytes, 4096);
+    }
+
+    #[test]
+    fn every_option_can_come_from_the_file_and_a_flag_replaces_a_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lethe.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/lethe\"\nhostnames = [\"privacy.example\"]\n\
+             trusted_proxies = [\"10.0.0.0/8\"]\nclaims_schedule = \"@daily\"\n\
+             metrics_token = \"0123456789abcdef\"\ndemo = true\n",
+        )
+        .unwrap();
+        let mut a = args();
+        a.data.config = Some(file.clone());
+        let c = Config::from_serve_args(a).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/srv/lethe"));
+        assert_eq!(c.hostnames, vec!["privacy.example".to_owned()]);
+        assert_eq!(c.trusted_proxies.len(), 1);
+        assert_eq!(c.claims_schedule.source(), "@daily");
+        assert_eq!(c.metrics_token.unwrap().expose(), "0123456789abcdef");
+        assert!(c.demo);
+
+        let mut a = args();
+        a.data.config = Some(file.clone());
+        a.data.data_dir = Some("/tmp/other".into());
+        a.hostnames = vec!["a.example".into(), "b.example".into()];
+        a.demo = Some(false);
+        let c = Config::from_serve_args(a).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/other"));
+        assert_eq!(c.hostnames, vec!["a.example", "b.example"]);
+        assert!(!c.demo);
+        assert_eq!(
+            data_dir_from(&DataArgs {
+                config: Some(file),
+                data_dir: None
+            })
+            .unwrap(),
+            PathBuf::from("/srv/lethe")
+        );
+    }
+
+    #[test]
+    fn the_file_may_not_name_the_file_and_its_types_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lethe.toml");
+        for text in ["config = \"other.toml\"\n", "workers = \"two\"\n"] {
+            std::fs::write(&file, text).unwrap();
+            let mut a = args();
+            a.data.config = Some(file.clone());
+            let e = Config::from_serve_args(a).unwrap_err();
+            assert_eq!(e.option, "--config", "{text}");
+        }
     }
 
     #[test]

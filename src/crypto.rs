@@ -18,6 +18,18 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// An HMAC-SHA256 under `key`, ready to be fed. HMAC is defined for keys of every length
+/// (longer ones are hashed, shorter ones padded), so making one cannot fail; this is the one place
+/// that says so to the compiler.
+#[allow(
+    clippy::expect_used,
+    reason = "Hmac::new_from_slice never fails: HMAC accepts keys of any length"
+)]
+pub fn hmac_sha256(key: &[u8]) -> hmac::Hmac<Sha256> {
+    <hmac::Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key)
+        .expect("HMAC accepts keys of any length")
+}
+
 /// `bytes` random bytes as lower-case hex.
 pub fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];

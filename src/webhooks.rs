@@ -6,7 +6,7 @@
 //! `--webhook-allow-private` is set. Proxies from the environment are never used.
 
 use crate::domain::special_addresses;
-use hmac::{KeyInit, Mac};
+use hmac::Mac;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -14,12 +14,9 @@ use std::time::Duration;
 
 pub const SIGNATURE_HEADER: &str = "Lethe-Signature";
 
-type HmacSha256 = hmac::Hmac<sha2::Sha256>;
-
 /// The hex HMAC-SHA256 of `{timestamp}.{body}`.
 pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
-    let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+    let mut mac = crate::crypto::hmac_sha256(secret.as_bytes());
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body.as_bytes());
     hex::encode(mac.finalize().into_bytes())

@@ -98,8 +98,7 @@ impl SecretKey {
 
     /// HMAC-SHA256 of `data` under this key (blind indexes, key check values).
     pub fn mac(&self, data: &[u8]) -> Vec<u8> {
-        let mut mac = <hmac::Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&self.0)
-            .expect("HMAC accepts keys of any length");
+        let mut mac = crate::crypto::hmac_sha256(&self.0);
         mac.update(data);
         mac.finalize().into_bytes().to_vec()
     }

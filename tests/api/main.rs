@@ -2,6 +2,10 @@
 //! on a random port with its own data directory and speaks HTTPS to it, trusting the certificate
 //! Lethe generated, as a client that was given that certificate would.
 
+// Test and measurement code: a failed step is a failed run, so it may unwrap (see [lints] in
+// Cargo.toml).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod helpers;
 
 mod accounts;
