@@ -96,7 +96,10 @@ mod tests {
             link: "https://lethe.example/p/news/subscribe/confirm/t",
         })
         .unwrap();
-        assert_eq!(mail.subject, "Confirm: privacy policy updates from News Ltd");
+        assert_eq!(
+            mail.subject,
+            "Confirm: privacy policy updates from News Ltd"
+        );
         assert!(mail.body.starts_with("Someone, hopefully you,"));
         assert!(
             mail.body
@@ -133,7 +136,10 @@ mod tests {
             ..base
         })
         .unwrap();
-        assert_eq!(sooner.subject, "News Ltd: privacy policy version 3 is in effect");
+        assert_eq!(
+            sooner.subject,
+            "News Ltd: privacy policy version 3 is in effect"
+        );
         assert!(sooner.body.contains(
             "in effect since 2026-12-01 00:00 UTC.\n\nIt applies sooner than our usual notice \
              because: a court order\n\nWhat changes:"

@@ -8,13 +8,13 @@
 //! audited; it leaves the second factor alone, so an enrolled account still needs its code.
 
 use super::outbox::{OutboxKey, Outgoing, queue};
-use crate::store::outbox::Kind;
 use super::{Caller, emails};
 use crate::crypto;
 use crate::domain::network::IpRange;
 use crate::domain::staff::check_password;
 use crate::domain::{Email, ValidationErrors};
 use crate::error::AppError;
+use crate::store::outbox::Kind;
 use crate::store::staff::TokenPurpose;
 use crate::store::{Db, audit, sessions, staff};
 use crate::vault::Vault;

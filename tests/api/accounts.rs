@@ -211,7 +211,8 @@ async fn a_forgotten_password_is_reset_by_the_mailed_link_and_the_second_factor_
     assert!(link.starts_with("/console/reset/"), "{link}");
     // Staff mail belongs to no workspace; the worker records it as sent.
     eventually("the reset mail marked sent", async || {
-        let sent = "SELECT count(*) FROM outbox_messages WHERE workspace_id IS NULL AND status = 'sent'";
+        let sent =
+            "SELECT count(*) FROM outbox_messages WHERE workspace_id IS NULL AND status = 'sent'";
         (count(&app, sent) == 1).then_some(())
     })
     .await;
@@ -254,7 +255,12 @@ async fn a_forgotten_password_is_reset_by_the_mailed_link_and_the_second_factor_
     let (status, _, again) = app.page(&app.new_client(), &link).await;
     assert_eq!(status, 404);
     assert!(again.contains("used already"), "{again}");
-    assert_eq!(use_link(&app, &link, "yet another passphrase").await.status(), 404);
+    assert_eq!(
+        use_link(&app, &link, "yet another passphrase")
+            .await
+            .status(),
+        404
+    );
 
     let actions = app.audit_actions();
     for action in ["staff.password_reset_requested", "staff.password_reset"] {
@@ -311,7 +317,8 @@ async fn a_reset_link_expires_and_a_newer_one_replaces_it() {
 
     // Past its 30 minutes (the stored expiry moved back): refused.
     let conn = rusqlite::Connection::open(app.data_dir.path().join("lethe.db")).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
     let changed = conn
         .execute(
             "UPDATE one_time_tokens SET expires_at = '2020-01-01T00:00:00.000000Z' \

@@ -444,7 +444,7 @@ pub fn subscribe(
                 confirm_digest: &crate::crypto::sha256_hex(&confirm),
                 unsubscribe_digest: &crate::crypto::sha256_hex(&unsubscribe),
             },
-            |id| key.seal_address(id, email.as_str()).map_err(AppError::from),
+            |id| key.seal_address(id, email.as_str()),
             now,
             now - RESEND_AFTER,
         )?;

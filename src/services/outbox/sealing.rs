@@ -94,13 +94,18 @@ impl OutboxKey {
     }
 
     /// Subscribers belong to a workspace; the instance key seals none.
-    pub(super) fn seal_address(&self, subscriber_id: i64, email: &str) -> Result<Vec<u8>, AppError> {
+    pub(super) fn seal_address(
+        &self,
+        subscriber_id: i64,
+        email: &str,
+    ) -> Result<Vec<u8>, AppError> {
         let scope = self
             .scope()
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("a subscriber needs a workspace")))?;
-        Ok(self
-            .key
-            .seal(&vault::subscriber_aad(scope, subscriber_id), email.as_bytes())?)
+        Ok(self.key.seal(
+            &vault::subscriber_aad(scope, subscriber_id),
+            email.as_bytes(),
+        )?)
     }
 
     pub(super) fn open_address(&self, subscriber_id: i64, sealed: &[u8]) -> Option<String> {
@@ -181,10 +186,7 @@ mod tests {
         let instance = OutboxKey::load_instance(&vault).unwrap();
         assert!(instance.open_content(7, &sealed).is_none(), "the instance");
         let staff_mail = instance.seal_content(7, "s@example.org", "reset").unwrap();
-        assert_eq!(
-            instance.open_content(7, &staff_mail).unwrap().body,
-            "reset"
-        );
+        assert_eq!(instance.open_content(7, &staff_mail).unwrap().body, "reset");
         assert!(
             key.open_content(7, &staff_mail).is_none(),
             "instance mail is no workspace's"

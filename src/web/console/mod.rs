@@ -41,7 +41,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/login/forgot", web::get().to(password_reset::form))
             .route("/login/forgot", web::post().to(password_reset::request))
             .route("/reset/{token}", web::get().to(password_reset::link_form))
-            .route("/reset/{token}", web::post().to(password_reset::set_password))
+            .route(
+                "/reset/{token}",
+                web::post().to(password_reset::set_password),
+            )
             .route("/logout", web::post().to(auth::logout))
             .route("/setup/{token}", web::get().to(auth::setup_form))
             .route("/setup/{token}", web::post().to(auth::setup))
