@@ -6,7 +6,8 @@
 //! Also here: e-mail subscriptions to policy changes (double opt-in) and the announcement of each
 //! material policy version when it takes effect, exactly once.
 //!
-//! What is personal here is sealed under the workspace's outbox key ([`OutboxKey`]): a
+//! What is personal here is sealed under its owner's outbox key ([`OutboxKey`], `sealing.rs`:
+//! a workspace's, or the instance's for staff mail such as password resets): a
 //! subscriber's address (found again by its keyed blind index), a message's recipient and body
 //! (which hold working confirmation and unsubscribe links). Confirmation and unsubscribe tokens
 //! are stored only as digests. Delivery errors are stored with addresses masked.
