@@ -64,6 +64,15 @@ impl Application {
             };
             format!("{scheme}://{host}:{port}")
         });
+        if config.public_url.is_none() && config.smtp_url.is_some() {
+            // E-mailed links (password resets, subscription confirmations) are built from this
+            // address, never from a request's Host header, which a client chooses.
+            tracing::warn!(
+                base_url,
+                "no --public-url: e-mailed links point at the listening address; set it to the \
+                 address people reach Lethe at"
+            );
+        }
         let config = Arc::new(config);
         let stop = crate::jobs::scheduler::StopSignal::default();
         let state = actix_web::web::Data::new(AppState {
@@ -73,6 +82,8 @@ impl Application {
             base_url: base_url.clone(),
             metrics: Arc::new(web::metrics::Metrics::default()),
             login_throttle: web::throttle::Throttle::new(20, Duration::from_secs(60)),
+            reset_by_network: web::throttle::Throttle::new(10, Duration::from_secs(15 * 60)),
+            reset_by_email: web::throttle::Throttle::new(3, Duration::from_secs(60 * 60)),
             login_guard: Default::default(),
             vault: vault.clone(),
             records,

@@ -21,6 +21,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/0011_purposes_awaiting_basis.sql"),
     ),
+    (
+        12,
+        include_str!("../../migrations/0012_instance_mail_and_reset_links.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -246,5 +250,66 @@ mod tests {
             )
             .unwrap();
         assert_eq!(staged, 1, "only the webhook's");
+    }
+
+    #[test]
+    fn outbox_messages_may_belong_to_the_instance_and_keep_their_attempts() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        apply_until(&mut conn, 11).unwrap();
+        let t = "'2026-01-01T00:00:00.000000Z'";
+        conn.execute_batch(&format!(
+            "INSERT INTO workspaces (id, slug, legal_name, contact_email, created_at, updated_at) \
+             VALUES (1, 'w', 'W', 'privacy@w.example', {t}, {t});
+             INSERT INTO outbox_messages (id, workspace_id, kind, subject, status, next_attempt_at, created_at, sealed) \
+             VALUES (5, 1, 'email', 's', 'sent', {t}, {t}, x'00');
+             INSERT INTO delivery_attempts (message_id, at, status, latency_ms) VALUES (5, {t}, 'ok', 3);
+             INSERT INTO one_time_tokens (token_hash, purpose, created_at, expires_at) VALUES ('h', 'setup', {t}, {t});"
+        ))
+        .unwrap();
+        apply(&mut conn).unwrap();
+        let kept: (i64, i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM outbox_messages WHERE id = 5 AND workspace_id = 1), \
+                 (SELECT count(*) FROM delivery_attempts WHERE message_id = 5), \
+                 (SELECT count(*) FROM one_time_tokens)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(kept, (1, 1, 1));
+        conn.execute(
+            &format!(
+                "INSERT INTO outbox_messages (kind, subject, status, next_attempt_at, created_at) \
+                 VALUES ('email', 'reset', 'queued', {t}, {t})"
+            ),
+            [],
+        )
+        .unwrap();
+        assert!(
+            conn.execute(
+                &format!(
+                    "INSERT INTO outbox_messages (kind, subject, status, next_attempt_at, created_at) \
+                     VALUES ('webhook', 'x', 'queued', {t}, {t})"
+                ),
+                [],
+            )
+            .is_err(),
+            "only e-mail may be an instance message"
+        );
+        conn.execute(
+            &format!(
+                "INSERT INTO one_time_tokens (token_hash, purpose, created_at, expires_at) \
+                 VALUES ('r', 'reset', {t}, {t})"
+            ),
+            [],
+        )
+        .unwrap();
+        let violations: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(violations, 0);
     }
 }

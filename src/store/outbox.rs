@@ -95,11 +95,32 @@ pub fn enqueue<E: From<StoreError>>(
     now: DateTime<Utc>,
     seal: impl FnOnce(i64) -> Result<Vec<u8>, E>,
 ) -> Result<i64, E> {
+    insert_message(conn, Some(scope.id()), m, now, seal)
+}
+
+/// Queues an instance message (staff mail, which belongs to no workspace), like [`enqueue`].
+/// No workspace's list shows it (`workspace_id` is NULL).
+pub fn enqueue_instance<E: From<StoreError>>(
+    conn: &Connection,
+    m: &NewMessage<'_>,
+    now: DateTime<Utc>,
+    seal: impl FnOnce(i64) -> Result<Vec<u8>, E>,
+) -> Result<i64, E> {
+    insert_message(conn, None, m, now, seal)
+}
+
+fn insert_message<E: From<StoreError>>(
+    conn: &Connection,
+    workspace_id: Option<i64>,
+    m: &NewMessage<'_>,
+    now: DateTime<Utc>,
+    seal: impl FnOnce(i64) -> Result<Vec<u8>, E>,
+) -> Result<i64, E> {
     conn.execute(
         "INSERT INTO outbox_messages (workspace_id, kind, endpoint_id, subscriber_id, subject, \
          status, attempts, next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6)",
         params![
-            scope.id(),
+            workspace_id,
             m.kind.as_str(),
             m.endpoint_id,
             m.subscriber_id,
@@ -202,10 +223,11 @@ pub fn recent_webhook_attempts(
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: i64,
-    pub workspace: WorkspaceScope,
+    /// None for an instance message (staff mail), sealed under the instance's outbox key.
+    pub workspace: Option<WorkspaceScope>,
     pub kind: Kind,
     pub subject: String,
-    /// Recipient and body, sealed under the workspace's outbox key.
+    /// Recipient and body, sealed under the owner's outbox key.
     pub sealed: Vec<u8>,
     pub attempts: i64,
     pub endpoint_id: Option<i64>,
@@ -244,7 +266,7 @@ pub fn claim_due(
             let kind: String = r.get(2)?;
             Ok(Claimed {
                 id: r.get(0)?,
-                workspace: WorkspaceScope::new(r.get(1)?),
+                workspace: r.get::<_, Option<i64>>(1)?.map(WorkspaceScope::new),
                 kind: Kind::parse(&kind),
                 subject: r.get(3)?,
                 sealed: r.get(4)?,

@@ -74,10 +74,10 @@ pub fn delete(conn: &Connection, id_hash: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Ends every session of one person (password change, TOTP change, lockout by an owner).
-pub fn delete_for_staff(conn: &Connection, staff_id: i64) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM sessions WHERE staff_id = ?1", [staff_id])?;
-    Ok(())
+/// Ends every session of one person (password change or reset, TOTP change, lockout by an
+/// owner). Returns how many ended.
+pub fn delete_for_staff(conn: &Connection, staff_id: i64) -> Result<usize, StoreError> {
+    Ok(conn.execute("DELETE FROM sessions WHERE staff_id = ?1", [staff_id])?)
 }
 
 /// Ends every session of one person but the one whose digest is `keep` (a password change

@@ -1,4 +1,5 @@
-//! Staff accounts, their second factor and recovery codes, and one-time links (setup, invite).
+//! Staff accounts, their second factor and recovery codes, and one-time links (setup, invite,
+//! password reset).
 //! Staff are instance-wide: they reach workspaces through memberships.
 
 use super::{StoreError, ts, unique_violation};
@@ -179,6 +180,8 @@ pub fn unused_recovery_codes(conn: &Connection, id: i64) -> Result<i64, StoreErr
 pub enum TokenPurpose {
     Setup,
     Invite,
+    /// A forgotten password's reset link (e-mailed; migration 0012).
+    Reset,
 }
 
 impl TokenPurpose {
@@ -186,6 +189,7 @@ impl TokenPurpose {
         match self {
             TokenPurpose::Setup => "setup",
             TokenPurpose::Invite => "invite",
+            TokenPurpose::Reset => "reset",
         }
     }
 }
@@ -217,6 +221,21 @@ pub fn expire_tokens(
         params![purpose.as_str(), ts(now)],
     )?;
     Ok(())
+}
+
+/// Ends every unused link of this purpose for one account (a new reset link replaces the older
+/// ones; a used one ends the rest). Returns how many ended.
+pub fn expire_tokens_of(
+    conn: &Connection,
+    purpose: TokenPurpose,
+    staff_id: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE one_time_tokens SET used_at = ?3 \
+         WHERE purpose = ?1 AND staff_id = ?2 AND used_at IS NULL",
+        params![purpose.as_str(), staff_id, ts(now)],
+    )?)
 }
 
 /// A valid (unused, unexpired) token: `Some(staff_id)` (which is None for setup links).

@@ -63,7 +63,8 @@ pub enum KeyPurpose {
     /// The workspace's key of the `pseudonym` transform (stable pseudonyms).
     Pseudonym,
     /// The workspace's key for what the outbox keeps: subscribers' addresses, messages'
-    /// recipients and bodies. Never destroyed while the workspace exists.
+    /// recipients and bodies. Never destroyed while the workspace exists. The instance has one
+    /// too (workspace id 0, label `instance`) for staff mail.
     Outbox,
 }
 
@@ -121,6 +122,12 @@ pub fn reason_aad(scope: &WorkspaceScope, external_id: &str, what: &str) -> Vec<
 /// Associated data of an outbox message's sealed recipient and body.
 pub fn outbox_message_aad(scope: &WorkspaceScope, message_id: i64) -> Vec<u8> {
     format!("lethe/outbox/v1/{}/message/{message_id}", scope.id()).into_bytes()
+}
+
+/// Associated data of an instance message's sealed recipient and body (staff mail, which belongs
+/// to no workspace).
+pub fn instance_message_aad(message_id: i64) -> Vec<u8> {
+    format!("lethe/outbox/v1/instance/message/{message_id}").into_bytes()
 }
 
 /// Associated data of a policy subscriber's sealed address.
@@ -278,21 +285,31 @@ impl Vault {
     }
 
     /// The instance's key for secrets Lethe must read back (TOTP seeds, webhook signing
-    /// secrets), made on first use. Workspace id 0 in the key store: no workspace has it.
+    /// secrets), made on first use.
     fn secrets_key(&self) -> Result<SecretKey, VaultError> {
-        const PURPOSE: &str = "secrets";
-        const LABEL: &str = "instance";
-        if let Some(k) = self.keys.instance_by_label(PURPOSE, LABEL)? {
+        self.instance_key("secrets", "instance")
+    }
+
+    /// The instance's outbox key (made on first use): it seals the mail that belongs to no
+    /// workspace, i.e. staff mail such as password reset links. The workspace counterpart is
+    /// [`Vault::outbox_key`].
+    pub fn instance_outbox_key(&self) -> Result<SecretKey, VaultError> {
+        self.instance_key(KeyPurpose::Outbox.as_str(), "instance")
+    }
+
+    /// An instance key, made on first use. Workspace id 0 in the key store: no workspace has it.
+    fn instance_key(&self, purpose: &str, label: &str) -> Result<SecretKey, VaultError> {
+        if let Some(k) = self.keys.instance_by_label(purpose, label)? {
             return self.unwrap(&k);
         }
         let id = uuid::Uuid::new_v4().to_string();
         let key = SecretKey::generate();
-        let wrapped = self.master.wrap(&wrap_aad(&id, 0, PURPOSE, LABEL), &key)?;
+        let wrapped = self.master.wrap(&wrap_aad(&id, 0, purpose, label), &key)?;
         let made = self.keys.insert_instance(&WrappedKey {
             id,
             workspace_id: 0,
-            purpose: PURPOSE.into(),
-            label: LABEL.into(),
+            purpose: purpose.into(),
+            label: label.into(),
             wrapped,
             master_id: self.master.id().to_owned(),
         });
@@ -302,8 +319,8 @@ impl Vault {
             Err(StoreError::Conflict(_)) => {
                 let k = self
                     .keys
-                    .instance_by_label(PURPOSE, LABEL)?
-                    .ok_or_else(|| StoreError::NotFound("secrets key".into()))?;
+                    .instance_by_label(purpose, label)?
+                    .ok_or_else(|| StoreError::NotFound(format!("{purpose} key")))?;
                 self.unwrap(&k)
             }
             Err(e) => Err(e.into()),

@@ -26,6 +26,11 @@ pub struct AppState {
     pub base_url: String,
     pub metrics: Arc<metrics::Metrics>,
     pub login_throttle: throttle::Throttle,
+    /// Password reset requests per client network (/24 or /64): over it, a 429 page.
+    pub reset_by_network: throttle::Throttle<crate::domain::network::IpRange>,
+    /// Password reset requests per e-mail address: over it, the same answer and no mail, so
+    /// nobody can flood a colleague's inbox.
+    pub reset_by_email: throttle::Throttle<String>,
     /// Failed logins per account and network: the growing delay before the next try.
     pub login_guard: Arc<crate::services::login_guard::LoginGuard>,
     /// The master key and the key store.

@@ -1,18 +1,20 @@
-//! A fixed-window limiter by client address, for login attempts. Account lockout (in the store)
-//! stops guessing one account's password; this stops one address from trying many accounts.
+//! A fixed-window limiter: by client address for login attempts (the per-account delay in
+//! `services::login_guard` slows guessing one account's password; this stops one address from
+//! trying many accounts), by client network and by e-mail address for password reset requests.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub struct Throttle {
+pub struct Throttle<K = IpAddr> {
     limit: u32,
     window: Duration,
-    seen: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    seen: Mutex<HashMap<K, (Instant, u32)>>,
 }
 
-impl Throttle {
+impl<K: Hash + Eq> Throttle<K> {
     pub fn new(limit: u32, window: Duration) -> Self {
         Throttle {
             limit,
@@ -21,8 +23,8 @@ impl Throttle {
         }
     }
 
-    /// Counts one attempt; false when this address is over its limit for the current window.
-    pub fn allow(&self, ip: IpAddr) -> bool {
+    /// Counts one attempt; false when `key` is over its limit for the current window.
+    pub fn allow(&self, key: K) -> bool {
         let now = Instant::now();
         let mut seen = match self.seen.lock() {
             Ok(s) => s,
@@ -32,7 +34,7 @@ impl Throttle {
             let window = self.window;
             seen.retain(|_, (start, _)| now.duration_since(*start) < window);
         }
-        let entry = seen.entry(ip).or_insert((now, 0));
+        let entry = seen.entry(key).or_insert((now, 0));
         if now.duration_since(entry.0) >= self.window {
             *entry = (now, 0);
         }
@@ -47,7 +49,7 @@ mod tests {
 
     #[test]
     fn limits_per_address() {
-        let t = Throttle::new(2, Duration::from_secs(60));
+        let t: Throttle = Throttle::new(2, Duration::from_secs(60));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         assert!(t.allow(a) && t.allow(a));

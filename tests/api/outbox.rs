@@ -37,15 +37,15 @@ pub(crate) fn fast_outbox(c: &mut Config) {
 // ---- a tiny SMTP sink --------------------------------------------------------------------------
 
 #[derive(Debug, Clone)]
-struct Mail {
-    rcpt: Vec<String>,
-    subject: String,
+pub(crate) struct Mail {
+    pub(crate) rcpt: Vec<String>,
+    pub(crate) subject: String,
     /// The decoded text body.
-    body: String,
+    pub(crate) body: String,
 }
 
 /// Speaks just enough SMTP (no STARTTLS) and hands every message it accepts to the channel.
-async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<Mail>) {
+pub(crate) async fn smtp_sink() -> (u16, mpsc::UnboundedReceiver<Mail>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -153,7 +153,7 @@ fn decode_qp(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-async fn next_mail(rx: &mut mpsc::UnboundedReceiver<Mail>) -> Mail {
+pub(crate) async fn next_mail(rx: &mut mpsc::UnboundedReceiver<Mail>) -> Mail {
     tokio::time::timeout(Duration::from_secs(30), rx.recv())
         .await
         .expect("an e-mail arrives at the sink in time")

@@ -328,3 +328,54 @@ async fn an_smtp_reply_that_echoes_the_address_is_stored_masked() {
     assert_eq!(message.message.last_error, Some(error));
     assert_in_no_file(&app, &[ADDRESS]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_reset_mail_keeps_its_link_and_address_only_sealed() {
+    const STAFF: &str = "reset.staff@example.org";
+    let (port, mut inbox) = crate::outbox::smtp_sink().await;
+    let app = spawn_app_with(|c| {
+        fast_outbox(c);
+        c.smtp_url = Some(Secret::new(format!("smtp://127.0.0.1:{port}")));
+        c.mail_from = Some("Lethe <lethe@acme.example>".into());
+    })
+    .await;
+    app.create_admin(STAFF);
+    let client = app.new_client();
+    let (_, csrf, _) = app.page(&client, "/console/login/forgot").await;
+    let res = app
+        .post_form(
+            &client,
+            "/console/login/forgot",
+            &[("email", STAFF), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let mail = crate::outbox::next_mail(&mut inbox).await;
+    let link = link_with(&app, &mail.body, "/console/reset/");
+    let token = token_of(&link);
+    assert_eq!(token.len(), 43, "{link}");
+    eventually("the reset mail marked sent", async || {
+        let sent =
+            "SELECT count(*) FROM outbox_messages WHERE workspace_id IS NULL AND status = 'sent'";
+        (count(&app, sent) == 1).then_some(())
+    })
+    .await;
+    // The link's token is in no file, neither is the mail's text. (The address itself is the
+    // staff account's login name, which `staff.email` holds; the message's row does not.)
+    assert_in_no_file(&app, &[&token, "choose a new password, open this link"]);
+    let in_message = count(
+        &app,
+        &format!(
+            "SELECT count(*) FROM outbox_messages WHERE instr(CAST(sealed AS TEXT), '{STAFF}') \
+             OR instr(subject, '{STAFF}') OR instr(coalesce(last_error, ''), '{STAFF}')"
+        ),
+    );
+    assert_eq!(in_message, 0);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM outbox_messages WHERE workspace_id IS NULL AND sealed IS NOT NULL"
+        ),
+        1
+    );
+}

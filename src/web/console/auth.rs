@@ -16,8 +16,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-/// The double-submit token of a form shown before login: reuse the cookie's, or mint one.
-fn caller_from(req: &HttpRequest) -> Caller {
+/// Who acts before login: nobody known yet, from the client's address.
+pub(super) fn caller_from(req: &HttpRequest) -> Caller {
     Caller {
         actor: crate::domain::audit::Actor::System,
         ip: crate::web::client_ip(req),
@@ -48,6 +48,7 @@ pub async fn login_form(
         Some("setup") => Some("Your administrator account is ready. Log in to create a workspace."),
         Some("invite") => Some("Your password is set. Log in to continue."),
         Some("logout") => Some("You are logged out."),
+        Some("reset") => Some("Your new password is set. Log in with it."),
         _ => None,
     };
     let csrf = form_token(&req);
@@ -217,7 +218,7 @@ pub async fn logout(
 
 #[derive(Template)]
 #[template(path = "console/set_password.html")]
-struct SetPasswordPage {
+pub(super) struct SetPasswordPage {
     heading: &'static str,
     intro: &'static str,
     action: String,
@@ -253,8 +254,19 @@ impl SetPasswordPage {
         }
     }
 
+    /// A forgotten password's reset link, for the account of `email`.
+    pub(super) fn reset(token: &str, csrf: String, email: String) -> Self {
+        SetPasswordPage {
+            heading: RESET_HEADING,
+            intro: RESET_INTRO,
+            action: format!("/console/reset/{token}"),
+            fixed_email: Some(email),
+            ..SetPasswordPage::setup(token, csrf)
+        }
+    }
+
     /// The same form again, with what was wrong.
-    fn rejected(mut self, errors: ValidationErrors) -> Self {
+    pub(super) fn rejected(mut self, errors: ValidationErrors) -> Self {
         self.errors = errors;
         self.error = Some("Please correct the marked fields.".into());
         self
@@ -264,6 +276,9 @@ impl SetPasswordPage {
 const SETUP_HEADING: &str = "Create the first administrator";
 const SETUP_INTRO: &str = "This account administers this Lethe: it creates workspaces and invites staff. \
      Choose a passphrase of at least 12 characters.";
+const RESET_HEADING: &str = "Choose a new password";
+const RESET_INTRO: &str = "Choose a passphrase of at least 12 characters. Every session of this \
+     account ends; if you use an authenticator app, it is still asked for when you log in.";
 const INVITE_HEADING: &str = "Accept your invitation";
 const INVITE_INTRO: &str =
     "Choose a passphrase of at least 12 characters to activate your account.";
@@ -295,10 +310,10 @@ pub async fn setup_form(
 #[derive(Deserialize)]
 pub struct SetPasswordForm {
     email: Option<String>,
-    password: String,
-    password_confirm: String,
+    pub(super) password: String,
+    pub(super) password_confirm: String,
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 pub async fn setup(

@@ -8,6 +8,7 @@ pub mod inventory;
 pub mod keys;
 pub mod members;
 pub mod outbox;
+pub mod password_reset;
 pub mod policy;
 pub mod publication;
 pub mod retention;
@@ -37,6 +38,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::get().to(auth::second_factor_form),
             )
             .route("/login/second-factor", web::post().to(auth::second_factor))
+            .route("/login/forgot", web::get().to(password_reset::form))
+            .route("/login/forgot", web::post().to(password_reset::request))
+            .route("/reset/{token}", web::get().to(password_reset::link_form))
+            .route(
+                "/reset/{token}",
+                web::post().to(password_reset::set_password),
+            )
             .route("/logout", web::post().to(auth::logout))
             .route("/setup/{token}", web::get().to(auth::setup_form))
             .route("/setup/{token}", web::post().to(auth::setup))

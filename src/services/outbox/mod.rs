@@ -6,27 +6,30 @@
 //! Also here: e-mail subscriptions to policy changes (double opt-in) and the announcement of each
 //! material policy version when it takes effect, exactly once.
 //!
-//! What is personal here is sealed under the workspace's outbox key ([`OutboxKey`]): a
+//! What is personal here is sealed under its owner's outbox key ([`OutboxKey`], `sealing.rs`:
+//! a workspace's, or the instance's for staff mail such as password resets): a
 //! subscriber's address (found again by its keyed blind index), a message's recipient and body
 //! (which hold working confirmation and unsubscribe links). Confirmation and unsubscribe tokens
 //! are stored only as digests. Delivery errors are stored with addresses masked.
 
-use super::Caller;
+use super::{Caller, emails};
 use crate::config::Config;
 use crate::domain::outbox::mask_addresses;
 use crate::domain::{Email, ValidationErrors};
 use crate::error::AppError;
 use crate::mail::Mailer;
 use crate::store::outbox::{
-    self, Attempt, Claimed, Endpoint, Kind, Message, NewMessage, NewSubscription, Subscribe,
+    self, Attempt, Claimed, Endpoint, Kind, Message, NewSubscription, Subscribe,
 };
 use crate::store::{Db, StoreError, WorkspaceScope, audit, policies, workspaces};
-use crate::vault::{self, SecretKey, Vault};
+use crate::vault::Vault;
 use crate::webhooks::WebhookClient;
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
-use serde::Deserialize;
 use std::collections::HashMap;
+
+mod sealing;
+
+pub use sealing::{Content, OutboxKey, Outgoing, Owner, queue};
 use std::time::{Duration, Instant};
 
 /// The one event there is so far.
@@ -47,107 +50,6 @@ const CONFIRM_DAYS: i64 = 7;
 pub fn backoff(base: Duration, failures: u32) -> Duration {
     let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(20));
     base.saturating_mul(factor).min(MAX_BACKOFF)
-}
-
-// ---- sealing -----------------------------------------------------------------------------------
-
-/// What is personal in a message, sealed as one value.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Content {
-    /// An e-mail address, or a webhook's URL.
-    pub recipient: String,
-    /// The e-mail text (with its working links), or the webhook's JSON payload.
-    pub body: String,
-}
-
-/// A workspace's outbox key, loaded once per use case. It seals and opens that workspace's
-/// subscribers' addresses and messages, each bound to workspace and row id, so a sealed value
-/// cannot be moved to another row or workspace.
-pub struct OutboxKey {
-    scope: WorkspaceScope,
-    key: SecretKey,
-}
-
-impl OutboxKey {
-    /// The workspace's key, made on first use.
-    pub fn load(vault: &Vault, scope: &WorkspaceScope) -> Result<OutboxKey, AppError> {
-        Ok(OutboxKey {
-            scope: *scope,
-            key: vault.outbox_key(scope)?,
-        })
-    }
-
-    fn seal_content(
-        &self,
-        message_id: i64,
-        recipient: &str,
-        body: &str,
-    ) -> Result<Vec<u8>, crate::vault::SealError> {
-        let plain = serde_json::json!({ "recipient": recipient, "body": body }).to_string();
-        self.key.seal(
-            &vault::outbox_message_aad(&self.scope, message_id),
-            plain.as_bytes(),
-        )
-    }
-
-    /// None when it cannot be opened: altered, moved from another row, or sealed under a key
-    /// that is gone.
-    fn open_content(&self, message_id: i64, sealed: &[u8]) -> Option<Content> {
-        let plain = self
-            .key
-            .open(&vault::outbox_message_aad(&self.scope, message_id), sealed)
-            .ok()?;
-        serde_json::from_slice(&plain).ok()
-    }
-
-    fn seal_address(
-        &self,
-        subscriber_id: i64,
-        email: &str,
-    ) -> Result<Vec<u8>, crate::vault::SealError> {
-        self.key.seal(
-            &vault::subscriber_aad(&self.scope, subscriber_id),
-            email.as_bytes(),
-        )
-    }
-
-    fn open_address(&self, subscriber_id: i64, sealed: &[u8]) -> Option<String> {
-        let plain = self
-            .key
-            .open(&vault::subscriber_aad(&self.scope, subscriber_id), sealed)
-            .ok()?;
-        String::from_utf8(plain).ok()
-    }
-}
-
-/// A message to queue.
-pub struct Outgoing<'a> {
-    pub kind: Kind,
-    pub recipient: &'a str,
-    pub endpoint_id: Option<i64>,
-    /// The subscriber an e-mail goes to: unsubscribing deletes it while it is queued.
-    pub subscriber_id: Option<i64>,
-    pub subject: &'a str,
-    pub body: &'a str,
-}
-
-/// Queues a message in the caller's transaction, its recipient and body sealed under `key`.
-pub fn queue(
-    tx: &Connection,
-    key: &OutboxKey,
-    m: &Outgoing<'_>,
-    now: DateTime<Utc>,
-) -> Result<i64, AppError> {
-    let new = NewMessage {
-        kind: m.kind,
-        endpoint_id: m.endpoint_id,
-        subscriber_id: m.subscriber_id,
-        subject: m.subject,
-    };
-    outbox::enqueue(tx, &key.scope, &new, now, |id| {
-        key.seal_content(id, m.recipient, m.body)
-            .map_err(AppError::from)
-    })
 }
 
 /// A message as staff see it on the outbox page.
@@ -377,7 +279,7 @@ async fn deliver_one(db: Db, sender: Sender, mut m: Claimed) -> Result<bool, App
         let sealed = std::mem::take(&mut m.sealed);
         db.run(move |_| {
             Ok::<_, AppError>(
-                OutboxKey::load(&vault, &workspace)
+                OutboxKey::load_for(&vault, workspace.as_ref())
                     .ok()
                     .and_then(|key| key.open_content(id, &sealed)),
             )
@@ -543,19 +445,20 @@ pub fn subscribe(
                 confirm_digest: &crate::crypto::sha256_hex(&confirm),
                 unsubscribe_digest: &crate::crypto::sha256_hex(&unsubscribe),
             },
-            |id| key.seal_address(id, email.as_str()).map_err(AppError::from),
+            |id| key.seal_address(id, email.as_str()),
             now,
             now - RESEND_AFTER,
         )?;
         if outcome == Subscribe::Pending {
-            let name = &workspace.settings.legal_name;
-            let slug = &workspace.slug;
-            let body = format!(
-                "Someone, hopefully you, asked to be told by e-mail when {name} changes its privacy \
-                 policy.\n\nTo confirm, open this link within {CONFIRM_DAYS} days:\n\
-                 {base_url}/p/{slug}/subscribe/confirm/{confirm}\n\n\
-                 If you did not ask for this, ignore this message: nothing will be sent to you.\n"
+            let link = format!(
+                "{base_url}/p/{}/subscribe/confirm/{confirm}",
+                workspace.slug
             );
+            let mail = emails::render(&emails::SubscriptionConfirm {
+                name: &workspace.settings.legal_name,
+                days: CONFIRM_DAYS,
+                link: &link,
+            })?;
             queue(
                 tx,
                 &key,
@@ -564,8 +467,8 @@ pub fn subscribe(
                     recipient: email.as_str(),
                     endpoint_id: None,
                     subscriber_id: Some(subscriber),
-                    subject: &format!("Confirm: privacy policy updates from {name}"),
-                    body: &body,
+                    subject: &mail.subject,
+                    body: &mail.body,
                 },
                 now,
             )?;
@@ -623,7 +526,9 @@ fn announce(
     base_url: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, AppError> {
-    let scope = &key.scope;
+    let scope = key
+        .scope()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("announcements need a workspace")))?;
     let workspace = workspaces::get(tx, scope)?;
     let v = policies::get(tx, scope, version)?;
     let mut subscribers = Vec::new();
@@ -646,45 +551,26 @@ fn announce(
     if !outbox::mark_announced(tx, scope, version, recipients, now)? {
         return Ok(false);
     }
-    let name = &workspace.settings.legal_name;
     let slug = &workspace.slug;
     let link = format!("{base_url}/p/{slug}/privacy");
     let effective = v.effective_at.unwrap_or(now);
-    let applies = if effective > now {
-        format!(
-            "Version {version} takes effect on {} UTC; until then the current version applies.",
-            effective.format("%Y-%m-%d %H:%M")
-        )
-    } else {
-        format!(
-            "Version {version} is in effect since {} UTC.",
-            effective.format("%Y-%m-%d %H:%M")
-        )
-    };
-    let subject = if effective > now {
-        format!(
-            "{name}: privacy policy version {version} takes effect on {}",
-            effective.format("%Y-%m-%d")
-        )
-    } else {
-        format!("{name}: privacy policy version {version} is in effect")
-    };
-    let waiver = v
-        .notice_waiver
-        .as_deref()
-        .map(|w| format!("\nIt applies sooner than our usual notice because: {w}\n"))
-        .unwrap_or_default();
+    let version_link = format!("{link}/v/{version}");
     for (id, email) in &subscribers {
         // A fresh unsubscribe link in every message; the newest one works.
         let token = crate::crypto::random_token(32);
         outbox::set_unsubscribe_digest(tx, scope, *id, &crate::crypto::sha256_hex(&token))?;
-        let body = format!(
-            "{name} is changing its privacy policy. {applies}\n{waiver}\n\
-             What changes:\n{}\n\nRead the new version: {link}/v/{version}\n\n--\n\
-             You receive this because you subscribed to changes of this privacy policy.\n\
-             Unsubscribe: {base_url}/p/{slug}/unsubscribe/{token}\n",
-            v.summary,
-        );
+        let unsubscribe = format!("{base_url}/p/{slug}/unsubscribe/{token}");
+        let mail = emails::render(&emails::PolicyAnnouncement {
+            name: &workspace.settings.legal_name,
+            version,
+            upcoming: effective > now,
+            effective: effective.format("%Y-%m-%d %H:%M").to_string(),
+            effective_day: effective.format("%Y-%m-%d").to_string(),
+            waiver: v.notice_waiver.as_deref(),
+            summary: &v.summary,
+            link: &version_link,
+            unsubscribe: &unsubscribe,
+        })?;
         queue(
             tx,
             key,
@@ -693,8 +579,8 @@ fn announce(
                 recipient: email,
                 endpoint_id: None,
                 subscriber_id: Some(*id),
-                subject: &subject,
-                body: &body,
+                subject: &mail.subject,
+                body: &mail.body,
             },
             now,
         )?;
@@ -747,45 +633,5 @@ mod tests {
         assert_eq!(backoff(base, 2), Duration::from_secs(60));
         assert_eq!(backoff(base, 4), Duration::from_secs(240));
         assert_eq!(backoff(base, 40), MAX_BACKOFF);
-    }
-
-    #[test]
-    fn sealed_messages_and_addresses_open_only_in_their_own_row_and_workspace() {
-        let dir = tempfile::tempdir().unwrap();
-        let vault = Vault::open(dir.path(), None).unwrap();
-        let key = OutboxKey::load(&vault, &WorkspaceScope::for_tests(1)).unwrap();
-        let sealed = key
-            .seal_content(7, "r@example.org", "confirm/secret-token")
-            .unwrap();
-        assert!(
-            !sealed
-                .windows(b"example.org".len())
-                .any(|w| w == b"example.org")
-        );
-        let opened = key.open_content(7, &sealed).unwrap();
-        assert_eq!(
-            (opened.recipient.as_str(), opened.body.as_str()),
-            ("r@example.org", "confirm/secret-token")
-        );
-        assert!(
-            key.open_content(8, &sealed).is_none(),
-            "moved to another row"
-        );
-        let other = OutboxKey::load(&vault, &WorkspaceScope::for_tests(2)).unwrap();
-        assert!(
-            other.open_content(7, &sealed).is_none(),
-            "another workspace"
-        );
-
-        let address = key.seal_address(7, "r@example.org").unwrap();
-        assert_eq!(
-            key.open_address(7, &address).as_deref(),
-            Some("r@example.org")
-        );
-        assert!(key.open_address(8, &address).is_none());
-        assert!(
-            key.open_content(7, &address).is_none(),
-            "an address is not a message"
-        );
     }
 }

@@ -1,0 +1,160 @@
+//! Every e-mail Lethe sends, as text/plain askama templates under `templates/email/`: the
+//! wording lives there, in one place. A template's first line is `Subject: …`, then a blank
+//! line, then the body.
+
+use crate::error::AppError;
+use askama::Template;
+
+/// A rendered e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub subject: String,
+    pub body: String,
+}
+
+/// Renders `template` and splits it into subject and body.
+pub fn render(template: &impl Template) -> Result<Email, AppError> {
+    let text = template
+        .render()
+        .map_err(|e| AppError::internal(anyhow::anyhow!("e-mail template: {e}")))?;
+    split(&text).ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "e-mail template: the first line must be `Subject: …`, then a blank line"
+        ))
+    })
+}
+
+fn split(text: &str) -> Option<Email> {
+    let (head, body) = text.split_once("\n\n")?;
+    let subject = head.strip_prefix("Subject:")?.trim();
+    // A subject is one line: a value with a line break would add headers.
+    if subject.is_empty() || subject.contains(['\r', '\n']) {
+        return None;
+    }
+    let mut body = body.to_owned();
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    Some(Email {
+        subject: subject.to_owned(),
+        body,
+    })
+}
+
+/// The double opt-in of a policy subscription.
+#[derive(Template)]
+#[template(path = "email/subscription_confirm.txt")]
+pub struct SubscriptionConfirm<'a> {
+    /// The workspace's legal name.
+    pub name: &'a str,
+    pub days: i64,
+    pub link: &'a str,
+}
+
+/// A material policy version, announced to a confirmed subscriber.
+#[derive(Template)]
+#[template(path = "email/policy_announcement.txt")]
+pub struct PolicyAnnouncement<'a> {
+    pub name: &'a str,
+    pub version: i64,
+    /// Whether it takes effect later (else it is in effect).
+    pub upcoming: bool,
+    /// `YYYY-MM-DD HH:MM` (UTC).
+    pub effective: String,
+    /// `YYYY-MM-DD`, for the subject.
+    pub effective_day: String,
+    /// Why it applies sooner than the usual notice, if it does.
+    pub waiver: Option<&'a str>,
+    pub summary: &'a str,
+    /// The version's page.
+    pub link: &'a str,
+    pub unsubscribe: &'a str,
+}
+
+/// A forgotten password's reset link, for a staff account.
+#[derive(Template)]
+#[template(path = "email/password_reset.txt")]
+pub struct PasswordReset<'a> {
+    pub account: &'a str,
+    /// When it was asked for, `YYYY-MM-DD HH:MM` (UTC).
+    pub asked_at: String,
+    /// The asker's network (/24 or /48), or "unknown".
+    pub network: String,
+    pub minutes: i64,
+    pub link: &'a str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_gives_its_subject_and_body() {
+        let mail = render(&SubscriptionConfirm {
+            name: "News Ltd",
+            days: 7,
+            link: "https://lethe.example/p/news/subscribe/confirm/t",
+        })
+        .unwrap();
+        assert_eq!(
+            mail.subject,
+            "Confirm: privacy policy updates from News Ltd"
+        );
+        assert!(mail.body.starts_with("Someone, hopefully you,"));
+        assert!(
+            mail.body
+                .contains("within 7 days:\nhttps://lethe.example/p/news/subscribe/confirm/t\n")
+        );
+        assert!(mail.body.ends_with("nothing will be sent to you.\n"));
+    }
+
+    #[test]
+    fn the_announcement_says_when_and_why_sooner() {
+        let base = PolicyAnnouncement {
+            name: "News Ltd",
+            version: 3,
+            upcoming: true,
+            effective: "2026-12-01 00:00".into(),
+            effective_day: "2026-12-01".into(),
+            waiver: None,
+            summary: "New processor.",
+            link: "https://l.example/p/news/privacy/v/3",
+            unsubscribe: "https://l.example/p/news/unsubscribe/u",
+        };
+        let mail = render(&base).unwrap();
+        assert_eq!(
+            mail.subject,
+            "News Ltd: privacy policy version 3 takes effect on 2026-12-01"
+        );
+        assert!(mail.body.contains(
+            "Version 3 takes effect on 2026-12-01 00:00 UTC; until then the current version \
+             applies.\n\nWhat changes:\nNew processor.\n"
+        ));
+        let sooner = render(&PolicyAnnouncement {
+            upcoming: false,
+            waiver: Some("a court order"),
+            ..base
+        })
+        .unwrap();
+        assert_eq!(
+            sooner.subject,
+            "News Ltd: privacy policy version 3 is in effect"
+        );
+        assert!(sooner.body.contains(
+            "in effect since 2026-12-01 00:00 UTC.\n\nIt applies sooner than our usual notice \
+             because: a court order\n\nWhat changes:"
+        ));
+        assert!(
+            sooner
+                .body
+                .ends_with("Unsubscribe: https://l.example/p/news/unsubscribe/u\n")
+        );
+    }
+
+    #[test]
+    fn a_subject_must_come_first_and_be_one_line() {
+        assert!(split("no subject\n\nbody").is_none());
+        assert!(split("Subject: \n\nbody").is_none());
+        assert_eq!(split("Subject: Hi\n\nbody").unwrap().body, "body\n");
+    }
+}
