@@ -6,7 +6,8 @@ use crate::domain::ValidationErrors;
 use crate::domain::apikey::{NewApiKey, Scope};
 use crate::domain::text;
 use crate::error::AppError;
-use crate::store::apikeys::{ApiKeyInfo, NewKeyRow};
+pub use crate::store::apikeys::ApiKeyInfo;
+use crate::store::apikeys::NewKeyRow;
 use crate::store::{Db, WorkspaceScope, apikeys, audit};
 use chrono::Utc;
 
@@ -89,4 +90,9 @@ pub fn authenticate(
         }
     }
     Ok(found)
+}
+
+/// The workspace's keys (never their secrets).
+pub fn list(db: &Db, scope: &WorkspaceScope) -> Result<Vec<ApiKeyInfo>, AppError> {
+    db.read(|c| Ok(apikeys::list(c, scope)?))
 }

@@ -429,3 +429,16 @@ pub fn import(
         Ok(summary)
     })
 }
+
+/// The workspace and its inventory as of one moment (the records of processing need both).
+pub fn load_with_workspace(
+    db: &Db,
+    scope: &WorkspaceScope,
+) -> Result<(crate::domain::workspace::Workspace, Inventory), AppError> {
+    db.read_snapshot(|c| {
+        Ok((
+            crate::store::workspaces::get(c, scope)?,
+            inventory::load(c, scope)?,
+        ))
+    })
+}

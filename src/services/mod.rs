@@ -4,9 +4,11 @@
 pub mod accounts;
 pub mod anchors;
 pub mod apikeys;
+pub mod audit_log;
 pub mod demo;
 pub mod emails;
 pub mod erasure;
+pub mod instance;
 pub mod inventory;
 pub mod keys;
 pub mod login_guard;
@@ -21,6 +23,10 @@ pub mod subjects;
 pub mod workspaces;
 
 use crate::domain::audit::{Actor, AuditEvent};
+
+/// The proof of access every tenant use case takes (see `store::WorkspaceScope`); the web layer
+/// receives one from the services that check membership or a key.
+pub use crate::store::WorkspaceScope;
 use std::net::IpAddr;
 
 /// Who is acting, and from where: what every audit entry needs.

@@ -186,3 +186,13 @@ pub fn remove_member(
         Ok(())
     })
 }
+
+/// The workspace `scope` proves access to.
+pub fn get(db: &Db, scope: &WorkspaceScope) -> Result<Workspace, AppError> {
+    db.read(|c| Ok(workspaces::get(c, scope)?))
+}
+
+/// A workspace by slug, for public pages (which show published facts only) and the shell.
+pub fn find_public(db: &Db, slug: &str) -> Result<Option<(WorkspaceScope, Workspace)>, AppError> {
+    db.read(|c| Ok(workspaces::find_by_slug(c, slug)?))
+}

@@ -5,8 +5,8 @@
 use crate::domain::inventory::{Inventory, Recipient};
 use crate::error::AppError;
 use crate::services::policies as service;
-use crate::store::policies::PolicyVersion;
-use crate::store::workspaces;
+use crate::services::policies::PolicyVersion;
+use crate::services::workspaces;
 use crate::web::AppState;
 use crate::web::console::error::PageError;
 use actix_web::{HttpResponse, web};
@@ -184,8 +184,7 @@ pub async fn feed(
     let (workspace, versions) = state
         .db
         .run(move |db| {
-            let (scope, workspace) = db
-                .read(|c| workspaces::find_by_slug(c, &slug))?
+            let (scope, workspace) = workspaces::find_public(db, &slug)?
                 .ok_or_else(|| AppError::NotFound("privacy center".into()))?;
             let now = Utc::now();
             let versions: Vec<PolicyVersion> = service::list(db, &scope)?

@@ -1,7 +1,7 @@
 //! Liveness, readiness, metrics and the well-known files.
 
 use super::AppState;
-use crate::store::{sessions, staff, workspaces};
+use crate::services::instance;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -20,7 +20,7 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ready = state
         .db
-        .run(|db| Ok::<_, crate::store::StoreError>(db.is_ready()))
+        .run(|db| Ok::<_, crate::error::AppError>(instance::is_ready(db)))
         .await
         .unwrap_or(false);
     if ready {
@@ -64,15 +64,11 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Some(refused) = metrics_refusal(&state, &req) {
         return refused;
     }
-    let gauges = state
+    let (ws, sess) = state
         .db
-        .run(|db| {
-            db.read(|c| {
-                Ok::<_, crate::store::StoreError>((workspaces::count(c)?, sessions::count(c)?))
-            })
-        })
-        .await;
-    let (ws, sess) = gauges.unwrap_or((-1, -1));
+        .run(instance::gauges)
+        .await
+        .map_or((-1, -1), |g| (g.workspaces, g.console_sessions));
     let mut body = state.metrics.render(&[
         ("lethe_workspaces", "Workspaces on this instance.", ws),
         (
@@ -179,7 +175,7 @@ fn retention_metrics(
 async fn security_txt(state: web::Data<AppState>) -> HttpResponse {
     let admin = state
         .db
-        .run(|db| db.read(staff::first_admin_email))
+        .run(instance::security_contact)
         .await
         .ok()
         .flatten();

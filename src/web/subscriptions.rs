@@ -4,7 +4,7 @@
 
 use crate::error::AppError;
 use crate::services::outbox;
-use crate::store::workspaces;
+use crate::services::{WorkspaceScope, workspaces};
 use crate::web::AppState;
 use crate::web::console::error::PageError;
 use crate::web::console::session::{check_form_token, form_token, page_with_form_token};
@@ -27,13 +27,10 @@ struct SubscribePage {
     token: String,
 }
 
-async fn workspace(
-    state: &AppState,
-    slug: String,
-) -> Result<(crate::store::WorkspaceScope, Frame), PageError> {
+async fn workspace(state: &AppState, slug: String) -> Result<(WorkspaceScope, Frame), PageError> {
     let (scope, ws) = state
         .db
-        .run(move |db| db.read(|c| workspaces::find_by_slug(c, &slug)))
+        .run(move |db| workspaces::find_public(db, &slug))
         .await?
         .ok_or_else(|| AppError::NotFound("privacy center".into()))?;
     Ok((

@@ -18,9 +18,8 @@ use crate::domain::outbox::mask_addresses;
 use crate::domain::{Email, ValidationErrors};
 use crate::error::AppError;
 use crate::mail::Mailer;
-use crate::store::outbox::{
-    self, Attempt, Claimed, Endpoint, Kind, Message, NewSubscription, Subscribe,
-};
+pub use crate::store::outbox::Endpoint;
+use crate::store::outbox::{self, Attempt, Claimed, Kind, Message, NewSubscription, Subscribe};
 use crate::store::{Db, StoreError, WorkspaceScope, audit, policies, workspaces};
 use crate::vault::Vault;
 use crate::webhooks::WebhookClient;
@@ -620,6 +619,16 @@ fn announce(
         }));
     audit::append(tx, Some(scope), &event, now)?;
     Ok(true)
+}
+
+/// The workspace's webhook endpoints (their secrets are shown once, at creation).
+pub fn list_endpoints(db: &Db, scope: &WorkspaceScope) -> Result<Vec<Endpoint>, AppError> {
+    db.read(|c| Ok(outbox::list_endpoints(c, scope)?))
+}
+
+/// Subscribers to the workspace's policy notices: (confirmed, awaiting confirmation).
+pub fn subscriber_counts(db: &Db, scope: &WorkspaceScope) -> Result<(i64, i64), AppError> {
+    db.read(|c| Ok(outbox::subscriber_counts(c, scope)?))
 }
 
 #[cfg(test)]

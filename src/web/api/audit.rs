@@ -4,7 +4,7 @@ use super::ApiError;
 use super::auth::ApiKey;
 use crate::domain::apikey::Scope;
 use crate::error::AppError;
-use crate::store::audit::{self as audit_store, AuditEntry, AuditFilter, AuditRange};
+use crate::services::audit_log::{self, AuditEntry, AuditFilter, AuditRange};
 use crate::web::AppState;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -105,7 +105,7 @@ pub async fn list(
     let scope = key.workspace;
     let entries = state
         .db
-        .run(move |db| db.read(|c| audit_store::list(c, AuditRange::Workspace(&scope), &filter)))
+        .run(move |db| audit_log::list(db, AuditRange::Workspace(&scope), &filter))
         .await?;
     let next_before = (entries.len() == limit as usize)
         .then(|| entries.last().map(|e| e.seq))
@@ -138,7 +138,7 @@ pub async fn get(
     let scope = key.workspace;
     let entry = state
         .db
-        .run(move |db| db.read(|c| audit_store::get(c, &scope, seq)))
+        .run(move |db| audit_log::get(db, &scope, seq))
         .await?;
     Ok(HttpResponse::Ok().json(AuditEntryBody::from(entry)))
 }

@@ -11,8 +11,8 @@ use crate::domain::apikey::Scope;
 use crate::domain::import_plan::ImportPlan;
 use crate::domain::{ValidationErrors, fideslang, ropa};
 use crate::error::AppError;
+use crate::services::inventory as inventory_service;
 use crate::services::inventory::{self as service, ImportSummary};
-use crate::store::{inventory as inventory_store, workspaces};
 use crate::web::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -70,14 +70,7 @@ pub async fn export_ropa(
     let scope = key.workspace;
     let (workspace, inventory) = state
         .db
-        .run(move |db| {
-            db.read(|c| {
-                Ok::<_, AppError>((
-                    workspaces::get(c, &scope)?,
-                    inventory_store::load(c, &scope)?,
-                ))
-            })
-        })
+        .run(move |db| inventory_service::load_with_workspace(db, &scope))
         .await?;
     let records = ropa::build(&workspace, &inventory, chrono::Utc::now());
     Ok(match format {

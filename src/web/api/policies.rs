@@ -7,9 +7,9 @@ use super::problem::Problem;
 use crate::domain::apikey::Scope;
 use crate::domain::policy_timeline::VersionState;
 use crate::error::AppError;
+use crate::services::policies::PolicyVersion;
 use crate::services::policies::{self as service, DraftInput, PolicyDiff};
 use crate::services::publication::{self, PublishRequest};
-use crate::store::policies::PolicyVersion;
 use crate::web::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -390,8 +390,7 @@ pub async fn public_status(
     let current = state
         .db
         .run(move |db| {
-            let Some((scope, _)) = db.read(|c| crate::store::workspaces::find_by_slug(c, &s))?
-            else {
+            let Some((scope, _)) = crate::services::workspaces::find_public(db, &s)? else {
                 return Ok::<_, AppError>(None);
             };
             service::current(db, &scope)

@@ -4,7 +4,7 @@ use super::ApiError;
 use super::auth::ApiKey;
 use crate::domain::apikey::Scope;
 use crate::domain::workspace::{Workspace, WorkspaceSettingsInput};
-use crate::store::workspaces;
+use crate::services::workspaces;
 use crate::web::AppState;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -61,10 +61,7 @@ impl WorkspaceBody {
 )]
 pub async fn get(state: web::Data<AppState>, key: ApiKey) -> Result<HttpResponse, ApiError> {
     let scope = key.workspace;
-    let ws = state
-        .db
-        .run(move |db| db.read(|c| workspaces::get(c, &scope)))
-        .await?;
+    let ws = state.db.run(move |db| workspaces::get(db, &scope)).await?;
     Ok(HttpResponse::Ok().json(WorkspaceBody::new(ws, &key)))
 }
 

@@ -5,7 +5,7 @@ use super::session::SignedIn;
 use super::{Shell, ok};
 use crate::domain::staff::Permission;
 use crate::error::AppError;
-use crate::store::audit::{self as audit_store, AuditEntry, AuditFilter, AuditRange};
+use crate::services::audit_log::{self, AuditEntry, AuditFilter, AuditRange};
 use crate::web::AppState;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -134,7 +134,7 @@ pub async fn workspace(
     let scope = member.scope;
     let entries = state
         .db
-        .run(move |db| db.read(|c| audit_store::list(c, AuditRange::Workspace(&scope), &filter)))
+        .run(move |db| audit_log::list(db, AuditRange::Workspace(&scope), &filter))
         .await?;
     ok(&AuditPage {
         heading: format!("Audit log of {}", member.workspace.settings.legal_name),
@@ -160,7 +160,7 @@ pub async fn instance(
     let filter = query.filter()?;
     let entries = state
         .db
-        .run(move |db| db.read(|c| audit_store::list(c, AuditRange::Instance, &filter)))
+        .run(move |db| audit_log::list(db, AuditRange::Instance, &filter))
         .await?;
     ok(&AuditPage {
         heading: "Instance audit log".into(),

@@ -8,7 +8,7 @@ use crate::domain::apikey::Scope;
 use crate::domain::staff::Permission;
 use crate::error::AppError;
 use crate::services;
-use crate::store::apikeys::{self, ApiKeyInfo};
+use crate::services::apikeys::ApiKeyInfo;
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -45,7 +45,7 @@ async fn render(
     let scope = member.scope;
     let keys = state
         .db
-        .run(move |db| db.read(|c| apikeys::list(c, &scope)))
+        .run(move |db| services::apikeys::list(db, &scope))
         .await?;
     let mut page = KeysPage {
         shell: Shell::in_workspace(who, &member, "keys"),

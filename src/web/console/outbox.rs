@@ -8,7 +8,6 @@ use super::{Shell, ok};
 use crate::domain::staff::Permission;
 use crate::error::AppError;
 use crate::services::outbox::{self as service, OpenedMessage};
-use crate::store::outbox;
 use crate::web::AppState;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -39,7 +38,7 @@ pub async fn list(
         .run(move |db| {
             Ok::<_, AppError>((
                 service::recent_messages(db, &vault, &scope, SHOWN)?,
-                db.read(|c| outbox::subscriber_counts(c, &scope))?,
+                service::subscriber_counts(db, &scope)?,
             ))
         })
         .await?;

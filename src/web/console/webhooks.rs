@@ -9,7 +9,7 @@ use crate::domain::ValidationErrors;
 use crate::domain::staff::Permission;
 use crate::error::AppError;
 use crate::services::outbox as service;
-use crate::store::outbox::{self, Endpoint};
+use crate::services::outbox::Endpoint;
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -45,7 +45,7 @@ async fn render(
         .db
         .run(move |db| {
             Ok::<_, AppError>((
-                db.read(|c| outbox::list_endpoints(c, &scope))?,
+                service::list_endpoints(db, &scope)?,
                 service::recent_webhook_deliveries(db, &vault, &scope, 20)?,
             ))
         })
