@@ -162,6 +162,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(inventory::import::preview),
             )
             .route(
+                "/w/{slug}/inventory/{kind}",
+                web::get().to(inventory::section),
+            )
+            .route(
                 "/w/{slug}/inventory/{kind}/new",
                 web::get().to(inventory::new_form),
             )
