@@ -155,6 +155,11 @@ pub fn check(db: &Db, scope: &WorkspaceScope) -> Result<Vec<Finding>, AppError> 
     Ok(crate::domain::inventory_check::check(&load(db, scope)?))
 }
 
+/// How many records of erased people the legal hold `hold` keeps (deleting it releases them).
+pub fn records_held_by(db: &Db, scope: &WorkspaceScope, hold: &str) -> Result<i64, AppError> {
+    Ok(db.read(|c| crate::store::records::held_by(c, scope, hold))?)
+}
+
 pub fn get<T: InventoryItem>(db: &Db, scope: &WorkspaceScope, key: &str) -> Result<T, AppError> {
     let inv = load(db, scope)?;
     T::find(&inv, key).cloned().ok_or_else(|| {

@@ -19,6 +19,7 @@ pub mod publication;
 pub mod records;
 pub mod retention;
 pub mod secrets;
+pub mod subject_status;
 pub mod subjects;
 pub mod workspaces;
 

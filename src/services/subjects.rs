@@ -365,7 +365,7 @@ pub fn find_by_email(
 /// and, in the same transaction, to the audit chain as `subject.read` with `what` was read and
 /// the log row's id. The reason is free text that may name people, so it stays out of the chain,
 /// whose entries outlive it, and goes with the person's key when they are erased.
-fn log_access(
+pub(super) fn log_access(
     db: &Db,
     scope: &WorkspaceScope,
     row: &SubjectRow,

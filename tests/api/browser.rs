@@ -8,6 +8,10 @@
 //! Chromium and chromedriver come from the Debian packages `chromium` and `chromium-driver`
 //! (`.ci/run` installs them). Without them this test fails; it never skips.
 
+// The console at phone width: its own file, a child module so it shares this one's helpers.
+#[path = "browser_phone.rs"]
+mod phone;
+
 use crate::helpers::{self, PASSWORD};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -560,6 +564,11 @@ impl std::fmt::Display for WebDriverError {
 
 impl Browser {
     async fn launch(spki_pin: &str) -> Self {
+        Self::launch_sized(spki_pin, (1280, 900)).await
+    }
+
+    /// A browser whose window is `width` x `height` pixels.
+    async fn launch_sized(spki_pin: &str, (width, height): (u32, u32)) -> Self {
         for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
             assert!(
                 Path::new(path).exists(),
@@ -604,7 +613,7 @@ impl Browser {
             "--disable-sync".to_owned(),
             "--no-first-run".to_owned(),
             "--disable-quic".to_owned(),
-            "--window-size=1280,900".to_owned(),
+            format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", user_data.display()),
             format!("--ignore-certificate-errors-spki-list={spki_pin}"),
         ];
@@ -613,7 +622,16 @@ impl Browser {
                 "alwaysMatch": {
                     "browserName": "chrome",
                     "acceptInsecureCerts": false,
-                    "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+                    // Chromium keeps a window at least 500 pixels wide; the viewport is set
+                    // to the size asked for (a desktop browser's, no touch, no mobile zoom).
+                    "goog:chromeOptions": {
+                        "binary": CHROMIUM,
+                        "args": args,
+                        "mobileEmulation": { "deviceMetrics": {
+                            "width": width, "height": height, "pixelRatio": 1.0,
+                            "mobile": false, "touch": false,
+                        } },
+                    },
                     "goog:loggingPrefs": { "browser": "ALL" },
                 }
             }

@@ -48,18 +48,32 @@ async fn add_email_category(app: &TestApp, client: &Client) {
                 "description",
                 "The address a customer signs up with.\r\nUsed to log in.",
             ),
-            ("subject_kinds", "customer, instructor"),
+            // Lists come one value a row, the same name repeated; empty rows are skipped.
+            ("subject_kinds", "customer"),
+            ("subject_kinds", "instructor"),
+            ("subject_kinds", ""),
             ("source", "provided by the person"),
             ("sensitivity", "normal"),
-            (
-                "fields",
-                "email | keep | | the address\r\nnote | preview | 40",
-            ),
+            ("field_name", "email"),
+            ("field_handling", "keep"),
+            ("field_preview", ""),
+            ("field_description", "the address"),
+            ("field_name", "note"),
+            ("field_handling", "preview"),
+            ("field_preview", "40"),
+            ("field_description", ""),
+            ("field_name", ""),
+            ("field_handling", "keep"),
+            ("field_preview", ""),
+            ("field_description", ""),
         ],
     )
     .await;
     assert_eq!(status, 303);
-    assert!(to.starts_with(&format!("{BASE}?done=saved")), "{to}");
+    assert!(
+        to.starts_with(&format!("{BASE}/categories?done=saved")),
+        "{to}"
+    );
 }
 
 fn purpose_count(app: &TestApp) -> i64 {
@@ -76,9 +90,16 @@ async fn categories_and_purposes_are_added_edited_and_listed() {
     let (app, client) = setup().await;
     let (status, _, body) = app.page(&client, BASE).await;
     assert_eq!(status, 200);
-    assert!(body.contains("No data categories yet"), "{body}");
     assert!(body.contains(r#"aria-current="page">Inventory</a>"#));
     assert!(body.contains(&format!(r#"href="{BASE}/categories/new""#)));
+    assert!(
+        body.contains("the inventory has no data category"),
+        "the check"
+    );
+    let (status, _, body) = app.page(&client, &format!("{BASE}/categories")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("No data categories yet"), "{body}");
+    assert!(body.contains(&format!(r#"href="{BASE}/categories" aria-current="page""#)));
 
     add_email_category(&app, &client).await;
 
@@ -130,20 +151,35 @@ async fn categories_and_purposes_are_added_edited_and_listed() {
     .await;
     assert_eq!(status, 303);
 
-    let (_, _, body) = app.page(&client, BASE).await;
+    // Each kind has its page; items are listed by name, their keys second.
+    let (_, _, body) = app.page(&client, &format!("{BASE}/categories")).await;
     assert!(body.contains("E-mail address"));
+    assert!(body.contains(r#"<code class="key">user.contact.email</code>"#));
     assert!(body.contains("customer, instructor"));
     assert!(body.contains("note (preview, 40 characters)"));
+    let (_, _, body) = app.page(&client, &format!("{BASE}/purposes")).await;
     assert!(body.contains("Preventing abuse of accounts"));
     assert!(body.contains("Legitimate interests (Art. 6(1)(f))"));
     assert!(body.contains("only the address is used"));
     assert!(body.contains(&format!(r#"href="{BASE}/purposes/account""#)));
-    // A textarea's line breaks become one paragraph.
+    assert!(
+        body.contains(r#"E-mail address <code class="key">user.contact.email</code>"#),
+        "categories by name: {body}"
+    );
+    let (_, _, overview) = app.page(&client, BASE).await;
+    assert!(overview.contains(r#"Purposes <span class="count">(1)</span>"#));
+    // A textarea's line breaks become one paragraph; each field and kind is a row of its own,
+    // with two spare rows.
     let (_, _, form) = app
         .page(&client, &format!("{BASE}/categories/user.contact.email"))
         .await;
     assert!(form.contains("The address a customer signs up with. Used to log in."));
-    assert!(form.contains("email | keep | | the address\nnote | preview | 40"));
+    assert!(form.contains(r#"id="fields-1" name="field_name" value="email""#));
+    assert!(form.contains(r#"id="fields-2-preview" name="field_preview" value="40""#));
+    assert!(form.contains(r#"id="fields-4" name="field_name" value="""#));
+    assert!(!form.contains(r#"id="fields-5""#));
+    assert!(form.contains(r#"id="subject_kinds-2" name="subject_kinds" value="instructor""#));
+    assert!(form.contains(r#"id="subject_kinds-4" name="subject_kinds" value="""#));
 
     let actions = app.audit_actions();
     assert!(actions.contains(&"inventory.category.put".to_owned()));
@@ -211,35 +247,46 @@ async fn invalid_input_is_refused_with_the_typed_values_kept() {
     assert!(body.contains(r#"value="user.contact.email" id="categories-1" checked"#));
     assert_eq!(purpose_count(&app), 0);
 
-    // Bad field lines name their line; the rest of the form comes back.
+    // Bad field rows are named by their row, next to it; the rest of the form comes back.
+    let mut fields = vec![
+        ("key", "usage.message_log"),
+        ("name", "Message log"),
+        ("sensitivity", "high"),
+    ];
+    for (name, handling) in [
+        ("recipient", "keep"),
+        ("payload", "shred"),
+        ("Preview", "preview"),
+        ("", "keep"),
+    ] {
+        fields.extend([
+            ("field_name", name),
+            ("field_handling", handling),
+            ("field_preview", ""),
+            ("field_description", ""),
+        ]);
+    }
     let (status, _, body) = submit(
         &app,
         &client,
         &format!("{BASE}/categories/new"),
         "/categories/new",
-        &[
-            ("key", "usage.message_log"),
-            ("name", "Message log"),
-            ("sensitivity", "high"),
-            (
-                "fields",
-                "recipient | keep\npayload | shred\nPreview | preview",
-            ),
-        ],
+        &fields,
     )
     .await;
     assert_eq!(status, 422);
     assert!(
-        body.contains("line 2: &#39;shred&#39; is not a handling")
-            || body.contains("line 2: 'shred' is not a handling"),
+        body.contains("Fields, row 2: &#39;shred&#39; is not a handling")
+            || body.contains("Fields, row 2: 'shred' is not a handling"),
         "{body}"
     );
-    assert!(body.contains("line 3: name"), "{body}");
-    assert!(body.contains("line 3: preview_chars"), "{body}");
-    assert!(body.contains("payload | shred"));
+    assert!(body.contains("Fields, row 3: name"), "{body}");
+    assert!(body.contains("Fields, row 3: preview_chars"), "{body}");
+    assert!(body.contains(r#"<p class="field-error" id="fields-3-error">"#));
+    assert!(body.contains(r#"id="fields-2" name="field_name" value="payload""#));
     assert!(body.contains(r#"value="high" selected"#));
-    let (_, _, overview) = app.page(&client, BASE).await;
-    assert!(!overview.contains("usage.message_log"));
+    let (_, _, list) = app.page(&client, &format!("{BASE}/categories")).await;
+    assert!(!list.contains("usage.message_log"));
 
     // A retention rule needs a category and a number of days.
     let (status, _, body) = submit(
@@ -313,10 +360,18 @@ async fn a_category_in_use_cannot_be_deleted() {
         let (status, _, body) = submit(&app, &client, &new, &format!("/{kind}/new"), &fields).await;
         assert_eq!(status, 303, "{kind}: {body}");
     }
-    let (_, _, body) = app.page(&client, BASE).await;
+    let page = |kind: &str| {
+        let (app, client) = (&app, &client);
+        let path = format!("{BASE}/{kind}");
+        async move { app.page(client, &path).await.2 }
+    };
+    let body = page("recipients").await;
     assert!(body.contains("standard contractual clauses (Art. 46(2)(c))"));
     assert!(body.contains(">US<"));
+    let body = page("retention-rules").await;
     assert!(body.contains("30 days after account closure"));
+    assert!(body.contains(r#"E-mail address <code class="key">user.contact.email</code>"#));
+    let body = page("legal-holds").await;
     assert!(body.contains("all categories"));
     assert!(body.contains("2031-12-31"));
 
@@ -335,7 +390,8 @@ async fn a_category_in_use_cannot_be_deleted() {
         body.contains("system &#39;main-db&#39;") || body.contains("system 'main-db'"),
         "{body}"
     );
-    assert!(body.contains("E-mail address"), "the overview is shown");
+    assert!(body.contains("E-mail address"), "the categories are shown");
+    assert!(body.contains(r#"<h1>Data categories</h1>"#));
 
     // Once nothing uses it, it goes.
     for (kind, key) in [
@@ -377,7 +433,7 @@ async fn an_auditor_reads_but_cannot_change() {
     app.add_member("aulm", "audrey@example.org", "auditor");
     let auditor = app.logged_in("audrey@example.org").await;
 
-    let (status, csrf, body) = app.page(&auditor, BASE).await;
+    let (status, csrf, body) = app.page(&auditor, &format!("{BASE}/categories")).await;
     assert_eq!(status, 200);
     assert!(body.contains("E-mail address"));
     assert!(!body.contains("/categories/new"), "no add links");
@@ -407,7 +463,7 @@ async fn an_auditor_reads_but_cannot_change() {
             .await;
         assert_eq!(res.status(), 403, "{path}");
     }
-    let (_, _, body) = app.page(&owner, BASE).await;
+    let (_, _, body) = app.page(&owner, &format!("{BASE}/categories")).await;
     assert!(body.contains("E-mail address") && !body.contains("Changed"));
 
     // A post without the session's token is refused even for the owner.
@@ -443,7 +499,7 @@ async fn names_are_shown_escaped() {
     .await;
     assert_eq!(status, 303);
     for path in [
-        BASE.to_owned(),
+        format!("{BASE}/categories"),
         format!("{BASE}/categories/user.name"),
         format!("{BASE}/purposes/new"),
     ] {

@@ -450,3 +450,98 @@ async fn erasure_from_the_console_needs_the_typed_id_and_reports_what_holds_keep
         .count();
     assert_eq!(erased, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_is_found_by_their_exact_e_mail_within_the_workspace_and_the_search_is_logged() {
+    let c = setup().await;
+    c.subject("cus_1").await;
+    // Another workspace's person with the same address is not found from aulm.
+    let bo = c.app.create_admin("bo@example.org");
+    c.app.create_workspace(bo, "other");
+    let other_key = c.app.api_key("other", &["records:write"]);
+    let res = c
+        .app
+        .client
+        .post(c.app.url("/api/v1/subjects"))
+        .bearer_auth(&other_key)
+        .json(&json!({"external_id": "theirs", "email": EMAIL, "kind": "customer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    let sam = c.app.logged_in("sam@example.org").await;
+    let find = |email: &'static str| {
+        let (app, sam) = (&c.app, &sam);
+        async move {
+            let (_, csrf, list) = app.page(sam, "/console/w/aulm/subjects").await;
+            assert!(list.contains(r#"action="/console/w/aulm/subjects/find""#));
+            let res = app
+                .post_form(
+                    sam,
+                    "/console/w/aulm/subjects/find",
+                    &[("email", email), ("csrf", &csrf)],
+                )
+                .await;
+            let status = res.status().as_u16();
+            let to = location(&res);
+            (status, to, res.text().await.unwrap())
+        }
+    };
+    let logged_before = c.access_log_rows();
+    // Normalised as at ingestion: case and surrounding spaces do not matter.
+    let (status, to, _) = find("  Grace.Hopper@Example.ORG ").await;
+    assert_eq!(status, 303);
+    assert_eq!(to, "/console/w/aulm/subjects/cus_1");
+    assert_eq!(
+        c.access_log_rows(),
+        logged_before + 1,
+        "the look-up is logged"
+    );
+    let (_, _, page) = c.app.page(&sam, &to).await;
+    assert!(page.contains("Looked up by e-mail address"), "{page}");
+    assert!(!page.contains(EMAIL), "the address is not shown");
+
+    let (status, _, body) = find("nobody@example.org").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("No person with that e-mail."), "{body}");
+    assert!(
+        body.contains(r#"value="nobody@example.org""#),
+        "the typed value is kept"
+    );
+    assert!(
+        c.app
+            .audit_actions()
+            .contains(&"subject.looked_up".to_owned())
+    );
+
+    let (status, _, body) = find("not <an> address").await;
+    assert_eq!(status, 422);
+    assert!(body.contains(r#"id="email-error""#), "{body}");
+    assert!(
+        body.contains("not &#60;an&#62; address"),
+        "escaped and kept"
+    );
+
+    // Two people with one address: both are listed.
+    c.subject("cus_2").await;
+    let (status, _, body) = find(EMAIL).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("2 people have that e-mail"), "{body}");
+    assert!(body.contains(r#"href="/console/w/aulm/subjects/cus_1""#));
+    assert!(body.contains(r#"href="/console/w/aulm/subjects/cus_2""#));
+    assert!(!body.contains("theirs"), "only this workspace's people");
+
+    // The address is in no audit entry.
+    let details: Vec<String> = c
+        .app
+        .db
+        .read(|conn| {
+            let mut stmt = conn.prepare("SELECT detail || target FROM audit_log")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<Vec<String>, _>>()
+                .map_err(lethe::store::StoreError::from)
+        })
+        .unwrap();
+    assert!(details.iter().all(|d| !d.contains("grace")), "{details:?}");
+}

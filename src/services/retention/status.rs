@@ -253,6 +253,8 @@ fn category_fields(inventory: &Inventory, category: &str) -> Vec<String> {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SubjectFate {
     pub category: String,
+    /// The category's name in the inventory.
+    pub category_name: String,
     pub rule: String,
     /// "deleted", "anonymized" or "pseudonymized", and when.
     pub description: String,
@@ -287,6 +289,12 @@ pub fn subject_fates(
                 RetentionTrigger::AccountClosed => closed_at.map(|c| retention::due_at(rule, c)),
             };
             out.push(SubjectFate {
+                category_name: inventory
+                    .categories
+                    .iter()
+                    .find(|c| c.key == category)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default(),
                 category: category.clone(),
                 rule: rule.key.clone(),
                 description: retention::describe(rule, &fields),

@@ -119,6 +119,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(policy::delete),
             )
             .route("/w/{slug}/subjects", web::get().to(subjects::list))
+            // Before `subjects/{external_id}`, whose resource would answer a post here with 405.
+            .route("/w/{slug}/subjects/find", web::post().to(subjects::find))
             .route(
                 "/w/{slug}/subjects/{external_id}",
                 web::get().to(subjects::show),
@@ -168,6 +170,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/w/{slug}/inventory/import/preview",
                 web::post().to(inventory::import::preview),
+            )
+            .route(
+                "/w/{slug}/inventory/{kind}",
+                web::get().to(inventory::section),
             )
             .route(
                 "/w/{slug}/inventory/{kind}/new",

@@ -25,6 +25,8 @@ struct RetentionPage {
     rules: Vec<RuleStatus>,
     history: Vec<RunView>,
     own: Vec<OwnDataRule>,
+    /// The inventory's categories: (key, name), to name each rule's category.
+    categories: Vec<(String, String)>,
     can_run: bool,
     can_edit: bool,
     notice: Option<String>,
@@ -37,6 +39,14 @@ impl RetentionPage {
             .iter()
             .filter(|r| r.last_check.as_ref().is_some_and(|c| !c.passed))
             .collect()
+    }
+
+    /// The name of a category, or empty when the inventory has no such category.
+    fn category_name(&self, key: &str) -> &str {
+        self.categories
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, name)| name.as_str())
     }
 
     fn own_label(&self, t: &OwnData) -> &'static str {
@@ -85,16 +95,22 @@ async fn render(
         .workspace(state, slug, Permission::ViewInventory)
         .await?;
     let scope = member.scope;
-    let (rules, history, own) = state
+    let (rules, history, own, inventory) = state
         .db
         .run(move |db| {
             Ok::<_, AppError>((
                 retention::rule_statuses(db, &scope, chrono::Utc::now())?,
                 retention::list_runs(db, &scope, None, HISTORY)?,
                 retention::own_data_rules(db)?,
+                crate::services::inventory::load(db, &scope)?,
             ))
         })
         .await?;
+    let categories = inventory
+        .categories
+        .into_iter()
+        .map(|c| (c.key, c.name))
+        .collect();
     html(
         status,
         &RetentionPage {
@@ -102,6 +118,7 @@ async fn render(
             rules,
             history,
             own,
+            categories,
             can_run: member.role.allows(Permission::RunRetention),
             can_edit: member.role.allows(Permission::EditInventory),
             notice,

@@ -1,5 +1,6 @@
-//! The vault's people in the console: the list (ids and states only), one person's page (states,
-//! who has looked at them, restrict, lift, erase), and reading their records with a reason.
+//! The vault's people in the console: the list (ids and states only) with a search by e-mail
+//! address, one person's page (states, who has looked at them, restrict, lift, erase), and
+//! reading their records with a reason.
 //!
 //! Personal values are only shown on the response to the reason form: every such read goes to
 //! the person's access log, so nothing decrypted is rendered on a plain GET.
@@ -10,10 +11,8 @@ use super::session::{MemberOf, SignedIn};
 use super::{Shell, html, see_other};
 use crate::domain::staff::Permission;
 use crate::error::AppError;
+use crate::services::subject_status::{self, AccessEntry, AuditEntry, SubjectStatus};
 use crate::services::subjects::{self, HeldView, Reader, SubjectSummary, SubjectView};
-use crate::store::audit::{self as audit_store, AuditEntry, AuditFilter, AuditRange};
-use crate::store::records::{self as record_store, AccessEntry};
-use crate::store::subjects as subject_store;
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
@@ -52,6 +51,12 @@ struct ListPage {
     page: u32,
     pages: u32,
     refused: Vec<AuditEntry>,
+    /// The e-mail search: what was typed (shown again only on this response), why it was
+    /// refused, and what it found when that was not exactly one person.
+    email: String,
+    email_error: Option<String>,
+    searched: bool,
+    matches: Vec<String>,
 }
 
 pub async fn list(
@@ -64,51 +69,114 @@ pub async fn list(
         .workspace(&state, &slug, Permission::ViewSubjects)
         .await?;
     let page = page_number(&query.page);
+    render_list(&state, &who, &member, page, StatusCode::OK, |_| {}).await
+}
+
+async fn render_list(
+    state: &AppState,
+    who: &SignedIn,
+    member: &MemberOf,
+    page: u32,
+    status: StatusCode,
+    fill: impl FnOnce(&mut ListPage),
+) -> Result<HttpResponse, PageError> {
     let offset = (page - 1).saturating_mul(PAGE_SIZE);
     let scope = member.scope;
     let ((subjects, total), refused) = state
         .db
         .run(move |db| {
             let listed = subjects::list(db, &scope, PAGE_SIZE, offset)?;
-            let filter = AuditFilter {
-                action: "subject.refused_under_age".into(),
-                limit: REFUSALS_SHOWN,
-                ..AuditFilter::default()
-            };
-            let refused =
-                db.read(|c| audit_store::list(c, AuditRange::Workspace(&scope), &filter))?;
+            let refused = subject_status::recent_refusals(db, &scope, REFUSALS_SHOWN)?;
             Ok::<_, AppError>((listed, refused))
         })
         .await?;
     let per_page = i64::from(PAGE_SIZE);
     let pages = u32::try_from((total.max(1) + per_page - 1) / per_page).unwrap_or(u32::MAX);
-    super::ok(&ListPage {
-        shell: Shell::in_workspace(&who, &member, "subjects"),
+    let mut view = ListPage {
+        shell: Shell::in_workspace(who, member, "subjects"),
         subjects,
         total,
         page,
         pages,
         refused,
-    })
+        email: String::new(),
+        email_error: None,
+        searched: false,
+        matches: Vec::new(),
+    };
+    fill(&mut view);
+    // A typed address is a personal value: it must not linger in a cache.
+    Ok(no_store(html(status, &view)?))
 }
 
-/// A subject's states as the page shows them: no personal values, so no read to log.
-struct SubjectState {
-    external_id: String,
-    kind: String,
-    records: i64,
-    closed_at: Option<DateTime<Utc>>,
-    restricted_at: Option<DateTime<Utc>>,
-    restricted_reason: String,
-    erased_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
+#[derive(Deserialize, Default)]
+pub struct FindForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// Finds a person by their exact e-mail address (a post, so the address stays out of URLs and
+/// logs). One person found: their page; several: the list of them; none: a plain sentence.
+pub async fn find(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    slug: web::Path<String>,
+    form: web::Form<FindForm>,
+) -> Result<HttpResponse, PageError> {
+    let member = who
+        .workspace(&state, &slug, Permission::ViewSubjects)
+        .await?;
+    who.check_csrf(&form.csrf)?;
+    let email = form.into_inner().email;
+    let (scope, vault, caller, typed) = (
+        member.scope,
+        state.vault.clone(),
+        who.caller.clone(),
+        email.clone(),
+    );
+    let outcome = state
+        .db
+        .run(move |db| subject_status::lookup_by_email(db, &vault, &scope, &caller, &typed))
+        .await;
+    match outcome {
+        Ok(found) if found.len() == 1 => Ok(see_other(&format!(
+            "/console/w/{}/subjects/{}",
+            member.workspace.slug, found[0]
+        ))),
+        Ok(found) => {
+            render_list(&state, &who, &member, 1, StatusCode::OK, |p| {
+                p.email = email;
+                p.searched = true;
+                p.matches = found;
+            })
+            .await
+        }
+        Err(AppError::Validation(errors)) => {
+            let message = errors.for_field("email").map(|m| format!("E-mail: {m}."));
+            render_list(
+                &state,
+                &who,
+                &member,
+                1,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                |p| {
+                    p.email = email;
+                    p.email_error = message;
+                },
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Template)]
 #[template(path = "console/subject.html")]
 struct SubjectPage {
     shell: Shell,
-    subject: SubjectState,
+    subject: SubjectStatus,
     log: Vec<AccessEntry>,
     can_read: bool,
     can_read_restricted: bool,
@@ -135,40 +203,15 @@ async fn render_subject(
 ) -> Result<HttpResponse, PageError> {
     let (scope, id) = (member.scope, external_id.to_owned());
     let vault = state.vault.clone();
-    let (subject, log, fates) = state
+    let found = state
         .db
-        .run(move |db| {
-            let (subject, row_id) = db.read(|c| {
-                let row = subject_store::by_external_id(c, &scope, &id)?
-                    .ok_or_else(|| AppError::NotFound(format!("subject '{id}'")))?;
-                let records = record_store::count_for_subject(c, &scope, row.id)?;
-                let key = subjects::subject_key(&vault, &scope, &row)?;
-                let restricted_reason = subjects::restriction_reason(&row, key.as_ref(), &scope);
-                Ok::<_, AppError>((
-                    SubjectState {
-                        external_id: row.external_id,
-                        kind: row.kind,
-                        records,
-                        closed_at: row.closed_at,
-                        restricted_at: row.restricted_at,
-                        restricted_reason,
-                        erased_at: row.erased_at,
-                        created_at: row.created_at,
-                    },
-                    row.id,
-                ))
-            })?;
-            let fates =
-                crate::services::retention::subject_fates(db, &scope, row_id, subject.closed_at)?;
-            let log = subjects::access_log(db, &vault, &scope, &id)?;
-            Ok::<_, AppError>((subject, log, fates))
-        })
+        .run(move |db| subject_status::overview(db, &vault, &scope, &id))
         .await?;
     let role = member.role;
     let mut page = SubjectPage {
         shell: Shell::in_workspace(who, member, "subjects"),
-        subject,
-        log,
+        subject: found.status,
+        log: found.access_log,
         can_read: role.allows(Permission::ReadRecords),
         can_read_restricted: role.allows(Permission::ReadRestricted),
         can_manage: role.allows(Permission::ManageSubjects),
@@ -179,7 +222,7 @@ async fn render_subject(
         restrict_error: None,
         erase_error: None,
         erasure: None,
-        fates,
+        fates: found.fates,
     };
     fill(&mut page);
     html(status, &page)

@@ -107,6 +107,7 @@ fn options<C: Choice>() -> Vec<Opt> {
 /// The options of every select of the inventory forms.
 pub struct Options {
     pub sensitivity: Vec<Opt>,
+    pub handling: Vec<Opt>,
     pub legal_basis: Vec<Opt>,
     pub role: Vec<Opt>,
     pub safeguard: Vec<Opt>,
@@ -118,6 +119,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             sensitivity: options::<Sensitivity>(),
+            handling: options::<FieldHandling>(),
             legal_basis: options::<LegalBasis>(),
             role: options::<RecipientRole>(),
             safeguard: options::<TransferSafeguard>(),

@@ -1,132 +1,176 @@
-//! The fields box of the data category form: one field a line.
+//! The fields of the data category form: one field a row (name, handling, preview characters,
+//! description), each row its own inputs.
 
 use super::choice::Choice;
 use crate::domain::ValidationErrors;
 use crate::domain::inventory::{FieldHandling, FieldSpec};
 
-/// `name | handling | preview chars | description`, one field a line. Blank lines are skipped;
-/// handling defaults to `keep`, and is read leniently (`Mask card`, `mask-card`); a third column
-/// that is not a number is taken as the description when there is no fourth.
-pub fn parse_field_lines(raw: &str) -> (Vec<FieldSpec>, Vec<usize>, ValidationErrors) {
-    let (mut fields, mut lines, mut errors) = (Vec::new(), Vec::new(), ValidationErrors::default());
-    for (i, line) in raw.lines().enumerate() {
-        let n = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parts: Vec<&str> = line.splitn(4, '|').map(str::trim).collect();
-        let name = parts[0].to_owned();
+/// One row of the fields table, as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldRow {
+    pub name: String,
+    pub handling: String,
+    pub preview: String,
+    pub description: String,
+}
+
+impl FieldRow {
+    /// Nothing typed: a spare row, skipped. The handling alone does not count (a select always
+    /// posts a value).
+    pub fn is_blank(&self) -> bool {
+        self.name.trim().is_empty()
+            && self.preview.trim().is_empty()
+            && self.description.trim().is_empty()
+    }
+}
+
+/// The rows a form posted: the four lists of inputs, side by side. Every row renders all four
+/// inputs, so the lists line up; a missing value is empty. Blank rows are dropped, so rows are
+/// numbered as they are shown again.
+pub fn rows_from_columns(
+    names: &[String],
+    handlings: &[String],
+    previews: &[String],
+    descriptions: &[String],
+) -> Vec<FieldRow> {
+    let len = names
+        .len()
+        .max(handlings.len())
+        .max(previews.len())
+        .max(descriptions.len());
+    let at = |v: &[String], i: usize| v.get(i).cloned().unwrap_or_default();
+    (0..len)
+        .map(|i| FieldRow {
+            name: at(names, i),
+            handling: at(handlings, i),
+            preview: at(previews, i),
+            description: at(descriptions, i),
+        })
+        .filter(|r| !r.is_blank())
+        .collect()
+}
+
+/// The fields of the rows, and the errors found reading them, each on the field `fields-<row>`
+/// (rows count from 1). The handling defaults to `keep`.
+pub fn parse_field_rows(rows: &[FieldRow]) -> (Vec<FieldSpec>, ValidationErrors) {
+    let (mut fields, mut errors) = (Vec::new(), ValidationErrors::default());
+    for (i, row) in rows.iter().enumerate() {
+        let at = format!("fields-{}", i + 1);
+        let name = row.name.trim().to_owned();
         if name.is_empty() {
-            errors.add(
-                "fields",
-                format!("line {n}: the field name (before the first '|') is missing"),
-            );
-            continue;
+            errors.add(&at, "the field name is missing");
         }
-        let handling_raw = parts.get(1).copied().unwrap_or_default();
+        let handling_raw = row.handling.trim();
         let handling = if handling_raw.is_empty() {
             FieldHandling::Keep
         } else {
-            let normal = handling_raw.to_ascii_lowercase().replace([' ', '-'], "_");
-            match FieldHandling::parse(&normal) {
+            match FieldHandling::parse(handling_raw) {
                 Some(h) => h,
                 None => {
-                    errors.add(
-                        "fields",
-                        format!(
-                            "line {n}: '{handling_raw}' is not a handling; use keep, preview, refuse_card, mask_card or ip_country"
-                        ),
-                    );
-                    continue;
+                    errors.add(&at, format!("'{handling_raw}' is not a handling"));
+                    FieldHandling::Keep
                 }
             }
         };
-        let third = parts.get(2).copied().unwrap_or_default();
-        let mut description = parts.get(3).copied().unwrap_or_default().to_owned();
-        let preview_chars = if third.is_empty() {
+        let preview_raw = row.preview.trim();
+        let preview_chars = if preview_raw.is_empty() {
             None
-        } else if let Ok(chars) = third.parse::<u16>() {
+        } else if let Ok(chars) = preview_raw.parse::<u16>() {
             Some(chars)
-        } else if handling != FieldHandling::Preview && parts.len() == 3 {
-            description = third.to_owned();
-            None
         } else {
             errors.add(
-                "fields",
-                format!(
-                    "line {n}: '{third}' is not a number of characters (the third column, e.g. 40)"
-                ),
+                &at,
+                format!("'{preview_raw}' is not a number of characters (e.g. 40)"),
             );
-            continue;
+            None
         };
         fields.push(FieldSpec {
             name,
-            description,
+            description: row.description.trim().to_owned(),
             handling,
             preview_chars,
         });
-        lines.push(n);
     }
-    (fields, lines, errors)
+    (fields, errors)
 }
 
-/// The fields as the text area shows them.
-pub fn field_lines_text(fields: &[FieldSpec]) -> String {
+/// The fields as the form's rows show them.
+pub fn field_rows(fields: &[FieldSpec]) -> Vec<FieldRow> {
     fields
         .iter()
-        .map(|f| {
-            let mut cols = vec![
-                f.name.clone(),
-                f.handling.value(),
-                f.preview_chars.map(|n| n.to_string()).unwrap_or_default(),
-                f.description.clone(),
-            ];
-            while cols.len() > 1 && cols.last().is_some_and(|c| c.is_empty()) {
-                cols.pop();
-            }
-            let mut line = cols.remove(0);
-            for c in cols {
-                line.push_str(" |");
-                if !c.is_empty() {
-                    line.push(' ');
-                    line.push_str(&c);
-                }
-            }
-            line
+        .map(|f| FieldRow {
+            name: f.name.clone(),
+            handling: f.handling.value(),
+            preview: f.preview_chars.map(|n| n.to_string()).unwrap_or_default(),
+            description: f.description.clone(),
         })
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn field_lines_are_read_leniently() {
-        let (fields, lines, errors) = parse_field_lines(
-            "email\n\n preview | Preview | 40 | first characters \nnumber | Mask card\nip | ip-country | the address",
-        );
-        assert!(errors.is_empty(), "{}", errors.summary());
-        assert_eq!(lines, vec![1, 3, 4, 5]);
-        assert_eq!(fields[0].handling, FieldHandling::Keep);
-        assert_eq!(fields[1].preview_chars, Some(40));
-        assert_eq!(fields[1].description, "first characters");
-        assert_eq!(fields[2].handling, FieldHandling::MaskCard);
-        assert_eq!(fields[3].handling, FieldHandling::IpCountry);
-        assert_eq!(fields[3].description, "the address");
-        let text = field_lines_text(&fields);
-        assert_eq!(parse_field_lines(&text).0, fields);
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| (*s).to_owned()).collect()
     }
 
     #[test]
-    fn bad_field_lines_name_their_line() {
-        let (fields, _, errors) =
-            parse_field_lines("ok\nbad | shred\n | keep\np | preview | many | x");
-        assert_eq!(fields.len(), 1);
-        let all = errors.summary();
-        assert!(all.contains("line 2: 'shred' is not a handling"), "{all}");
-        assert!(all.contains("line 3: the field name"), "{all}");
-        assert!(all.contains("line 4: 'many' is not a number"), "{all}");
+    fn rows_line_up_and_blank_rows_are_dropped() {
+        let rows = rows_from_columns(
+            &strings(&["email", "", "note", ""]),
+            &strings(&["keep", "keep", "preview", "keep"]),
+            &strings(&["", "", "40", ""]),
+            &strings(&["the address", "", "", ""]),
+        );
+        assert_eq!(rows.len(), 2);
+        let (fields, errors) = parse_field_rows(&rows);
+        assert!(errors.is_empty(), "{}", errors.summary());
+        assert_eq!(fields[0].description, "the address");
+        assert_eq!(fields[1].handling, FieldHandling::Preview);
+        assert_eq!(fields[1].preview_chars, Some(40));
+        assert_eq!(field_rows(&fields), rows);
+    }
+
+    #[test]
+    fn bad_rows_name_their_row() {
+        let rows = vec![
+            FieldRow {
+                name: "ok".into(),
+                ..FieldRow::default()
+            },
+            FieldRow {
+                name: "bad".into(),
+                handling: "shred".into(),
+                ..FieldRow::default()
+            },
+            FieldRow {
+                description: "no name".into(),
+                ..FieldRow::default()
+            },
+            FieldRow {
+                name: "p".into(),
+                handling: "preview".into(),
+                preview: "many".into(),
+                ..FieldRow::default()
+            },
+        ];
+        let (_, errors) = parse_field_rows(&rows);
+        assert!(errors.for_field("fields-1").is_none());
+        assert!(
+            errors
+                .for_field("fields-2")
+                .is_some_and(|m| m.contains("'shred'"))
+        );
+        assert!(
+            errors
+                .for_field("fields-3")
+                .is_some_and(|m| m.contains("name is missing"))
+        );
+        assert!(
+            errors
+                .for_field("fields-4")
+                .is_some_and(|m| m.contains("'many'"))
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! sent), and the conversion of an item into those values and back.
 
 use super::choice::Choice;
-use super::fields::{field_lines_text, parse_field_lines};
+use super::fields::{FieldRow, field_rows, parse_field_rows, rows_from_columns};
 use crate::domain::ValidationErrors;
 use crate::domain::inventory::{
     DataCategory, LegalHold, Purpose, Recipient, RecipientRole, RetentionAction, RetentionRule,
@@ -18,12 +18,12 @@ pub struct Values {
     pub key: String,
     pub name: String,
     pub description: String,
-    /// Kinds of person, comma-separated.
-    pub subject_kinds: String,
+    /// Kinds of person, one a row.
+    pub subject_kinds: Vec<String>,
     pub source: String,
     pub sensitivity: String,
-    /// One field a line: `name | handling | preview chars | description`.
-    pub fields: String,
+    /// A data category's fields, one a row.
+    pub fields: Vec<FieldRow>,
     /// The "records may come without a person" box is ticked.
     pub subject_optional: bool,
     pub legal_basis: String,
@@ -42,10 +42,10 @@ pub struct Values {
     pub days: String,
     pub action: String,
     pub note: String,
-    /// A retention rule's schedule (crontab), transforms (one a line), claim, and whether the
-    /// "runs on its schedule" box is ticked.
+    /// A retention rule's schedule (crontab), transforms (one a row, `field: op [arguments]`),
+    /// claim, and whether the "runs on its schedule" box is ticked.
     pub schedule: String,
-    pub transforms: String,
+    pub transforms: Vec<String>,
     pub claim: String,
     pub enabled: bool,
     pub reason: String,
@@ -53,15 +53,27 @@ pub struct Values {
 }
 
 impl Values {
-    /// The fields of a posted form; `csrf` and unknown names are ignored.
+    /// The fields of a posted form; `csrf` and unknown names are ignored. Lists come as the
+    /// same name repeated, one value a row; empty rows are dropped.
     pub fn from_pairs(pairs: &[(String, String)]) -> Self {
         let mut v = Values::default();
+        let mut columns: [Vec<String>; 4] = Default::default();
         for (name, value) in pairs {
+            let list = match name.as_str() {
+                "categories" => Some(&mut v.categories),
+                "subject_kinds" => Some(&mut v.subject_kinds),
+                "transforms" => Some(&mut v.transforms),
+                "field_name" => Some(&mut columns[0]),
+                "field_handling" => Some(&mut columns[1]),
+                "field_preview" => Some(&mut columns[2]),
+                "field_description" => Some(&mut columns[3]),
+                _ => None,
+            };
+            if let Some(list) = list {
+                list.push(value.clone());
+                continue;
+            }
             let slot = match name.as_str() {
-                "categories" => {
-                    v.categories.push(value.clone());
-                    continue;
-                }
                 "subject_optional" => {
                     v.subject_optional = true;
                     continue;
@@ -73,10 +85,8 @@ impl Values {
                 "key" => &mut v.key,
                 "name" => &mut v.name,
                 "description" => &mut v.description,
-                "subject_kinds" => &mut v.subject_kinds,
                 "source" => &mut v.source,
                 "sensitivity" => &mut v.sensitivity,
-                "fields" => &mut v.fields,
                 "legal_basis" => &mut v.legal_basis,
                 "balancing_note" => &mut v.balancing_note,
                 "consent_prompt" => &mut v.consent_prompt,
@@ -92,7 +102,6 @@ impl Values {
                 "action" => &mut v.action,
                 "note" => &mut v.note,
                 "schedule" => &mut v.schedule,
-                "transforms" => &mut v.transforms,
                 "claim" => &mut v.claim,
                 "reason" => &mut v.reason,
                 "until" => &mut v.until,
@@ -100,6 +109,10 @@ impl Values {
             };
             *slot = value.clone();
         }
+        let [names, handlings, previews, descriptions] = columns;
+        v.fields = rows_from_columns(&names, &handlings, &previews, &descriptions);
+        v.subject_kinds = non_empty(v.subject_kinds);
+        v.transforms = non_empty(v.transforms);
         v
     }
 
@@ -118,21 +131,23 @@ impl Values {
     }
 }
 
-/// An item read from a form, the errors found while reading it, and for data categories the
-/// form line of each field (so the domain's `fields[i]` errors can name the line).
+/// The rows that hold something, trimmed.
+fn non_empty(rows: Vec<String>) -> Vec<String> {
+    rows.into_iter()
+        .map(|r| r.trim().to_owned())
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// An item read from a form, and the errors found while reading it.
 pub struct Parsed<T> {
     pub item: T,
     pub errors: ValidationErrors,
-    pub field_lines: Vec<usize>,
 }
 
 impl<T> Parsed<T> {
     fn new(item: T, errors: ValidationErrors) -> Self {
-        Parsed {
-            item,
-            errors,
-            field_lines: Vec::new(),
-        }
+        Parsed { item, errors }
     }
 }
 
@@ -145,46 +160,32 @@ pub trait FormItem: InventoryItem {
 }
 
 /// Reads the whole item: the form's own checks first, then the domain's rules for the fields
-/// the form did not already reject. Errors of category fields name their form line.
+/// (and rows) the form did not already reject.
 pub fn read<T: FormItem>(v: &Values) -> (T, ValidationErrors) {
-    let Parsed {
-        item,
-        mut errors,
-        field_lines,
-    } = T::from_values(v);
+    let Parsed { item, mut errors } = T::from_values(v);
     if let Err(domain) = item.clone().validated() {
-        for e in remap(domain, &field_lines).0 {
-            if e.field == "fields" || errors.for_field(&e.field).is_none() {
+        let flagged: Vec<String> = errors.0.iter().map(|e| e.field.clone()).collect();
+        for e in remap(domain).0 {
+            if !flagged.contains(&e.field) {
                 errors.0.push(e);
             }
         }
     }
-    (item, remap(errors, &field_lines))
+    (item, errors)
 }
 
-/// `fields[2]` → `fields`, "line 4: …"; `transforms[1].field` → `transforms`, "transform 2: …".
-pub fn remap(errors: ValidationErrors, field_lines: &[usize]) -> ValidationErrors {
+/// The domain's `fields[2]` → the form's row `fields-3`, `transforms[1].field` → `transforms-2`:
+/// the form drops empty rows, so the n-th item is the n-th row shown.
+pub fn remap(errors: ValidationErrors) -> ValidationErrors {
     let mut out = ValidationErrors::default();
     for e in errors.0 {
-        if let Some(rest) = e.field.strip_prefix("transforms[") {
-            let n = rest
-                .split(']')
-                .next()
-                .and_then(|i| i.parse::<usize>().ok())
-                .map_or(0, |i| i + 1);
-            out.add("transforms", format!("transform {n}: {}", e.message));
-            continue;
-        }
-        let index = e
-            .field
-            .strip_prefix("fields[")
-            .and_then(|rest| rest.strip_suffix(']'))
-            .and_then(|i| i.parse::<usize>().ok());
-        match index {
-            Some(i) => {
-                let line = field_lines.get(i).copied().unwrap_or(i + 1);
-                out.add("fields", format!("line {line}: {}", e.message));
-            }
+        let row = ["fields", "transforms"].into_iter().find_map(|list| {
+            let rest = e.field.strip_prefix(list)?.strip_prefix('[')?;
+            let index = rest.split(']').next()?.parse::<usize>().ok()?;
+            Some(format!("{list}-{}", index + 1))
+        });
+        match row {
+            Some(field) => out.add(&field, e.message),
             None => out.0.push(e),
         }
     }
@@ -227,10 +228,10 @@ impl FormItem for DataCategory {
             key: self.key.clone(),
             name: self.name.clone(),
             description: self.description.clone(),
-            subject_kinds: self.subject_kinds.join(", "),
+            subject_kinds: self.subject_kinds.clone(),
             source: self.source.clone(),
             sensitivity: self.sensitivity.value(),
-            fields: field_lines_text(&self.fields),
+            fields: field_rows(&self.fields),
             subject_optional: self.subject_optional,
             ..Values::blank()
         }
@@ -239,29 +240,19 @@ impl FormItem for DataCategory {
     fn from_values(v: &Values) -> Parsed<Self> {
         let mut errors = ValidationErrors::default();
         let sensitivity = choice(&mut errors, "sensitivity", &v.sensitivity, "a sensitivity");
-        let (fields, field_lines, field_errors) = parse_field_lines(&v.fields);
+        let (fields, field_errors) = parse_field_rows(&v.fields);
         errors.0.extend(field_errors.0);
         let item = DataCategory {
             key: v.key.trim().to_owned(),
             name: v.name.clone(),
             description: one_paragraph(&v.description),
-            subject_kinds: v
-                .subject_kinds
-                .split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            subject_kinds: non_empty(v.subject_kinds.clone()),
             source: v.source.clone(),
             sensitivity,
             fields,
             subject_optional: v.subject_optional,
         };
-        Parsed {
-            item,
-            errors,
-            field_lines,
-        }
+        Parsed::new(item, errors)
     }
 }
 
@@ -371,7 +362,10 @@ impl FormItem for RetentionRule {
             action: self.action.value(),
             note: self.note.clone(),
             schedule: self.schedule.source().to_owned(),
-            transforms: to_lines(&self.transforms),
+            transforms: to_lines(&self.transforms)
+                .lines()
+                .map(str::to_owned)
+                .collect(),
             claim: self.claim.clone(),
             enabled: self.enabled,
             ..Values::blank()
@@ -410,9 +404,10 @@ impl FormItem for RetentionRule {
             errors.add("schedule", e.to_string());
             CronSchedule::daily()
         });
-        let transforms = parse_lines(&v.transforms).unwrap_or_else(|problems| {
-            for (line, message) in problems {
-                errors.add("transforms", format!("line {line}: {message}"));
+        let rows = non_empty(v.transforms.clone());
+        let transforms = parse_lines(&rows.join("\n")).unwrap_or_else(|problems| {
+            for (row, message) in problems {
+                errors.add(&format!("transforms-{row}"), message);
             }
             Vec::new()
         });
@@ -470,18 +465,83 @@ mod tests {
     use crate::domain::inventory::LegalBasis;
 
     #[test]
-    fn domain_errors_of_fields_name_the_form_line() {
-        let v = Values {
-            key: "user.contact.email".into(),
-            name: "E-mail".into(),
-            sensitivity: "normal".into(),
-            fields: "\nemail\nEmail | keep\nsnippet | preview".into(),
-            ..Values::default()
-        };
+    fn domain_errors_of_fields_name_the_form_row() {
+        let pairs: Vec<(String, String)> = [
+            ("key", "user.contact.email"),
+            ("name", "E-mail"),
+            ("sensitivity", "normal"),
+            ("subject_kinds", " customer "),
+            ("subject_kinds", ""),
+            ("field_name", ""),
+            ("field_handling", "keep"),
+            ("field_preview", ""),
+            ("field_description", ""),
+            ("field_name", "email"),
+            ("field_handling", "keep"),
+            ("field_preview", ""),
+            ("field_description", ""),
+            ("field_name", "Email"),
+            ("field_handling", "keep"),
+            ("field_preview", ""),
+            ("field_description", ""),
+            ("field_name", "snippet"),
+            ("field_handling", "preview"),
+            ("field_preview", ""),
+            ("field_description", "first words"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let v = Values::from_pairs(&pairs);
+        assert_eq!(v.subject_kinds, vec!["customer".to_owned()]);
+        assert_eq!(v.fields.len(), 3, "the blank row is dropped");
         let (_, errors) = read::<DataCategory>(&v);
-        let all = errors.summary();
-        assert!(all.contains("fields: line 3: name"), "{all}");
-        assert!(all.contains("fields: line 4: preview_chars"), "{all}");
+        assert!(
+            errors.for_field("fields-1").is_none(),
+            "{}",
+            errors.summary()
+        );
+        assert!(
+            errors
+                .for_field("fields-2")
+                .is_some_and(|m| m.starts_with("name")),
+            "{}",
+            errors.summary()
+        );
+        assert!(
+            errors
+                .for_field("fields-3")
+                .is_some_and(|m| m.starts_with("preview_chars")),
+            "{}",
+            errors.summary()
+        );
+    }
+
+    #[test]
+    fn transforms_are_read_one_a_row() {
+        let rule = RetentionRule {
+            transforms: parse_lines("note: truncate 20\ndrop_subject").unwrap_or_default(),
+            ..read::<RetentionRule>(&Values {
+                key: "notes".into(),
+                category: "support.note".into(),
+                days: "30".into(),
+                ..Values::blank()
+            })
+            .0
+        };
+        let v = rule.to_values();
+        assert_eq!(v.transforms, vec!["note: truncate 20", "drop_subject"]);
+        let bad = Values {
+            transforms: vec!["note: truncate 20".into(), "note: shred".into()],
+            ..v
+        };
+        let (_, errors) = read::<RetentionRule>(&bad);
+        assert!(errors.for_field("transforms-1").is_none());
+        assert!(
+            errors.for_field("transforms-2").is_some(),
+            "{}",
+            errors.summary()
+        );
     }
 
     #[test]
