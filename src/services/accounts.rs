@@ -7,7 +7,8 @@ use crate::domain::audit::Actor;
 use crate::domain::staff::check_password;
 use crate::domain::{Email, ValidationErrors, totp};
 use crate::error::AppError;
-use crate::store::sessions::{Session, Stage};
+use crate::store::sessions::Session;
+pub use crate::store::sessions::Stage;
 use crate::store::staff::{StaffAccount, TokenPurpose};
 use crate::store::{Db, audit, sessions, staff};
 use crate::vault::Vault;
@@ -26,7 +27,7 @@ pub struct NewSession {
 }
 
 fn start_session(
-    conn: &rusqlite::Connection,
+    conn: &crate::store::Connection,
     staff_id: i64,
     stage: Stage,
 ) -> Result<NewSession, AppError> {

@@ -8,11 +8,11 @@ use crate::domain::anchor::{
 };
 use crate::domain::audit::ChainBreak;
 use crate::error::AppError;
+use crate::store::Connection;
 use crate::store::audit::{self, Checkpoint};
 use crate::store::keystore::KeyStore;
 use crate::store::{Db, StoreError};
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 
 /// How the chain holds the anchor at `seq` with `hash`.
 fn status_of(

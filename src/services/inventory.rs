@@ -9,9 +9,9 @@ use crate::domain::inventory::{
 };
 use crate::domain::inventory_check::Finding;
 use crate::error::AppError;
+use crate::store::Connection;
 use crate::store::{Db, StoreError, WorkspaceScope, audit, inventory};
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde::Serialize;
 
 /// What the use cases need to know of each kind of item.

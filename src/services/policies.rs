@@ -10,11 +10,11 @@ use crate::domain::policy_diff::{self, DiffLine};
 use crate::domain::policy_timeline::{Dated, Timeline, VersionState};
 use crate::domain::text;
 use crate::error::AppError;
+use crate::store::Connection;
 use crate::store::policies::NewDraft;
 pub use crate::store::policies::PolicyVersion;
 use crate::store::{Db, WorkspaceScope, audit, inventory, policies, workspaces};
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 
 const MAX_MARKDOWN_BYTES: usize = 200 * 1024;
 

@@ -11,10 +11,10 @@ use crate::domain::inventory_check::{self, Finding, Severity};
 use crate::domain::policy_diff::{self, DiffLine};
 use crate::domain::publication::{check_notice, earliest_material_effect};
 use crate::error::AppError;
+use crate::store::Connection;
 use crate::store::policies::{PolicyVersion, Publication};
 use crate::store::{Db, WorkspaceScope, audit, policies, records, workspaces};
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::Connection;
 
 /// What a publisher asks for.
 #[derive(Debug, Clone, Default)]

@@ -29,7 +29,11 @@ use chrono::{DateTime, Utc};
 use r2d2::Pool;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
-use rusqlite::{Connection, Row, Transaction, TransactionBehavior};
+/// What a `Db::read` / `Db::write` closure receives. Services hand it on to store functions to
+/// compose several in one transaction; only the store runs SQL on it, and only the store names
+/// `rusqlite` (both checked by tests/api/layers.rs).
+pub use rusqlite::{Connection, Transaction};
+use rusqlite::{Row, TransactionBehavior};
 use std::path::Path;
 use std::time::Duration;
 

@@ -519,7 +519,7 @@ pub fn announce_due(db: &Db, vault: &Vault, base_url: &str) -> Result<usize, App
 }
 
 fn announce(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &crate::store::Transaction<'_>,
     key: &OutboxKey,
     version: i64,
     base_url: &str,

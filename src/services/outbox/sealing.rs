@@ -4,11 +4,11 @@
 //! value is bound to its owner and row id, so it cannot be moved to another row or owner.
 
 use crate::error::AppError;
+use crate::store::Connection;
 use crate::store::WorkspaceScope;
 use crate::store::outbox::{self, Kind, NewMessage};
 use crate::vault::{self, SealError, SecretKey, Vault};
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde::Deserialize;
 
 /// What is personal in a message, sealed as one value.

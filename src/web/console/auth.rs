@@ -8,8 +8,8 @@ use super::session::{
 };
 use crate::domain::ValidationErrors;
 use crate::error::AppError;
+use crate::services::accounts::Stage;
 use crate::services::{Caller, accounts};
-use crate::store::sessions::Stage;
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};

@@ -61,7 +61,7 @@ enum Checked {
 /// Reads the document and plans its import against the workspace's inventory now.
 async fn check(
     state: &AppState,
-    scope: crate::store::WorkspaceScope,
+    scope: crate::services::WorkspaceScope,
     document: &str,
 ) -> Result<Checked, PageError> {
     let doc = match fideslang::parse(document) {
