@@ -6,6 +6,7 @@ pub mod anchors;
 pub mod apikeys;
 pub mod demo;
 pub mod erasure;
+pub mod holds;
 pub mod inventory;
 pub mod keys;
 pub mod login_guard;
@@ -15,6 +16,7 @@ pub mod publication;
 pub mod records;
 pub mod retention;
 pub mod secrets;
+pub mod subject_list;
 pub mod subjects;
 pub mod workspaces;
 

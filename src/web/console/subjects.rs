@@ -164,7 +164,7 @@ async fn render_subject(
             Ok::<_, AppError>((subject, log, fates))
         })
         .await?;
-    let role = member.role;
+    let role = member.roles;
     let mut page = SubjectPage {
         shell: Shell::in_workspace(who, member, "subjects"),
         subject,
@@ -299,7 +299,7 @@ pub async fn records(
     let offset = (page - 1).saturating_mul(RECORDS_PER_READ);
     let reader = Reader::new(
         &who.caller,
-        member.role.allows(Permission::ReadRestricted),
+        member.roles.allows(Permission::ReadRestricted),
         reason.clone(),
     );
     let (scope, vault, id) = (member.scope, state.vault.clone(), external_id.clone());

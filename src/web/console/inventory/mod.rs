@@ -150,7 +150,7 @@ async fn render_overview(
             shell: Shell::in_workspace(who, &member, "inventory"),
             inv,
             findings,
-            can_edit: member.role.allows(Permission::EditInventory),
+            can_edit: member.roles.allows(Permission::EditInventory),
             error,
             notice,
         },
@@ -304,7 +304,7 @@ fn form_page<T: FormItem>(
         kind: T::KIND.segment(),
         what: T::WHAT,
         creating,
-        can_edit: member.role.allows(Permission::EditInventory),
+        can_edit: member.roles.allows(Permission::EditInventory),
         errors: errors
             .0
             .iter()
