@@ -19,6 +19,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// What was there and is no more, for good (an erased person's records).
+    #[error("{0}")]
+    Gone(String),
     /// A path that exists, asked with a method it does not answer; `allow` lists those it does.
     #[error("{path} answers only to {}", allow.join(", "))]
     MethodNotAllowed {
@@ -45,6 +48,7 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Gone(_) => StatusCode::GONE,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -62,6 +66,7 @@ impl AppError {
             AppError::Forbidden(_) => "Not allowed",
             AppError::NotFound(_) => "Not found",
             AppError::Conflict(_) => "Conflict",
+            AppError::Gone(_) => "Gone",
             AppError::MethodNotAllowed { .. } => "Method not allowed",
             AppError::PayloadTooLarge { .. } => "Request body too large",
             AppError::UnsupportedMediaType(_) => "Unsupported media type",

@@ -47,7 +47,9 @@ impl Scope {
             Scope::RecordsWrite => {
                 "send people and their records; close, restrict, unrestrict and erase people"
             }
-            Scope::RecordsRead => "read people and their decrypted records (each read is logged)",
+            Scope::RecordsRead => {
+                "list people (ids and states), read them and their decrypted records, and the records legal holds keep of erased people (each read is logged)"
+            }
             Scope::ConsentWrite => "record consent decisions (not yet available)",
             Scope::ConsentRead => "read consent decisions (not yet available)",
             Scope::RequestsWrite => "open and answer people's requests (not yet available)",

@@ -87,6 +87,72 @@ impl Role {
     }
 }
 
+/// The roles one member holds in a workspace: at least one (see [`Roles::parse`]); what they
+/// may do is the union of their roles' permissions, so an owner who is also the privacy officer
+/// reads restricted people as the privacy officer does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Roles(u8);
+
+impl Roles {
+    fn bit(role: Role) -> u8 {
+        1 << (role as u8)
+    }
+
+    pub fn one(role: Role) -> Roles {
+        Roles(Self::bit(role))
+    }
+
+    /// Role names as a form or a request sends them; none, or an unknown one, is an error.
+    pub fn parse<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Result<Roles, String> {
+        let mut roles = Roles::default();
+        for name in names {
+            roles = roles.with(Role::parse(name.as_ref().trim())?);
+        }
+        if roles.is_empty() {
+            return Err("choose at least one role".into());
+        }
+        Ok(roles)
+    }
+
+    pub fn with(self, role: Role) -> Roles {
+        Roles(self.0 | Self::bit(role))
+    }
+
+    pub fn contains(self, role: Role) -> bool {
+        self.0 & Self::bit(role) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The roles in the matrix's order.
+    pub fn iter(self) -> impl Iterator<Item = Role> {
+        Role::ALL.into_iter().filter(move |r| self.contains(*r))
+    }
+
+    /// The union of the roles' permissions.
+    pub fn allows(self, p: Permission) -> bool {
+        self.iter().any(|r| r.allows(p))
+    }
+
+    /// "Owner, Privacy officer", for people.
+    pub fn label(self) -> String {
+        self.iter().map(Role::label).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `["owner", "privacy_officer"]`, for the audit log.
+    pub fn names(self) -> Vec<&'static str> {
+        self.iter().map(Role::as_str).collect()
+    }
+}
+
+impl FromIterator<Role> for Roles {
+    fn from_iter<I: IntoIterator<Item = Role>>(iter: I) -> Roles {
+        iter.into_iter().fold(Roles::default(), Roles::with)
+    }
+}
+
 /// Something a member may or may not do in a workspace. Later capabilities add their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Permission {
@@ -244,6 +310,29 @@ mod tests {
                 "{role:?}"
             );
         }
+    }
+
+    #[test]
+    fn several_roles_allow_the_union_of_their_permissions() {
+        let one_person = Roles::parse(["owner", "privacy_officer"]).unwrap();
+        for p in Permission::ALL {
+            assert_eq!(
+                one_person.allows(p),
+                Role::Owner.allows(p) || Role::PrivacyOfficer.allows(p),
+                "{p:?}"
+            );
+        }
+        assert!(one_person.allows(ReadRestricted) && one_person.allows(ManageMembers));
+        assert!(!Roles::one(Role::Owner).allows(ReadRestricted));
+        assert_eq!(one_person.label(), "Owner, Privacy officer");
+        assert_eq!(one_person.names(), ["owner", "privacy_officer"]);
+        assert_eq!(
+            [Role::Auditor, Role::Owner].into_iter().collect::<Roles>(),
+            Roles::parse(["owner", "auditor", "owner"]).unwrap()
+        );
+        assert!(Roles::parse(Vec::<String>::new()).is_err(), "at least one");
+        assert!(Roles::parse(["owner", "root"]).is_err());
+        assert!(!Roles::default().allows(ViewWorkspace));
     }
 
     #[test]

@@ -16,6 +16,8 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
+pub use super::subject_list::{SubjectPage, SubjectSummary, list, list_after};
+
 impl From<VaultError> for AppError {
     fn from(e: VaultError) -> Self {
         match e {
@@ -501,6 +503,9 @@ pub fn read_records(
     // committed in between cannot be missed.
     let (row, stored, total) = db.read_snapshot(|c| {
         let row = find(c, scope, external_id)?;
+        if row.erased_at.is_some() {
+            return Err(erased(external_id));
+        }
         if row.restricted_at.is_some() && !reader.may_read_restricted {
             return Err(AppError::Forbidden(format!(
                 "processing of subject '{external_id}' is restricted: their records are kept but only the privacy officer may read them"
@@ -537,7 +542,16 @@ pub fn read_records(
     })
 }
 
-fn open_record(
+/// The answer about an erased person's records: none are theirs any more, and those a legal
+/// hold keeps are read by that hold (the console says the same on the person's page).
+pub fn erased(external_id: &str) -> AppError {
+    AppError::Gone(format!(
+        "Subject '{external_id}' was erased: their profile is gone and their data key destroyed. \
+         Records a legal hold keeps are no longer theirs; they are read by their hold."
+    ))
+}
+
+pub(crate) fn open_record(
     scope: &WorkspaceScope,
     r: &StoredRecord,
     keys: &KeyRing,
@@ -628,42 +642,4 @@ pub fn seal_stored_reasons(db: &Db, vault: &Vault) -> Result<usize, AppError> {
         db.checkpoint_truncate()?;
     }
     Ok(sealed)
-}
-
-/// A subject in a list: states and counts only, no personal values (no read to log).
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct SubjectSummary {
-    pub external_id: String,
-    pub kind: String,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub restricted: bool,
-    pub erased_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub records: i64,
-}
-
-/// A page of subjects, newest first, and how many there are in all.
-pub fn list(
-    db: &Db,
-    scope: &WorkspaceScope,
-    limit: u32,
-    offset: u32,
-) -> Result<(Vec<SubjectSummary>, i64), AppError> {
-    db.read(|c| {
-        let rows = subjects::list(c, scope, limit, offset)?;
-        let total = subjects::count(c, scope)?;
-        let page = rows
-            .into_iter()
-            .map(|(s, records)| SubjectSummary {
-                external_id: s.external_id,
-                kind: s.kind,
-                closed_at: s.closed_at,
-                restricted: s.restricted_at.is_some(),
-                erased_at: s.erased_at,
-                created_at: s.created_at,
-                records,
-            })
-            .collect();
-        Ok((page, total))
-    })
 }

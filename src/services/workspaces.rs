@@ -2,7 +2,7 @@
 
 use super::Caller;
 use crate::crypto;
-use crate::domain::staff::Role;
+use crate::domain::staff::{Role, Roles};
 use crate::domain::workspace::{Slug, Workspace, WorkspaceSettings, WorkspaceSettingsInput};
 use crate::domain::{Email, ValidationErrors};
 use crate::error::AppError;
@@ -30,7 +30,7 @@ pub fn create(
     let now = Utc::now();
     db.write(|tx| {
         let scope = workspaces::create(tx, &slug, &settings, now)?;
-        members::add(tx, &scope, owner_id, Role::Owner, now)?;
+        members::add(tx, &scope, owner_id, Roles::one(Role::Owner), now)?;
         let event = caller
             .event("workspace.create", format!("workspace:{}", slug.as_str()))
             .detail(serde_json::to_value(&settings).unwrap_or_default());
@@ -95,14 +95,14 @@ pub fn add_member(
     caller: &Caller,
     scope: &WorkspaceScope,
     email: &str,
-    role: &str,
+    roles: &[String],
     base_url: &str,
 ) -> Result<Option<String>, AppError> {
     let mut errors = ValidationErrors::default();
     let email = errors.check("email", Email::parse(email));
-    let role = errors.check("role", Role::parse(role));
+    let roles = errors.check("role", Roles::parse(roles));
     errors.clone().into_result()?;
-    let (Some(email), Some(role)) = (email, role) else {
+    let (Some(email), Some(roles)) = (email, roles) else {
         return Err(errors.into());
     };
     let now = Utc::now();
@@ -123,40 +123,45 @@ pub fn add_member(
                 (id, Some(format!("{base_url}/console/invite/{token}")))
             }
         };
-        members::add(tx, scope, staff_id, role, now)?;
+        members::add(tx, scope, staff_id, roles, now)?;
         let event = caller
             .event("member.add", format!("staff:{staff_id}"))
-            .detail(serde_json::json!({ "email": email.as_str(), "role": role.as_str(), "invited": link.is_some() }));
+            .detail(serde_json::json!({ "email": email.as_str(), "roles": roles.names(), "invited": link.is_some() }));
         audit::append(tx, Some(scope), &event, now)?;
         Ok(link)
     })
 }
 
-pub fn change_role(
+/// Gives a member exactly `roles` (at least one). The workspace's last owner keeps the owner
+/// role, whatever else they gain or lose.
+pub fn set_roles(
     db: &Db,
     caller: &Caller,
     scope: &WorkspaceScope,
     staff_id: i64,
-    role: &str,
+    roles: &[String],
 ) -> Result<(), AppError> {
-    let role = Role::parse(role).map_err(|m| ValidationErrors::single("role", m))?;
+    let roles = Roles::parse(roles).map_err(|m| ValidationErrors::single("role", m))?;
     db.write(|tx| {
         let current = members::list(tx, scope)?
             .into_iter()
             .find(|m| m.staff_id == staff_id)
             .ok_or_else(|| AppError::NotFound("member".into()))?;
-        if current.role == Role::Owner
-            && role != Role::Owner
+        if current.roles == roles {
+            return Ok(());
+        }
+        if current.roles.contains(Role::Owner)
+            && !roles.contains(Role::Owner)
             && members::count_owners(tx, scope)? <= 1
         {
             return Err(AppError::Conflict(
                 "A workspace needs at least one owner: make someone else owner first.".into(),
             ));
         }
-        members::set_role(tx, scope, staff_id, role)?;
+        members::set_roles(tx, scope, staff_id, roles)?;
         let event = caller
             .event("member.role_change", format!("staff:{staff_id}"))
-            .detail(serde_json::json!({ "from": current.role.as_str(), "to": role.as_str() }));
+            .detail(serde_json::json!({ "from": current.roles.names(), "to": roles.names() }));
         audit::append(tx, Some(scope), &event, Utc::now())?;
         Ok(())
     })
@@ -173,7 +178,7 @@ pub fn remove_member(
             .into_iter()
             .find(|m| m.staff_id == staff_id)
             .ok_or_else(|| AppError::NotFound("member".into()))?;
-        if current.role == Role::Owner && members::count_owners(tx, scope)? <= 1 {
+        if current.roles.contains(Role::Owner) && members::count_owners(tx, scope)? <= 1 {
             return Err(AppError::Conflict(
                 "The last owner of a workspace cannot be removed.".into(),
             ));

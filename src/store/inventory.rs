@@ -42,6 +42,16 @@ fn table(kind: InventoryKind) -> &'static str {
     }
 }
 
+/// Whether the inventory holds the item `key` of `kind`.
+pub fn contains(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    kind: InventoryKind,
+    key: &str,
+) -> Result<bool, StoreError> {
+    Ok(id_of(conn, scope, kind, key)?.is_some())
+}
+
 fn id_of(
     conn: &Connection,
     scope: &WorkspaceScope,

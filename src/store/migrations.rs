@@ -25,6 +25,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../../migrations/0012_instance_mail_and_reset_links.sql"),
     ),
+    (
+        13,
+        include_str!("../../migrations/0013_member_roles_held_records.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -76,8 +80,8 @@ mod tests {
 
     #[test]
     fn migrations_are_numbered_in_order_and_apply_to_an_empty_database() {
-        for (i, (v, _)) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(*v, i as i64 + 1, "migrations must be numbered 1, 2, 3…");
+        for ((v, _), want) in MIGRATIONS.iter().zip(1..) {
+            assert_eq!(*v, want, "migrations must be numbered 1, 2, 3…");
         }
         let mut conn = Connection::open_in_memory().unwrap();
         apply(&mut conn).unwrap();
@@ -90,6 +94,43 @@ mod tests {
             })
             .unwrap();
         assert_eq!(violations, 0);
+    }
+
+    #[test]
+    fn each_membership_keeps_its_role_as_its_first_of_several() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        apply_until(&mut conn, 11).unwrap();
+        let t = "'2026-01-01T00:00:00.000000Z'";
+        conn.execute_batch(&format!(
+            "INSERT INTO workspaces (id, slug, legal_name, contact_email, created_at, updated_at) \
+             VALUES (1, 'w', 'W', 'privacy@w.example', {t}, {t});
+             INSERT INTO staff (id, email, created_at) VALUES (2, 'a@w.example', {t}), (3, 'b@w.example', {t});
+             INSERT INTO memberships (workspace_id, staff_id, role, created_at) \
+             VALUES (1, 2, 'owner', {t}), (1, 3, 'auditor', {t});"
+        ))
+        .unwrap();
+        apply(&mut conn).unwrap();
+        let roles: Vec<(i64, String)> = conn
+            .prepare("SELECT staff_id, role FROM membership_roles ORDER BY staff_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(roles, [(2, "owner".to_owned()), (3, "auditor".to_owned())]);
+        conn.execute(
+            "INSERT INTO membership_roles (workspace_id, staff_id, role) VALUES (1, 2, 'privacy_officer')",
+            [],
+        )
+        .unwrap();
+        // Leaving the workspace takes the roles along.
+        conn.execute("DELETE FROM memberships WHERE staff_id = 2", [])
+            .unwrap();
+        let left: i64 = conn
+            .query_row("SELECT count(*) FROM membership_roles", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 1);
     }
 
     #[test]

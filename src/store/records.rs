@@ -241,6 +241,24 @@ pub fn held_by(
     )?)
 }
 
+/// A page of the records a legal hold keeps of erased people, newest first.
+pub fn held_page(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    hold_key: &str,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<StoredRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM records WHERE workspace_id = ?1 AND hold_key = ?2 \
+         ORDER BY occurred_at DESC, id DESC LIMIT ?3 OFFSET ?4"
+    ))?;
+    let rows = stmt
+        .query_map(params![scope.id(), hold_key, limit, offset], row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// Whether any record is still sealed under this period key.
 pub fn period_key_in_use(conn: &Connection, key_id: &str) -> Result<bool, StoreError> {
     use rusqlite::OptionalExtension;

@@ -93,12 +93,35 @@ pub fn list(
     offset: u32,
 ) -> Result<Vec<(SubjectRow, i64)>, StoreError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS}, (SELECT count(*) FROM records r WHERE r.workspace_id = s.workspace_id \
-         AND r.subject_id = s.id) FROM subjects s WHERE workspace_id = ?1 \
+        "SELECT {COLUMNS}, {OWN_RECORDS} FROM subjects s WHERE workspace_id = ?1 \
          ORDER BY id DESC LIMIT ?2 OFFSET ?3"
     ))?;
     let rows = stmt
         .query_map(params![scope.id(), limit, offset], |r| {
+            Ok((row(r)?, r.get(COLUMN_COUNT)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// How many records are the subject's own: those a legal hold keeps after erasure are not.
+const OWN_RECORDS: &str = "(SELECT count(*) FROM records r WHERE r.workspace_id = s.workspace_id \
+     AND r.subject_id = s.id AND r.hold_key IS NULL)";
+
+/// Up to `limit` subjects whose external id sorts after `after`, in that order (keyset paging:
+/// a subject added meanwhile cannot make another appear twice or not at all).
+pub fn list_after(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<(SubjectRow, i64)>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS}, {OWN_RECORDS} FROM subjects s WHERE workspace_id = ?1 \
+         AND (?2 IS NULL OR external_id > ?2) ORDER BY external_id LIMIT ?3"
+    ))?;
+    let rows = stmt
+        .query_map(params![scope.id(), after, limit], |r| {
             Ok((row(r)?, r.get(COLUMN_COUNT)?))
         })?
         .collect::<Result<_, _>>()?;

@@ -1,8 +1,9 @@
 //! Workspaces and the look-ups that turn a slug into a [`WorkspaceScope`].
 
+use super::members::{ROLES_OF_M, roles_from};
 use super::{StoreError, WorkspaceScope, time_at, ts, unique_violation};
 use crate::domain::Email;
-use crate::domain::staff::Role;
+use crate::domain::staff::Roles;
 use crate::domain::workspace::{Slug, Workspace, WorkspaceSettings};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -14,7 +15,7 @@ const W_COLUMNS: &str = "w.id, w.slug, w.legal_name, w.contact_email, w.dpo_name
                          w.min_age, w.request_deadline_days, w.require_totp, w.created_at, \
                          w.notice_days";
 
-/// Where a membership's role follows the workspace's columns.
+/// Where a membership's roles follow the workspace's columns.
 const ROLE_AT: usize = 11;
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
@@ -123,43 +124,42 @@ pub fn find_by_slug(
         .optional()?)
 }
 
-/// The workspace named `slug` if `staff_id` is a member, with their role.
+/// The workspace named `slug` if `staff_id` is a member, with their roles.
 pub fn find_for_member(
     conn: &Connection,
     staff_id: i64,
     slug: &str,
-) -> Result<Option<(WorkspaceScope, Workspace, Role)>, StoreError> {
+) -> Result<Option<(WorkspaceScope, Workspace, Roles)>, StoreError> {
     let row = conn
         .query_row(
             &format!(
-                "SELECT {W_COLUMNS}, m.role FROM workspaces w \
+                "SELECT {W_COLUMNS}, {ROLES_OF_M} FROM workspaces w \
                  JOIN memberships m ON m.workspace_id = w.id AND m.staff_id = ?1 WHERE w.slug = ?2"
             ),
             params![staff_id, slug],
-            |r| Ok((from_row(r)?, r.get::<_, String>(ROLE_AT)?)),
+            |r| Ok((from_row(r)?, r.get::<_, Option<String>>(ROLE_AT)?)),
         )
         .optional()?;
-    Ok(row.map(|((scope, ws), role)| (scope, ws, Role::parse(&role).unwrap_or(Role::Auditor))))
+    Ok(row.map(|((scope, ws), roles)| (scope, ws, roles_from(roles))))
 }
 
-/// A member's workspaces with their role, by slug.
-/// A member's workspaces with their role, by slug. Membership is the proof of access, so each
+/// A member's workspaces with their roles, by slug. Membership is the proof of access, so each
 /// comes with its scope.
 pub fn list_for_member(
     conn: &Connection,
     staff_id: i64,
-) -> Result<Vec<(WorkspaceScope, Workspace, Role)>, StoreError> {
+) -> Result<Vec<(WorkspaceScope, Workspace, Roles)>, StoreError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {W_COLUMNS}, m.role FROM workspaces w JOIN memberships m ON m.workspace_id = w.id \
-         WHERE m.staff_id = ?1 ORDER BY w.slug"
+        "SELECT {W_COLUMNS}, {ROLES_OF_M} FROM workspaces w \
+         JOIN memberships m ON m.workspace_id = w.id WHERE m.staff_id = ?1 ORDER BY w.slug"
     ))?;
     let rows = stmt.query_map([staff_id], |r| {
-        Ok((from_row(r)?, r.get::<_, String>(ROLE_AT)?))
+        Ok((from_row(r)?, r.get::<_, Option<String>>(ROLE_AT)?))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let ((scope, ws), role) = row?;
-        out.push((scope, ws, Role::parse(&role).unwrap_or(Role::Auditor)));
+        let ((scope, ws), roles) = row?;
+        out.push((scope, ws, roles_from(roles)));
     }
     Ok(out)
 }

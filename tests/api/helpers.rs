@@ -141,11 +141,20 @@ impl TestApp {
         .secret
     }
 
-    /// Adds `email` to `slug` with `role`, creating an account with [`PASSWORD`] if needed.
-    pub fn add_member(&self, slug: &str, email: &str, role: &str) -> i64 {
+    /// Adds `email` to `slug` with `roles` (comma-separated, e.g. `owner,privacy_officer`),
+    /// creating an account with [`PASSWORD`] if needed.
+    pub fn add_member(&self, slug: &str, email: &str, roles: &str) -> i64 {
         let scope = self.scope(slug);
-        workspaces::add_member(&self.db, &Caller::system(), &scope, email, role, &self.base)
-            .expect("member added");
+        let roles: Vec<String> = roles.split(',').map(str::to_owned).collect();
+        workspaces::add_member(
+            &self.db,
+            &Caller::system(),
+            &scope,
+            email,
+            &roles,
+            &self.base,
+        )
+        .expect("member added");
         let account = self
             .db
             .read(|c| lethe::store::staff::find_by_email(c, email))

@@ -36,6 +36,7 @@ mod retention_crash;
 mod roles;
 mod schemathesis;
 mod standards;
+mod subject_lists;
 mod tenancy;
 mod totp;
 mod vault;

@@ -263,3 +263,147 @@ async fn each_role_can_do_what_the_matrix_says_and_nothing_more() {
         403
     );
 }
+
+/// A one-person business: its owner ticks the privacy officer role too, and then reads a
+/// restricted person's records exactly as a privacy officer would, with a reason that goes to
+/// the access log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_who_is_also_privacy_officer_reads_a_restricted_person_with_a_reason() {
+    use serde_json::json;
+    let app = spawn_app().await;
+    let solo = app.create_admin("solo@example.org");
+    let scope = app.create_workspace(solo, "aulm");
+    let key = app.api_key("aulm", &["records:write", "inventory:write"]);
+    let send = |path: &str, method: reqwest::Method, body: serde_json::Value| {
+        app.client
+            .request(method, app.url(path))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    let res = send(
+        "/api/v1/inventory/categories/support.note",
+        reqwest::Method::PUT,
+        json!({"key": "support.note", "name": "Notes", "sensitivity": "normal", "fields": [{"name": "text"}]}),
+    )
+    .await
+    .unwrap();
+    assert!(res.status().is_success());
+    for (path, body) in [
+        ("/api/v1/subjects", json!({"external_id": "cus_1"})),
+        (
+            "/api/v1/records",
+            json!({"records": [{"category": "support.note", "subject": "cus_1",
+                "occurred_at": "2026-11-20T10:00:00Z", "fields": {"text": "wants a refund"}}]}),
+        ),
+        (
+            "/api/v1/subjects/cus_1/restrict",
+            json!({"reason": "contests accuracy"}),
+        ),
+    ] {
+        let res = send(path, reqwest::Method::POST, body).await.unwrap();
+        assert!(res.status().is_success(), "{path}");
+    }
+    let client = app.logged_in("solo@example.org").await;
+    let read = |reason: &'static str| {
+        let (client, app) = (&client, &app);
+        async move {
+            let page = "/console/w/aulm/subjects/cus_1";
+            let (_, csrf, _) = app.page(client, page).await;
+            let res = app
+                .post_form(
+                    client,
+                    &format!("{page}/records"),
+                    &[("reason", reason), ("csrf", &csrf)],
+                )
+                .await;
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    let (status, page) = read("ticket 5120").await;
+    assert_eq!(status, 403, "the owner alone may not: {page}");
+
+    // The owner ticks both roles on the members page: one form, one checkbox a role.
+    let (_, csrf, members) = app.page(&client, "/console/w/aulm/members").await;
+    assert!(
+        members.contains(&format!("id=\"role-{solo}-privacy_officer\"")),
+        "{members}"
+    );
+    let res = app
+        .post_form(
+            &client,
+            &format!("/console/w/aulm/members/{solo}/role"),
+            &[
+                ("role", "owner"),
+                ("role", "privacy_officer"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303, "{}", res.text().await.unwrap());
+    let (_, _, members) = app.page(&client, "/console/w/aulm/members").await;
+    assert!(members.contains("Owner, Privacy officer"), "{members}");
+
+    let (status, page) = read("ticket 5121").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("wants a refund"), "{page}");
+    let log = lethe::services::subjects::access_log(&app.db, &app.vault, &scope, "cus_1").unwrap();
+    assert_eq!(log.len(), 1, "the read that happened, and only it");
+    assert_eq!(log[0].reason, "ticket 5121");
+    assert_eq!(log[0].actor, "solo@example.org");
+    let actions = app.audit_actions();
+    assert!(
+        actions.contains(&"member.role_change".to_owned()),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"subject.read".to_owned()), "{actions:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_owner_keeps_the_owner_role_and_every_member_keeps_a_role() {
+    let app = spawn_app().await;
+    let ada = app.create_admin("ada@example.org");
+    app.create_workspace(ada, "aulm");
+    let bob = app.add_member("aulm", "bob@example.org", "support,auditor");
+    let client = app.logged_in("ada@example.org").await;
+    let (_, csrf, page) = app.page(&client, "/console/w/aulm/members").await;
+    assert!(
+        page.contains("Support agent, Auditor (read-only)"),
+        "{page}"
+    );
+    let set = |who: i64, roles: &[&'static str]| {
+        let mut form: Vec<(&str, &str)> = roles.iter().map(|r| ("role", *r)).collect();
+        form.push(("csrf", &csrf));
+        let (app, client) = (&app, &client);
+        async move {
+            let res = app
+                .post_form(
+                    client,
+                    &format!("/console/w/aulm/members/{who}/role"),
+                    &form,
+                )
+                .await;
+            (res.status().as_u16(), res.text().await.unwrap())
+        }
+    };
+    let (status, page) = set(ada, &["privacy_officer"]).await;
+    assert_eq!(status, 409);
+    assert!(page.contains("at least one owner"), "{page}");
+    let (status, page) = set(bob, &[]).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("choose at least one role"), "{page}");
+    let (status, _) = set(bob, &["support", "root"]).await;
+    assert_eq!(status, 422);
+    // Adding roles to the last owner is fine; so is dropping owner while another holds it.
+    assert_eq!(set(ada, &["owner", "auditor"]).await.0, 303);
+    assert_eq!(set(bob, &["owner", "support"]).await.0, 303);
+    assert_eq!(set(bob, &["support"]).await.0, 303);
+    let (status, page) = set(ada, &["auditor"]).await;
+    assert_eq!(status, 409, "Ada is the last owner again: {page}");
+    let changes = app
+        .audit_actions()
+        .into_iter()
+        .filter(|a| a == "member.role_change")
+        .count();
+    assert_eq!(changes, 3, "each change audited, refusals not");
+}

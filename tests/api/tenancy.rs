@@ -48,6 +48,8 @@ fn fixture(app: &TestApp, path: &str, param: &str) -> String {
                 .unwrap();
             id.to_string()
         }
+        // Alpha's legal hold (give_alpha_an_inventory).
+        ("/api/v1/legal-holds/{key}/records", "key") => "alpha.legal-holds".to_owned(),
         (p, "key") if p.starts_with("/api/v1/inventory/") => {
             // Every inventory item of alpha's is keyed `alpha.<kind>`: see give_alpha_an_inventory.
             let kind = p
@@ -372,4 +374,54 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
         untouched && records == 1,
         "beta's key changed alpha's subject"
     );
+}
+
+/// The list of all subjects, a page at a time, shows a key's own workspace's subjects only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_of_subjects_holds_only_the_keys_workspace() {
+    let app = spawn_app().await;
+    let owner = app.create_admin("ada@example.org");
+    app.create_workspace(owner, "alpha");
+    app.create_workspace(owner, "beta");
+    let keys = [
+        app.api_key("alpha", &["records:write", "records:read"]),
+        app.api_key("beta", &["records:write", "records:read"]),
+    ];
+    for (key, prefix) in keys.iter().zip(["alpha", "beta"]) {
+        for n in 0..3 {
+            let res = app
+                .client
+                .post(app.url("/api/v1/subjects"))
+                .bearer_auth(key)
+                .json(&serde_json::json!({"external_id": format!("{prefix}-{n}")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+        }
+    }
+    for (key, own) in keys.iter().zip(["alpha", "beta"]) {
+        let mut seen = Vec::new();
+        let mut query = "?limit=2".to_owned();
+        loop {
+            let page: Value = app
+                .client
+                .get(app.url(&format!("/api/v1/subjects{query}")))
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for s in page["subjects"].as_array().unwrap() {
+                seen.push(s["external_id"].as_str().unwrap().to_owned());
+            }
+            match page["next_after"].as_str() {
+                Some(after) => query = format!("?limit=2&after={after}"),
+                None => break,
+            }
+        }
+        assert_eq!(seen, [0, 1, 2].map(|n| format!("{own}-{n}")), "{own}");
+    }
 }

@@ -65,13 +65,21 @@ async fn erasure_deletes_records_destroys_the_key_and_keeps_what_a_hold_requires
     }
     assert_eq!(v.stored_records(), 2, "the held record and cus_2's");
 
-    // What is left is the held record, readable under the hold's key; the profile is gone.
-    let (status, page) = v.get("/api/v1/subjects/cus_1/records").await;
+    // What is left is the held record, no longer the person's: read by its hold, under the
+    // hold's key. The profile is gone.
+    let (status, problem) = v.get("/api/v1/subjects/cus_1/records").await;
+    assert_eq!(status, 410, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("was erased"),
+        "{problem}"
+    );
+    let (status, page) = v.get("/api/v1/legal-holds/tax-law/records").await;
     assert_eq!(status, 200, "{page}");
     assert_eq!(page["total"], 1);
     assert_eq!(page["records"][0]["fields"]["plan"], "pro");
     assert_eq!(page["records"][0]["held"]["hold"], "tax-law");
-    assert_eq!(page["subject"]["email"], Value::Null);
+    let (_, subject) = v.get("/api/v1/subjects/cus_1").await;
+    assert_eq!(subject["email"], Value::Null);
     let (_, found) = v.get(&format!("/api/v1/subjects?email={EMAIL}")).await;
     assert_eq!(
         found.as_array().unwrap().len(),
@@ -313,8 +321,10 @@ async fn records_kept_under_a_hold_go_when_the_hold_ends_or_is_lifted() {
     };
     assert_eq!(end("2036-12-31"), 0, "the hold's last day still keeps them");
     assert_eq!(v.stored_records(), 2);
+    let (_, page) = v.get("/api/v1/legal-holds/tax-law/records").await;
+    assert_eq!(page["total"], 1, "{page}");
     assert_eq!(end("2037-01-01"), 1);
-    let (_, page) = v.get("/api/v1/subjects/cus_1/records").await;
+    let (_, page) = v.get("/api/v1/legal-holds/tax-law/records").await;
     assert_eq!(page["total"], 0, "{page}");
     assert!(
         v.app

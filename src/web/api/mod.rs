@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod openapi;
 pub mod policies;
 pub mod problem;
+pub mod query;
 pub mod records;
 pub mod retention;
 pub mod subjects;
@@ -18,13 +19,14 @@ use crate::error::AppError;
 use actix_web::error::JsonPayloadError;
 use actix_web::{HttpRequest, web};
 pub use problem::ApiError;
+pub use query::ApiQuery;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/openapi.json", web::get().to(openapi::serve))
         .route("/api/docs", web::get().to(docs::page))
         .service(
             web::scope("/api/v1")
-                .app_data(query_config())
+                .app_data(query::config())
                 .route("/workspace", web::get().to(workspace::get))
                 .route("/workspace", web::patch().to(workspace::patch))
                 .route("/audit", web::get().to(audit::list))
@@ -39,12 +41,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::post().to(exchange::import_fideslang),
                 )
                 .route("/records", web::post().to(records::post))
+                .route(
+                    "/legal-holds/{key}/records",
+                    web::get().to(subjects::held_records),
+                )
                 .route("/retention/rules", web::get().to(retention::rules))
                 .route("/retention/runs", web::get().to(retention::runs))
                 .route("/retention/runs", web::post().to(retention::start))
                 .route("/retention/runs/{id}", web::get().to(retention::run))
                 .route("/subjects", web::post().to(subjects::put))
-                .route("/subjects", web::get().to(subjects::find))
+                .route("/subjects", web::get().to(subjects::list))
                 .route("/subjects/{external_id}", web::get().to(subjects::get))
                 .route(
                     "/subjects/{external_id}/close",
@@ -127,13 +133,6 @@ fn from_object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Resu
         )));
     }
     serde_json::from_value(value).map_err(|e| ApiError(json_body_error(&e)))
-}
-
-/// Query strings that do not parse are a 400 problem naming what is wrong, like bodies.
-fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err, _req: &HttpRequest| {
-        ApiError(AppError::BadRequest(format!("the query string: {err}"))).into()
-    })
 }
 
 /// A JSON body that must be an object of `T`, for every API handler that takes one. It reads

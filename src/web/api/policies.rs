@@ -349,7 +349,7 @@ pub async fn diff(
     state: web::Data<AppState>,
     key: ApiKey,
     version: web::Path<String>,
-    query: web::Query<DiffQuery>,
+    query: super::ApiQuery<DiffQuery>,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::InventoryRead)?;
     let newer = version_of(&version)?;

@@ -54,7 +54,7 @@ pub struct RunsQuery {
 pub async fn runs(
     state: web::Data<AppState>,
     key: ApiKey,
-    query: web::Query<RunsQuery>,
+    query: super::ApiQuery<RunsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RetentionRead)?;
     let scope = key.workspace;

@@ -5,7 +5,8 @@ use super::auth::ApiKey;
 use crate::domain::apikey::Scope;
 use crate::domain::subject::SubjectInput;
 use crate::services::erasure::{self, ErasureReport};
-use crate::services::subjects::{self, Reader, SubjectRecords, SubjectView};
+use crate::services::holds::{self, HeldRecords};
+use crate::services::subjects::{self, Reader, SubjectPage, SubjectRecords, SubjectView};
 use crate::web::AppState;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -16,13 +17,17 @@ use utoipa::{IntoParams, ToSchema};
 /// subject's access log.
 pub const ACCESS_REASON_HEADER: &str = "Lethe-Access-Reason";
 
-fn reader(req: &HttpRequest, key: &ApiKey) -> Reader {
-    let reason = req
-        .headers()
+/// The `Lethe-Access-Reason` header, when it holds a usable reason.
+fn access_reason(req: &HttpRequest) -> Option<String> {
+    req.headers()
         .get(ACCESS_REASON_HEADER)
         .and_then(|v| v.to_str().ok())
         .and_then(|r| crate::domain::text(r, 500, false).ok())
-        .unwrap_or_else(|| "read through the API (no reason given)".to_owned());
+}
+
+fn reader(req: &HttpRequest, key: &ApiKey) -> Reader {
+    let reason =
+        access_reason(req).unwrap_or_else(|| "read through the API (no reason given)".to_owned());
     Reader::new(&key.caller, false, reason)
 }
 
@@ -64,36 +69,85 @@ pub async fn put(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct FindQuery {
-    /// Finds subjects by e-mail address (through the keyed blind index).
-    pub email: String,
+#[serde(deny_unknown_fields)]
+pub struct SubjectsQuery {
+    /// Finds the subjects with this e-mail address (through the keyed blind index); the answer
+    /// is then a list of subjects with their profiles, and the read is logged. Without it, the
+    /// answer is a page of all subjects, without personal values.
+    pub email: Option<String>,
+    /// Subjects per page without `email` (1–1000, default 100); a larger number is taken as 1000.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295.0)]
+    pub limit: Option<u32>,
+    /// The page after this external id: the previous page's `next_after`.
+    pub after: Option<String>,
 }
 
-/// Subjects with this e-mail address (scope `records:read`; the read is logged).
+/// What `GET /api/v1/subjects` answers: the subjects found by e-mail, or a page of all.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SubjectsAnswer {
+    /// With `email`: the matching subjects and their profiles (none is an empty list).
+    Found(Vec<SubjectView>),
+    /// Without `email`: a page of the workspace's subjects in the order of their external ids.
+    Page(SubjectPage),
+}
+
+/// Without `email`: the workspace's subjects, a page at a time in the order of their external
+/// ids, with their states and record counts and no personal values (not a read of anyone's data,
+/// so not logged). With `email`: the subjects with that address, profiles included (the read is
+/// logged). Scope `records:read`.
 #[utoipa::path(
-    get, path = "/api/v1/subjects", tag = "vault", operation_id = "find_subjects",
+    get, path = "/api/v1/subjects", tag = "vault", operation_id = "list_subjects",
     security(("api_key" = ["records:read"])),
-    params(FindQuery),
+    params(SubjectsQuery),
     responses(
-        (status = 200, description = "Matching subjects (none is an empty list)", body = Vec<SubjectView>),
-        (status = 400, description = "A query parameter that does not parse, or one this operation does not take (named), or no `email`", body = super::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Not an e-mail address", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "With `email`, the matching subjects (a list, none is empty); without, a page of subjects (an object) whose `next_after` is the next page's `after`", body = SubjectsAnswer),
+        (status = 400, description = "A query parameter that does not parse, or one this operation does not take (named)", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not an e-mail address, or `limit`/`after` given with `email` (which finds, and does not page)", body = super::problem::Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn find(
+pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
     key: ApiKey,
-    query: web::Query<FindQuery>,
+    query: super::ApiQuery<SubjectsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RecordsRead)?;
-    let (scope, vault, reader) = (key.workspace, state.vault.clone(), reader(&req, &key));
-    let email = query.into_inner().email;
-    let found = state
-        .db
-        .run(move |db| subjects::find_by_email(db, &vault, &scope, &reader, &email))
-        .await?;
-    Ok(HttpResponse::Ok().json(found))
+    let (scope, vault) = (key.workspace, state.vault.clone());
+    let SubjectsQuery {
+        email,
+        limit,
+        after,
+    } = query.into_inner();
+    let answer = match email {
+        Some(email) => {
+            let mut errors = crate::domain::ValidationErrors::default();
+            for (name, given) in [("limit", limit.is_some()), ("after", after.is_some())] {
+                if given {
+                    errors.add(
+                        name,
+                        "lists all subjects a page at a time: leave out `email`, which finds",
+                    );
+                }
+            }
+            errors.into_result()?;
+            let reader = reader(&req, &key);
+            let found = state
+                .db
+                .run(move |db| subjects::find_by_email(db, &vault, &scope, &reader, &email))
+                .await?;
+            SubjectsAnswer::Found(found)
+        }
+        None => {
+            let limit = limit.unwrap_or(100).clamp(1, 1000);
+            let page = state
+                .db
+                .run(move |db| subjects::list_after(db, &scope, after.as_deref(), limit))
+                .await?;
+            SubjectsAnswer::Page(page)
+        }
+    };
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// One subject (scope `records:read`; the read is logged).
@@ -271,7 +325,9 @@ pub struct PageQuery {
 }
 
 /// The person's records, decrypted (scope `records:read`; the read is logged with the
-/// `Lethe-Access-Reason` header). Refused while their processing is restricted.
+/// `Lethe-Access-Reason` header). Refused while their processing is restricted, and once they
+/// were erased: the records a legal hold keeps are no longer theirs, and are read by hold at
+/// `/api/v1/legal-holds/{key}/records`.
 #[utoipa::path(
     get, path = "/api/v1/subjects/{external_id}/records", tag = "vault", operation_id = "list_subject_records",
     security(("api_key" = ["records:read"])),
@@ -281,6 +337,7 @@ pub struct PageQuery {
         (status = 400, description = "A query parameter that does not parse, or one this operation does not take (named)", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Processing is restricted, or the key lacks records:read", body = super::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such subject in this workspace", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The subject was erased: no records are theirs any more (a legal hold's are read by hold)", body = super::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn records(
@@ -288,7 +345,7 @@ pub async fn records(
     req: HttpRequest,
     key: ApiKey,
     path: web::Path<String>,
-    query: web::Query<PageQuery>,
+    query: super::ApiQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RecordsRead)?;
     let (scope, vault, reader) = (key.workspace, state.vault.clone(), reader(&req, &key));
@@ -299,6 +356,51 @@ pub async fn records(
         .db
         .run(move |db| {
             subjects::read_records(db, &vault, &scope, &reader, &external_id, limit, offset)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// The records a legal hold keeps of people who were erased, decrypted, newest first. They are
+/// no one's any more, so they are not listed under a person; reading them is audited as
+/// `legal_hold.read` (scope `records:read`). A hold the inventory no longer has was lifted: what
+/// it kept is being deleted, and is not read.
+#[utoipa::path(
+    get, path = "/api/v1/legal-holds/{key}/records", tag = "vault", operation_id = "list_held_records",
+    security(("api_key" = ["records:read"])),
+    params(("key" = String, Path, description = "The legal hold's key in the inventory"), PageQuery),
+    responses(
+        (status = 200, description = "How many records the hold keeps and a page of them", body = HeldRecords),
+        (status = 400, description = "A query parameter that does not parse, or one this operation does not take (named)", body = super::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such legal hold in this workspace's inventory", body = super::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn held_records(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    key: ApiKey,
+    path: web::Path<String>,
+    query: super::ApiQuery<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::RecordsRead)?;
+    let (scope, vault, caller) = (key.workspace, state.vault.clone(), key.caller.clone());
+    let hold = path.into_inner();
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let offset = query.offset.unwrap_or(0);
+    let reason_given = access_reason(&req).is_some();
+    let page: HeldRecords = state
+        .db
+        .run(move |db| {
+            holds::read(
+                db,
+                &vault,
+                &scope,
+                &caller,
+                &hold,
+                reason_given,
+                limit,
+                offset,
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))

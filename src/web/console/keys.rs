@@ -51,7 +51,7 @@ async fn render(
         shell: Shell::in_workspace(who, &member, "keys"),
         keys,
         scopes: Scope::ALL,
-        can_manage: member.role.allows(Permission::ManageApiKeys),
+        can_manage: member.roles.allows(Permission::ManageApiKeys),
         created: None,
         errors: ValidationErrors::default(),
         name: String::new(),

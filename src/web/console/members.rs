@@ -1,4 +1,4 @@
-//! A workspace's members: list, invite, change role, remove.
+//! A workspace's members: list, invite, change their roles, remove.
 
 use super::error::PageError;
 use super::session::SignedIn;
@@ -12,7 +12,6 @@ use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use serde::Deserialize;
 
 #[derive(Template)]
 #[template(path = "console/members.html")]
@@ -27,6 +26,18 @@ struct MembersPage {
     errors: ValidationErrors,
     error: Option<String>,
     email: String,
+    /// The roles ticked in the add form (kept when it comes back with an error).
+    add_roles: Vec<String>,
+}
+
+impl MembersPage {
+    fn holds(m: &Member, r: &Role) -> bool {
+        m.roles.contains(*r)
+    }
+
+    fn add_ticked(&self, r: &Role) -> bool {
+        self.add_roles.iter().any(|t| t == r.as_str())
+    }
 }
 
 async fn render(
@@ -46,13 +57,14 @@ async fn render(
         shell: Shell::in_workspace(who, &member, "members"),
         members: list,
         roles: Role::ALL,
-        can_manage: member.role.allows(Permission::ManageMembers),
+        can_manage: member.roles.allows(Permission::ManageMembers),
         me: who.account.id,
         invite_link: None,
         added: None,
         errors: ValidationErrors::default(),
         error: None,
         email: String::new(),
+        add_roles: Vec::new(),
     };
     fill(&mut page);
     html(status, &page)
@@ -66,30 +78,49 @@ pub async fn list(
     render(&state, &who, &slug, StatusCode::OK, |_| {}).await
 }
 
-#[derive(Deserialize)]
-pub struct AddForm {
+/// A members form: its fields as sent, where `role` comes once for each ticked checkbox (which
+/// a struct cannot take from serde_urlencoded, so the pairs are read as they came).
+pub struct RolesForm {
     email: String,
-    role: String,
-    #[serde(default)]
+    roles: Vec<String>,
     csrf: String,
+}
+
+impl RolesForm {
+    fn read(pairs: Vec<(String, String)>) -> RolesForm {
+        let mut form = RolesForm {
+            email: String::new(),
+            roles: Vec::new(),
+            csrf: String::new(),
+        };
+        for (name, value) in pairs {
+            match name.as_str() {
+                "role" => form.roles.push(value),
+                "email" => form.email = value,
+                "csrf" => form.csrf = value,
+                _ => {}
+            }
+        }
+        form
+    }
 }
 
 pub async fn add(
     state: web::Data<AppState>,
     who: SignedIn,
     slug: web::Path<String>,
-    form: web::Form<AddForm>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, PageError> {
     let member = who
         .workspace(&state, &slug, Permission::ManageMembers)
         .await?;
+    let form = RolesForm::read(form.into_inner());
     who.check_csrf(&form.csrf)?;
-    let form = form.into_inner();
     let (caller, scope, base) = (who.caller.clone(), member.scope, state.base_url.clone());
-    let (email, role) = (form.email.clone(), form.role.clone());
+    let (email, roles) = (form.email.clone(), form.roles.clone());
     let outcome = state
         .db
-        .run(move |db| services::workspaces::add_member(db, &caller, &scope, &email, &role, &base))
+        .run(move |db| services::workspaces::add_member(db, &caller, &scope, &email, &roles, &base))
         .await;
     match outcome {
         // The invitation link is shown here, once; only its digest is stored.
@@ -104,6 +135,7 @@ pub async fn add(
             let status = e.status();
             render(&state, &who, &slug, status, |p| {
                 p.email = form.email;
+                p.add_roles = form.roles;
                 match e {
                     AppError::Validation(v) => p.errors = v,
                     other => p.error = Some(other.to_string()),
@@ -115,28 +147,23 @@ pub async fn add(
     }
 }
 
-#[derive(Deserialize)]
-pub struct RoleForm {
-    role: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-pub async fn change_role(
+/// Sets a member's roles to exactly those ticked in their form.
+pub async fn set_roles(
     state: web::Data<AppState>,
     who: SignedIn,
     path: web::Path<(String, i64)>,
-    form: web::Form<RoleForm>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, PageError> {
     let (slug, staff_id) = path.into_inner();
     let member = who
         .workspace(&state, &slug, Permission::ManageMembers)
         .await?;
+    let form = RolesForm::read(form.into_inner());
     who.check_csrf(&form.csrf)?;
-    let (caller, scope, role) = (who.caller.clone(), member.scope, form.role.clone());
+    let (caller, scope, roles) = (who.caller.clone(), member.scope, form.roles);
     let outcome = state
         .db
-        .run(move |db| services::workspaces::change_role(db, &caller, &scope, staff_id, &role))
+        .run(move |db| services::workspaces::set_roles(db, &caller, &scope, staff_id, &roles))
         .await;
     after_change(&state, &who, &slug, outcome).await
 }

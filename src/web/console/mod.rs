@@ -17,7 +17,7 @@ pub mod subjects;
 pub mod webhooks;
 pub mod workspaces;
 
-use crate::domain::staff::{Permission, Role};
+use crate::domain::staff::{Permission, Roles};
 use crate::error::AppError;
 use actix_web::{HttpRequest, HttpResponse, web};
 use error::PageError;
@@ -81,7 +81,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/w/{slug}/members", web::post().to(members::add))
             .route(
                 "/w/{slug}/members/{staff_id}/role",
-                web::post().to(members::change_role),
+                web::post().to(members::set_roles),
             )
             .route(
                 "/w/{slug}/members/{staff_id}/remove",
@@ -250,7 +250,7 @@ pub struct Shell {
 pub struct WorkspaceNav {
     pub slug: String,
     pub name: String,
-    pub role: Role,
+    pub roles: Roles,
     pub can_view_members: bool,
     pub can_view_keys: bool,
     pub can_read_audit: bool,
@@ -269,16 +269,16 @@ impl Shell {
     }
 
     pub fn in_workspace(who: &SignedIn, member: &MemberOf, section: &'static str) -> Self {
-        let role = member.role;
+        let roles = member.roles;
         Shell {
             workspace: Some(WorkspaceNav {
                 slug: member.workspace.slug.clone(),
                 name: member.workspace.settings.legal_name.clone(),
-                role,
-                can_view_members: role.allows(Permission::ViewMembers),
-                can_view_keys: role.allows(Permission::ViewApiKeys),
-                can_read_audit: role.allows(Permission::ReadAudit),
-                can_view_subjects: role.allows(Permission::ViewSubjects),
+                roles,
+                can_view_members: roles.allows(Permission::ViewMembers),
+                can_view_keys: roles.allows(Permission::ViewApiKeys),
+                can_read_audit: roles.allows(Permission::ReadAudit),
+                can_view_subjects: roles.allows(Permission::ViewSubjects),
             }),
             ..Shell::new(who, section)
         }

@@ -65,7 +65,7 @@ pub async fn list(
         })
         .await?;
     ok(&ListPage {
-        can_edit: member.role.allows(Permission::PublishPolicy),
+        can_edit: member.roles.allows(Permission::PublishPolicy),
         shell: Shell::in_workspace(&who, &member, "policy"),
         versions,
         drift,
@@ -149,7 +149,7 @@ async fn version_page(
         summary: v.summary.clone(),
         preview_html: preview,
         errors: ValidationErrors::default(),
-        can_edit: member.role.allows(Permission::PublishPolicy) && !v.published,
+        can_edit: member.roles.allows(Permission::PublishPolicy) && !v.published,
         state: version_state,
         version: v,
     };

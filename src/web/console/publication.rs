@@ -103,7 +103,7 @@ async fn review_page(
             notice_days: review.notice_days,
             earliest,
             today,
-            can_waive: member.role == Role::Owner,
+            can_waive: member.roles.contains(Role::Owner),
             form,
             errors,
         },
@@ -141,7 +141,7 @@ pub async fn publish(
     who.check_csrf(&form.csrf)?;
     let form = form.into_inner();
     let waiver = Some(form.notice_waiver.trim().to_owned()).filter(|w| !w.is_empty());
-    if waiver.is_some() && member.role != Role::Owner {
+    if waiver.is_some() && !member.roles.contains(Role::Owner) {
         return Err(AppError::Forbidden(
             "only an owner can let a material change apply inside the notice period".into(),
         )

@@ -2,7 +2,7 @@
 
 use super::error::PageError;
 use crate::domain::audit::Actor;
-use crate::domain::staff::{Permission, Role};
+use crate::domain::staff::{Permission, Roles};
 use crate::domain::workspace::Workspace;
 use crate::error::AppError;
 use crate::services::Caller;
@@ -108,7 +108,7 @@ impl SignedIn {
             .db
             .run(move |db| db.read(|c| workspaces::find_for_member(c, staff_id, &slug)))
             .await?;
-        let (scope, workspace, role) =
+        let (scope, workspace, roles) =
             found.ok_or_else(|| AppError::NotFound("workspace".into()))?;
         if workspace.settings.require_totp && !self.account.totp_enabled {
             return Err(PageError::Redirect(format!(
@@ -116,17 +116,17 @@ impl SignedIn {
                 workspace.slug
             )));
         }
-        if !role.allows(permission) {
+        if !roles.allows(permission) {
             return Err(AppError::Forbidden(format!(
-                "Your role in this workspace ({}) does not allow this.",
-                role.label()
+                "Your roles in this workspace ({}) do not allow this.",
+                roles.label()
             ))
             .into());
         }
         Ok(MemberOf {
             scope,
             workspace,
-            role,
+            roles,
         })
     }
 }
@@ -134,7 +134,8 @@ impl SignedIn {
 pub struct MemberOf {
     pub scope: WorkspaceScope,
     pub workspace: Workspace,
-    pub role: Role,
+    /// What the member may do is the union of these roles' permissions.
+    pub roles: Roles,
 }
 
 pub fn session_token(req: &HttpRequest) -> Option<String> {

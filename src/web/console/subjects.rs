@@ -207,7 +207,7 @@ async fn render_subject(
         .db
         .run(move |db| subject_status::overview(db, &vault, &scope, &id))
         .await?;
-    let role = member.role;
+    let role = member.roles;
     let mut page = SubjectPage {
         shell: Shell::in_workspace(who, member, "subjects"),
         subject: found.status,
@@ -342,7 +342,7 @@ pub async fn records(
     let offset = (page - 1).saturating_mul(RECORDS_PER_READ);
     let reader = Reader::new(
         &who.caller,
-        member.role.allows(Permission::ReadRestricted),
+        member.roles.allows(Permission::ReadRestricted),
         reason.clone(),
     );
     let (scope, vault, id) = (member.scope, state.vault.clone(), external_id.clone());

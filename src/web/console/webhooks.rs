@@ -54,7 +54,7 @@ async fn render(
         shell: Shell::in_workspace(who, &member, "webhooks"),
         endpoints,
         deliveries,
-        can_manage: member.role.allows(Permission::PublishPolicy),
+        can_manage: member.roles.allows(Permission::PublishPolicy),
         created: None,
         errors: ValidationErrors::default(),
         url: String::new(),

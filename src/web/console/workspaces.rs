@@ -5,7 +5,7 @@ use super::error::PageError;
 use super::session::SignedIn;
 use super::{Shell, html, ok, see_other};
 use crate::domain::ValidationErrors;
-use crate::domain::staff::{Permission, Role};
+use crate::domain::staff::{Permission, Role, Roles};
 use crate::domain::workspace::{Workspace, WorkspaceSettingsInput};
 use crate::error::AppError;
 use crate::services;
@@ -20,9 +20,9 @@ use serde::Deserialize;
 #[template(path = "console/dashboard.html")]
 struct DashboardPage {
     shell: Shell,
-    /// Each workspace with the viewer's role, the number of unpublished inventory changes and
+    /// Each workspace with the viewer's roles, the number of unpublished inventory changes and
     /// the number of broken retention claims.
-    workspaces: Vec<(Workspace, Role, usize, usize)>,
+    workspaces: Vec<(Workspace, Roles, usize, usize)>,
 }
 
 pub async fn dashboard(
@@ -63,8 +63,8 @@ fn describe(p: Permission) -> &'static str {
         Permission::EditWorkspace => {
             "Change settings (contact, DPO, minimum age, deadline, mandatory TOTP)"
         }
-        Permission::ViewMembers => "See who is a member, with which role",
-        Permission::ManageMembers => "Invite members, change roles, remove members",
+        Permission::ViewMembers => "See who is a member, with which roles",
+        Permission::ManageMembers => "Invite members, change their roles, remove members",
         Permission::ViewApiKeys => "See API keys (never their secrets)",
         Permission::ManageApiKeys => "Create and revoke API keys",
         Permission::ReadAudit => "Read the audit log",
@@ -316,7 +316,7 @@ pub async fn settings_form(
     ok(&WorkspaceFormPage {
         shell: Shell::in_workspace(&who, &member, "settings"),
         creating: false,
-        can_edit: member.role.allows(Permission::EditWorkspace),
+        can_edit: member.roles.allows(Permission::EditWorkspace),
         form: SettingsForm::from_workspace(&member.workspace),
         errors: ValidationErrors::default(),
         saved: query.saved.is_some(),

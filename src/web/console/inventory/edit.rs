@@ -188,7 +188,7 @@ fn form_page<T: FormItem>(
         what: T::WHAT,
         kind_label: super::lists::kind_label(T::KIND),
         creating,
-        can_edit: member.role.allows(Permission::EditInventory),
+        can_edit: member.roles.allows(Permission::EditInventory),
         errors: errors
             .0
             .iter()
