@@ -6,6 +6,7 @@ use crate::domain::staff::{Role, Roles};
 use crate::domain::workspace::{Slug, Workspace, WorkspaceSettings, WorkspaceSettingsInput};
 use crate::domain::{Email, ValidationErrors};
 use crate::error::AppError;
+pub use crate::store::members::Member;
 use crate::store::staff::TokenPurpose;
 use crate::store::{Db, WorkspaceScope, audit, members, staff, workspaces};
 use chrono::{Duration, Utc};
@@ -200,4 +201,27 @@ pub fn get(db: &Db, scope: &WorkspaceScope) -> Result<Workspace, AppError> {
 /// A workspace by slug, for public pages (which show published facts only) and the shell.
 pub fn find_public(db: &Db, slug: &str) -> Result<Option<(WorkspaceScope, Workspace)>, AppError> {
     db.read(|c| Ok(workspaces::find_by_slug(c, slug)?))
+}
+
+/// The workspace `slug` with the member's roles, if `staff_id` is a member: the proof of access
+/// the console's pages start from.
+pub fn find_for_member(
+    db: &Db,
+    staff_id: i64,
+    slug: &str,
+) -> Result<Option<(WorkspaceScope, Workspace, Roles)>, AppError> {
+    db.read(|c| Ok(workspaces::find_for_member(c, staff_id, slug)?))
+}
+
+/// Every workspace the person is a member of, with their roles, by slug.
+pub fn list_for_member(
+    db: &Db,
+    staff_id: i64,
+) -> Result<Vec<(WorkspaceScope, Workspace, Roles)>, AppError> {
+    db.read(|c| Ok(workspaces::list_for_member(c, staff_id)?))
+}
+
+/// The workspace's members with their roles.
+pub fn members(db: &Db, scope: &WorkspaceScope) -> Result<Vec<Member>, AppError> {
+    db.read(|c| Ok(members::list(c, scope)?))
 }

@@ -1,6 +1,7 @@
 //! The layers of ARCHITECTURE.md, checked on the source rather than trusted: `domain` holds pure
-//! rules (no SQL, no HTTP, no other layer), `store` knows nothing above it, `services` know no
-//! HTTP and no scheduler, and `web` holds no SQL.
+//! rules (no SQL, no HTTP, no other layer), `store` knows nothing above it and is the only code
+//! that names `rusqlite` or runs SQL, `services` know no HTTP and no scheduler, and `web` holds no
+//! SQL and reaches the store only through `services`.
 
 use std::path::{Path, PathBuf};
 
@@ -106,6 +107,60 @@ fn the_web_layer_holds_no_sql() {
     assert!(
         found.is_empty(),
         "SQL in the web layer:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn only_the_store_names_rusqlite_or_runs_sql() {
+    // Services receive the connection of a `Db::read`/`write` (as `store::Connection`) only to
+    // hand it to store functions, so that several of them share one transaction.
+    let sql = [
+        "rusqlite",
+        ".execute(",
+        ".execute_batch(",
+        ".query_row(",
+        ".query_map(",
+        "pragma_",
+        "SELECT ",
+        "INSERT INTO",
+        "DELETE FROM",
+        "UPDATE ",
+    ];
+    let mut found = Vec::new();
+    for layer in ["services", "jobs", "web", "vault", "domain"] {
+        found.extend(violations(layer, &sql, &[]));
+    }
+    assert!(
+        found.is_empty(),
+        "SQL outside the store:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_web_layer_reaches_the_store_only_through_services() {
+    // A handler parses, authorizes, calls a service and renders. The exceptions: the application
+    // state holds the database handle and the record writer, and the one mapping of errors to
+    // HTTP (one for the API, one for pages) knows the store's error.
+    let found = violations(
+        "web",
+        &[
+            "crate::store",
+            ".read(|",
+            ".write(|",
+            "read_snapshot",
+            "write_durable",
+        ],
+        &[
+            ("web/mod.rs", "crate::store"),
+            ("web/api/problem.rs", "crate::store"),
+            ("web/console/error.rs", "crate::store"),
+        ],
+    );
+    assert!(
+        found.is_empty(),
+        "the web layer reads the store itself:\n{}",
         found.join("\n")
     );
 }

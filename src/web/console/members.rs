@@ -7,7 +7,7 @@ use crate::domain::ValidationErrors;
 use crate::domain::staff::{Permission, Role};
 use crate::error::AppError;
 use crate::services;
-use crate::store::members::{self, Member};
+use crate::services::workspaces::Member;
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -51,7 +51,7 @@ async fn render(
     let scope = member.scope;
     let list = state
         .db
-        .run(move |db| db.read(|c| members::list(c, &scope)))
+        .run(move |db| services::workspaces::members(db, &scope))
         .await?;
     let mut page = MembersPage {
         shell: Shell::in_workspace(who, &member, "members"),

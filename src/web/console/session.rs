@@ -6,9 +6,8 @@ use crate::domain::staff::{Permission, Roles};
 use crate::domain::workspace::Workspace;
 use crate::error::AppError;
 use crate::services::Caller;
-use crate::store::sessions::{Session, Stage};
-use crate::store::staff::StaffAccount;
-use crate::store::{WorkspaceScope, workspaces};
+use crate::services::WorkspaceScope;
+use crate::services::accounts::{Session, StaffAccount, Stage};
 use crate::web::AppState;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
@@ -106,7 +105,7 @@ impl SignedIn {
         let (staff_id, slug) = (self.account.id, slug.to_owned());
         let found = state
             .db
-            .run(move |db| db.read(|c| workspaces::find_for_member(c, staff_id, &slug)))
+            .run(move |db| crate::services::workspaces::find_for_member(db, staff_id, &slug))
             .await?;
         let (scope, workspace, roles) =
             found.ok_or_else(|| AppError::NotFound("workspace".into()))?;

@@ -9,7 +9,6 @@ use crate::domain::staff::{Permission, Role, Roles};
 use crate::domain::workspace::{Workspace, WorkspaceSettingsInput};
 use crate::error::AppError;
 use crate::services;
-use crate::store::{apikeys, members, workspaces};
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -34,7 +33,7 @@ pub async fn dashboard(
         .db
         .run(move |db| {
             let mut out = Vec::new();
-            for (scope, ws, role) in db.read(|c| workspaces::list_for_member(c, id))? {
+            for (scope, ws, role) in services::workspaces::list_for_member(db, id)? {
                 // How many inventory changes the published policy does not reflect yet.
                 let drift = services::policies::drift(db, &scope)?.map_or(0, |(_, d)| d.len());
                 let broken = services::retention::broken_claims(db, &scope)?.len();
@@ -272,14 +271,11 @@ pub async fn overview(
     let (member_count, active_keys, policy_version, drift, broken_claims) = state
         .db
         .run(move |db| {
-            let (m, k) = db.read(|c| {
-                let m = members::list(c, &scope)?.len();
-                let k = apikeys::list(c, &scope)?
-                    .iter()
-                    .filter(|k| k.revoked_at.is_none())
-                    .count();
-                Ok::<_, crate::store::StoreError>((m, k))
-            })?;
+            let m = services::workspaces::members(db, &scope)?.len();
+            let k = services::apikeys::list(db, &scope)?
+                .iter()
+                .filter(|k| k.revoked_at.is_none())
+                .count();
             let version = services::policies::current(db, &scope)?.map(|v| v.version);
             let drift = services::policies::drift(db, &scope)?
                 .map(|(_, d)| d)
