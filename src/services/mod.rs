@@ -12,6 +12,7 @@ pub mod login_guard;
 pub mod outbox;
 pub mod policies;
 pub mod publication;
+pub mod read_cache;
 pub mod records;
 pub mod retention;
 pub mod secrets;

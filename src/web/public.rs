@@ -13,7 +13,7 @@ use crate::web::AppState;
 use crate::web::console::error::PageError;
 use crate::web::console::ok;
 use crate::web::subscriptions;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
 
@@ -59,16 +59,6 @@ struct Published {
     current: Option<PolicyVersion>,
     /// The inventory the version in force was rendered from.
     inventory: Inventory,
-}
-
-impl Published {
-    fn scheduled(&self) -> Option<&PolicyVersion> {
-        let now = Utc::now();
-        self.versions
-            .iter()
-            .filter(|v| v.effective_at.is_some_and(|t| t > now))
-            .min_by_key(|v| v.effective_at)
-    }
 }
 
 async fn load(state: &AppState, slug: String) -> Result<Published, PageError> {
@@ -177,22 +167,44 @@ impl PolicyPage {
     }
 }
 
+/// The policy in force, the page most read: kept by `services::read_cache` until the
+/// workspace's content changes or a scheduled version comes into force.
 async fn current_policy(
     state: web::Data<AppState>,
     slug: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, PageError> {
-    let p = load(&state, slug.into_inner()).await?;
-    ok(&PolicyPage {
-        frame: Frame::new(&p, "privacy"),
-        html: p
-            .current
-            .as_ref()
-            .and_then(|v| v.rendered_html.clone())
-            .unwrap_or_default(),
-        scheduled: p.scheduled().cloned(),
-        version: p.current.clone(),
-        is_current: true,
-    })
+    let cache = state.read_cache.clone();
+    let slug = slug.into_inner();
+    let cached = state
+        .db
+        .run(move |db| {
+            cache.policy_page(db, &slug, |facts| {
+                let page = PolicyPage {
+                    frame: Frame {
+                        slug: facts.workspace.slug.clone(),
+                        legal_name: facts.workspace.settings.legal_name.clone(),
+                        section: "privacy",
+                    },
+                    html: facts
+                        .current
+                        .as_ref()
+                        .and_then(|v| v.rendered_html.clone())
+                        .unwrap_or_default(),
+                    scheduled: facts.scheduled.clone(),
+                    version: facts.current.clone(),
+                    is_current: true,
+                };
+                page.render().map_err(AppError::internal)
+            })
+        })
+        .await?
+        .ok_or_else(|| AppError::NotFound("privacy center".into()))?;
+    Ok(crate::web::cached::respond(
+        &req,
+        cached,
+        "text/html; charset=utf-8",
+    ))
 }
 
 async fn one_version(
