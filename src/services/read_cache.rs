@@ -51,7 +51,12 @@ impl Cached {
 struct Shelf(RwLock<HashMap<i64, Arc<Cached>>>);
 
 impl Shelf {
-    fn fresh(&self, scope: &WorkspaceScope, version: i64, now: DateTime<Utc>) -> Option<Arc<Cached>> {
+    fn fresh(
+        &self,
+        scope: &WorkspaceScope,
+        version: i64,
+        now: DateTime<Utc>,
+    ) -> Option<Arc<Cached>> {
         // A poisoned lock only means another request panicked while holding it; the map is
         // still whole (inserts are single operations), so keep using it.
         let map = self.0.read().unwrap_or_else(|e| e.into_inner());
@@ -63,7 +68,10 @@ impl Shelf {
     fn keep(&self, scope: &WorkspaceScope, entry: &Arc<Cached>) {
         let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
         // A slower builder must not replace a copy built at a newer version.
-        if map.get(&scope.id()).is_none_or(|c| c.version <= entry.version) {
+        if map
+            .get(&scope.id())
+            .is_none_or(|c| c.version <= entry.version)
+        {
             map.insert(scope.id(), entry.clone());
         }
     }
@@ -184,7 +192,10 @@ mod tests {
         let now = Utc::now();
         shelf.keep(&scope, &Arc::new(Cached::new(b"new".to_vec(), 5, None)));
         shelf.keep(&scope, &Arc::new(Cached::new(b"old".to_vec(), 4, None)));
-        assert_eq!(shelf.fresh(&scope, 5, now).map(|c| c.body.clone()), Some(b"new".to_vec()));
+        assert_eq!(
+            shelf.fresh(&scope, 5, now).map(|c| c.body.clone()),
+            Some(b"new".to_vec())
+        );
         assert!(shelf.fresh(&WorkspaceScope::for_tests(2), 5, now).is_none());
     }
 }

@@ -80,7 +80,10 @@ mod tests {
         // are another branch's), so a branch may have a gap until they merge.
         assert_eq!(MIGRATIONS[0].0, 1, "migrations start at 1");
         for pair in MIGRATIONS.windows(2) {
-            assert!(pair[0].0 < pair[1].0, "migrations must be numbered in order");
+            assert!(
+                pair[0].0 < pair[1].0,
+                "migrations must be numbered in order"
+            );
         }
         let mut conn = Connection::open_in_memory().unwrap();
         apply(&mut conn).unwrap();

@@ -192,7 +192,11 @@ async fn the_policy_page_shows_a_publication_a_rename_and_a_version_coming_into_
     let app = spawn_app().await;
     let key = workspace(&app, "aulm").await;
     let page = || app.public_page("/p/aulm/privacy");
-    assert!(page().await.contains("No privacy policy has been published yet"));
+    assert!(
+        page()
+            .await
+            .contains("No privacy policy has been published yet")
+    );
 
     publish(&app, &key, "# The first policy\n", None).await;
     let body = page().await;
@@ -210,12 +214,21 @@ async fn the_policy_page_shows_a_publication_a_rename_and_a_version_coming_into_
         .await;
     assert_eq!(status, 200, "{body}");
     let body = page().await;
-    assert!(body.contains("Aulm GmbH") && !body.contains("aulm Ltd"), "{body}");
+    assert!(
+        body.contains("Aulm GmbH") && !body.contains("aulm Ltd"),
+        "{body}"
+    );
 
     // A version starting in a moment: announced now, in force once the moment has passed,
     // with no write in between to invalidate anything. (The app reads the system clock.)
     let starts = chrono::Utc::now() + chrono::Duration::seconds(3);
-    publish(&app, &key, "# The second policy\n", Some(starts.to_rfc3339())).await;
+    publish(
+        &app,
+        &key,
+        "# The second policy\n",
+        Some(starts.to_rfc3339()),
+    )
+    .await;
     let body = page().await;
     assert!(body.contains("<h1>The first policy</h1>"), "{body}");
     assert!(body.contains("A new version takes effect on"), "{body}");
@@ -264,7 +277,10 @@ async fn no_workspace_is_answered_from_anothers_copy() {
     publish(&app, &b, "# Policy of Aufum\n", None).await;
     // Each read twice, interleaved, so every answer after the first could come from a copy.
     for _ in 0..2 {
-        for (key, slug, own, other) in [(&a, "aulm", "Aulm", "Aufum"), (&b, "aufum", "Aufum", "Aulm")] {
+        for (key, slug, own, other) in [
+            (&a, "aulm", "Aulm", "Aufum"),
+            (&b, "aufum", "Aufum", "Aulm"),
+        ] {
             assert_eq!(
                 names(&inventory(&app, key).await, "categories"),
                 [format!("E-mail address at {slug}")]

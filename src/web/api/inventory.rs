@@ -96,7 +96,11 @@ pub async fn whole(
         .db
         .run(move |db| cache.inventory_json(db, &scope))
         .await?;
-    Ok(crate::web::cached::respond(&req, cached, "application/json"))
+    Ok(crate::web::cached::respond(
+        &req,
+        cached,
+        "application/json",
+    ))
 }
 
 /// What would make the published policy false or empty: errors block publication, warnings
