@@ -6,6 +6,8 @@
 //! - `bare /healthz`:   a bare actix-web `HttpServer` (no middleware) answering `{"status":"ok"}`;
 //! - `lethe /healthz`:  Lethe's liveness endpoint (same JSON, through Lethe's middleware stack);
 //! - `lethe /api/v1/workspace`: an authenticated API read (bearer key, SQLite lookups);
+//! - `lethe /api/v1/inventory`: the demo's whole aulm inventory as JSON (a key with
+//!   `inventory:read`);
 //! - `lethe /p/aulm/privacy`: the public policy page of the demo (SQLite reads, an askama page
 //!   around the stored policy HTML of about 20 KB).
 //!
@@ -342,8 +344,16 @@ fn spawn_bare(workers: usize) -> (u16, Vec<u8>) {
     (port, cert_pem)
 }
 
-/// Lethe in-process with a fresh data dir, plus an API key for its one workspace.
-async fn spawn_lethe(workers: usize, data_dir: &std::path::Path) -> (u16, Vec<u8>, String) {
+/// The API keys the Lethe targets use.
+struct Keys {
+    /// `audit:read` on the bench workspace, for `/api/v1/workspace`.
+    workspace: String,
+    /// `inventory:read` on the demo's aulm workspace.
+    inventory: String,
+}
+
+/// Lethe in-process with a fresh data dir and the demo data, plus the API keys the targets use.
+async fn spawn_lethe(workers: usize, data_dir: &std::path::Path) -> (u16, Vec<u8>, Keys) {
     let mut config = lethe::config::Config::with_data_dir(data_dir);
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.workers = Some(workers);
@@ -388,7 +398,7 @@ async fn spawn_lethe(workers: usize, data_dir: &std::path::Path) -> (u16, Vec<u8
             .read(|c| lethe::store::workspaces::find_by_slug(c, "bench"))
             .expect("lookup")
             .expect("workspace exists");
-        lethe::services::apikeys::create(
+        let workspace = lethe::services::apikeys::create(
             &db,
             &lethe::services::Caller::cli(),
             &scope,
@@ -396,7 +406,24 @@ async fn spawn_lethe(workers: usize, data_dir: &std::path::Path) -> (u16, Vec<u8
             ["audit:read"],
         )
         .expect("key created")
-        .secret
+        .secret;
+        let (aulm, _) = db
+            .read(|c| lethe::store::workspaces::find_by_slug(c, "aulm"))
+            .expect("lookup")
+            .expect("the demo's aulm workspace exists");
+        let inventory = lethe::services::apikeys::create(
+            &db,
+            &lethe::services::Caller::cli(),
+            &aulm,
+            "bench inventory",
+            ["inventory:read"],
+        )
+        .expect("key created")
+        .secret;
+        Keys {
+            workspace,
+            inventory,
+        }
     })
     .await
     .expect("set-up task");
@@ -459,7 +486,7 @@ fn main() {
 
 async fn run(settings: Settings) {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let (lethe_port, lethe_cert, key) = spawn_lethe(settings.workers, data_dir.path()).await;
+    let (lethe_port, lethe_cert, keys) = spawn_lethe(settings.workers, data_dir.path()).await;
     let (bare_port, bare_cert) = spawn_bare(settings.workers);
 
     let targets: Vec<Arc<Target>> = vec![
@@ -479,7 +506,13 @@ async fn run(settings: Settings) {
             name: "lethe /api/v1/workspace",
             url: format!("https://127.0.0.1:{lethe_port}/api/v1/workspace"),
             cert_pem: lethe_cert.clone(),
-            bearer: Some(key),
+            bearer: Some(keys.workspace),
+        }),
+        Arc::new(Target {
+            name: "lethe /api/v1/inventory",
+            url: format!("https://127.0.0.1:{lethe_port}/api/v1/inventory"),
+            cert_pem: lethe_cert.clone(),
+            bearer: Some(keys.inventory),
         }),
         Arc::new(Target {
             name: "lethe /p/aulm/privacy",

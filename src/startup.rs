@@ -88,6 +88,7 @@ impl Application {
             vault: vault.clone(),
             records,
             ip_countries,
+            read_cache: Default::default(),
         });
         let limit = config.max_body_bytes;
         let make_app = move || {

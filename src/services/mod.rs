@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod password_reset;
 pub mod policies;
 pub mod publication;
+pub mod read_cache;
 pub mod records;
 pub mod retention;
 pub mod secrets;

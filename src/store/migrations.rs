@@ -29,6 +29,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../../migrations/0013_member_roles_held_records.sql"),
     ),
+    (
+        14,
+        include_str!("../../migrations/0014_content_versions.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod cached;
 pub mod client_ip;
 pub mod console;
 pub mod feed;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub ip_countries: Arc<crate::domain::ip_country::IpCountryTable>,
     /// Set at shutdown: runs started by hand stop between batches, like scheduled ones.
     pub stop: crate::jobs::scheduler::StopSignal,
+    /// Kept copies of the inventory JSON and the privacy center's policy page.
+    pub read_cache: Arc<crate::services::read_cache::ReadCache>,
 }
 
 /// All routes. The API and console each add their own scope.

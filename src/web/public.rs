@@ -7,13 +7,14 @@ use crate::domain::policy_timeline::VersionState;
 use crate::domain::workspace::Workspace;
 use crate::error::AppError;
 use crate::services::policies as service;
-use crate::store::policies::PolicyVersion;
-use crate::store::workspaces;
+use crate::services::policies::PolicyVersion;
+use crate::services::retention::DailyClaim;
+use crate::services::workspaces;
 use crate::web::AppState;
 use crate::web::console::error::PageError;
 use crate::web::console::ok;
 use crate::web::subscriptions;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
 
@@ -61,22 +62,11 @@ struct Published {
     inventory: Inventory,
 }
 
-impl Published {
-    fn scheduled(&self) -> Option<&PolicyVersion> {
-        let now = Utc::now();
-        self.versions
-            .iter()
-            .filter(|v| v.effective_at.is_some_and(|t| t > now))
-            .min_by_key(|v| v.effective_at)
-    }
-}
-
 async fn load(state: &AppState, slug: String) -> Result<Published, PageError> {
     Ok(state
         .db
         .run(move |db| {
-            let (scope, workspace) = db
-                .read(|c| workspaces::find_by_slug(c, &slug))?
+            let (scope, workspace) = workspaces::find_public(db, &slug)?
                 .ok_or_else(|| AppError::NotFound("privacy center".into()))?;
             let versions: Vec<PolicyVersion> = service::list(db, &scope)?
                 .into_iter()
@@ -177,22 +167,44 @@ impl PolicyPage {
     }
 }
 
+/// The policy in force, the page most read: kept by `services::read_cache` until the
+/// workspace's content changes or a scheduled version comes into force.
 async fn current_policy(
     state: web::Data<AppState>,
     slug: web::Path<String>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, PageError> {
-    let p = load(&state, slug.into_inner()).await?;
-    ok(&PolicyPage {
-        frame: Frame::new(&p, "privacy"),
-        html: p
-            .current
-            .as_ref()
-            .and_then(|v| v.rendered_html.clone())
-            .unwrap_or_default(),
-        scheduled: p.scheduled().cloned(),
-        version: p.current.clone(),
-        is_current: true,
-    })
+    let cache = state.read_cache.clone();
+    let slug = slug.into_inner();
+    let cached = state
+        .db
+        .run(move |db| {
+            cache.policy_page(db, &slug, |facts| {
+                let page = PolicyPage {
+                    frame: Frame {
+                        slug: facts.workspace.slug.clone(),
+                        legal_name: facts.workspace.settings.legal_name.clone(),
+                        section: "privacy",
+                    },
+                    html: facts
+                        .current
+                        .as_ref()
+                        .and_then(|v| v.rendered_html.clone())
+                        .unwrap_or_default(),
+                    scheduled: facts.scheduled.clone(),
+                    version: facts.current.clone(),
+                    is_current: true,
+                };
+                page.render().map_err(AppError::internal)
+            })
+        })
+        .await?
+        .ok_or_else(|| AppError::NotFound("privacy center".into()))?;
+    Ok(crate::web::cached::respond(
+        &req,
+        cached,
+        "text/html; charset=utf-8",
+    ))
 }
 
 async fn one_version(
@@ -314,7 +326,7 @@ struct RetentionPage {
     frame: Frame,
     latest: Vec<crate::services::retention::ClaimView>,
     /// (day, rules checked, the broken ones of that day).
-    days: Vec<(String, usize, Vec<crate::store::claims::DailyClaim>)>,
+    days: Vec<(String, usize, Vec<DailyClaim>)>,
 }
 
 impl RetentionPage {
@@ -334,13 +346,12 @@ async fn retention(
     let (latest, daily) = state
         .db
         .run(move |db| {
-            let (scope, _) = db
-                .read(|c| workspaces::find_by_slug(c, &name))?
+            let (scope, _) = workspaces::find_public(db, &name)?
                 .ok_or_else(|| AppError::NotFound("privacy center".into()))?;
             crate::services::retention::published_claims(db, &scope, Utc::now(), CLAIM_DAYS)
         })
         .await?;
-    let mut days: Vec<(String, usize, Vec<crate::store::claims::DailyClaim>)> = Vec::new();
+    let mut days: Vec<(String, usize, Vec<DailyClaim>)> = Vec::new();
     for d in daily {
         if days.last().is_none_or(|(day, _, _)| *day != d.day) {
             days.push((d.day.clone(), 0, Vec::new()));

@@ -31,6 +31,7 @@ mod policies;
 mod policy_workflow;
 mod privacy_center;
 mod publication;
+mod read_cache;
 mod retention;
 mod retention_crash;
 mod roles;

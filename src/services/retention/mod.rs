@@ -18,8 +18,8 @@ pub use claims::{check_all_claims, check_claims};
 pub use dry_run::{DryRunReport, Example, dry_run};
 pub use own_data::{OwnDataReport, own_data_rules, prune_own_data, set_own_data_rule};
 pub use status::{
-    ClaimView, JobSuccesses, RuleMetrics, RuleStatus, RunView, SubjectFate, broken_claims, get_run,
-    list_runs, metrics, published_claims, rule_statuses, subject_fates,
+    ClaimView, DailyClaim, JobSuccesses, RuleMetrics, RuleStatus, RunView, SubjectFate,
+    broken_claims, get_run, list_runs, metrics, published_claims, rule_statuses, subject_fates,
 };
 
 use super::Caller;

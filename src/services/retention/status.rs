@@ -4,7 +4,8 @@
 use crate::domain::inventory::{Inventory, RetentionRule, RetentionTrigger};
 use crate::domain::retention::{self, RunCounts};
 use crate::error::AppError;
-use crate::store::claims::{self as checks, ClaimCheck, DailyClaim};
+pub use crate::store::claims::DailyClaim;
+use crate::store::claims::{self as checks, ClaimCheck};
 use crate::store::retention::{self as runs, RunRow};
 use crate::store::{Db, WorkspaceScope, inventory, jobs};
 use chrono::{DateTime, Utc};

@@ -10,7 +10,7 @@ use crate::domain::inventory::{
 };
 use crate::services::inventory::{self as service, InventoryItem};
 use crate::web::AppState;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/inventory", web::get().to(whole))
@@ -76,15 +76,31 @@ fn item_routes<G, P, D, Gr, Pr, Dr, Ga, Pa, Da>(
     get, path = "/api/v1/inventory", tag = "inventory", operation_id = "get_inventory",
     security(("api_key" = ["inventory:read"])),
     responses(
-        (status = 200, description = "Every item of the inventory", body = Inventory),
+        (status = 200, description = "Every item of the inventory", body = Inventory,
+            headers(("ETag" = String, description = "Send it back in If-None-Match to get 304 while the inventory is unchanged"))),
+        (status = 304, description = "Unchanged since the ETag sent in If-None-Match"),
         (status = 403, description = "The key lacks inventory:read", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn whole(state: web::Data<AppState>, key: ApiKey) -> Result<HttpResponse, ApiError> {
+pub async fn whole(
+    state: web::Data<AppState>,
+    key: ApiKey,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    // The key's scope and workspace are checked before anything kept is looked at; the cache
+    // is keyed by that workspace.
     key.require(Scope::InventoryRead)?;
     let scope = key.workspace;
-    let inventory = state.db.run(move |db| service::load(db, &scope)).await?;
-    Ok(HttpResponse::Ok().json(inventory))
+    let cache = state.read_cache.clone();
+    let cached = state
+        .db
+        .run(move |db| cache.inventory_json(db, &scope))
+        .await?;
+    Ok(crate::web::cached::respond(
+        &req,
+        cached,
+        "application/json",
+    ))
 }
 
 /// What would make the published policy false or empty: errors block publication, warnings
