@@ -36,7 +36,6 @@ async fn a_query_string_that_does_not_parse_is_a_problem_naming_the_parameter() 
         "/api/v1/subjects?limit=abc",
         "/api/v1/subjects/cus_1/records?limit=abc",
         "/api/v1/legal-holds/tax-law/records?offset=2&limit=abc",
-        "/api/v1/retention/runs?limit=abc",
     ] {
         let (status, content_type, problem) = get_raw(&v, path).await;
         assert_eq!(status, 400, "{path}: {problem}");
@@ -47,6 +46,9 @@ async fn a_query_string_that_does_not_parse_is_a_problem_naming_the_parameter() 
             "{path}"
         );
     }
+    // The key's scope is judged first: this one may not read retention runs at all.
+    let (status, _, problem) = get_raw(&v, "/api/v1/retention/runs?limit=abc").await;
+    assert_eq!(status, 403, "{problem}");
     // What was sent is quoted, but not at length.
     let long = "x".repeat(4000);
     let (status, _, problem) = get_raw(&v, &format!("/api/v1/subjects?limit={long}")).await;
@@ -59,6 +61,27 @@ async fn a_query_string_that_does_not_parse_is_a_problem_naming_the_parameter() 
         problem["detail"],
         "This operation takes no query parameter `colour`."
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_is_checked_before_the_query_string() {
+    // A stranger learns nothing from how a query string is judged: no key, no answer but 401.
+    let v = setup().await;
+    for path in [
+        "/api/v1/subjects?limit=abc",
+        "/api/v1/retention/runs?limit=abc",
+        "/api/v1/policies/1/diff?against=x",
+    ] {
+        let res = v
+            .app
+            .client
+            .get(v.app.url(path))
+            .bearer_auth("lethe_not_a_key")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 401, "{path}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -353,7 +353,7 @@ pub async fn diff(
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::InventoryRead)?;
     let newer = version_of(&version)?;
-    let against = query.against;
+    let against = query.into_inner()?.against;
     let scope = key.workspace;
     let diff = state
         .db

@@ -16,19 +16,16 @@ const SEARCHED_PARAMETERS: usize = 32;
 /// Names and values quoted back are cut to this many characters.
 const QUOTED_CHARS: usize = 40;
 
-/// A query string read into `T`, for API handlers (see the module's comment).
-pub struct ApiQuery<T>(pub T);
+/// A query string read into `T`, for API handlers (see the module's comment). Extracting it never
+/// fails: the handler takes the result with [`ApiQuery::into_inner`] after checking the key, so an
+/// unauthenticated request is answered 401 whatever its query string (actix resolves extractors
+/// concurrently, and a ready error would otherwise win over the key's database look-up).
+pub struct ApiQuery<T>(Result<T, AppError>);
 
 impl<T> ApiQuery<T> {
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> std::ops::Deref for ApiQuery<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
+    /// The parsed query, or the 400 that names the parameter.
+    pub fn into_inner(self) -> Result<T, ApiError> {
+        self.0.map_err(ApiError)
     }
 }
 
@@ -37,11 +34,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiQuery<T> {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        ready(
-            parse::<T>(req.query_string())
-                .map(ApiQuery)
-                .map_err(ApiError),
-        )
+        ready(Ok(ApiQuery(parse::<T>(req.query_string()))))
     }
 }
 

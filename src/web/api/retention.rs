@@ -58,7 +58,7 @@ pub async fn runs(
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RetentionRead)?;
     let scope = key.workspace;
-    let RunsQuery { rule, limit } = query.into_inner();
+    let RunsQuery { rule, limit } = query.into_inner()?;
     let list = state
         .db
         .run(move |db| retention::list_runs(db, &scope, rule.as_deref(), limit.unwrap_or(50)))

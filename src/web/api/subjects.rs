@@ -118,7 +118,7 @@ pub async fn list(
         email,
         limit,
         after,
-    } = query.into_inner();
+    } = query.into_inner()?;
     let answer = match email {
         Some(email) => {
             let mut errors = crate::domain::ValidationErrors::default();
@@ -350,6 +350,7 @@ pub async fn records(
     key.require(Scope::RecordsRead)?;
     let (scope, vault, reader) = (key.workspace, state.vault.clone(), reader(&req, &key));
     let external_id = path.into_inner();
+    let query = query.into_inner()?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let offset = query.offset.unwrap_or(0);
     let page = state
@@ -385,6 +386,7 @@ pub async fn held_records(
     key.require(Scope::RecordsRead)?;
     let (scope, vault, caller) = (key.workspace, state.vault.clone(), key.caller.clone());
     let hold = path.into_inner();
+    let query = query.into_inner()?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let offset = query.offset.unwrap_or(0);
     let reason_given = access_reason(&req).is_some();
