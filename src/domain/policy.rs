@@ -273,25 +273,70 @@ pub fn to_safe_html(markdown: &str) -> String {
     ammonia::clean(&unsafe_html)
 }
 
+/// How an inventory item changed since a version was published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    Added,
+    Changed,
+    Removed,
+}
+
+impl DriftKind {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Added => "added",
+            Self::Changed => "changed",
+            Self::Removed => "removed",
+        }
+    }
+}
+
+/// One inventory item that changed since a version was published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DriftChange {
+    /// The kind of item: "data category", "purpose", "system", "recipient", "retention rule",
+    /// "legal hold".
+    pub what: &'static str,
+    pub key: String,
+    /// Its name: as it is now, or as it was published for a removed item. Retention rules and
+    /// legal holds have none.
+    pub name: Option<String>,
+    pub kind: DriftKind,
+}
+
+impl std::fmt::Display for DriftChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} '{}' was {}", self.what, self.key, self.kind.verb())
+    }
+}
+
 /// What changed in the inventory since a version was published, for people to read.
-pub fn drift(published: &Inventory, now: &Inventory) -> Vec<String> {
+pub fn drift(published: &Inventory, now: &Inventory) -> Vec<DriftChange> {
     fn compare<T: Serialize + PartialEq>(
-        out: &mut Vec<String>,
-        what: &str,
+        out: &mut Vec<DriftChange>,
+        what: &'static str,
         before: &[T],
         after: &[T],
         key: impl Fn(&T) -> &str,
+        name: impl Fn(&T) -> Option<&str>,
     ) {
+        let change = |item: &T, kind| DriftChange {
+            what,
+            key: key(item).to_owned(),
+            name: name(item).map(str::to_owned),
+            kind,
+        };
         for a in after {
             match before.iter().find(|b| key(b) == key(a)) {
-                None => out.push(format!("{what} '{}' was added", key(a))),
-                Some(b) if b != a => out.push(format!("{what} '{}' was changed", key(a))),
+                None => out.push(change(a, DriftKind::Added)),
+                Some(b) if b != a => out.push(change(a, DriftKind::Changed)),
                 Some(_) => {}
             }
         }
         for b in before {
             if !after.iter().any(|a| key(a) == key(b)) {
-                out.push(format!("{what} '{}' was removed", key(b)));
+                out.push(change(b, DriftKind::Removed));
             }
         }
     }
@@ -302,6 +347,7 @@ pub fn drift(published: &Inventory, now: &Inventory) -> Vec<String> {
         &published.categories,
         &now.categories,
         |c| &c.key,
+        |c| Some(&c.name),
     );
     compare(
         &mut out,
@@ -309,16 +355,23 @@ pub fn drift(published: &Inventory, now: &Inventory) -> Vec<String> {
         &published.purposes,
         &now.purposes,
         |p| &p.key,
+        |p| Some(&p.name),
     );
-    compare(&mut out, "system", &published.systems, &now.systems, |s| {
-        &s.key
-    });
+    compare(
+        &mut out,
+        "system",
+        &published.systems,
+        &now.systems,
+        |s| &s.key,
+        |s| Some(&s.name),
+    );
     compare(
         &mut out,
         "recipient",
         &published.recipients,
         &now.recipients,
         |r| &r.key,
+        |r| Some(&r.name),
     );
     compare(
         &mut out,
@@ -326,6 +379,7 @@ pub fn drift(published: &Inventory, now: &Inventory) -> Vec<String> {
         &published.retention_rules,
         &now.retention_rules,
         |r| &r.key,
+        |_| None,
     );
     compare(
         &mut out,
@@ -333,6 +387,7 @@ pub fn drift(published: &Inventory, now: &Inventory) -> Vec<String> {
         &published.legal_holds,
         &now.legal_holds,
         |h| &h.key,
+        |_| None,
     );
     out
 }
@@ -466,7 +521,10 @@ mod tests {
         let mut after = before.clone();
         after.categories[0].name = "E-mail".into();
         after.purposes.clear();
-        let d = drift(&before, &after);
+        let d: Vec<String> = drift(&before, &after)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             d,
             [
@@ -475,5 +533,12 @@ mod tests {
             ]
         );
         assert!(drift(&before, &before).is_empty());
+        let named = drift(&before, &after);
+        assert_eq!(named[0].name.as_deref(), Some("E-mail"));
+        assert_eq!(named[1].kind, DriftKind::Removed);
+        assert!(
+            named[1].name.is_some(),
+            "a removed item keeps its published name"
+        );
     }
 }

@@ -13,6 +13,7 @@ use crate::store::Connection;
 use crate::store::{Db, StoreError, WorkspaceScope, audit, inventory};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the use cases need to know of each kind of item.
 pub trait InventoryItem: Serialize + Clone + Send + 'static {
@@ -148,6 +149,66 @@ fn delete_action(kind: InventoryKind) -> &'static str {
 
 pub fn load(db: &Db, scope: &WorkspaceScope) -> Result<Inventory, AppError> {
     Ok(db.read(|c| inventory::load(c, scope))?)
+}
+
+/// The names of the inventory's items by key, for pages that meet a key elsewhere (a record's
+/// category, a run's rule): `None` when the inventory no longer has that item.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    categories: BTreeMap<String, String>,
+    purposes: BTreeMap<String, String>,
+    systems: BTreeMap<String, String>,
+    recipients: BTreeMap<String, String>,
+    /// Retention rules and legal holds have no name: their key is it.
+    rules: BTreeSet<String>,
+    holds: BTreeSet<String>,
+}
+
+impl Names {
+    pub fn of(inv: &Inventory) -> Self {
+        fn named<'a>(
+            items: impl Iterator<Item = (&'a String, &'a String)>,
+        ) -> BTreeMap<String, String> {
+            items.map(|(k, n)| (k.clone(), n.clone())).collect()
+        }
+        Self {
+            categories: named(inv.categories.iter().map(|c| (&c.key, &c.name))),
+            purposes: named(inv.purposes.iter().map(|p| (&p.key, &p.name))),
+            systems: named(inv.systems.iter().map(|s| (&s.key, &s.name))),
+            recipients: named(inv.recipients.iter().map(|r| (&r.key, &r.name))),
+            rules: inv.retention_rules.iter().map(|r| r.key.clone()).collect(),
+            holds: inv.legal_holds.iter().map(|h| h.key.clone()).collect(),
+        }
+    }
+
+    pub fn category(&self, key: &str) -> Option<&str> {
+        self.categories.get(key).map(String::as_str)
+    }
+
+    pub fn purpose(&self, key: &str) -> Option<&str> {
+        self.purposes.get(key).map(String::as_str)
+    }
+
+    pub fn system(&self, key: &str) -> Option<&str> {
+        self.systems.get(key).map(String::as_str)
+    }
+
+    pub fn recipient(&self, key: &str) -> Option<&str> {
+        self.recipients.get(key).map(String::as_str)
+    }
+
+    pub fn has_rule(&self, key: &str) -> bool {
+        self.rules.contains(key)
+    }
+
+    pub fn has_hold(&self, key: &str) -> bool {
+        self.holds.contains(key)
+    }
+}
+
+/// The names of the workspace's inventory items now.
+pub fn names(db: &Db, scope: &WorkspaceScope) -> Result<Names, AppError> {
+    Ok(Names::of(&load(db, scope)?))
 }
 
 /// What the inventory check finds now (errors block publication, warnings need a confirmation).

@@ -6,6 +6,7 @@ use super::Caller;
 use crate::domain::ValidationErrors;
 use crate::domain::inventory::Inventory;
 use crate::domain::policy::{self, PolicyFacts};
+pub use crate::domain::policy::{DriftChange, DriftKind};
 use crate::domain::policy_diff::{self, DiffLine};
 use crate::domain::policy_timeline::{Dated, Timeline, VersionState};
 use crate::domain::text;
@@ -171,7 +172,7 @@ pub fn rendered(
 
 /// What changed in the inventory since the policy in force was published; empty when none is
 /// published or nothing changed.
-pub fn drift(db: &Db, scope: &WorkspaceScope) -> Result<Option<(i64, Vec<String>)>, AppError> {
+pub fn drift(db: &Db, scope: &WorkspaceScope) -> Result<Option<(i64, Vec<DriftChange>)>, AppError> {
     let Some(current) = current(db, scope)? else {
         return Ok(None);
     };

@@ -114,8 +114,11 @@ async fn a_privacy_officer_drafts_publishes_and_sees_drift() {
     for path in ["/console/w/aulm/policy", "/console/w/aulm/"] {
         let (_, _, page) = app.page(&dpo, path).await;
         assert!(page.contains("id=\"drift\""), "{path} shows no drift");
+        // Named first, the key second: "Data category E-mail user.contact.email was changed".
         assert!(
-            page.contains("user.contact.email") && page.contains("was changed"),
+            page.contains(
+                "<li>Data category E-mail <code class=\"key\">user.contact.email</code> was changed</li>"
+            ),
             "{path}: {page}"
         );
     }

@@ -16,6 +16,7 @@ mod auth;
 mod browser;
 mod cli;
 mod console_inventory;
+mod console_names;
 mod console_policy;
 mod console_subjects;
 mod demo;

@@ -132,6 +132,7 @@ async fn drift_is_reported_after_an_inventory_edit_and_a_new_version_clears_it()
         .unwrap()
         .expect("drift");
     assert_eq!(version, 1);
+    let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
     assert_eq!(changes, ["data category 'user.name' was added"]);
     app.complete_for_publication(&key, "user.name").await;
     app.call(

@@ -24,7 +24,7 @@ use serde::Deserialize;
 struct ListPage {
     shell: Shell,
     versions: Vec<ListedVersion>,
-    drift: Option<(i64, Vec<String>)>,
+    drift: Option<(i64, Vec<service::DriftChange>)>,
     can_edit: bool,
 }
 

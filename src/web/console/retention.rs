@@ -9,6 +9,7 @@ use super::{Shell, html, ok, see_other};
 use crate::domain::retention::{OwnData, OwnDataRule};
 use crate::domain::staff::Permission;
 use crate::error::AppError;
+use crate::services::inventory::{self, Names};
 use crate::services::retention::{self, DryRunReport, RuleStatus, RunView};
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -25,8 +26,8 @@ struct RetentionPage {
     rules: Vec<RuleStatus>,
     history: Vec<RunView>,
     own: Vec<OwnDataRule>,
-    /// The inventory's categories: (key, name), to name each rule's category.
-    categories: Vec<(String, String)>,
+    /// The inventory's names, for each rule's category and the history's rules.
+    names: Names,
     can_run: bool,
     can_edit: bool,
     notice: Option<String>,
@@ -39,14 +40,6 @@ impl RetentionPage {
             .iter()
             .filter(|r| r.last_check.as_ref().is_some_and(|c| !c.passed))
             .collect()
-    }
-
-    /// The name of a category, or empty when the inventory has no such category.
-    fn category_name(&self, key: &str) -> &str {
-        self.categories
-            .iter()
-            .find(|(k, _)| k == key)
-            .map_or("", |(_, name)| name.as_str())
     }
 
     fn own_label(&self, t: &OwnData) -> &'static str {
@@ -95,22 +88,17 @@ async fn render(
         .workspace(state, slug, Permission::ViewInventory)
         .await?;
     let scope = member.scope;
-    let (rules, history, own, inventory) = state
+    let (rules, history, own, names) = state
         .db
         .run(move |db| {
             Ok::<_, AppError>((
                 retention::rule_statuses(db, &scope, chrono::Utc::now())?,
                 retention::list_runs(db, &scope, None, HISTORY)?,
                 retention::own_data_rules(db)?,
-                crate::services::inventory::load(db, &scope)?,
+                inventory::names(db, &scope)?,
             ))
         })
         .await?;
-    let categories = inventory
-        .categories
-        .into_iter()
-        .map(|c| (c.key, c.name))
-        .collect();
     html(
         status,
         &RetentionPage {
@@ -118,7 +106,7 @@ async fn render(
             rules,
             history,
             own,
-            categories,
+            names,
             can_run: member.roles.allows(Permission::RunRetention),
             can_edit: member.roles.allows(Permission::EditInventory),
             notice,
@@ -203,6 +191,7 @@ pub async fn run(
 struct DryRunPage {
     shell: Shell,
     reports: Vec<DryRunReport>,
+    names: Names,
 }
 
 impl DryRunPage {
@@ -224,20 +213,22 @@ pub async fn dry_run(
     who.check_csrf(&form.csrf)?;
     let (scope, caller, vault) = (member.scope, who.caller.clone(), state.vault.clone());
     let rule = Some(form.rule.trim().to_owned()).filter(|r| !r.is_empty());
-    let reports = state
+    let (reports, names) = state
         .db
         .run(move |db| {
             let now = chrono::Utc::now();
-            retention::rules_to_run(db, &scope, rule.as_deref())?
+            let reports = retention::rules_to_run(db, &scope, rule.as_deref())?
                 .iter()
                 .map(|r| retention::dry_run(db, &vault, &scope, &caller, r, now))
-                .collect::<Result<Vec<_>, _>>()
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, AppError>((reports, inventory::names(db, &scope)?))
         })
         .await?;
     // Masked, but drawn from personal data: not for any cache.
     Ok(super::subjects::no_store(ok(&DryRunPage {
         shell: Shell::in_workspace(&who, &member, "retention"),
         reports,
+        names,
     })?))
 }
 
@@ -246,6 +237,7 @@ pub async fn dry_run(
 struct RunPage {
     shell: Shell,
     run: RunView,
+    names: Names,
 }
 
 pub async fn show_run(
@@ -261,13 +253,19 @@ pub async fn show_run(
         .parse()
         .map_err(|_| AppError::NotFound(format!("retention run '{id}'")))?;
     let scope = member.scope;
-    let run = state
+    let (run, names) = state
         .db
-        .run(move |db| retention::get_run(db, &scope, id))
+        .run(move |db| {
+            Ok::<_, AppError>((
+                retention::get_run(db, &scope, id)?,
+                inventory::names(db, &scope)?,
+            ))
+        })
         .await?;
     ok(&RunPage {
         shell: Shell::in_workspace(&who, &member, "retention"),
         run,
+        names,
     })
 }
 

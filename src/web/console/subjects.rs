@@ -11,6 +11,7 @@ use super::session::{MemberOf, SignedIn};
 use super::{Shell, html, see_other};
 use crate::domain::staff::Permission;
 use crate::error::AppError;
+use crate::services::inventory::{self, Names};
 use crate::services::subject_status::{self, AccessEntry, AuditEntry, SubjectStatus};
 use crate::services::subjects::{self, HeldView, Reader, SubjectSummary, SubjectView};
 use crate::web::AppState;
@@ -191,6 +192,8 @@ struct SubjectPage {
     erasure: Option<crate::services::erasure::ErasureReport>,
     /// Per category, what retention will do to this person's records, and when.
     fates: Vec<crate::services::retention::SubjectFate>,
+    /// The inventory's names, for the categories an erasure kept.
+    names: Names,
 }
 
 async fn render_subject(
@@ -203,9 +206,12 @@ async fn render_subject(
 ) -> Result<HttpResponse, PageError> {
     let (scope, id) = (member.scope, external_id.to_owned());
     let vault = state.vault.clone();
-    let found = state
+    let (found, names) = state
         .db
-        .run(move |db| subject_status::overview(db, &vault, &scope, &id))
+        .run(move |db| {
+            let found = subject_status::overview(db, &vault, &scope, &id)?;
+            Ok::<_, AppError>((found, inventory::names(db, &scope)?))
+        })
         .await?;
     let role = member.roles;
     let mut page = SubjectPage {
@@ -223,6 +229,7 @@ async fn render_subject(
         erase_error: None,
         erasure: None,
         fates: found.fates,
+        names,
     };
     fill(&mut page);
     html(status, &page)
@@ -289,6 +296,8 @@ struct RecordsPage {
     page: u32,
     /// Set when older records exist: the next page's number.
     next_page: Option<u32>,
+    /// The inventory's names, for each record's category.
+    names: Names,
 }
 
 #[derive(Deserialize, Default)]
@@ -349,7 +358,9 @@ pub async fn records(
     let outcome = state
         .db
         .run(move |db| {
-            subjects::read_records(db, &vault, &scope, &reader, &id, RECORDS_PER_READ, offset)
+            let found =
+                subjects::read_records(db, &vault, &scope, &reader, &id, RECORDS_PER_READ, offset)?;
+            Ok::<_, AppError>((found, inventory::names(db, &scope)?))
         })
         .await;
     let mut view = RecordsPage {
@@ -362,9 +373,11 @@ pub async fn records(
         reason,
         page,
         next_page: None,
+        names: Names::default(),
     };
     let status = match outcome {
-        Ok(found) => {
+        Ok((found, names)) => {
+            view.names = names;
             let shown = i64::from(offset) + found.records.len() as i64;
             view.next_page = (shown < found.total).then_some(page + 1);
             view.total = found.total;

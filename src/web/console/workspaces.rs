@@ -254,7 +254,7 @@ struct OverviewPage {
     /// The policy in force, if any.
     policy_version: Option<i64>,
     /// What changed in the inventory since the policy in force was published.
-    drift: Vec<String>,
+    drift: Vec<services::policies::DriftChange>,
     /// Retention claims the data breaks.
     broken_claims: Vec<crate::services::retention::ClaimView>,
 }
