@@ -207,6 +207,27 @@ impl Permission {
 
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
+/// A new password typed twice, as every form that sets one takes it: its faults under the form's
+/// field names (`field` and `{field}_confirm`), added to `errors`.
+pub fn check_new_password(
+    errors: &mut crate::domain::ValidationErrors,
+    field: &str,
+    password: &str,
+    confirm: &str,
+    email: &str,
+) {
+    if let Err(m) = check_password(password, email) {
+        errors.add(field, m);
+    }
+    if password != confirm {
+        let what = field.replace('_', " ");
+        errors.add(
+            &format!("{field}_confirm"),
+            format!("does not match the {what}"),
+        );
+    }
+}
+
 /// NIST SP 800-63B style: long enough, not absurdly long, no composition rules.
 pub fn check_password(password: &str, email: &str) -> Result<(), String> {
     let n = password.chars().count();

@@ -4,7 +4,7 @@ use super::Caller;
 use super::login_guard::LoginGuard;
 use crate::crypto;
 use crate::domain::audit::Actor;
-use crate::domain::staff::check_password;
+use crate::domain::staff::check_new_password;
 use crate::domain::{Email, ValidationErrors, totp};
 use crate::error::AppError;
 pub use crate::store::sessions::{Session, Stage};
@@ -282,11 +282,12 @@ fn parse_credentials(
 ) -> Result<Email, ValidationErrors> {
     let mut errors = ValidationErrors::default();
     let email = errors.check("email", Email::parse(email));
-    if let Some(e) = &email {
-        errors.check("password", check_password(password, e.as_str()));
-    }
-    if password != confirm {
-        errors.add("password_confirm", "does not match the password");
+    match &email {
+        Some(e) => check_new_password(&mut errors, "password", password, confirm, e.as_str()),
+        None if password != confirm => {
+            errors.add("password_confirm", "does not match the password");
+        }
+        None => {}
     }
     errors.into_result()?;
     email.ok_or_else(|| ValidationErrors::single("email", "is required"))
@@ -522,12 +523,7 @@ pub fn change_password(
     if !crypto::verify_password(current, hash) || account.password_hash.is_none() {
         errors.add("current_password", "is not your current password");
     }
-    if let Err(m) = check_password(new, &account.email) {
-        errors.add("new_password", m);
-    }
-    if new != confirm {
-        errors.add("new_password_confirm", "does not match the new password");
-    }
+    check_new_password(&mut errors, "new_password", new, confirm, &account.email);
     errors.into_result()?;
     let new_hash = crypto::hash_password(new)?;
     let keep = crypto::sha256_hex(current_session);

@@ -11,7 +11,7 @@ use super::outbox::{OutboxKey, Outgoing, queue};
 use super::{Caller, emails};
 use crate::crypto;
 use crate::domain::network::IpRange;
-use crate::domain::staff::check_password;
+use crate::domain::staff::check_new_password;
 use crate::domain::{Email, ValidationErrors};
 use crate::error::AppError;
 use crate::store::outbox::Kind;
@@ -125,12 +125,7 @@ pub fn complete(
 ) -> Result<(), AppError> {
     let email = account_of(db, token)?.ok_or_else(dead_link)?;
     let mut errors = ValidationErrors::default();
-    if let Err(m) = check_password(password, &email) {
-        errors.add("password", m);
-    }
-    if password != confirm {
-        errors.add("password_confirm", "does not match the password");
-    }
+    check_new_password(&mut errors, "password", password, confirm, &email);
     errors.into_result()?;
     let hash = crypto::hash_password(password)?;
     let token_hash = crypto::sha256_hex(token);
