@@ -188,7 +188,9 @@ impl DenialReason {
     /// The reason as the person reads it.
     pub fn description(self) -> &'static str {
         match self {
-            DenialReason::IdentityNotVerified => "We could not confirm that you are the person the data is about.",
+            DenialReason::IdentityNotVerified => {
+                "We could not confirm that you are the person the data is about."
+            }
             DenialReason::ManifestlyUnfoundedOrExcessive => {
                 "The request is manifestly unfounded or excessive, for example repeated without a new reason."
             }
@@ -289,7 +291,10 @@ impl RequestInput {
             Some(id) => errors.check("external_id", parse_external_id(id)),
         };
         if self.email.as_deref().is_none_or(|e| e.trim().is_empty())
-            && self.external_id.as_deref().is_none_or(|e| e.trim().is_empty())
+            && self
+                .external_id
+                .as_deref()
+                .is_none_or(|e| e.trim().is_empty())
         {
             errors.add(
                 "email",
@@ -304,7 +309,10 @@ impl RequestInput {
         };
         let purpose = match (kind, self.purpose.as_deref().map(str::trim)) {
             (Some(RequestType::Objection), None | Some("")) => {
-                errors.add("purpose", "an objection names the purpose objected to (its key)");
+                errors.add(
+                    "purpose",
+                    "an objection names the purpose objected to (its key)",
+                );
                 None
             }
             (Some(RequestType::Objection), Some(p)) => {
@@ -391,8 +399,8 @@ impl EventKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
     use RequestState::*;
+    use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 5, 4, 10, 0, 0).unwrap()
@@ -428,7 +436,10 @@ mod tests {
             assert!(!closed.is_open());
         }
         let e = Completed.transition(InProgress).unwrap_err();
-        assert_eq!(e.to_string(), "a request that is completed cannot become in progress");
+        assert_eq!(
+            e.to_string(),
+            "a request that is completed cannot become in progress"
+        );
     }
 
     #[test]
@@ -489,9 +500,13 @@ mod tests {
             ..Default::default()
         };
         assert!(objection(None, "objection").validate(now()).is_err());
-        let ok = objection(Some("marketing"), "objection").validate(now()).unwrap();
+        let ok = objection(Some("marketing"), "objection")
+            .validate(now())
+            .unwrap();
         assert_eq!(ok.purpose.as_deref(), Some("marketing"));
-        let e = objection(Some("marketing"), "erasure").validate(now()).unwrap_err();
+        let e = objection(Some("marketing"), "erasure")
+            .validate(now())
+            .unwrap_err();
         assert_eq!(e.0[0].field, "purpose");
     }
 

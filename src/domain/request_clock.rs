@@ -187,7 +187,10 @@ mod tests {
             due(Law::Gdpr, at(2026, 3, 10, 23, 59)),
             due(Law::Gdpr, at(2026, 3, 10, 0, 0))
         );
-        assert_eq!(deadlines(Law::Gdpr, at(2026, 3, 10, 9, 15)).acknowledge_by, None);
+        assert_eq!(
+            deadlines(Law::Gdpr, at(2026, 3, 10, 9, 15)).acknowledge_by,
+            None
+        );
     }
 
     #[test]

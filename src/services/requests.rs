@@ -120,7 +120,10 @@ fn overdue(row: &RequestRow, now: DateTime<Utc>) -> bool {
 }
 
 fn not_found(id: &str) -> AppError {
-    AppError::NotFound(format!("request '{}'", id.chars().take(40).collect::<String>()))
+    AppError::NotFound(format!(
+        "request '{}'",
+        id.chars().take(40).collect::<String>()
+    ))
 }
 
 fn seal(
@@ -315,9 +318,27 @@ pub fn create_verified(
             now,
         )?;
         let received = new.received_at;
-        record_event(tx, scope, &key, &id, EventKind::Received, caller, None, received)?;
+        record_event(
+            tx,
+            scope,
+            &key,
+            &id,
+            EventKind::Received,
+            caller,
+            None,
+            received,
+        )?;
         let how = "the operator authenticated the person";
-        record_event(tx, scope, &key, &id, EventKind::Verified, caller, Some(how), now)?;
+        record_event(
+            tx,
+            scope,
+            &key,
+            &id,
+            EventKind::Verified,
+            caller,
+            Some(how),
+            now,
+        )?;
         let event = caller.event("request.created", &id).detail(json!({
             "type": new.kind.as_str(),
             "law": new.law.as_str(),
@@ -432,13 +453,29 @@ pub fn take_step(
         match &step {
             Step::Start => {
                 moved(RequestState::InProgress)?;
-                requests::move_state(tx, scope, id, row.state, RequestState::InProgress, &Move::Start, now)?;
+                requests::move_state(
+                    tx,
+                    scope,
+                    id,
+                    row.state,
+                    RequestState::InProgress,
+                    &Move::Start,
+                    now,
+                )?;
                 record_event(tx, scope, &key, id, EventKind::Started, caller, None, now)?;
                 audit::append(tx, Some(scope), &caller.event("request.started", id), now)?;
             }
             Step::Complete => {
                 moved(RequestState::Completed)?;
-                requests::move_state(tx, scope, id, row.state, RequestState::Completed, &Move::Complete, now)?;
+                requests::move_state(
+                    tx,
+                    scope,
+                    id,
+                    row.state,
+                    RequestState::Completed,
+                    &Move::Complete,
+                    now,
+                )?;
                 record_event(tx, scope, &key, id, EventKind::Completed, caller, None, now)?;
                 let event = caller
                     .event("request.completed", id)
@@ -460,7 +497,16 @@ pub fn take_step(
                     Some(t) => format!("{} {t}", reason.description()),
                     None => reason.description().to_owned(),
                 };
-                record_event(tx, scope, &key, id, EventKind::Denied, caller, Some(&detail), now)?;
+                record_event(
+                    tx,
+                    scope,
+                    &key,
+                    id,
+                    EventKind::Denied,
+                    caller,
+                    Some(&detail),
+                    now,
+                )?;
                 let event = caller.event("request.denied", id).detail(json!({
                     "reason": reason.as_str(),
                     "text_given": text.is_some(),
@@ -484,7 +530,16 @@ pub fn take_step(
                 .map_err(|e| refused(&e))?;
                 let sealed = seal(&key, scope, id, "extension", reason)?;
                 requests::extend(tx, scope, id, until, &sealed, now)?;
-                record_event(tx, scope, &key, id, EventKind::Extended, caller, Some(reason), now)?;
+                record_event(
+                    tx,
+                    scope,
+                    &key,
+                    id,
+                    EventKind::Extended,
+                    caller,
+                    Some(reason),
+                    now,
+                )?;
                 let event = caller.event("request.extended", id).detail(json!({
                     "due_at": crate::domain::time::format(row.due_at),
                     "extended_due_at": crate::domain::time::format(until),

@@ -202,9 +202,7 @@ pub fn open_counts(
         "SELECT count(*), count(*) FILTER (WHERE r.effective_due_at < ?2) \
          FROM requests r WHERE r.workspace_id = ?1 AND {OPEN}"
     ))?;
-    Ok(stmt.query_row(params![scope.id(), ts(now)], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?)
+    Ok(stmt.query_row(params![scope.id(), ts(now)], |r| Ok((r.get(0)?, r.get(1)?)))?)
 }
 
 /// A move between states, with what it sets. The update is guarded by `from`: `Ok(false)` when

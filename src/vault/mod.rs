@@ -290,9 +290,7 @@ impl Vault {
 
     /// The workspace's requests key (made on first use).
     pub fn requests_key(&self, scope: &WorkspaceScope) -> Result<SecretKey, VaultError> {
-        Ok(self
-            .shared_key(scope, KeyPurpose::Requests, "requests")?
-            .1)
+        Ok(self.shared_key(scope, KeyPurpose::Requests, "requests")?.1)
     }
 
     fn unwrap(&self, k: &WrappedKey) -> Result<SecretKey, VaultError> {

@@ -50,7 +50,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/requests", web::get().to(requests::list))
                 .route("/requests/{id}", web::get().to(requests::get))
                 .route("/requests/{id}/start", web::post().to(requests::start))
-                .route("/requests/{id}/complete", web::post().to(requests::complete))
+                .route(
+                    "/requests/{id}/complete",
+                    web::post().to(requests::complete),
+                )
                 .route("/requests/{id}/deny", web::post().to(requests::deny))
                 .route("/requests/{id}/extend", web::post().to(requests::extend))
                 .route("/retention/rules", web::get().to(retention::rules))
