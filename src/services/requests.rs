@@ -214,23 +214,34 @@ fn summary(row: RequestRow, now: DateTime<Utc>) -> RequestSummary {
     }
 }
 
-/// Appends a timeline entry, its detail sealed under the entry's id.
-fn record_event(
-    tx: &crate::store::Transaction<'_>,
-    scope: &WorkspaceScope,
-    key: &SecretKey,
-    request_id: &str,
-    what: EventKind,
-    caller: &Caller,
-    detail: Option<&str>,
-    at: DateTime<Utc>,
-) -> Result<(), AppError> {
-    let id = requests::append_event(tx, scope, request_id, what, &caller.actor.label(), at)?;
-    if let Some(detail) = detail {
-        let sealed = seal(key, scope, request_id, &format!("event/{id}"), detail)?;
-        requests::seal_event_detail(tx, scope, id, &sealed)?;
+/// Where a use case writes a request's timeline: its transaction, the workspace's requests key
+/// and who acts.
+struct Timeline<'a, 't> {
+    tx: &'a crate::store::Transaction<'t>,
+    scope: &'a WorkspaceScope,
+    key: &'a SecretKey,
+    caller: &'a Caller,
+}
+
+impl Timeline<'_, '_> {
+    /// Appends an entry, its detail sealed under the entry's id.
+    fn add(
+        &self,
+        request_id: &str,
+        what: EventKind,
+        detail: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let (tx, scope) = (self.tx, self.scope);
+        let actor = self.caller.actor.label();
+        let id = requests::append_event(tx, scope, request_id, what, &actor, at)?;
+        if let Some(detail) = detail {
+            let field = format!("event/{id}");
+            let sealed = seal(self.key, scope, request_id, &field, detail)?;
+            requests::seal_event_detail(tx, scope, id, &sealed)?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Opens a request for a person the operator has already authenticated: it is `verified` at
@@ -317,28 +328,15 @@ pub fn create_verified(
             },
             now,
         )?;
-        let received = new.received_at;
-        record_event(
+        let timeline = Timeline {
             tx,
             scope,
-            &key,
-            &id,
-            EventKind::Received,
+            key: &key,
             caller,
-            None,
-            received,
-        )?;
+        };
+        timeline.add(&id, EventKind::Received, None, new.received_at)?;
         let how = "the operator authenticated the person";
-        record_event(
-            tx,
-            scope,
-            &key,
-            &id,
-            EventKind::Verified,
-            caller,
-            Some(how),
-            now,
-        )?;
+        timeline.add(&id, EventKind::Verified, Some(how), now)?;
         let event = caller.event("request.created", &id).detail(json!({
             "type": new.kind.as_str(),
             "law": new.law.as_str(),
@@ -448,42 +446,40 @@ pub fn take_step(
     let key = vault.requests_key(scope)?;
     db.write(|tx| {
         let row = requests::get(tx, scope, id)?.ok_or_else(|| not_found(id))?;
+        let timeline = Timeline {
+            tx,
+            scope,
+            key: &key,
+            caller,
+        };
         let refused = |e: &dyn std::fmt::Display| AppError::Conflict(format!("{e}."));
-        let moved = |to: RequestState| row.state.transition(to).map_err(|e| refused(&e));
+        // The workflow decides; the store's guard (the state read in this same transaction)
+        // cannot then fail, but a lost update is refused rather than written over.
+        let moved = |to: RequestState, change: &Move<'_>| -> Result<(), AppError> {
+            row.state.transition(to).map_err(|e| refused(&e))?;
+            if requests::move_state(tx, scope, id, row.state, to, change, now)? {
+                Ok(())
+            } else {
+                Err(AppError::Conflict(
+                    "the request changed meanwhile; read it again.".into(),
+                ))
+            }
+        };
         match &step {
             Step::Start => {
-                moved(RequestState::InProgress)?;
-                requests::move_state(
-                    tx,
-                    scope,
-                    id,
-                    row.state,
-                    RequestState::InProgress,
-                    &Move::Start,
-                    now,
-                )?;
-                record_event(tx, scope, &key, id, EventKind::Started, caller, None, now)?;
+                moved(RequestState::InProgress, &Move::Start)?;
+                timeline.add(id, EventKind::Started, None, now)?;
                 audit::append(tx, Some(scope), &caller.event("request.started", id), now)?;
             }
             Step::Complete => {
-                moved(RequestState::Completed)?;
-                requests::move_state(
-                    tx,
-                    scope,
-                    id,
-                    row.state,
-                    RequestState::Completed,
-                    &Move::Complete,
-                    now,
-                )?;
-                record_event(tx, scope, &key, id, EventKind::Completed, caller, None, now)?;
+                moved(RequestState::Completed, &Move::Complete)?;
+                timeline.add(id, EventKind::Completed, None, now)?;
                 let event = caller
                     .event("request.completed", id)
                     .detail(json!({"on_time": !overdue(&row, now)}));
                 audit::append(tx, Some(scope), &event, now)?;
             }
             Step::Deny { reason, text } => {
-                moved(RequestState::Denied)?;
                 let sealed = text
                     .as_deref()
                     .map(|t| seal(&key, scope, id, "denial", t))
@@ -492,21 +488,12 @@ pub fn take_step(
                     reason: *reason,
                     text_sealed: sealed.as_deref(),
                 };
-                requests::move_state(tx, scope, id, row.state, RequestState::Denied, &change, now)?;
+                moved(RequestState::Denied, &change)?;
                 let detail = match text {
                     Some(t) => format!("{} {t}", reason.description()),
                     None => reason.description().to_owned(),
                 };
-                record_event(
-                    tx,
-                    scope,
-                    &key,
-                    id,
-                    EventKind::Denied,
-                    caller,
-                    Some(&detail),
-                    now,
-                )?;
+                timeline.add(id, EventKind::Denied, Some(&detail), now)?;
                 let event = caller.event("request.denied", id).detail(json!({
                     "reason": reason.as_str(),
                     "text_given": text.is_some(),
@@ -529,17 +516,12 @@ pub fn take_step(
                 )
                 .map_err(|e| refused(&e))?;
                 let sealed = seal(&key, scope, id, "extension", reason)?;
-                requests::extend(tx, scope, id, until, &sealed, now)?;
-                record_event(
-                    tx,
-                    scope,
-                    &key,
-                    id,
-                    EventKind::Extended,
-                    caller,
-                    Some(reason),
-                    now,
-                )?;
+                if !requests::extend(tx, scope, id, until, &sealed, now)? {
+                    return Err(AppError::Conflict(
+                        "the request changed meanwhile; read it again.".into(),
+                    ));
+                }
+                timeline.add(id, EventKind::Extended, Some(reason), now)?;
                 let event = caller.event("request.extended", id).detail(json!({
                     "due_at": crate::domain::time::format(row.due_at),
                     "extended_due_at": crate::domain::time::format(until),
