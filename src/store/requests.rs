@@ -336,3 +336,92 @@ pub fn events(
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Db;
+
+    fn fixture() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("lethe.db")).unwrap();
+        let t = "'2026-01-01T00:00:00.000000Z'";
+        db.read(|c| {
+            c.execute_batch(&format!(
+                "INSERT INTO workspaces (id, slug, legal_name, contact_email, created_at, updated_at) \
+                 VALUES (1, 'a', 'A', 'privacy@a.example', {t}, {t});"
+            ))
+            .map_err(StoreError::from)
+        })
+        .unwrap();
+        (dir, db)
+    }
+
+    /// Inserts a row with `column` set to `value` (SQL), the rest valid.
+    fn insert_with(db: &Db, column: &str, value: &str) -> Result<usize, StoreError> {
+        let t = "'2026-01-01T00:00:00.000000Z'";
+        let mut values = vec![
+            ("id", "'r1'".to_owned()),
+            ("workspace_id", "1".to_owned()),
+            ("kind", "'access'".to_owned()),
+            ("state", "'verified'".to_owned()),
+            ("law", "'gdpr'".to_owned()),
+            ("received_at", t.to_owned()),
+            ("due_at", t.to_owned()),
+            ("updated_at", t.to_owned()),
+        ];
+        match values.iter_mut().find(|(c, _)| *c == column) {
+            Some(v) => v.1 = value.to_owned(),
+            None => values.push((column, value.to_owned())),
+        }
+        let columns: Vec<&str> = values.iter().map(|(c, _)| *c).collect();
+        let vals: Vec<&str> = values.iter().map(|(_, v)| v.as_str()).collect();
+        db.read(|c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO requests ({}) VALUES ({})",
+                    columns.join(", "),
+                    vals.join(", ")
+                ),
+                [],
+            )
+            .map_err(StoreError::from)
+        })
+    }
+
+    #[test]
+    fn the_table_refuses_unknown_codes_other_time_forms_and_inconsistent_rows() {
+        let (_dir, db) = fixture();
+        for (column, value) in [
+            ("kind", "'forget'"),
+            ("state", "'lost'"),
+            ("law", "'lgpd'"),
+            ("received_at", "'2026-01-01T00:00:00Z'"),
+            ("due_at", "'2026-01-01 00:00:00'"),
+            ("extended_due_at", "'tomorrow'"),
+            // A denial needs its ground, an objection its purpose, an extension its reason.
+            ("state", "'denied'"),
+            ("kind", "'objection'"),
+            ("extended_due_at", "'2026-03-01T00:00:00.000000Z'"),
+            ("purpose_key", "'marketing'"),
+            ("denial_reason", "'because'"),
+            ("email_index", "x'00'"),
+            ("completed_at", "'2026-01-01T00:00:00.000000Z'"),
+        ] {
+            assert!(
+                insert_with(&db, column, value).is_err(),
+                "{column} = {value} was stored"
+            );
+        }
+        assert_eq!(insert_with(&db, "kind", "'export'").unwrap(), 1);
+        let scope = WorkspaceScope::for_tests(1);
+        let row = db.read(|c| get(c, &scope, "r1")).unwrap().unwrap();
+        assert_eq!(row.kind, RequestType::Export);
+        assert_eq!(
+            db.read(|c| get(c, &WorkspaceScope::for_tests(2), "r1"))
+                .unwrap()
+                .map(|r| r.id),
+            None
+        );
+    }
+}
