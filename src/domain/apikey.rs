@@ -52,8 +52,12 @@ impl Scope {
             }
             Scope::ConsentWrite => "record consent decisions (not yet available)",
             Scope::ConsentRead => "read consent decisions (not yet available)",
-            Scope::RequestsWrite => "open and answer people's requests (not yet available)",
-            Scope::RequestsRead => "read people's requests (not yet available)",
+            Scope::RequestsWrite => {
+                "open requests for people you authenticated, start, extend, complete and deny them"
+            }
+            Scope::RequestsRead => {
+                "read and list requests with their deadlines and timelines (the person's address and what they wrote included)"
+            }
             Scope::InventoryRead => "read the inventory, its check, the RoPA and policy versions",
             Scope::InventoryWrite => {
                 "change the inventory, import fideslang, write and publish policy versions"

@@ -20,6 +20,8 @@ pub mod policy_timeline;
 pub mod publication;
 pub mod qr;
 pub mod record;
+pub mod request;
+pub mod request_clock;
 pub mod retention;
 pub mod ropa;
 pub mod schedule;

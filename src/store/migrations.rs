@@ -33,6 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../migrations/0014_content_versions.sql"),
     ),
+    (15, include_str!("../../migrations/0015_requests.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -66,6 +66,10 @@ pub enum KeyPurpose {
     /// recipients and bodies. Never destroyed while the workspace exists. The instance has one
     /// too (workspace id 0, label `instance`) for staff mail.
     Outbox,
+    /// The workspace's key for what data subject requests keep: the person's address, what they
+    /// wrote, denial and extension texts, timeline details. Never destroyed while the workspace
+    /// exists; a request's sealed columns go with the request.
+    Requests,
 }
 
 impl KeyPurpose {
@@ -79,6 +83,7 @@ impl KeyPurpose {
             KeyPurpose::Retained => "retained",
             KeyPurpose::Pseudonym => "pseudonym",
             KeyPurpose::Outbox => "outbox",
+            KeyPurpose::Requests => "requests",
         }
     }
 }
@@ -133,6 +138,12 @@ pub fn instance_message_aad(message_id: i64) -> Vec<u8> {
 /// Associated data of a policy subscriber's sealed address.
 pub fn subscriber_aad(scope: &WorkspaceScope, subscriber_id: i64) -> Vec<u8> {
     format!("lethe/outbox/v1/{}/subscriber/{subscriber_id}", scope.id()).into_bytes()
+}
+
+/// Associated data of a data subject request's sealed field (`email`, `details`, `denial`,
+/// `extension`, or `event/<n>` for a timeline entry's detail).
+pub fn request_aad(scope: &WorkspaceScope, request_id: &str, field: &str) -> Vec<u8> {
+    format!("lethe/request/v1/{}/{request_id}/{field}", scope.id()).into_bytes()
 }
 
 /// The master key and the key store; cheap to clone.
@@ -275,6 +286,11 @@ impl Vault {
     /// The workspace's outbox key (made on first use).
     pub fn outbox_key(&self, scope: &WorkspaceScope) -> Result<SecretKey, VaultError> {
         Ok(self.shared_key(scope, KeyPurpose::Outbox, "outbox")?.1)
+    }
+
+    /// The workspace's requests key (made on first use).
+    pub fn requests_key(&self, scope: &WorkspaceScope) -> Result<SecretKey, VaultError> {
+        Ok(self.shared_key(scope, KeyPurpose::Requests, "requests")?.1)
     }
 
     fn unwrap(&self, k: &WrappedKey) -> Result<SecretKey, VaultError> {

@@ -104,9 +104,48 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if let Ok((rules, jobs)) = state.db.run(crate::services::retention::metrics).await {
         body.push_str(&retention_metrics(&rules, &jobs));
     }
+    let now = chrono::Utc::now();
+    if let Ok(counts) = state
+        .db
+        .run(move |db| crate::services::requests::metrics(db, now))
+        .await
+    {
+        body.push_str(&request_metrics(&counts));
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(body)
+}
+
+/// Per workspace: data subject requests still open, and those of them past their deadline in
+/// force (an extended one counts from its extension).
+fn request_metrics(counts: &[crate::services::requests::RequestCounts]) -> String {
+    use std::fmt::Write;
+    let label = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    let mut out = String::new();
+    for (name, help, value) in [
+        (
+            "lethe_requests_open",
+            "Data subject requests not yet completed, denied or expired.",
+            (|c: &crate::services::requests::RequestCounts| c.open) as fn(&_) -> i64,
+        ),
+        (
+            "lethe_requests_overdue",
+            "Open data subject requests past their deadline in force.",
+            |c: &crate::services::requests::RequestCounts| c.overdue,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for c in counts {
+            let _ = writeln!(
+                out,
+                "{name}{{workspace=\"{}\"}} {}",
+                label(&c.workspace),
+                value(c)
+            );
+        }
+    }
+    out
 }
 
 /// Per rule: when it last completed a run, its backlog and its claim's violations (from the

@@ -33,6 +33,7 @@ mod policy_workflow;
 mod privacy_center;
 mod publication;
 mod read_cache;
+mod requests;
 mod retention;
 mod retention_crash;
 mod roles;

@@ -48,6 +48,20 @@ fn fixture(app: &TestApp, path: &str, param: &str) -> String {
                 .unwrap();
             id.to_string()
         }
+        // Alpha's request (give_alpha_a_subject).
+        (p, "id") if p.starts_with("/api/v1/requests/") => {
+            let scope = app.scope("alpha");
+            app.db
+                .read(|c| {
+                    c.query_row(
+                        "SELECT max(id) FROM requests WHERE workspace_id = ?1",
+                        [scope.id()],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .map_err(lethe::store::StoreError::from)
+                })
+                .unwrap()
+        }
         // Alpha's legal hold (give_alpha_an_inventory).
         ("/api/v1/legal-holds/{key}/records", "key") => "alpha.legal-holds".to_owned(),
         (p, "key") if p.starts_with("/api/v1/inventory/") => {
@@ -97,6 +111,17 @@ async fn give_alpha_a_subject(app: &TestApp, key: &str) {
             &json!({"records": [{"category": "alpha.messages", "subject": "alpha-person",
             "occurred_at": "2026-11-20T10:00:00Z", "fields": {"text": "alpha Ltd secret"}}]}),
         )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // And a request of theirs, whose details would show a leak.
+    let res = app
+        .client
+        .post(app.url("/api/v1/requests"))
+        .bearer_auth(key)
+        .json(&json!({"type": "access", "external_id": "alpha-person",
+                      "details": "alpha Ltd secret request"}))
         .send()
         .await
         .unwrap();
@@ -180,6 +205,15 @@ fn body_for(path: &str, method: &str, url: &str) -> Option<Value> {
         // Beta has no rule of its own yet: a dry run of nothing.
         ("/api/v1/retention/runs", "post") => Some(serde_json::json!({"dry_run": true})),
         ("/api/v1/subjects", "post") => Some(serde_json::json!({"external_id": "beta-person"})),
+        ("/api/v1/requests", "post") => {
+            Some(serde_json::json!({"type": "access", "email": "someone@beta.example"}))
+        }
+        ("/api/v1/requests/{id}/deny", "post") => {
+            Some(serde_json::json!({"reason": "identity_not_verified"}))
+        }
+        ("/api/v1/requests/{id}/extend", "post") => {
+            Some(serde_json::json!({"reason": "beta tries"}))
+        }
         ("/api/v1/subjects/{external_id}/restrict", "post") => {
             Some(serde_json::json!({"reason": "beta tries"}))
         }
@@ -373,6 +407,24 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
     assert!(
         untouched && records == 1,
         "beta's key changed alpha's subject"
+    );
+    let (state, extended, events): (String, bool, i64) = app
+        .db
+        .read(|c| {
+            c.query_row(
+                "SELECT state, extended_due_at IS NOT NULL, \
+                 (SELECT count(*) FROM request_events e WHERE e.request_id = r.id) \
+                 FROM requests r WHERE workspace_id = ?1",
+                [app.scope("alpha").id()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(lethe::store::StoreError::from)
+        })
+        .unwrap();
+    assert_eq!(
+        (state.as_str(), extended, events),
+        ("verified", false, 2),
+        "beta's key changed alpha's request"
     );
 }
 

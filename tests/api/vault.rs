@@ -54,6 +54,8 @@ pub async fn setup_in(app: TestApp) -> Vault {
             "records:read",
             "inventory:write",
             "audit:read",
+            "requests:write",
+            "requests:read",
         ],
     );
     for (kind, item, mut body) in vault_inventory() {

@@ -122,6 +122,10 @@ pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+const REQUEST_EMAIL: &str = "ada.byron@example.net";
+const REQUEST_DETAILS: &str = "I moved to Lisbon and my old landlord still writes to you";
+const EXTENSION_REASON: &str = "Her archived tickets are on tape at the Leeds office";
+const DENIAL_TEXT: &str = "Caller could not name the account she says is hers";
 const READ_REASON: &str = "Ticket 7781: she asked about her late husband's account";
 const RESTRICT_REASON: &str = "Contests the accuracy of her address after the divorce";
 
@@ -172,6 +176,43 @@ async fn no_plaintext_of_a_person_reaches_the_database_or_key_files() {
     )
     .unwrap();
     assert!(log.iter().any(|e| e.reason == READ_REASON));
+    // A request's address, what the person wrote, and staff's texts about it.
+    let (status, matched) = v
+        .post(
+            "/api/v1/requests",
+            json!({"type": "access", "email": EMAIL, "details": REQUEST_DETAILS}),
+        )
+        .await;
+    assert_eq!(status, 201, "{matched}");
+    assert_eq!(matched["subject"], "cus_1");
+    let id = matched["id"].as_str().unwrap();
+    let (status, extended) = v
+        .post(
+            &format!("/api/v1/requests/{id}/extend"),
+            json!({"reason": EXTENSION_REASON}),
+        )
+        .await;
+    assert_eq!(status, 200, "{extended}");
+    let (status, other) = v
+        .post(
+            "/api/v1/requests",
+            json!({"type": "erasure", "email": REQUEST_EMAIL, "details": REQUEST_DETAILS}),
+        )
+        .await;
+    assert_eq!(status, 201, "{other}");
+    let other_id = other["id"].as_str().unwrap();
+    let (status, denied) = v
+        .post(
+            &format!("/api/v1/requests/{other_id}/deny"),
+            json!({"reason": "identity_not_verified", "text": DENIAL_TEXT}),
+        )
+        .await;
+    assert_eq!(status, 200, "{denied}");
+    let (status, read) = v.get(&format!("/api/v1/requests/{other_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(read["email"], REQUEST_EMAIL, "readable with the key");
+    assert_eq!(read["details"], REQUEST_DETAILS);
+    assert_eq!(read["denial"]["text"], DENIAL_TEXT);
 
     let files = data_files(v.app.data_dir.path());
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
@@ -187,6 +228,10 @@ async fn no_plaintext_of_a_person_reaches_the_database_or_key_files() {
             "1990-05-01",
             READ_REASON,
             RESTRICT_REASON,
+            REQUEST_EMAIL,
+            REQUEST_DETAILS,
+            EXTENSION_REASON,
+            DENIAL_TEXT,
         ] {
             assert!(
                 !contains(bytes, secret.as_bytes()),

@@ -11,6 +11,7 @@ pub mod policies;
 pub mod problem;
 pub mod query;
 pub mod records;
+pub mod requests;
 pub mod retention;
 pub mod subjects;
 pub mod workspace;
@@ -45,6 +46,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/legal-holds/{key}/records",
                     web::get().to(subjects::held_records),
                 )
+                .route("/requests", web::post().to(requests::create))
+                .route("/requests", web::get().to(requests::list))
+                .route("/requests/{id}", web::get().to(requests::get))
+                .route("/requests/{id}/start", web::post().to(requests::start))
+                .route(
+                    "/requests/{id}/complete",
+                    web::post().to(requests::complete),
+                )
+                .route("/requests/{id}/deny", web::post().to(requests::deny))
+                .route("/requests/{id}/extend", web::post().to(requests::extend))
                 .route("/retention/rules", web::get().to(retention::rules))
                 .route("/retention/runs", web::get().to(retention::runs))
                 .route("/retention/runs", web::post().to(retention::start))

@@ -68,6 +68,13 @@ use utoipa::{Modify, OpenApi};
         super::subjects::erase,
         super::subjects::records,
         super::subjects::held_records,
+        super::requests::create,
+        super::requests::list,
+        super::requests::get,
+        super::requests::start,
+        super::requests::complete,
+        super::requests::deny,
+        super::requests::extend,
         super::retention::rules,
         super::retention::runs,
         super::retention::run,
@@ -81,6 +88,7 @@ use utoipa::{Modify, OpenApi};
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "policy", description = "Privacy policy versions rendered from the inventory"),
         (name = "inventory", description = "What personal data is collected, why, where it lives, who receives it and how long it is kept"),
+        (name = "requests", description = "Data subject requests: access, export, correction, erasure, restriction, objection and withdrawal of consent, with their legal deadlines and timelines"),
         (name = "retention", description = "Retention rules at work: their runs, dry runs and claims checked against the data"),
     )
 )]
