@@ -105,7 +105,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RequestsRead)?;
     let scope = key.workspace;
-    let q = query.into_inner();
+    let q = query.into_inner()?;
     let now = Utc::now();
     let filter = RequestFilter {
         state: q.state,
