@@ -1,5 +1,6 @@
-//! Address ranges: the proxies whose forwarding headers are believed, and the network a client
-//! belongs to (its /24 or /64), which login delays are counted per.
+//! Address ranges: the proxies whose forwarding headers are believed, the network a client
+//! belongs to (its /24 or /64), which login delays are counted per, and the blocks of IANA's
+//! special-purpose registries (`special_addresses`).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -14,8 +15,35 @@ pub struct IpRange {
 }
 
 impl IpRange {
+    pub const fn v4(a: u8, b: u8, c: u8, d: u8, prefix: u8) -> IpRange {
+        IpRange {
+            base: IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
+            prefix,
+        }
+    }
+
+    pub const fn v6(segments: [u16; 8], prefix: u8) -> IpRange {
+        let [a, b, c, d, e, f, g, h] = segments;
+        IpRange {
+            base: IpAddr::V6(Ipv6Addr::new(a, b, c, d, e, f, g, h)),
+            prefix,
+        }
+    }
+
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+
+    /// Whether `ip` is in the range, an IPv4 address written as IPv6 (`::ffff:a.b.c.d`, how a
+    /// dual-stack socket reports IPv4 peers) counting as the IPv4 address it is.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.base, canonical(ip)) {
+        self.holds(canonical(ip))
+    }
+
+    /// Whether `ip` is in the range exactly as written: `::ffff:a.b.c.d` is an IPv6 address here,
+    /// as the special-purpose registries (which list that block) need.
+    pub fn holds(&self, ip: IpAddr) -> bool {
+        match (self.base, ip) {
             (IpAddr::V4(base), IpAddr::V4(ip)) => {
                 mask_v4(ip, self.prefix) == mask_v4(base, self.prefix)
             }
@@ -23,6 +51,14 @@ impl IpRange {
                 mask_v6(ip, self.prefix) == mask_v6(base, self.prefix)
             }
             _ => false,
+        }
+    }
+
+    /// Whether the range is written as its network address (no host bits set).
+    pub fn is_network_address(&self) -> bool {
+        match self.base {
+            IpAddr::V4(base) => mask_v4(base, self.prefix) == base,
+            IpAddr::V6(base) => mask_v6(base, self.prefix) == base,
         }
     }
 

@@ -18,13 +18,13 @@
 //! `2001::/32`, 6to4 `2002::/16`) would let a request reach any IPv4 address, private ones
 //! included, through a translator.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use super::network::IpRange;
+use std::net::IpAddr;
 
 /// One registry entry: a block and the registry's name for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Block<A> {
-    pub network: A,
-    pub prefix: u8,
+pub struct Block {
+    pub range: IpRange,
     pub name: &'static str,
     /// Where it is defined, as the registry cites it.
     pub reference: &'static str,
@@ -38,32 +38,23 @@ const fn v4(
     prefix: u8,
     name: &'static str,
     reference: &'static str,
-) -> Block<Ipv4Addr> {
+) -> Block {
     Block {
-        network: Ipv4Addr::new(a, b, c, d),
-        prefix,
+        range: IpRange::v4(a, b, c, d, prefix),
         name,
         reference,
     }
 }
 
-const fn v6(
-    segments: [u16; 8],
-    prefix: u8,
-    name: &'static str,
-    reference: &'static str,
-) -> Block<Ipv6Addr> {
-    let [a, b, c, d, e, f, g, h] = segments;
+const fn v6(segments: [u16; 8], prefix: u8, name: &'static str, reference: &'static str) -> Block {
     Block {
-        network: Ipv6Addr::new(a, b, c, d, e, f, g, h),
-        prefix,
+        range: IpRange::v6(segments, prefix),
         name,
         reference,
     }
 }
 
-/// The IPv4 Special-Purpose Address Registry, in its order, then multicast.
-pub const IPV4: &[Block<Ipv4Addr>] = &[
+pub const IPV4: &[Block] = &[
     v4(0, 0, 0, 0, 8, "\"This network\"", "RFC 791"),
     v4(0, 0, 0, 0, 32, "\"This host on this network\"", "RFC 1122"),
     v4(10, 0, 0, 0, 8, "Private-Use", "RFC 1918"),
@@ -144,7 +135,7 @@ pub const IPV4: &[Block<Ipv4Addr>] = &[
 
 /// The IPv6 Special-Purpose Address Registry, in its order, then the IPv6 Address Space
 /// Registry's blocks outside Global Unicast (`2000::/3`).
-pub const IPV6: &[Block<Ipv6Addr>] = &[
+pub const IPV6: &[Block] = &[
     v6(
         [0, 0, 0, 0, 0, 0, 0, 1],
         128,
@@ -365,33 +356,15 @@ pub const IPV6: &[Block<Ipv6Addr>] = &[
     v6([0xff00, 0, 0, 0, 0, 0, 0, 0], 8, "Multicast", "RFC 4291"),
 ];
 
-fn contains(network: u128, prefix: u8, width: u32, address: u128) -> bool {
-    let host_bits = width - u32::from(prefix);
-    // A /0 block holds everything; a shift by the full width would overflow.
-    host_bits >= width || (network ^ address) >> host_bits == 0
-}
-
 /// The most specific special-purpose block `ip` falls in, or None for an ordinary address.
 pub fn block_of(ip: IpAddr) -> Option<(&'static str, &'static str)> {
-    match ip {
-        IpAddr::V4(a) => IPV4
-            .iter()
-            .filter(|b| {
-                contains(
-                    u32::from(b.network).into(),
-                    b.prefix,
-                    32,
-                    u32::from(a).into(),
-                )
-            })
-            .max_by_key(|b| b.prefix)
-            .map(|b| (b.name, b.reference)),
-        IpAddr::V6(a) => IPV6
-            .iter()
-            .filter(|b| contains(u128::from(b.network), b.prefix, 128, u128::from(a)))
-            .max_by_key(|b| b.prefix)
-            .map(|b| (b.name, b.reference)),
-    }
+    // An IPv4 block never holds an IPv6 address nor the other way round, so both lists are
+    // searched; `holds` keeps `::ffff:a.b.c.d` in the IPv6 registry's IPv4-mapped block.
+    IPV4.iter()
+        .chain(IPV6)
+        .filter(|b| b.range.holds(ip))
+        .max_by_key(|b| b.range.prefix())
+        .map(|b| (b.name, b.reference))
 }
 
 /// Whether an outgoing request may go to `ip`: it is in no special-purpose block.
@@ -519,16 +492,14 @@ mod tests {
     #[test]
     fn every_block_is_written_as_its_network_address() {
         // A block with host bits set would be a typo in the transcription.
-        for b in IPV4 {
-            let n = u128::from(u32::from(b.network));
-            assert!(contains(n, b.prefix, 32, n), "{b:?}");
-            let host = 32 - u32::from(b.prefix);
-            assert!(host == 32 || n & ((1u128 << host) - 1) == 0, "{b:?}");
+        for b in IPV4.iter().chain(IPV6) {
+            assert!(b.range.is_network_address(), "{b:?}");
         }
-        for b in IPV6 {
-            let n = u128::from(b.network);
-            let host = 128 - u32::from(b.prefix);
-            assert!(host == 0 || n & ((1u128 << host) - 1) == 0, "{b:?}");
-        }
+        // Each list holds its own family, with prefixes that fit it.
+        let v4: Vec<String> = IPV4.iter().map(|b| b.range.to_string()).collect();
+        assert!(v4.iter().all(|r| !r.contains(':')), "{v4:?}");
+        assert!(IPV4.iter().all(|b| b.range.prefix() <= 32));
+        assert!(IPV6.iter().all(|b| b.range.to_string().contains(':')));
+        assert!(IPV6.iter().all(|b| b.range.prefix() <= 128));
     }
 }
