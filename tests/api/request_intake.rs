@@ -111,7 +111,10 @@ async fn a_request_from_the_form_is_verified_by_the_mailed_link_and_followed_on_
         .call(&key, Method::GET, &format!("/api/v1/requests/{id}"), None)
         .await;
     assert_eq!(one["state"], "verified");
-    assert_eq!(one["email"], "grace@example.org", "normalised as at ingestion");
+    assert_eq!(
+        one["email"], "grace@example.org",
+        "normalised as at ingestion"
+    );
     assert_eq!(one["details"], "All of it, please");
     let due = one["due_at"].as_str().unwrap()[..10].to_owned();
     let whats: Vec<_> = one["timeline"]
