@@ -202,6 +202,10 @@ pub struct ServeArgs {
     /// `lethe.db` [default: "* * * * *", every minute].
     #[arg(long, env = "LETHE_AUDIT_ANCHOR_SCHEDULE", value_name = "CRON")]
     pub audit_anchor_schedule: Option<String>,
+    /// Schedule of the deletion of data subject requests never verified, once their
+    /// verification link has ended [default: "*/10 * * * *"].
+    #[arg(long, env = "LETHE_REQUESTS_SCHEDULE", value_name = "CRON")]
+    pub requests_schedule: Option<String>,
     /// Records a retention run changes per transaction; between batches live writes get
     /// through [default: 2000].
     #[arg(long, env = "LETHE_RETENTION_BATCH_SIZE", value_name = "N")]

@@ -84,6 +84,8 @@ impl Application {
             login_throttle: web::throttle::Throttle::new(20, Duration::from_secs(60)),
             reset_by_network: web::throttle::Throttle::new(10, Duration::from_secs(15 * 60)),
             reset_by_email: web::throttle::Throttle::new(3, Duration::from_secs(60 * 60)),
+            requests_by_network: web::throttle::Throttle::new(10, Duration::from_secs(15 * 60)),
+            requests_by_email: web::throttle::Throttle::new(3, Duration::from_secs(60 * 60)),
             login_guard: Default::default(),
             vault: vault.clone(),
             records,

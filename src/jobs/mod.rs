@@ -12,6 +12,9 @@ use crate::vault::Vault;
 use scheduler::{Job, Scheduler};
 use std::sync::Arc;
 
+/// Unverified requests deleted per transaction.
+const REQUESTS_BATCH: u32 = 100;
+
 /// The scheduler with every job of a serving Lethe.
 pub fn registry(
     db: Db,
@@ -96,6 +99,19 @@ pub fn registry(
                     run.stop.is_set()
                 })?;
             Ok(report.summary())
+        },
+    ));
+    s.add(Job::new(
+        "requests",
+        config.requests_schedule.clone(),
+        move |run| {
+            let n = crate::services::request_intake::expire_unverified(
+                run.db,
+                run.now,
+                REQUESTS_BATCH,
+                &|| run.stop.is_set(),
+            )?;
+            Ok(summary(n, "unverified requests deleted"))
         },
     ));
     match outbox::Sender::from_config(&config, vault.clone()) {

@@ -84,6 +84,62 @@ pub struct PasswordReset<'a> {
     pub link: &'a str,
 }
 
+/// A request from the privacy center: the link that confirms the address.
+#[derive(Template)]
+#[template(path = "email/request_verify.txt")]
+pub struct RequestVerify<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub description: &'a str,
+    pub status: &'a str,
+    pub hours: i64,
+    pub link: &'a str,
+}
+
+/// A request is verified; `due` is its deadline's day, `YYYY-MM-DD`.
+#[derive(Template)]
+#[template(path = "email/request_verified.txt")]
+pub struct RequestVerified<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub description: &'a str,
+    pub status: &'a str,
+    pub due: String,
+}
+
+/// A request's deadline was extended, with the reason the law requires.
+#[derive(Template)]
+#[template(path = "email/request_extended.txt")]
+pub struct RequestExtended<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub description: &'a str,
+    pub status: &'a str,
+    pub due: String,
+    pub reason: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/request_completed.txt")]
+pub struct RequestCompleted<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub description: &'a str,
+    pub status: &'a str,
+}
+
+/// A refusal: the ground as the person reads it, and what staff added.
+#[derive(Template)]
+#[template(path = "email/request_denied.txt")]
+pub struct RequestDenied<'a> {
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub description: &'a str,
+    pub status: &'a str,
+    pub reason: &'a str,
+    pub text: Option<&'a str>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,8 @@ pub mod policies;
 pub mod publication;
 pub mod read_cache;
 pub mod records;
+pub mod request_intake;
+pub mod request_mail;
 pub mod requests;
 pub mod retention;
 pub mod secrets;

@@ -8,11 +8,15 @@
 //! (`vault::request_aad`); the address is found through the vault's blind index. The audit chain,
 //! which outlives the request, records only codes, dates and that a text was given.
 //!
-//! Still to come (issue 16): the privacy center's form and e-mail verification (requests start
-//! `received` and become `verified` through `verify`), expiry of unverified ones, fulfilment in the
-//! vault, tasks for other systems, deadline warnings, the person's status page.
+//! The person is e-mailed (`request_mail`) on verification, extension, completion and denial,
+//! in the step's transaction, whoever takes the step (API, console). The privacy center's form,
+//! verification links and the status page are `request_intake`'s.
+//!
+//! Still to come (issue 16): fulfilment in the vault, tasks for other systems, deadline warnings.
 
 use super::Caller;
+use super::outbox::OutboxKey;
+use super::request_mail::{Letters, Notice};
 use crate::domain::ValidationErrors;
 use crate::domain::inventory::InventoryKind;
 use crate::domain::request::{
@@ -254,6 +258,7 @@ pub fn create_verified(
     scope: &WorkspaceScope,
     caller: &Caller,
     input: RequestInput,
+    base_url: &str,
     now: DateTime<Utc>,
 ) -> Result<RequestView, AppError> {
     let new = input.validate(now)?;
@@ -275,6 +280,7 @@ pub fn create_verified(
         .map(|d| seal(&key, scope, &id, "details", d))
         .transpose()?;
     let deadlines = request_clock::deadlines(new.law, new.received_at);
+    let outbox = OutboxKey::load(vault, scope)?;
     db.write(|tx| {
         let mut errors = ValidationErrors::default();
         if let Some(p) = &new.purpose
@@ -337,6 +343,18 @@ pub fn create_verified(
         timeline.add(&id, EventKind::Received, None, new.received_at)?;
         let how = "the operator authenticated the person";
         timeline.add(&id, EventKind::Verified, Some(how), now)?;
+        if let Some(email) = &new.email {
+            let letters = Letters {
+                tx,
+                scope,
+                outbox: &outbox,
+                base_url,
+            };
+            let notice = Notice::Verified {
+                due: deadlines.due_at,
+            };
+            letters.send(&id, new.kind, email.as_str(), notice, now)?;
+        }
         let event = caller.event("request.created", &id).detail(json!({
             "type": new.kind.as_str(),
             "law": new.law.as_str(),
@@ -432,7 +450,12 @@ impl Step {
 }
 
 /// Takes one step on a request: refused (409) when the workflow or the clock does not allow
-/// it; written with its timeline and audit entries in one transaction.
+/// it; written with its timeline and audit entries, and the e-mail telling the person (links
+/// built on `base_url`), in one transaction.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the use case's inputs; grouping them would only rename the list"
+)]
 pub fn take_step(
     db: &Db,
     vault: &Vault,
@@ -440,10 +463,12 @@ pub fn take_step(
     caller: &Caller,
     id: &str,
     step: Step,
+    base_url: &str,
     now: DateTime<Utc>,
 ) -> Result<RequestView, AppError> {
     let step = step.validate()?;
     let key = vault.requests_key(scope)?;
+    let outbox = OutboxKey::load(vault, scope)?;
     db.write(|tx| {
         let row = requests::get(tx, scope, id)?.ok_or_else(|| not_found(id))?;
         let timeline = Timeline {
@@ -465,11 +490,13 @@ pub fn take_step(
                 ))
             }
         };
-        match &step {
+        // What the person is told of the step, if anything.
+        let notice = match &step {
             Step::Start => {
                 moved(RequestState::InProgress, &Move::Start)?;
                 timeline.add(id, EventKind::Started, None, now)?;
                 audit::append(tx, Some(scope), &caller.event("request.started", id), now)?;
+                None
             }
             Step::Complete => {
                 moved(RequestState::Completed, &Move::Complete)?;
@@ -478,6 +505,7 @@ pub fn take_step(
                     .event("request.completed", id)
                     .detail(json!({"on_time": !overdue(&row, now)}));
                 audit::append(tx, Some(scope), &event, now)?;
+                Some(Notice::Completed)
             }
             Step::Deny { reason, text } => {
                 let sealed = text
@@ -499,6 +527,10 @@ pub fn take_step(
                     "text_given": text.is_some(),
                 }));
                 audit::append(tx, Some(scope), &event, now)?;
+                Some(Notice::Denied {
+                    reason: *reason,
+                    text: text.as_deref(),
+                })
             }
             Step::Extend { reason } => {
                 if !row.state.is_open() {
@@ -528,7 +560,18 @@ pub fn take_step(
                     "reason_given": true,
                 }));
                 audit::append(tx, Some(scope), &event, now)?;
+                Some(Notice::Extended { due: until, reason })
             }
+        };
+        if let (Some(notice), Some(sealed)) = (notice, &row.email_sealed) {
+            let to = open(&key, scope, id, "email", sealed);
+            let letters = Letters {
+                tx,
+                scope,
+                outbox: &outbox,
+                base_url,
+            };
+            letters.send(id, row.kind, &to, notice, now)?;
         }
         let row = requests::get(tx, scope, id)?.ok_or_else(|| not_found(id))?;
         let events = requests::events(tx, scope, id)?;

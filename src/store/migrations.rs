@@ -34,6 +34,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0014_content_versions.sql"),
     ),
     (15, include_str!("../../migrations/0015_requests.sql")),
+    (16, include_str!("../../migrations/0016_request_links.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod own_data;
 pub mod policies;
 pub mod records;
+pub mod request_links;
 pub mod requests;
 pub mod retention;
 pub mod sessions;

@@ -10,6 +10,7 @@ pub mod health;
 pub mod metrics;
 pub mod middleware;
 pub mod public;
+pub mod public_requests;
 pub mod subscriptions;
 pub mod throttle;
 pub mod well_known;
@@ -32,6 +33,11 @@ pub struct AppState {
     /// Password reset requests per e-mail address: over it, the same answer and no mail, so
     /// nobody can flood a colleague's inbox.
     pub reset_by_email: throttle::Throttle<String>,
+    /// Data subject requests from the privacy center per client network: over it, a 429 page.
+    pub requests_by_network: throttle::Throttle<crate::domain::network::IpRange>,
+    /// Data subject requests per e-mail address: over it, the same answer and nothing stored or
+    /// sent, so nobody can flood a stranger's inbox.
+    pub requests_by_email: throttle::Throttle<String>,
     /// Failed logins per account and network: the growing delay before the next try.
     pub login_guard: Arc<crate::services::login_guard::LoginGuard>,
     /// The master key and the key store.

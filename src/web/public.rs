@@ -33,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/p/{slug}/retention", web::get().to(retention))
         .route("/p/{slug}/transparency", web::get().to(transparency))
         .route("/p/{slug}/feed.atom", web::get().to(super::feed::feed))
+        .configure(super::public_requests::routes)
         .route("/p/{slug}/subscribe", web::get().to(subscriptions::form))
         .route(
             "/p/{slug}/subscribe",
@@ -53,16 +54,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// Everything a public page needs, loaded in one go.
-struct Published {
-    workspace: Workspace,
+pub(super) struct Published {
+    pub(super) scope: crate::services::WorkspaceScope,
+    pub(super) workspace: Workspace,
     /// Published versions, newest first, including scheduled ones.
     versions: Vec<PolicyVersion>,
     current: Option<PolicyVersion>,
     /// The inventory the version in force was rendered from.
-    inventory: Inventory,
+    pub(super) inventory: Inventory,
 }
 
-async fn load(state: &AppState, slug: String) -> Result<Published, PageError> {
+pub(super) async fn load(state: &AppState, slug: String) -> Result<Published, PageError> {
     Ok(state
         .db
         .run(move |db| {
@@ -79,6 +81,7 @@ async fn load(state: &AppState, slug: String) -> Result<Published, PageError> {
                 .and_then(|s| serde_json::from_str(s).ok())
                 .unwrap_or_default();
             Ok::<_, AppError>(Published {
+                scope,
                 workspace,
                 versions,
                 current,

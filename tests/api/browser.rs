@@ -11,6 +11,9 @@
 // The console at phone width: its own file, a child module so it shares this one's helpers.
 #[path = "browser_phone.rs"]
 mod phone;
+// The privacy center's request form.
+#[path = "browser_requests.rs"]
+mod requests;
 
 use crate::helpers::{self, PASSWORD};
 use base64::Engine;

@@ -33,6 +33,7 @@ mod policy_workflow;
 mod privacy_center;
 mod publication;
 mod read_cache;
+mod request_intake;
 mod requests;
 mod retention;
 mod retention_crash;

@@ -32,10 +32,12 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RequestsWrite)?;
     let (scope, caller, vault) = (key.workspace, key.caller.clone(), state.vault.clone());
-    let input = body.into_inner();
+    let (input, base) = (body.into_inner(), state.base_url.clone());
     let view = state
         .db
-        .run(move |db| requests::create_verified(db, &vault, &scope, &caller, input, Utc::now()))
+        .run(move |db| {
+            requests::create_verified(db, &vault, &scope, &caller, input, &base, Utc::now())
+        })
         .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/requests/{}", view.id)))
@@ -128,9 +130,12 @@ async fn step(
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RequestsWrite)?;
     let (scope, caller, vault) = (key.workspace, key.caller.clone(), state.vault.clone());
+    let base = state.base_url.clone();
     let view = state
         .db
-        .run(move |db| requests::take_step(db, &vault, &scope, &caller, &id, step, Utc::now()))
+        .run(move |db| {
+            requests::take_step(db, &vault, &scope, &caller, &id, step, &base, Utc::now())
+        })
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }
