@@ -149,6 +149,8 @@ pub struct Config {
     pub period_keys_schedule: CronSchedule,
     /// When the audit chain's head is kept in the key store (if it moved).
     pub audit_anchor_schedule: CronSchedule,
+    /// The deadline warnings of data subject requests.
+    pub request_warnings_schedule: CronSchedule,
     /// Rows a retention run changes per transaction.
     pub retention_batch_size: u32,
     /// First retry delay; each further one doubles, up to an hour.
@@ -183,6 +185,7 @@ const DEFAULT_OWN_DATA_SCHEDULE: &str = "30 3 * * *";
 const DEFAULT_PERIOD_KEYS_SCHEDULE: &str = "15 * * * *";
 /// Every minute: one read of the head, and a write only when it moved.
 const DEFAULT_AUDIT_ANCHOR_SCHEDULE: &str = "* * * * *";
+const DEFAULT_REQUEST_WARNINGS_SCHEDULE: &str = "0 * * * *";
 pub const DEFAULT_RETENTION_BATCH_SIZE: u32 = 2000;
 
 /// A built-in schedule; a typo in one is caught by the unit test of the defaults.
@@ -223,6 +226,7 @@ impl Config {
             own_data_schedule: builtin(DEFAULT_OWN_DATA_SCHEDULE),
             period_keys_schedule: builtin(DEFAULT_PERIOD_KEYS_SCHEDULE),
             audit_anchor_schedule: builtin(DEFAULT_AUDIT_ANCHOR_SCHEDULE),
+            request_warnings_schedule: builtin(DEFAULT_REQUEST_WARNINGS_SCHEDULE),
             retention_batch_size: DEFAULT_RETENTION_BATCH_SIZE,
             outbox_retry_base: Duration::from_secs(30),
             outbox_max_attempts: 12,
@@ -409,6 +413,11 @@ impl Config {
                 "--audit-anchor-schedule",
                 args.audit_anchor_schedule,
                 &mut config.audit_anchor_schedule,
+            ),
+            (
+                "--request-warnings-schedule",
+                args.request_warnings_schedule,
+                &mut config.request_warnings_schedule,
             ),
         ] {
             if let Some(s) = arg {

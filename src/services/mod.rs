@@ -19,6 +19,7 @@ pub mod policies;
 pub mod publication;
 pub mod read_cache;
 pub mod records;
+pub mod request_desk;
 pub mod requests;
 pub mod retention;
 pub mod secrets;

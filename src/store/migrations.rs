@@ -34,7 +34,13 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0014_content_versions.sql"),
     ),
     (15, include_str!("../../migrations/0015_requests.sql")),
+    (17, include_str!("../../migrations/0017_request_desk.sql")),
 ];
+
+/// Numbers taken by a branch that is not merged yet (0016, issue 16's intake side): the only
+/// gaps allowed. Remove a number once its migration is listed above.
+#[cfg(test)]
+const RESERVED: &[i64] = &[16];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 
@@ -85,8 +91,13 @@ mod tests {
 
     #[test]
     fn migrations_are_numbered_in_order_and_apply_to_an_empty_database() {
-        for ((v, _), want) in MIGRATIONS.iter().zip(1..) {
+        let mut want = 1;
+        for (v, _) in MIGRATIONS {
+            while RESERVED.contains(&want) {
+                want += 1;
+            }
             assert_eq!(*v, want, "migrations must be numbered 1, 2, 3…");
+            want += 1;
         }
         let mut conn = Connection::open_in_memory().unwrap();
         apply(&mut conn).unwrap();
