@@ -206,6 +206,11 @@ pub struct ServeArgs {
     /// verification link has ended [default: "*/10 * * * *"].
     #[arg(long, env = "LETHE_REQUESTS_SCHEDULE", value_name = "CRON")]
     pub requests_schedule: Option<String>,
+    /// Schedule of the deadline warnings of data subject requests, e-mailed to the owners and
+    /// privacy officers a week and two days before a deadline and once it has passed
+    /// [default: "0 * * * *", hourly].
+    #[arg(long, env = "LETHE_REQUEST_WARNINGS_SCHEDULE", value_name = "CRON")]
+    pub request_warnings_schedule: Option<String>,
     /// Records a retention run changes per transaction; between batches live writes get
     /// through [default: 2000].
     #[arg(long, env = "LETHE_RETENTION_BATCH_SIZE", value_name = "N")]

@@ -151,6 +151,8 @@ pub struct Config {
     pub audit_anchor_schedule: CronSchedule,
     /// When unverified data subject requests whose link ended are deleted.
     pub requests_schedule: CronSchedule,
+    /// The deadline warnings of data subject requests.
+    pub request_warnings_schedule: CronSchedule,
     /// Rows a retention run changes per transaction.
     pub retention_batch_size: u32,
     /// First retry delay; each further one doubles, up to an hour.
@@ -186,6 +188,7 @@ const DEFAULT_PERIOD_KEYS_SCHEDULE: &str = "15 * * * *";
 /// Every minute: one read of the head, and a write only when it moved.
 const DEFAULT_AUDIT_ANCHOR_SCHEDULE: &str = "* * * * *";
 const DEFAULT_REQUESTS_SCHEDULE: &str = "*/10 * * * *";
+const DEFAULT_REQUEST_WARNINGS_SCHEDULE: &str = "0 * * * *";
 pub const DEFAULT_RETENTION_BATCH_SIZE: u32 = 2000;
 
 /// A built-in schedule; a typo in one is caught by the unit test of the defaults.
@@ -227,6 +230,7 @@ impl Config {
             period_keys_schedule: builtin(DEFAULT_PERIOD_KEYS_SCHEDULE),
             audit_anchor_schedule: builtin(DEFAULT_AUDIT_ANCHOR_SCHEDULE),
             requests_schedule: builtin(DEFAULT_REQUESTS_SCHEDULE),
+            request_warnings_schedule: builtin(DEFAULT_REQUEST_WARNINGS_SCHEDULE),
             retention_batch_size: DEFAULT_RETENTION_BATCH_SIZE,
             outbox_retry_base: Duration::from_secs(30),
             outbox_max_attempts: 12,
@@ -418,6 +422,11 @@ impl Config {
                 "--requests-schedule",
                 args.requests_schedule,
                 &mut config.requests_schedule,
+            ),
+            (
+                "--request-warnings-schedule",
+                args.request_warnings_schedule,
+                &mut config.request_warnings_schedule,
             ),
         ] {
             if let Some(s) = arg {

@@ -421,6 +421,7 @@ mod tests {
                 dpo_email: None,
                 min_age: 18,
                 request_deadline_days: 30,
+                request_law: crate::domain::request_clock::Law::Gdpr,
                 notice_days: 30,
                 require_totp: false,
             },

@@ -199,6 +199,44 @@ impl DenialReason {
     }
 }
 
+/// Staff's words for the codes, as the console shows them.
+impl RequestType {
+    pub fn label(self) -> &'static str {
+        match self {
+            RequestType::Access => "Access",
+            RequestType::Export => "Export (portability)",
+            RequestType::Correction => "Correction",
+            RequestType::Erasure => "Erasure",
+            RequestType::Restriction => "Restriction",
+            RequestType::Objection => "Objection",
+            RequestType::Withdrawal => "Withdrawal of consent",
+        }
+    }
+}
+
+impl RequestState {
+    pub fn label(self) -> &'static str {
+        match self {
+            RequestState::Received => "received",
+            RequestState::Verified => "verified",
+            RequestState::InProgress => "in progress",
+            RequestState::Completed => "completed",
+            RequestState::Denied => "denied",
+            RequestState::Expired => "expired",
+        }
+    }
+}
+
+impl DenialReason {
+    pub fn label(self) -> &'static str {
+        match self {
+            DenialReason::IdentityNotVerified => "Identity not verified",
+            DenialReason::ManifestlyUnfoundedOrExcessive => "Manifestly unfounded or excessive",
+            DenialReason::LegalObligationToKeep => "Legal obligation to keep the data",
+        }
+    }
+}
+
 /// Longest free text a person or staff may give (details, denial and extension texts).
 pub const MAX_TEXT: usize = 4000;
 
@@ -242,7 +280,7 @@ pub struct RequestInput {
     /// For an objection: the key of the purpose (in the inventory) the person objects to.
     #[serde(default)]
     pub purpose: Option<String>,
-    /// The law the request is answered under; `gdpr` when left out.
+    /// The law the request is answered under; the workspace's default law when left out.
     #[serde(default)]
     #[schema(value_type = Option<Law>)]
     pub law: Option<String>,
@@ -268,8 +306,19 @@ pub struct NewRequest {
 const OLDEST_RECEIPT_DAYS: i64 = 92;
 
 impl RequestInput {
-    /// Checks everything at once; `now` is the intake's moment (the default receipt).
+    /// Checks everything at once; `now` is the intake's moment (the default receipt). A
+    /// request that names no law falls under GDPR.
     pub fn validate(self, now: DateTime<Utc>) -> Result<NewRequest, ValidationErrors> {
+        self.validate_under(now, Law::Gdpr)
+    }
+
+    /// As [`RequestInput::validate`], a request that names no law falling under `default_law`
+    /// (the workspace's).
+    pub fn validate_under(
+        self,
+        now: DateTime<Utc>,
+        default_law: Law,
+    ) -> Result<NewRequest, ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let kind = match self.kind.as_deref() {
             None => {
@@ -325,7 +374,7 @@ impl RequestInput {
             }
         };
         let law = match self.law.as_deref().map(str::trim) {
-            None | Some("") => Some(Law::Gdpr),
+            None | Some("") => Some(default_law),
             Some(l) => Law::parse(l).or_else(|| {
                 errors.add("law", "use gdpr or ccpa");
                 None

@@ -128,6 +128,66 @@ pub fn is_overdue(due_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     now > due_at
 }
 
+/// Where `now` stands against a deadline, in whole calendar days (UTC, as deadlines are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Due today (0) or in this many days.
+    DueIn(i64),
+    /// Past the deadline, by this many days (at least 1).
+    OverdueBy(i64),
+}
+
+pub fn standing(due_at: DateTime<Utc>, now: DateTime<Utc>) -> Standing {
+    let days = (due_at.date_naive() - now.date_naive()).num_days();
+    if is_overdue(due_at, now) {
+        Standing::OverdueBy((-days).max(1))
+    } else {
+        Standing::DueIn(days.max(0))
+    }
+}
+
+/// A deadline warning staff are sent, once per request, threshold and deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Warning {
+    /// The deadline is a week away or less.
+    Week,
+    /// Two days away or less: the last chance to answer (or, while allowed, extend).
+    TwoDays,
+    /// Past the deadline.
+    Overdue,
+}
+
+impl Warning {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Warning::Week => "7_days",
+            Warning::TwoDays => "2_days",
+            Warning::Overdue => "overdue",
+        }
+    }
+}
+
+/// Days before a deadline when the first and the second warning go out.
+pub const FIRST_WARNING_DAYS: i64 = 7;
+pub const LAST_WARNING_DAYS: i64 = 2;
+
+/// The most urgent warning a deadline calls for at `now`, if any: only that one is sent, so a
+/// request that comes within two days of its deadline at once gets one e-mail, not two.
+pub fn warning(due_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<Warning> {
+    match standing(due_at, now) {
+        Standing::OverdueBy(_) => Some(Warning::Overdue),
+        Standing::DueIn(d) if d <= LAST_WARNING_DAYS => Some(Warning::TwoDays),
+        Standing::DueIn(d) if d <= FIRST_WARNING_DAYS => Some(Warning::Week),
+        Standing::DueIn(_) => None,
+    }
+}
+
+/// The instant before which a deadline calls for a warning at `now` (deadlines are ends of
+/// days, so any deadline on or before the day `FIRST_WARNING_DAYS` from now).
+pub fn warn_until(now: DateTime<Utc>) -> DateTime<Utc> {
+    end_of(add_days(now.date_naive(), FIRST_WARNING_DAYS)) + Duration::microseconds(1)
+}
+
 /// The same date `months` later; a month without that date gives its last day (chrono clamps).
 /// Beyond year 9999 the latest storable day stands in (no request lives that long).
 fn add_months(day: NaiveDate, months: u32) -> NaiveDate {
@@ -165,6 +225,25 @@ fn end_of(day: NaiveDate) -> DateTime<Utc> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warnings_come_a_week_and_two_days_before_and_when_overdue() {
+        let due = deadlines(Law::Gdpr, at(2026, 1, 10, 9, 0)).due_at; // 2026-02-10
+        assert_eq!(warning(due, at(2026, 2, 2, 12, 0)), None);
+        assert_eq!(warning(due, at(2026, 2, 3, 0, 0)), Some(Warning::Week));
+        assert_eq!(warning(due, at(2026, 2, 8, 0, 0)), Some(Warning::TwoDays));
+        assert_eq!(
+            warning(due, at(2026, 2, 10, 23, 59)),
+            Some(Warning::TwoDays)
+        );
+        assert_eq!(warning(due, at(2026, 2, 11, 0, 0)), Some(Warning::Overdue));
+        assert_eq!(standing(due, at(2026, 2, 10, 8, 0)), Standing::DueIn(0));
+        assert_eq!(standing(due, at(2026, 2, 3, 8, 0)), Standing::DueIn(7));
+        assert_eq!(standing(due, at(2026, 2, 11, 0, 0)), Standing::OverdueBy(1));
+        assert_eq!(standing(due, at(2026, 2, 14, 0, 0)), Standing::OverdueBy(4));
+        assert!(due < warn_until(at(2026, 2, 3, 0, 0)));
+        assert!(due >= warn_until(at(2026, 2, 2, 23, 0)));
+    }
     use crate::domain::time::format;
     use chrono::TimeZone;
 

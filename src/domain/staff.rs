@@ -69,10 +69,14 @@ impl Role {
                     | ReadRestricted
                     | ManageSubjects
                     | RunRetention
+                    | ViewRequests
+                    | HandleRequests
             ),
+            // Support sees the requests people send (they are often the ones asked about them)
+            // but the answers (deny, extend, complete) are a legal decision, not theirs.
             Role::Support => matches!(
                 p,
-                ViewWorkspace | ViewInventory | ViewSubjects | ReadRecords
+                ViewWorkspace | ViewInventory | ViewSubjects | ReadRecords | ViewRequests
             ),
             Role::Auditor => matches!(
                 p,
@@ -82,6 +86,7 @@ impl Role {
                     | ViewApiKeys
                     | ViewInventory
                     | ViewSubjects
+                    | ViewRequests
             ),
         }
     }
@@ -183,10 +188,15 @@ pub enum Permission {
     ManageSubjects,
     /// Start retention runs and dry runs by hand.
     RunRetention,
+    /// See data subject requests, their deadlines and timelines (the person's address and
+    /// what they wrote only with `ReadRecords` too).
+    ViewRequests,
+    /// Start, complete, deny and extend data subject requests; be warned of their deadlines.
+    HandleRequests,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 15] = [
+    pub const ALL: [Permission; 17] = [
         Permission::ViewWorkspace,
         Permission::EditWorkspace,
         Permission::ViewMembers,
@@ -202,6 +212,8 @@ impl Permission {
         Permission::ReadRestricted,
         Permission::ManageSubjects,
         Permission::RunRetention,
+        Permission::ViewRequests,
+        Permission::HandleRequests,
     ];
 }
 
@@ -296,6 +308,8 @@ mod tests {
             (ReadRestricted, [false, true, false, false]),
             (ManageSubjects, [true, true, false, false]),
             (RunRetention, [true, true, false, false]),
+            (ViewRequests, [true, true, true, true]),
+            (HandleRequests, [true, true, false, false]),
         ];
         assert_eq!(expected.len(), Permission::ALL.len());
         for (p, row) in expected {
@@ -317,6 +331,7 @@ mod tests {
             ReadRestricted,
             ManageSubjects,
             RunRetention,
+            HandleRequests,
         ] {
             assert!(!Role::Auditor.allows(p));
         }

@@ -1,5 +1,6 @@
 //! Workspaces: one brand or company served by this Lethe, with its legal identity and defaults.
 
+use super::request_clock::Law;
 use super::{Email, ValidationErrors, text};
 use serde::Serialize;
 
@@ -48,8 +49,11 @@ pub struct WorkspaceSettings {
     pub dpo_email: Option<Email>,
     /// People younger than this are refused (the vault enforces it).
     pub min_age: u8,
-    /// Default time to answer a data subject request.
+    /// Predates the legal clocks (`domain::request_clock`) and sets no deadline; kept for
+    /// the API's compatibility until it is removed.
     pub request_deadline_days: u16,
+    /// The law data subject requests fall under when they do not name one.
+    pub request_law: Law,
     /// How long before a material policy change applies people are told of it.
     pub notice_days: u16,
     /// Members must have TOTP enrolled to open this workspace.
@@ -74,6 +78,8 @@ pub struct WorkspaceSettingsInput {
     pub dpo_email: String,
     pub min_age: String,
     pub request_deadline_days: String,
+    /// `gdpr` or `ccpa`; empty means GDPR.
+    pub request_law: String,
     /// Empty means the default, [`DEFAULT_NOTICE_DAYS`].
     pub notice_days: String,
     pub require_totp: bool,
@@ -107,6 +113,13 @@ impl WorkspaceSettings {
                 "a number of days from 1 to 90",
             ),
         );
+        let law = match input.request_law.trim() {
+            "" => Some(Law::Gdpr),
+            l => errors.check(
+                "request_law",
+                Law::parse(l).ok_or_else(|| "must be gdpr or ccpa".to_owned()),
+            ),
+        };
         let notice = if input.notice_days.trim().is_empty() {
             Some(u32::from(DEFAULT_NOTICE_DAYS))
         } else {
@@ -123,6 +136,7 @@ impl WorkspaceSettings {
             min_age,
             deadline,
             notice,
+            law,
         ) {
             (
                 Some(legal_name),
@@ -132,6 +146,7 @@ impl WorkspaceSettings {
                 Some(min_age),
                 Some(days),
                 Some(notice),
+                Some(request_law),
             ) if errors.is_empty() => Ok(WorkspaceSettings {
                 legal_name,
                 contact_email,
@@ -139,6 +154,7 @@ impl WorkspaceSettings {
                 dpo_email,
                 min_age: min_age as u8,
                 request_deadline_days: days as u16,
+                request_law,
                 notice_days: notice as u16,
                 require_totp: input.require_totp,
             }),
@@ -166,6 +182,7 @@ mod tests {
             dpo_email: String::new(),
             min_age: "18".into(),
             request_deadline_days: "30".into(),
+            request_law: String::new(),
             notice_days: String::new(),
             require_totp: false,
         }
@@ -185,15 +202,22 @@ mod tests {
         let ok = WorkspaceSettings::parse(&input()).unwrap();
         assert_eq!(ok.min_age, 18);
         assert_eq!(ok.dpo_email, None);
+        assert_eq!(ok.request_law, Law::Gdpr);
         let mut bad = input();
         bad.contact_email = "nope".into();
         bad.min_age = "200".into();
         bad.request_deadline_days = "0".into();
+        bad.request_law = "lgpd".into();
         let e = WorkspaceSettings::parse(&bad).unwrap_err();
         let fields: Vec<_> = e.0.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["contact_email", "min_age", "request_deadline_days"]
+            [
+                "contact_email",
+                "min_age",
+                "request_deadline_days",
+                "request_law"
+            ]
         );
     }
 }

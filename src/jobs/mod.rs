@@ -114,6 +114,18 @@ pub fn registry(
             Ok(summary(n, "unverified requests deleted"))
         },
     ));
+    let (v, url) = (vault.clone(), base_url.clone());
+    s.add(Job::new(
+        "request-warnings",
+        config.request_warnings_schedule.clone(),
+        move |run| {
+            let stop = || run.stop.is_set();
+            let n = crate::services::request_desk::send_deadline_warnings(
+                run.db, &v, &url, run.now, &stop,
+            )?;
+            Ok(summary(n, "requests' deadline warnings queued"))
+        },
+    ));
     match outbox::Sender::from_config(&config, vault.clone()) {
         Ok(sender) => {
             if sender.mailer.is_none() {

@@ -140,6 +140,26 @@ pub struct RequestDenied<'a> {
     pub text: Option<&'a str>,
 }
 
+/// A data subject request's deadline is near or has passed, for the members who handle
+/// requests. It names the request, never the person.
+#[derive(Template)]
+#[template(path = "email/request_deadline.txt")]
+pub struct RequestDeadline<'a> {
+    pub workspace: &'a str,
+    pub kind: &'a str,
+    pub id: &'a str,
+    pub law: String,
+    /// `YYYY-MM-DD` (UTC).
+    pub received: String,
+    pub due: String,
+    pub overdue: bool,
+    pub overdue_days: i64,
+    pub days_left: i64,
+    pub extended: bool,
+    /// The request's page in the console.
+    pub link: &'a str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -202,7 +202,7 @@ fn view(
     }
 }
 
-fn summary(row: RequestRow, now: DateTime<Utc>) -> RequestSummary {
+pub(super) fn summary(row: RequestRow, now: DateTime<Utc>) -> RequestSummary {
     RequestSummary {
         overdue: overdue(&row, now),
         due: due_in_force(&row),
@@ -249,7 +249,8 @@ impl Timeline<'_, '_> {
 }
 
 /// Opens a request for a person the operator has already authenticated: it is `verified` at
-/// once and its clock runs from `received_at` (default now). The person is matched to a subject
+/// once and its clock runs from `received_at` (default now), under the law it names or else
+/// the workspace's (`WorkspaceSettings::request_law`). The person is matched to a subject
 /// by `external_id` (which must exist) or, failing that, by e-mail through the blind index when
 /// exactly one subject has it; an unknown address is accepted like any other.
 pub fn create_verified(
@@ -261,7 +262,11 @@ pub fn create_verified(
     base_url: &str,
     now: DateTime<Utc>,
 ) -> Result<RequestView, AppError> {
-    let new = input.validate(now)?;
+    let default_law = db
+        .read(|c| Ok::<_, AppError>(workspaces::get(c, scope)?))?
+        .settings
+        .request_law;
+    let new = input.validate_under(now, default_law)?;
     let email_index = new
         .email
         .as_ref()
@@ -385,6 +390,34 @@ pub fn get(
         audit::append(tx, Some(scope), &caller.event("request.read", id), now)?;
         Ok(view(&row, &key, scope, now, Some(&events)))
     })
+}
+
+/// One request with its timeline but without the person's address, what they wrote or staff's
+/// texts: for members who may see requests but not read people's data. It shows none of them,
+/// so it is not audited as a read.
+pub fn get_facts(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<RequestView, AppError> {
+    let key = vault.requests_key(scope)?;
+    let (row, events) = db.read(|c| {
+        let row = requests::get(c, scope, id)?.ok_or_else(|| not_found(id))?;
+        Ok::<_, AppError>((row, requests::events(c, scope, id)?))
+    })?;
+    let mut facts = view(&row, &key, scope, now, Some(&events));
+    facts.email = None;
+    facts.details = None;
+    facts.extension_reason = None;
+    if let Some(d) = facts.denial.as_mut() {
+        d.text = None;
+    }
+    for entry in facts.timeline.iter_mut().flatten() {
+        entry.detail = None;
+    }
+    Ok(facts)
 }
 
 /// Up to `limit` requests after `after` that pass `filter`, without personal values (so not

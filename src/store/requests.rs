@@ -192,6 +192,112 @@ pub fn list_after(
     Ok(rows)
 }
 
+/// One page of the console's desk: open requests past their deadline first, then by the
+/// deadline in force (the next to fall due on top), answered ones last; with how many pass the
+/// filter. Offset paging: the desk's order moves as time passes, so a keyset would not hold.
+pub fn desk_page(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    filter: &RequestFilter,
+    now: DateTime<Utc>,
+    limit: u32,
+    offset: u32,
+) -> Result<(Vec<RequestRow>, i64), StoreError> {
+    let mut filters = String::new();
+    let workspace = scope.id();
+    let state = filter.state.map(RequestState::as_str);
+    let kind = filter.kind.map(RequestType::as_str);
+    let at = ts(now);
+    let overdue = filter.overdue_at.map(ts);
+    let mut args: Vec<&dyn ToSql> = vec![&workspace];
+    if let Some(s) = &state {
+        filters.push_str(" AND r.state = ?");
+        args.push(s);
+    }
+    if let Some(k) = &kind {
+        filters.push_str(" AND r.kind = ?");
+        args.push(k);
+    }
+    if let Some(o) = &overdue {
+        filters.push_str(&format!(" AND {OPEN} AND r.effective_due_at < ?"));
+        args.push(o);
+    }
+    let total: i64 = conn.query_row(
+        &format!("SELECT count(*) FROM requests r WHERE r.workspace_id = ?{filters}"),
+        args.as_slice(),
+        |r| r.get(0),
+    )?;
+    args.push(&at);
+    args.push(&limit);
+    args.push(&offset);
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE r.workspace_id = ?{filters} \
+         ORDER BY CASE WHEN {OPEN} AND r.effective_due_at < ? THEN 0 WHEN {OPEN} THEN 1 ELSE 2 END, \
+         r.effective_due_at, r.id LIMIT ? OFFSET ?"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(args.as_slice(), row)?
+        .collect::<Result<_, _>>()?;
+    Ok((rows, total))
+}
+
+/// Open requests whose deadline in force falls before `until` (past ones included), the
+/// soonest first: what the deadline warnings look at.
+pub fn open_due_before(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    until: DateTime<Utc>,
+) -> Result<Vec<RequestRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM {FROM} WHERE r.workspace_id = ?1 AND {OPEN} \
+         AND r.effective_due_at < ?2 ORDER BY r.effective_due_at, r.id"
+    ))?;
+    let rows = stmt
+        .query_map(params![scope.id(), ts(until)], row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Whether the warning `threshold` about the deadline `due_at` was already sent for a request.
+pub fn warning_sent(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    request_id: &str,
+    threshold: &str,
+    due_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT 1 FROM request_warnings WHERE workspace_id = ?1 AND request_id = ?2 \
+         AND threshold = ?3 AND due_at = ?4",
+    )?;
+    Ok(stmt
+        .query_row(
+            params![scope.id(), request_id, threshold, ts(due_at)],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Records a warning as sent; false when it already was (a concurrent run), so the caller
+/// queues nothing.
+pub fn record_warning(
+    tx: &Transaction<'_>,
+    scope: &WorkspaceScope,
+    request_id: &str,
+    threshold: &str,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        "INSERT OR IGNORE INTO request_warnings (workspace_id, request_id, threshold, due_at, \
+         sent_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![scope.id(), request_id, threshold, ts(due_at), ts(now)],
+    )?;
+    Ok(n == 1)
+}
+
 /// Open requests, and those of them past their deadline in force at `now`.
 pub fn open_counts(
     conn: &Connection,

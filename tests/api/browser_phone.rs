@@ -50,6 +50,24 @@ async fn the_console_fits_a_phone_and_finds_a_person_by_e_mail() {
     // A full inventory and a published policy: the pages as long and wide as they get.
     lethe::services::demo::load(&app.db, &app.vault).expect("demo data");
     seed_subject(&app).await;
+    // A request matched to cus_1, for the requests desk and a request's page.
+    let key = app.api_key("aulm", &["requests:write"]);
+    let (status, request) = app
+        .call(
+            &key,
+            reqwest::Method::POST,
+            "/api/v1/requests",
+            Some(
+                serde_json::json!({"type": "objection", "external_id": "cus_1",
+                "purpose": "service-improvement", "details": "No more newsletters, please."}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{request}");
+    let request_page = format!(
+        "/console/w/aulm/requests/{}",
+        request["id"].as_str().unwrap()
+    );
     let spki = spki_sha256_base64(&app.cert_pem);
     let mut browser = Browser::launch_sized(&spki, (400, 800)).await;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
@@ -87,6 +105,8 @@ async fn the_console_fits_a_phone_and_finds_a_person_by_e_mail() {
         "/console/w/aulm/policy",
         "/console/w/aulm/policy/1",
         "/console/w/aulm/policy/1/diff",
+        "/console/w/aulm/requests",
+        &request_page,
     ];
     for path in pages {
         browser.goto(&app.url(path)).await;

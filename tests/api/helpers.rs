@@ -112,6 +112,7 @@ impl TestApp {
             dpo_email: String::new(),
             min_age: "16".into(),
             request_deadline_days: "30".into(),
+            request_law: String::new(),
             notice_days: String::new(),
             require_totp: false,
         };
@@ -487,6 +488,7 @@ pub fn prepare_workspace(dir: &Path, slug: &str) -> Db {
         dpo_email: String::new(),
         min_age: "16".into(),
         request_deadline_days: "30".into(),
+        request_law: String::new(),
         notice_days: String::new(),
         require_totp: false,
     };

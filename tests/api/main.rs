@@ -18,6 +18,7 @@ mod cli;
 mod console_inventory;
 mod console_names;
 mod console_policy;
+mod console_requests;
 mod console_subjects;
 mod demo;
 mod errors;

@@ -40,6 +40,7 @@ fn demo_workspaces() -> [DemoWorkspace; 2] {
                 // The service is not for anyone under 18.
                 min_age: "18".into(),
                 request_deadline_days: "30".into(),
+                request_law: String::new(),
                 notice_days: String::new(),
                 require_totp: false,
             },
@@ -55,6 +56,7 @@ fn demo_workspaces() -> [DemoWorkspace; 2] {
                 dpo_email: "dpo@aufum.example".into(),
                 min_age: "16".into(),
                 request_deadline_days: "30".into(),
+                request_law: String::new(),
                 notice_days: String::new(),
                 require_totp: false,
             },

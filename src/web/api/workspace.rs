@@ -19,8 +19,11 @@ pub struct WorkspaceBody {
     pub dpo_email: Option<String>,
     /// People younger than this are refused.
     pub min_age: u8,
-    /// Default number of days to answer a data subject request.
+    /// Predates the legal clocks and sets no deadline (deprecated: deadlines follow
+    /// `request_law`).
     pub request_deadline_days: u16,
+    /// The law data subject requests fall under when they do not name one.
+    pub request_law: crate::domain::request_clock::Law,
     /// Days between the publication of a material policy change and the day it applies.
     pub notice_days: u16,
     pub require_totp: bool,
@@ -38,6 +41,7 @@ impl WorkspaceBody {
             dpo_email: w.settings.dpo_email.map(|e| e.to_string()),
             min_age: w.settings.min_age,
             request_deadline_days: w.settings.request_deadline_days,
+            request_law: w.settings.request_law,
             notice_days: w.settings.notice_days,
             require_totp: w.settings.require_totp,
             key_scopes: key
@@ -77,6 +81,9 @@ pub struct WorkspacePatch {
     pub dpo_email: Option<String>,
     pub min_age: Option<u8>,
     pub request_deadline_days: Option<u16>,
+    /// The law requests fall under when they do not name one: `gdpr` or `ccpa`.
+    #[schema(value_type = Option<crate::domain::request_clock::Law>)]
+    pub request_law: Option<String>,
     /// Days of notice before a material policy change applies (0 to 365).
     pub notice_days: Option<u16>,
 }
@@ -125,6 +132,9 @@ pub async fn patch(
                         .request_deadline_days
                         .unwrap_or(s.request_deadline_days)
                         .to_string(),
+                    request_law: patch
+                        .request_law
+                        .unwrap_or_else(|| s.request_law.as_str().to_owned()),
                     notice_days: patch.notice_days.unwrap_or(s.notice_days).to_string(),
                     require_totp: s.require_totp,
                 }

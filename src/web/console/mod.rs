@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod password_reset;
 pub mod policy;
 pub mod publication;
+pub mod requests;
 pub mod retention;
 pub mod session;
 pub mod subjects;
@@ -141,6 +142,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/w/{slug}/subjects/{external_id}/erase",
                 web::post().to(subjects::erase),
             )
+            .route("/w/{slug}/requests", web::get().to(requests::list))
+            .route("/w/{slug}/requests/{id}", web::get().to(requests::show))
+            .route(
+                "/w/{slug}/requests/{id}/start",
+                web::post().to(requests::start),
+            )
+            .route(
+                "/w/{slug}/requests/{id}/complete",
+                web::post().to(requests::complete),
+            )
+            .route(
+                "/w/{slug}/requests/{id}/deny",
+                web::post().to(requests::deny),
+            )
+            .route(
+                "/w/{slug}/requests/{id}/extend",
+                web::post().to(requests::extend),
+            )
             .route("/retention/lethe", web::get().to(retention::own_data))
             .route("/retention/lethe", web::post().to(retention::save_own_data))
             .route("/w/{slug}/retention", web::get().to(retention::show))
@@ -255,6 +274,7 @@ pub struct WorkspaceNav {
     pub can_view_keys: bool,
     pub can_read_audit: bool,
     pub can_view_subjects: bool,
+    pub can_view_requests: bool,
 }
 
 impl Shell {
@@ -279,6 +299,7 @@ impl Shell {
                 can_view_keys: roles.allows(Permission::ViewApiKeys),
                 can_read_audit: roles.allows(Permission::ReadAudit),
                 can_view_subjects: roles.allows(Permission::ViewSubjects),
+                can_view_requests: roles.allows(Permission::ViewRequests),
             }),
             ..Shell::new(who, section)
         }

@@ -22,6 +22,15 @@ struct DashboardPage {
     /// Each workspace with the viewer's roles, the number of unpublished inventory changes and
     /// the number of broken retention claims.
     workspaces: Vec<(Workspace, Roles, usize, usize)>,
+    /// Per workspace, in the same order: open and overdue data subject requests, when the
+    /// viewer may see requests.
+    requests: Vec<Option<(i64, i64)>>,
+}
+
+impl DashboardPage {
+    fn requests_at(&self, i: &usize) -> Option<(i64, i64)> {
+        self.requests.get(*i).copied().flatten()
+    }
 }
 
 pub async fn dashboard(
@@ -32,19 +41,26 @@ pub async fn dashboard(
     let list = state
         .db
         .run(move |db| {
-            let mut out = Vec::new();
+            let (mut out, mut requests) = (Vec::new(), Vec::new());
+            let now = chrono::Utc::now();
             for (scope, ws, role) in services::workspaces::list_for_member(db, id)? {
+                requests.push(if role.allows(Permission::ViewRequests) {
+                    Some(services::request_desk::counts(db, &scope, now)?)
+                } else {
+                    None
+                });
                 // How many inventory changes the published policy does not reflect yet.
                 let drift = services::policies::drift(db, &scope)?.map_or(0, |(_, d)| d.len());
                 let broken = services::retention::broken_claims(db, &scope)?.len();
                 out.push((ws, role, drift, broken));
             }
-            Ok::<_, AppError>(out)
+            Ok::<_, AppError>((out, requests))
         })
         .await?;
     ok(&DashboardPage {
         shell: Shell::new(&who, "dashboard"),
-        workspaces: list,
+        workspaces: list.0,
+        requests: list.1,
     })
 }
 
@@ -83,6 +99,12 @@ fn describe(p: Permission) -> &'static str {
         Permission::ReadRestricted => "Read the records of a person whose processing is restricted",
         Permission::ManageSubjects => "Restrict processing, lift a restriction, erase a person",
         Permission::RunRetention => "Run retention rules by hand, and dry runs",
+        Permission::ViewRequests => {
+            "See data subject requests, their deadlines and timelines (the person's address and what they wrote only with the right to read records)"
+        }
+        Permission::HandleRequests => {
+            "Start, complete, deny and extend data subject requests; receive their deadline warnings"
+        }
     }
 }
 
@@ -116,6 +138,9 @@ pub struct SettingsForm {
     dpo_email: String,
     min_age: String,
     request_deadline_days: String,
+    /// `gdpr` or `ccpa`; absent (an older form): GDPR.
+    #[serde(default)]
+    request_law: String,
     /// Absent (an older form): the default.
     #[serde(default)]
     notice_days: String,
@@ -134,6 +159,7 @@ impl SettingsForm {
             dpo_email: self.dpo_email.clone(),
             min_age: self.min_age.clone(),
             request_deadline_days: self.request_deadline_days.clone(),
+            request_law: self.request_law.clone(),
             notice_days: self.notice_days.clone(),
             require_totp: self.require_totp.is_some(),
         }
@@ -153,6 +179,7 @@ impl SettingsForm {
                 .unwrap_or_default(),
             min_age: s.min_age.to_string(),
             request_deadline_days: s.request_deadline_days.to_string(),
+            request_law: s.request_law.as_str().to_owned(),
             notice_days: s.notice_days.to_string(),
             require_totp: s.require_totp.then(|| "on".to_owned()),
             csrf: String::new(),
@@ -175,6 +202,7 @@ fn new_workspace_defaults() -> SettingsForm {
     SettingsForm {
         min_age: "16".into(),
         request_deadline_days: "30".into(),
+        request_law: "gdpr".into(),
         notice_days: crate::domain::workspace::DEFAULT_NOTICE_DAYS.to_string(),
         ..SettingsForm::default()
     }
