@@ -292,12 +292,13 @@ async fn support_and_auditors_see_but_cannot_act_and_other_workspaces_see_nothin
     assert!(html.contains("<dd>verified</dd>"), "nothing changed");
 }
 
-/// The warnings queued so far in `shop`: (subject, recipient, body).
+/// The deadline warnings queued so far in `shop`, to staff: (subject, recipient, body). The
+/// person's own e-mails ("Your privacy request to …") are not warnings.
 fn warnings(app: &TestApp) -> Vec<(String, String, String)> {
     lethe::services::outbox::recent_messages(&app.db, &app.vault, &app.scope("shop"), 100)
         .unwrap()
         .into_iter()
-        .filter(|m| m.message.subject.contains("request"))
+        .filter(|m| m.message.subject.contains("a request is"))
         .map(|m| {
             let c = m.content.expect("opens");
             (m.message.subject, c.recipient, c.body)
