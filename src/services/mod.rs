@@ -22,6 +22,7 @@ pub mod records;
 pub mod request_desk;
 pub mod request_intake;
 pub mod request_mail;
+pub mod request_package;
 pub mod requests;
 pub mod retention;
 pub mod secrets;

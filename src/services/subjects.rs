@@ -130,7 +130,7 @@ pub(super) fn find(
     subjects::by_external_id(conn, scope, external_id)?.ok_or_else(|| not_found(external_id))
 }
 
-fn view(
+pub(super) fn view(
     row: &SubjectRow,
     key: Option<&SecretKey>,
     scope: &WorkspaceScope,

@@ -77,6 +77,46 @@ pub fn for_subject(
     Ok(rows)
 }
 
+/// A subject's records in id order after `after` (keyset: a package reads them page by page
+/// without offsets that shift while records arrive).
+pub fn for_subject_after(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<StoredRecord>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM records WHERE workspace_id = ?1 AND subject_id = ?2 \
+         AND id > ?3 ORDER BY id LIMIT ?4"
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![scope.id(), subject_id, after.unwrap_or(""), limit],
+            row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// How many records a subject has in each category, by category key.
+pub fn categories_for_subject(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT category, count(*) FROM records WHERE workspace_id = ?1 AND subject_id = ?2 \
+         GROUP BY category ORDER BY category",
+    )?;
+    let rows = stmt
+        .query_map(params![scope.id(), subject_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 pub fn count_for_subject(
     conn: &Connection,
     scope: &WorkspaceScope,

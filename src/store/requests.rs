@@ -130,6 +130,24 @@ pub fn insert(
     Ok(())
 }
 
+/// Whom a request is about: the matched subject's row id and the address's blind index.
+pub type RequestPerson = (Option<i64>, Option<Vec<u8>>);
+
+/// Whom a request is about (`RequestPerson`), `None` when there is no such request.
+pub fn person_of(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    id: &str,
+) -> Result<Option<RequestPerson>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT subject_id, email_index FROM requests WHERE workspace_id = ?1 AND id = ?2",
+            params![scope.id(), id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
 pub fn get(
     conn: &Connection,
     scope: &WorkspaceScope,

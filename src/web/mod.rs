@@ -9,6 +9,7 @@ pub mod feed;
 pub mod health;
 pub mod metrics;
 pub mod middleware;
+pub mod package;
 pub mod public;
 pub mod public_requests;
 pub mod subscriptions;

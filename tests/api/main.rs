@@ -35,6 +35,7 @@ mod privacy_center;
 mod publication;
 mod read_cache;
 mod request_intake;
+mod request_package;
 mod requests;
 mod retention;
 mod retention_crash;

@@ -54,6 +54,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/requests/{id}/complete",
                     web::post().to(requests::complete),
                 )
+                .route("/requests/{id}/package", web::get().to(requests::package))
                 .route("/requests/{id}/deny", web::post().to(requests::deny))
                 .route("/requests/{id}/extend", web::post().to(requests::extend))
                 .route("/retention/rules", web::get().to(retention::rules))

@@ -75,6 +75,7 @@ use utoipa::{Modify, OpenApi};
         super::requests::complete,
         super::requests::deny,
         super::requests::extend,
+        super::requests::package,
         super::retention::rules,
         super::retention::runs,
         super::retention::run,

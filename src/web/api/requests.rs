@@ -5,7 +5,9 @@ use super::ApiError;
 use super::auth::ApiKey;
 use crate::domain::apikey::Scope;
 use crate::domain::request::{DenialReason, RequestInput, RequestState, RequestType};
+use crate::services::request_package::{self, Answer, Proof};
 use crate::services::requests::{self, RequestFilter, RequestPage, RequestView, Step};
+use crate::services::subjects::Reader;
 use crate::web::AppState;
 use actix_web::{HttpResponse, web};
 use chrono::Utc;
@@ -238,4 +240,56 @@ pub async fn extend(
 ) -> Result<HttpResponse, ApiError> {
     let reason = body.into_inner().reason;
     step(state, key, path.into_inner(), Step::Extend { reason }).await
+}
+
+/// The answer when the request matched nobody: there is no package to send.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct NoData {
+    pub request: String,
+    /// Always `false`: Lethe holds no data about this person.
+    pub package: bool,
+    pub message: &'static str,
+}
+
+/// The access or export package of a completed request, as a zip: `records.json`,
+/// `records.csv`, `profile.json`, `inventory.json` and `summary.html` (scope `requests:read`).
+/// Available for seven days after completion; each download is one entry in the person's
+/// access log.
+#[utoipa::path(
+    get, path = "/api/v1/requests/{id}/package", tag = "requests", operation_id = "get_request_package",
+    security(("api_key" = ["requests:read"])),
+    params(("id" = String, Path, description = "The request's id")),
+    responses(
+        (status = 200, description = "The package as a zip, or (JSON) that Lethe holds no data about the person", content(
+            (Vec<u8> = "application/zip"),
+            (NoData = "application/json"),
+        )),
+        (status = 404, description = "No such request in this workspace", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not an access or export request, or not completed yet", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "The package expired", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn package(
+    state: web::Data<AppState>,
+    key: ApiKey,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::RequestsRead)?;
+    let (scope, caller, vault) = (key.workspace, key.caller.clone(), state.vault.clone());
+    let id = path.into_inner();
+    let reader = Reader::new(&caller, true, format!("access package for request {id}"));
+    let answer = state
+        .db
+        .run(move |db| {
+            request_package::open(db, &vault, &scope, &reader, &id, Proof::ApiKey, Utc::now())
+        })
+        .await?;
+    Ok(match answer {
+        Answer::Package(p) => crate::web::package::download(&state, *p),
+        Answer::NoData { request_id } => HttpResponse::Ok().json(NoData {
+            request: request_id,
+            package: false,
+            message: "We hold no data about this person.",
+        }),
+    })
 }
