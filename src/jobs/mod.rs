@@ -15,6 +15,9 @@ use std::sync::Arc;
 /// Unverified requests deleted per transaction.
 const REQUESTS_BATCH: u32 = 100;
 
+/// Verified requests carried out per batch by the `requests` job.
+const FULFILMENT_BATCH: u32 = 10;
+
 /// The scheduler with every job of a serving Lethe.
 pub fn registry(
     db: Db,
@@ -101,17 +104,36 @@ pub fn registry(
             Ok(report.summary())
         },
     ));
+    let (v, url) = (vault.clone(), base_url.clone());
     s.add(Job::new(
         "requests",
         config.requests_schedule.clone(),
         move |run| {
+            let stop = || run.stop.is_set();
             let n = crate::services::request_intake::expire_unverified(
                 run.db,
                 run.now,
                 REQUESTS_BATCH,
-                &|| run.stop.is_set(),
+                &stop,
             )?;
-            Ok(summary(n, "unverified requests deleted"))
+            // request-fulfilment: verified requests Lethe carries out itself and has not yet
+            // (a crash after the verification, a failure), in short batches.
+            let done = crate::services::request_fulfilment::fulfil_due(
+                run.db,
+                &v,
+                &url,
+                run.now,
+                FULFILMENT_BATCH,
+                &stop,
+            )?;
+            Ok([
+                summary(n, "unverified requests deleted"),
+                summary(done, "verified requests carried out"),
+            ]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("; "))
         },
     ));
     let (v, url) = (vault.clone(), base_url.clone());

@@ -126,6 +126,8 @@ pub struct RequestCompleted<'a> {
     pub kind: &'a str,
     pub description: &'a str,
     pub status: &'a str,
+    /// What was done: what a legal hold keeps (reason, end date), or that no data is held.
+    pub answer: Option<&'a str>,
 }
 
 /// A refusal: the ground as the person reads it, and what staff added.

@@ -7,7 +7,8 @@ use super::subjects::find;
 use crate::domain::inventory::LegalHold;
 use crate::domain::retention::governing_hold;
 use crate::error::AppError;
-use crate::store::{Db, WorkspaceScope, audit, inventory, records, subjects};
+use crate::store::subjects::SubjectRow;
+use crate::store::{Db, Transaction, WorkspaceScope, audit, inventory, records, subjects};
 use crate::vault::{self, KeyPurpose, Vault};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -51,82 +52,107 @@ pub fn erase_subject(
     // Durable before the key goes: a power loss must not keep the rows and lose the key.
     let (report, subject_id, key_id) = db.write_durable(|tx| {
         let row = find(tx, scope, external_id)?;
-        if let Some(at) = row.erased_at {
-            return Err(AppError::Conflict(format!(
-                "subject '{external_id}' was already erased on {}",
-                at.date_naive()
-            )));
-        }
-        let key_id = row.key_id.clone().ok_or_else(|| {
-            AppError::internal(anyhow::anyhow!("subject {} has no data key", row.id))
-        })?;
-        let own = records::sealed_under(tx, scope, row.id, &key_id)?;
-        let mut kept: Vec<KeptRecords> = Vec::new();
-        if !own.is_empty() {
-            let keys = vault.key_ring(scope, &records::key_ids(&own))?;
-            for r in &own {
-                let Some(hold) = governing_hold(&holds, &r.category, today) else {
-                    continue;
-                };
-                let record_key = keys
-                    .record_key(&r.key_id, r.period_key_id.as_deref())
-                    .ok_or_else(|| {
-                        AppError::internal(anyhow::anyhow!("record {} has no data key", r.id))
-                    })?;
-                let until = hold.until.map(|d| d.to_string());
-                let label = format!("{}:{}", hold.key, until.as_deref().unwrap_or("open"));
-                let (hold_key_id, hold_key) = vault.shared_key(scope, KeyPurpose::Hold, &label)?;
-                let aad = vault::record_aad(scope, &r.id);
-                let plain = zeroize::Zeroizing::new(
-                    record_key
-                        .open(&aad, &r.sealed_fields)
-                        .map_err(AppError::internal)?,
-                );
-                let sealed = hold_key.seal(&aad, &plain)?;
-                records::reseal_under_hold(
-                    tx,
-                    scope,
-                    &r.id,
-                    &hold_key_id,
-                    &sealed,
-                    &hold.key,
-                    until.as_deref(),
-                )?;
-                match kept
-                    .iter_mut()
-                    .find(|k| k.hold == hold.key && k.category == r.category)
-                {
-                    Some(k) => k.records += 1,
-                    None => kept.push(KeptRecords {
-                        hold: hold.key.clone(),
-                        reason: hold.reason.clone(),
-                        until,
-                        category: r.category.clone(),
-                        records: 1,
-                    }),
-                }
-            }
-        }
-        let deleted = records::delete_sealed_under(tx, scope, row.id, &key_id)?;
-        subjects::mark_erased(tx, scope, row.id, now)?;
-        let kept_count: usize = kept.iter().map(|k| k.records).sum();
-        let event = caller
-            .event("subject.erased", external_id)
-            .detail(json!({"deleted_records": deleted, "kept_records": kept_count}));
-        audit::append(tx, Some(scope), &event, now)?;
-        let report = ErasureReport {
-            external_id: external_id.to_owned(),
-            erased_at: now,
-            deleted_records: deleted,
-            kept,
-        };
-        Ok((report, row.id, key_id))
+        erase_in(tx, vault, scope, caller, &row, &holds, today, now)
     })?;
     destroy_subject_key(db, vault, scope, subject_id, &key_id)?;
     Ok(report)
 }
 
-fn destroy_subject_key(
+/// The erasure's rows, in the caller's transaction, which must be durable
+/// (`Db::write_durable`): records under a hold re-sealed, the rest deleted, the subject marked
+/// erased and audited. Returns the report, the subject's row id and the key to destroy with
+/// [`destroy_subject_key`] once the transaction has committed, never before.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the erasure's inputs; grouping them would only rename the list"
+)]
+pub(super) fn erase_in(
+    tx: &Transaction<'_>,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    row: &SubjectRow,
+    holds: &[LegalHold],
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<(ErasureReport, i64, String), AppError> {
+    let external_id = row.external_id.as_str();
+    if let Some(at) = row.erased_at {
+        return Err(AppError::Conflict(format!(
+            "subject '{external_id}' was already erased on {}",
+            at.date_naive()
+        )));
+    }
+    let key_id = row
+        .key_id
+        .clone()
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("subject {} has no data key", row.id)))?;
+    let own = records::sealed_under(tx, scope, row.id, &key_id)?;
+    let mut kept: Vec<KeptRecords> = Vec::new();
+    if !own.is_empty() {
+        let keys = vault.key_ring(scope, &records::key_ids(&own))?;
+        for r in &own {
+            let Some(hold) = governing_hold(holds, &r.category, today) else {
+                continue;
+            };
+            let record_key = keys
+                .record_key(&r.key_id, r.period_key_id.as_deref())
+                .ok_or_else(|| {
+                    AppError::internal(anyhow::anyhow!("record {} has no data key", r.id))
+                })?;
+            let until = hold.until.map(|d| d.to_string());
+            let label = format!("{}:{}", hold.key, until.as_deref().unwrap_or("open"));
+            let (hold_key_id, hold_key) = vault.shared_key(scope, KeyPurpose::Hold, &label)?;
+            let aad = vault::record_aad(scope, &r.id);
+            let plain = zeroize::Zeroizing::new(
+                record_key
+                    .open(&aad, &r.sealed_fields)
+                    .map_err(AppError::internal)?,
+            );
+            let sealed = hold_key.seal(&aad, &plain)?;
+            records::reseal_under_hold(
+                tx,
+                scope,
+                &r.id,
+                &hold_key_id,
+                &sealed,
+                &hold.key,
+                until.as_deref(),
+            )?;
+            match kept
+                .iter_mut()
+                .find(|k| k.hold == hold.key && k.category == r.category)
+            {
+                Some(k) => k.records += 1,
+                None => kept.push(KeptRecords {
+                    hold: hold.key.clone(),
+                    reason: hold.reason.clone(),
+                    until,
+                    category: r.category.clone(),
+                    records: 1,
+                }),
+            }
+        }
+    }
+    let deleted = records::delete_sealed_under(tx, scope, row.id, &key_id)?;
+    subjects::mark_erased(tx, scope, row.id, now)?;
+    let kept_count: usize = kept.iter().map(|k| k.records).sum();
+    let event = caller
+        .event("subject.erased", external_id)
+        .detail(json!({"deleted_records": deleted, "kept_records": kept_count}));
+    audit::append(tx, Some(scope), &event, now)?;
+    let report = ErasureReport {
+        external_id: external_id.to_owned(),
+        erased_at: now,
+        deleted_records: deleted,
+        kept,
+    };
+    Ok((report, row.id, key_id))
+}
+
+/// Destroys an erased person's data key and forgets it: only after the transaction that
+/// deleted what it protects has committed durably.
+pub(super) fn destroy_subject_key(
     db: &Db,
     vault: &Vault,
     scope: &WorkspaceScope,

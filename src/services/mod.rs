@@ -20,6 +20,7 @@ pub mod publication;
 pub mod read_cache;
 pub mod records;
 pub mod request_desk;
+pub mod request_fulfilment;
 pub mod request_intake;
 pub mod request_mail;
 pub mod request_package;

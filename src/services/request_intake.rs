@@ -217,8 +217,9 @@ pub fn check_verify_link(
 }
 
 /// Uses a verification link: the request becomes `verified` (its timeline and the audit log say
-/// so) and the person is e-mailed its deadline. Anything but a live link changes nothing and
-/// says what it is.
+/// so) and the person is e-mailed its deadline; then, once that has committed, a request Lethe
+/// carries out itself is (`request_fulfilment::after_verification`). Anything but a live link
+/// changes nothing and says what it is.
 pub fn verify(
     db: &Db,
     vault: &Vault,
@@ -231,20 +232,20 @@ pub fn verify(
     let digest = crate::crypto::sha256_hex(token);
     let key = vault.requests_key(scope)?;
     let outbox = OutboxKey::load(vault, scope)?;
-    db.write(|tx| {
+    let (state, verified) = db.write(|tx| -> Result<_, AppError> {
         let row = request_links::find(tx, scope, LinkPurpose::Verify, &digest)?;
         let state = link_state(row.as_ref(), now);
         let Some(link) = row.filter(|_| state == LinkState::Live) else {
-            return Ok(state);
+            return Ok((state, None));
         };
         let id = link.request_id;
         // Checked under the write lock: of two submissions of one link, one verifies.
         if !request_links::use_verify_link(tx, scope, &digest, now)? {
-            return Ok(LinkState::Used);
+            return Ok((LinkState::Used, None));
         }
         if !request_links::mark_verified(tx, scope, &id, now)? {
             // Denied meanwhile: the link is spent, the request stays as staff left it.
-            return Ok(LinkState::Used);
+            return Ok((LinkState::Used, None));
         }
         let actor = caller.actor.label();
         let event_id = requests::append_event(tx, scope, &id, EventKind::Verified, &actor, now)?;
@@ -265,8 +266,15 @@ pub fn verify(
             let due = request.extended_due_at.unwrap_or(request.due_at);
             letters.send(&id, request.kind, &to, Notice::Verified { due }, now)?;
         }
-        Ok(LinkState::Live)
-    })
+        Ok((LinkState::Live, Some((id, request.kind))))
+    })?;
+    // After the verification has committed: Lethe carries out what it does itself.
+    if state == LinkState::Live
+        && let Some((id, kind)) = verified
+    {
+        super::request_fulfilment::after_verification(db, vault, scope, &id, kind, base_url, now);
+    }
+    Ok(state)
 }
 
 /// Deletes, in batches of `batch`, the requests never verified whose link has ended, each with

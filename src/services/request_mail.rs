@@ -28,7 +28,10 @@ pub enum Notice<'a> {
         due: DateTime<Utc>,
         reason: &'a str,
     },
-    Completed,
+    /// Done; `answer` tells what was done (what a legal hold keeps, or that no data is held).
+    Completed {
+        answer: Option<&'a str>,
+    },
     Denied {
         reason: DenialReason,
         text: Option<&'a str>,
@@ -119,11 +122,12 @@ impl Letters<'_, '_> {
                 due: day(due),
                 reason,
             }),
-            Notice::Completed => emails::render(&emails::RequestCompleted {
+            Notice::Completed { answer } => emails::render(&emails::RequestCompleted {
                 name,
                 kind: code,
                 description,
                 status: &status,
+                answer,
             }),
             Notice::Denied { reason, text } => emails::render(&emails::RequestDenied {
                 name,

@@ -12,7 +12,8 @@
 //! in the step's transaction, whoever takes the step (API, console). The privacy center's form,
 //! verification links and the status page are `request_intake`'s.
 //!
-//! Still to come (issue 16): fulfilment in the vault, tasks for other systems, deadline warnings.
+//! Carrying a request out in the vault is `request_fulfilment`'s. Still to come (issue 16):
+//! access and export packages, tasks for other systems.
 
 use super::Caller;
 use super::outbox::OutboxKey;
@@ -63,6 +64,9 @@ pub struct RequestView {
     /// For an objection: the purpose's key in the inventory.
     pub purpose: Option<String>,
     pub denial: Option<Denial>,
+    /// What the person was answered when the request was completed: what was done, what a legal
+    /// hold keeps (its reason and end date), or that no data is held about them.
+    pub answer: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     /// When it was completed or denied.
     pub completed_at: Option<DateTime<Utc>>,
@@ -119,11 +123,11 @@ fn due_in_force(row: &RequestRow) -> DateTime<Utc> {
     row.extended_due_at.unwrap_or(row.due_at)
 }
 
-fn overdue(row: &RequestRow, now: DateTime<Utc>) -> bool {
+pub(super) fn overdue(row: &RequestRow, now: DateTime<Utc>) -> bool {
     row.state.is_open() && request_clock::is_overdue(due_in_force(row), now)
 }
 
-fn not_found(id: &str) -> AppError {
+pub(super) fn not_found(id: &str) -> AppError {
     AppError::NotFound(format!(
         "request '{}'",
         id.chars().take(40).collect::<String>()
@@ -141,14 +145,20 @@ fn seal(
 }
 
 /// A sealed text in words; one that does not open says so rather than failing the answer.
-fn open(key: &SecretKey, scope: &WorkspaceScope, id: &str, field: &str, sealed: &[u8]) -> String {
+pub(super) fn open(
+    key: &SecretKey,
+    scope: &WorkspaceScope,
+    id: &str,
+    field: &str,
+    sealed: &[u8],
+) -> String {
     key.open(&vault::request_aad(scope, id, field), sealed)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .unwrap_or_else(|| "(this text cannot be read)".to_owned())
 }
 
-fn view(
+pub(super) fn view(
     row: &RequestRow,
     key: &SecretKey,
     scope: &WorkspaceScope,
@@ -181,6 +191,14 @@ fn view(
             reason,
             description: reason.description(),
             text: opened("denial", &row.denial_text_sealed),
+        }),
+        answer: events.and_then(|events| {
+            events
+                .iter()
+                .rev()
+                .find(|e| e.what == EventKind::Completed)
+                .and_then(|e| e.detail_sealed.as_deref().map(|s| (e.id, s)))
+                .map(|(event, s)| open(key, scope, &row.id, &format!("event/{event}"), s))
         }),
         started_at: row.started_at,
         completed_at: row.completed_at,
@@ -220,16 +238,16 @@ pub(super) fn summary(row: RequestRow, now: DateTime<Utc>) -> RequestSummary {
 
 /// Where a use case writes a request's timeline: its transaction, the workspace's requests key
 /// and who acts.
-struct Timeline<'a, 't> {
-    tx: &'a crate::store::Transaction<'t>,
-    scope: &'a WorkspaceScope,
-    key: &'a SecretKey,
-    caller: &'a Caller,
+pub(super) struct Timeline<'a, 't> {
+    pub(super) tx: &'a crate::store::Transaction<'t>,
+    pub(super) scope: &'a WorkspaceScope,
+    pub(super) key: &'a SecretKey,
+    pub(super) caller: &'a Caller,
 }
 
 impl Timeline<'_, '_> {
     /// Appends an entry, its detail sealed under the entry's id.
-    fn add(
+    pub(super) fn add(
         &self,
         request_id: &str,
         what: EventKind,
@@ -411,6 +429,7 @@ pub fn get_facts(
     facts.email = None;
     facts.details = None;
     facts.extension_reason = None;
+    facts.answer = None;
     if let Some(d) = facts.denial.as_mut() {
         d.text = None;
     }
@@ -538,7 +557,7 @@ pub fn take_step(
                     .event("request.completed", id)
                     .detail(json!({"on_time": !overdue(&row, now)}));
                 audit::append(tx, Some(scope), &event, now)?;
-                Some(Notice::Completed)
+                Some(Notice::Completed { answer: None })
             }
             Step::Deny { reason, text } => {
                 let sealed = text

@@ -25,6 +25,8 @@ pub struct SubjectStatus {
     pub closed_at: Option<DateTime<Utc>>,
     pub restricted_at: Option<DateTime<Utc>>,
     pub restricted_reason: String,
+    /// Objections and withdrawals of consent the person made through requests.
+    pub objections: Vec<super::request_fulfilment::ObjectionView>,
     pub erased_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -44,7 +46,7 @@ pub fn overview(
     scope: &WorkspaceScope,
     external_id: &str,
 ) -> Result<SubjectOverview, AppError> {
-    let (status, row_id) = db.read(|c| {
+    let (mut status, row_id) = db.read(|c| {
         let row = find(c, scope, external_id)?;
         let records = records::count_for_subject(c, scope, row.id)?;
         let key = subject_key(vault, scope, &row)?;
@@ -57,12 +59,14 @@ pub fn overview(
                 closed_at: row.closed_at,
                 restricted_at: row.restricted_at,
                 restricted_reason,
+                objections: Vec::new(),
                 erased_at: row.erased_at,
                 created_at: row.created_at,
             },
             row.id,
         ))
     })?;
+    status.objections = super::request_fulfilment::objections(db, scope, external_id)?;
     let fates = super::retention::subject_fates(db, scope, row_id, status.closed_at)?;
     let access_log = super::subjects::access_log(db, vault, scope, external_id)?;
     Ok(SubjectOverview {

@@ -6,9 +6,9 @@ use crate::domain::ValidationErrors;
 use crate::domain::audit::Actor;
 use crate::domain::subject::{Profile, SubjectInput, SubjectRefusal, parse_external_id};
 use crate::error::AppError;
-use crate::store::Connection;
 use crate::store::records::{self, AccessEntry, StoredRecord};
 use crate::store::subjects::{self, NewSubject, SubjectRow};
+use crate::store::{Connection, Transaction};
 use crate::store::{Db, StoreError, WorkspaceScope, audit, workspaces};
 use crate::vault::{self, KeyPurpose, KeyRing, SecretKey, Vault, VaultError};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -42,6 +42,9 @@ pub struct SubjectView {
     pub birth_date: Option<NaiveDate>,
     pub closed_at: Option<DateTime<Utc>>,
     pub restricted: Option<Restriction>,
+    /// Objections and withdrawals of consent the person made through requests (only when one
+    /// subject is read).
+    pub objections: Vec<super::request_fulfilment::ObjectionView>,
     pub erased_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -154,6 +157,7 @@ pub(super) fn view(
             since,
             reason: restriction_reason(row, key, scope),
         }),
+        objections: Vec::new(),
         erased_at: row.erased_at,
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -175,7 +179,7 @@ pub fn restriction_reason(
     }
 }
 
-fn seal_reason(
+pub(super) fn seal_reason(
     key: &SecretKey,
     scope: &WorkspaceScope,
     external_id: &str,
@@ -329,7 +333,8 @@ pub fn get(
 ) -> Result<SubjectView, AppError> {
     let row = db.read(|c| find(c, scope, external_id))?;
     let key = subject_key(vault, scope, &row)?;
-    let v = view(&row, key.as_ref(), scope)?;
+    let mut v = view(&row, key.as_ref(), scope)?;
+    v.objections = super::request_fulfilment::objections(db, scope, external_id)?;
     log_access(
         db,
         scope,
@@ -466,27 +471,38 @@ pub fn set_restriction(
         }
         (None, _) => None,
     };
-    db.write(|tx| {
-        let row = find(tx, scope, external_id)?;
-        if row.erased_at.is_some() {
-            return Err(AppError::Conflict(format!(
-                "subject '{external_id}' was erased"
-            )));
-        }
-        let action = if reason.is_some() {
-            "subject.restricted"
-        } else {
-            "subject.restriction_lifted"
-        };
-        subjects::set_restricted(tx, scope, row.id, sealed.as_deref().map(|r| (r, now)), now)?;
-        // The reason is sealed with the person; the chain, which outlives them, only says
-        // that one was given.
-        let event = caller
-            .event(action, external_id)
-            .detail(json!({"reason_given": reason.is_some()}));
-        audit::append(tx, Some(scope), &event, now)?;
-        Ok(())
-    })
+    db.write(|tx| restrict_in(tx, scope, caller, external_id, sealed.as_deref(), now))
+}
+
+/// Sets (`Some`, the reason sealed with the person's key) or lifts (`None`) the restriction in
+/// the caller's transaction, with its audit entry; an erased person is refused.
+pub(super) fn restrict_in(
+    tx: &Transaction<'_>,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    external_id: &str,
+    sealed: Option<&[u8]>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let row = find(tx, scope, external_id)?;
+    if row.erased_at.is_some() {
+        return Err(AppError::Conflict(format!(
+            "subject '{external_id}' was erased"
+        )));
+    }
+    let action = if sealed.is_some() {
+        "subject.restricted"
+    } else {
+        "subject.restriction_lifted"
+    };
+    subjects::set_restricted(tx, scope, row.id, sealed.map(|r| (r, now)), now)?;
+    // The reason is sealed with the person; the chain, which outlives them, only says
+    // that one was given.
+    let event = caller
+        .event(action, external_id)
+        .detail(json!({"reason_given": sealed.is_some()}));
+    audit::append(tx, Some(scope), &event, now)?;
+    Ok(())
 }
 
 /// A person's records, decrypted, newest first; the read is logged with the reader's reason.

@@ -36,6 +36,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../../migrations/0015_requests.sql")),
     (16, include_str!("../../migrations/0016_request_links.sql")),
     (17, include_str!("../../migrations/0017_request_desk.sql")),
+    (
+        18,
+        include_str!("../../migrations/0018_subject_objections.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -23,6 +23,7 @@ pub mod requests;
 pub mod retention;
 pub mod sessions;
 pub mod staff;
+pub mod subject_objections;
 pub mod subjects;
 pub mod workspaces;
 pub mod writer;

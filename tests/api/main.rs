@@ -34,6 +34,7 @@ mod policy_workflow;
 mod privacy_center;
 mod publication;
 mod read_cache;
+mod request_fulfilment;
 mod request_intake;
 mod request_package;
 mod requests;

@@ -196,7 +196,7 @@ async fn no_plaintext_of_a_person_reaches_the_database_or_key_files() {
     let (status, other) = v
         .post(
             "/api/v1/requests",
-            json!({"type": "erasure", "email": REQUEST_EMAIL, "details": REQUEST_DETAILS}),
+            json!({"type": "export", "email": REQUEST_EMAIL, "details": REQUEST_DETAILS}),
         )
         .await;
     assert_eq!(status, 201, "{other}");

@@ -50,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/requests", web::get().to(requests::list))
                 .route("/requests/{id}", web::get().to(requests::get))
                 .route("/requests/{id}/start", web::post().to(requests::start))
+                .route("/requests/{id}/fulfil", web::post().to(requests::fulfil))
                 .route(
                     "/requests/{id}/complete",
                     web::post().to(requests::complete),

@@ -72,6 +72,7 @@ use utoipa::{Modify, OpenApi};
         super::requests::list,
         super::requests::get,
         super::requests::start,
+        super::requests::fulfil,
         super::requests::complete,
         super::requests::deny,
         super::requests::extend,

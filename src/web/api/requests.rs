@@ -5,6 +5,7 @@ use super::ApiError;
 use super::auth::ApiKey;
 use crate::domain::apikey::Scope;
 use crate::domain::request::{DenialReason, RequestInput, RequestState, RequestType};
+use crate::services::request_fulfilment;
 use crate::services::request_package::{self, Answer, Proof};
 use crate::services::requests::{self, RequestFilter, RequestPage, RequestView, Step};
 use crate::services::subjects::Reader;
@@ -17,7 +18,9 @@ use utoipa::{IntoParams, ToSchema};
 type Problem = super::problem::Problem;
 
 /// Opens a request for a person your system has already authenticated: it is verified at once
-/// and its deadline runs from `received_at` (scope `requests:write`).
+/// and its deadline runs from `received_at` (scope `requests:write`). Erasure, restriction,
+/// objection and withdrawal are carried out at once (see `POST /api/v1/requests/{id}/fulfil`):
+/// the answer is then the completed request.
 #[utoipa::path(
     post, path = "/api/v1/requests", tag = "requests", operation_id = "create_request",
     security(("api_key" = ["requests:write"])),
@@ -38,7 +41,22 @@ pub async fn create(
     let view = state
         .db
         .run(move |db| {
-            requests::create_verified(db, &vault, &scope, &caller, input, &base, Utc::now())
+            let view =
+                requests::create_verified(db, &vault, &scope, &caller, input, &base, Utc::now())?;
+            // Carried out at once where Lethe does it itself (erasure, restriction, ...).
+            let (id, kind) = (view.id.clone(), view.kind);
+            Ok::<_, crate::error::AppError>(
+                request_fulfilment::after_verification(
+                    db,
+                    &vault,
+                    &scope,
+                    &id,
+                    kind,
+                    &base,
+                    Utc::now(),
+                )
+                .unwrap_or(view),
+            )
         })
         .await?;
     Ok(HttpResponse::Created()
@@ -240,6 +258,39 @@ pub async fn extend(
 ) -> Result<HttpResponse, ApiError> {
     let reason = body.into_inner().reason;
     step(state, key, path.into_inner(), Step::Extend { reason }).await
+}
+
+/// Carries a verified request out in the vault (scope `requests:write`): an erasure
+/// crypto-shreds the person's data (the answer names what each legal hold keeps, why and until
+/// when), a restriction restricts them, an objection or a withdrawal of consent is recorded on
+/// them; a person Lethe holds nothing about is answered "we hold no data about you". Each is
+/// completed and the person told. A correction is started and left for staff. Lethe does this
+/// on its own once a request is verified; this is for one it could not finish.
+#[utoipa::path(
+    post, path = "/api/v1/requests/{id}/fulfil", tag = "requests", operation_id = "fulfil_request",
+    security(("api_key" = ["requests:write"])),
+    params(("id" = String, Path, description = "The request's id")),
+    responses(
+        (status = 200, description = "Completed (a correction: in progress, left for staff)", body = RequestView),
+        (status = 404, description = "No such request in this workspace", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not verified, already answered, or an access or export request (answered with a package)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn fulfil(
+    state: web::Data<AppState>,
+    key: ApiKey,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    key.require(Scope::RequestsWrite)?;
+    let (scope, caller, vault) = (key.workspace, key.caller.clone(), state.vault.clone());
+    let (id, base) = (path.into_inner(), state.base_url.clone());
+    let view = state
+        .db
+        .run(move |db| {
+            request_fulfilment::fulfil(db, &vault, &scope, &caller, &id, &base, Utc::now())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 /// The answer when the request matched nobody: there is no package to send.
