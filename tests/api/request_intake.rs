@@ -40,11 +40,13 @@ async fn ask(app: &TestApp, fields: &[(&str, &str)]) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
-async fn erasure(app: &TestApp, email: &str) -> String {
+/// An access request from the form (Lethe does not carry it out on its own, so it stays
+/// verified for the steps that follow).
+async fn access_request(app: &TestApp, email: &str) -> String {
     let (status, page) = ask(
         app,
         &[
-            ("type", "erasure"),
+            ("type", "access"),
             ("email", email),
             ("details", "All of it, please"),
         ],
@@ -76,7 +78,7 @@ async fn a_request_from_the_form_is_verified_by_the_mailed_link_and_followed_on_
         "{overview}"
     );
 
-    erasure(&app, "Grace@Example.org").await;
+    access_request(&app, "Grace@Example.org").await;
     let mail = next_mail(&mut inbox).await;
     assert_eq!(mail.rcpt, ["<grace@example.org>"]);
     assert!(
@@ -213,7 +215,7 @@ async fn a_request_from_the_form_is_verified_by_the_mailed_link_and_followed_on_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_link_is_refused_and_the_unverified_request_is_deleted() {
     let (app, mut inbox) = app_with_mail().await;
-    erasure(&app, "late@example.org").await;
+    access_request(&app, "late@example.org").await;
     let verify = link_with(&app, &next_mail(&mut inbox).await.body, "/requests/verify/");
     // Not yet past its 24 hours: the job leaves it.
     let n = lethe::services::request_intake::expire_unverified(
@@ -280,8 +282,8 @@ async fn an_unknown_address_is_answered_like_a_known_one_and_the_form_is_throttl
         .await;
     assert_eq!(status, 201);
 
-    let known = erasure(&app, "known@example.org").await;
-    let unknown = erasure(&app, "stranger@example.org").await;
+    let known = access_request(&app, "known@example.org").await;
+    let unknown = access_request(&app, "stranger@example.org").await;
     let strip = |page: &str| page.replace(&csrf_of(page), "");
     assert_eq!(strip(&known), strip(&unknown), "the same page");
     for _ in 0..2 {
@@ -292,12 +294,12 @@ async fn an_unknown_address_is_answered_like_a_known_one_and_the_form_is_throttl
 
     // Three an hour per address: the fourth gets the same answer, and nothing is stored.
     for _ in 0..3 {
-        erasure(&app, "stranger@example.org").await;
+        access_request(&app, "stranger@example.org").await;
     }
     assert_eq!(count(&app, "SELECT count(*) FROM requests"), 4);
     // Ten a quarter of an hour per network: the eleventh is refused with 429.
     for i in 0..5 {
-        erasure(&app, &format!("p{i}@example.org")).await;
+        access_request(&app, &format!("p{i}@example.org")).await;
     }
     let (status, page) = ask(&app, &[("type", "access"), ("email", "p9@example.org")]).await;
     assert_eq!(status, 429);

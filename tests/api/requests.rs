@@ -246,7 +246,7 @@ async fn lists_filter_by_state_type_and_overdue_and_page_with_a_cursor() {
     let mut made = Vec::new();
     for (kind, received) in [
         ("access", None),
-        ("erasure", None),
+        ("export", None),
         ("access", Some(long_ago.clone())),
         ("export", None),
         ("access", None),
@@ -317,7 +317,7 @@ async fn lists_filter_by_state_type_and_overdue_and_page_with_a_cursor() {
 async fn the_workflow_moves_forward_only_and_every_step_is_in_the_timeline_and_the_audit_log() {
     let r = setup().await;
     let id = r
-        .create(json!({"type": "correction", "email": "p@example.org"}))
+        .create(json!({"type": "export", "email": "p@example.org"}))
         .await["id"]
         .as_str()
         .unwrap()
@@ -360,7 +360,7 @@ async fn the_workflow_moves_forward_only_and_every_step_is_in_the_timeline_and_t
 
     // A denial carries a ground from the list and the staff's words.
     let other = r
-        .create(json!({"type": "erasure", "email": "q@example.org"}))
+        .create(json!({"type": "access", "email": "q@example.org"}))
         .await;
     let other = other["id"].as_str().unwrap();
     let (status, problem) = r
