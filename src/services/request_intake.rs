@@ -309,6 +309,19 @@ pub fn expire_unverified(
     }
 }
 
+/// The id of the request a status link is for, in this workspace only; `None` for any other
+/// token. Not audited: what is done with it is (the package download logs the person's access).
+pub fn request_of_status_link(
+    db: &Db,
+    scope: &WorkspaceScope,
+    token: &str,
+) -> Result<Option<String>, AppError> {
+    let digest = crate::crypto::sha256_hex(token);
+    db.read(|c| {
+        Ok(request_links::find(c, scope, LinkPurpose::Status, &digest)?.map(|l| l.request_id))
+    })
+}
+
 /// What the person's status page shows: their request's state, deadline and answer.
 #[derive(Debug, Clone)]
 pub struct PersonView {

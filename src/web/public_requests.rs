@@ -7,6 +7,8 @@ use crate::domain::network::IpRange;
 use crate::domain::request::{DenialReason, EventKind, RequestState, RequestType};
 use crate::error::AppError;
 use crate::services::request_intake::{self as intake, FormInput, LinkState, PersonView};
+use crate::services::request_package::{self, Answer, Proof};
+use crate::services::subjects::Reader;
 use crate::services::{Caller, WorkspaceScope};
 use crate::web::AppState;
 use crate::web::console::error::PageError;
@@ -26,7 +28,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(verify_form),
         )
         .route("/p/{slug}/requests/verify/{token}", web::post().to(verify))
-        .route("/p/{slug}/requests/status/{token}", web::get().to(status));
+        .route("/p/{slug}/requests/status/{token}", web::get().to(status))
+        .route(
+            "/p/{slug}/requests/status/{token}/download",
+            web::post().to(download),
+        );
 }
 
 /// A type the form offers: code, plain meaning, whether it is chosen.
@@ -76,6 +82,8 @@ pub struct StatusView {
     pub denial: Option<(&'static str, Option<String>)>,
     pub completed: Option<String>,
     pub steps: Vec<(String, &'static str, Option<String>)>,
+    /// A completed access or export request: its package can be downloaded from the page.
+    pub downloadable: bool,
 }
 
 fn day(t: DateTime<Utc>) -> String {
@@ -118,6 +126,8 @@ fn status_view(v: PersonView) -> StatusView {
             .denial
             .map(|(r, text): (DenialReason, _)| (r.description(), text)),
         completed: v.completed_at.map(day),
+        downloadable: v.state == RequestState::Completed
+            && matches!(v.kind, RequestType::Access | RequestType::Export),
         steps: v
             .steps
             .into_iter()
@@ -335,15 +345,73 @@ async fn status(
 ) -> Result<HttpResponse, PageError> {
     let (slug, token) = path.into_inner();
     let (scope, frame, _) = workspace(&state, slug).await?;
-    let (vault, caller) = (state.vault.clone(), caller(&req));
+    let (vault, caller, t) = (state.vault.clone(), caller(&req), token.clone());
     let view = state
         .db
-        .run(move |db| intake::status(db, &vault, &scope, &caller, &token, Utc::now()))
+        .run(move |db| intake::status(db, &vault, &scope, &caller, &t, Utc::now()))
         .await?;
     match view {
         Some(v) => page(StatusCode::OK, &req, frame, "status", |p| {
-            p.status = Some(status_view(v))
+            p.status = Some(status_view(v));
+            // The download form posts back to this link.
+            p.token = token;
         }),
         None => page(StatusCode::NOT_FOUND, &req, frame, "unknown", |_| {}),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DownloadForm {
+    csrf: String,
+    email: String,
+}
+
+/// The person's package, from their status page: the status link and the address the request was
+/// made with, typed again (a forwarded e-mail alone does not open someone's data). Throttled per
+/// network like the form, so the address cannot be guessed at speed.
+async fn download(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<DownloadForm>,
+) -> Result<HttpResponse, PageError> {
+    check_form_token(&req, &form.csrf)?;
+    let (slug, token) = path.into_inner();
+    let (scope, frame, _) = workspace(&state, slug).await?;
+    let caller = caller(&req);
+    if let Some(ip) = caller.ip
+        && !state.requests_by_network.allow(IpRange::client_network(ip))
+    {
+        return Err(AppError::TooManyRequests(
+            "Too many attempts from your network. Wait a few minutes and try again.".into(),
+        )
+        .into());
+    }
+    let Some(id) = state
+        .db
+        .run(move |db| intake::request_of_status_link(db, &scope, &token))
+        .await?
+    else {
+        return page(StatusCode::NOT_FOUND, &req, frame, "unknown", |_| {});
+    };
+    let (vault, email) = (state.vault.clone(), form.into_inner().email);
+    let reader = Reader::new(&caller, true, format!("the person's own request {id}"));
+    let answer = state
+        .db
+        .run(move |db| {
+            request_package::open(
+                db,
+                &vault,
+                &scope,
+                &reader,
+                &id,
+                Proof::Email(&email),
+                Utc::now(),
+            )
+        })
+        .await?;
+    match answer {
+        Answer::Package(p) => Ok(crate::web::package::download(&state, *p)),
+        Answer::NoData { .. } => page(StatusCode::OK, &req, frame, "no_data", |_| {}),
     }
 }

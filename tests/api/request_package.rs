@@ -273,3 +273,108 @@ async fn no_package_for_nobody_an_open_request_an_expired_one_or_another_workspa
     assert_eq!(s.download(&s.key, &id).await.status(), 410);
     assert_eq!(s.access_log_rows(), before);
 }
+
+/// A status link e-mailed to `email` (read from the outbox, as the SMTP sink would receive it).
+fn status_link_for(app: &TestApp, email: &str) -> String {
+    let messages =
+        lethe::services::outbox::recent_messages(&app.db, &app.vault, &app.scope("shop"), 100)
+            .unwrap();
+    let body = messages
+        .into_iter()
+        .filter_map(|m| m.content)
+        .find(|c| c.recipient == email && c.body.contains("/requests/status/"))
+        .map(|c| c.body)
+        .expect("a mail with a status link");
+    let start = body.find("/p/shop/requests/status/").unwrap();
+    body[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_person_downloads_their_package_from_their_status_page_with_their_address() {
+    let s = setup().await;
+    s.completed_request("grace@example.org").await;
+    let link = status_link_for(&s.app, "grace@example.org");
+    let client = s.app.new_client();
+    let (status, csrf, page) = s.app.page(&client, &link).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Download your data"), "{page}");
+    let action = format!("{link}/download");
+    assert!(page.contains(&format!("action=\"{action}\"")), "{page}");
+    let before = s.access_log_rows();
+
+    // Someone with the link but not the address gets nothing, and nothing is logged.
+    let res = s
+        .app
+        .post_form(
+            &client,
+            &action,
+            &[("csrf", &csrf), ("email", "alan@example.org")],
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 403);
+    assert!(res.text().await.unwrap().contains("not the e-mail address"));
+    assert_eq!(s.access_log_rows(), before);
+    // Nor does a form without the page's token.
+    let res = s
+        .app
+        .post_form(
+            &client,
+            &action,
+            &[("csrf", "forged"), ("email", "grace@example.org")],
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 403);
+
+    // The person, with the address written as they like, gets exactly their records.
+    let res = s
+        .app
+        .post_form(
+            &client,
+            &action,
+            &[("csrf", &csrf), ("email", " Grace@Example.org ")],
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["content-type"], "application/zip");
+    let files = unzip(&res.bytes().await.unwrap());
+    let records: Value = serde_json::from_str(&files["records.json"]).unwrap();
+    assert_eq!(records.as_array().unwrap().len(), 3);
+    assert!(!files.values().any(|f| f.contains("alan")));
+    assert_eq!(s.access_log_rows(), before + 1, "one entry per package");
+
+    // A link that is not one, or another workspace's page, opens nothing.
+    let res = s
+        .app
+        .post_form(
+            &client,
+            "/p/shop/requests/status/not-a-token/download",
+            &[("csrf", &csrf), ("email", "grace@example.org")],
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_lethe_holds_nothing_about_is_told_so_on_download() {
+    let s = setup().await;
+    s.completed_request("nobody@example.org").await;
+    let link = status_link_for(&s.app, "nobody@example.org");
+    let client = s.app.new_client();
+    let (_, csrf, page) = s.app.page(&client, &link).await;
+    assert!(page.contains("Download your data"), "{page}");
+    let res = s
+        .app
+        .post_form(
+            &client,
+            &format!("{link}/download"),
+            &[("csrf", &csrf), ("email", "nobody@example.org")],
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("We hold no data about you")
+    );
+}
