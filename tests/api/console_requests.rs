@@ -433,3 +433,51 @@ async fn requests_fall_under_the_workspace_law_unless_they_name_one() {
             .any(|a| a == "workspace.update")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_carry_out_a_request_lethe_could_not_finish() {
+    let d = setup().await;
+    // Lethe carries an erasure out as soon as it is verified. One it could not finish (the
+    // process died between the verification and the erasure) stays verified: made here from an
+    // access request, which Lethe leaves to staff, by changing its kind underneath.
+    let id = d.received("access", 1).await;
+    d.app
+        .db
+        .write(|tx| {
+            tx.execute("UPDATE requests SET kind = 'erasure' WHERE id = ?1", [&id])
+                .map_err(lethe::store::StoreError::from)
+        })
+        .unwrap();
+    let page = format!("/console/w/shop/requests/{id}");
+    let ada = d.app.logged_in("ada@example.org").await;
+    let (_, _, html) = d.app.page(&ada, &page).await;
+    assert!(html.contains("Carry out"), "{html}");
+
+    // Support may look but not act.
+    let sam = d.app.logged_in("sam@example.org").await;
+    let (status, _) = d.post(&sam, &format!("{page}/carry-out"), &[]).await;
+    assert_eq!(status, 403);
+
+    let (status, to) = d.post(&ada, &format!("{page}/carry-out"), &[]).await;
+    assert_eq!(status, 303, "{to}");
+    let (_, _, html) = d.app.page(&ada, &to).await;
+    assert!(html.contains("Carried out"), "{html}");
+    assert!(html.contains("<dd>completed</dd>"), "{html}");
+    assert!(html.contains("We hold no data about you"), "{html}");
+    assert!(
+        !html.contains("Carry out</button>"),
+        "nothing left to carry out"
+    );
+
+    // Again: refused in words, nothing done twice.
+    let (status, body) = d.post(&ada, &format!("{page}/carry-out"), &[]).await;
+    assert_eq!(status, 409);
+    assert!(body.contains("Not done"), "{body}");
+    // An access request is answered with a package, never carried out here.
+    let access = d.received("access", 1).await;
+    let (_, _, html) = d
+        .app
+        .page(&ada, &format!("/console/w/shop/requests/{access}"))
+        .await;
+    assert!(!html.contains("Carry out</button>"));
+}

@@ -153,6 +153,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(requests::complete),
             )
             .route(
+                "/w/{slug}/requests/{id}/carry-out",
+                web::post().to(requests::carry_out),
+            )
+            .route(
                 "/w/{slug}/requests/{id}/deny",
                 web::post().to(requests::deny),
             )

@@ -16,6 +16,7 @@ use crate::domain::request_clock::{self, Law, Standing};
 use crate::domain::staff::Permission;
 use crate::error::AppError;
 use crate::services::request_desk::{self, DeskRow};
+use crate::services::request_fulfilment;
 use crate::services::requests::{self, RequestFilter, RequestView, Step};
 use crate::web::AppState;
 use actix_web::http::StatusCode;
@@ -244,6 +245,7 @@ pub async fn show(
         "completed" => Some("The request is completed."),
         "denied" => Some("The request is denied."),
         "extended" => Some("The deadline is extended."),
+        "carried_out" => Some("Carried out: see the answer in the timeline."),
         _ => None,
     };
     render(&state, &who, &member, &id, StatusCode::OK, |p| {
@@ -264,6 +266,13 @@ pub struct StepForm {
     text: String,
 }
 
+/// What a form on the request page asks for: a step of the workflow, or that Lethe carry the
+/// request out in the vault itself (one it could not finish when it was verified).
+enum Action {
+    Take(Step),
+    CarryOut,
+}
+
 /// Takes a step, then shows the request again: after a redirect when it was taken, on this
 /// response with the refusal in words when it was not.
 async fn step(
@@ -271,7 +280,7 @@ async fn step(
     who: &SignedIn,
     path: (String, String),
     csrf: &str,
-    step: Result<Step, AppError>,
+    step: Result<Action, AppError>,
     done: &str,
     typed: (String, String),
 ) -> Result<HttpResponse, PageError> {
@@ -290,8 +299,13 @@ async fn step(
     let base = state.base_url.clone();
     let outcome = state
         .db
-        .run(move |db| {
-            requests::take_step(db, &vault, &scope, &caller, &rid, step, &base, Utc::now())
+        .run(move |db| match step {
+            Action::Take(step) => {
+                requests::take_step(db, &vault, &scope, &caller, &rid, step, &base, Utc::now())
+            }
+            Action::CarryOut => {
+                request_fulfilment::fulfil(db, &vault, &scope, &caller, &rid, &base, Utc::now())
+            }
         })
         .await;
     let (status, message) = match outcome {
@@ -341,7 +355,7 @@ pub async fn start(
         &who,
         path,
         &form.csrf,
-        Ok(Step::Start),
+        Ok(Action::Take(Step::Start)),
         "started",
         typed,
     )
@@ -361,7 +375,7 @@ pub async fn complete(
         &who,
         path,
         &form.csrf,
-        Ok(Step::Complete),
+        Ok(Action::Take(Step::Complete)),
         "completed",
         typed,
     )
@@ -378,7 +392,7 @@ pub async fn deny(
     let text = (!form.text.trim().is_empty()).then(|| form.text.clone());
     // Judged after the permission check, in `step`: a member who may not deny learns nothing.
     let step_ = DenialReason::parse(form.reason.trim())
-        .map(|reason| Step::Deny { reason, text })
+        .map(|reason| Action::Take(Step::Deny { reason, text }))
         .ok_or_else(|| {
             AppError::BadRequest("Choose one of the listed grounds to deny the request.".into())
         });
@@ -395,6 +409,28 @@ pub async fn deny(
     .await
 }
 
+/// Carries the request out as Lethe does on its own once a request is verified (erasure,
+/// restriction, objection, withdrawal, or "we hold no data about you"): for one it could not
+/// finish then.
+pub async fn carry_out(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    let typed = (String::new(), String::new());
+    step(
+        &state,
+        &who,
+        path.into_inner(),
+        &form.csrf,
+        Ok(Action::CarryOut),
+        "carried_out",
+        typed,
+    )
+    .await
+}
+
 pub async fn extend(
     state: web::Data<AppState>,
     who: SignedIn,
@@ -403,7 +439,7 @@ pub async fn extend(
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
     let typed = (String::new(), form.text.clone());
-    let step_ = Ok(Step::Extend { reason: form.text });
+    let step_ = Ok(Action::Take(Step::Extend { reason: form.text }));
     step(
         &state,
         &who,
