@@ -504,6 +504,37 @@ impl Step {
 /// Takes one step on a request: refused (409) when the workflow or the clock does not allow
 /// it; written with its timeline and audit entries, and the e-mail telling the person (links
 /// built on `base_url`), in one transaction.
+/// What staff or the operator's backend ask of a request: a step of the workflow, or that Lethe
+/// carry it out in the vault (`request_fulfilment::fulfil`), for one it could not finish when it
+/// was verified.
+pub enum Action {
+    Take(Step),
+    CarryOut,
+}
+
+/// Does `action` on request `id`: the one entry the API and the console share.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the use case's inputs; grouping them would only rename the list"
+)]
+pub fn act(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+    base_url: &str,
+    now: DateTime<Utc>,
+) -> Result<RequestView, AppError> {
+    match action {
+        Action::Take(step) => take_step(db, vault, scope, caller, id, step, base_url, now),
+        Action::CarryOut => {
+            super::request_fulfilment::fulfil(db, vault, scope, caller, id, base_url, now)
+        }
+    }
+}
+
 #[allow(
     clippy::too_many_arguments,
     reason = "the use case's inputs; grouping them would only rename the list"

@@ -7,7 +7,7 @@ use crate::domain::apikey::Scope;
 use crate::domain::request::{DenialReason, RequestInput, RequestState, RequestType};
 use crate::services::request_fulfilment;
 use crate::services::request_package::{self, Answer, Proof};
-use crate::services::requests::{self, RequestFilter, RequestPage, RequestView, Step};
+use crate::services::requests::{self, Action, RequestFilter, RequestPage, RequestView, Step};
 use crate::services::subjects::Reader;
 use crate::web::AppState;
 use actix_web::{HttpResponse, web};
@@ -146,16 +146,14 @@ async fn step(
     state: web::Data<AppState>,
     key: ApiKey,
     id: String,
-    step: Step,
+    action: Action,
 ) -> Result<HttpResponse, ApiError> {
     key.require(Scope::RequestsWrite)?;
     let (scope, caller, vault) = (key.workspace, key.caller.clone(), state.vault.clone());
     let base = state.base_url.clone();
     let view = state
         .db
-        .run(move |db| {
-            requests::take_step(db, &vault, &scope, &caller, &id, step, &base, Utc::now())
-        })
+        .run(move |db| requests::act(db, &vault, &scope, &caller, &id, action, &base, Utc::now()))
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }
@@ -176,7 +174,7 @@ pub async fn start(
     key: ApiKey,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    step(state, key, path.into_inner(), Step::Start).await
+    step(state, key, path.into_inner(), Action::Take(Step::Start)).await
 }
 
 /// Records that a request in progress was answered (scope `requests:write`).
@@ -195,7 +193,7 @@ pub async fn complete(
     key: ApiKey,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    step(state, key, path.into_inner(), Step::Complete).await
+    step(state, key, path.into_inner(), Action::Take(Step::Complete)).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -227,7 +225,13 @@ pub async fn deny(
     body: super::JsonObject<DenyBody>,
 ) -> Result<HttpResponse, ApiError> {
     let DenyBody { reason, text } = body.into_inner();
-    step(state, key, path.into_inner(), Step::Deny { reason, text }).await
+    step(
+        state,
+        key,
+        path.into_inner(),
+        Action::Take(Step::Deny { reason, text }),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -257,7 +261,13 @@ pub async fn extend(
     body: super::JsonObject<ExtendBody>,
 ) -> Result<HttpResponse, ApiError> {
     let reason = body.into_inner().reason;
-    step(state, key, path.into_inner(), Step::Extend { reason }).await
+    step(
+        state,
+        key,
+        path.into_inner(),
+        Action::Take(Step::Extend { reason }),
+    )
+    .await
 }
 
 /// Carries a verified request out in the vault (scope `requests:write`): an erasure
@@ -281,16 +291,7 @@ pub async fn fulfil(
     key: ApiKey,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    key.require(Scope::RequestsWrite)?;
-    let (scope, caller, vault) = (key.workspace, key.caller.clone(), state.vault.clone());
-    let (id, base) = (path.into_inner(), state.base_url.clone());
-    let view = state
-        .db
-        .run(move |db| {
-            request_fulfilment::fulfil(db, &vault, &scope, &caller, &id, &base, Utc::now())
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+    step(state, key, path.into_inner(), Action::CarryOut).await
 }
 
 /// The answer when the request matched nobody: there is no package to send.

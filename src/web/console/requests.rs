@@ -16,8 +16,7 @@ use crate::domain::request_clock::{self, Law, Standing};
 use crate::domain::staff::Permission;
 use crate::error::AppError;
 use crate::services::request_desk::{self, DeskRow};
-use crate::services::request_fulfilment;
-use crate::services::requests::{self, RequestFilter, RequestView, Step};
+use crate::services::requests::{self, Action, RequestFilter, RequestView, Step};
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -266,13 +265,6 @@ pub struct StepForm {
     text: String,
 }
 
-/// What a form on the request page asks for: a step of the workflow, or that Lethe carry the
-/// request out in the vault itself (one it could not finish when it was verified).
-enum Action {
-    Take(Step),
-    CarryOut,
-}
-
 /// Takes a step, then shows the request again: after a redirect when it was taken, on this
 /// response with the refusal in words when it was not.
 async fn step(
@@ -299,14 +291,7 @@ async fn step(
     let base = state.base_url.clone();
     let outcome = state
         .db
-        .run(move |db| match step {
-            Action::Take(step) => {
-                requests::take_step(db, &vault, &scope, &caller, &rid, step, &base, Utc::now())
-            }
-            Action::CarryOut => {
-                request_fulfilment::fulfil(db, &vault, &scope, &caller, &rid, &base, Utc::now())
-            }
-        })
+        .run(move |db| requests::act(db, &vault, &scope, &caller, &rid, step, &base, Utc::now()))
         .await;
     let (status, message) = match outcome {
         // The id is a stored request's: safe in a path as it is (a UUID).
@@ -342,24 +327,27 @@ fn capitalised(field: &str) -> String {
         .unwrap_or_default()
 }
 
+/// A form with nothing typed in it: start, complete, carry out.
+async fn untyped(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+    action: Action,
+    done: &str,
+) -> Result<HttpResponse, PageError> {
+    let typed = (String::new(), String::new());
+    let path = path.into_inner();
+    step(&state, &who, path, &form.csrf, Ok(action), done, typed).await
+}
+
 pub async fn start(
     state: web::Data<AppState>,
     who: SignedIn,
     path: web::Path<(String, String)>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    let typed = (String::new(), String::new());
-    let path = path.into_inner();
-    step(
-        &state,
-        &who,
-        path,
-        &form.csrf,
-        Ok(Action::Take(Step::Start)),
-        "started",
-        typed,
-    )
-    .await
+    untyped(state, who, path, form, Action::Take(Step::Start), "started").await
 }
 
 pub async fn complete(
@@ -368,16 +356,13 @@ pub async fn complete(
     path: web::Path<(String, String)>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    let typed = (String::new(), String::new());
-    let path = path.into_inner();
-    step(
-        &state,
-        &who,
+    untyped(
+        state,
+        who,
         path,
-        &form.csrf,
-        Ok(Action::Take(Step::Complete)),
+        form,
+        Action::Take(Step::Complete),
         "completed",
-        typed,
     )
     .await
 }
@@ -418,17 +403,7 @@ pub async fn carry_out(
     path: web::Path<(String, String)>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    let typed = (String::new(), String::new());
-    step(
-        &state,
-        &who,
-        path.into_inner(),
-        &form.csrf,
-        Ok(Action::CarryOut),
-        "carried_out",
-        typed,
-    )
-    .await
+    untyped(state, who, path, form, Action::CarryOut, "carried_out").await
 }
 
 pub async fn extend(
