@@ -386,6 +386,7 @@ async fn spawn_lethe(workers: usize, data_dir: &std::path::Path) -> (u16, Vec<u8
             request_law: String::new(),
             notice_days: String::new(),
             require_totp: false,
+            review_requests: false,
         };
         lethe::services::workspaces::create(
             &db,

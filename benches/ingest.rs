@@ -153,6 +153,7 @@ fn create_workspace(db: &Db) -> WorkspaceScope {
         request_law: String::new(),
         notice_days: String::new(),
         require_totp: false,
+        review_requests: false,
     };
     workspaces::create(db, &Caller::system(), owner, "bench", &input).expect("workspace created");
     let found = db.read(|c| lethe::store::workspaces::find_by_slug(c, "bench"));

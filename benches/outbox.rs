@@ -114,6 +114,7 @@ fn main() {
             request_law: String::new(),
             notice_days: String::new(),
             require_totp: false,
+            review_requests: false,
         };
         lethe::services::workspaces::create(&db, &lethe::services::Caller::system(), owner, "bench", &input).unwrap();
         let scope = db

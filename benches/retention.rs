@@ -239,6 +239,7 @@ fn set_up(db: &Db, vault: &Vault, subject_count: usize) -> (WorkspaceScope, Stri
         request_law: String::new(),
         notice_days: String::new(),
         require_totp: false,
+        review_requests: false,
     };
     workspaces::create(db, &Caller::system(), owner, "bench", &input)
         .unwrap_or_else(|e| panic!("workspace: {e}"));

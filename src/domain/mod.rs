@@ -22,6 +22,7 @@ pub mod qr;
 pub mod record;
 pub mod request;
 pub mod request_clock;
+pub mod request_task;
 pub mod retention;
 pub mod ropa;
 pub mod schedule;

@@ -424,6 +424,7 @@ mod tests {
                 request_law: crate::domain::request_clock::Law::Gdpr,
                 notice_days: 30,
                 require_totp: false,
+                review_requests: false,
             },
             created_at: chrono::Utc::now(),
         }

@@ -415,10 +415,16 @@ pub enum EventKind {
     Completed,
     Denied,
     Expired,
+    /// Lethe's own part is done; the detail is its answer, sent once the systems' tasks are.
+    CarriedOut,
+    /// A task for one of the operator's other systems was opened.
+    TaskOpened,
+    /// A system (or staff for it) reported its task done.
+    TaskDone,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 7] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::Received,
         EventKind::Verified,
         EventKind::Started,
@@ -426,6 +432,9 @@ impl EventKind {
         EventKind::Completed,
         EventKind::Denied,
         EventKind::Expired,
+        EventKind::CarriedOut,
+        EventKind::TaskOpened,
+        EventKind::TaskDone,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -437,6 +446,9 @@ impl EventKind {
             EventKind::Completed => "completed",
             EventKind::Denied => "denied",
             EventKind::Expired => "expired",
+            EventKind::CarriedOut => "carried_out",
+            EventKind::TaskOpened => "task_opened",
+            EventKind::TaskDone => "task_done",
         }
     }
 

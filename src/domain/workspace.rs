@@ -58,6 +58,9 @@ pub struct WorkspaceSettings {
     pub notice_days: u16,
     /// Members must have TOTP enrolled to open this workspace.
     pub require_totp: bool,
+    /// Staff review each verified data subject request before Lethe carries it out; off, Lethe
+    /// carries it out as soon as it is verified.
+    pub review_requests: bool,
 }
 
 /// A stored workspace.
@@ -83,6 +86,7 @@ pub struct WorkspaceSettingsInput {
     /// Empty means the default, [`DEFAULT_NOTICE_DAYS`].
     pub notice_days: String,
     pub require_totp: bool,
+    pub review_requests: bool,
 }
 
 /// The notice before a material policy change applies, unless the workspace sets another.
@@ -157,6 +161,7 @@ impl WorkspaceSettings {
                 request_law,
                 notice_days: notice as u16,
                 require_totp: input.require_totp,
+                review_requests: input.review_requests,
             }),
             _ => Err(errors),
         }
@@ -185,6 +190,7 @@ mod tests {
             request_law: String::new(),
             notice_days: String::new(),
             require_totp: false,
+            review_requests: false,
         }
     }
 

@@ -126,9 +126,17 @@ pub fn registry(
                 FULFILMENT_BATCH,
                 &stop,
             )?;
+            // What systems attached to requests whose package expired.
+            let forgotten = crate::services::request_tasks::forget_expired_data(
+                run.db,
+                run.now,
+                REQUESTS_BATCH,
+                &stop,
+            )?;
             Ok([
                 summary(n, "unverified requests deleted"),
                 summary(done, "verified requests carried out"),
+                summary(forgotten, "systems' attached data forgotten"),
             ]
             .into_iter()
             .filter(|s| !s.is_empty())

@@ -24,6 +24,7 @@ pub mod request_fulfilment;
 pub mod request_intake;
 pub mod request_mail;
 pub mod request_package;
+pub mod request_tasks;
 pub mod requests;
 pub mod retention;
 pub mod secrets;

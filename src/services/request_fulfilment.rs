@@ -8,12 +8,18 @@
 //!   consent exists;
 //! - correction: never automatic: the request is started and left for staff, who apply the
 //!   change and complete it;
+//! - access and export: nothing to change; the answer is the package (`request_package`), which
+//!   the person downloads from their status page once the request is completed;
 //! - a person Lethe could not match to a subject: completed as "we hold no data about you".
+//!
+//! The operator's other systems that hold the person's kinds of data get a task each, in the
+//! same transaction (`request_tasks`). With none, the request completes at once; otherwise
+//! Lethe's part is recorded (`carried_out`, with its answer) and the request completes when
+//! the last task is reported done (`complete_after_tasks`).
 //!
 //! Each change is written with the request's timeline entries, the audit entries and the
 //! e-mail telling the person, in one transaction; an erasure's transaction is durable and the
-//! person's key is destroyed only after it has committed. Access and export are answered with a
-//! package, elsewhere.
+//! person's key is destroyed only after it has committed.
 //!
 //! It runs when a request is verified (the API's intake, the privacy center's link), from the
 //! `requests` job for any verified request still waiting (so a crash resumes), and when staff
@@ -23,24 +29,19 @@ use super::Caller;
 use super::erasure::{self, ErasureReport};
 use super::outbox::OutboxKey;
 use super::request_mail::{Letters, Notice};
-use super::requests::{RequestView, Timeline, not_found, open, overdue, view};
+use super::request_package::PACKAGE_DAYS;
+use super::request_tasks::Opening;
+use super::requests::{RequestView, Timeline, not_found, open, overdue, view, whole};
 use super::subjects;
 use crate::domain::request::{EventKind, RequestState, RequestType};
 use crate::error::AppError;
 use crate::store::requests::{self, Move, RequestRow};
-use crate::store::{Db, Transaction, WorkspaceScope, audit, inventory, subject_objections};
+use crate::store::{
+    Db, Transaction, WorkspaceScope, audit, inventory, request_tasks, subject_objections,
+};
 use crate::vault::{SecretKey, Vault};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-
-/// The request types Lethe carries out itself (or, for a correction, hands to staff).
-pub const AUTOMATIC: [RequestType; 5] = [
-    RequestType::Correction,
-    RequestType::Erasure,
-    RequestType::Restriction,
-    RequestType::Objection,
-    RequestType::Withdrawal,
-];
 
 /// The answer to a person Lethe holds nothing about.
 pub const NO_DATA: &str = "We hold no data about you: no record or profile of ours is linked to the address you gave, so there was nothing to act on.";
@@ -59,6 +60,63 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    fn opening(&self) -> Opening<'_> {
+        Opening {
+            scope: self.scope,
+            key: self.key,
+            outbox: self.outbox,
+            base_url: self.base_url,
+            now: self.now,
+        }
+    }
+
+    /// Opens the tasks of the other systems that hold the person's kinds of data; how many.
+    fn open_tasks(
+        &self,
+        tx: &Transaction<'_>,
+        row: &RequestRow,
+        person: (i64, &str),
+    ) -> Result<usize, AppError> {
+        self.opening()
+            .open_tasks(tx, &self.timeline(tx), row, person.0, person.1)
+    }
+
+    /// Completes the request with `answer` when no task was opened; otherwise records Lethe's
+    /// part (its answer kept in the timeline) and leaves the request to its tasks.
+    fn complete_or_wait(
+        &self,
+        tx: &Transaction<'_>,
+        row: &RequestRow,
+        answer: &str,
+        done: serde_json::Value,
+        opened: usize,
+    ) -> Result<(), AppError> {
+        if opened == 0 {
+            return self.complete(tx, row, answer, done);
+        }
+        self.timeline(tx)
+            .add(&row.id, EventKind::CarriedOut, Some(answer), self.now)?;
+        let event = self
+            .caller
+            .event("request.carried_out", row.id.as_str())
+            .detail(json!({"done": done, "tasks_opened": opened}));
+        audit::append(tx, Some(self.scope), &event, self.now)?;
+        Ok(())
+    }
+
+    /// Opens the person's tasks, then completes or waits (`complete_or_wait`).
+    fn finish(
+        &self,
+        tx: &Transaction<'_>,
+        row: &RequestRow,
+        person: (i64, &str),
+        answer: &str,
+        done: serde_json::Value,
+    ) -> Result<(), AppError> {
+        let opened = self.open_tasks(tx, row, person)?;
+        self.complete_or_wait(tx, row, answer, done, opened)
+    }
+
     fn timeline<'a, 't>(&'a self, tx: &'a Transaction<'t>) -> Timeline<'a, 't> {
         Timeline {
             tx,
@@ -73,6 +131,12 @@ impl Ctx<'_> {
     fn begin(&self, tx: &Transaction<'_>, id: &str, note: &str) -> Result<RequestRow, AppError> {
         let (scope, now) = (self.scope, self.now);
         let row = requests::get(tx, scope, id)?.ok_or_else(|| not_found(id))?;
+        let waiting = request_tasks::open_count(tx, scope, id)?;
+        if waiting > 0 {
+            return Err(AppError::Conflict(format!(
+                "Lethe's part is done; the request waits for {waiting} task(s) of other systems."
+            )));
+        }
         match row.state {
             RequestState::InProgress => Ok(row),
             RequestState::Verified => {
@@ -189,19 +253,20 @@ pub fn fulfil(
     };
     let subject = row.subject_external_id.clone();
     match (row.kind, subject) {
-        (RequestType::Access | RequestType::Export, _) => {
-            return Err(AppError::Conflict(
-                "an access or export request is answered with a package of the person's data, not carried out here.".into(),
-            ));
-        }
-        // Started and left with staff; one already with them stays as it is, one answered is
-        // refused.
-        (RequestType::Correction, Some(_)) => {
-            db.write(|tx| ctx.begin(tx, id, CORRECTION_FOR_STAFF).map(drop))?
-        }
         (_, None) => db.write(|tx| {
             let row = ctx.begin(tx, id, "Lethe carries the request out.")?;
             ctx.complete(tx, &row, NO_DATA, json!("no_data"))
+        })?,
+        (RequestType::Access | RequestType::Export, Some(external_id)) => {
+            db.write(|tx| give_access(tx, &ctx, id, &external_id))?
+        }
+        // Started and left with staff, with the other systems' tasks; one already with them
+        // stays as it is, one answered is refused.
+        (RequestType::Correction, Some(external_id)) => db.write(|tx| {
+            let row = ctx.begin(tx, id, CORRECTION_FOR_STAFF)?;
+            let subject = subjects::find(tx, scope, &external_id)?;
+            ctx.open_tasks(tx, &row, (subject.id, &external_id))
+                .map(drop)
         })?,
         (RequestType::Erasure, Some(external_id)) => erase(db, vault, &ctx, id, &external_id)?,
         (RequestType::Restriction, Some(external_id)) => {
@@ -211,11 +276,126 @@ pub fn fulfil(
             db.write(|tx| object(tx, &ctx, id, &external_id))?
         }
     }
-    let (row, events) = db.read(|c| {
+    let (row, whole) = db.read(|c| {
         let row = requests::get(c, scope, id)?.ok_or_else(|| not_found(id))?;
-        Ok::<_, AppError>((row, requests::events(c, scope, id)?))
+        Ok::<_, AppError>((row, whole(c, scope, id)?))
     })?;
-    Ok(view(&row, &key, scope, now, Some(&events)))
+    Ok(view(&row, &key, scope, now, Some(&whole)))
+}
+
+/// The answer to an access or export request: where and until when the package is.
+fn access_answer(now: DateTime<Utc>) -> String {
+    format!(
+        "Your data is ready: download it from your request's page until {} (UTC). It holds every record we keep about you, your profile, and for each kind of data why we use it, on what legal basis, who receives it and how long we keep it.",
+        day(now + chrono::Duration::days(PACKAGE_DAYS))
+    )
+}
+
+fn give_access(
+    tx: &Transaction<'_>,
+    ctx: &Ctx<'_>,
+    id: &str,
+    external_id: &str,
+) -> Result<(), AppError> {
+    let row = ctx.begin(
+        tx,
+        id,
+        "Lethe gathers the person's data for their download.",
+    )?;
+    let subject = subjects::find(tx, ctx.scope, external_id)?;
+    if let Some(at) = subject.erased_at {
+        let answer = format!(
+            "Your personal data was erased on {}: we hold none of it to give you.",
+            day(at)
+        );
+        return ctx.complete(tx, &row, &answer, json!("already_erased"));
+    }
+    let answer = access_answer(ctx.now);
+    ctx.finish(
+        tx,
+        &row,
+        (subject.id, external_id),
+        &answer,
+        json!("package"),
+    )
+}
+
+/// Completes request `id` once its last task is done (from `request_tasks::complete_task`, in
+/// its transaction): the answer is Lethe's own part (kept in the timeline; for access and
+/// export, the package's) and what the other systems did. Nothing happens while a task is open,
+/// for a request no longer in progress, or for a correction, which staff complete. Returns
+/// whether it completed.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the use case's inputs; grouping them would only rename the list"
+)]
+pub(super) fn complete_after_tasks(
+    tx: &Transaction<'_>,
+    scope: &WorkspaceScope,
+    caller: &Caller,
+    key: &SecretKey,
+    outbox: &OutboxKey,
+    base_url: &str,
+    now: DateTime<Utc>,
+    id: &str,
+) -> Result<bool, AppError> {
+    if request_tasks::open_count(tx, scope, id)? > 0 {
+        return Ok(false);
+    }
+    let row = requests::get(tx, scope, id)?.ok_or_else(|| not_found(id))?;
+    if row.state != RequestState::InProgress || row.kind == RequestType::Correction {
+        return Ok(false);
+    }
+    let tasks = request_tasks::for_request(tx, scope, id)?;
+    let names = tasks
+        .iter()
+        .map(|t| t.system_name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (lethe_part, systems) = match row.kind {
+        RequestType::Access | RequestType::Export => {
+            let with_data: Vec<&str> = tasks
+                .iter()
+                .filter(|t| t.data_sealed.is_some())
+                .map(|t| t.system_name.as_str())
+                .collect();
+            let mut systems = format!(
+                "We also asked our other systems that hold data of the same kinds: {names}."
+            );
+            if !with_data.is_empty() {
+                systems.push_str(&format!(
+                    " What {} sent us is in your download.",
+                    with_data.join(", ")
+                ));
+            }
+            (access_answer(now), systems)
+        }
+        _ => {
+            let events = requests::events(tx, scope, id)?;
+            let part = events
+                .iter()
+                .rev()
+                .find(|e| e.what == EventKind::CarriedOut)
+                .and_then(|e| e.detail_sealed.as_deref().map(|s| (e.id, s)))
+                .map(|(event, s)| open(key, scope, id, &format!("event/{event}"), s))
+                .unwrap_or_else(|| "We did what you asked in our own records.".to_owned());
+            let systems = format!(
+                "Our other systems that hold data of the same kinds have done the same: {names}."
+            );
+            (part, systems)
+        }
+    };
+    let ctx = Ctx {
+        scope,
+        caller,
+        key,
+        outbox,
+        base_url,
+        now,
+    };
+    let answer = format!("{lethe_part}\n{systems}");
+    ctx.complete(tx, &row, &answer, json!({"tasks": tasks.len()}))?;
+    Ok(true)
 }
 
 /// The answer to an erasure: what went, and what each legal hold keeps, why and until when.
@@ -270,6 +450,8 @@ fn erase(
             ctx.complete(tx, &row, &answer, json!("already_erased"))?;
             return Ok::<_, AppError>(None);
         }
+        // The records say which systems hold the person's kinds of data: read before they go.
+        let opened = ctx.open_tasks(tx, &row, (subject.id, external_id))?;
         let (report, subject_id, key_id) = erasure::erase_in(
             tx,
             vault,
@@ -282,7 +464,7 @@ fn erase(
         )?;
         let kept: usize = report.kept.iter().map(|k| k.records).sum();
         let done = json!({"erased": true, "deleted_records": report.deleted_records, "kept_records": kept});
-        ctx.complete(tx, &row, &erasure_answer(&report), done)?;
+        ctx.complete_or_wait(tx, &row, &erasure_answer(&report), done, opened)?;
         Ok(Some((subject_id, key_id)))
     })?;
     if let Some((subject_id, key_id)) = to_destroy {
@@ -334,7 +516,7 @@ fn restrict(
             // No key and not erased: nothing was ever stored under the person.
             (None, None, None) => (NO_DATA.to_owned(), json!("no_data")),
         };
-        ctx.complete(tx, &row, &answer, done)
+        ctx.finish(tx, &row, (subject.id, external_id), &answer, done)
     })
 }
 
@@ -382,7 +564,7 @@ fn object(
         .event(action, external_id)
         .detail(json!({"purpose": purpose, "request": id}));
     audit::append(tx, Some(scope), &event, ctx.now)?;
-    ctx.complete(tx, &row, &answer, json!(kind))
+    ctx.finish(tx, &row, (subject.id, external_id), &answer, json!(kind))
 }
 
 /// Verified requests Lethe carries out itself, `batch` at a time, oldest first, across
@@ -402,7 +584,7 @@ pub fn fulfil_due(
     loop {
         let limit = batch.saturating_add(u32::try_from(failed.len()).unwrap_or(u32::MAX));
         let due: Vec<_> = db
-            .read(|c| requests::verified_of_kinds(c, &AUTOMATIC, limit))?
+            .read(|c| requests::verified_to_carry_out(c, limit))?
             .into_iter()
             .filter(|(_, id)| !failed.contains(id))
             .collect();
@@ -454,20 +636,28 @@ pub fn objections(
     })
 }
 
-/// Right after a verification has committed: carries the request out when Lethe does that
-/// itself, as Lethe (not whoever verified). A failure leaves the request verified for the
+/// Right after a verification has committed: carries the request out as Lethe (not whoever
+/// verified), unless the workspace's staff review requests first
+/// (`WorkspaceSettings::review_requests`). A failure leaves the request verified for the
 /// `requests` job to try again and is logged; the verification stands either way.
 pub fn after_verification(
     db: &Db,
     vault: &Vault,
     scope: &WorkspaceScope,
     id: &str,
-    kind: RequestType,
     base_url: &str,
     now: DateTime<Utc>,
 ) -> Option<RequestView> {
-    if !AUTOMATIC.contains(&kind) {
-        return None;
+    let reviewed = db
+        .read(|c| crate::store::workspaces::get(c, scope))
+        .map(|w| w.settings.review_requests);
+    match reviewed {
+        Ok(false) => {}
+        Ok(true) => return None,
+        Err(e) => {
+            tracing::warn!(request = %id, error = %e, "request not carried out; the requests job tries again");
+            return None;
+        }
     }
     match fulfil(db, vault, scope, &Caller::system(), id, base_url, now) {
         Ok(v) => Some(v),

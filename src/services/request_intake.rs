@@ -270,9 +270,9 @@ pub fn verify(
     })?;
     // After the verification has committed: Lethe carries out what it does itself.
     if state == LinkState::Live
-        && let Some((id, kind)) = verified
+        && let Some((id, _)) = verified
     {
-        super::request_fulfilment::after_verification(db, vault, scope, &id, kind, base_url, now);
+        super::request_fulfilment::after_verification(db, vault, scope, &id, base_url, now);
     }
     Ok(state)
 }
@@ -369,9 +369,10 @@ pub fn status(
         let steps = events
             .iter()
             .map(|e| {
-                // Only reasons meant for the person: an extension's and a denial's.
+                // Only texts meant for the person: an extension's and a denial's reason, and the
+                // answer.
                 let detail = match e.what {
-                    EventKind::Extended | EventKind::Denied => e
+                    EventKind::Extended | EventKind::Denied | EventKind::Completed => e
                         .detail_sealed
                         .as_deref()
                         .map(|s| open(&key, scope, &id, &format!("event/{}", e.id), s)),

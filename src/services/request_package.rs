@@ -1,7 +1,8 @@
 //! The access and export package (issue 16, fulfilment of access and portability): one zip
 //! with every record of the person (decrypted) as `records.json` and `records.csv`, their
 //! profile, and for each category they have records in the inventory's facts (purposes and
-//! their legal basis, recipients, retention), plus a readable `summary.html`.
+//! their legal basis, recipients, retention), plus a readable `summary.html`, and what the
+//! operator's other systems attached to their tasks, as `systems/{system}.json`.
 //!
 //! Built streaming: `open` checks the request and who asks, logs the read once (one entry in
 //! the subject access log and one `subject.read` in the audit chain per package, not per page)
@@ -20,6 +21,7 @@ use crate::domain::inventory::Inventory;
 use crate::domain::request::{RequestState, RequestType};
 use crate::error::AppError;
 use crate::store::records;
+use crate::store::request_tasks;
 use crate::store::requests;
 use crate::store::subjects::SubjectRow;
 use crate::store::{Db, WorkspaceScope, workspaces};
@@ -62,12 +64,17 @@ pub struct Package {
     profile: SubjectView,
     categories: Vec<CategoryFacts>,
     total: i64,
+    /// What the other systems attached: (system key, system name, the data).
+    systems: Vec<(String, String, Value)>,
     organisation: String,
     made_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 }
 
 impl Package {
+    fn systems(&self) -> &[(String, String, Value)] {
+        &self.systems
+    }
     fn organisation(&self) -> &str {
         &self.organisation
     }
@@ -251,11 +258,12 @@ pub fn open(
             request_id: request.id,
         });
     };
-    let (row, counts, organisation) = db.read_snapshot(|c| {
+    let (row, counts, organisation, tasks) = db.read_snapshot(|c| {
         let row = crate::store::subjects::by_id(c, scope, subject_id)?;
         let counts = records::categories_for_subject(c, scope, subject_id)?;
         let legal_name = workspaces::get(c, scope)?.settings.legal_name;
-        Ok::<_, AppError>((row, counts, legal_name))
+        let tasks = request_tasks::for_request(c, scope, request_id)?;
+        Ok::<_, AppError>((row, counts, legal_name, tasks))
     })?;
     let Some(row) = row.filter(|r| r.erased_at.is_none()) else {
         return Ok(Answer::NoData {
@@ -267,12 +275,22 @@ pub fn open(
     let inventory = super::inventory::load(db, scope)?;
     let categories = category_facts(&inventory, &counts);
     let total = counts.iter().map(|(_, n)| n).sum();
+    let systems = match tasks.iter().any(|t| t.data_sealed.is_some()) {
+        true => super::request_tasks::attached_data(
+            &tasks,
+            &vault.requests_key(scope)?,
+            scope,
+            &request.id,
+        ),
+        false => Vec::new(),
+    };
     let what = json!({
         "read": "package",
         "request": request.id,
         "type": request.kind.as_str(),
         "records": total,
         "categories": counts.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        "systems": systems.iter().map(|(k, _, _)| k).collect::<Vec<_>>(),
     });
     subjects::log_access(db, scope, &row, key.as_ref(), reader, what)?;
     Ok(Answer::Package(Box::new(Package {
@@ -283,6 +301,7 @@ pub fn open(
         profile,
         categories,
         total,
+        systems,
         organisation,
         made_at: now,
         expires_at,
@@ -322,6 +341,12 @@ pub fn write<W: Write>(db: &Db, vault: &Vault, package: &Package, out: W) -> Res
         .map_err(zip_error)?;
     serde_json::to_writer_pretty(&mut zip, &json!({"categories": package.categories}))
         .map_err(AppError::internal)?;
+
+    for (system, _, data) in &package.systems {
+        zip.start_file(format!("systems/{system}.json"), options)
+            .map_err(zip_error)?;
+        serde_json::to_writer_pretty(&mut zip, data).map_err(AppError::internal)?;
+    }
 
     zip.start_file("records.json", options).map_err(zip_error)?;
     zip.write_all(b"[").map_err(io_error)?;

@@ -12,12 +12,13 @@
 //! in the step's transaction, whoever takes the step (API, console). The privacy center's form,
 //! verification links and the status page are `request_intake`'s.
 //!
-//! Carrying a request out in the vault is `request_fulfilment`'s. Still to come (issue 16):
-//! access and export packages, tasks for other systems.
+//! Carrying a request out in the vault is `request_fulfilment`'s, the tasks of the operator's
+//! other systems `request_tasks`', the access and export package `request_package`'s.
 
 use super::Caller;
 use super::outbox::OutboxKey;
 use super::request_mail::{Letters, Notice};
+use super::request_tasks::{TaskView, views};
 use crate::domain::ValidationErrors;
 use crate::domain::inventory::InventoryKind;
 use crate::domain::request::{
@@ -25,6 +26,7 @@ use crate::domain::request::{
 };
 use crate::domain::request_clock::{self, Law};
 use crate::error::AppError;
+use crate::store::request_tasks::{self, TaskRow};
 use crate::store::requests::{self, EventRow, Move, NewRequestRow, RequestRow};
 use crate::store::{Db, WorkspaceScope, audit, inventory, subjects, workspaces};
 use crate::vault::{self, SecretKey, Vault};
@@ -74,6 +76,26 @@ pub struct RequestView {
     /// Every step so far, oldest first (only when one request is read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<TimelineEntry>>,
+    /// The tasks of the operator's other systems (only when one request is read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<Vec<TaskView>>,
+}
+
+/// Everything of one request besides its row: its timeline and its systems' tasks.
+pub(super) struct Whole {
+    pub(super) events: Vec<EventRow>,
+    pub(super) tasks: Vec<TaskRow>,
+}
+
+pub(super) fn whole(
+    conn: &crate::store::Connection,
+    scope: &WorkspaceScope,
+    id: &str,
+) -> Result<Whole, AppError> {
+    Ok(Whole {
+        events: requests::events(conn, scope, id)?,
+        tasks: request_tasks::for_request(conn, scope, id)?,
+    })
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -163,8 +185,9 @@ pub(super) fn view(
     key: &SecretKey,
     scope: &WorkspaceScope,
     now: DateTime<Utc>,
-    events: Option<&[EventRow]>,
+    whole: Option<&Whole>,
 ) -> RequestView {
+    let events = whole.map(|w| w.events.as_slice());
     let opened = |field: &str, sealed: &Option<Vec<u8>>| {
         sealed
             .as_deref()
@@ -217,6 +240,7 @@ pub(super) fn view(
                 })
                 .collect()
         }),
+        tasks: whole.map(|w| views(&w.tasks)),
     }
 }
 
@@ -404,9 +428,9 @@ pub fn get(
     let key = vault.requests_key(scope)?;
     db.write(|tx| {
         let row = requests::get(tx, scope, id)?.ok_or_else(|| not_found(id))?;
-        let events = requests::events(tx, scope, id)?;
+        let whole = whole(tx, scope, id)?;
         audit::append(tx, Some(scope), &caller.event("request.read", id), now)?;
-        Ok(view(&row, &key, scope, now, Some(&events)))
+        Ok(view(&row, &key, scope, now, Some(&whole)))
     })
 }
 
@@ -421,11 +445,11 @@ pub fn get_facts(
     now: DateTime<Utc>,
 ) -> Result<RequestView, AppError> {
     let key = vault.requests_key(scope)?;
-    let (row, events) = db.read(|c| {
+    let (row, whole) = db.read(|c| {
         let row = requests::get(c, scope, id)?.ok_or_else(|| not_found(id))?;
-        Ok::<_, AppError>((row, requests::events(c, scope, id)?))
+        Ok::<_, AppError>((row, whole(c, scope, id)?))
     })?;
-    let mut facts = view(&row, &key, scope, now, Some(&events));
+    let mut facts = view(&row, &key, scope, now, Some(&whole));
     facts.email = None;
     facts.details = None;
     facts.extension_reason = None;
@@ -510,6 +534,12 @@ impl Step {
 pub enum Action {
     Take(Step),
     CarryOut,
+    /// The task of an inventory system is done (`request_tasks::complete_task`), with the data
+    /// it holds for an access or export request.
+    ReportTask {
+        system: String,
+        data: Option<serde_json::Value>,
+    },
 }
 
 /// Does `action` on request `id`: the one entry the API and the console share.
@@ -532,6 +562,9 @@ pub fn act(
         Action::CarryOut => {
             super::request_fulfilment::fulfil(db, vault, scope, caller, id, base_url, now)
         }
+        Action::ReportTask { system, data } => super::request_tasks::complete_task(
+            db, vault, scope, caller, id, &system, data, base_url, now,
+        ),
     }
 }
 
@@ -582,6 +615,12 @@ pub fn take_step(
                 None
             }
             Step::Complete => {
+                let open_tasks = request_tasks::open_count(tx, scope, id)?;
+                if open_tasks > 0 {
+                    return Err(AppError::Conflict(format!(
+                        "{open_tasks} task(s) of other systems are still open: the request completes when they are done."
+                    )));
+                }
                 moved(RequestState::Completed, &Move::Complete)?;
                 timeline.add(id, EventKind::Completed, None, now)?;
                 let event = caller
@@ -657,8 +696,8 @@ pub fn take_step(
             letters.send(id, row.kind, &to, notice, now)?;
         }
         let row = requests::get(tx, scope, id)?.ok_or_else(|| not_found(id))?;
-        let events = requests::events(tx, scope, id)?;
-        Ok(view(&row, &key, scope, now, Some(&events)))
+        let whole = whole(tx, scope, id)?;
+        Ok(view(&row, &key, scope, now, Some(&whole)))
     })
 }
 

@@ -40,6 +40,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../../migrations/0018_subject_objections.sql"),
     ),
+    (19, include_str!("../../migrations/0019_request_tasks.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -19,6 +19,7 @@ pub mod own_data;
 pub mod policies;
 pub mod records;
 pub mod request_links;
+pub mod request_tasks;
 pub mod requests;
 pub mod retention;
 pub mod sessions;

@@ -357,6 +357,8 @@ pub struct Endpoint {
     pub disabled_at: Option<DateTime<Utc>>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    /// The inventory system it speaks for: it receives that system's request tasks.
+    pub system: Option<String>,
 }
 
 fn endpoint_from_row(r: &Row<'_>) -> rusqlite::Result<Endpoint> {
@@ -375,11 +377,12 @@ fn endpoint_from_row(r: &Row<'_>) -> rusqlite::Result<Endpoint> {
         disabled_at: disabled,
         created_by: r.get(5)?,
         created_at: created,
+        system: r.get(7)?,
     })
 }
 
 const ENDPOINT_COLUMNS: &str =
-    "id, url, events, consecutive_failures, disabled_at, created_by, created_at";
+    "id, url, events, consecutive_failures, disabled_at, created_by, created_at, system_key";
 
 pub fn create_endpoint(
     conn: &Connection,
@@ -387,17 +390,19 @@ pub fn create_endpoint(
     url: &str,
     secret: &str,
     events: &[&str],
+    system: Option<&str>,
     created_by: &str,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     conn.execute(
-        "INSERT INTO webhook_endpoints (workspace_id, url, secret, events, created_by, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO webhook_endpoints (workspace_id, url, secret, events, system_key, created_by, \
+         created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             scope.id(),
             url,
             secret,
             events.join(","),
+            system,
             created_by,
             ts(now)
         ],
@@ -460,6 +465,19 @@ pub fn endpoints_for_event(
     Ok(list_endpoints(conn, scope)?
         .into_iter()
         .filter(|e| e.disabled_at.is_none() && e.events.iter().any(|x| x == event))
+        .collect())
+}
+
+/// Enabled endpoints bound to the system `system_key` that subscribed to `event`.
+pub fn endpoints_for_system(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    event: &str,
+    system_key: &str,
+) -> Result<Vec<Endpoint>, StoreError> {
+    Ok(endpoints_for_event(conn, scope, event)?
+        .into_iter()
+        .filter(|e| e.system.as_deref() == Some(system_key))
         .collect())
 }
 

@@ -461,23 +461,18 @@ pub fn events(
     Ok(rows)
 }
 
-/// Verified requests of these types, oldest first, across workspaces: what Lethe carries out
-/// on its own (`services::request_fulfilment`).
-pub fn verified_of_kinds(
+/// Verified requests, oldest first, across the workspaces whose staff do not review requests
+/// first: what Lethe carries out on its own (`services::request_fulfilment`).
+pub fn verified_to_carry_out(
     conn: &Connection,
-    kinds: &[RequestType],
     limit: u32,
 ) -> Result<Vec<(WorkspaceScope, String)>, StoreError> {
-    // The codes are the enum's own ASCII words: a JSON array of them needs no escaping.
-    let codes: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-    let json = format!("[\"{}\"]", codes.join("\",\""));
     let mut stmt = conn.prepare_cached(
-        "SELECT workspace_id, id FROM requests \
-         WHERE state = 'verified' AND kind IN (SELECT value FROM json_each(?1)) \
-         ORDER BY id LIMIT ?2",
+        "SELECT r.workspace_id, r.id FROM requests r JOIN workspaces w ON w.id = r.workspace_id \
+         WHERE r.state = 'verified' AND w.review_requests = 0 ORDER BY r.id LIMIT ?1",
     )?;
     let rows = stmt
-        .query_map(params![json, limit], |r| {
+        .query_map(params![limit], |r| {
             Ok((WorkspaceScope::new(r.get(0)?), r.get(1)?))
         })?
         .collect::<Result<_, _>>()?;

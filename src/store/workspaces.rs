@@ -9,14 +9,15 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const COLUMNS: &str = "id, slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
-                       request_deadline_days, require_totp, created_at, notice_days, request_law";
+                       request_deadline_days, require_totp, created_at, notice_days, request_law, \
+                       review_requests";
 /// The same columns, qualified for joins.
 const W_COLUMNS: &str = "w.id, w.slug, w.legal_name, w.contact_email, w.dpo_name, w.dpo_email, \
                          w.min_age, w.request_deadline_days, w.require_totp, w.created_at, \
-                         w.notice_days, w.request_law";
+                         w.notice_days, w.request_law, w.review_requests";
 
 /// Where a membership's roles follow the workspace's columns.
-const ROLE_AT: usize = 12;
+const ROLE_AT: usize = 13;
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
     let contact: String = row.get(3)?;
@@ -44,6 +45,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
                 request_law,
                 notice_days: row.get(10)?,
                 require_totp: row.get(8)?,
+                review_requests: row.get(12)?,
             },
             created_at: created,
         },
@@ -58,8 +60,8 @@ pub fn create(
 ) -> Result<WorkspaceScope, StoreError> {
     conn.execute(
         "INSERT INTO workspaces (slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
-         request_deadline_days, require_totp, created_at, updated_at, notice_days, request_law) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
+         request_deadline_days, require_totp, created_at, updated_at, notice_days, request_law, \
+         review_requests) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
         params![
             slug.as_str(),
             settings.legal_name,
@@ -72,6 +74,7 @@ pub fn create(
             ts(now),
             settings.notice_days,
             settings.request_law.as_str(),
+            settings.review_requests,
         ],
     )
     .map_err(|e| {
@@ -103,7 +106,7 @@ pub fn update(
     conn.execute(
         "UPDATE workspaces SET legal_name = ?2, contact_email = ?3, dpo_name = ?4, dpo_email = ?5, \
          min_age = ?6, request_deadline_days = ?7, require_totp = ?8, updated_at = ?9, \
-         notice_days = ?10, request_law = ?11 WHERE id = ?1",
+         notice_days = ?10, request_law = ?11, review_requests = ?12 WHERE id = ?1",
         params![
             scope.id(),
             settings.legal_name,
@@ -116,6 +119,7 @@ pub fn update(
             ts(now),
             settings.notice_days,
             settings.request_law.as_str(),
+            settings.review_requests,
         ],
     )?;
     Ok(())

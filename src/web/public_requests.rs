@@ -110,6 +110,9 @@ fn step_words(e: EventKind) -> &'static str {
         EventKind::Completed => "We did what you asked.",
         EventKind::Denied => "We refused the request.",
         EventKind::Expired => "It expired, never confirmed.",
+        EventKind::CarriedOut => "We did our part in our own records.",
+        EventKind::TaskOpened => "We asked another of our systems that holds your data to act.",
+        EventKind::TaskDone => "Another of our systems did its part.",
     }
 }
 

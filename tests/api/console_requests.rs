@@ -22,11 +22,14 @@ async fn setup() -> Desk {
     let app = spawn_app().await;
     let owner = app.create_admin("ada@example.org");
     app.create_workspace(owner, "shop");
+    // The desk's steps by hand: requests wait for staff instead of being carried out.
+    app.review_requests("shop");
     app.add_member("shop", "pia@example.org", "privacy_officer");
     app.add_member("shop", "sam@example.org", "support");
     app.add_member("shop", "al@example.org", "auditor");
     let olga = app.create_admin("olga@example.org");
     app.create_workspace(olga, "other");
+    app.review_requests("other");
     let key = app.api_key("shop", &["requests:read", "requests:write"]);
     Desk { app, key }
 }
@@ -437,17 +440,8 @@ async fn requests_fall_under_the_workspace_law_unless_they_name_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_carry_out_a_request_lethe_could_not_finish() {
     let d = setup().await;
-    // Lethe carries an erasure out as soon as it is verified. One it could not finish (the
-    // process died between the verification and the erasure) stays verified: made here from an
-    // access request, which Lethe leaves to staff, by changing its kind underneath.
-    let id = d.received("access", 1).await;
-    d.app
-        .db
-        .write(|tx| {
-            tx.execute("UPDATE requests SET kind = 'erasure' WHERE id = ?1", [&id])
-                .map_err(lethe::store::StoreError::from)
-        })
-        .unwrap();
+    // With review on (setup), a verified erasure waits for staff to carry it out.
+    let id = d.received("erasure", 1).await;
     let page = format!("/console/w/shop/requests/{id}");
     let ada = d.app.logged_in("ada@example.org").await;
     let (_, _, html) = d.app.page(&ada, &page).await;
@@ -473,11 +467,13 @@ async fn staff_carry_out_a_request_lethe_could_not_finish() {
     let (status, body) = d.post(&ada, &format!("{page}/carry-out"), &[]).await;
     assert_eq!(status, 409);
     assert!(body.contains("Not done"), "{body}");
-    // An access request is answered with a package, never carried out here.
+    // A request started by hand is left to staff: no "Carry out" once it is in progress.
     let access = d.received("access", 1).await;
-    let (_, _, html) = d
-        .app
-        .page(&ada, &format!("/console/w/shop/requests/{access}"))
-        .await;
-    assert!(!html.contains("Carry out</button>"));
+    let page = format!("/console/w/shop/requests/{access}");
+    let (_, _, html) = d.app.page(&ada, &page).await;
+    assert!(html.contains("Carry out</button>"), "{html}");
+    let (status, _) = d.post(&ada, &format!("{page}/start"), &[]).await;
+    assert_eq!(status, 303);
+    let (_, _, html) = d.app.page(&ada, &page).await;
+    assert!(!html.contains("Carry out</button>"), "{html}");
 }

@@ -115,6 +115,7 @@ impl TestApp {
             request_law: String::new(),
             notice_days: String::new(),
             require_totp: false,
+            review_requests: false,
         };
         workspaces::create(&self.db, &Caller::system(), owner_id, slug, &input)
             .expect("workspace created");
@@ -293,6 +294,21 @@ impl TestApp {
             .execute(
                 "UPDATE workspaces SET notice_days = ?1 WHERE slug = ?2",
                 rusqlite::params![days, slug],
+            )
+            .unwrap();
+        assert_eq!(changed, 1, "workspace {slug}");
+    }
+
+    /// Makes staff review each verified request before Lethe carries it out, so a request
+    /// stays `verified` for the workflow's steps.
+    pub fn review_requests(&self, slug: &str) {
+        let conn = rusqlite::Connection::open(self.data_dir.path().join("lethe.db")).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE workspaces SET review_requests = 1 WHERE slug = ?1",
+                [slug],
             )
             .unwrap();
         assert_eq!(changed, 1, "workspace {slug}");
@@ -491,6 +507,7 @@ pub fn prepare_workspace(dir: &Path, slug: &str) -> Db {
         request_law: String::new(),
         notice_days: String::new(),
         require_totp: false,
+        review_requests: false,
     };
     workspaces::create(&db, &Caller::system(), owner, slug, &input).unwrap();
     db

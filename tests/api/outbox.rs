@@ -699,6 +699,7 @@ async fn a_message_fails_after_its_attempts_and_a_failing_endpoint_is_disabled()
         &lethe::services::Caller::system(),
         &scope,
         &url,
+        None,
         true,
     )
     .unwrap();

@@ -11,7 +11,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 const SENT: &str = "Check your e-mail";
 
-/// An app mailing a local sink, with the workspace `acme` (and `other`).
+/// An app mailing a local sink, with the workspace `acme` (and `other`). Staff of `acme` review
+/// requests, so a verified request waits for the steps that follow.
 async fn app_with_mail() -> (TestApp, UnboundedReceiver<Mail>) {
     let (port, inbox) = smtp_sink().await;
     let app = spawn_app_with(|c| {
@@ -22,6 +23,7 @@ async fn app_with_mail() -> (TestApp, UnboundedReceiver<Mail>) {
     .await;
     let owner = app.create_admin("owner@acme.example");
     app.create_workspace(owner, "acme");
+    app.review_requests("acme");
     app.create_workspace(owner, "other");
     (app, inbox)
 }
@@ -40,8 +42,8 @@ async fn ask(app: &TestApp, fields: &[(&str, &str)]) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
-/// An access request from the form (Lethe does not carry it out on its own, so it stays
-/// verified for the steps that follow).
+/// An access request from the form (staff review requests, so it stays verified for the steps
+/// that follow).
 async fn access_request(app: &TestApp, email: &str) -> String {
     let (status, page) = ask(
         app,

@@ -23,6 +23,8 @@ async fn setup() -> Requests {
     .await;
     let owner = app.create_admin("ada@example.org");
     app.create_workspace(owner, "shop");
+    // The workflow's steps by hand: requests wait for staff instead of being carried out.
+    app.review_requests("shop");
     let key = app.api_key(
         "shop",
         &[

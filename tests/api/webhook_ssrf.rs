@@ -51,6 +51,7 @@ fn prepare(dir: &Path, endpoints: &[&str]) -> String {
         request_law: String::new(),
         notice_days: String::new(),
         require_totp: false,
+        review_requests: false,
     };
     workspaces::create(&db, &Caller::system(), owner, "hooks", &input).unwrap();
     let scope = db
@@ -59,7 +60,7 @@ fn prepare(dir: &Path, endpoints: &[&str]) -> String {
         .unwrap()
         .0;
     for url in endpoints {
-        outbox::create_endpoint(&db, &vault, &Caller::system(), &scope, url, true).unwrap();
+        outbox::create_endpoint(&db, &vault, &Caller::system(), &scope, url, None, true).unwrap();
     }
     apikeys::create(
         &db,

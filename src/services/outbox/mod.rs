@@ -31,8 +31,9 @@ mod sealing;
 pub use sealing::{Content, OutboxKey, Outgoing, Owner, queue};
 use std::time::{Duration, Instant};
 
-/// The one event there is so far.
+/// A policy version was published (or takes effect).
 pub const POLICY_PUBLISHED: &str = "policy.published";
+pub use crate::domain::request_task::TASK_CREATED;
 /// Messages claimed per batch, and batches per run (the rest waits for the next run).
 const BATCH: i64 = 10;
 const MAX_BATCHES: usize = 50;
@@ -363,35 +364,55 @@ pub(crate) fn webhook_context(workspace_id: i64) -> String {
     format!("webhook/{workspace_id}")
 }
 
-/// Registers an endpoint for `policy.published`; returns it with its signing secret, which is
-/// shown to the person once.
+/// Registers an endpoint: for `policy.published`, or, bound to the inventory system `system`,
+/// for that system's request tasks (`request.task.created`). Returns it with its signing
+/// secret, which is shown to the person once.
 pub fn create_endpoint(
     db: &Db,
     vault: &Vault,
     caller: &Caller,
     scope: &WorkspaceScope,
     url: &str,
+    system: Option<&str>,
     allow_private: bool,
 ) -> Result<(Endpoint, String), AppError> {
     let url = crate::webhooks::check_url(url, allow_private)
         .map_err(|e| ValidationErrors::single("url", e))?;
+    let events = match system {
+        Some(_) => [TASK_CREATED],
+        None => [POLICY_PUBLISHED],
+    };
     let secret = format!("whsec_{}", crate::crypto::random_token(32));
     let sealed = vault.seal_secret(&webhook_context(scope.id()), &secret)?;
     let now = Utc::now();
     db.write(|tx| {
+        if let Some(key) = system {
+            let known = crate::store::inventory::load(tx, scope)?
+                .systems
+                .iter()
+                .any(|s| s.key == key);
+            if !known {
+                return Err(ValidationErrors::single(
+                    "system",
+                    format!("'{key}' is not a system of the inventory"),
+                )
+                .into());
+            }
+        }
         let created_by = caller.actor.label();
         let id = outbox::create_endpoint(
             tx,
             scope,
             url.as_str(),
             &sealed,
-            &[POLICY_PUBLISHED],
+            &events,
+            system,
             &created_by,
             now,
         )?;
         let event = caller
             .event("webhook.create", format!("webhook:{id}"))
-            .detail(serde_json::json!({ "url": url.as_str(), "events": [POLICY_PUBLISHED] }));
+            .detail(serde_json::json!({ "url": url.as_str(), "events": events, "system": system }));
         audit::append(tx, Some(scope), &event, now)?;
         Ok((outbox::get_endpoint(tx, scope, id)?, secret.clone()))
     })

@@ -52,6 +52,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/requests/{id}/start", web::post().to(requests::start))
                 .route("/requests/{id}/fulfil", web::post().to(requests::fulfil))
                 .route(
+                    "/requests/{id}/tasks/{system}/complete",
+                    web::post().to(requests::complete_task),
+                )
+                .route(
                     "/requests/{id}/complete",
                     web::post().to(requests::complete),
                 )

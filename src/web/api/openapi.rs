@@ -73,6 +73,7 @@ use utoipa::{Modify, OpenApi};
         super::requests::get,
         super::requests::start,
         super::requests::fulfil,
+        super::requests::complete_task,
         super::requests::complete,
         super::requests::deny,
         super::requests::extend,

@@ -18,9 +18,10 @@ use utoipa::{IntoParams, ToSchema};
 type Problem = super::problem::Problem;
 
 /// Opens a request for a person your system has already authenticated: it is verified at once
-/// and its deadline runs from `received_at` (scope `requests:write`). Erasure, restriction,
-/// objection and withdrawal are carried out at once (see `POST /api/v1/requests/{id}/fulfil`):
-/// the answer is then the completed request.
+/// and its deadline runs from `received_at` (scope `requests:write`). Lethe then carries it out
+/// at once (see `POST /api/v1/requests/{id}/fulfil`), unless the workspace's staff review
+/// requests first (`review_requests`): the answer is the request as it then stands, completed,
+/// or in progress while other systems' tasks or staff (a correction) are still at work.
 #[utoipa::path(
     post, path = "/api/v1/requests", tag = "requests", operation_id = "create_request",
     security(("api_key" = ["requests:write"])),
@@ -43,19 +44,11 @@ pub async fn create(
         .run(move |db| {
             let view =
                 requests::create_verified(db, &vault, &scope, &caller, input, &base, Utc::now())?;
-            // Carried out at once where Lethe does it itself (erasure, restriction, ...).
-            let (id, kind) = (view.id.clone(), view.kind);
+            // Carried out at once, unless the workspace's staff review requests first.
+            let id = view.id.clone();
             Ok::<_, crate::error::AppError>(
-                request_fulfilment::after_verification(
-                    db,
-                    &vault,
-                    &scope,
-                    &id,
-                    kind,
-                    &base,
-                    Utc::now(),
-                )
-                .unwrap_or(view),
+                request_fulfilment::after_verification(db, &vault, &scope, &id, &base, Utc::now())
+                    .unwrap_or(view),
             )
         })
         .await?;
@@ -270,20 +263,22 @@ pub async fn extend(
     .await
 }
 
-/// Carries a verified request out in the vault (scope `requests:write`): an erasure
-/// crypto-shreds the person's data (the answer names what each legal hold keeps, why and until
-/// when), a restriction restricts them, an objection or a withdrawal of consent is recorded on
-/// them; a person Lethe holds nothing about is answered "we hold no data about you". Each is
-/// completed and the person told. A correction is started and left for staff. Lethe does this
-/// on its own once a request is verified; this is for one it could not finish.
+/// Carries a verified request out in the vault (scope `requests:write`): an access or export
+/// request gets its package, an erasure crypto-shreds the person's data (the answer names what
+/// each legal hold keeps, why and until when), a restriction restricts them, an objection or a
+/// withdrawal of consent is recorded on them; a person Lethe holds nothing about is answered
+/// "we hold no data about you". Each other system that holds the person's kinds of data gets a
+/// task (a `request.task.created` webhook, or a manual task); the request completes, and the
+/// person is told, when all tasks are done. A correction is started and left for staff. Lethe
+/// does this on its own once a request is verified, unless staff review requests first.
 #[utoipa::path(
     post, path = "/api/v1/requests/{id}/fulfil", tag = "requests", operation_id = "fulfil_request",
     security(("api_key" = ["requests:write"])),
     params(("id" = String, Path, description = "The request's id")),
     responses(
-        (status = 200, description = "Completed (a correction: in progress, left for staff)", body = RequestView),
+        (status = 200, description = "Completed, or in progress while other systems' tasks (or staff, for a correction) are at work", body = RequestView),
         (status = 404, description = "No such request in this workspace", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not verified, already answered, or an access or export request (answered with a package)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not verified, already answered, or waiting for other systems' tasks", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn fulfil(
@@ -292,6 +287,48 @@ pub async fn fulfil(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     step(state, key, path.into_inner(), Action::CarryOut).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskReport {
+    /// For an access or export request only: the data the system holds about the person, any
+    /// JSON up to 512 KiB. It joins the person's package as `systems/{system}.json` (stored
+    /// sealed, forgotten when the package expires).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Option<serde_json::Value>,
+}
+
+/// Reports that the system `system` did its task for this request (scope `requests:write`):
+/// the report the `request.task.created` webhook asks for. Send `{}`, or for an access or
+/// export request `{"data": ...}` with what the system holds. When it was the last open task,
+/// the request completes and the person is told.
+#[utoipa::path(
+    post, path = "/api/v1/requests/{id}/tasks/{system}/complete", tag = "requests",
+    operation_id = "complete_request_task",
+    security(("api_key" = ["requests:write"])),
+    params(
+        ("id" = String, Path, description = "The request's id"),
+        ("system" = String, Path, description = "The system's key in the inventory"),
+    ),
+    request_body = TaskReport,
+    responses(
+        (status = 200, description = "Recorded; the request as it now stands (completed when this was its last task)", body = RequestView),
+        (status = 404, description = "No such request in this workspace, or no task for this system on it", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Reported already, or the request is no longer in progress", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Data on a request that takes none, or too much of it", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn complete_task(
+    state: web::Data<AppState>,
+    key: ApiKey,
+    path: web::Path<(String, String)>,
+    body: super::JsonObject<TaskReport>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, system) = path.into_inner();
+    let data = body.into_inner().data;
+    step(state, key, id, Action::ReportTask { system, data }).await
 }
 
 /// The answer when the request matched nobody: there is no package to send.

@@ -27,6 +27,8 @@ pub struct WorkspaceBody {
     /// Days between the publication of a material policy change and the day it applies.
     pub notice_days: u16,
     pub require_totp: bool,
+    /// Staff review each verified data subject request before Lethe carries it out.
+    pub review_requests: bool,
     /// The scopes of the key that made this request.
     pub key_scopes: Vec<String>,
 }
@@ -44,6 +46,7 @@ impl WorkspaceBody {
             request_law: w.settings.request_law,
             notice_days: w.settings.notice_days,
             require_totp: w.settings.require_totp,
+            review_requests: w.settings.review_requests,
             key_scopes: key
                 .key
                 .scopes
@@ -86,6 +89,9 @@ pub struct WorkspacePatch {
     pub request_law: Option<String>,
     /// Days of notice before a material policy change applies (0 to 365).
     pub notice_days: Option<u16>,
+    /// Whether staff review each verified data subject request before Lethe carries it out
+    /// (off by default: Lethe carries it out as soon as it is verified).
+    pub review_requests: Option<bool>,
 }
 
 /// Updates the workspace's contact details and defaults (scope `workspace:write`).
@@ -137,6 +143,7 @@ pub async fn patch(
                         .unwrap_or_else(|| s.request_law.as_str().to_owned()),
                     notice_days: patch.notice_days.unwrap_or(s.notice_days).to_string(),
                     require_totp: s.require_totp,
+                    review_requests: patch.review_requests.unwrap_or(s.review_requests),
                 }
             })
         })

@@ -157,6 +157,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(requests::carry_out),
             )
             .route(
+                "/w/{slug}/requests/{id}/tasks/{system}/done",
+                web::post().to(requests::task_done),
+            )
+            .route(
                 "/w/{slug}/requests/{id}/deny",
                 web::post().to(requests::deny),
             )

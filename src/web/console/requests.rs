@@ -245,6 +245,7 @@ pub async fn show(
         "denied" => Some("The request is denied."),
         "extended" => Some("The deadline is extended."),
         "carried_out" => Some("Carried out: see the answer in the timeline."),
+        "task_done" => Some("The task is marked done."),
         _ => None,
     };
     render(&state, &who, &member, &id, StatusCode::OK, |p| {
@@ -404,6 +405,29 @@ pub async fn carry_out(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
     untyped(state, who, path, form, Action::CarryOut, "carried_out").await
+}
+
+/// Ticks off the task of one of the operator's other systems (a manual one, or one whose
+/// system cannot report back).
+pub async fn task_done(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    path: web::Path<(String, String, String)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    let (slug, id, system) = path.into_inner();
+    let typed = (String::new(), String::new());
+    let action = Action::ReportTask { system, data: None };
+    step(
+        &state,
+        &who,
+        (slug, id),
+        &form.csrf,
+        Ok(action),
+        "task_done",
+        typed,
+    )
+    .await
 }
 
 pub async fn extend(

@@ -1,5 +1,6 @@
-//! A workspace's webhook endpoints: list, add (the signing secret is shown once), delete, and the
-//! latest deliveries. Everyone who sees the inventory sees the list; owners and privacy officers
+//! A workspace's webhook endpoints: list, add (for policy changes, or bound to one inventory
+//! system, for its request tasks; the signing secret is shown once), delete, and the latest
+//! deliveries. Everyone who sees the inventory sees the list; owners and privacy officers
 //! manage it.
 
 use super::error::PageError;
@@ -27,6 +28,10 @@ struct WebhooksPage {
     created: Option<(Endpoint, String)>,
     errors: ValidationErrors,
     url: String,
+    /// The inventory's systems (key, name) an endpoint can be bound to.
+    systems: Vec<(String, String)>,
+    /// The system chosen in the form ("" for policy changes).
+    system: String,
 }
 
 async fn render(
@@ -41,12 +46,13 @@ async fn render(
         .await?;
     let scope = member.scope;
     let vault = state.vault.clone();
-    let (endpoints, deliveries) = state
+    let (endpoints, deliveries, systems) = state
         .db
         .run(move |db| {
             Ok::<_, AppError>((
                 service::list_endpoints(db, &scope)?,
                 service::recent_webhook_deliveries(db, &vault, &scope, 20)?,
+                crate::services::inventory::load(db, &scope)?.systems,
             ))
         })
         .await?;
@@ -58,6 +64,8 @@ async fn render(
         created: None,
         errors: ValidationErrors::default(),
         url: String::new(),
+        systems: systems.into_iter().map(|s| (s.key, s.name)).collect(),
+        system: String::new(),
     };
     fill(&mut page);
     html(status, &page)
@@ -77,6 +85,9 @@ pub struct CreateForm {
     csrf: String,
     #[serde(default)]
     url: String,
+    /// An inventory system's key, or empty for policy changes.
+    #[serde(default)]
+    system: String,
 }
 
 pub async fn create(
@@ -89,7 +100,8 @@ pub async fn create(
         .workspace(&state, &slug, Permission::PublishPolicy)
         .await?;
     who.check_csrf(&form.csrf)?;
-    let url = form.into_inner().url;
+    let CreateForm { url, system, .. } = form.into_inner();
+    let chosen = system.clone();
     let (caller, scope, u, allow) = (
         who.caller.clone(),
         member.scope,
@@ -99,7 +111,10 @@ pub async fn create(
     let vault = state.vault.clone();
     match state
         .db
-        .run(move |db| service::create_endpoint(db, &vault, &caller, &scope, &u, allow))
+        .run(move |db| {
+            let system = Some(system.as_str()).filter(|s| !s.is_empty());
+            service::create_endpoint(db, &vault, &caller, &scope, &u, system, allow)
+        })
         .await
     {
         Ok(created) => {
@@ -112,6 +127,7 @@ pub async fn create(
             render(&state, &who, &slug, StatusCode::UNPROCESSABLE_ENTITY, |p| {
                 p.errors = errors;
                 p.url = url;
+                p.system = chosen;
             })
             .await
         }

@@ -146,6 +146,8 @@ pub struct SettingsForm {
     notice_days: String,
     /// A checkbox: present ("on") when ticked.
     require_totp: Option<String>,
+    /// A checkbox: present ("on") when ticked.
+    review_requests: Option<String>,
     #[serde(default)]
     csrf: String,
 }
@@ -162,6 +164,7 @@ impl SettingsForm {
             request_law: self.request_law.clone(),
             notice_days: self.notice_days.clone(),
             require_totp: self.require_totp.is_some(),
+            review_requests: self.review_requests.is_some(),
         }
     }
 
@@ -182,6 +185,7 @@ impl SettingsForm {
             request_law: s.request_law.as_str().to_owned(),
             notice_days: s.notice_days.to_string(),
             require_totp: s.require_totp.then(|| "on".to_owned()),
+            review_requests: s.review_requests.then(|| "on".to_owned()),
             csrf: String::new(),
         }
     }
