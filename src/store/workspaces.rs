@@ -9,23 +9,22 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const COLUMNS: &str = "id, slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
-                       request_deadline_days, require_totp, created_at, notice_days, request_law";
+                       require_totp, created_at, notice_days, request_law";
 /// The same columns, qualified for joins.
 const W_COLUMNS: &str = "w.id, w.slug, w.legal_name, w.contact_email, w.dpo_name, w.dpo_email, \
-                         w.min_age, w.request_deadline_days, w.require_totp, w.created_at, \
-                         w.notice_days, w.request_law";
+                         w.min_age, w.require_totp, w.created_at, w.notice_days, w.request_law";
 
 /// Where a membership's roles follow the workspace's columns.
-const ROLE_AT: usize = 12;
+const ROLE_AT: usize = 11;
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
     let contact: String = row.get(3)?;
     let dpo_email: Option<String> = row.get(5)?;
-    let created = time_at(row, 9)?;
-    let law: String = row.get(11)?;
+    let created = time_at(row, 8)?;
+    let law: String = row.get(10)?;
     let request_law = crate::domain::request_clock::Law::parse(&law).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
-            11,
+            10,
             rusqlite::types::Type::Text,
             format!("'{law}' is not a law").into(),
         )
@@ -40,10 +39,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
                 dpo_name: row.get(4)?,
                 dpo_email: dpo_email.map(Email::from_stored),
                 min_age: row.get(6)?,
-                request_deadline_days: row.get(7)?,
                 request_law,
-                notice_days: row.get(10)?,
-                require_totp: row.get(8)?,
+                notice_days: row.get(9)?,
+                require_totp: row.get(7)?,
             },
             created_at: created,
         },
@@ -58,8 +56,8 @@ pub fn create(
 ) -> Result<WorkspaceScope, StoreError> {
     conn.execute(
         "INSERT INTO workspaces (slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
-         request_deadline_days, require_totp, created_at, updated_at, notice_days, request_law) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)",
+         require_totp, created_at, updated_at, notice_days, request_law) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10)",
         params![
             slug.as_str(),
             settings.legal_name,
@@ -67,7 +65,6 @@ pub fn create(
             settings.dpo_name,
             settings.dpo_email.as_ref().map(|e| e.as_str()),
             settings.min_age,
-            settings.request_deadline_days,
             settings.require_totp,
             ts(now),
             settings.notice_days,
@@ -102,8 +99,8 @@ pub fn update(
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE workspaces SET legal_name = ?2, contact_email = ?3, dpo_name = ?4, dpo_email = ?5, \
-         min_age = ?6, request_deadline_days = ?7, require_totp = ?8, updated_at = ?9, \
-         notice_days = ?10, request_law = ?11 WHERE id = ?1",
+         min_age = ?6, require_totp = ?7, updated_at = ?8, notice_days = ?9, request_law = ?10 \
+         WHERE id = ?1",
         params![
             scope.id(),
             settings.legal_name,
@@ -111,7 +108,6 @@ pub fn update(
             settings.dpo_name,
             settings.dpo_email.as_ref().map(|e| e.as_str()),
             settings.min_age,
-            settings.request_deadline_days,
             settings.require_totp,
             ts(now),
             settings.notice_days,
