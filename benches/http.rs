@@ -382,7 +382,6 @@ async fn spawn_lethe(workers: usize, data_dir: &std::path::Path) -> (u16, Vec<u8
             dpo_name: String::new(),
             dpo_email: String::new(),
             min_age: "16".into(),
-            request_deadline_days: "30".into(),
             request_law: String::new(),
             notice_days: String::new(),
             require_totp: false,

@@ -235,7 +235,6 @@ fn set_up(db: &Db, vault: &Vault, subject_count: usize) -> (WorkspaceScope, Stri
         dpo_name: String::new(),
         dpo_email: String::new(),
         min_age: "16".into(),
-        request_deadline_days: "30".into(),
         request_law: String::new(),
         notice_days: String::new(),
         require_totp: false,

@@ -201,8 +201,9 @@ pub fn rights(workspace: &Workspace, inv: &Inventory) -> String {
     items.push("**Complaint**: complain to your data protection authority.");
     let mut out: String = items.iter().map(|i| format!("- {i}\n")).collect();
     out.push_str(&format!(
-        "\nTo exercise a right, write to {}. We answer within {} days.\n",
-        workspace.settings.contact_email, workspace.settings.request_deadline_days
+        "\nTo exercise a right, write to {}. We answer {}.\n",
+        workspace.settings.contact_email,
+        workspace.settings.request_law.answer_time()
     ));
     out
 }
@@ -420,7 +421,6 @@ mod tests {
                 dpo_name: String::new(),
                 dpo_email: None,
                 min_age: 18,
-                request_deadline_days: 30,
                 request_law: crate::domain::request_clock::Law::Gdpr,
                 notice_days: 30,
                 require_totp: false,

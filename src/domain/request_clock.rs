@@ -48,6 +48,38 @@ impl Law {
     pub fn parse(s: &str) -> Option<Law> {
         Law::ALL.into_iter().find(|l| l.as_str() == s)
     }
+
+    /// Its name as people know it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Law::Gdpr => "GDPR",
+            Law::Ccpa => "CCPA",
+        }
+    }
+
+    /// The deadline it sets, in a few words for staff.
+    pub fn deadline_summary(self) -> &'static str {
+        match self {
+            Law::Gdpr => "answer within one calendar month, extendable once by two months",
+            Law::Ccpa => {
+                "acknowledge within 10 business days, answer within 45 days, extendable once by 45"
+            }
+        }
+    }
+
+    /// When the person hears back, as the privacy policy tells them ("We answer …").
+    pub fn answer_time(self) -> &'static str {
+        match self {
+            Law::Gdpr => {
+                "within one month of receiving your request; when requests are complex or \
+                 numerous we may take up to two more months, and tell you so within the first"
+            }
+            Law::Ccpa => {
+                "within 45 days of receiving your request; when we need longer we may take up to \
+                 45 more days, and tell you so within the first 45"
+            }
+        }
+    }
 }
 
 /// The deadlines a request has from the moment it was received.

@@ -209,16 +209,21 @@ pub enum OwnData {
     RetentionHistory,
     /// The audit log; a checkpoint keeps what is left provable.
     AuditLog,
+    /// Data subject requests answered (completed, denied or expired), with their timelines and
+    /// links; open ones are never pruned. Objections and withdrawals they recorded on a subject
+    /// stay in force without them.
+    AnsweredRequests,
 }
 
 impl OwnData {
-    pub const ALL: [OwnData; 6] = [
+    pub const ALL: [OwnData; 7] = [
         OwnData::SubjectAccessLog,
         OwnData::OutboxMessages,
         OwnData::UnconfirmedSubscribers,
         OwnData::IdempotencyKeys,
         OwnData::RetentionHistory,
         OwnData::AuditLog,
+        OwnData::AnsweredRequests,
     ];
 
     pub fn key(self) -> &'static str {
@@ -229,6 +234,7 @@ impl OwnData {
             OwnData::IdempotencyKeys => "idempotency_keys",
             OwnData::RetentionHistory => "retention_history",
             OwnData::AuditLog => "audit_log",
+            OwnData::AnsweredRequests => "answered_requests",
         }
     }
 
@@ -246,6 +252,9 @@ impl OwnData {
             OwnData::IdempotencyKeys => "Idempotency keys of ingested batches",
             OwnData::RetentionHistory => "Retention run history and claim checks",
             OwnData::AuditLog => "Audit log (a checkpoint keeps the rest provable)",
+            OwnData::AnsweredRequests => {
+                "Answered data subject requests, with their timelines (open ones are kept)"
+            }
         }
     }
 }

@@ -359,7 +359,6 @@ mod tests {
                 dpo_name: "Dana, DPO".into(),
                 dpo_email: Some(Email::parse("dpo@aulm.example").unwrap()),
                 min_age: 18,
-                request_deadline_days: 30,
                 request_law: crate::domain::request_clock::Law::Gdpr,
                 notice_days: 30,
                 require_totp: false,

@@ -49,9 +49,6 @@ pub struct WorkspaceSettings {
     pub dpo_email: Option<Email>,
     /// People younger than this are refused (the vault enforces it).
     pub min_age: u8,
-    /// Predates the legal clocks (`domain::request_clock`) and sets no deadline; kept for
-    /// the API's compatibility until it is removed.
-    pub request_deadline_days: u16,
     /// The law data subject requests fall under when they do not name one.
     pub request_law: Law,
     /// How long before a material policy change applies people are told of it.
@@ -80,7 +77,6 @@ pub struct WorkspaceSettingsInput {
     pub dpo_name: String,
     pub dpo_email: String,
     pub min_age: String,
-    pub request_deadline_days: String,
     /// `gdpr` or `ccpa`; empty means GDPR.
     pub request_law: String,
     /// Empty means the default, [`DEFAULT_NOTICE_DAYS`].
@@ -107,16 +103,6 @@ impl WorkspaceSettings {
             "min_age",
             parse_in_range(&input.min_age, 0, 21, "an age from 0 to 21"),
         );
-        // GDPR Art. 12(3): one month, extendable by two more; 90 days is the outer bound.
-        let deadline = errors.check(
-            "request_deadline_days",
-            parse_in_range(
-                &input.request_deadline_days,
-                1,
-                90,
-                "a number of days from 1 to 90",
-            ),
-        );
         let law = match input.request_law.trim() {
             "" => Some(Law::Gdpr),
             l => errors.check(
@@ -138,7 +124,6 @@ impl WorkspaceSettings {
             dpo_name,
             dpo_email,
             min_age,
-            deadline,
             notice,
             law,
         ) {
@@ -148,7 +133,6 @@ impl WorkspaceSettings {
                 Some(dpo_name),
                 Some(dpo_email),
                 Some(min_age),
-                Some(days),
                 Some(notice),
                 Some(request_law),
             ) if errors.is_empty() => Ok(WorkspaceSettings {
@@ -157,7 +141,6 @@ impl WorkspaceSettings {
                 dpo_name,
                 dpo_email,
                 min_age: min_age as u8,
-                request_deadline_days: days as u16,
                 request_law,
                 notice_days: notice as u16,
                 require_totp: input.require_totp,
@@ -186,7 +169,6 @@ mod tests {
             dpo_name: String::new(),
             dpo_email: String::new(),
             min_age: "18".into(),
-            request_deadline_days: "30".into(),
             request_law: String::new(),
             notice_days: String::new(),
             require_totp: false,
@@ -212,18 +194,9 @@ mod tests {
         let mut bad = input();
         bad.contact_email = "nope".into();
         bad.min_age = "200".into();
-        bad.request_deadline_days = "0".into();
         bad.request_law = "lgpd".into();
         let e = WorkspaceSettings::parse(&bad).unwrap_err();
         let fields: Vec<_> = e.0.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            [
-                "contact_email",
-                "min_age",
-                "request_deadline_days",
-                "request_law"
-            ]
-        );
+        assert_eq!(fields, ["contact_email", "min_age", "request_law"]);
     }
 }

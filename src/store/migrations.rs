@@ -41,6 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0018_subject_objections.sql"),
     ),
     (19, include_str!("../../migrations/0019_request_tasks.sql")),
+    (
+        20,
+        include_str!("../../migrations/0020_answered_requests_retention.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -364,5 +368,61 @@ mod tests {
             })
             .unwrap();
         assert_eq!(violations, 0);
+    }
+
+    #[test]
+    fn answered_requests_get_a_rule_and_workspaces_lose_the_old_deadline_setting() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        apply_until(&mut conn, 18).unwrap();
+        let t = "'2026-01-01T00:00:00.000000Z'";
+        conn.execute_batch(&format!(
+            "INSERT INTO workspaces (id, slug, legal_name, contact_email, request_deadline_days, created_at, updated_at) \
+             VALUES (1, 'w', 'W', 'privacy@w.example', 45, {t}, {t});"
+        ))
+        .unwrap();
+        apply(&mut conn).unwrap();
+        let days: i64 = conn
+            .query_row(
+                "SELECT days FROM own_data_rules WHERE target = 'answered_requests' AND enabled = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(days, 1095);
+        let updated_at: String = conn
+            .query_row(
+                "SELECT updated_at FROM own_data_rules WHERE target = 'answered_requests'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            crate::domain::time::parse(&updated_at).is_ok(),
+            "{updated_at}"
+        );
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('workspaces')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(!columns.contains(&"request_deadline_days".to_owned()));
+        assert!(
+            columns.contains(&"request_law".to_owned()),
+            "the rest is kept"
+        );
+        // The triggers on workspaces survive: an update still bumps the content version.
+        conn.execute("UPDATE workspaces SET legal_name = 'W2' WHERE id = 1", [])
+            .unwrap();
+        let version: i64 = conn
+            .query_row(
+                "SELECT version FROM content_versions WHERE workspace_id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, 2);
     }
 }

@@ -1,5 +1,6 @@
 //! Lethe's own data under rules: the instance-wide rules, and pruning one table a batch at a time.
 
+use super::requests::PrunedRequest;
 use super::{StoreError, ts};
 use crate::domain::retention::{OwnData, OwnDataRule};
 use chrono::{DateTime, Utc};
@@ -39,15 +40,26 @@ pub fn set_own_data_rule(
     Ok(())
 }
 
-/// Deletes up to `limit` rows of one of Lethe's own tables older than `before`; returns how
-/// many went. Each call is one short transaction's worth.
+/// What one batch of pruning removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Rows of the target's table (for answered requests: requests, whatever went with them).
+    pub rows: usize,
+    /// The requests removed, for the caller to audit in their workspaces.
+    pub requests: Vec<PrunedRequest>,
+}
+
+/// Deletes up to `limit` rows of one of Lethe's own tables older than `before`; returns what
+/// went. Each call is one short transaction's worth.
 pub fn prune_own(
     conn: &Connection,
     target: OwnData,
     before: DateTime<Utc>,
     limit: u32,
-) -> Result<usize, StoreError> {
+) -> Result<Pruned, StoreError> {
+    let cutoff = before;
     let before = ts(before);
+    let mut requests = Vec::new();
     let n = match target {
         OwnData::SubjectAccessLog => conn.execute(
             "DELETE FROM subject_access_log WHERE id IN \
@@ -90,6 +102,10 @@ pub fn prune_own(
                 )?
         }
         OwnData::AuditLog => super::audit::prune_before_checkpoint(conn, limit)?,
+        OwnData::AnsweredRequests => {
+            requests = super::requests::prune_answered(conn, cutoff, limit)?;
+            requests.len()
+        }
     };
-    Ok(n)
+    Ok(Pruned { rows: n, requests })
 }

@@ -479,6 +479,53 @@ pub fn verified_to_carry_out(
     Ok(rows)
 }
 
+/// A request deleted by Lethe's own rule for answered requests (`OwnData::AnsweredRequests`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrunedRequest {
+    pub scope: WorkspaceScope,
+    pub id: String,
+    pub kind: RequestType,
+    pub state: RequestState,
+    pub completed_at: DateTime<Utc>,
+}
+
+/// Deletes up to `limit` requests, of any workspace, answered (completed, denied or expired)
+/// before `before`, oldest answer first, and returns them. Open requests are never touched,
+/// however old. Their timelines, links and deadline warnings go by their `ON DELETE CASCADE`
+/// (the pool's connections enforce foreign keys); an objection or withdrawal a request recorded
+/// on its subject stays, its `request_id` set to NULL (`ON DELETE SET NULL`).
+pub fn prune_answered(
+    conn: &Connection,
+    before: DateTime<Utc>,
+    limit: u32,
+) -> Result<Vec<PrunedRequest>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT workspace_id, id, kind, state, completed_at FROM requests \
+         WHERE completed_at IS NOT NULL AND completed_at < ?1 \
+         AND state IN ('completed', 'denied', 'expired') \
+         ORDER BY completed_at, id LIMIT ?2",
+    )?;
+    let due: Vec<PrunedRequest> = stmt
+        .query_map(params![ts(before), limit], |r| {
+            Ok(PrunedRequest {
+                scope: WorkspaceScope::new(r.get(0)?),
+                id: r.get(1)?,
+                kind: code(r, 2, RequestType::parse)?,
+                state: code(r, 3, RequestState::parse)?,
+                completed_at: time_at(r, 4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM requests WHERE workspace_id = ?1 AND id = ?2 \
+         AND state IN ('completed', 'denied', 'expired')",
+    )?;
+    for r in &due {
+        delete.execute(params![r.scope.id(), r.id])?;
+    }
+    Ok(due)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

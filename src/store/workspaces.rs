@@ -9,24 +9,23 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const COLUMNS: &str = "id, slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
-                       request_deadline_days, require_totp, created_at, notice_days, request_law, \
-                       review_requests";
+                       require_totp, created_at, notice_days, request_law, review_requests";
 /// The same columns, qualified for joins.
 const W_COLUMNS: &str = "w.id, w.slug, w.legal_name, w.contact_email, w.dpo_name, w.dpo_email, \
-                         w.min_age, w.request_deadline_days, w.require_totp, w.created_at, \
-                         w.notice_days, w.request_law, w.review_requests";
+                         w.min_age, w.require_totp, w.created_at, w.notice_days, w.request_law, \
+                         w.review_requests";
 
 /// Where a membership's roles follow the workspace's columns.
-const ROLE_AT: usize = 13;
+const ROLE_AT: usize = 12;
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
     let contact: String = row.get(3)?;
     let dpo_email: Option<String> = row.get(5)?;
-    let created = time_at(row, 9)?;
-    let law: String = row.get(11)?;
+    let created = time_at(row, 8)?;
+    let law: String = row.get(10)?;
     let request_law = crate::domain::request_clock::Law::parse(&law).ok_or_else(|| {
         rusqlite::Error::FromSqlConversionFailure(
-            11,
+            10,
             rusqlite::types::Type::Text,
             format!("'{law}' is not a law").into(),
         )
@@ -41,11 +40,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
                 dpo_name: row.get(4)?,
                 dpo_email: dpo_email.map(Email::from_stored),
                 min_age: row.get(6)?,
-                request_deadline_days: row.get(7)?,
                 request_law,
-                notice_days: row.get(10)?,
-                require_totp: row.get(8)?,
-                review_requests: row.get(12)?,
+                notice_days: row.get(9)?,
+                require_totp: row.get(7)?,
+                review_requests: row.get(11)?,
             },
             created_at: created,
         },
@@ -60,8 +58,8 @@ pub fn create(
 ) -> Result<WorkspaceScope, StoreError> {
     conn.execute(
         "INSERT INTO workspaces (slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
-         request_deadline_days, require_totp, created_at, updated_at, notice_days, request_law, \
-         review_requests) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
+         require_totp, created_at, updated_at, notice_days, request_law, review_requests) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)",
         params![
             slug.as_str(),
             settings.legal_name,
@@ -69,7 +67,6 @@ pub fn create(
             settings.dpo_name,
             settings.dpo_email.as_ref().map(|e| e.as_str()),
             settings.min_age,
-            settings.request_deadline_days,
             settings.require_totp,
             ts(now),
             settings.notice_days,
@@ -105,8 +102,8 @@ pub fn update(
 ) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE workspaces SET legal_name = ?2, contact_email = ?3, dpo_name = ?4, dpo_email = ?5, \
-         min_age = ?6, request_deadline_days = ?7, require_totp = ?8, updated_at = ?9, \
-         notice_days = ?10, request_law = ?11, review_requests = ?12 WHERE id = ?1",
+         min_age = ?6, require_totp = ?7, updated_at = ?8, notice_days = ?9, request_law = ?10, \
+         review_requests = ?11 WHERE id = ?1",
         params![
             scope.id(),
             settings.legal_name,
@@ -114,7 +111,6 @@ pub fn update(
             settings.dpo_name,
             settings.dpo_email.as_ref().map(|e| e.as_str()),
             settings.min_age,
-            settings.request_deadline_days,
             settings.require_totp,
             ts(now),
             settings.notice_days,

@@ -154,7 +154,6 @@ async fn forms_without_the_csrf_token_change_nothing() {
         ("legal_name", "Hijacked"),
         ("contact_email", "evil@example.org"),
         ("min_age", "16"),
-        ("request_deadline_days", "30"),
     ];
     let res = app
         .post_form(&client, "/console/w/aulm/settings", &fields)

@@ -388,7 +388,6 @@ async fn requests_fall_under_the_workspace_law_unless_they_name_one() {
                 ("legal_name", "shop Ltd"),
                 ("contact_email", "privacy@shop.example"),
                 ("min_age", "16"),
-                ("request_deadline_days", "30"),
                 ("notice_days", "30"),
                 ("request_law", "ccpa"),
             ],
@@ -429,6 +428,24 @@ async fn requests_fall_under_the_workspace_law_unless_they_name_one() {
         )
         .await;
     assert_eq!(status, 422, "{problem}");
+    // The old deadline setting is gone: not shown, and refused like any unknown field, by name.
+    assert!(ws.get("request_deadline_days").is_none(), "{ws}");
+    let (status, problem) = d
+        .app
+        .call(
+            &key,
+            Method::PATCH,
+            "/api/v1/workspace",
+            Some(json!({"request_deadline_days": 30})),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem
+            .to_string()
+            .contains("unknown field `request_deadline_days`"),
+        "{problem}"
+    );
     assert!(
         d.app
             .audit_actions()

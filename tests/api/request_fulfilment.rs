@@ -115,6 +115,94 @@ async fn an_objection_is_recorded_on_the_subject_and_shown() {
     assert!(objections[1]["purpose"].is_null());
 }
 
+/// Rows of `table` that belong to the request `id`.
+fn rows_of(v: &crate::vault::Vault, table: &str, id: &str) -> i64 {
+    v.app
+        .db
+        .read(|c| {
+            c.query_row(
+                &format!("SELECT count(*) FROM {table} WHERE request_id = ?1"),
+                [id],
+                |r| r.get(0),
+            )
+            .map_err(lethe::store::StoreError::from)
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answered_requests_are_pruned_by_lethes_own_rule_and_objections_stay_in_force() {
+    use chrono::Duration;
+    use lethe::domain::time::{Clock, FixedClock};
+    use lethe::services::retention::prune_own_data;
+    let v = setup().await;
+    v.subject("cus_1").await;
+    let res = v
+        .app
+        .client
+        .put(v.app.url("/api/v1/inventory/purposes/marketing"))
+        .bearer_auth(&v.key)
+        .json(
+            &json!({"key": "marketing", "name": "Newsletters", "legal_basis": "consent",
+                      "categories": ["usage.message_log"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    let objection = create(
+        &v,
+        json!({"type": "objection", "external_id": "cus_1", "purpose": "marketing"}),
+    )
+    .await;
+    assert_eq!(objection["state"], "completed", "{objection}");
+    let answered = objection["id"].as_str().unwrap().to_owned();
+    let open = create(&v, json!({"type": "correction", "external_id": "cus_1"})).await;
+    assert_eq!(open["state"], "in_progress", "{open}");
+    let open = open["id"].as_str().unwrap().to_owned();
+    assert!(rows_of(&v, "request_events", &answered) > 0);
+
+    let db = v.app.db.clone();
+    let clock = FixedClock::new(chrono::Utc::now());
+    let prune = |now| {
+        let db = db.clone();
+        async move {
+            tokio::task::spawn_blocking(move || prune_own_data(&db, now, 100, &|| false))
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    // Under three years (the default, 1095 days): kept.
+    clock.advance(Duration::days(1090));
+    prune(clock.now()).await;
+    let (status, _) = v.get(&format!("/api/v1/requests/{answered}")).await;
+    assert_eq!(status, 200);
+
+    // Past it: the answered request goes with its timeline; the open one stays, however old.
+    clock.advance(Duration::days(10));
+    let report = prune(clock.now()).await;
+    assert!(
+        report.summary().contains("1 from answered_requests"),
+        "{report:?}"
+    );
+    let (status, _) = v.get(&format!("/api/v1/requests/{answered}")).await;
+    assert_eq!(status, 404);
+    assert_eq!(rows_of(&v, "request_events", &answered), 0);
+    let (status, kept) = v.get(&format!("/api/v1/requests/{open}")).await;
+    assert_eq!((status, kept["state"].as_str()), (200, Some("in_progress")));
+    assert!(rows_of(&v, "request_events", &open) > 0);
+
+    // The objection is still recorded on the subject, no longer naming its request.
+    let (status, subject) = v.get("/api/v1/subjects/cus_1").await;
+    assert_eq!(status, 200);
+    let objections = subject["objections"].as_array().unwrap();
+    assert_eq!(objections.len(), 1, "{subject}");
+    assert_eq!(objections[0]["purpose"], "marketing");
+    assert!(objections[0]["request"].is_null(), "{subject}");
+    assert!(v.app.audit_actions().contains(&"request.pruned".to_owned()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_address_is_answered_we_hold_no_data_about_you() {
     let v = setup().await;

@@ -154,7 +154,6 @@ fn form_for(path: &str, csrf: &str) -> Vec<(String, String)> {
             ("legal_name", "Aulm Corporation"),
             ("contact_email", "a@aulm.example"),
             ("min_age", "18"),
-            ("request_deadline_days", "30"),
         ]
     } else if path.contains("/inventory/") {
         vec![("name", "Role test"), ("sensitivity", "normal")]

@@ -178,7 +178,6 @@ async fn a_workspace_can_require_totp_of_its_members() {
                 ("legal_name", "Aulm Corporation"),
                 ("contact_email", "support@aulm.example"),
                 ("min_age", "18"),
-                ("request_deadline_days", "30"),
                 ("require_totp", "on"),
                 ("csrf", &csrf),
             ],

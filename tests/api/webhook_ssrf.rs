@@ -47,7 +47,6 @@ fn prepare(dir: &Path, endpoints: &[&str]) -> String {
         dpo_name: String::new(),
         dpo_email: String::new(),
         min_age: "16".into(),
-        request_deadline_days: "30".into(),
         request_law: String::new(),
         notice_days: String::new(),
         require_totp: false,

@@ -10,7 +10,6 @@ fn settings<'a>(csrf: &'a str, legal_name: &'a str, min_age: &'a str) -> Vec<(&'
         ("dpo_name", "Dana Officer"),
         ("dpo_email", "dpo@aulm.example"),
         ("min_age", min_age),
-        ("request_deadline_days", "30"),
         ("csrf", csrf),
     ]
 }

@@ -39,7 +39,6 @@ fn demo_workspaces() -> [DemoWorkspace; 2] {
                 dpo_email: String::new(),
                 // The service is not for anyone under 18.
                 min_age: "18".into(),
-                request_deadline_days: "30".into(),
                 request_law: String::new(),
                 review_requests: false,
                 notice_days: String::new(),
@@ -56,7 +55,6 @@ fn demo_workspaces() -> [DemoWorkspace; 2] {
                 dpo_name: "Data Protection Officer".into(),
                 dpo_email: "dpo@aufum.example".into(),
                 min_age: "16".into(),
-                request_deadline_days: "30".into(),
                 request_law: String::new(),
                 review_requests: false,
                 notice_days: String::new(),

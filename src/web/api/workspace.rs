@@ -19,9 +19,6 @@ pub struct WorkspaceBody {
     pub dpo_email: Option<String>,
     /// People younger than this are refused.
     pub min_age: u8,
-    /// Predates the legal clocks and sets no deadline (deprecated: deadlines follow
-    /// `request_law`).
-    pub request_deadline_days: u16,
     /// The law data subject requests fall under when they do not name one.
     pub request_law: crate::domain::request_clock::Law,
     /// Days between the publication of a material policy change and the day it applies.
@@ -42,7 +39,6 @@ impl WorkspaceBody {
             dpo_name: w.settings.dpo_name,
             dpo_email: w.settings.dpo_email.map(|e| e.to_string()),
             min_age: w.settings.min_age,
-            request_deadline_days: w.settings.request_deadline_days,
             request_law: w.settings.request_law,
             notice_days: w.settings.notice_days,
             require_totp: w.settings.require_totp,
@@ -73,7 +69,8 @@ pub async fn get(state: web::Data<AppState>, key: ApiKey) -> Result<HttpResponse
 }
 
 /// Fields to change; absent fields keep their value. Security settings (mandatory TOTP) are
-/// changed in the console only.
+/// changed in the console only. An unknown field is refused (422), among them the former
+/// `request_deadline_days`: deadlines follow `request_law`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkspacePatch {
@@ -83,7 +80,6 @@ pub struct WorkspacePatch {
     /// An empty string removes the DPO address.
     pub dpo_email: Option<String>,
     pub min_age: Option<u8>,
-    pub request_deadline_days: Option<u16>,
     /// The law requests fall under when they do not name one: `gdpr` or `ccpa`.
     #[schema(value_type = Option<crate::domain::request_clock::Law>)]
     pub request_law: Option<String>,
@@ -134,10 +130,6 @@ pub async fn patch(
                             .unwrap_or_default()
                     }),
                     min_age: patch.min_age.unwrap_or(s.min_age).to_string(),
-                    request_deadline_days: patch
-                        .request_deadline_days
-                        .unwrap_or(s.request_deadline_days)
-                        .to_string(),
                     request_law: patch
                         .request_law
                         .unwrap_or_else(|| s.request_law.as_str().to_owned()),

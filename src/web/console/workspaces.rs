@@ -137,7 +137,6 @@ pub struct SettingsForm {
     #[serde(default)]
     dpo_email: String,
     min_age: String,
-    request_deadline_days: String,
     /// `gdpr` or `ccpa`; absent (an older form): GDPR.
     #[serde(default)]
     request_law: String,
@@ -160,7 +159,6 @@ impl SettingsForm {
             dpo_name: self.dpo_name.clone(),
             dpo_email: self.dpo_email.clone(),
             min_age: self.min_age.clone(),
-            request_deadline_days: self.request_deadline_days.clone(),
             request_law: self.request_law.clone(),
             notice_days: self.notice_days.clone(),
             require_totp: self.require_totp.is_some(),
@@ -181,7 +179,6 @@ impl SettingsForm {
                 .map(|e| e.to_string())
                 .unwrap_or_default(),
             min_age: s.min_age.to_string(),
-            request_deadline_days: s.request_deadline_days.to_string(),
             request_law: s.request_law.as_str().to_owned(),
             notice_days: s.notice_days.to_string(),
             require_totp: s.require_totp.then(|| "on".to_owned()),
@@ -205,7 +202,6 @@ struct WorkspaceFormPage {
 fn new_workspace_defaults() -> SettingsForm {
     SettingsForm {
         min_age: "16".into(),
-        request_deadline_days: "30".into(),
         request_law: "gdpr".into(),
         notice_days: crate::domain::workspace::DEFAULT_NOTICE_DAYS.to_string(),
         ..SettingsForm::default()
