@@ -384,14 +384,20 @@ fn endpoint_from_row(r: &Row<'_>) -> rusqlite::Result<Endpoint> {
 const ENDPOINT_COLUMNS: &str =
     "id, url, events, consecutive_failures, disabled_at, created_by, created_at, system_key";
 
+/// A webhook endpoint to register; the secret arrives sealed.
+pub struct NewEndpoint<'a> {
+    pub url: &'a str,
+    pub secret: &'a str,
+    pub events: &'a [&'a str],
+    /// The inventory system it speaks for, if any.
+    pub system: Option<&'a str>,
+    pub created_by: &'a str,
+}
+
 pub fn create_endpoint(
     conn: &Connection,
     scope: &WorkspaceScope,
-    url: &str,
-    secret: &str,
-    events: &[&str],
-    system: Option<&str>,
-    created_by: &str,
+    new: &NewEndpoint<'_>,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
     conn.execute(
@@ -399,11 +405,11 @@ pub fn create_endpoint(
          created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             scope.id(),
-            url,
-            secret,
-            events.join(","),
-            system,
-            created_by,
+            new.url,
+            new.secret,
+            new.events.join(","),
+            new.system,
+            new.created_by,
             ts(now)
         ],
     )?;

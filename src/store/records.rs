@@ -105,9 +105,12 @@ pub fn categories_for_subject(
     scope: &WorkspaceScope,
     subject_id: i64,
 ) -> Result<Vec<(String, i64)>, StoreError> {
+    // Left to itself SQLite walks `records_category` to save the GROUP BY's sort, which reads
+    // every record of the workspace (0.9 s at a million records, `benches/requests.rs`); the
+    // person's own index reads only theirs.
     let mut stmt = conn.prepare_cached(
-        "SELECT category, count(*) FROM records WHERE workspace_id = ?1 AND subject_id = ?2 \
-         GROUP BY category ORDER BY category",
+        "SELECT category, count(*) FROM records INDEXED BY records_subject \
+         WHERE workspace_id = ?1 AND subject_id = ?2 GROUP BY category ORDER BY category",
     )?;
     let rows = stmt
         .query_map(params![scope.id(), subject_id], |r| {
@@ -347,15 +350,16 @@ pub fn set_period_key(
     )? > 0)
 }
 
-/// A subject's records per category: (category, how many, the oldest's time).
+/// A subject's records per category: (category, how many, the oldest's time). Through the
+/// person's index, like `categories_for_subject`.
 pub fn categories_of_subject(
     conn: &Connection,
     scope: &WorkspaceScope,
     subject_id: i64,
 ) -> Result<Vec<(String, u64, DateTime<Utc>)>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT category, count(*), min(occurred_at) FROM records WHERE workspace_id = ?1 \
-         AND subject_id = ?2 GROUP BY category ORDER BY category",
+        "SELECT category, count(*), min(occurred_at) FROM records INDEXED BY records_subject \
+         WHERE workspace_id = ?1 AND subject_id = ?2 GROUP BY category ORDER BY category",
     )?;
     let rows = stmt
         .query_map(params![scope.id(), subject_id], |r| {

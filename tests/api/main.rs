@@ -37,6 +37,7 @@ mod read_cache;
 mod request_fulfilment;
 mod request_intake;
 mod request_package;
+mod request_tasks;
 mod requests;
 mod retention;
 mod retention_crash;

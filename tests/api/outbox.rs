@@ -352,11 +352,11 @@ async fn double_opt_in_and_the_change_notice_arrive_over_smtp_once() {
 }
 
 /// What the receiver saw: (signature valid, status answered, body).
-type Seen = Arc<Mutex<Vec<(bool, u16, String)>>>;
+pub type Seen = Arc<Mutex<Vec<(bool, u16, String)>>>;
 
 /// An HTTP/1.1 receiver that checks `Lethe-Signature` with the secret in `secret`, answers 500 to
-/// the first valid delivery and 200 afterwards (401 to a bad signature).
-async fn webhook_receiver(secret: Arc<Mutex<String>>) -> (u16, Seen) {
+/// the first valid delivery when `fail_first`, and 200 otherwise (401 to a bad signature).
+pub async fn webhook_receiver(secret: Arc<Mutex<String>>, fail_first: bool) -> (u16, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen: Seen = Arc::default();
@@ -403,7 +403,7 @@ async fn webhook_receiver(secret: Arc<Mutex<String>>) -> (u16, Seen) {
                 let mut seen = record.lock().unwrap();
                 let status = if !valid {
                     401
-                } else if seen.iter().any(|(ok, _, _)| *ok) {
+                } else if !fail_first || seen.iter().any(|(ok, _, _)| *ok) {
                     200
                 } else {
                     500
@@ -445,7 +445,7 @@ fn signature_is_valid(secret: &str, header: &str, body: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_webhook_is_retried_after_a_500_and_every_attempt_is_recorded() {
     let secret = Arc::new(Mutex::new(String::new()));
-    let (port, seen) = webhook_receiver(secret.clone()).await;
+    let (port, seen) = webhook_receiver(secret.clone(), true).await;
     let app = spawn_app_with(|c| {
         fast_outbox(c);
         c.webhook_allow_private = true;

@@ -393,3 +393,85 @@ async fn the_forms_address_details_and_links_never_reach_disk_in_the_clear() {
         }
     }
 }
+
+/// The whole way as the person sees it, in a workspace whose staff do not review requests: the
+/// form, the e-mailed link, the request answered by itself, the completion e-mail, the answer on
+/// the status page, and the download of exactly their records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_access_request_is_answered_at_once_and_the_person_downloads_their_data() {
+    let (app, mut inbox) = app_with_mail().await;
+    app.db
+        .write(|tx| {
+            tx.execute(
+                "UPDATE workspaces SET review_requests = 0 WHERE slug = 'acme'",
+                [],
+            )
+            .map_err(lethe::store::StoreError::from)
+        })
+        .unwrap();
+    let key = app.api_key("acme", &["records:write", "inventory:write"]);
+    let category = json!({"key": "orders", "name": "Orders", "sensitivity": "normal",
+        "fields": [{"name": "item"}]});
+    let (status, body) = app
+        .call(
+            &key,
+            Method::PUT,
+            "/api/v1/inventory/categories/orders",
+            Some(category),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for (id, email, item) in [
+        ("cus_1", "grace@example.org", "a green teapot"),
+        ("cus_2", "alan@example.org", "a red kettle"),
+    ] {
+        let (status, body) = app
+            .call(
+                &key,
+                Method::POST,
+                "/api/v1/subjects",
+                Some(json!({"external_id": id, "email": email})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let record = json!({"records": [{"category": "orders", "subject": id,
+            "occurred_at": "2026-11-20T10:00:00Z", "fields": {"item": item}}]});
+        let (status, body) = app
+            .call(&key, Method::POST, "/api/v1/records", Some(record))
+            .await;
+        assert!(status == 201 || status == 200, "{status} {body}");
+    }
+
+    access_request(&app, "grace@example.org").await;
+    let mail = next_mail(&mut inbox).await;
+    let verify = link_with(&app, &mail.body, "/requests/verify/");
+    let (status, page) = confirm(&app, &verify).await;
+    assert_eq!(status, 200, "{page}");
+    let confirmed = next_mail(&mut inbox).await;
+    assert!(confirmed.subject.contains("is confirmed"), "{}", confirmed.subject);
+    let done = next_mail(&mut inbox).await;
+    assert!(done.subject.contains("is done"), "{}", done.subject);
+    assert!(done.body.contains("Your data is ready"), "{}", done.body);
+    let status_link = link_with(&app, &done.body, "/requests/status/");
+
+    let client = app.new_client();
+    let (status, csrf, page) = app.page(&client, &status_link).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<dd>done</dd>"), "{page}");
+    assert!(page.contains("Your data is ready"), "the answer is on the page: {page}");
+    let res = app
+        .post_form(
+            &client,
+            &format!("{status_link}/download"),
+            &[("csrf", &csrf), ("email", "grace@example.org")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let bytes = res.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.as_ref())).unwrap();
+    let mut records = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("records.json").unwrap(), &mut records)
+        .unwrap();
+    assert!(records.contains("a green teapot"), "{records}");
+    assert!(!records.contains("a red kettle"), "{records}");
+}

@@ -400,16 +400,14 @@ pub fn create_endpoint(
             }
         }
         let created_by = caller.actor.label();
-        let id = outbox::create_endpoint(
-            tx,
-            scope,
-            url.as_str(),
-            &sealed,
-            &events,
+        let new = outbox::NewEndpoint {
+            url: url.as_str(),
+            secret: &sealed,
+            events: &events,
             system,
-            &created_by,
-            now,
-        )?;
+            created_by: &created_by,
+        };
+        let id = outbox::create_endpoint(tx, scope, &new, now)?;
         let event = caller
             .event("webhook.create", format!("webhook:{id}"))
             .detail(serde_json::json!({ "url": url.as_str(), "events": events, "system": system }));
