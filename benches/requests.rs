@@ -360,10 +360,10 @@ fn set_up(db: &Db) -> (WorkspaceScope, String) {
         dpo_name: String::new(),
         dpo_email: String::new(),
         min_age: "16".into(),
-        request_deadline_days: "30".into(),
         request_law: String::new(),
         notice_days: String::new(),
         require_totp: false,
+        review_requests: false,
     };
     workspaces::create(db, &Caller::system(), owner, "bench", &input)
         .unwrap_or_else(|e| panic!("workspace: {e}"));

@@ -448,7 +448,11 @@ async fn a_verified_access_request_is_answered_at_once_and_the_person_downloads_
     let (status, page) = confirm(&app, &verify).await;
     assert_eq!(status, 200, "{page}");
     let confirmed = next_mail(&mut inbox).await;
-    assert!(confirmed.subject.contains("is confirmed"), "{}", confirmed.subject);
+    assert!(
+        confirmed.subject.contains("is confirmed"),
+        "{}",
+        confirmed.subject
+    );
     let done = next_mail(&mut inbox).await;
     assert!(done.subject.contains("is done"), "{}", done.subject);
     assert!(done.body.contains("Your data is ready"), "{}", done.body);
@@ -458,7 +462,10 @@ async fn a_verified_access_request_is_answered_at_once_and_the_person_downloads_
     let (status, csrf, page) = app.page(&client, &status_link).await;
     assert_eq!(status, 200);
     assert!(page.contains("<dd>done</dd>"), "{page}");
-    assert!(page.contains("Your data is ready"), "the answer is on the page: {page}");
+    assert!(
+        page.contains("Your data is ready"),
+        "the answer is on the page: {page}"
+    );
     let res = app
         .post_form(
             &client,

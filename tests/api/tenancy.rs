@@ -62,6 +62,8 @@ fn fixture(app: &TestApp, path: &str, param: &str) -> String {
                 })
                 .unwrap()
         }
+        // A system of alpha's (give_alpha_an_inventory), for a task on alpha's request.
+        ("/api/v1/requests/{id}/tasks/{system}/complete", "system") => "alpha.systems".to_owned(),
         // Alpha's legal hold (give_alpha_an_inventory).
         ("/api/v1/legal-holds/{key}/records", "key") => "alpha.legal-holds".to_owned(),
         (p, "key") if p.starts_with("/api/v1/inventory/") => {
@@ -115,7 +117,9 @@ async fn give_alpha_a_subject(app: &TestApp, key: &str) {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    // And a request of theirs, whose details would show a leak.
+    // And a request of theirs, whose details would show a leak; alpha's staff review requests,
+    // so it stays verified and any step beta's key could take would show.
+    app.review_requests("alpha");
     let res = app
         .client
         .post(app.url("/api/v1/requests"))
@@ -213,6 +217,9 @@ fn body_for(path: &str, method: &str, url: &str) -> Option<Value> {
         }
         ("/api/v1/requests/{id}/extend", "post") => {
             Some(serde_json::json!({"reason": "beta tries"}))
+        }
+        ("/api/v1/requests/{id}/tasks/{system}/complete", "post") => {
+            Some(serde_json::json!({"data": {"beta": "tries"}}))
         }
         ("/api/v1/subjects/{external_id}/restrict", "post") => {
             Some(serde_json::json!({"reason": "beta tries"}))
