@@ -3,7 +3,7 @@
 use crate::config::Config;
 use crate::domain::ip_country::IpCountryTable;
 use crate::store::Db;
-use crate::store::writer::RecordWriter;
+use crate::store::writer::GroupWriter;
 use crate::vault::Vault;
 use crate::web::{self, AppState};
 use actix_web::dev::Server;
@@ -45,8 +45,8 @@ impl Application {
             let (db, vault) = (db.clone(), vault.clone());
             tokio::task::spawn_blocking(move || vault_housekeeping(&db, &vault)).await??;
         }
-        let records = RecordWriter::start(&db_path)?;
-        let live = records.stats.clone();
+        let writer = GroupWriter::start(&db_path)?;
+        let live = writer.stats.clone();
         let ip_countries = Arc::new(load_ip_countries(&config)?);
         let tls = crate::tls::load(&config)?;
         let listener = TcpListener::bind(config.listen)
@@ -88,7 +88,7 @@ impl Application {
             requests_by_email: web::throttle::Throttle::new(3, Duration::from_secs(60 * 60)),
             login_guard: Default::default(),
             vault: vault.clone(),
-            records,
+            writer,
             ip_countries,
             read_cache: Default::default(),
         });

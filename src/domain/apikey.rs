@@ -50,8 +50,8 @@ impl Scope {
             Scope::RecordsRead => {
                 "list people (ids and states), read them and their decrypted records, and the records legal holds keep of erased people (each read is logged)"
             }
-            Scope::ConsentWrite => "record consent decisions (not yet available)",
-            Scope::ConsentRead => "read consent decisions (not yet available)",
+            Scope::ConsentWrite => "record consent decisions",
+            Scope::ConsentRead => "read consent decisions and a person's current consent",
             Scope::RequestsWrite => {
                 "open requests for people you authenticated, start, extend, complete and deny them"
             }

@@ -8,7 +8,7 @@ use crate::domain::keys::Period;
 use crate::domain::record::{Receipt, prepare_batch};
 use crate::error::AppError;
 pub use crate::store::writer::Idempotency;
-use crate::store::writer::{Batch, BatchOutcome, NewRecord, RecordWriter};
+use crate::store::writer::{Batch, BatchOutcome, GroupWriter, NewRecord};
 use crate::store::{Db, WorkspaceScope, inventory, records, subjects};
 use crate::vault::{self, KeyPurpose, SecretKey, Vault};
 use chrono::Utc;
@@ -36,7 +36,7 @@ fn key_reused() -> AppError {
 pub async fn ingest(
     db: &Db,
     vault: &Vault,
-    writer: &RecordWriter,
+    writer: &GroupWriter,
     countries: Arc<IpCountryTable>,
     scope: WorkspaceScope,
     records: Vec<Value>,

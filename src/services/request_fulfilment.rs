@@ -31,7 +31,9 @@ use super::outbox::OutboxKey;
 use super::request_mail::{Letters, Notice};
 use super::request_package::PACKAGE_DAYS;
 use super::request_tasks::Opening;
-use super::requests::{RequestView, Timeline, not_found, open, overdue, view, whole};
+use super::requests::{
+    RequestView, Timeline, carried_out_answer, not_found, open, overdue, view, whole,
+};
 use super::subjects;
 use crate::domain::request::{EventKind, RequestState, RequestType};
 use crate::error::AppError;
@@ -371,13 +373,7 @@ pub(super) fn complete_after_tasks(
             (access_answer(now), systems)
         }
         _ => {
-            let events = requests::events(tx, scope, id)?;
-            let part = events
-                .iter()
-                .rev()
-                .find(|e| e.what == EventKind::CarriedOut)
-                .and_then(|e| e.detail_sealed.as_deref().map(|s| (e.id, s)))
-                .map(|(event, s)| open(key, scope, id, &format!("event/{event}"), s))
+            let part = carried_out_answer(tx, scope, key, id)?
                 .unwrap_or_else(|| "We did what you asked in our own records.".to_owned());
             let systems = format!(
                 "Our other systems that hold data of the same kinds have done the same: {names}."

@@ -244,6 +244,22 @@ pub(super) fn view(
     }
 }
 
+/// Lethe's own part of the answer, when it was kept for later (`carried_out`: while other
+/// systems' tasks were open, or a correction staff applied): the latest one, opened.
+pub(super) fn carried_out_answer(
+    conn: &crate::store::Connection,
+    scope: &WorkspaceScope,
+    key: &SecretKey,
+    id: &str,
+) -> Result<Option<String>, AppError> {
+    Ok(requests::events(conn, scope, id)?
+        .iter()
+        .rev()
+        .find(|e| e.what == EventKind::CarriedOut)
+        .and_then(|e| e.detail_sealed.as_deref().map(|s| (e.id, s)))
+        .map(|(event, s)| open(key, scope, id, &format!("event/{event}"), s)))
+}
+
 pub(super) fn summary(row: RequestRow, now: DateTime<Utc>) -> RequestSummary {
     RequestSummary {
         overdue: overdue(&row, now),
@@ -540,6 +556,9 @@ pub enum Action {
         system: String,
         data: Option<serde_json::Value>,
     },
+    /// Staff apply a correction request's change to the person's profile
+    /// (`request_correction::apply`).
+    CorrectProfile(super::request_correction::ProfileCorrection),
 }
 
 /// Does `action` on request `id`: the one entry the API and the console share.
@@ -565,6 +584,9 @@ pub fn act(
         Action::ReportTask { system, data } => super::request_tasks::complete_task(
             db, vault, scope, caller, id, &system, data, base_url, now,
         ),
+        Action::CorrectProfile(correction) => {
+            super::request_correction::apply(db, vault, scope, caller, id, correction, now)
+        }
     }
 }
 
@@ -606,6 +628,12 @@ pub fn take_step(
                 ))
             }
         };
+        // Completing by hand: the answer is Lethe's part kept for later, if any (a correction
+        // staff applied).
+        let kept = match &step {
+            Step::Complete => carried_out_answer(tx, scope, &key, id)?,
+            _ => None,
+        };
         // What the person is told of the step, if anything.
         let notice = match &step {
             Step::Start => {
@@ -622,12 +650,14 @@ pub fn take_step(
                     )));
                 }
                 moved(RequestState::Completed, &Move::Complete)?;
-                timeline.add(id, EventKind::Completed, None, now)?;
+                timeline.add(id, EventKind::Completed, kept.as_deref(), now)?;
                 let event = caller
                     .event("request.completed", id)
                     .detail(json!({"on_time": !overdue(&row, now)}));
                 audit::append(tx, Some(scope), &event, now)?;
-                Some(Notice::Completed { answer: None })
+                Some(Notice::Completed {
+                    answer: kept.as_deref(),
+                })
             }
             Step::Deny { reason, text } => {
                 let sealed = text

@@ -472,3 +472,20 @@ pub fn delete(
     }
     Ok(())
 }
+
+/// The workspace's consent purposes (legal basis `consent`), as (key, name), by key: the
+/// banner's categories and what a consent decision may answer. One small read on the hot path
+/// of consent decisions, rather than the whole inventory.
+pub fn consent_purposes(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, name FROM purposes WHERE workspace_id = ?1 AND legal_basis = 'consent' \
+         ORDER BY key",
+    )?;
+    let rows = stmt
+        .query_map([scope.id()], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}

@@ -7,6 +7,7 @@
 pub mod apikeys;
 pub mod audit;
 pub mod claims;
+pub mod consent;
 pub mod content_versions;
 pub mod inventory;
 pub mod jobs;

@@ -215,3 +215,26 @@ pub fn current(
         )
         .optional()?)
 }
+
+/// At `now`: the version in force, and the newest MATERIAL version in force (consent given
+/// under an older one needs renewal). Two numbers, without the versions' texts.
+pub fn versions_in_force(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    now: DateTime<Utc>,
+) -> Result<(Option<i64>, Option<i64>), StoreError> {
+    let at = ts(now);
+    let newest = |material_only: bool| {
+        conn.query_row(
+            &format!(
+                "SELECT version FROM policy_versions WHERE workspace_id = ?1 AND status = 'published' \
+                 AND effective_at <= ?2 {} ORDER BY effective_at DESC, version DESC LIMIT 1",
+                if material_only { "AND material = 1" } else { "" }
+            ),
+            params![scope.id(), at],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()
+    };
+    Ok((newest(false)?, newest(true)?))
+}

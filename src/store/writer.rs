@@ -1,9 +1,12 @@
-//! The record writer: one thread with its own connection that stores ingested batches. It takes
-//! every batch waiting in its queue, writes them in one transaction (each batch in its own
-//! savepoint, so one bad batch cannot spoil the others) and answers each request only after
-//! that transaction is durable (group commit). One fsync thus serves many requests, and
-//! `synchronous = FULL` keeps an acknowledged batch through a crash or power loss.
+//! The group-commit writer: one thread with its own connection that stores the hot writes,
+//! ingested record batches and consent decisions. It takes every job waiting in its queue,
+//! writes them in one transaction (each in its own savepoint, so one bad job cannot spoil the
+//! others) and answers each request only after that transaction is durable (group commit). One
+//! fsync thus serves many requests, and `synchronous = FULL` keeps an acknowledged batch or
+//! decision through a crash or power loss. One writer for both, so they do not compete for
+//! SQLite's write lock.
 
+use super::consent::{DecisionOutcome, NewDecision};
 use super::{StoreError, WorkspaceScope, ts};
 use crate::domain::record::{Receipt, StoredRef};
 use chrono::{DateTime, Utc};
@@ -59,9 +62,30 @@ pub enum BatchOutcome {
     KeyRetired,
 }
 
+/// What the writer stores.
+enum Work {
+    Records(Batch),
+    Decision(Box<NewDecision>),
+}
+
+impl Work {
+    /// Rows it inserts, to keep one commit short.
+    fn rows(&self) -> usize {
+        match self {
+            Work::Records(b) => b.records.len(),
+            Work::Decision(d) => 1 + d.choices.len(),
+        }
+    }
+}
+
+enum Done {
+    Records(BatchOutcome),
+    Decision(DecisionOutcome),
+}
+
 struct Job {
-    batch: Batch,
-    reply: oneshot::Sender<Result<BatchOutcome, StoreError>>,
+    work: Work,
+    reply: oneshot::Sender<Result<Done, StoreError>>,
 }
 
 /// Counters for `/metrics`: commits and batches, whose ratio is the grouping achieved; and the
@@ -82,15 +106,15 @@ impl WriterStats {
 }
 
 #[derive(Clone)]
-pub struct RecordWriter {
+pub struct GroupWriter {
     queue: mpsc::Sender<Job>,
     pub stats: Arc<WriterStats>,
 }
 
-impl RecordWriter {
+impl GroupWriter {
     /// Opens the writer's connection and starts its thread; it stops when the last handle is
     /// dropped.
-    pub fn start(path: &Path) -> Result<RecordWriter, StoreError> {
+    pub fn start(path: &Path) -> Result<GroupWriter, StoreError> {
         let conn = Connection::open(path)?;
         // Live writes come first: while another connection (a retention run) holds the lock,
         // look again every millisecond rather than in SQLite's growing sleeps (up to 100 ms),
@@ -103,24 +127,42 @@ impl RecordWriter {
         let stats = Arc::new(WriterStats::default());
         let thread_stats = stats.clone();
         std::thread::Builder::new()
-            .name("lethe-record-writer".into())
+            .name("lethe-writer".into())
             .spawn(move || run(conn, rx, &thread_stats))
             .map_err(|e| StoreError::Join(e.to_string()))?;
-        Ok(RecordWriter { queue, stats })
+        Ok(GroupWriter { queue, stats })
     }
 
-    /// Queues a batch and waits until it is durable (or refused).
+    /// Queues a batch of records and waits until it is durable (or refused).
     pub async fn submit(&self, batch: Batch) -> Result<BatchOutcome, StoreError> {
+        match self.send(Work::Records(batch)).await? {
+            Done::Records(outcome) => Ok(outcome),
+            Done::Decision(_) => Err(StoreError::Join("the writer answered another job".into())),
+        }
+    }
+
+    /// Queues a consent decision and waits until it is durable (or refused).
+    pub async fn submit_decision(
+        &self,
+        decision: NewDecision,
+    ) -> Result<DecisionOutcome, StoreError> {
+        match self.send(Work::Decision(Box::new(decision))).await? {
+            Done::Decision(outcome) => Ok(outcome),
+            Done::Records(_) => Err(StoreError::Join("the writer answered another job".into())),
+        }
+    }
+
+    async fn send(&self, work: Work) -> Result<Done, StoreError> {
         let (reply, answer) = oneshot::channel();
         // Counted until answered, or until the request is dropped (its client hung up).
         let _pending = Pending::new(&self.stats);
         self.queue
-            .send(Job { batch, reply })
+            .send(Job { work, reply })
             .await
-            .map_err(|_| StoreError::Join("the record writer has stopped".into()))?;
+            .map_err(|_| StoreError::Join("the writer has stopped".into()))?;
         answer
             .await
-            .map_err(|_| StoreError::Join("the record writer has stopped".into()))?
+            .map_err(|_| StoreError::Join("the writer has stopped".into()))?
     }
 }
 
@@ -152,11 +194,11 @@ impl Drop for Pending<'_> {
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, stats: &WriterStats) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
-        let mut records = jobs[0].batch.records.len();
+        let mut records = jobs[0].work.rows();
         while records < MAX_RECORDS_PER_COMMIT {
             match rx.try_recv() {
                 Ok(job) => {
-                    records += job.batch.records.len();
+                    records += job.work.rows();
                     jobs.push(job);
                 }
                 Err(_) => break,
@@ -176,7 +218,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, stats: &WriterStats) {
 }
 
 /// One transaction for all jobs; each job's result, or the commit's error for all.
-fn commit_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<BatchOutcome, StoreError>> {
+fn commit_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<Done, StoreError>> {
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -190,21 +232,30 @@ fn commit_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<BatchOutcome,
     let mut outcomes = Vec::with_capacity(jobs.len());
     for job in jobs {
         let outcome = match tx.savepoint() {
-            Ok(mut sp) => match write_batch(&sp, &job.batch, &now) {
-                Ok(BatchOutcome::Stored(r)) => sp
-                    .commit()
-                    .map(|()| BatchOutcome::Stored(r))
-                    .map_err(StoreError::from),
-                Ok(other) => {
-                    // Nothing of a refused or replayed batch stays.
-                    sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
-                    Ok(other)
+            Ok(mut sp) => {
+                // What is not stored (refused, replayed, failed) leaves nothing behind.
+                let written = match &job.work {
+                    Work::Records(batch) => write_batch(&sp, batch, &now).map(|o| {
+                        let keep = matches!(o, BatchOutcome::Stored(_));
+                        (Done::Records(o), keep)
+                    }),
+                    Work::Decision(d) => super::consent::insert(&sp, d).map(|o| {
+                        let keep = o == DecisionOutcome::Stored;
+                        (Done::Decision(o), keep)
+                    }),
+                };
+                match written {
+                    Ok((done, true)) => sp.commit().map(|()| done).map_err(StoreError::from),
+                    Ok((done, false)) => {
+                        sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
+                        Ok(done)
+                    }
+                    Err(e) => {
+                        sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
+                        Err(e)
+                    }
                 }
-                Err(e) => {
-                    sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
-                    Err(e)
-                }
-            },
+            }
             Err(e) => Err(StoreError::from(e)),
         };
         outcomes.push(outcome);
@@ -212,7 +263,7 @@ fn commit_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<BatchOutcome,
     match tx.commit() {
         Ok(()) => outcomes,
         Err(e) => {
-            tracing::error!(error = %e, "record batch commit failed");
+            tracing::error!(error = %e, "group commit failed");
             jobs.iter()
                 .map(|_| Err(StoreError::Write(e.to_string())))
                 .collect()
@@ -357,7 +408,7 @@ mod tests {
         records: Vec<NewRecord>,
         key: Option<&str>,
         digest: &str,
-    ) -> (Job, oneshot::Receiver<Result<BatchOutcome, StoreError>>) {
+    ) -> (Job, oneshot::Receiver<Result<Done, StoreError>>) {
         let (reply, answer) = oneshot::channel();
         let batch = Batch {
             scope: WorkspaceScope::new(1),
@@ -367,7 +418,24 @@ mod tests {
             }),
             records,
         };
-        (Job { batch, reply }, answer)
+        (
+            Job {
+                work: Work::Records(batch),
+                reply,
+            },
+            answer,
+        )
+    }
+
+    fn as_records(done: Vec<Result<Done, StoreError>>) -> Vec<Result<BatchOutcome, StoreError>> {
+        done.into_iter()
+            .map(|r| {
+                r.map(|d| match d {
+                    Done::Records(o) => o,
+                    Done::Decision(_) => panic!("a decision where a batch was expected"),
+                })
+            })
+            .collect()
     }
 
     fn count(conn: &Connection) -> i64 {
@@ -382,7 +450,7 @@ mod tests {
         // The same id twice: the second insert fails, so the whole batch must go.
         let (bad, _) = job(vec![record("r3", 1), record("r3", 1)], None, "");
         let (also_good, _) = job(vec![record("r4", 2)], Some("k"), "d1");
-        let outcomes = commit_group(&mut conn, &[good, bad, also_good]);
+        let outcomes = as_records(commit_group(&mut conn, &[good, bad, also_good]));
         assert!(matches!(&outcomes[0], Ok(BatchOutcome::Stored(r)) if r.stored == 2));
         assert!(outcomes[1].is_err());
         assert!(matches!(&outcomes[2], Ok(BatchOutcome::Stored(r)) if r.stored == 1));
@@ -397,10 +465,12 @@ mod tests {
     fn retries_replay_reused_keys_refuse_and_erased_or_restricted_subjects_are_honoured() {
         let (_dir, _db, mut conn) = fixture();
         let (first, _) = job(vec![record("r1", 1)], Some("k"), "d1");
-        let stored = commit_group(&mut conn, &[first]).remove(0).unwrap();
+        let stored = as_records(commit_group(&mut conn, &[first]))
+            .remove(0)
+            .unwrap();
         let (retry, _) = job(vec![record("r9", 1)], Some("k"), "d1");
         let (reuse, _) = job(vec![record("r8", 1)], Some("k"), "d2");
-        let outcomes = commit_group(&mut conn, &[retry, reuse]);
+        let outcomes = as_records(commit_group(&mut conn, &[retry, reuse]));
         match (&stored, &outcomes[0]) {
             (BatchOutcome::Stored(a), Ok(BatchOutcome::Replayed(b))) => assert_eq!(a, b),
             other => panic!("{other:?}"),
@@ -415,7 +485,7 @@ mod tests {
         .unwrap();
         let (late, _) = job(vec![record("r5", 2), record("r6", 1)], None, "");
         let (flagged, _) = job(vec![record("r7", 2)], None, "");
-        let outcomes = commit_group(&mut conn, &[late, flagged]);
+        let outcomes = as_records(commit_group(&mut conn, &[late, flagged]));
         assert!(matches!(outcomes[0], Ok(BatchOutcome::SubjectErased(1))));
         match &outcomes[1] {
             Ok(BatchOutcome::Stored(r)) => assert!(r.records[0].flagged_restricted),
@@ -441,7 +511,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_thread_answers_after_commit() {
         let (dir, _db, conn) = fixture();
-        let writer = RecordWriter::start(&dir.path().join("lethe.db")).unwrap();
+        let writer = GroupWriter::start(&dir.path().join("lethe.db")).unwrap();
         let batch = Batch {
             scope: WorkspaceScope::new(1),
             idempotency: None,

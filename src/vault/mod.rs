@@ -283,6 +283,17 @@ impl Vault {
         Ok(key.mac(email.as_bytes()))
     }
 
+    /// The keyed digest of a consent banner's visitor id: its own blind-index key, so a visitor
+    /// id and an address never share a digest space.
+    pub fn visitor_index(
+        &self,
+        scope: &WorkspaceScope,
+        visitor: &str,
+    ) -> Result<Vec<u8>, VaultError> {
+        let (_, key) = self.shared_key(scope, KeyPurpose::Index, "visitor")?;
+        Ok(key.mac(visitor.as_bytes()))
+    }
+
     /// The workspace's outbox key (made on first use).
     pub fn outbox_key(&self, scope: &WorkspaceScope) -> Result<SecretKey, VaultError> {
         Ok(self.shared_key(scope, KeyPurpose::Outbox, "outbox")?.1)

@@ -78,7 +78,7 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         ),
     ]);
     // Batches per commit (batches / commits) is the grouping the record writer achieves.
-    let stats = &state.records.stats;
+    let stats = &state.writer.stats;
     for (name, help, value) in [
         (
             "lethe_record_writer_commits_total",

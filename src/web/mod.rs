@@ -44,7 +44,7 @@ pub struct AppState {
     /// The master key and the key store.
     pub vault: crate::vault::Vault,
     /// The group-commit writer of ingested records.
-    pub records: crate::store::writer::RecordWriter,
+    pub writer: crate::store::writer::GroupWriter,
     /// IP ranges to countries, for `ip_country` fields (empty without `--ip-country-file`).
     pub ip_countries: Arc<crate::domain::ip_country::IpCountryTable>,
     /// Set at shutdown: runs started by hand stop between batches, like scheduled ones.

@@ -494,3 +494,89 @@ async fn staff_carry_out_a_request_lethe_could_not_finish() {
     let (_, _, html) = d.app.page(&ada, &page).await;
     assert!(!html.contains("Carry out</button>"), "{html}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_apply_a_correction_to_the_profile_and_the_person_is_told_what_changed() {
+    let d = setup().await;
+    let writer = d.app.api_key("shop", &["records:write", "records:read"]);
+    let (status, body) = d
+        .app
+        .call(
+            &writer,
+            Method::POST,
+            "/api/v1/subjects",
+            Some(json!({"external_id": "cus_7", "email": EMAIL, "birth_date": "1990-01-01"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let id = d.received("correction", 1).await;
+    let page = format!("/console/w/shop/requests/{id}");
+    let ada = d.app.logged_in("ada@example.org").await;
+    let (status, _) = d.post(&ada, &format!("{page}/start"), &[]).await;
+    assert_eq!(status, 303);
+    let (_, _, html) = d.app.page(&ada, &page).await;
+    assert!(html.contains("Correct the profile"), "{html}");
+
+    // Support may not; nothing typed is refused in words; a bad date by its field.
+    let sam = d.app.logged_in("sam@example.org").await;
+    let (status, _) = d
+        .post(
+            &sam,
+            &format!("{page}/correct"),
+            &[("email", "x@example.org")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, body) = d.post(&ada, &format!("{page}/correct"), &[]).await;
+    assert_eq!(status, 422);
+    assert!(body.contains("give the corrected address"), "{body}");
+    let (status, body) = d
+        .post(&ada, &format!("{page}/correct"), &[("birth_date", "1 May")])
+        .await;
+    assert_eq!(status, 422);
+    assert!(body.contains("YYYY-MM-DD"), "{body}");
+
+    let (status, to) = d
+        .post(
+            &ada,
+            &format!("{page}/correct"),
+            &[("email", "grace.h@example.org"), ("birth_date", "")],
+        )
+        .await;
+    assert_eq!(status, 303, "{to}");
+    let res = d
+        .app
+        .client
+        .get(d.app.url("/api/v1/subjects/cus_7"))
+        .bearer_auth(&writer)
+        .header("Lethe-Access-Reason", "checking a correction")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let profile: Value = res.json().await.unwrap();
+    assert_eq!(profile["email"], "grace.h@example.org");
+    assert_eq!(profile["birth_date"], "1990-01-01", "left as it was");
+
+    // Completing tells the person what was corrected.
+    let (status, _) = d.post(&ada, &format!("{page}/complete"), &[]).await;
+    assert_eq!(status, 303);
+    let (_, view) = d
+        .app
+        .call(&d.key, Method::GET, &format!("/api/v1/requests/{id}"), None)
+        .await;
+    assert_eq!(view["state"], "completed");
+    assert!(
+        view["answer"]
+            .as_str()
+            .unwrap()
+            .contains("We corrected your e-mail address"),
+        "{view}"
+    );
+    assert!(
+        d.app
+            .audit_actions()
+            .iter()
+            .any(|a| a == "request.corrected")
+    );
+}

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod consent;
 pub mod docs;
 pub mod exchange;
 pub mod inventory;
@@ -46,6 +47,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/legal-holds/{key}/records",
                     web::get().to(subjects::held_records),
                 )
+                .route("/consent", web::post().to(consent::record))
+                .route("/consent/{subject}", web::get().to(consent::get))
                 .route("/requests", web::post().to(requests::create))
                 .route("/requests", web::get().to(requests::list))
                 .route("/requests/{id}", web::get().to(requests::get))

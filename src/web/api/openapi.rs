@@ -68,6 +68,8 @@ use utoipa::{Modify, OpenApi};
         super::subjects::erase,
         super::subjects::records,
         super::subjects::held_records,
+        super::consent::record,
+        super::consent::get,
         super::requests::create,
         super::requests::list,
         super::requests::get,
@@ -92,6 +94,7 @@ use utoipa::{Modify, OpenApi};
         (name = "policy", description = "Privacy policy versions rendered from the inventory"),
         (name = "inventory", description = "What personal data is collected, why, where it lives, who receives it and how long it is kept"),
         (name = "requests", description = "Data subject requests: access, export, correction, erasure, restriction, objection and withdrawal of consent, with their legal deadlines and timelines"),
+        (name = "consent", description = "Consent decisions with proof, and a person's consent now"),
         (name = "retention", description = "Retention rules at work: their runs, dry runs and claims checked against the data"),
     )
 )]

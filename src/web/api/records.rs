@@ -101,7 +101,7 @@ pub async fn post(
     let outcome = ingest(
         &state.db,
         &state.vault,
-        &state.records,
+        &state.writer,
         state.ip_countries.clone(),
         key.workspace,
         records,

@@ -153,7 +153,7 @@ pub async fn start(
         return Ok(HttpResponse::Ok().json(reports));
     }
     let (batch, stop) = (state.config.retention_batch_size, state.stop.clone());
-    let live = state.records.stats.clone();
+    let live = state.writer.stats.clone();
     let started = state
         .db
         .run(move |db| {

@@ -161,6 +161,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(requests::task_done),
             )
             .route(
+                "/w/{slug}/requests/{id}/correct",
+                web::post().to(requests::correct),
+            )
+            .route(
                 "/w/{slug}/requests/{id}/deny",
                 web::post().to(requests::deny),
             )

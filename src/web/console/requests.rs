@@ -15,6 +15,7 @@ use crate::domain::request::{DenialReason, RequestState, RequestType};
 use crate::domain::request_clock::{self, Law, Standing};
 use crate::domain::staff::Permission;
 use crate::error::AppError;
+use crate::services::request_correction::ProfileCorrection;
 use crate::services::request_desk::{self, DeskRow};
 use crate::services::requests::{self, Action, RequestFilter, RequestView, Step};
 use crate::web::AppState;
@@ -246,6 +247,7 @@ pub async fn show(
         "extended" => Some("The deadline is extended."),
         "carried_out" => Some("Carried out: see the answer in the timeline."),
         "task_done" => Some("The task is marked done."),
+        "corrected" => Some("The profile is corrected. Complete the request to tell the person."),
         _ => None,
     };
     render(&state, &who, &member, &id, StatusCode::OK, |p| {
@@ -425,6 +427,42 @@ pub async fn task_done(
         &form.csrf,
         Ok(action),
         "task_done",
+        typed,
+    )
+    .await
+}
+
+#[derive(Deserialize, Default)]
+pub struct CorrectForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    birth_date: String,
+}
+
+/// Applies a correction request's change to the person's profile.
+pub async fn correct(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    path: web::Path<(String, String)>,
+    form: web::Form<CorrectForm>,
+) -> Result<HttpResponse, PageError> {
+    let CorrectForm {
+        csrf,
+        email,
+        birth_date,
+    } = form.into_inner();
+    let typed = (String::new(), String::new());
+    let action = Action::CorrectProfile(ProfileCorrection { email, birth_date });
+    step(
+        &state,
+        &who,
+        path.into_inner(),
+        &csrf,
+        Ok(action),
+        "corrected",
         typed,
     )
     .await

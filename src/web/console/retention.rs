@@ -136,7 +136,7 @@ pub async fn run(
     who.check_csrf(&form.csrf)?;
     let (scope, caller, vault) = (member.scope, who.caller.clone(), state.vault.clone());
     let (batch, stop) = (state.config.retention_batch_size, state.stop.clone());
-    let live = state.records.stats.clone();
+    let live = state.writer.stats.clone();
     let rule = Some(form.rule.trim().to_owned()).filter(|r| !r.is_empty());
     let started = state
         .db

@@ -1,0 +1,296 @@
+//! Consent decisions (issue 17): recording one (from the banner, the operator's backend, an
+//! import, or GPC on its own) through the group-commit writer, and answering what a person's
+//! consent is now.
+//!
+//! A decision is checked against the workspace's consent purposes, GPC applied
+//! (`domain::consent::choices`), and stored with the policy version in force, the material
+//! version it answers (older ones need renewal), the banner's version, the client's network (never
+//! its address) and user-agent family. 201 means durable: the writer answers after its commit.
+//! The person is a subject (the operator knows them) or a visitor, whose id is kept only as a
+//! keyed digest. What the person asked through requests refuses purposes whatever they chose
+//! (restriction, withdrawal, objection).
+
+use super::Caller;
+use crate::domain::ValidationErrors;
+use crate::domain::consent::{
+    self as rules, ConsentSource, Decision, Overrides, PurposeConsent, parse_visitor,
+    user_agent_family,
+};
+use crate::domain::network::IpRange;
+use crate::error::AppError;
+use crate::store::consent::{self, DecisionOutcome, NewDecision, Person};
+use crate::store::subjects::SubjectRow;
+use crate::store::writer::GroupWriter;
+use crate::store::{
+    Connection, Db, WorkspaceScope, audit, inventory, policies, subject_objections, subjects,
+};
+use crate::vault::Vault;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use utoipa::ToSchema;
+
+/// Decisions of one person read to derive their current consent.
+const HISTORY: u32 = 200;
+
+/// Who decided.
+#[derive(Debug, Clone)]
+pub enum Who {
+    /// A subject of the vault, by the operator's id for them.
+    Subject(String),
+    /// A visitor of the operator's site, by the banner's random visitor id.
+    Visitor(String),
+}
+
+/// A decision as the API or the banner sends it.
+#[derive(Debug, Clone)]
+pub struct DecisionInput {
+    pub who: Who,
+    /// Purpose key → granted.
+    pub choices: BTreeMap<String, bool>,
+    pub source: ConsentSource,
+    /// The client said it sends Global Privacy Control.
+    pub gpc: bool,
+    pub banner_version: Option<String>,
+    /// For an import: when the decision was taken (not in the future).
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// What is known of the client that sent it.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// A recorded decision and the person's consent after it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Recorded {
+    /// The consent record's id.
+    pub id: String,
+    pub decided_at: DateTime<Utc>,
+    pub source: ConsentSource,
+    pub gpc: bool,
+    pub choices: Vec<rules::Choice>,
+    pub policy_version: Option<i64>,
+    /// The material policy version the decision answers.
+    pub consent_version: Option<i64>,
+    /// Every consent purpose's state now.
+    pub consent: Vec<PurposeConsent>,
+}
+
+/// A subject's consent now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubjectConsent {
+    pub subject: String,
+    /// The newest material policy version in force: consent given under an older one needs
+    /// renewal.
+    pub consent_version: Option<i64>,
+    pub purposes: Vec<PurposeConsent>,
+}
+
+/// What a decision is checked against and stored with, read in one snapshot.
+struct Setting {
+    purposes: Vec<String>,
+    policy_version: Option<i64>,
+    consent_version: Option<i64>,
+    person: Person,
+    subject: Option<SubjectRow>,
+}
+
+fn read_setting(
+    c: &Connection,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    who: &Who,
+    now: DateTime<Utc>,
+) -> Result<Setting, AppError> {
+    let purposes = inventory::consent_purposes(c, scope)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let (policy_version, consent_version) = policies::versions_in_force(c, scope, now)?;
+    let (person, subject) = match who {
+        Who::Subject(external_id) => {
+            let row = subjects::by_external_id(c, scope, external_id)?.ok_or_else(|| {
+                ValidationErrors::single("subject", format!("no subject '{external_id}'"))
+            })?;
+            if row.erased_at.is_some() {
+                return Err(super::subjects::erased(external_id));
+            }
+            (Person::Subject(row.id), Some(row))
+        }
+        Who::Visitor(id) => {
+            let id = parse_visitor(id).map_err(|e| ValidationErrors::single("visitor", e))?;
+            (Person::Visitor(vault.visitor_index(scope, &id)?), None)
+        }
+    };
+    Ok(Setting {
+        purposes,
+        policy_version,
+        consent_version,
+        person,
+        subject,
+    })
+}
+
+fn overrides(
+    c: &Connection,
+    scope: &WorkspaceScope,
+    subject: Option<&SubjectRow>,
+) -> Result<Overrides, AppError> {
+    let Some(row) = subject else {
+        return Ok(Overrides::default());
+    };
+    let mut o = Overrides {
+        restricted: row.restricted_at.is_some(),
+        ..Overrides::default()
+    };
+    for objection in subject_objections::for_subject(c, scope, row.id)? {
+        match (objection.kind.as_str(), objection.purpose_key) {
+            ("withdrawal", _) => o.withdrawn = true,
+            (_, Some(purpose)) => o.objected.push(purpose),
+            _ => {}
+        }
+    }
+    Ok(o)
+}
+
+/// Records a decision: checked, stored durably by the group-commit writer, audited for an
+/// operator's decision about a subject (a visitor's banner click is the record itself).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the use case's inputs; grouping them would only rename the list"
+)]
+pub async fn record(
+    db: &Db,
+    vault: &Vault,
+    writer: &GroupWriter,
+    scope: WorkspaceScope,
+    caller: &Caller,
+    input: DecisionInput,
+    client: Client,
+    now: DateTime<Utc>,
+) -> Result<Recorded, AppError> {
+    if let Some(at) = input.decided_at
+        && (input.source != ConsentSource::Import || at > now)
+    {
+        return Err(ValidationErrors::single(
+            "decided_at",
+            "only an import names when a decision was taken, and not in the future",
+        )
+        .into());
+    }
+    let (db2, vault2, who) = (db.clone(), vault.clone(), input.who.clone());
+    let setting = tokio::task::spawn_blocking(move || {
+        db2.read_snapshot(|c| read_setting(c, &vault2, &scope, &who, now))
+    })
+    .await
+    .map_err(AppError::internal)??;
+    // GPC refuses what the workspace sells or shares; the inventory's mark for that comes with
+    // the banner's settings.
+    let sold: Vec<String> = Vec::new();
+    let choices = rules::choices(&input.choices, &setting.purposes, &sold, input.gpc)?;
+    let decision = NewDecision {
+        scope,
+        id: uuid::Uuid::now_v7().to_string(),
+        person: setting.person.clone(),
+        source: input.source,
+        gpc: input.gpc,
+        policy_version: setting.policy_version,
+        consent_version: setting.consent_version,
+        banner_version: input.banner_version.clone(),
+        network: client.ip.map(|ip| IpRange::client_network(ip).to_string()),
+        user_agent: client
+            .user_agent
+            .as_deref()
+            .map(|ua| user_agent_family(ua).to_owned()),
+        decided_at: input.decided_at.unwrap_or(now),
+        choices,
+    };
+    match writer.submit_decision(decision.clone()).await? {
+        DecisionOutcome::Stored => {}
+        DecisionOutcome::SubjectErased => {
+            return Err(AppError::Conflict(
+                "the person was erased meanwhile: nothing was recorded about them.".into(),
+            ));
+        }
+    }
+    let (db2, caller2) = (db.clone(), caller.clone());
+    let (person, subject, purposes, version) = (
+        setting.person,
+        setting.subject,
+        setting.purposes,
+        setting.consent_version,
+    );
+    let (id, source) = (decision.id.clone(), decision.source);
+    let consent = tokio::task::spawn_blocking(move || {
+        if let (Some(_), Who::Subject(external_id)) = (&subject, &input.who) {
+            let event = caller2
+                .event("consent.recorded", external_id.as_str())
+                .detail(serde_json::json!({"record": id, "source": source.as_str()}));
+            db2.write(|tx| audit::append(tx, Some(&scope), &event, now))?;
+        }
+        db2.read_snapshot(|c| {
+            let decisions = consent::decisions(c, &scope, &person, HISTORY)?;
+            let o = overrides(c, &scope, subject.as_ref())?;
+            Ok::<_, AppError>(rules::current(&purposes, &decisions, &o, version))
+        })
+    })
+    .await
+    .map_err(AppError::internal)??;
+    Ok(Recorded {
+        id: decision.id,
+        decided_at: decision.decided_at,
+        source: decision.source,
+        gpc: decision.gpc,
+        choices: decision.choices,
+        policy_version: decision.policy_version,
+        consent_version: decision.consent_version,
+        consent,
+    })
+}
+
+/// The subject's consent now, per consent purpose, with the record each comes from.
+pub fn current_for_subject(
+    db: &Db,
+    scope: &WorkspaceScope,
+    external_id: &str,
+    now: DateTime<Utc>,
+) -> Result<SubjectConsent, AppError> {
+    db.read_snapshot(|c| {
+        let row = subjects::by_external_id(c, scope, external_id)?
+            .ok_or_else(|| AppError::NotFound(format!("subject '{external_id}'")))?;
+        if row.erased_at.is_some() {
+            return Err(super::subjects::erased(external_id));
+        }
+        let purposes: Vec<String> = inventory::consent_purposes(c, scope)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let (_, consent_version) = policies::versions_in_force(c, scope, now)?;
+        let decisions = consent::decisions(c, scope, &Person::Subject(row.id), HISTORY)?;
+        let o = overrides(c, scope, Some(&row))?;
+        Ok(SubjectConsent {
+            subject: row.external_id.clone(),
+            consent_version,
+            purposes: rules::current(&purposes, &decisions, &o, consent_version),
+        })
+    })
+}
+
+/// A subject's decisions, newest first, for their history (console, access package).
+pub fn history(
+    c: &Connection,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    limit: u32,
+) -> Result<Vec<Decision>, AppError> {
+    Ok(consent::decisions(
+        c,
+        scope,
+        &Person::Subject(subject_id),
+        limit,
+    )?)
+}

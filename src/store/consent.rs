@@ -1,0 +1,199 @@
+//! Consent decisions (migration 0021): written by the group-commit writer (`writer.rs`), read
+//! here. A visitor arrives already as its keyed digest (services::consent).
+
+use super::{StoreError, WorkspaceScope, time_at, ts};
+use crate::domain::consent::{Choice, ConsentSource, Decision};
+use chrono::{DateTime, Utc};
+use rusqlite::types::Type;
+use rusqlite::{Connection, params};
+
+/// Whose decision it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Person {
+    /// A subject of the vault, by its row id.
+    Subject(i64),
+    /// A visitor, by the keyed digest of the banner's visitor id.
+    Visitor(Vec<u8>),
+}
+
+/// A decision to store.
+#[derive(Debug, Clone)]
+pub struct NewDecision {
+    pub scope: WorkspaceScope,
+    pub id: String,
+    pub person: Person,
+    pub source: ConsentSource,
+    pub gpc: bool,
+    pub policy_version: Option<i64>,
+    pub consent_version: Option<i64>,
+    pub banner_version: Option<String>,
+    pub network: Option<String>,
+    pub user_agent: Option<String>,
+    pub decided_at: DateTime<Utc>,
+    pub choices: Vec<Choice>,
+}
+
+/// What came of a decision handed to the writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecisionOutcome {
+    Stored,
+    /// The subject was erased meanwhile: nothing is recorded about them any more.
+    SubjectErased,
+}
+
+/// Inserts a decision and its choices in the caller's transaction (the writer's savepoint).
+pub fn insert(conn: &Connection, d: &NewDecision) -> Result<DecisionOutcome, StoreError> {
+    let w = d.scope.id();
+    let (subject, visitor) = match &d.person {
+        Person::Subject(id) => {
+            let erased: bool = conn
+                .prepare_cached(
+                    "SELECT erased_at IS NOT NULL FROM subjects WHERE workspace_id = ?1 AND id = ?2",
+                )?
+                .query_row(params![w, id], |r| r.get(0))?;
+            if erased {
+                return Ok(DecisionOutcome::SubjectErased);
+            }
+            (Some(*id), None)
+        }
+        Person::Visitor(digest) => (None, Some(digest.as_slice())),
+    };
+    conn.prepare_cached(
+        "INSERT INTO consent_records (id, workspace_id, subject_id, visitor_index, source, gpc, \
+         policy_version, consent_version, banner_version, network, user_agent, decided_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        d.id,
+        w,
+        subject,
+        visitor,
+        d.source.as_str(),
+        d.gpc,
+        d.policy_version,
+        d.consent_version,
+        d.banner_version,
+        d.network,
+        d.user_agent,
+        ts(d.decided_at)
+    ])?;
+    let mut choice = conn.prepare_cached(
+        "INSERT INTO consent_choices (record_id, purpose_key, granted, reason) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for c in &d.choices {
+        choice.execute(params![d.id, c.purpose, c.granted, c.reason])?;
+    }
+    Ok(DecisionOutcome::Stored)
+}
+
+const COLUMNS: &str = "r.id, r.source, r.decided_at, r.consent_version, c.purpose_key, \
+                       c.granted, c.reason";
+
+/// A person's decisions, newest first, at most `limit` of them.
+pub fn decisions(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    person: &Person,
+    limit: u32,
+) -> Result<Vec<Decision>, StoreError> {
+    let (column, value): (&str, rusqlite::types::Value) = match person {
+        Person::Subject(id) => ("subject_id", (*id).into()),
+        Person::Visitor(d) => ("visitor_index", d.clone().into()),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM (SELECT * FROM consent_records WHERE workspace_id = ?1 \
+         AND {column} = ?2 ORDER BY decided_at DESC, id DESC LIMIT ?3) r \
+         JOIN consent_choices c ON c.record_id = r.id ORDER BY r.decided_at DESC, r.id DESC"
+    ))?;
+    let mut rows = stmt.query(params![scope.id(), value, limit])?;
+    let mut out: Vec<Decision> = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let choice = Choice {
+            purpose: r.get(4)?,
+            granted: r.get(5)?,
+            reason: r.get(6)?,
+        };
+        match out.last_mut() {
+            Some(d) if d.id == id => d.choices.push(choice),
+            _ => {
+                let source: String = r.get(1)?;
+                out.push(Decision {
+                    id,
+                    source: ConsentSource::parse(&source).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            Type::Text,
+                            format!("'{source}' is not a consent source").into(),
+                        )
+                    })?,
+                    decided_at: time_at(r, 2)?,
+                    consent_version: r.get(3)?,
+                    choices: vec![choice],
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One purpose's decisions on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayRate {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub purpose: String,
+    pub granted: i64,
+    pub refused: i64,
+    /// Of the refusals, those Global Privacy Control made.
+    pub by_gpc: i64,
+}
+
+/// Decisions per purpose and day since `from`, for the console's chart.
+pub fn daily_rates(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    from: DateTime<Utc>,
+) -> Result<Vec<DayRate>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT substr(r.decided_at, 1, 10) AS day, c.purpose_key, sum(c.granted), \
+         sum(1 - c.granted), sum(c.reason = 'gpc') \
+         FROM consent_records r JOIN consent_choices c ON c.record_id = r.id \
+         WHERE r.workspace_id = ?1 AND r.decided_at >= ?2 \
+         GROUP BY day, c.purpose_key ORDER BY day, c.purpose_key",
+    )?;
+    let rows = stmt
+        .query_map(params![scope.id(), ts(from)], |r| {
+            Ok(DayRate {
+                day: r.get(0)?,
+                purpose: r.get(1)?,
+                granted: r.get(2)?,
+                refused: r.get(3)?,
+                by_gpc: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Deletes, across workspaces, at most `limit` decisions made before `cutoff` that no longer
+/// prove anything current: a visitor's (their cookie is long gone), or a subject's that a newer
+/// decision of theirs covers for every purpose it answered. Returns how many.
+pub fn prune(
+    tx: &rusqlite::Transaction<'_>,
+    cutoff: DateTime<Utc>,
+    limit: u32,
+) -> Result<usize, StoreError> {
+    Ok(tx.execute(
+        "DELETE FROM consent_records WHERE id IN ( \
+           SELECT r.id FROM consent_records r WHERE r.decided_at < ?1 AND ( \
+             r.visitor_index IS NOT NULL OR NOT EXISTS ( \
+               SELECT 1 FROM consent_choices c WHERE c.record_id = r.id AND NOT EXISTS ( \
+                 SELECT 1 FROM consent_records n JOIN consent_choices nc ON nc.record_id = n.id \
+                 WHERE n.workspace_id = r.workspace_id AND n.subject_id = r.subject_id \
+                 AND nc.purpose_key = c.purpose_key \
+                 AND (n.decided_at > r.decided_at OR (n.decided_at = r.decided_at AND n.id > r.id))))) \
+           LIMIT ?2)",
+        params![ts(cutoff), limit],
+    )?)
+}

@@ -1,0 +1,298 @@
+//! Consent decisions through the API: recorded durably by the group-commit writer, the current
+//! state derived from them per purpose, a withdrawal as easy as a grant, a person's requests
+//! (restriction, withdrawal, objection) shown as refusals, renewal after a material policy
+//! change, records append-only, and nothing another workspace's key can see.
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::outbox::publish;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+struct Shop {
+    app: TestApp,
+    key: String,
+}
+
+impl Shop {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.app.call(&self.key, method, path, body).await
+    }
+
+    async fn decide(&self, body: Value) -> (u16, Value) {
+        self.call(Method::POST, "/api/v1/consent", Some(body)).await
+    }
+
+    async fn state(&self, subject: &str) -> Vec<(String, String)> {
+        let (status, body) = self
+            .call(Method::GET, &format!("/api/v1/consent/{subject}"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["purposes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["purpose"].as_str().unwrap().to_owned(),
+                    p["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+    p.iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+/// `shop` with two consent purposes (`analytics`, `newsletter`), one contract purpose, and the
+/// subject `cus_1`.
+async fn shop() -> Shop {
+    let app = spawn_app().await;
+    let owner = app.create_admin("ada@example.org");
+    app.create_workspace(owner, "shop");
+    let key = app.api_key(
+        "shop",
+        &[
+            "consent:read",
+            "consent:write",
+            "inventory:write",
+            "records:write",
+            "requests:write",
+        ],
+    );
+    let s = Shop { app, key };
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            "/api/v1/inventory/categories/usage",
+            Some(json!({"key": "usage", "name": "Usage", "sensitivity": "normal"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    for (key, basis) in [
+        ("analytics", "consent"),
+        ("newsletter", "consent"),
+        ("orders", "contract"),
+    ] {
+        let (status, body) = s
+            .call(
+                Method::PUT,
+                &format!("/api/v1/inventory/purposes/{key}"),
+                Some(match basis {
+                    "consent" => json!({"key": key, "name": key, "legal_basis": basis,
+                        "categories": ["usage"], "consent_prompt": format!("May we use {key}?")}),
+                    _ => json!({"key": key, "name": key, "legal_basis": basis,
+                        "categories": ["usage"]}),
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    s.app.complete_for_publication(&s.key, "usage").await;
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/api/v1/subjects",
+            Some(json!({"external_id": "cus_1", "email": "grace@example.org"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_is_recorded_and_the_latest_per_purpose_is_the_state() {
+    let s = shop().await;
+    assert_eq!(
+        s.state("cus_1").await,
+        pairs(&[("analytics", "not_asked"), ("newsletter", "not_asked")])
+    );
+    let (status, recorded) = s
+        .decide(json!({"subject": "cus_1", "choices": {"newsletter": true}}))
+        .await;
+    assert_eq!(status, 201, "{recorded}");
+    assert_eq!(recorded["source"], "api");
+    let first = recorded["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.state("cus_1").await,
+        pairs(&[("analytics", "not_asked"), ("newsletter", "granted")])
+    );
+    let (_, body) = s.call(Method::GET, "/api/v1/consent/cus_1", None).await;
+    assert_eq!(body["purposes"][1]["record"], first.as_str());
+    assert_eq!(body["purposes"][1]["granted"], true);
+
+    // A withdrawal is the same call.
+    let (status, recorded) = s
+        .decide(json!({"subject": "cus_1", "choices": {"newsletter": false, "analytics": true}}))
+        .await;
+    assert_eq!(status, 201, "{recorded}");
+    assert_eq!(
+        s.state("cus_1").await,
+        pairs(&[("analytics", "granted"), ("newsletter", "refused")])
+    );
+
+    // GPC sent by the person's browser is kept with the decision.
+    let (status, recorded) = s
+        .decide(json!({"subject": "cus_1", "choices": {"analytics": false}, "gpc": true}))
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(recorded["gpc"], true);
+
+    // Records are append-only, even by hand.
+    let changed = s.app.db.write(|tx| {
+        tx.execute("UPDATE consent_choices SET granted = 1", [])
+            .map_err(lethe::store::StoreError::from)
+    });
+    assert!(changed.is_err(), "an update of a decision is refused");
+    assert!(
+        s.app
+            .audit_actions()
+            .iter()
+            .any(|a| a == "consent.recorded")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_decisions_are_refused_by_field_and_nothing_is_stored() {
+    let s = shop().await;
+    for (body, field) in [
+        (
+            json!({"subject": "cus_1", "choices": {"orders": true}}),
+            "choices",
+        ),
+        (
+            json!({"subject": "cus_1", "choices": {"billing": true}}),
+            "choices",
+        ),
+        (json!({"subject": "cus_1", "choices": {}}), "choices"),
+        (
+            json!({"subject": "nobody", "choices": {"analytics": true}}),
+            "subject",
+        ),
+        (
+            json!({"subject": "cus_1", "choices": {"analytics": true},
+                "decided_at": "2026-01-01T00:00:00Z"}),
+            "decided_at",
+        ),
+        (
+            json!({"subject": "cus_1", "choices": {"analytics": true}, "source": "import",
+                "decided_at": "2999-01-01T00:00:00Z"}),
+            "decided_at",
+        ),
+    ] {
+        let (status, problem) = s.decide(body.clone()).await;
+        assert_eq!(status, 422, "{body}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    let (status, _) = s
+        .decide(json!({"subject": "cus_1", "choices": "yes"}))
+        .await;
+    assert_eq!(status, 422);
+    let stored: i64 = s
+        .app
+        .db
+        .read(|c| {
+            c.query_row("SELECT count(*) FROM consent_records", [], |r| r.get(0))
+                .map_err(lethe::store::StoreError::from)
+        })
+        .unwrap();
+    assert_eq!(stored, 0);
+
+    // An import says when; another workspace's key sees nothing of cus_1.
+    let (status, recorded) = s
+        .decide(
+            json!({"subject": "cus_1", "choices": {"analytics": true}, "source": "import",
+            "decided_at": "2025-06-01T12:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{recorded}");
+    assert_eq!(recorded["source"], "import");
+    assert!(
+        recorded["decided_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2025-06-01")
+    );
+    let owner = s.app.create_admin("eve@example.org");
+    s.app.create_workspace(owner, "other");
+    let eve = s.app.api_key("other", &["consent:read", "consent:write"]);
+    let (status, _) = s
+        .app
+        .call(&eve, Method::GET, "/api/v1/consent/cus_1", None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = s
+        .app
+        .call(
+            &eve,
+            Method::POST,
+            "/api/v1/consent",
+            Some(json!({"subject": "cus_1", "choices": {"analytics": false}})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    // And a key without the scope is refused.
+    let reader = s.app.api_key("shop", &["consent:read"]);
+    let (status, _) = s
+        .app
+        .call(
+            &reader,
+            Method::POST,
+            "/api/v1/consent",
+            Some(json!({"subject": "cus_1", "choices": {"analytics": false}})),
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_refuse_over_decisions_and_a_material_change_asks_again() {
+    let s = shop().await;
+    let (status, _) = s
+        .decide(json!({"subject": "cus_1", "choices": {"analytics": true, "newsletter": true}}))
+        .await;
+    assert_eq!(status, 201);
+    // An objection to the newsletter, through a request Lethe carries out at once.
+    let (status, body) = s
+        .call(
+            Method::POST,
+            "/api/v1/requests",
+            Some(json!({"type": "objection", "external_id": "cus_1", "purpose": "newsletter"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        s.state("cus_1").await,
+        pairs(&[("analytics", "granted"), ("newsletter", "objected")])
+    );
+
+    // A material policy version in force: consent given before it needs renewal.
+    s.app.set_notice_days("shop", 0);
+    publish(&s.app, &s.key, "We now share usage data", None).await;
+    let (_, body) = s.call(Method::GET, "/api/v1/consent/cus_1", None).await;
+    assert!(body["consent_version"].as_i64().is_some(), "{body}");
+    assert_eq!(body["purposes"][0]["state"], "needs_renewal", "{body}");
+    assert_eq!(body["purposes"][0]["granted"], false);
+    let (status, _) = s
+        .decide(json!({"subject": "cus_1", "choices": {"analytics": true}}))
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(s.state("cus_1").await[0].1, "granted", "renewed");
+
+    // A withdrawal of consent through a request refuses every consent purpose.
+    let (status, _) = s
+        .call(
+            Method::POST,
+            "/api/v1/requests",
+            Some(json!({"type": "withdrawal", "external_id": "cus_1"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        s.state("cus_1").await,
+        pairs(&[("analytics", "withdrawn"), ("newsletter", "withdrawn")])
+    );
+}
