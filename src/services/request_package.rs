@@ -1,8 +1,9 @@
 //! The access and export package (issue 16, fulfilment of access and portability): one zip
 //! with every record of the person (decrypted) as `records.json` and `records.csv`, their
 //! profile, and for each category they have records in the inventory's facts (purposes and
-//! their legal basis, recipients, retention), plus a readable `summary.html`, and what the
-//! operator's other systems attached to their tasks, as `systems/{system}.json`.
+//! their legal basis, recipients, retention), their consent decisions (`consent.json`), plus a
+//! readable `summary.html`, and what the operator's other systems attached to their tasks, as
+//! `systems/{system}.json`.
 //!
 //! Built streaming: `open` checks the request and who asks, logs the read once (one entry in
 //! the subject access log and one `subject.read` in the audit chain per package, not per page)
@@ -37,6 +38,8 @@ use zip::write::SimpleFileOptions;
 pub const PACKAGE_DAYS: i64 = 7;
 /// Records read, opened and written at a time.
 const PAGE: u32 = 500;
+/// The person's consent decisions in the package, newest first.
+const CONSENT_HISTORY: u32 = 10_000;
 
 /// How the one who asks proves they may have the package.
 pub enum Proof<'a> {
@@ -66,12 +69,17 @@ pub struct Package {
     total: i64,
     /// What the other systems attached: (system key, system name, the data).
     systems: Vec<(String, String, Value)>,
+    /// The person's consent decisions, newest first.
+    consent: Vec<ConsentEntry>,
     organisation: String,
     made_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 }
 
 impl Package {
+    fn consent(&self) -> &[ConsentEntry] {
+        &self.consent
+    }
     fn systems(&self) -> &[(String, String, Value)] {
         &self.systems
     }
@@ -109,6 +117,15 @@ impl Package {
     pub fn file_name(&self) -> String {
         format!("lethe-{}-{}.zip", self.kind.as_str(), self.request_id)
     }
+}
+
+/// One consent decision of the person, as the package shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentEntry {
+    pub record: String,
+    pub decided_at: String,
+    pub source: &'static str,
+    pub choices: Vec<crate::domain::consent::Choice>,
 }
 
 /// For one category the person has records in: what the inventory says of it.
@@ -258,13 +275,23 @@ pub fn open(
             request_id: request.id,
         });
     };
-    let (row, counts, organisation, tasks) = db.read_snapshot(|c| {
+    let (row, counts, organisation, tasks, decisions) = db.read_snapshot(|c| {
         let row = crate::store::subjects::by_id(c, scope, subject_id)?;
         let counts = records::categories_for_subject(c, scope, subject_id)?;
         let legal_name = workspaces::get(c, scope)?.settings.legal_name;
         let tasks = request_tasks::for_request(c, scope, request_id)?;
-        Ok::<_, AppError>((row, counts, legal_name, tasks))
+        let decisions = super::consent::history(c, scope, subject_id, CONSENT_HISTORY)?;
+        Ok::<_, AppError>((row, counts, legal_name, tasks, decisions))
     })?;
+    let consent = decisions
+        .into_iter()
+        .map(|d| ConsentEntry {
+            record: d.id,
+            decided_at: crate::domain::time::format(d.decided_at),
+            source: d.source.as_str(),
+            choices: d.choices,
+        })
+        .collect();
     let Some(row) = row.filter(|r| r.erased_at.is_none()) else {
         return Ok(Answer::NoData {
             request_id: request.id,
@@ -302,6 +329,7 @@ pub fn open(
         categories,
         total,
         systems,
+        consent,
         organisation,
         made_at: now,
         expires_at,
@@ -340,6 +368,10 @@ pub fn write<W: Write>(db: &Db, vault: &Vault, package: &Package, out: W) -> Res
     zip.start_file("inventory.json", options)
         .map_err(zip_error)?;
     serde_json::to_writer_pretty(&mut zip, &json!({"categories": package.categories}))
+        .map_err(AppError::internal)?;
+
+    zip.start_file("consent.json", options).map_err(zip_error)?;
+    serde_json::to_writer_pretty(&mut zip, &json!({"decisions": package.consent}))
         .map_err(AppError::internal)?;
 
     for (system, _, data) in &package.systems {

@@ -61,6 +61,7 @@ async fn shop() -> Shop {
             "inventory:write",
             "records:write",
             "requests:write",
+            "requests:read",
         ],
     );
     let s = Shop { app, key };
@@ -153,6 +154,37 @@ async fn a_decision_is_recorded_and_the_latest_per_purpose_is_the_state() {
             .iter()
             .any(|a| a == "consent.recorded")
     );
+
+    // The person's access package holds their consent history, newest first.
+    let (status, request) = s
+        .call(
+            Method::POST,
+            "/api/v1/requests",
+            Some(json!({"type": "access", "external_id": "cus_1"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{request}");
+    assert_eq!(request["state"], "completed", "{request}");
+    let res = s
+        .app
+        .client
+        .get(s.app.url(&format!(
+            "/api/v1/requests/{}/package",
+            request["id"].as_str().unwrap()
+        )))
+        .bearer_auth(&s.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let bytes = res.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.as_ref())).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("consent.json").unwrap(), &mut text).unwrap();
+    let history: Value = serde_json::from_str(&text).unwrap();
+    let decisions = history["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 3, "{history}");
+    assert_eq!(decisions[2]["record"], first.as_str(), "oldest last");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -180,6 +180,7 @@ async fn the_package_holds_exactly_the_persons_records_and_is_logged_once() {
     assert_eq!(
         names,
         [
+            "consent.json",
             "inventory.json",
             "profile.json",
             "records.csv",
