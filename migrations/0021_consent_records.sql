@@ -53,3 +53,11 @@ CREATE TRIGGER consent_choices_no_update BEFORE UPDATE ON consent_choices
 BEGIN
     SELECT RAISE(ABORT, 'consent records are append-only');
 END;
+
+-- Consent decisions fall under one of Lethe's own rules: three years by default, like answered
+-- requests (Art. 7(1) asks the controller to show the consent it relies on; claims about it are
+-- commonly brought within three years). Only decisions that prove nothing current go: a
+-- visitor's (their cookie lasts a year), or a subject's that a newer decision of theirs covers.
+INSERT INTO own_data_rules (target, days, updated_at)
+    VALUES ('consent_records', 1095, strftime('%Y-%m-%dT%H:%M:%S', 'now') || '.000000Z')
+    ON CONFLICT (target) DO NOTHING;

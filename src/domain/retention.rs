@@ -213,10 +213,14 @@ pub enum OwnData {
     /// links; open ones are never pruned. Objections and withdrawals they recorded on a subject
     /// stay in force without them.
     AnsweredRequests,
+    /// Consent decisions that prove nothing current any more: a visitor's, or a subject's that
+    /// a newer decision of theirs covers for every purpose it answered. A subject's latest
+    /// decision per purpose is kept however old: it is the proof of their consent now.
+    ConsentRecords,
 }
 
 impl OwnData {
-    pub const ALL: [OwnData; 7] = [
+    pub const ALL: [OwnData; 8] = [
         OwnData::SubjectAccessLog,
         OwnData::OutboxMessages,
         OwnData::UnconfirmedSubscribers,
@@ -224,6 +228,7 @@ impl OwnData {
         OwnData::RetentionHistory,
         OwnData::AuditLog,
         OwnData::AnsweredRequests,
+        OwnData::ConsentRecords,
     ];
 
     pub fn key(self) -> &'static str {
@@ -235,6 +240,7 @@ impl OwnData {
             OwnData::RetentionHistory => "retention_history",
             OwnData::AuditLog => "audit_log",
             OwnData::AnsweredRequests => "answered_requests",
+            OwnData::ConsentRecords => "consent_records",
         }
     }
 
@@ -254,6 +260,9 @@ impl OwnData {
             OwnData::AuditLog => "Audit log (a checkpoint keeps the rest provable)",
             OwnData::AnsweredRequests => {
                 "Answered data subject requests, with their timelines (open ones are kept)"
+            }
+            OwnData::ConsentRecords => {
+                "Superseded consent decisions and visitors' old ones (each person's latest is kept)"
             }
         }
     }

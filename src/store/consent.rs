@@ -179,12 +179,8 @@ pub fn daily_rates(
 /// Deletes, across workspaces, at most `limit` decisions made before `cutoff` that no longer
 /// prove anything current: a visitor's (their cookie is long gone), or a subject's that a newer
 /// decision of theirs covers for every purpose it answered. Returns how many.
-pub fn prune(
-    tx: &rusqlite::Transaction<'_>,
-    cutoff: DateTime<Utc>,
-    limit: u32,
-) -> Result<usize, StoreError> {
-    Ok(tx.execute(
+pub fn prune(conn: &Connection, cutoff: DateTime<Utc>, limit: u32) -> Result<usize, StoreError> {
+    Ok(conn.execute(
         "DELETE FROM consent_records WHERE id IN ( \
            SELECT r.id FROM consent_records r WHERE r.decided_at < ?1 AND ( \
              r.visitor_index IS NOT NULL OR NOT EXISTS ( \
@@ -196,4 +192,91 @@ pub fn prune(
            LIMIT ?2)",
         params![ts(cutoff), limit],
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Db;
+    use chrono::TimeZone;
+
+    fn fixture() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("lethe.db")).unwrap();
+        let t = "'2026-01-01T00:00:00.000000Z'";
+        db.read(|c| {
+            c.execute_batch(&format!(
+                "INSERT INTO workspaces (id, slug, legal_name, contact_email, created_at, updated_at) \
+                 VALUES (1, 'a', 'A', 'privacy@a.example', {t}, {t}); \
+                 INSERT INTO subjects (id, workspace_id, external_id, kind, key_id, created_at, updated_at) \
+                 VALUES (1, 1, 'cus_1', 'customer', 'k1', {t}, {t});"
+            ))
+            .map_err(StoreError::from)
+        })
+        .unwrap();
+        (dir, db)
+    }
+
+    fn day(d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, d, 12, 0, 0).unwrap()
+    }
+
+    fn decide(db: &Db, id: &str, person: Person, at: DateTime<Utc>, choices: &[(&str, bool)]) {
+        let d = NewDecision {
+            scope: WorkspaceScope::new(1),
+            id: id.into(),
+            person,
+            source: ConsentSource::Banner,
+            gpc: false,
+            policy_version: None,
+            consent_version: None,
+            banner_version: None,
+            network: None,
+            user_agent: None,
+            decided_at: at,
+            choices: choices
+                .iter()
+                .map(|(p, g)| Choice {
+                    purpose: (*p).into(),
+                    granted: *g,
+                    reason: None,
+                })
+                .collect(),
+        };
+        db.write(|tx| insert(tx, &d)).unwrap();
+    }
+
+    fn ids(db: &Db) -> Vec<String> {
+        db.read(|c| {
+            let mut s = c.prepare("SELECT id FROM consent_records ORDER BY id")?;
+            let rows = s.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            Ok::<_, StoreError>(rows)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn pruning_keeps_each_subjects_latest_decision_per_purpose() {
+        let (_dir, db) = fixture();
+        let me = || Person::Subject(1);
+        // a: ads and news; b: ads only (covers a's ads, not its news); c: news (covers the rest).
+        decide(&db, "a", me(), day(1), &[("ads", true), ("news", true)]);
+        decide(&db, "b", me(), day(2), &[("ads", false)]);
+        decide(&db, "v", Person::Visitor(vec![7; 32]), day(2), &[("ads", true)]);
+        let pruned = db.write(|tx| prune(tx, day(3), 100)).unwrap();
+        assert_eq!(pruned, 1, "only the visitor's: a still proves 'news'");
+        assert_eq!(ids(&db), ["a", "b"]);
+        decide(&db, "c", me(), day(4), &[("news", false)]);
+        let pruned = db.write(|tx| prune(tx, day(3), 100)).unwrap();
+        assert_eq!(pruned, 1, "a is now covered on every purpose");
+        assert_eq!(ids(&db), ["b", "c"]);
+        // Nothing from the cutoff on goes, however superseded (c by d).
+        decide(&db, "d", me(), day(5), &[("news", true)]);
+        assert_eq!(db.write(|tx| prune(tx, day(4), 100)).unwrap(), 0);
+        let history = db
+            .read(|c| decisions(c, &WorkspaceScope::new(1), &me(), 10))
+            .unwrap();
+        let order: Vec<&str> = history.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(order, ["d", "c", "b"], "newest first");
+    }
 }

@@ -106,6 +106,7 @@ pub fn prune_own(
             requests = super::requests::prune_answered(conn, cutoff, limit)?;
             requests.len()
         }
+        OwnData::ConsentRecords => super::consent::prune(conn, cutoff, limit)?,
     };
     Ok(Pruned { rows: n, requests })
 }
