@@ -262,7 +262,13 @@ mod tests {
         // a: ads and news; b: ads only (covers a's ads, not its news); c: news (covers the rest).
         decide(&db, "a", me(), day(1), &[("ads", true), ("news", true)]);
         decide(&db, "b", me(), day(2), &[("ads", false)]);
-        decide(&db, "v", Person::Visitor(vec![7; 32]), day(2), &[("ads", true)]);
+        decide(
+            &db,
+            "v",
+            Person::Visitor(vec![7; 32]),
+            day(2),
+            &[("ads", true)],
+        );
         let pruned = db.write(|tx| prune(tx, day(3), 100)).unwrap();
         assert_eq!(pruned, 1, "only the visitor's: a still proves 'news'");
         assert_eq!(ids(&db), ["a", "b"]);
