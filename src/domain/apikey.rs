@@ -51,7 +51,9 @@ impl Scope {
                 "list people (ids and states), read them and their decrypted records, and the records legal holds keep of erased people (each read is logged)"
             }
             Scope::ConsentWrite => "record consent decisions (not yet available)",
-            Scope::ConsentRead => "read consent decisions (not yet available)",
+            Scope::ConsentRead => {
+                "check signed consent receipts; read consent decisions (not yet available)"
+            }
             Scope::RequestsWrite => {
                 "open requests for people you authenticated, start, extend, complete and deny them"
             }

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod consent_receipts;
 pub mod docs;
 pub mod exchange;
 pub mod inventory;
@@ -40,6 +41,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/inventory/fideslang",
                     web::post().to(exchange::import_fideslang),
+                )
+                .route(
+                    "/consent/receipts/verify",
+                    web::post().to(consent_receipts::verify),
                 )
                 .route("/records", web::post().to(records::post))
                 .route(
