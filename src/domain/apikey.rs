@@ -51,7 +51,9 @@ impl Scope {
                 "list people (ids and states), read them and their decrypted records, and the records legal holds keep of erased people (each read is logged)"
             }
             Scope::ConsentWrite => "record consent decisions",
-            Scope::ConsentRead => "read consent decisions and a person's current consent",
+            Scope::ConsentRead => {
+                "read a person's current consent and check signed consent receipts"
+            }
             Scope::RequestsWrite => {
                 "open requests for people you authenticated, start, extend, complete and deny them"
             }

@@ -70,6 +70,9 @@ pub enum KeyPurpose {
     /// wrote, denial and extension texts, timeline details. Never destroyed while the workspace
     /// exists; a request's sealed columns go with the request.
     Requests,
+    /// The seed of the workspace's Ed25519 key that signs consent receipts (label `ed25519`).
+    /// Never destroyed while the workspace exists: receipts people keep must stay verifiable.
+    ConsentReceipts,
 }
 
 impl KeyPurpose {
@@ -84,6 +87,7 @@ impl KeyPurpose {
             KeyPurpose::Pseudonym => "pseudonym",
             KeyPurpose::Outbox => "outbox",
             KeyPurpose::Requests => "requests",
+            KeyPurpose::ConsentReceipts => "consent-receipts",
         }
     }
 }
@@ -302,6 +306,18 @@ impl Vault {
     /// The workspace's requests key (made on first use).
     pub fn requests_key(&self, scope: &WorkspaceScope) -> Result<SecretKey, VaultError> {
         Ok(self.shared_key(scope, KeyPurpose::Requests, "requests")?.1)
+    }
+
+    /// The seed of the workspace's consent-receipt signing key (made on first use). The 32
+    /// random bytes of a data key are an Ed25519 private key as RFC 8032 defines it (the seed the
+    /// key pair is derived from), so the signing key is kept exactly like every other data key:
+    /// wrapped under the master key in `keys.db`, re-wrapped by `lethe keys rotate`, never stored
+    /// or shown in the clear. `services::consent_receipts` derives the key pair from it when it
+    /// signs or publishes the public key.
+    pub fn consent_receipts_seed(&self, scope: &WorkspaceScope) -> Result<SecretKey, VaultError> {
+        Ok(self
+            .shared_key(scope, KeyPurpose::ConsentReceipts, "ed25519")?
+            .1)
     }
 
     fn unwrap(&self, k: &WrappedKey) -> Result<SecretKey, VaultError> {

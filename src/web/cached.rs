@@ -31,7 +31,7 @@ pub fn respond(req: &HttpRequest, cached: Arc<Cached>, content_type: &str) -> Ht
 
 /// `If-None-Match` by weak comparison (RFC 9110 §13.1.2): `*`, or any listed tag with or
 /// without `W/` equal to ours.
-fn client_holds(req: &HttpRequest, etag: &str) -> bool {
+pub(crate) fn client_holds(req: &HttpRequest, etag: &str) -> bool {
     req.headers()
         .get_all(IF_NONE_MATCH)
         .filter_map(|v| v.to_str().ok())

@@ -6,6 +6,7 @@ use crate::domain::policy;
 use crate::domain::policy_timeline::VersionState;
 use crate::domain::workspace::Workspace;
 use crate::error::AppError;
+use crate::services::consent_receipts::{self, PublicKeyView};
 use crate::services::policies as service;
 use crate::services::policies::PolicyVersion;
 use crate::services::retention::DailyClaim;
@@ -14,6 +15,7 @@ use crate::web::AppState;
 use crate::web::console::error::PageError;
 use crate::web::console::ok;
 use crate::web::subscriptions;
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
@@ -33,6 +35,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/p/{slug}/retention", web::get().to(retention))
         .route("/p/{slug}/transparency", web::get().to(transparency))
         .route("/p/{slug}/feed.atom", web::get().to(super::feed::feed))
+        .route(
+            "/p/{slug}/consent/public-key",
+            web::get().to(consent_public_key),
+        )
         .configure(super::public_requests::routes)
         .route("/p/{slug}/subscribe", web::get().to(subscriptions::form))
         .route(
@@ -124,6 +130,8 @@ struct OverviewPage {
     categories: Vec<(String, String)>,
     rights_html: String,
     has_policy: bool,
+    /// The key consent receipts are signed with.
+    receipt_key: PublicKeyView,
 }
 
 async fn overview(
@@ -132,6 +140,11 @@ async fn overview(
 ) -> Result<HttpResponse, PageError> {
     let p = load(&state, slug.into_inner()).await?;
     let rights_html = policy::to_safe_html(&policy::rights(&p.workspace, &p.inventory));
+    let (vault, scope) = (state.vault.clone(), p.scope);
+    let receipt_key = state
+        .db
+        .run(move |_| consent_receipts::public_key(&vault, &scope))
+        .await?;
     ok(&OverviewPage {
         frame: Frame::new(&p, "overview"),
         categories: p
@@ -143,7 +156,40 @@ async fn overview(
         rights_html,
         has_policy: p.current.is_some(),
         workspace: p.workspace,
+        receipt_key,
     })
+}
+
+/// The public key this workspace's consent receipts are signed with, as JSON (raw base64url, PEM
+/// and JWK), for anyone to check a receipt without Lethe. The key never changes while the
+/// workspace exists, so it may be cached (a day; its id is the entity tag).
+async fn consent_public_key(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, PageError> {
+    let (vault, slug) = (state.vault.clone(), slug.into_inner());
+    let key = state
+        .db
+        .run(move |db| {
+            let (scope, _) = workspaces::find_public(db, &slug)?
+                .ok_or_else(|| AppError::NotFound("privacy center".into()))?;
+            consent_receipts::public_key(&vault, &scope)
+        })
+        .await?;
+    let etag = format!("\"{}\"", key.key_id);
+    let cache = (header::CACHE_CONTROL, "public, max-age=86400");
+    if crate::web::cached::client_holds(&req, &etag) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header(cache)
+            .finish());
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag))
+        .insert_header(cache)
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .json(key))
 }
 
 #[derive(Template)]

@@ -280,6 +280,8 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
         .unwrap();
     give_alpha_an_inventory(&app, &alpha_key).await;
     give_alpha_a_subject(&app, &alpha_key).await;
+    // A consent receipt of alpha's: beta's key must not find it valid.
+    let alpha_receipt = crate::consent_receipts::issue(&app, "alpha");
     let res = app
         .client
         .post(app.url("/api/v1/retention/runs"))
@@ -351,7 +353,9 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
         let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         url.push_str(query_for(path, method));
         let mut req = app.client.request(m, app.url(&url)).bearer_auth(&beta_key);
-        if let Some(body) = body_for(path, method, &url) {
+        if path == "/api/v1/consent/receipts/verify" {
+            req = req.json(&alpha_receipt);
+        } else if let Some(body) = body_for(path, method, &url) {
             req = req.json(&body);
         } else if let Some((content_type, body)) = raw_body_for(path, method) {
             req = req.header("content-type", content_type).body(body);
@@ -367,6 +371,12 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
             );
             walked += 1;
             continue;
+        }
+        if path == "/api/v1/consent/receipts/verify" {
+            assert!(
+                text.contains(r#""valid":false"#) && text.contains("unknown_key"),
+                "beta's key found alpha's receipt valid: {text}"
+            );
         }
         let upsert = method == "put" && path.starts_with("/api/v1/inventory/");
         if has_param && !upsert {

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod auth;
 pub mod consent;
+pub mod consent_receipts;
 pub mod docs;
 pub mod exchange;
 pub mod inventory;
@@ -41,6 +42,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/inventory/fideslang",
                     web::post().to(exchange::import_fideslang),
+                )
+                .route(
+                    "/consent/receipts/verify",
+                    web::post().to(consent_receipts::verify),
                 )
                 .route("/records", web::post().to(records::post))
                 .route(

@@ -84,6 +84,7 @@ use utoipa::{Modify, OpenApi};
         super::retention::runs,
         super::retention::run,
         super::retention::start,
+        super::consent_receipts::verify,
     ),
     components(schemas(super::problem::Problem, super::exchange::RopaFormat)),
     modifiers(&BearerKey, &CommonResponses),
@@ -94,8 +95,8 @@ use utoipa::{Modify, OpenApi};
         (name = "policy", description = "Privacy policy versions rendered from the inventory"),
         (name = "inventory", description = "What personal data is collected, why, where it lives, who receives it and how long it is kept"),
         (name = "requests", description = "Data subject requests: access, export, correction, erasure, restriction, objection and withdrawal of consent, with their legal deadlines and timelines"),
-        (name = "consent", description = "Consent decisions with proof, and a person's consent now"),
         (name = "retention", description = "Retention rules at work: their runs, dry runs and claims checked against the data"),
+        (name = "consent", description = "Consent decisions and the signed receipts people keep of them"),
     )
 )]
 pub struct ApiDoc;
