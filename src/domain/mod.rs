@@ -3,6 +3,7 @@
 pub mod anchor;
 pub mod apikey;
 pub mod audit;
+pub mod consent_banner;
 pub mod csv_export;
 pub mod fideslang;
 pub mod hidden_chars;

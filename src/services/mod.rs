@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod anchors;
 pub mod apikeys;
 pub mod audit_log;
+pub mod consent_banner;
 pub mod demo;
 pub mod emails;
 pub mod erasure;

@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/0020_answered_requests_retention.sql"),
     ),
+    (21, include_str!("../../migrations/0021_consent_banner.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -215,3 +215,33 @@ pub fn current(
         )
         .optional()?)
 }
+
+/// The number of the newest material version in force at `now` (published, effective): what
+/// consent must have been given under to still hold.
+pub fn latest_material_in_force(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT version FROM policy_versions WHERE workspace_id = ?1 AND status = 'published' \
+             AND material = 1 AND effective_at <= ?2 ORDER BY effective_at DESC, version DESC LIMIT 1",
+        )?
+        .query_row(params![scope.id(), ts(now)], |r| r.get(0))
+        .optional()?)
+}
+
+/// When the next published version comes into force after `now`, if one is scheduled.
+pub fn next_start_after(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT min(effective_at) FROM policy_versions WHERE workspace_id = ?1 \
+             AND status = 'published' AND effective_at > ?2",
+        )?
+        .query_row(params![scope.id(), ts(now)], |r| opt_time_at(r, 0))?)
+}

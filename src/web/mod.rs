@@ -4,6 +4,7 @@ pub mod api;
 pub mod assets;
 pub mod cached;
 pub mod client_ip;
+pub mod consent;
 pub mod console;
 pub mod feed;
 pub mod health;
@@ -61,6 +62,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(console::routes)
         .configure(public::routes)
         .configure(well_known::routes)
+        .configure(consent::routes)
         .route(
             "/",
             web::get().to(|| async {
