@@ -15,6 +15,7 @@ mod audit;
 mod auth;
 mod browser;
 mod cli;
+mod consent_banner;
 mod console_inventory;
 mod console_names;
 mod console_policy;
