@@ -130,7 +130,7 @@
     D.removeEventListener('keydown', onKey, true);
   };
   const buttons = (...b) => el('div', { class: 'lethe-btns' }, ...b);
-  const btn = (text, on, cls) => el('button', { type: 'button', class: 'lethe-btn' + (cls || ''), on }, text);
+  const btn = (text, on, act, cls) => el('button', { type: 'button', class: 'lethe-btn' + (cls || ''), 'data-lethe-action': act, on }, text);
   const policyLink = () => el('a', { href: cfg.policy_url, class: 'lethe-link' }, T.policy);
 
   const showBanner = () => {
@@ -139,9 +139,9 @@
       el('h2', { class: 'lethe-h' }, T.heading),
       el('p', null, T.intro, ' ', policyLink()),
       buttons(
-        btn(T.accept_all, () => record(all(true), 'banner')),
-        btn(T.reject_all, () => record(all(false), 'banner')),
-        btn(T.choose, () => openPrefs(), ' lethe-btn2'),
+        btn(T.accept_all, () => record(all(true), 'banner'), 'accept'),
+        btn(T.reject_all, () => record(all(false), 'banner'), 'reject'),
+        btn(T.choose, () => openPrefs(), 'choose', ' lethe-btn2'),
       ));
     D.body.prepend(banner);
     requestAnimationFrame(() => requestAnimationFrame(() => banner?.classList.remove('lethe-off')));
@@ -172,10 +172,10 @@
       el('h2', { id: 'lethe-ph', class: 'lethe-h' }, T.preferences),
       el('ul', null, ...items),
       buttons(
-        btn(T.accept_all, () => record(all(true), 'banner')),
-        btn(T.reject_all, () => record(all(false), 'banner')),
-        btn(T.save, () => record(boxes(), 'banner')),
-        btn(T.close, back, ' lethe-btn2'),
+        btn(T.accept_all, () => record(all(true), 'banner'), 'accept'),
+        btn(T.reject_all, () => record(all(false), 'banner'), 'reject'),
+        btn(T.save, () => record(boxes(), 'banner'), 'save'),
+        btn(T.close, back, 'back', ' lethe-btn2'),
       ),
       el('p', null, policyLink()));
     D.body.append(shade, dialog);
