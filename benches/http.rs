@@ -386,6 +386,8 @@ async fn spawn_lethe(workers: usize, data_dir: &std::path::Path) -> (u16, Vec<u8
             notice_days: String::new(),
             require_totp: false,
             review_requests: false,
+            consent_origins: Vec::new(),
+            consent_cookie_domain: String::new(),
         };
         lethe::services::workspaces::create(
             &db,

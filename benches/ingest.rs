@@ -153,6 +153,8 @@ fn create_workspace(db: &Db) -> WorkspaceScope {
         notice_days: String::new(),
         require_totp: false,
         review_requests: false,
+        consent_origins: Vec::new(),
+        consent_cookie_domain: String::new(),
     };
     workspaces::create(db, &Caller::system(), owner, "bench", &input).expect("workspace created");
     let found = db.read(|c| lethe::store::workspaces::find_by_slug(c, "bench"));

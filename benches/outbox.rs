@@ -114,6 +114,8 @@ fn main() {
             notice_days: String::new(),
             require_totp: false,
             review_requests: false,
+            consent_origins: Vec::new(),
+            consent_cookie_domain: String::new(),
         };
         lethe::services::workspaces::create(&db, &lethe::services::Caller::system(), owner, "bench", &input).unwrap();
         let scope = db

@@ -239,6 +239,8 @@ fn set_up(db: &Db, vault: &Vault, subject_count: usize) -> (WorkspaceScope, Stri
         notice_days: String::new(),
         require_totp: false,
         review_requests: false,
+        consent_origins: Vec::new(),
+        consent_cookie_domain: String::new(),
     };
     workspaces::create(db, &Caller::system(), owner, "bench", &input)
         .unwrap_or_else(|e| panic!("workspace: {e}"));

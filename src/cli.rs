@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes; larger bodies get 413 [default: 1048576].
     #[arg(long, env = "LETHE_MAX_BODY_BYTES", value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Consent decisions a minute the banner's endpoint takes from one client network (a /24 or
+    /// /64: an office or a mobile carrier's many visitors share one) [default: 600].
+    #[arg(long, env = "LETHE_CONSENT_RATE", value_name = "PER_MINUTE")]
+    pub consent_rate: Option<u32>,
     /// Console sessions end after this many minutes without a request [default: 30].
     #[arg(long, env = "LETHE_SESSION_IDLE_MINUTES", value_name = "MINUTES")]
     pub session_idle_minutes: Option<u32>,

@@ -124,6 +124,8 @@ pub struct Config {
     /// What `/metrics` requires as a bearer token; None turns `/metrics` off.
     pub metrics_token: Option<Secret>,
     pub max_body_bytes: usize,
+    /// Consent decisions a minute from one client network (`web::consent_decisions`).
+    pub consent_rate: u32,
     pub session_idle: Duration,
     pub session_absolute: Duration,
     pub session_cleanup_schedule: CronSchedule,
@@ -213,6 +215,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             metrics_token: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            consent_rate: 600,
             session_idle: Duration::from_secs(30 * 60),
             session_absolute: Duration::from_secs(12 * 3600),
             session_cleanup_schedule: builtin(DEFAULT_SESSION_CLEANUP),
@@ -329,6 +332,12 @@ impl Config {
                 ));
             }
             config.max_body_bytes = n;
+        }
+        if let Some(n) = args.consent_rate {
+            if !(1..=1_000_000).contains(&n) {
+                return Err(bad("--consent-rate", "must be between 1 and 1000000"));
+            }
+            config.consent_rate = n;
         }
         if let Some(m) = args.session_idle_minutes {
             if !(1..=24 * 60).contains(&m) {

@@ -86,6 +86,10 @@ impl Application {
             reset_by_email: web::throttle::Throttle::new(3, Duration::from_secs(60 * 60)),
             requests_by_network: web::throttle::Throttle::new(10, Duration::from_secs(15 * 60)),
             requests_by_email: web::throttle::Throttle::new(3, Duration::from_secs(60 * 60)),
+            consent_by_network: web::throttle::Throttle::new(
+                config.consent_rate,
+                Duration::from_secs(60),
+            ),
             login_guard: Default::default(),
             vault: vault.clone(),
             writer,

@@ -212,6 +212,79 @@ pub struct Purpose {
     /// For consent purposes: the question the consent banner asks, in the words people see.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent_prompt: Option<String>,
+    /// For consent purposes: the cookies set for it, by name; a trailing `*` matches every name
+    /// that starts with what comes before it (`_ga*`). The banner deletes them when the purpose
+    /// is refused or consent to it withdrawn.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cookies: Vec<String>,
+    /// For consent purposes: the browser's local-storage keys set for it, by the same rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_storage: Vec<String>,
+    /// For consent purposes: it is a sale or sharing of personal data, or targeted advertising,
+    /// so a Global Privacy Control signal refuses it without asking.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub opt_out_of_sale: bool,
+}
+
+/// At most this many cookie names, and as many local-storage keys, per purpose.
+pub const MAX_STORAGE_NAMES: usize = 50;
+
+/// A cookie name as RFC 6265 allows it (a token: visible ASCII but separators), 1 to 100
+/// characters, with an optional trailing `*` (a prefix, which must not be empty).
+pub fn parse_cookie_name(raw: &str) -> Result<String, String> {
+    let n = raw.trim();
+    let stem = n.strip_suffix('*').unwrap_or(n);
+    let ok = (1..=100).contains(&n.len())
+        && !stem.is_empty()
+        && stem
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}*".contains(c));
+    if ok {
+        Ok(n.to_owned())
+    } else {
+        Err(format!(
+            "'{n}' is not a cookie name: use up to 100 letters, digits or !#$%&'+-.^_`|~, \
+             with an optional '*' at the end for every name starting so"
+        ))
+    }
+}
+
+/// A local-storage key: 1 to 200 visible ASCII characters, with an optional trailing `*` (a
+/// prefix, which must not be empty).
+pub fn parse_storage_key(raw: &str) -> Result<String, String> {
+    let k = raw.trim();
+    let stem = k.strip_suffix('*').unwrap_or(k);
+    let ok = (1..=200).contains(&k.len())
+        && !stem.is_empty()
+        && stem.chars().all(|c| c.is_ascii_graphic() && c != '*');
+    if ok {
+        Ok(k.to_owned())
+    } else {
+        Err(format!(
+            "'{k}' is not a local-storage key: use up to 200 visible ASCII characters, \
+             with an optional '*' at the end for every key starting so"
+        ))
+    }
+}
+
+fn name_list(
+    errors: &mut ValidationErrors,
+    field: &str,
+    names: &[String],
+    parse: fn(&str) -> Result<String, String>,
+) -> Vec<String> {
+    if names.len() > MAX_STORAGE_NAMES {
+        errors.add(field, format!("give at most {MAX_STORAGE_NAMES} names"));
+    }
+    let mut out = Vec::new();
+    for n in names {
+        if let Some(n) = errors.check(field, parse(n))
+            && !out.contains(&n)
+        {
+            out.push(n);
+        }
+    }
+    out
 }
 
 impl Purpose {
@@ -242,6 +315,27 @@ impl Purpose {
             errors.add("consent_prompt", "belongs to consent purposes only");
         }
         self.categories = key_list(&mut errors, "categories", &self.categories);
+        self.cookies = name_list(&mut errors, "cookies", &self.cookies, parse_cookie_name);
+        self.local_storage = name_list(
+            &mut errors,
+            "local_storage",
+            &self.local_storage,
+            parse_storage_key,
+        );
+        if self.legal_basis != LegalBasis::Consent {
+            for (field, given) in [
+                ("cookies", !self.cookies.is_empty()),
+                ("local_storage", !self.local_storage.is_empty()),
+                ("opt_out_of_sale", self.opt_out_of_sale),
+            ] {
+                if given {
+                    errors.add(
+                        field,
+                        "belongs to consent purposes only (the banner asks for those)",
+                    );
+                }
+            }
+        }
         errors.into_result().map(|()| self)
     }
 }
@@ -707,6 +801,9 @@ mod tests {
             legal_basis: LegalBasis::LegitimateInterests,
             balancing_note: None,
             consent_prompt: None,
+            cookies: Vec::new(),
+            local_storage: Vec::new(),
+            opt_out_of_sale: false,
             categories: vec!["user.device.ip_address".into()],
         };
         assert_eq!(
@@ -726,6 +823,49 @@ mod tests {
             ..p
         };
         assert!(contract.validate().is_err());
+    }
+
+    #[test]
+    fn consent_purposes_list_their_cookies_and_storage() {
+        let p = Purpose {
+            key: "analytics".into(),
+            name: "Counting visits".into(),
+            description: String::new(),
+            legal_basis: LegalBasis::Consent,
+            balancing_note: None,
+            consent_prompt: Some("May we count your visits?".into()),
+            cookies: vec![" _ga* ".into(), "_gid".into(), "_gid".into()],
+            local_storage: vec!["stats:last".into()],
+            opt_out_of_sale: true,
+            categories: vec![],
+        };
+        let ok = p.clone().validate().unwrap();
+        assert_eq!(ok.cookies, ["_ga*", "_gid"]);
+        for bad in ["", "*", "a b", "a;b", "a*b", "x=1", "é", &"a".repeat(101)] {
+            assert!(parse_cookie_name(bad).is_err(), "{bad:?}");
+        }
+        for bad in ["", "*", "a b", "a*b*", &"k".repeat(201)] {
+            assert!(parse_storage_key(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_storage_key("app:theme*").is_ok());
+        let too_many = Purpose {
+            cookies: (0..51).map(|i| format!("c{i}")).collect(),
+            ..p.clone()
+        };
+        assert_eq!(too_many.validate().unwrap_err().0[0].field, "cookies");
+        let contract = Purpose {
+            legal_basis: LegalBasis::Contract,
+            consent_prompt: None,
+            ..p
+        };
+        let fields: Vec<String> = contract
+            .validate()
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["cookies", "local_storage", "opt_out_of_sale"]);
     }
 
     #[test]

@@ -320,6 +320,9 @@ mod tests {
                 balancing_note: None,
                 categories: vec!["user.contact.email".into()],
                 consent_prompt: Some("May we send you our monthly newsletter?".into()),
+                cookies: Vec::new(),
+                local_storage: Vec::new(),
+                opt_out_of_sale: false,
             }],
             recipients: vec![Recipient {
                 key: "mailer".into(),

@@ -425,6 +425,8 @@ mod tests {
                 notice_days: 30,
                 require_totp: false,
                 review_requests: false,
+                consent_origins: Vec::new(),
+                consent_cookie_domain: None,
             },
             created_at: chrono::Utc::now(),
         }
@@ -449,6 +451,9 @@ mod tests {
                 legal_basis: LegalBasis::Consent,
                 balancing_note: None,
                 consent_prompt: None,
+                cookies: Vec::new(),
+                local_storage: Vec::new(),
+                opt_out_of_sale: false,
                 categories: vec!["user.contact.email".into()],
             }],
             ..Inventory::default()

@@ -363,6 +363,8 @@ mod tests {
                 notice_days: 30,
                 require_totp: false,
                 review_requests: false,
+                consent_origins: Vec::new(),
+                consent_cookie_domain: None,
             },
             created_at: Utc::now(),
         }
@@ -396,6 +398,9 @@ mod tests {
                     legal_basis: LegalBasis::Contract,
                     balancing_note: None,
                     consent_prompt: None,
+                    cookies: Vec::new(),
+                    local_storage: Vec::new(),
+                    opt_out_of_sale: false,
                     categories: vec!["user.contact.email".into(), "user.financial".into()],
                 },
                 Purpose {
@@ -405,6 +410,9 @@ mod tests {
                     legal_basis: LegalBasis::LegitimateInterests,
                     balancing_note: Some("Only network data; abuse harms everyone.".into()),
                     consent_prompt: None,
+                    cookies: Vec::new(),
+                    local_storage: Vec::new(),
+                    opt_out_of_sale: false,
                     categories: vec!["user.device.ip_address".into()],
                 },
             ],

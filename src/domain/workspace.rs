@@ -58,6 +58,66 @@ pub struct WorkspaceSettings {
     /// Staff review each verified data subject request before Lethe carries it out; off, Lethe
     /// carries it out as soon as it is verified.
     pub review_requests: bool,
+    /// The origins of the operator's sites (`https://shop.example`) whose pages may post
+    /// consent decisions from the banner.
+    pub consent_origins: Vec<String>,
+    /// The parent domain the sites' cookies are set on (`shop.example`), so that the banner
+    /// deletes a refused purpose's cookies there too; `None`: the page's own host only.
+    pub consent_cookie_domain: Option<String>,
+}
+
+/// At most this many consent origins per workspace.
+pub const MAX_CONSENT_ORIGINS: usize = 20;
+
+/// A web origin: `http` or `https`, a host and an optional port, nothing else (no path, query,
+/// fragment or user). Returned in its serialized form (`https://shop.example`, lower case,
+/// without a default port).
+pub fn parse_origin(raw: &str) -> Result<String, String> {
+    let o = raw.trim();
+    let refuse = || {
+        format!(
+            "'{o}' is not an origin: give the scheme and host, and a port if it is not the usual \
+             one, e.g. https://shop.example or http://localhost:8080, with nothing after them"
+        )
+    };
+    let url = url::Url::parse(o).map_err(|_| refuse())?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some_and(|h| !h.is_empty())
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && o.len() <= 300;
+    if !bare {
+        return Err(refuse());
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+/// A parent domain for cookies: two or more dot-separated labels of letters, digits and
+/// dashes (internationalised names as punycode), at most 253 characters; a leading dot is
+/// dropped, as browsers do.
+pub fn parse_cookie_domain(raw: &str) -> Result<String, String> {
+    let d = raw.trim().trim_start_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = d.split('.').collect();
+    let ok = d.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|l| {
+            (1..=63).contains(&l.len())
+                && l.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if ok {
+        Ok(d)
+    } else {
+        Err(format!(
+            "'{}' is not a domain: give the parent domain of your sites, e.g. shop.example",
+            raw.trim()
+        ))
+    }
 }
 
 /// A stored workspace.
@@ -83,6 +143,10 @@ pub struct WorkspaceSettingsInput {
     pub notice_days: String,
     pub require_totp: bool,
     pub review_requests: bool,
+    /// Origins, one an entry (empty entries are dropped).
+    pub consent_origins: Vec<String>,
+    /// Empty means none.
+    pub consent_cookie_domain: String,
 }
 
 /// The notice before a material policy change applies, unless the workspace sets another.
@@ -118,6 +182,30 @@ impl WorkspaceSettings {
                 parse_in_range(&input.notice_days, 0, 365, "a number of days from 0 to 365"),
             )
         };
+        let mut consent_origins = Vec::new();
+        let given: Vec<&str> = input
+            .consent_origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+            .collect();
+        if given.len() > MAX_CONSENT_ORIGINS {
+            errors.add(
+                "consent_origins",
+                format!("give at most {MAX_CONSENT_ORIGINS} origins"),
+            );
+        }
+        for o in given {
+            if let Some(o) = errors.check("consent_origins", parse_origin(o))
+                && !consent_origins.contains(&o)
+            {
+                consent_origins.push(o);
+            }
+        }
+        let consent_cookie_domain = match input.consent_cookie_domain.trim() {
+            "" => None,
+            d => errors.check("consent_cookie_domain", parse_cookie_domain(d)),
+        };
         match (
             legal_name,
             contact_email,
@@ -145,6 +233,8 @@ impl WorkspaceSettings {
                 notice_days: notice as u16,
                 require_totp: input.require_totp,
                 review_requests: input.review_requests,
+                consent_origins,
+                consent_cookie_domain,
             }),
             _ => Err(errors),
         }
@@ -173,6 +263,8 @@ mod tests {
             notice_days: String::new(),
             require_totp: false,
             review_requests: false,
+            consent_origins: vec![],
+            consent_cookie_domain: String::new(),
         }
     }
 
@@ -198,5 +290,57 @@ mod tests {
         let e = WorkspaceSettings::parse(&bad).unwrap_err();
         let fields: Vec<_> = e.0.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["contact_email", "min_age", "request_law"]);
+    }
+
+    #[test]
+    fn consent_origins_are_scheme_host_and_port() {
+        assert_eq!(
+            parse_origin(" HTTPS://Shop.Example/ ").unwrap(),
+            "https://shop.example"
+        );
+        assert_eq!(
+            parse_origin("https://shop.example:443").unwrap(),
+            "https://shop.example"
+        );
+        assert_eq!(
+            parse_origin("http://localhost:8080").unwrap(),
+            "http://localhost:8080"
+        );
+        for bad in [
+            "shop.example",
+            "https://shop.example/cart",
+            "https://shop.example/?a=1",
+            "https://shop.example#x",
+            "https://user@shop.example",
+            "ftp://shop.example",
+            "https://",
+            "javascript:alert(1)",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_cookie_domain(".Shop.Example").unwrap(),
+            "shop.example"
+        );
+        for bad in [
+            "example",
+            "shop..example",
+            "-a.example",
+            "a b.example",
+            "https://a.example",
+        ] {
+            assert!(parse_cookie_domain(bad).is_err(), "{bad}");
+        }
+        let mut i = input();
+        i.consent_origins = vec!["https://a.example".into(), "".into(), "nope".into()];
+        i.consent_cookie_domain = "x".into();
+        let e = WorkspaceSettings::parse(&i).unwrap_err();
+        let fields: Vec<_> = e.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["consent_origins", "consent_cookie_domain"]);
+        i.consent_origins.pop();
+        i.consent_cookie_domain = "a.example".into();
+        let ok = WorkspaceSettings::parse(&i).unwrap();
+        assert_eq!(ok.consent_origins, ["https://a.example"]);
+        assert_eq!(ok.consent_cookie_domain.as_deref(), Some("a.example"));
     }
 }

@@ -16,13 +16,19 @@ use crate::domain::consent::{
     self as rules, ConsentSource, Decision, Overrides, PurposeConsent, parse_visitor,
     user_agent_family,
 };
+use crate::domain::consent_receipt::{
+    self as receipt, CollectionMethod, ReceiptBody, ReceiptConsent, ReceiptController,
+    ReceiptLegalBasis, ReceiptSubject, SignedReceipt, SubjectKind,
+};
 use crate::domain::network::IpRange;
+use crate::domain::workspace::Workspace;
 use crate::error::AppError;
 use crate::store::consent::{self, DecisionOutcome, NewDecision, Person};
 use crate::store::subjects::SubjectRow;
 use crate::store::writer::GroupWriter;
 use crate::store::{
     Connection, Db, WorkspaceScope, audit, inventory, policies, subject_objections, subjects,
+    workspaces,
 };
 use crate::vault::Vault;
 use chrono::{DateTime, Utc};
@@ -78,6 +84,8 @@ pub struct Recorded {
     pub consent_version: Option<i64>,
     /// Every consent purpose's state now.
     pub consent: Vec<PurposeConsent>,
+    /// The signed receipt the person can keep (`POST /api/v1/consent/receipts/verify` checks it).
+    pub receipt: SignedReceipt,
 }
 
 /// A subject's consent now.
@@ -93,6 +101,11 @@ pub struct SubjectConsent {
 /// What a decision is checked against and stored with, read in one snapshot.
 struct Setting {
     purposes: Vec<String>,
+    /// The purposes Global Privacy Control refuses.
+    sold: Vec<String>,
+    /// Purpose key → name, for the receipt.
+    names: BTreeMap<String, String>,
+    workspace: Workspace,
     policy_version: Option<i64>,
     consent_version: Option<i64>,
     person: Person,
@@ -106,10 +119,18 @@ fn read_setting(
     who: &Who,
     now: DateTime<Utc>,
 ) -> Result<Setting, AppError> {
-    let purposes = inventory::consent_purposes(c, scope)?
-        .into_iter()
-        .map(|(k, _)| k)
+    let all = inventory::consent_purposes(c, scope)?;
+    let sold = all
+        .iter()
+        .filter(|p| p.sold)
+        .map(|p| p.key.clone())
         .collect();
+    let names = all
+        .iter()
+        .map(|p| (p.key.clone(), p.name.clone()))
+        .collect();
+    let purposes = all.into_iter().map(|p| p.key).collect();
+    let workspace = workspaces::get(c, scope)?;
     let (policy_version, consent_version) = policies::versions_in_force(c, scope, now)?;
     let (person, subject) = match who {
         Who::Subject(external_id) => {
@@ -128,6 +149,9 @@ fn read_setting(
     };
     Ok(Setting {
         purposes,
+        sold,
+        names,
+        workspace,
         policy_version,
         consent_version,
         person,
@@ -171,6 +195,7 @@ pub async fn record(
     caller: &Caller,
     input: DecisionInput,
     client: Client,
+    base_url: &str,
     now: DateTime<Utc>,
 ) -> Result<Recorded, AppError> {
     if let Some(at) = input.decided_at
@@ -188,10 +213,7 @@ pub async fn record(
     })
     .await
     .map_err(AppError::internal)??;
-    // GPC refuses what the workspace sells or shares; the inventory's mark for that comes with
-    // the banner's settings.
-    let sold: Vec<String> = Vec::new();
-    let choices = rules::choices(&input.choices, &setting.purposes, &sold, input.gpc)?;
+    let choices = rules::choices(&input.choices, &setting.purposes, &setting.sold, input.gpc)?;
     let decision = NewDecision {
         scope,
         id: uuid::Uuid::now_v7().to_string(),
@@ -217,7 +239,8 @@ pub async fn record(
             ));
         }
     }
-    let (db2, caller2) = (db.clone(), caller.clone());
+    let receipt_body = receipt_for(&setting, &input.who, &decision, base_url);
+    let (db2, vault2, caller2) = (db.clone(), vault.clone(), caller.clone());
     let (person, subject, purposes, version) = (
         setting.person,
         setting.subject,
@@ -225,18 +248,20 @@ pub async fn record(
         setting.consent_version,
     );
     let (id, source) = (decision.id.clone(), decision.source);
-    let consent = tokio::task::spawn_blocking(move || {
+    let (consent, receipt) = tokio::task::spawn_blocking(move || {
         if let (Some(_), Who::Subject(external_id)) = (&subject, &input.who) {
             let event = caller2
                 .event("consent.recorded", external_id.as_str())
                 .detail(serde_json::json!({"record": id, "source": source.as_str()}));
             db2.write(|tx| audit::append(tx, Some(&scope), &event, now))?;
         }
-        db2.read_snapshot(|c| {
+        let consent = db2.read_snapshot(|c| {
             let decisions = consent::decisions(c, &scope, &person, HISTORY)?;
             let o = overrides(c, &scope, subject.as_ref())?;
             Ok::<_, AppError>(rules::current(&purposes, &decisions, &o, version))
-        })
+        })?;
+        let receipt = super::consent_receipts::issue(&vault2, &scope, receipt_body)?;
+        Ok::<_, AppError>((consent, receipt))
     })
     .await
     .map_err(AppError::internal)??;
@@ -249,7 +274,54 @@ pub async fn record(
         policy_version: decision.policy_version,
         consent_version: decision.consent_version,
         consent,
+        receipt,
     })
+}
+
+/// The receipt of a stored decision: who decided what about which purposes, under which
+/// policy, recorded how.
+fn receipt_for(setting: &Setting, who: &Who, d: &NewDecision, base_url: &str) -> ReceiptBody {
+    let w = &setting.workspace;
+    let (kind, id) = match who {
+        Who::Subject(external_id) => (SubjectKind::ExternalId, external_id.clone()),
+        Who::Visitor(visitor) => (SubjectKind::Visitor, visitor.clone()),
+    };
+    ReceiptBody {
+        receipt_id: uuid::Uuid::now_v7(),
+        version: receipt::VERSION.to_owned(),
+        issued_at: d.decided_at,
+        jurisdiction: None,
+        controller: ReceiptController {
+            name: w.settings.legal_name.clone(),
+            contact_email: w.settings.contact_email.to_string(),
+            policy_url: format!("{base_url}/p/{}/privacy", w.slug),
+            policy_version: d.policy_version,
+        },
+        subject: ReceiptSubject { kind, id },
+        method: match d.source {
+            ConsentSource::Banner => CollectionMethod::Banner,
+            ConsentSource::Api => CollectionMethod::Api,
+            ConsentSource::Import => CollectionMethod::Import,
+            ConsentSource::Gpc => CollectionMethod::Gpc,
+        },
+        banner_version: d.banner_version.clone(),
+        consents: d
+            .choices
+            .iter()
+            .map(|c| ReceiptConsent {
+                purpose: c.purpose.clone(),
+                purpose_name: setting
+                    .names
+                    .get(&c.purpose)
+                    .cloned()
+                    .unwrap_or_else(|| c.purpose.clone()),
+                legal_basis: ReceiptLegalBasis::Consent,
+                granted: c.granted,
+                reason: c.reason.clone(),
+            })
+            .collect(),
+        record_id: d.id.clone(),
+    }
 }
 
 /// The subject's consent now, per consent purpose, with the record each comes from.
@@ -267,7 +339,7 @@ pub fn current_for_subject(
         }
         let purposes: Vec<String> = inventory::consent_purposes(c, scope)?
             .into_iter()
-            .map(|(k, _)| k)
+            .map(|p| p.key)
             .collect();
         let (_, consent_version) = policies::versions_in_force(c, scope, now)?;
         let decisions = consent::decisions(c, scope, &Person::Subject(row.id), HISTORY)?;

@@ -41,6 +41,16 @@ impl Cached {
         }
     }
 
+    /// A body that never changes while the server runs (an embedded file), under the tag given.
+    pub fn from_static(body: Vec<u8>, etag: String) -> Cached {
+        Cached {
+            body,
+            etag,
+            version: -1,
+            valid_until: None,
+        }
+    }
+
     fn serves(&self, version: i64, now: DateTime<Utc>) -> bool {
         self.version == version && self.valid_until.is_none_or(|t| now < t)
     }
@@ -86,11 +96,23 @@ pub struct PolicyPageFacts {
     pub scheduled: Option<PolicyVersion>,
 }
 
+/// What the consent banner's configuration is built from, read at one instant from one
+/// snapshot.
+pub struct ConsentFacts {
+    pub workspace: Workspace,
+    pub inventory: crate::domain::inventory::Inventory,
+    /// The number of the policy version in force.
+    pub policy_version: Option<i64>,
+    /// The number of the newest material version in force.
+    pub consent_version: Option<i64>,
+}
+
 /// The cache, one per server, in the web layer's state.
 #[derive(Default)]
 pub struct ReadCache {
     inventories: Shelf,
     policy_pages: Shelf,
+    consent_configs: Shelf,
 }
 
 impl ReadCache {
@@ -145,6 +167,44 @@ impl ReadCache {
         let valid_until = facts.scheduled.as_ref().and_then(|v| v.effective_at);
         Ok(Some(self.kept(
             &self.policy_pages,
+            &scope,
+            body,
+            version,
+            valid_until,
+        )))
+    }
+
+    /// The consent banner's configuration of the workspace at `slug`, built by `build` when no
+    /// kept copy serves; `None` when no workspace has that slug. Like the policy page, kept
+    /// until the content changes or the next scheduled policy version comes into force.
+    pub fn consent_config(
+        &self,
+        db: &Db,
+        slug: &str,
+        build: impl FnOnce(&ConsentFacts) -> Result<Vec<u8>, AppError>,
+    ) -> Result<Option<Arc<Cached>>, AppError> {
+        let now = Utc::now();
+        let Some((scope, version)) = db.read(|c| content_versions::by_slug(c, slug))? else {
+            return Ok(None);
+        };
+        if let Some(hit) = version.and_then(|v| self.consent_configs.fresh(&scope, v, now)) {
+            return Ok(Some(hit));
+        }
+        let (version, facts, valid_until) = db.read_snapshot(|c| {
+            let version = content_versions::of(c, &scope)?;
+            let (policy_version, consent_version) = policies::versions_in_force(c, &scope, now)?;
+            let facts = ConsentFacts {
+                workspace: workspaces::get(c, &scope)?,
+                inventory: inventory::load(c, &scope)?,
+                policy_version,
+                consent_version,
+            };
+            let valid_until = policies::next_start_after(c, &scope, now)?;
+            Ok::<_, StoreError>((version, facts, valid_until))
+        })?;
+        let body = build(&facts)?;
+        Ok(Some(self.kept(
+            &self.consent_configs,
             &scope,
             body,
             version,

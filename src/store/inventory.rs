@@ -152,8 +152,8 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
 
     let mut links = linked_keys(conn, scope, "purpose_categories", "purpose_id")?;
     let mut stmt = conn.prepare(
-        "SELECT id, key, name, description, legal_basis, balancing_note, consent_prompt FROM purposes \
-         WHERE workspace_id = ?1 ORDER BY id",
+        "SELECT id, key, name, description, legal_basis, balancing_note, consent_prompt, \
+         cookies, local_storage, opt_out_of_sale FROM purposes WHERE workspace_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([w], |r| {
         Ok((
@@ -166,6 +166,9 @@ pub fn load(conn: &Connection, scope: &WorkspaceScope) -> Result<Inventory, Stor
                 balancing_note: r.get(5)?,
                 categories: Vec::new(),
                 consent_prompt: r.get(6)?,
+                cookies: from_json(r.get(7)?)?,
+                local_storage: from_json(r.get(8)?)?,
+                opt_out_of_sale: r.get(9)?,
             },
         ))
     })?;
@@ -320,13 +323,28 @@ pub fn put_purpose(
 ) -> Result<bool, StoreError> {
     let existed = id_of(conn, scope, InventoryKind::Purposes, &p.key)?.is_some();
     let id: i64 = conn.query_row(
-        "INSERT INTO purposes (workspace_id, key, name, description, legal_basis, balancing_note, consent_prompt, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+        "INSERT INTO purposes (workspace_id, key, name, description, legal_basis, balancing_note, consent_prompt, updated_at, \
+         cookies, local_storage, opt_out_of_sale) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
          ON CONFLICT (workspace_id, key) DO UPDATE SET name = excluded.name, description = excluded.description, \
          legal_basis = excluded.legal_basis, balancing_note = excluded.balancing_note, \
-         consent_prompt = excluded.consent_prompt, updated_at = excluded.updated_at \
+         consent_prompt = excluded.consent_prompt, updated_at = excluded.updated_at, \
+         cookies = excluded.cookies, local_storage = excluded.local_storage, \
+         opt_out_of_sale = excluded.opt_out_of_sale \
          RETURNING id",
-        params![scope.id(), p.key, p.name, p.description, enum_text(&p.legal_basis), p.balancing_note, p.consent_prompt, ts(now)],
+        params![
+            scope.id(),
+            p.key,
+            p.name,
+            p.description,
+            enum_text(&p.legal_basis),
+            p.balancing_note,
+            p.consent_prompt,
+            ts(now),
+            serde_json::to_string(&p.cookies).unwrap_or_else(|_| "[]".into()),
+            serde_json::to_string(&p.local_storage).unwrap_or_else(|_| "[]".into()),
+            p.opt_out_of_sale
+        ],
         |r| r.get(0),
     )?;
     replace_links(
@@ -473,19 +491,34 @@ pub fn delete(
     Ok(())
 }
 
-/// The workspace's consent purposes (legal basis `consent`), as (key, name), by key: the
-/// banner's categories and what a consent decision may answer. One small read on the hot path
-/// of consent decisions, rather than the whole inventory.
+/// A consent purpose as a decision needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentPurpose {
+    pub key: String,
+    pub name: String,
+    /// A sale, sharing or targeted advertising: Global Privacy Control refuses it.
+    pub sold: bool,
+}
+
+/// The workspace's consent purposes (legal basis `consent`), by key: what a consent decision
+/// may answer, and what Global Privacy Control refuses. One small read on the hot path of
+/// consent decisions, rather than the whole inventory.
 pub fn consent_purposes(
     conn: &Connection,
     scope: &WorkspaceScope,
-) -> Result<Vec<(String, String)>, StoreError> {
+) -> Result<Vec<ConsentPurpose>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT key, name FROM purposes WHERE workspace_id = ?1 AND legal_basis = 'consent' \
-         ORDER BY key",
+        "SELECT key, name, opt_out_of_sale FROM purposes WHERE workspace_id = ?1 \
+         AND legal_basis = 'consent' ORDER BY key",
     )?;
     let rows = stmt
-        .query_map([scope.id()], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map([scope.id()], |r| {
+            Ok(ConsentPurpose {
+                key: r.get(0)?,
+                name: r.get(1)?,
+                sold: r.get(2)?,
+            })
+        })?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }

@@ -238,3 +238,17 @@ pub fn versions_in_force(
     };
     Ok((newest(false)?, newest(true)?))
 }
+
+/// When the next published version comes into force after `now`, if one is scheduled.
+pub fn next_start_after(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT min(effective_at) FROM policy_versions WHERE workspace_id = ?1 \
+             AND status = 'published' AND effective_at > ?2",
+        )?
+        .query_row(params![scope.id(), ts(now)], |r| opt_time_at(r, 0))?)
+}

@@ -9,14 +9,15 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const COLUMNS: &str = "id, slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
-                       require_totp, created_at, notice_days, request_law, review_requests";
+                       require_totp, created_at, notice_days, request_law, review_requests, \
+                       consent_origins, consent_cookie_domain";
 /// The same columns, qualified for joins.
 const W_COLUMNS: &str = "w.id, w.slug, w.legal_name, w.contact_email, w.dpo_name, w.dpo_email, \
                          w.min_age, w.require_totp, w.created_at, w.notice_days, w.request_law, \
-                         w.review_requests";
+                         w.review_requests, w.consent_origins, w.consent_cookie_domain";
 
 /// Where a membership's roles follow the workspace's columns.
-const ROLE_AT: usize = 12;
+const ROLE_AT: usize = 14;
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
     let contact: String = row.get(3)?;
@@ -29,6 +30,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
             rusqlite::types::Type::Text,
             format!("'{law}' is not a law").into(),
         )
+    })?;
+    let origins: String = row.get(12)?;
+    let consent_origins: Vec<String> = serde_json::from_str(&origins).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, Box::new(e))
     })?;
     Ok((
         WorkspaceScope::new(row.get(0)?),
@@ -44,6 +49,8 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
                 notice_days: row.get(9)?,
                 require_totp: row.get(7)?,
                 review_requests: row.get(11)?,
+                consent_origins,
+                consent_cookie_domain: row.get(13)?,
             },
             created_at: created,
         },
@@ -58,8 +65,9 @@ pub fn create(
 ) -> Result<WorkspaceScope, StoreError> {
     conn.execute(
         "INSERT INTO workspaces (slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
-         require_totp, created_at, updated_at, notice_days, request_law, review_requests) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11)",
+         require_totp, created_at, updated_at, notice_days, request_law, review_requests, \
+         consent_origins, consent_cookie_domain) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             slug.as_str(),
             settings.legal_name,
@@ -72,6 +80,8 @@ pub fn create(
             settings.notice_days,
             settings.request_law.as_str(),
             settings.review_requests,
+            origins_json(settings),
+            settings.consent_cookie_domain,
         ],
     )
     .map_err(|e| {
@@ -103,7 +113,7 @@ pub fn update(
     conn.execute(
         "UPDATE workspaces SET legal_name = ?2, contact_email = ?3, dpo_name = ?4, dpo_email = ?5, \
          min_age = ?6, require_totp = ?7, updated_at = ?8, notice_days = ?9, request_law = ?10, \
-         review_requests = ?11 WHERE id = ?1",
+         review_requests = ?11, consent_origins = ?12, consent_cookie_domain = ?13 WHERE id = ?1",
         params![
             scope.id(),
             settings.legal_name,
@@ -116,9 +126,15 @@ pub fn update(
             settings.notice_days,
             settings.request_law.as_str(),
             settings.review_requests,
+            origins_json(settings),
+            settings.consent_cookie_domain,
         ],
     )?;
     Ok(())
+}
+
+fn origins_json(settings: &WorkspaceSettings) -> String {
+    serde_json::to_string(&settings.consent_origins).unwrap_or_else(|_| "[]".into())
 }
 
 /// By slug, for the operator at the shell and for public pages that show published facts only.

@@ -11,6 +11,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/{path:.*}", web::get().to(serve));
 }
 
+/// An embedded file by its path under `static/`.
+pub fn get(path: &str) -> Option<rust_embed::EmbeddedFile> {
+    Assets::get(path)
+}
+
 async fn serve(path: web::Path<String>) -> HttpResponse {
     match Assets::get(&path) {
         Some(file) => HttpResponse::Ok()

@@ -4,6 +4,8 @@ pub mod api;
 pub mod assets;
 pub mod cached;
 pub mod client_ip;
+pub mod consent;
+pub mod consent_decisions;
 pub mod console;
 pub mod feed;
 pub mod health;
@@ -36,6 +38,8 @@ pub struct AppState {
     pub reset_by_email: throttle::Throttle<String>,
     /// Data subject requests from the privacy center per client network: over it, a 429 page.
     pub requests_by_network: throttle::Throttle<crate::domain::network::IpRange>,
+    /// Consent decisions from the banner, per client network.
+    pub consent_by_network: throttle::Throttle<crate::domain::network::IpRange>,
     /// Data subject requests per e-mail address: over it, the same answer and nothing stored or
     /// sent, so nobody can flood a stranger's inbox.
     pub requests_by_email: throttle::Throttle<String>,
@@ -60,7 +64,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(api::routes)
         .configure(console::routes)
         .configure(public::routes)
+        .configure(consent_decisions::routes)
         .configure(well_known::routes)
+        .configure(consent::routes)
         .route(
             "/",
             web::get().to(|| async {

@@ -14,6 +14,9 @@ mod phone;
 // The privacy center's request form.
 #[path = "browser_requests.rs"]
 mod requests;
+// The consent banner on an operator's page.
+#[path = "browser_consent.rs"]
+mod consent;
 
 use crate::helpers::{self, PASSWORD};
 use base64::Engine;

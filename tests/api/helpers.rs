@@ -115,6 +115,8 @@ impl TestApp {
             notice_days: String::new(),
             require_totp: false,
             review_requests: false,
+            consent_origins: Vec::new(),
+            consent_cookie_domain: String::new(),
         };
         workspaces::create(&self.db, &Caller::system(), owner_id, slug, &input)
             .expect("workspace created");
@@ -506,6 +508,8 @@ pub fn prepare_workspace(dir: &Path, slug: &str) -> Db {
         notice_days: String::new(),
         require_totp: false,
         review_requests: false,
+        consent_origins: Vec::new(),
+        consent_cookie_domain: String::new(),
     };
     workspaces::create(&db, &Caller::system(), owner, slug, &input).unwrap();
     db

@@ -16,6 +16,7 @@ mod auth;
 mod browser;
 mod cli;
 mod consent;
+mod consent_banner;
 mod consent_receipts;
 mod console_inventory;
 mod console_names;

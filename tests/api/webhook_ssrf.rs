@@ -51,6 +51,8 @@ fn prepare(dir: &Path, endpoints: &[&str]) -> String {
         notice_days: String::new(),
         require_totp: false,
         review_requests: false,
+        consent_origins: Vec::new(),
+        consent_cookie_domain: String::new(),
     };
     workspaces::create(&db, &Caller::system(), owner, "hooks", &input).unwrap();
     let scope = db

@@ -193,6 +193,15 @@ pub struct LetheDataUse {
     /// For consent: the question the consent banner asks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent_prompt: Option<String>,
+    /// For consent: the cookies the banner deletes on refusal (a trailing `*`: a prefix).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cookies: Vec<String>,
+    /// For consent: the local-storage keys the banner deletes on refusal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_storage: Vec<String>,
+    /// For consent: a sale, sharing or targeted advertising, refused under Global Privacy Control.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub opt_out_of_sale: bool,
 }
 
 /// What fideslang has no field for, on a system.
@@ -386,6 +395,9 @@ pub fn export(inv: &Inventory) -> FidesDocument {
                 balancing_note: p.balancing_note.clone(),
                 categories: Some(p.categories.clone()),
                 consent_prompt: p.consent_prompt.clone(),
+                cookies: p.cookies.clone(),
+                local_storage: p.local_storage.clone(),
+                opt_out_of_sale: p.opt_out_of_sale,
             }),
         })
         .collect();
@@ -845,6 +857,9 @@ pub fn to_inventory(
             balancing_note,
             categories,
             consent_prompt: ext.consent_prompt,
+            cookies: ext.cookies,
+            local_storage: ext.local_storage,
+            opt_out_of_sale: ext.opt_out_of_sale,
         };
         match purpose.validate() {
             Ok(p) => inv.purposes.push(p),
@@ -856,6 +871,9 @@ pub fn to_inventory(
                     ("balancing_note", "lethe.balancing_note"),
                     ("categories", "lethe.categories"),
                     ("consent_prompt", "lethe.consent_prompt"),
+                    ("cookies", "lethe.cookies"),
+                    ("local_storage", "lethe.local_storage"),
+                    ("opt_out_of_sale", "lethe.opt_out_of_sale"),
                 ],
                 e,
             ),

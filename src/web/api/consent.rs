@@ -88,6 +88,7 @@ pub async fn record(
         &key.caller,
         input,
         client,
+        &state.base_url,
         Utc::now(),
     )
     .await?;

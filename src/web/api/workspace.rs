@@ -26,6 +26,12 @@ pub struct WorkspaceBody {
     pub require_totp: bool,
     /// Staff review each verified data subject request before Lethe carries it out.
     pub review_requests: bool,
+    /// The origins of the sites whose pages may post consent decisions from the banner, e.g.
+    /// `https://shop.example`.
+    pub consent_origins: Vec<String>,
+    /// The parent domain the sites' cookies are set on (`shop.example`): the banner deletes a
+    /// refused purpose's cookies there as well as on the page's own host.
+    pub consent_cookie_domain: Option<String>,
     /// The scopes of the key that made this request.
     pub key_scopes: Vec<String>,
 }
@@ -43,6 +49,8 @@ impl WorkspaceBody {
             notice_days: w.settings.notice_days,
             require_totp: w.settings.require_totp,
             review_requests: w.settings.review_requests,
+            consent_origins: w.settings.consent_origins,
+            consent_cookie_domain: w.settings.consent_cookie_domain,
             key_scopes: key
                 .key
                 .scopes
@@ -88,6 +96,11 @@ pub struct WorkspacePatch {
     /// Whether staff review each verified data subject request before Lethe carries it out
     /// (off by default: Lethe carries it out as soon as it is verified).
     pub review_requests: Option<bool>,
+    /// The origins (scheme, host and port if not the usual one; no path) of the sites whose
+    /// pages may post consent decisions; replaces the list.
+    pub consent_origins: Option<Vec<String>>,
+    /// The parent domain of the sites' cookies, e.g. `shop.example`; an empty string removes it.
+    pub consent_cookie_domain: Option<String>,
 }
 
 /// Updates the workspace's contact details and defaults (scope `workspace:write`).
@@ -136,6 +149,12 @@ pub async fn patch(
                     notice_days: patch.notice_days.unwrap_or(s.notice_days).to_string(),
                     require_totp: s.require_totp,
                     review_requests: patch.review_requests.unwrap_or(s.review_requests),
+                    consent_origins: patch
+                        .consent_origins
+                        .unwrap_or_else(|| s.consent_origins.clone()),
+                    consent_cookie_domain: patch
+                        .consent_cookie_domain
+                        .unwrap_or_else(|| s.consent_cookie_domain.clone().unwrap_or_default()),
                 }
             })
         })

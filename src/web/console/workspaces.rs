@@ -147,6 +147,11 @@ pub struct SettingsForm {
     require_totp: Option<String>,
     /// A checkbox: present ("on") when ticked.
     review_requests: Option<String>,
+    /// One origin a line.
+    #[serde(default)]
+    consent_origins: String,
+    #[serde(default)]
+    consent_cookie_domain: String,
     #[serde(default)]
     csrf: String,
 }
@@ -163,6 +168,12 @@ impl SettingsForm {
             notice_days: self.notice_days.clone(),
             require_totp: self.require_totp.is_some(),
             review_requests: self.review_requests.is_some(),
+            consent_origins: self
+                .consent_origins
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            consent_cookie_domain: self.consent_cookie_domain.clone(),
         }
     }
 
@@ -183,6 +194,8 @@ impl SettingsForm {
             notice_days: s.notice_days.to_string(),
             require_totp: s.require_totp.then(|| "on".to_owned()),
             review_requests: s.review_requests.then(|| "on".to_owned()),
+            consent_origins: s.consent_origins.join("\n"),
+            consent_cookie_domain: s.consent_cookie_domain.clone().unwrap_or_default(),
             csrf: String::new(),
         }
     }

@@ -29,6 +29,11 @@ pub struct Values {
     pub legal_basis: String,
     pub balancing_note: String,
     pub consent_prompt: String,
+    /// A consent purpose's cookie names and local-storage keys, separated by spaces, commas or
+    /// line ends, and whether its "sale, sharing or targeted advertising" box is ticked.
+    pub cookies: String,
+    pub local_storage: String,
+    pub opt_out_of_sale: bool,
     /// The ticked category checkboxes.
     pub categories: Vec<String>,
     pub location: String,
@@ -82,6 +87,10 @@ impl Values {
                     v.enabled = true;
                     continue;
                 }
+                "opt_out_of_sale" => {
+                    v.opt_out_of_sale = true;
+                    continue;
+                }
                 "key" => &mut v.key,
                 "name" => &mut v.name,
                 "description" => &mut v.description,
@@ -90,6 +99,8 @@ impl Values {
                 "legal_basis" => &mut v.legal_basis,
                 "balancing_note" => &mut v.balancing_note,
                 "consent_prompt" => &mut v.consent_prompt,
+                "cookies" => &mut v.cookies,
+                "local_storage" => &mut v.local_storage,
                 "derogation" => &mut v.derogation,
                 "location" => &mut v.location,
                 "role" => &mut v.role,
@@ -256,6 +267,14 @@ impl FormItem for DataCategory {
     }
 }
 
+/// A list typed in one field: the words between spaces, commas and line ends.
+fn words(raw: &str) -> Vec<String> {
+    raw.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 impl FormItem for Purpose {
     const WHAT: &'static str = "purpose";
 
@@ -267,6 +286,9 @@ impl FormItem for Purpose {
             legal_basis: self.legal_basis.value(),
             balancing_note: self.balancing_note.clone().unwrap_or_default(),
             consent_prompt: self.consent_prompt.clone().unwrap_or_default(),
+            cookies: self.cookies.join(" "),
+            local_storage: self.local_storage.join(" "),
+            opt_out_of_sale: self.opt_out_of_sale,
             categories: self.categories.clone(),
             ..Values::blank()
         }
@@ -284,6 +306,9 @@ impl FormItem for Purpose {
             balancing_note: (!note.is_empty()).then_some(note),
             categories: checked_categories(v),
             consent_prompt: Some(v.consent_prompt.trim().to_owned()).filter(|p| !p.is_empty()),
+            cookies: words(&v.cookies),
+            local_storage: words(&v.local_storage),
+            opt_out_of_sale: v.opt_out_of_sale,
         };
         Parsed::new(item, errors)
     }
@@ -553,8 +578,26 @@ mod tests {
             legal_basis: LegalBasis::LegitimateInterests,
             balancing_note: Some("Only network data.".into()),
             consent_prompt: None,
+            cookies: Vec::new(),
+            local_storage: Vec::new(),
+            opt_out_of_sale: false,
             categories: vec!["user.device.ip".into()],
         };
+        let analytics = Purpose {
+            key: "analytics".into(),
+            name: "Analytics".into(),
+            description: String::new(),
+            legal_basis: LegalBasis::Consent,
+            balancing_note: None,
+            consent_prompt: Some("May we count visits?".into()),
+            cookies: vec!["_ga*".into(), "_gid".into()],
+            local_storage: vec!["stats".into()],
+            opt_out_of_sale: true,
+            categories: vec![],
+        };
+        let (back, errors) = read::<Purpose>(&analytics.to_values());
+        assert!(errors.is_empty());
+        assert_eq!(back, analytics);
         let (back, errors) = read::<Purpose>(&purpose.to_values());
         assert!(errors.is_empty());
         assert_eq!(back, purpose);

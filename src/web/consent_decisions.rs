@@ -207,6 +207,7 @@ async fn decide(
         &caller,
         input,
         client,
+        &state.base_url,
         Utc::now(),
     )
     .await
