@@ -574,7 +574,13 @@ impl Browser {
     }
 
     /// A browser whose window is `width` x `height` pixels.
-    async fn launch_sized(spki_pin: &str, (width, height): (u32, u32)) -> Self {
+    async fn launch_sized(spki_pin: &str, size: (u32, u32)) -> Self {
+        Self::launch_with(spki_pin, size, &[]).await
+    }
+
+    /// A browser with more command-line switches (e.g. `--host-resolver-rules`, so a test site
+    /// on loopback has a real domain name and a parent domain for cookies).
+    async fn launch_with(spki_pin: &str, (width, height): (u32, u32), extra: &[&str]) -> Self {
         for (path, package) in [(CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")] {
             assert!(
                 Path::new(path).exists(),
@@ -610,7 +616,7 @@ impl Browser {
         };
         browser.wait_until_driver_ready().await;
         let user_data = browser._profile.path().join("chromium");
-        let args = [
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -623,6 +629,7 @@ impl Browser {
             format!("--user-data-dir={}", user_data.display()),
             format!("--ignore-certificate-errors-spki-list={spki_pin}"),
         ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let capabilities = json!({
             "capabilities": {
                 "alwaysMatch": {

@@ -1,7 +1,8 @@
 //! The consent banner on an operator's page, in Chromium. The page is served by a tiny HTTP
-//! server on another loopback port (another origin than Lethe), includes `/consent.js` from
-//! Lethe and holds a blocked analytics script. Lethe has no decision endpoint yet: the script's
-//! POST fails and the decision still applies on the page, which is all this test relies on.
+//! server on another loopback port as `www.shop.example` (Chromium resolves the name to
+//! loopback), another origin than Lethe; it includes `/consent.js` from Lethe and holds a
+//! blocked analytics script that sets a cookie on its host and one on the parent domain
+//! `shop.example`. Each decision is checked where Lethe stored it, with its signed receipt.
 
 use super::{Browser, spki_sha256_base64};
 use crate::helpers::{self, TestApp};
@@ -52,7 +53,80 @@ fn shop_site(lethe: &str) -> String {
             );
         }
     });
-    format!("http://127.0.0.1:{port}")
+    format!("http://www.shop.example:{port}")
+}
+
+/// Chromium's switch that sends `shop.example` and its subdomains to loopback.
+const SHOP_RESOLVES_TO_LOOPBACK: &str =
+    "--host-resolver-rules=MAP shop.example 127.0.0.1, MAP *.shop.example 127.0.0.1";
+
+/// Lethe's stored decisions, newest last: (source, gpc, [(purpose, granted, reason)]).
+fn stored_decisions(app: &TestApp) -> Vec<(String, bool, Vec<(String, bool, Option<String>)>)> {
+    app.db
+        .read(|c| {
+            let mut s = c.prepare(
+                "SELECT r.id, r.source, r.gpc, c.purpose_key, c.granted, c.reason \
+                 FROM consent_records r JOIN consent_choices c ON c.record_id = r.id \
+                 ORDER BY r.decided_at, r.id, c.purpose_key",
+            )?;
+            let rows = s
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, bool>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, lethe::store::StoreError>(rows)
+        })
+        .unwrap()
+        .into_iter()
+        .fold(
+            Vec::new(),
+            |mut out: Vec<(String, String, bool, Vec<_>)>, row| {
+                let choice = (row.3, row.4, row.5);
+                match out.last_mut() {
+                    Some(last) if last.0 == row.0 => last.3.push(choice),
+                    _ => out.push((row.0, row.1, row.2, vec![choice])),
+                }
+                out
+            },
+        )
+        .into_iter()
+        .map(|(_, source, gpc, choices)| (source, gpc, choices))
+        .collect()
+}
+
+/// Waits until Lethe has stored `n` decisions (the banner posts after applying a choice).
+async fn decisions_stored(
+    app: &TestApp,
+    n: usize,
+) -> Vec<(String, bool, Vec<(String, bool, Option<String>)>)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored = stored_decisions(app);
+        if stored.len() >= n {
+            assert_eq!(stored.len(), n, "{stored:?}");
+            return stored;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} decisions never stored: {stored:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn refused(purpose: &str) -> (String, bool, Option<String>) {
+    (purpose.to_owned(), false, None)
+}
+
+fn granted(purpose: &str) -> (String, bool, Option<String>) {
+    (purpose.to_owned(), true, None)
 }
 
 fn page(lethe: &str, lang: &str, extra: &str) -> String {
@@ -61,7 +135,7 @@ fn page(lethe: &str, lang: &str, extra: &str) -> String {
 {extra}
 <script>window.events = []; document.addEventListener('lethe:consent-change', e => window.events.push(e.detail));</script>
 <script type="text/plain" data-lethe-category="analytics">
-document.cookie = '_ga_test=1; path=/'; localStorage.setItem('stats_last', '1'); window.analyticsRan = true;
+document.cookie = '_ga_test=1; path=/'; document.cookie = '_ga_parent=1; path=/; domain=shop.example'; localStorage.setItem('stats_last', '1'); window.analyticsRan = true;
 </script>
 <script src="{lethe}/consent.js" data-workspace="shop" defer></script>
 </head><body><main><h1>Shop</h1><p>Welcome to the shop.</p>
@@ -69,10 +143,22 @@ document.cookie = '_ga_test=1; path=/'; localStorage.setItem('stats_last', '1');
     )
 }
 
-async fn inventory(app: &TestApp) {
+async fn inventory(app: &TestApp, site: &str) {
     let owner = app.create_admin("owner@shop.example");
     app.create_workspace(owner, "shop");
-    let key = app.api_key("shop", &["inventory:read", "inventory:write"]);
+    let key = app.api_key(
+        "shop",
+        &["inventory:read", "inventory:write", "workspace:write"],
+    );
+    let (status, body) = app
+        .call(
+            &key,
+            Method::PATCH,
+            "/api/v1/workspace",
+            Some(json!({"consent_origins": [site], "consent_cookie_domain": "shop.example"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     for (path, body) in [
         (
             "categories/user.device.cookie_id",
@@ -146,9 +232,14 @@ const ESCAPE: &str = "\u{E00C}";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_banner_blocks_scripts_until_consent_and_withdrawal_deletes_their_cookies() {
     let app = helpers::spawn_app().await;
-    inventory(&app).await;
     let site = shop_site(&app.base);
-    let mut browser = Browser::launch(&spki_sha256_base64(&app.cert_pem)).await;
+    inventory(&app, &site).await;
+    let mut browser = Browser::launch_with(
+        &spki_sha256_base64(&app.cert_pem),
+        (1280, 900),
+        &[SHOP_RESOLVES_TO_LOOPBACK],
+    )
+    .await;
 
     // A first visit: the banner, and the analytics script has not run.
     browser.goto(&format!("{site}/")).await;
@@ -208,6 +299,15 @@ async fn the_banner_blocks_scripts_until_consent_and_withdrawal_deletes_their_co
         "{after}"
     );
     assert_eq!(after["stored"], true, "{after}");
+    let stored = decisions_stored(&app, 1).await;
+    assert_eq!(
+        stored[0],
+        (
+            "banner".to_owned(),
+            false,
+            vec![refused("ads"), refused("analytics")]
+        )
+    );
     let visitor = after["visitor"].as_str().unwrap_or_default();
     assert!(
         visitor.len() >= 22
@@ -237,9 +337,32 @@ async fn the_banner_blocks_scripts_until_consent_and_withdrawal_deletes_their_co
         .await;
     wait_until(&browser, "analytics runs", "window.analyticsRan === true").await;
     assert_eq!(
-        browser.script("return [document.cookie.includes('_ga_test=1'), localStorage.getItem('stats_last'), lethe.consent.get()];").await,
-        json!([true, "1", {"analytics": true, "ads": false}])
+        browser.script("return [document.cookie.includes('_ga_test=1'), document.cookie.includes('_ga_parent=1'), localStorage.getItem('stats_last'), lethe.consent.get()];").await,
+        json!([true, true, "1", {"analytics": true, "ads": false}])
     );
+    let stored = decisions_stored(&app, 2).await;
+    assert_eq!(stored[1].2, [refused("ads"), granted("analytics")]);
+    // The receipt Lethe answered with is kept in the page and verifies.
+    wait_until(
+        &browser,
+        "the receipt is kept",
+        "localStorage.getItem('lethe_receipt')",
+    )
+    .await;
+    let receipt = browser
+        .script("return JSON.parse(localStorage.getItem('lethe_receipt'));")
+        .await;
+    let checker = app.api_key("shop", &["consent:read"]);
+    let (status, verdict) = app
+        .call(
+            &checker,
+            Method::POST,
+            "/api/v1/consent/receipts/verify",
+            Some(receipt.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["valid"], true, "{verdict} for {receipt}");
 
     // Withdrawal: the cookie and the local-storage key the inventory lists are deleted.
     browser
@@ -247,10 +370,12 @@ async fn the_banner_blocks_scripts_until_consent_and_withdrawal_deletes_their_co
         .await;
     wait_until(
         &browser,
-        "the cookie is deleted",
-        "!document.cookie.includes('_ga_test')",
+        "the cookies are deleted, on the host and on the parent domain",
+        "!document.cookie.includes('_ga_test') && !document.cookie.includes('_ga_parent')",
     )
     .await;
+    let stored = decisions_stored(&app, 3).await;
+    assert_eq!(stored[2].2, [refused("ads"), refused("analytics")]);
     assert_eq!(
         browser.script("return [localStorage.getItem('stats_last'), lethe.consent.get(), window.events.length];").await,
         json!([null, {"analytics": false, "ads": false}, 2])
@@ -287,7 +412,7 @@ async fn the_banner_blocks_scripts_until_consent_and_withdrawal_deletes_their_co
 
     // In German, when the page is.
     browser
-        .script("document.cookie = 'lethe_consent=; path=/; max-age=0'; return null;")
+        .script("document.cookie = 'lethe_consent=; path=/; max-age=0; domain=shop.example'; document.cookie = 'lethe_consent=; path=/; max-age=0'; return null;")
         .await;
     browser.goto(&format!("{site}/de")).await;
     browser.wait_for(".lethe-banner").await;
@@ -297,7 +422,7 @@ async fn the_banner_blocks_scripts_until_consent_and_withdrawal_deletes_their_co
 
     // Global Privacy Control: the sale purpose is refused without asking, and says why.
     browser
-        .script("document.cookie = 'lethe_consent=; path=/; max-age=0'; return null;")
+        .script("document.cookie = 'lethe_consent=; path=/; max-age=0; domain=shop.example'; document.cookie = 'lethe_consent=; path=/; max-age=0'; return null;")
         .await;
     browser.goto(&format!("{site}/gpc")).await;
     banner_in_view(&browser).await;
@@ -326,6 +451,19 @@ async fn the_banner_blocks_scripts_until_consent_and_withdrawal_deletes_their_co
     assert_eq!(
         browser.script("return lethe.consent.get();").await,
         json!({"analytics": true, "ads": false})
+    );
+    // Lethe's record says GPC refused the sale purpose.
+    let stored = decisions_stored(&app, 4).await;
+    assert_eq!(
+        stored[3],
+        (
+            "banner".to_owned(),
+            true,
+            vec![
+                ("ads".to_owned(), false, Some("gpc".to_owned())),
+                granted("analytics")
+            ]
+        )
     );
 
     let console = browser.console_log().await;

@@ -328,3 +328,157 @@ async fn requests_refuse_over_decisions_and_a_material_change_asks_again() {
         pairs(&[("analytics", "withdrawn"), ("newsletter", "withdrawn")])
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_banners_endpoint_takes_only_its_sites_decisions_within_a_rate() {
+    let app = crate::helpers::spawn_app_with(|c| c.consent_rate = 6).await;
+    let owner = app.create_admin("ada@example.org");
+    app.create_workspace(owner, "shop");
+    let key = app.api_key(
+        "shop",
+        &["inventory:write", "workspace:write", "consent:read"],
+    );
+    let s = Shop { app, key };
+    for (purpose, sold) in [("analytics", false), ("ads", true)] {
+        let (status, body) = s
+            .call(
+                Method::PUT,
+                &format!("/api/v1/inventory/purposes/{purpose}"),
+                Some(
+                    json!({"key": purpose, "name": purpose, "legal_basis": "consent",
+                    "consent_prompt": "May we?", "opt_out_of_sale": sold}),
+                ),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = s
+        .call(
+            Method::PATCH,
+            "/api/v1/workspace",
+            Some(json!({"consent_origins": ["https://shop.example"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let url = s.app.url("/consent/shop/decisions");
+    const VISITOR: &str = "dmlzaXRvci1pZC1vZi1ncmFjZQ";
+    let decision = json!({"visitor": VISITOR, "choices": {"analytics": true, "ads": true},
+        "banner_version": "abc", "gpc": false, "source": "banner"});
+    let post = |origin: Option<&str>, body: String| {
+        let mut req = s
+            .app
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header(
+                "user-agent",
+                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+            )
+            .body(body);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req
+    };
+
+    // The preflight names the one origin asked for.
+    let res = s
+        .app
+        .client
+        .request(Method::OPTIONS, &url)
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+
+    // Another site, or no site at all: refused, nothing stored.
+    for origin in [Some("https://evil.example"), None] {
+        let res = post(origin, decision.to_string()).send().await.unwrap();
+        assert_eq!(res.status(), 403, "{origin:?}");
+        assert!(res.headers().get("access-control-allow-origin").is_none());
+    }
+
+    // A decision, with GPC in the header: the sale purpose is refused and says so.
+    let res = post(Some("https://shop.example"), decision.to_string())
+        .header("sec-gpc", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let recorded: Value = res.json().await.unwrap();
+    assert_eq!(recorded["gpc"], true, "{recorded}");
+    assert_eq!(recorded["choices"][0]["purpose"], "ads");
+    assert_eq!(recorded["choices"][0]["granted"], false);
+    assert_eq!(recorded["choices"][0]["reason"], "gpc");
+    assert_eq!(recorded["choices"][1]["granted"], true);
+    let (status, verdict) = s
+        .call(
+            Method::POST,
+            "/api/v1/consent/receipts/verify",
+            Some(recorded["receipt"].clone()),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(verdict["valid"], true, "{verdict}");
+
+    // What is not a decision: 400 with the reason, and the origin may read it.
+    for body in [
+        json!({"visitor": VISITOR, "choices": {"analytics": true}, "extra": 1}).to_string(),
+        "not json".to_owned(),
+        json!({"visitor": "short", "choices": {"analytics": true}}).to_string(),
+        json!({"visitor": VISITOR, "choices": {"billing": true}}).to_string(),
+        "x".repeat(20_000),
+    ] {
+        let res = post(Some("https://shop.example"), body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            [400, 413, 422].contains(&res.status().as_u16()),
+            "{} for {}",
+            res.status(),
+            &body[..body.len().min(60)]
+        );
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{body:.60}"
+        );
+    }
+
+    // Over the rate for this network: 429 (six a minute here; the six posts above reached it).
+    let res = post(Some("https://shop.example"), decision.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+
+    // The visitor's id is nowhere on disk in the clear; the network is, the address is not.
+    let stored: (String, String) = s
+        .app
+        .db
+        .read(|c| {
+            c.query_row("SELECT network, user_agent FROM consent_records", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(lethe::store::StoreError::from)
+        })
+        .unwrap();
+    assert_eq!(stored, ("127.0.0.0/24".to_owned(), "Firefox".to_owned()));
+    for (name, bytes) in crate::vault_at_rest::data_files(s.app.data_dir.path()) {
+        assert!(
+            !crate::vault_at_rest::contains(&bytes, VISITOR.as_bytes()),
+            "{name} holds the visitor id in the clear"
+        );
+    }
+}
