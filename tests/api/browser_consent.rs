@@ -60,8 +60,13 @@ fn shop_site(lethe: &str) -> String {
 const SHOP_RESOLVES_TO_LOOPBACK: &str =
     "--host-resolver-rules=MAP shop.example 127.0.0.1, MAP *.shop.example 127.0.0.1";
 
-/// Lethe's stored decisions, newest last: (source, gpc, [(purpose, granted, reason)]).
-fn stored_decisions(app: &TestApp) -> Vec<(String, bool, Vec<(String, bool, Option<String>)>)> {
+/// One purpose's answer as stored: (purpose, granted, reason).
+type StoredChoice = (String, bool, Option<String>);
+/// A decision as stored: (source, gpc, its choices by purpose).
+type StoredDecision = (String, bool, Vec<StoredChoice>);
+
+/// Lethe's stored decisions, newest last.
+fn stored_decisions(app: &TestApp) -> Vec<StoredDecision> {
     app.db
         .read(|c| {
             let mut s = c.prepare(
@@ -102,10 +107,7 @@ fn stored_decisions(app: &TestApp) -> Vec<(String, bool, Vec<(String, bool, Opti
 }
 
 /// Waits until Lethe has stored `n` decisions (the banner posts after applying a choice).
-async fn decisions_stored(
-    app: &TestApp,
-    n: usize,
-) -> Vec<(String, bool, Vec<(String, bool, Option<String>)>)> {
+async fn decisions_stored(app: &TestApp, n: usize) -> Vec<StoredDecision> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let stored = stored_decisions(app);
@@ -121,11 +123,11 @@ async fn decisions_stored(
     }
 }
 
-fn refused(purpose: &str) -> (String, bool, Option<String>) {
+fn refused(purpose: &str) -> StoredChoice {
     (purpose.to_owned(), false, None)
 }
 
-fn granted(purpose: &str) -> (String, bool, Option<String>) {
+fn granted(purpose: &str) -> StoredChoice {
     (purpose.to_owned(), true, None)
 }
 
