@@ -228,6 +228,29 @@ async fn press(browser: &Browser, key: &str) {
         .await;
 }
 
+/// The serious and critical violations axe-core finds in the element `selector` of the page
+/// (axe-core from npm, installed by scripts/test).
+async fn axe_serious(browser: &Browser, selector: &str) -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/test-tools/node_modules/axe-core/axe.min.js"
+    );
+    let axe = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{path}: {e}: the accessibility check needs axe-core; scripts/test installs it (npm)"
+        )
+    });
+    browser.script(&format!("{axe}\n;return true;")).await;
+    let found = browser
+        .script(&format!(
+            "return axe.run(document.querySelector({selector:?}), {{resultTypes: ['violations']}})\
+               .then(r => r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')\
+               .map(v => v.id + ': ' + v.help + ' (' + v.nodes.length + ')'));"
+        ))
+        .await;
+    serde_json::from_value(found).unwrap_or_else(|e| panic!("axe's answer: {e}"))
+}
+
 const TAB: &str = "\u{E004}";
 const ESCAPE: &str = "\u{E00C}";
 
@@ -272,6 +295,8 @@ async fn the_banner_blocks_scripts_until_consent_and_withdrawal_deletes_their_co
         browser.find("[role='dialog']").await.is_none(),
         "not modal yet"
     );
+    let serious = axe_serious(&browser, ".lethe-banner").await;
+    assert!(serious.is_empty(), "axe-core on the banner: {serious:?}");
 
     // Reject all: nothing runs, the banner goes, the decision is kept.
     browser
@@ -390,6 +415,11 @@ async fn the_banner_blocks_scripts_until_consent_and_withdrawal_deletes_their_co
         .await;
     let inside = "document.querySelector('.lethe-dialog').contains(document.activeElement)";
     wait_until(&browser, "focus moves into the dialog", inside).await;
+    let serious = axe_serious(&browser, ".lethe-dialog").await;
+    assert!(
+        serious.is_empty(),
+        "axe-core on the preferences: {serious:?}"
+    );
     let labelled = browser
         .script(
             "return [...document.querySelectorAll('.lethe-dialog input')].every(i => i.labels.length === 1 && i.labels[0].textContent.trim());",
@@ -467,6 +497,29 @@ async fn the_banner_blocks_scripts_until_consent_and_withdrawal_deletes_their_co
             ]
         )
     );
+
+    // A material policy version comes into force: the banner asks again, once its cached
+    // configuration is renewed (cleared here rather than waited for).
+    app.set_notice_days("shop", 0);
+    let publisher = app.api_key("shop", &["inventory:read", "inventory:write"]);
+    app.complete_for_publication(&publisher, "user.device.cookie_id")
+        .await;
+    crate::outbox::publish(&app, &publisher, "Partners now measure ads", None).await;
+    browser.goto(&format!("{site}/")).await;
+    wait_until(
+        &browser,
+        "the decision stands",
+        "lethe.consent.get() !== null",
+    )
+    .await;
+    browser
+        .post(
+            "/goog/cdp/execute",
+            json!({"cmd": "Network.clearBrowserCache", "params": {}}),
+        )
+        .await;
+    browser.goto(&format!("{site}/")).await;
+    banner_in_view(&browser).await;
 
     let console = browser.console_log().await;
     for message in &console {

@@ -62,6 +62,8 @@ fn fixture(app: &TestApp, path: &str, param: &str) -> String {
                 })
                 .unwrap()
         }
+        // Alpha's person (give_alpha_a_subject), whose consent beta asks for.
+        ("/api/v1/consent/{subject}", "subject") => "alpha-person".to_owned(),
         // A system of alpha's (give_alpha_an_inventory), for a task on alpha's request.
         ("/api/v1/requests/{id}/tasks/{system}/complete", "system") => "alpha.systems".to_owned(),
         // Alpha's legal hold (give_alpha_an_inventory).
@@ -218,6 +220,9 @@ fn body_for(path: &str, method: &str, url: &str) -> Option<Value> {
         ("/api/v1/requests/{id}/extend", "post") => {
             Some(serde_json::json!({"reason": "beta tries"}))
         }
+        ("/api/v1/consent", "post") => Some(
+            serde_json::json!({"subject": "alpha-person", "choices": {"alpha.purposes": false}}),
+        ),
         ("/api/v1/requests/{id}/tasks/{system}/complete", "post") => {
             Some(serde_json::json!({"data": {"beta": "tries"}}))
         }
@@ -379,7 +384,10 @@ async fn another_workspaces_key_never_reaches_this_workspaces_data() {
             );
         }
         let upsert = method == "put" && path.starts_with("/api/v1/inventory/");
-        if has_param && !upsert {
+        if path == "/api/v1/consent" {
+            // Beta records a decision about alpha's person: no such subject in beta.
+            assert_eq!(status, 422, "{method} {url} with beta's key: {text}");
+        } else if has_param && !upsert {
             assert_eq!(status, 404, "{method} {url} with beta's key: {text}");
         } else {
             assert!(status < 300, "{method} {url}: {status} {text}");
