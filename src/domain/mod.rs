@@ -4,6 +4,7 @@ pub mod anchor;
 pub mod apikey;
 pub mod audit;
 pub mod consent;
+pub mod consent_rates;
 pub mod csv_export;
 pub mod fideslang;
 pub mod hidden_chars;

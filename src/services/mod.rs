@@ -6,6 +6,7 @@ pub mod anchors;
 pub mod apikeys;
 pub mod audit_log;
 pub mod consent;
+pub mod consent_dashboard;
 pub mod demo;
 pub mod emails;
 pub mod erasure;

@@ -16,6 +16,7 @@ mod auth;
 mod browser;
 mod cli;
 mod consent;
+mod console_consent;
 mod console_inventory;
 mod console_names;
 mod console_policy;
