@@ -5,6 +5,7 @@ pub mod apikey;
 pub mod audit;
 pub mod consent;
 pub mod consent_banner;
+pub mod consent_rates;
 pub mod consent_receipt;
 pub mod csv_export;
 pub mod fideslang;

@@ -11,6 +11,7 @@
 //! (restriction, withdrawal, objection).
 
 use super::Caller;
+use super::subjects::Reader;
 use crate::domain::ValidationErrors;
 use crate::domain::consent::{
     self as rules, ConsentSource, Decision, Overrides, PurposeConsent, parse_visitor,
@@ -36,6 +37,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use utoipa::ToSchema;
+
+pub use crate::domain::consent::Choice;
+pub use crate::store::consent::DecisionDetail;
 
 /// Decisions of one person read to derive their current consent.
 const HISTORY: u32 = 200;
@@ -337,18 +341,84 @@ pub fn current_for_subject(
         if row.erased_at.is_some() {
             return Err(super::subjects::erased(external_id));
         }
-        let purposes: Vec<String> = inventory::consent_purposes(c, scope)?
-            .into_iter()
-            .map(|p| p.key)
-            .collect();
-        let (_, consent_version) = policies::versions_in_force(c, scope, now)?;
-        let decisions = consent::decisions(c, scope, &Person::Subject(row.id), HISTORY)?;
-        let o = overrides(c, scope, Some(&row))?;
-        Ok(SubjectConsent {
-            subject: row.external_id.clone(),
-            consent_version,
-            purposes: rules::current(&purposes, &decisions, &o, consent_version),
-        })
+        current_in(c, scope, &row, now)
+    })
+}
+
+/// The subject's consent now, read in the caller's snapshot.
+fn current_in(
+    c: &Connection,
+    scope: &WorkspaceScope,
+    row: &SubjectRow,
+    now: DateTime<Utc>,
+) -> Result<SubjectConsent, AppError> {
+    let purposes: Vec<String> = inventory::consent_purposes(c, scope)?
+        .into_iter()
+        .map(|p| p.key)
+        .collect();
+    let (_, consent_version) = policies::versions_in_force(c, scope, now)?;
+    let decisions = consent::decisions(c, scope, &Person::Subject(row.id), HISTORY)?;
+    let o = overrides(c, scope, Some(row))?;
+    Ok(SubjectConsent {
+        subject: row.external_id.clone(),
+        consent_version,
+        purposes: rules::current(&purposes, &decisions, &o, consent_version),
+    })
+}
+
+/// A person's consent history as staff read it: their decisions in detail, newest first, and
+/// their consent now (with what their requests refuse).
+#[derive(Debug, Clone)]
+pub struct ConsentHistory {
+    pub subject: String,
+    pub restricted: bool,
+    pub decisions: Vec<DecisionDetail>,
+    /// Older decisions exist beyond the ones shown.
+    pub more: bool,
+    pub current: SubjectConsent,
+}
+
+/// Reads a subject's consent history for a reader with a reason (the console): refused for an
+/// erased person, and for a restricted one unless the reader may read restricted people; the
+/// read is one entry in the person's access log (`what`: `{"read": "consent"}`), audited as
+/// `subject.read` in the same transaction.
+pub fn read_history(
+    db: &Db,
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    reader: &Reader,
+    external_id: &str,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<ConsentHistory, AppError> {
+    let limit = limit.max(1);
+    // The restriction is checked in the snapshot the history is read from.
+    let (row, mut decisions, current) = db.read_snapshot(|c| {
+        let row = subjects::by_external_id(c, scope, external_id)?
+            .ok_or_else(|| AppError::NotFound(format!("subject '{external_id}'")))?;
+        if row.erased_at.is_some() {
+            return Err(super::subjects::erased(external_id));
+        }
+        if row.restricted_at.is_some() && !reader.may_read_restricted {
+            return Err(AppError::Forbidden(format!(
+                "processing of subject '{external_id}' is restricted: their consent history is kept but only the privacy officer may read it"
+            )));
+        }
+        let decisions = consent::subject_history(c, scope, row.id, limit + 1)?;
+        let current = current_in(c, scope, &row, now)?;
+        Ok::<_, AppError>((row, decisions, current))
+    })?;
+    let more = decisions.len() > limit as usize;
+    decisions.truncate(limit as usize);
+    let key = super::subjects::subject_key(vault, scope, &row)?;
+    let what = serde_json::json!({"read": "consent", "decisions": decisions.len()});
+    super::subjects::log_access(db, scope, &row, key.as_ref(), reader, what)?;
+    Ok(ConsentHistory {
+        subject: row.external_id.clone(),
+        restricted: row.restricted_at.is_some(),
+        decisions,
+        more,
+        current,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod apikeys;
 pub mod audit_log;
 pub mod consent;
 pub mod consent_banner;
+pub mod consent_dashboard;
 pub mod consent_receipts;
 pub mod demo;
 pub mod emails;

@@ -137,6 +137,73 @@ pub fn decisions(
     Ok(out)
 }
 
+/// A subject's decision with everything stored about how it was taken (the console's history).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionDetail {
+    pub id: String,
+    pub decided_at: DateTime<Utc>,
+    pub source: ConsentSource,
+    /// The client sent Global Privacy Control.
+    pub gpc: bool,
+    pub policy_version: Option<i64>,
+    pub consent_version: Option<i64>,
+    pub banner_version: Option<String>,
+    /// The user-agent family ("Firefox"), never the whole header.
+    pub user_agent: Option<String>,
+    pub choices: Vec<Choice>,
+}
+
+/// A subject's decisions in detail, newest first, at most `limit` of them.
+pub fn subject_history(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    limit: u32,
+) -> Result<Vec<DecisionDetail>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.id, r.decided_at, r.source, r.gpc, r.policy_version, r.consent_version, \
+         r.banner_version, r.user_agent, c.purpose_key, c.granted, c.reason \
+         FROM (SELECT * FROM consent_records WHERE workspace_id = ?1 AND subject_id = ?2 \
+         ORDER BY decided_at DESC, id DESC LIMIT ?3) r \
+         JOIN consent_choices c ON c.record_id = r.id \
+         ORDER BY r.decided_at DESC, r.id DESC, c.purpose_key",
+    )?;
+    let mut rows = stmt.query(params![scope.id(), subject_id, limit])?;
+    let mut out: Vec<DecisionDetail> = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let choice = Choice {
+            purpose: r.get(8)?,
+            granted: r.get(9)?,
+            reason: r.get(10)?,
+        };
+        match out.last_mut() {
+            Some(d) if d.id == id => d.choices.push(choice),
+            _ => {
+                let source: String = r.get(2)?;
+                out.push(DecisionDetail {
+                    id,
+                    decided_at: time_at(r, 1)?,
+                    source: ConsentSource::parse(&source).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            2,
+                            Type::Text,
+                            format!("'{source}' is not a consent source").into(),
+                        )
+                    })?,
+                    gpc: r.get(3)?,
+                    policy_version: r.get(4)?,
+                    consent_version: r.get(5)?,
+                    banner_version: r.get(6)?,
+                    user_agent: r.get(7)?,
+                    choices: vec![choice],
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// One purpose's decisions on one day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayRate {
@@ -149,7 +216,8 @@ pub struct DayRate {
     pub by_gpc: i64,
 }
 
-/// Decisions per purpose and day since `from`, for the console's chart.
+/// Decisions per purpose and day since `from`, for the console's chart. (`reason IS 'gpc'`,
+/// not `=`: a NULL reason must count 0, or a day without GPC sums to NULL.)
 pub fn daily_rates(
     conn: &Connection,
     scope: &WorkspaceScope,
@@ -157,7 +225,7 @@ pub fn daily_rates(
 ) -> Result<Vec<DayRate>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT substr(r.decided_at, 1, 10) AS day, c.purpose_key, sum(c.granted), \
-         sum(1 - c.granted), sum(c.reason = 'gpc') \
+         sum(1 - c.granted), sum(c.reason IS 'gpc') \
          FROM consent_records r JOIN consent_choices c ON c.record_id = r.id \
          WHERE r.workspace_id = ?1 AND r.decided_at >= ?2 \
          GROUP BY day, c.purpose_key ORDER BY day, c.purpose_key",

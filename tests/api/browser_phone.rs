@@ -106,6 +106,7 @@ async fn the_console_fits_a_phone_and_finds_a_person_by_e_mail() {
         "/console/w/aulm/policy/1",
         "/console/w/aulm/policy/1/diff",
         "/console/w/aulm/requests",
+        "/console/w/aulm/consent",
         &request_page,
     ];
     for path in pages {

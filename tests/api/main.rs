@@ -18,6 +18,7 @@ mod cli;
 mod consent;
 mod consent_banner;
 mod consent_receipts;
+mod console_consent;
 mod console_inventory;
 mod console_names;
 mod console_policy;

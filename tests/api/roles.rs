@@ -128,6 +128,24 @@ const CASES: &[Case] = &[
         allowed: [false, true, false, false],
     },
     Case {
+        what: "view consent rates",
+        post: false,
+        path: "/console/w/aulm/consent",
+        allowed: [true, true, true, true],
+    },
+    Case {
+        what: "read a person's consent history",
+        post: true,
+        path: "/console/w/aulm/subjects/role_read/consent",
+        allowed: [true, true, true, false],
+    },
+    Case {
+        what: "read a restricted person's consent history",
+        post: true,
+        path: "/console/w/aulm/subjects/role_restricted/consent",
+        allowed: [false, true, false, false],
+    },
+    Case {
         what: "restrict processing",
         post: true,
         path: "/console/w/aulm/subjects/role_manage/restrict",
@@ -161,7 +179,10 @@ fn form_for(path: &str, csrf: &str) -> Vec<(String, String)> {
         vec![("url", "https://hooks.example.org/lethe")]
     } else if path.ends_with("/policy/new") {
         vec![]
-    } else if path.ends_with("/records") || path.ends_with("/restrict") {
+    } else if path.ends_with("/records")
+        || path.ends_with("/consent")
+        || path.ends_with("/restrict")
+    {
         vec![("reason", "role test ticket 1")]
     } else if path.ends_with("/unrestrict") {
         vec![]

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod audit;
 pub mod auth;
+pub mod consent;
 pub mod error;
 pub mod inventory;
 pub mod keys;
@@ -131,6 +132,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(subjects::records),
             )
             .route(
+                "/w/{slug}/subjects/{external_id}/consent",
+                web::post().to(consent::history),
+            )
+            .route(
                 "/w/{slug}/subjects/{external_id}/restrict",
                 web::post().to(subjects::restrict),
             )
@@ -142,6 +147,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/w/{slug}/subjects/{external_id}/erase",
                 web::post().to(subjects::erase),
             )
+            .route("/w/{slug}/consent", web::get().to(consent::rates))
             .route("/w/{slug}/requests", web::get().to(requests::list))
             .route("/w/{slug}/requests/{id}", web::get().to(requests::show))
             .route(

@@ -175,7 +175,7 @@ pub async fn find(
 
 #[derive(Template)]
 #[template(path = "console/subject.html")]
-struct SubjectPage {
+pub(super) struct SubjectPage {
     shell: Shell,
     subject: SubjectStatus,
     log: Vec<AccessEntry>,
@@ -186,6 +186,9 @@ struct SubjectPage {
     /// What was typed into the reason form, when it comes back with an error.
     reason: String,
     read_error: Option<String>,
+    /// The consent history's reason form (`console::consent`), when it comes back with an error.
+    pub(super) consent_reason: String,
+    pub(super) consent_error: Option<String>,
     restrict_reason: String,
     restrict_error: Option<String>,
     erase_error: Option<String>,
@@ -196,7 +199,7 @@ struct SubjectPage {
     names: Names,
 }
 
-async fn render_subject(
+pub(super) async fn render_subject(
     state: &AppState,
     who: &SignedIn,
     member: &MemberOf,
@@ -224,6 +227,8 @@ async fn render_subject(
         notice: None,
         reason: String::new(),
         read_error: None,
+        consent_reason: String::new(),
+        consent_error: None,
         restrict_reason: String::new(),
         restrict_error: None,
         erase_error: None,

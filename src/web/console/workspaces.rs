@@ -84,7 +84,7 @@ fn describe(p: Permission) -> &'static str {
         Permission::ManageApiKeys => "Create and revoke API keys",
         Permission::ReadAudit => "Read the audit log",
         Permission::ViewInventory => {
-            "See the inventory (data categories, purposes, systems, recipients, retention rules, legal holds), retention runs and claims, the outbox and webhook endpoints"
+            "See the inventory (data categories, purposes, systems, recipients, retention rules, legal holds), retention runs and claims, consent rates per purpose, the outbox and webhook endpoints"
         }
         Permission::EditInventory => "Add, change and delete inventory items",
         Permission::PublishPolicy => {
@@ -94,9 +94,11 @@ fn describe(p: Permission) -> &'static str {
             "List the people in the vault (their ids and states, no personal values) and refusals of under-age people"
         }
         Permission::ReadRecords => {
-            "Open a person's records, giving a reason that goes to their access log"
+            "Open a person's records or consent history, giving a reason that goes to their access log"
         }
-        Permission::ReadRestricted => "Read the records of a person whose processing is restricted",
+        Permission::ReadRestricted => {
+            "Read the records and consent history of a person whose processing is restricted"
+        }
         Permission::ManageSubjects => "Restrict processing, lift a restriction, erase a person",
         Permission::RunRetention => "Run retention rules by hand, and dry runs",
         Permission::ViewRequests => {
