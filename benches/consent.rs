@@ -1,5 +1,7 @@
-//! Consent decisions per second through the API, beside the HTTP limit and the single-row storage
-//! limit, in one run (issue 17).
+//! Consent decisions per second, beside the HTTP limit and the single-row storage limit, in one
+//! run (issue 17). By default through the banner's key-less endpoint for visitors, the hot path
+//! (`BENCH_PATH=banner`: `POST /consent/bench/decisions` with the workspace's consent origin and
+//! `{"visitor": …, "choices": …}`); `BENCH_PATH=api` measures `POST /api/v1/consent` instead.
 //!
 //! Run with `cargo bench --bench consent`. Lethe runs in-process on port 0 with a fresh data dir
 //! (HTTPS, its self-signed certificate) and one workspace with a category and three consent
@@ -10,7 +12,7 @@
 //!
 //! 1. `bare`: a bare actix-web server (no middleware, same TLS style, same worker count) whose
 //!    handler parses the same JSON body and answers 201 with a small JSON body: the HTTP limit.
-//! 2. `lethe`: `POST /api/v1/consent` with `{"subject": "cus_<i>", "choices": {"analytics": b,
+//! 2. `lethe`: the banner's endpoint (above), or `POST /api/v1/consent` with `{"subject": "cus_<i>", "choices": {"analytics": b,
 //!    "ads": b, "newsletter": b}}` for a subject and choices drawn by a fixed hash of the client and
 //!    its request number (spread as chance spreads them). 201 means durable (the group-commit
 //!    writer answers after its `synchronous = FULL` commit); anything else is an error.
@@ -88,6 +90,9 @@ struct Settings {
     client_threads: usize,
     serial: bool,
     dir: Option<PathBuf>,
+    /// `BENCH_PATH=banner` (default): the banner's key-less `POST /consent/{slug}/decisions`
+    /// for visitors, the hot path; `api`: `POST /api/v1/consent` for subjects.
+    banner: bool,
 }
 
 /// `name` from the environment (or `default`), which must lie in `lo..=hi`.
@@ -121,6 +126,7 @@ impl Settings {
             workers: env_in("BENCH_WORKERS", 2, 1, 64),
             client_threads: env_in("BENCH_CLIENT_THREADS", cores(), 1, 64),
             serial: env_in("BENCH_SERIAL", 1, 0, 1) == 1,
+            banner: std::env::var("BENCH_PATH").map_or(true, |p| p != "api"),
             dir: std::env::var_os("BENCH_DIR")
                 .filter(|d| !d.is_empty())
                 .map(PathBuf::from),
@@ -167,10 +173,18 @@ fn decision(c: usize, n: usize, subjects: usize) -> (usize, [bool; 3]) {
     (subject, [bits & 1 == 1, bits & 2 == 2, bits & 4 == 4])
 }
 
-fn body(subject: usize, choices: [bool; 3]) -> Vec<u8> {
+/// The site whose banner posts (the workspace's consent origin).
+const SITE: &str = "https://shop.bench.example";
+
+fn body(subject: usize, choices: [bool; 3], banner: bool) -> Vec<u8> {
     let choices: BTreeMap<&str, bool> = PURPOSES.iter().copied().zip(choices).collect();
-    serde_json::to_vec(&json!({"subject": external_id(subject), "choices": choices}))
-        .expect("JSON body")
+    let decision = match banner {
+        // A visitor id as the banner makes them (22 base64url characters).
+        true => json!({"visitor": format!("bench-visitor-{subject:08}"), "choices": choices,
+            "banner_version": "bench", "source": "banner"}),
+        false => json!({"subject": external_id(subject), "choices": choices}),
+    };
+    serde_json::to_vec(&decision).expect("JSON body")
 }
 
 /// The file system type the path lives on (the longest mount point in /proc/mounts above it).
@@ -221,6 +235,8 @@ fn set_up(db: &Db) -> (WorkspaceScope, String) {
         notice_days: String::new(),
         require_totp: false,
         review_requests: false,
+        consent_origins: vec![SITE.to_owned()],
+        consent_cookie_domain: String::new(),
     };
     workspaces::create(db, &Caller::system(), owner, "bench", &input)
         .unwrap_or_else(|e| panic!("workspace: {e}"));
@@ -281,6 +297,9 @@ async fn spawn_lethe(s: &Settings, data_dir: &Path) -> Arc<Lethe> {
     config.listen = "127.0.0.1:0".parse().expect("address");
     config.workers = Some(s.workers);
     config.metrics_token = Some(lethe::config::Secret::new(METRICS_TOKEN));
+    // Every client is on loopback, one network: the banner endpoint's per-network rate is for
+    // the open internet, not for a load generator.
+    config.consent_rate = 1_000_000;
     let db_path = config.db_path();
     let app = lethe::startup::Application::build(config)
         .await
@@ -339,7 +358,10 @@ async fn writer_counters(lethe: &Lethe, client: &reqwest::Client) -> Option<(u64
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BareBody {
-    subject: String,
+    #[serde(default)]
+    subject: Option<String>,
+    #[serde(default)]
+    visitor: Option<String>,
     choices: BTreeMap<String, bool>,
 }
 
@@ -367,7 +389,7 @@ fn spawn_bare(workers: usize) -> (String, Vec<u8>) {
         let body = body.into_inner();
         HttpResponse::Created().json(json!({
             "id": uuid::Uuid::now_v7().to_string(),
-            "subject": body.subject,
+            "person": body.subject.or(body.visitor),
             "choices": body.choices,
         }))
     }
@@ -375,6 +397,7 @@ fn spawn_bare(workers: usize) -> (String, Vec<u8>) {
         App::new()
             .route("/healthz", web::get().to(healthz))
             .route("/api/v1/consent", web::post().to(decide))
+            .route("/consent/bench/decisions", web::post().to(decide))
     })
     .workers(workers)
     .listen_rustls_0_23(listener, tls)
@@ -391,6 +414,8 @@ struct Target {
     base: String,
     cert_pem: Vec<u8>,
     bearer: Option<String>,
+    /// The banner's endpoint (with its Origin) rather than the API's.
+    banner: bool,
 }
 
 impl Target {
@@ -464,9 +489,16 @@ fn client_sockets(port: u16) -> Option<(usize, usize)> {
 }
 
 async fn post(client: &reqwest::Client, t: &Target, body: Vec<u8>) -> Result<(), String> {
+    let path = match t.banner {
+        true => "/consent/bench/decisions",
+        false => "/api/v1/consent",
+    };
     let mut req = client
-        .post(format!("{}/api/v1/consent", t.base))
+        .post(format!("{}{path}", t.base))
         .header(CONTENT_TYPE, "application/json");
+    if t.banner {
+        req = req.header("origin", SITE);
+    }
     if let Some(key) = &t.bearer {
         req = req.bearer_auth(key);
     }
@@ -534,7 +566,7 @@ async fn load(t: Arc<Target>, s: &Settings, lethe: Option<Arc<Lethe>>) -> Measur
                 }
                 let (subject, choices) = decision(c, n, subjects);
                 n += 1;
-                let result = post(&client, &t, body(subject, choices)).await;
+                let result = post(&client, &t, body(subject, choices, t.banner)).await;
                 let t1 = Instant::now();
                 if result.is_ok() {
                     acknowledged.fetch_add(1, Ordering::Relaxed);
@@ -772,6 +804,14 @@ fn load_plain(path: &Path, s: &Settings, threads: usize) -> Measured {
 
 // ---------------------------------------------------------------------------------------------
 
+/// What the Lethe run posts to, in words.
+fn lethe_path(s: &Settings) -> &'static str {
+    match s.banner {
+        true => "POST /consent/{slug}/decisions (banner, visitors)",
+        false => "POST /api/v1/consent (API, subjects)",
+    }
+}
+
 fn main() {
     rustls::crypto::ring::default_provider()
         .install_default()
@@ -829,6 +869,7 @@ async fn run(s: Arc<Settings>) {
         base: bare_base,
         cert_pem: bare_cert,
         bearer: None,
+        banner: s.banner,
     });
     eprintln!("  bare POST handler for {} s …", s.secs);
     let bare = load(bare, &s, None).await;
@@ -838,9 +879,10 @@ async fn run(s: Arc<Settings>) {
     let target = Arc::new(Target {
         base: lethe.base.clone(),
         cert_pem: lethe.cert_pem.clone(),
-        bearer: Some(lethe.key.clone()),
+        bearer: Some(lethe.key.clone()).filter(|_| !s.banner),
+        banner: s.banner,
     });
-    eprintln!("  lethe POST /api/v1/consent for {} s …", s.secs);
+    eprintln!("  lethe {} for {} s …", lethe_path(&s), s.secs);
     let la = load(target, &s, Some(lethe.clone())).await;
 
     // The durability check: a fresh connection counts what Lethe stored.
@@ -928,7 +970,10 @@ async fn run(s: Arc<Settings>) {
         "bare actix handler, HTTPS (parse JSON, 201): HTTP limit",
         &bare,
     );
-    row("lethe POST /api/v1/consent, HTTPS (201 = durable)", &la);
+    row(
+        &format!("lethe {}, HTTPS (201 = durable)", lethe_path(&s)),
+        &la,
+    );
     row(
         &format!("plain rusqlite, {c} threads, 1 txn per decision: storage"),
         &plain,

@@ -10,7 +10,6 @@
 //! keyed digest. What the person asked through requests refuses purposes whatever they chose
 //! (restriction, withdrawal, objection).
 
-use super::Caller;
 use super::subjects::Reader;
 use crate::domain::ValidationErrors;
 use crate::domain::consent::{
@@ -28,8 +27,7 @@ use crate::store::consent::{self, DecisionOutcome, NewDecision, Person};
 use crate::store::subjects::SubjectRow;
 use crate::store::writer::GroupWriter;
 use crate::store::{
-    Connection, Db, WorkspaceScope, audit, inventory, policies, subject_objections, subjects,
-    workspaces,
+    Connection, Db, WorkspaceScope, inventory, policies, subject_objections, subjects, workspaces,
 };
 use crate::vault::Vault;
 use chrono::{DateTime, Utc};
@@ -185,8 +183,9 @@ fn overrides(
     Ok(o)
 }
 
-/// Records a decision: checked, stored durably by the group-commit writer, audited for an
-/// operator's decision about a subject (a visitor's banner click is the record itself).
+/// Records a decision: checked, stored durably by the group-commit writer. Not also written to
+/// the audit log: the decision is its own append-only record, with its source and time, as
+/// ingested records are (the audit chain is for what staff and keys change).
 #[allow(
     clippy::too_many_arguments,
     reason = "the use case's inputs; grouping them would only rename the list"
@@ -196,7 +195,6 @@ pub async fn record(
     vault: &Vault,
     writer: &GroupWriter,
     scope: WorkspaceScope,
-    caller: &Caller,
     input: DecisionInput,
     client: Client,
     base_url: &str,
@@ -244,21 +242,14 @@ pub async fn record(
         }
     }
     let receipt_body = receipt_for(&setting, &input.who, &decision, base_url);
-    let (db2, vault2, caller2) = (db.clone(), vault.clone(), caller.clone());
+    let (db2, vault2) = (db.clone(), vault.clone());
     let (person, subject, purposes, version) = (
         setting.person,
         setting.subject,
         setting.purposes,
         setting.consent_version,
     );
-    let (id, source) = (decision.id.clone(), decision.source);
     let (consent, receipt) = tokio::task::spawn_blocking(move || {
-        if let (Some(_), Who::Subject(external_id)) = (&subject, &input.who) {
-            let event = caller2
-                .event("consent.recorded", external_id.as_str())
-                .detail(serde_json::json!({"record": id, "source": source.as_str()}));
-            db2.write(|tx| audit::append(tx, Some(&scope), &event, now))?;
-        }
         let consent = db2.read_snapshot(|c| {
             let decisions = consent::decisions(c, &scope, &person, HISTORY)?;
             let o = overrides(c, &scope, subject.as_ref())?;

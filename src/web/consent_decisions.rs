@@ -7,7 +7,7 @@
 use crate::domain::consent::ConsentSource;
 use crate::error::AppError;
 use crate::services::consent::{self, Client, DecisionInput, Who};
-use crate::services::{Caller, WorkspaceScope, workspaces};
+use crate::services::{WorkspaceScope, workspaces};
 use crate::web::AppState;
 use crate::web::api::problem;
 use crate::web::client_ip::client_ip;
@@ -198,13 +198,11 @@ async fn decide(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     };
-    let caller = Caller::system();
     match consent::record(
         &state.db,
         &state.vault,
         &state.writer,
         scope,
-        &caller,
         input,
         client,
         &state.base_url,

@@ -85,7 +85,6 @@ pub async fn record(
         &state.vault,
         &state.writer,
         key.workspace,
-        &key.caller,
         input,
         client,
         &state.base_url,
