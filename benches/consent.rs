@@ -363,6 +363,10 @@ struct BareBody {
     #[serde(default)]
     visitor: Option<String>,
     choices: BTreeMap<String, bool>,
+    #[serde(default)]
+    banner_version: Option<String>,
+    #[serde(default)]
+    source: Option<String>,
 }
 
 /// A bare actix-web server: `/healthz` and a POST handler that parses the decision's JSON and
@@ -391,6 +395,8 @@ fn spawn_bare(workers: usize) -> (String, Vec<u8>) {
             "id": uuid::Uuid::now_v7().to_string(),
             "person": body.subject.or(body.visitor),
             "choices": body.choices,
+            "banner_version": body.banner_version,
+            "source": body.source,
         }))
     }
     let server = HttpServer::new(|| {
@@ -1049,8 +1055,8 @@ async fn run(s: Arc<Settings>) {
         }
     );
     println!(
-        "  audit_log entries added during lethe's load: {audited} (consent.recorded, written by \
-         services::consent::record in a transaction of its own after the group commit)"
+        "  audit_log entries added during lethe's load: {audited} (a decision is its own record, \
+         not copied into the audit chain)"
     );
     println!(
         "  storage baseline rows: {plain_rows} decisions written in all ({} statements of \

@@ -155,6 +155,16 @@ pub fn request_aad(scope: &WorkspaceScope, request_id: &str, field: &str) -> Vec
 pub struct Vault {
     master: Arc<MasterKey>,
     keys: KeyStore,
+    /// Unwrapped shared keys that are never destroyed while their workspace exists and that the
+    /// hot path of consent decisions needs on every request (a visitor's blind index, the
+    /// receipt signing seed): kept in memory once read, so a decision costs no `keys.db` read.
+    /// Rotation re-wraps a key without changing it, so a kept copy stays right.
+    resident: Arc<std::sync::Mutex<HashMap<(i64, &'static str, String), (String, SecretKey)>>>,
+}
+
+/// The purposes whose shared keys are kept resident (see `Vault::resident`).
+fn resident(purpose: KeyPurpose) -> bool {
+    matches!(purpose, KeyPurpose::Index | KeyPurpose::ConsentReceipts)
 }
 
 impl Vault {
@@ -167,6 +177,7 @@ impl Vault {
         let vault = Vault {
             master: Arc::new(master),
             keys,
+            resident: Arc::default(),
         };
         vault.check_master()?;
         Ok(vault)
@@ -220,6 +231,28 @@ impl Vault {
 
     /// The data key for `label`, made on first use (hold keys, the unlinked and index keys).
     pub fn shared_key(
+        &self,
+        scope: &WorkspaceScope,
+        purpose: KeyPurpose,
+        label: &str,
+    ) -> Result<(String, SecretKey), VaultError> {
+        let slot = (scope.id(), purpose.as_str(), label.to_owned());
+        if resident(purpose)
+            && let Ok(kept) = self.resident.lock()
+            && let Some(found) = kept.get(&slot)
+        {
+            return Ok(found.clone());
+        }
+        let found = self.read_or_create_shared(scope, purpose, label)?;
+        if resident(purpose)
+            && let Ok(mut kept) = self.resident.lock()
+        {
+            kept.insert(slot, found.clone());
+        }
+        Ok(found)
+    }
+
+    fn read_or_create_shared(
         &self,
         scope: &WorkspaceScope,
         purpose: KeyPurpose,
