@@ -159,8 +159,11 @@ pub struct Vault {
     /// hot path of consent decisions needs on every request (a visitor's blind index, the
     /// receipt signing seed): kept in memory once read, so a decision costs no `keys.db` read.
     /// Rotation re-wraps a key without changing it, so a kept copy stays right.
-    resident: Arc<std::sync::Mutex<HashMap<(i64, &'static str, String), (String, SecretKey)>>>,
+    resident: Arc<std::sync::Mutex<HashMap<KeySlot, (String, SecretKey)>>>,
 }
+
+/// A shared key's place: workspace id, purpose, label.
+type KeySlot = (i64, &'static str, String);
 
 /// The purposes whose shared keys are kept resident (see `Vault::resident`).
 fn resident(purpose: KeyPurpose) -> bool {
