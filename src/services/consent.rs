@@ -51,6 +51,16 @@ pub enum Who {
     Visitor(String),
 }
 
+/// Whose workspace the decision is for, as the caller proved it.
+#[derive(Debug, Clone)]
+pub enum Place {
+    /// The API key's workspace.
+    Workspace(WorkspaceScope),
+    /// The banner's: a workspace by its slug, which must list the page's origin among its
+    /// consent origins.
+    Banner { slug: String, origin: String },
+}
+
 /// A decision as the API or the banner sends it.
 #[derive(Debug, Clone)]
 pub struct DecisionInput {
@@ -84,8 +94,10 @@ pub struct Recorded {
     pub policy_version: Option<i64>,
     /// The material policy version the decision answers.
     pub consent_version: Option<i64>,
-    /// Every consent purpose's state now.
-    pub consent: Vec<PurposeConsent>,
+    /// Every consent purpose's state now, for a subject (the banner's visitors are answered
+    /// without it: the page keeps its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<Vec<PurposeConsent>>,
     /// The signed receipt the person can keep (`POST /api/v1/consent/receipts/verify` checks it).
     pub receipt: SignedReceipt,
 }
@@ -102,6 +114,7 @@ pub struct SubjectConsent {
 
 /// What a decision is checked against and stored with, read in one snapshot.
 struct Setting {
+    scope: WorkspaceScope,
     purposes: Vec<String>,
     /// The purposes Global Privacy Control refuses.
     sold: Vec<String>,
@@ -114,13 +127,34 @@ struct Setting {
     subject: Option<SubjectRow>,
 }
 
+/// The refusal of a banner's page whose origin the workspace does not list.
+pub const ORIGIN_REFUSED: &str =
+    "this site's origin is not one the workspace lets record consent decisions";
+
 fn read_setting(
     c: &Connection,
     vault: &Vault,
-    scope: &WorkspaceScope,
+    place: &Place,
     who: &Who,
     now: DateTime<Utc>,
 ) -> Result<Setting, AppError> {
+    let (scope, workspace) = match place {
+        Place::Workspace(scope) => (*scope, workspaces::get(c, scope)?),
+        Place::Banner { slug, origin } => {
+            let (scope, workspace) = workspaces::find_by_slug(c, slug)?
+                .ok_or_else(|| AppError::NotFound("workspace".into()))?;
+            if !workspace
+                .settings
+                .consent_origins
+                .iter()
+                .any(|o| o == origin)
+            {
+                return Err(AppError::Forbidden(ORIGIN_REFUSED.into()));
+            }
+            (scope, workspace)
+        }
+    };
+    let scope = &scope;
     let all = inventory::consent_purposes(c, scope)?;
     let sold = all
         .iter()
@@ -132,7 +166,6 @@ fn read_setting(
         .map(|p| (p.key.clone(), p.name.clone()))
         .collect();
     let purposes = all.into_iter().map(|p| p.key).collect();
-    let workspace = workspaces::get(c, scope)?;
     let (policy_version, consent_version) = policies::versions_in_force(c, scope, now)?;
     let (person, subject) = match who {
         Who::Subject(external_id) => {
@@ -150,6 +183,7 @@ fn read_setting(
         }
     };
     Ok(Setting {
+        scope: *scope,
         purposes,
         sold,
         names,
@@ -194,7 +228,7 @@ pub async fn record(
     db: &Db,
     vault: &Vault,
     writer: &GroupWriter,
-    scope: WorkspaceScope,
+    place: Place,
     input: DecisionInput,
     client: Client,
     base_url: &str,
@@ -211,10 +245,11 @@ pub async fn record(
     }
     let (db2, vault2, who) = (db.clone(), vault.clone(), input.who.clone());
     let setting = tokio::task::spawn_blocking(move || {
-        db2.read_snapshot(|c| read_setting(c, &vault2, &scope, &who, now))
+        db2.read_snapshot(|c| read_setting(c, &vault2, &place, &who, now))
     })
     .await
     .map_err(AppError::internal)??;
+    let scope = setting.scope;
     let choices = rules::choices(&input.choices, &setting.purposes, &setting.sold, input.gpc)?;
     let decision = NewDecision {
         scope,
@@ -241,25 +276,34 @@ pub async fn record(
             ));
         }
     }
+    // Signed here: the key pair is kept in memory after its first use, and signing is a few
+    // tens of microseconds.
     let receipt_body = receipt_for(&setting, &input.who, &decision, base_url);
-    let (db2, vault2) = (db.clone(), vault.clone());
-    let (person, subject, purposes, version) = (
-        setting.person,
-        setting.subject,
-        setting.purposes,
-        setting.consent_version,
-    );
-    let (consent, receipt) = tokio::task::spawn_blocking(move || {
-        let consent = db2.read_snapshot(|c| {
-            let decisions = consent::decisions(c, &scope, &person, HISTORY)?;
-            let o = overrides(c, &scope, subject.as_ref())?;
-            Ok::<_, AppError>(rules::current(&purposes, &decisions, &o, version))
-        })?;
-        let receipt = super::consent_receipts::issue(&vault2, &scope, receipt_body)?;
-        Ok::<_, AppError>((consent, receipt))
-    })
-    .await
-    .map_err(AppError::internal)??;
+    let receipt = super::consent_receipts::issue(vault, &scope, receipt_body)?;
+    // A subject's consent now (their requests may refuse over the decision); a visitor's page
+    // keeps its own, so the hot path reads nothing more.
+    let consent = match setting.subject {
+        None => None,
+        Some(row) => {
+            let (db2, person, purposes, version) = (
+                db.clone(),
+                setting.person,
+                setting.purposes,
+                setting.consent_version,
+            );
+            Some(
+                tokio::task::spawn_blocking(move || {
+                    db2.read_snapshot(|c| {
+                        let decisions = consent::decisions(c, &scope, &person, HISTORY)?;
+                        let o = overrides(c, &scope, Some(&row))?;
+                        Ok::<_, AppError>(rules::current(&purposes, &decisions, &o, version))
+                    })
+                })
+                .await
+                .map_err(AppError::internal)??,
+            )
+        }
+    };
     Ok(Recorded {
         id: decision.id,
         decided_at: decision.decided_at,

@@ -77,15 +77,12 @@ pub struct Jwk {
 
 /// The workspace's signing key pair, derived from the vault's seed.
 struct SigningKey {
-    pair: Ed25519KeyPair,
+    pair: std::sync::Arc<Ed25519KeyPair>,
     key_id: String,
 }
 
 fn signing_key(vault: &Vault, scope: &WorkspaceScope) -> Result<SigningKey, AppError> {
-    let seed = vault.consent_receipts_seed(scope)?;
-    // Any 32 bytes are an Ed25519 seed; ring refuses only another length.
-    let pair = Ed25519KeyPair::from_seed_unchecked(seed.as_bytes())
-        .map_err(|e| AppError::internal(anyhow::anyhow!("consent receipt key: {e}")))?;
+    let pair = vault.consent_receipt_pair(scope)?;
     let key_id = consent_receipt::key_id(pair.public_key().as_ref());
     Ok(SigningKey { pair, key_id })
 }

@@ -224,17 +224,15 @@ pub fn versions_in_force(
     now: DateTime<Utc>,
 ) -> Result<(Option<i64>, Option<i64>), StoreError> {
     let at = ts(now);
-    let newest = |material_only: bool| {
-        conn.query_row(
-            &format!(
+    let newest = |material_only: bool| -> Result<Option<i64>, StoreError> {
+        Ok(conn
+            .prepare_cached(&format!(
                 "SELECT version FROM policy_versions WHERE workspace_id = ?1 AND status = 'published' \
                  AND effective_at <= ?2 {} ORDER BY effective_at DESC, version DESC LIMIT 1",
                 if material_only { "AND material = 1" } else { "" }
-            ),
-            params![scope.id(), at],
-            |r| r.get::<_, i64>(0),
-        )
-        .optional()
+            ))?
+            .query_row(params![scope.id(), at], |r| r.get::<_, i64>(0))
+            .optional()?)
     };
     Ok((newest(false)?, newest(true)?))
 }

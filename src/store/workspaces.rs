@@ -94,14 +94,11 @@ pub fn create(
 }
 
 pub fn get(conn: &Connection, scope: &WorkspaceScope) -> Result<Workspace, StoreError> {
-    conn.query_row(
-        &format!("SELECT {COLUMNS} FROM workspaces WHERE id = ?1"),
-        [scope.id()],
-        from_row,
-    )
-    .optional()?
-    .map(|(_, w)| w)
-    .ok_or_else(|| StoreError::NotFound("workspace".into()))
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM workspaces WHERE id = ?1"))?
+        .query_row([scope.id()], from_row)
+        .optional()?
+        .map(|(_, w)| w)
+        .ok_or_else(|| StoreError::NotFound("workspace".into()))
 }
 
 pub fn update(
@@ -143,11 +140,8 @@ pub fn find_by_slug(
     slug: &str,
 ) -> Result<Option<(WorkspaceScope, Workspace)>, StoreError> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM workspaces WHERE slug = ?1"),
-            [slug],
-            from_row,
-        )
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM workspaces WHERE slug = ?1"))?
+        .query_row([slug], from_row)
         .optional()?)
 }
 

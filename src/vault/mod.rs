@@ -160,6 +160,8 @@ pub struct Vault {
     /// receipt signing seed): kept in memory once read, so a decision costs no `keys.db` read.
     /// Rotation re-wraps a key without changing it, so a kept copy stays right.
     resident: Arc<std::sync::Mutex<HashMap<KeySlot, (String, SecretKey)>>>,
+    /// Each workspace's consent-receipt signing pair, derived from its resident seed once.
+    signers: Arc<std::sync::Mutex<HashMap<i64, Arc<ring::signature::Ed25519KeyPair>>>>,
 }
 
 /// A shared key's place: workspace id, purpose, label.
@@ -181,6 +183,7 @@ impl Vault {
             master: Arc::new(master),
             keys,
             resident: Arc::default(),
+            signers: Arc::default(),
         };
         vault.check_master()?;
         Ok(vault)
@@ -354,6 +357,30 @@ impl Vault {
         Ok(self
             .shared_key(scope, KeyPurpose::ConsentReceipts, "ed25519")?
             .1)
+    }
+
+    /// The workspace's consent-receipt signing pair: the Ed25519 key whose 32-byte seed is
+    /// [`Vault::consent_receipts_seed`], derived once and kept (deriving it is most of what
+    /// signing a receipt costs).
+    pub fn consent_receipt_pair(
+        &self,
+        scope: &WorkspaceScope,
+    ) -> Result<Arc<ring::signature::Ed25519KeyPair>, VaultError> {
+        if let Ok(kept) = self.signers.lock()
+            && let Some(pair) = kept.get(&scope.id())
+        {
+            return Ok(pair.clone());
+        }
+        let seed = self.consent_receipts_seed(scope)?;
+        // Any 32 bytes are an Ed25519 seed; ring refuses only another length.
+        let pair = Arc::new(
+            ring::signature::Ed25519KeyPair::from_seed_unchecked(seed.as_bytes())
+                .map_err(|_| OpenError)?,
+        );
+        if let Ok(mut kept) = self.signers.lock() {
+            kept.insert(scope.id(), pair.clone());
+        }
+        Ok(pair)
     }
 
     fn unwrap(&self, k: &WrappedKey) -> Result<SecretKey, VaultError> {

@@ -6,7 +6,7 @@
 
 use crate::domain::consent::ConsentSource;
 use crate::error::AppError;
-use crate::services::consent::{self, Client, DecisionInput, Who};
+use crate::services::consent::{self, Client, DecisionInput, ORIGIN_REFUSED, Place, Who};
 use crate::services::{WorkspaceScope, workspaces};
 use crate::web::AppState;
 use crate::web::api::problem;
@@ -84,13 +84,7 @@ async fn allowed_origin(
     };
     match origin {
         Some(o) if workspace.settings.consent_origins.iter().any(|a| a == &o) => Ok((scope, o)),
-        Some(_) => Err(problem(
-            &AppError::Forbidden(
-                "this site's origin is not one the workspace lets record consent decisions"
-                    .into(),
-            ),
-            None,
-        )),
+        Some(_) => Err(problem(&AppError::Forbidden(ORIGIN_REFUSED.into()), None)),
         None => Err(problem(
             &AppError::Forbidden(
                 "consent decisions come from a page of one of the workspace's sites (an Origin header)".into(),
@@ -134,30 +128,43 @@ async fn decide(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    let (scope, origin) = match allowed_origin(&state, &req, slug.into_inner()).await {
-        Ok(ok) => ok,
-        Err(refused) => return refused,
+    // The origin is checked against the workspace's list where the decision is read
+    // (`consent::record`, `Place::Banner`), in the same snapshot: one read, not two.
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        return problem(
+            &AppError::Forbidden(
+                "consent decisions come from a page of one of the workspace's sites (an Origin header)".into(),
+            ),
+            None,
+        );
     };
-    let refuse = |e: AppError| problem(&e, Some(&origin));
+    // Until the workspace has vouched for the origin, a refusal carries no CORS header: the
+    // page cannot read it.
+    let unvouched = |e: AppError| problem(&e, None);
     let ip = client_ip(&req);
     if let Some(ip) = ip
         && !state
             .consent_by_network
             .allow(crate::domain::network::IpRange::client_network(ip))
     {
-        return refuse(AppError::TooManyRequests(
+        return unvouched(AppError::TooManyRequests(
             "too many consent decisions from this network; try again in a minute".into(),
         ));
     }
     if body.len() > MAX_DECISION_BYTES {
-        return refuse(AppError::PayloadTooLarge {
+        return unvouched(AppError::PayloadTooLarge {
             limit: MAX_DECISION_BYTES,
         });
     }
     let decision: DecisionBody = match serde_json::from_slice(&body) {
         Ok(d) => d,
         Err(e) => {
-            return refuse(AppError::BadRequest(format!(
+            return unvouched(AppError::BadRequest(format!(
                 "the body is not a consent decision: {e}"
             )));
         }
@@ -166,7 +173,7 @@ async fn decide(
         None | Some("banner") => ConsentSource::Banner,
         Some("gpc") => ConsentSource::Gpc,
         Some(other) => {
-            return refuse(AppError::BadRequest(format!(
+            return unvouched(AppError::BadRequest(format!(
                 "source '{}' is not one a banner sends (banner or gpc)",
                 other.chars().take(20).collect::<String>()
             )));
@@ -198,11 +205,15 @@ async fn decide(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     };
+    let place = Place::Banner {
+        slug: slug.into_inner(),
+        origin: origin.clone(),
+    };
     match consent::record(
         &state.db,
         &state.vault,
         &state.writer,
-        scope,
+        place,
         input,
         client,
         &state.base_url,
@@ -215,6 +226,8 @@ async fn decide(
             allow(&mut res, &origin);
             res
         }
-        Err(e) => refuse(e),
+        // No such workspace, or not this origin's: nothing vouched for the page.
+        Err(e @ (AppError::NotFound(_) | AppError::Forbidden(_))) => unvouched(e),
+        Err(e) => problem(&e, Some(&origin)),
     }
 }

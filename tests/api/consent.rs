@@ -332,7 +332,7 @@ async fn requests_refuse_over_decisions_and_a_material_change_asks_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_banners_endpoint_takes_only_its_sites_decisions_within_a_rate() {
-    let app = crate::helpers::spawn_app_with(|c| c.consent_rate = 6).await;
+    let app = crate::helpers::spawn_app_with(|c| c.consent_rate = 7).await;
     let owner = app.create_admin("ada@example.org");
     app.create_workspace(owner, "shop");
     let key = app.api_key(
@@ -457,7 +457,8 @@ async fn the_banners_endpoint_takes_only_its_sites_decisions_within_a_rate() {
         );
     }
 
-    // Over the rate for this network: 429 (six a minute here; the six posts above reached it).
+    // Over the rate for this network: 429 (seven a minute here; the seven posts above, one of
+    // them from another site, reached it).
     let res = post(Some("https://shop.example"), decision.to_string())
         .send()
         .await

@@ -5,7 +5,7 @@ use super::ApiError;
 use super::auth::ApiKey;
 use crate::domain::apikey::Scope;
 use crate::domain::consent::ConsentSource;
-use crate::services::consent::{self, Client, DecisionInput, Recorded, SubjectConsent, Who};
+use crate::services::consent::{self, Client, DecisionInput, Place, Recorded, SubjectConsent, Who};
 use crate::web::AppState;
 use crate::web::client_ip::client_ip;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -84,7 +84,7 @@ pub async fn record(
         &state.db,
         &state.vault,
         &state.writer,
-        key.workspace,
+        Place::Workspace(key.workspace),
         input,
         client,
         &state.base_url,
