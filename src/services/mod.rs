@@ -29,6 +29,7 @@ pub mod request_fulfilment;
 pub mod request_intake;
 pub mod request_mail;
 pub mod request_package;
+pub mod request_steps;
 pub mod request_tasks;
 pub mod requests;
 pub mod retention;
