@@ -5,7 +5,7 @@
 
 use super::error::PageError;
 use super::session::SignedIn;
-use super::subjects::{no_store, render_subject};
+use super::subjects::{no_store, reader_or_page};
 use super::{Shell, html, ok};
 use crate::domain::consent::ConsentSource;
 use crate::domain::staff::Permission;
@@ -13,7 +13,6 @@ use crate::error::AppError;
 use crate::services::consent::{self, ConsentHistory};
 use crate::services::consent_dashboard::{self, Chart, DAY_CHOICES, Rates};
 use crate::services::inventory::{self, Names};
-use crate::services::subjects::{self, Reader};
 use crate::web::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -100,30 +99,17 @@ pub async fn history(
         .workspace(&state, &slug, Permission::ReadRecords)
         .await?;
     who.check_csrf(&form.csrf)?;
-    let form = form.into_inner();
-    let reason = match subjects::parse_reason(&form.reason) {
-        Ok(r) => r,
-        Err(errors) => {
-            let message = errors.for_field("reason").map(|m| format!("Reason: {m}."));
-            return render_subject(
-                &state,
-                &who,
-                &member,
-                &external_id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                |p| {
-                    p.consent_reason = form.reason;
-                    p.consent_error = message;
-                },
-            )
-            .await;
-        }
+    let typed = form.into_inner().reason;
+    let reader = match reader_or_page(&state, &who, &member, &external_id, typed, |p, typed, m| {
+        p.consent_reason = typed;
+        p.consent_error = m;
+    })
+    .await?
+    {
+        Ok(reader) => reader,
+        Err(page) => return Ok(page),
     };
-    let reader = Reader::new(
-        &who.caller,
-        member.roles.allows(Permission::ReadRestricted),
-        reason.clone(),
-    );
+    let reason = reader.reason.clone();
     let (scope, vault, id) = (member.scope, state.vault.clone(), external_id.clone());
     let now = Utc::now();
     let outcome = state

@@ -199,6 +199,39 @@ pub(super) struct SubjectPage {
     names: Names,
 }
 
+/// The reader a typed reason makes, or, when the reason will not do, the subject's page again
+/// with the error where `show` puts it (and what was typed): reading a person's records or
+/// consent history starts here.
+pub(super) async fn reader_or_page(
+    state: &AppState,
+    who: &SignedIn,
+    member: &MemberOf,
+    external_id: &str,
+    typed: String,
+    show: impl FnOnce(&mut SubjectPage, String, Option<String>),
+) -> Result<Result<Reader, HttpResponse>, PageError> {
+    match subjects::parse_reason(&typed) {
+        Ok(reason) => Ok(Ok(Reader::new(
+            &who.caller,
+            member.roles.allows(Permission::ReadRestricted),
+            reason,
+        ))),
+        Err(errors) => {
+            let message = errors.for_field("reason").map(|m| format!("Reason: {m}."));
+            let page = render_subject(
+                state,
+                who,
+                member,
+                external_id,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                |p| show(p, typed, message),
+            )
+            .await?;
+            Ok(Err(page))
+        }
+    }
+}
+
 pub(super) async fn render_subject(
     state: &AppState,
     who: &SignedIn,
@@ -334,31 +367,25 @@ pub async fn records(
         .await?;
     who.check_csrf(&form.csrf)?;
     let form = form.into_inner();
-    let reason = match subjects::parse_reason(&form.reason) {
-        Ok(r) => r,
-        Err(errors) => {
-            let message = errors.for_field("reason").map(|m| format!("Reason: {m}."));
-            return render_subject(
-                &state,
-                &who,
-                &member,
-                &external_id,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                |p| {
-                    p.reason = form.reason;
-                    p.read_error = message;
-                },
-            )
-            .await;
-        }
-    };
     let page = page_number(&form.page);
+    let reader = match reader_or_page(
+        &state,
+        &who,
+        &member,
+        &external_id,
+        form.reason,
+        |p, typed, m| {
+            p.reason = typed;
+            p.read_error = m;
+        },
+    )
+    .await?
+    {
+        Ok(reader) => reader,
+        Err(page) => return Ok(page),
+    };
+    let reason = reader.reason.clone();
     let offset = (page - 1).saturating_mul(RECORDS_PER_READ);
-    let reader = Reader::new(
-        &who.caller,
-        member.roles.allows(Permission::ReadRestricted),
-        reason.clone(),
-    );
     let (scope, vault, id) = (member.scope, state.vault.clone(), external_id.clone());
     let outcome = state
         .db
