@@ -38,7 +38,7 @@
 //! commit beats one fsync per decision) and Lethe / HTTP limit (goal ≥ 0.33); a peer's consent
 //! endpoint (about 100 decisions/s on this kind of machine, as the issue reports it; not measured
 //! here); the writer's grouping (decisions per commit, from `/metrics`, the
-//! `lethe_record_writer_*` counters, which count decisions and record batches alike); and a
+//! `lethe_record_writer_commits_total` and `_decisions_total` counters); and a
 //! durability check: after the load, a fresh connection counts `consent_records` (and
 //! `consent_choices`) in Lethe's database and compares them with the 201 answers (warm-up
 //! included): every acknowledged decision must be there, equal or more, never fewer. That shows
@@ -336,7 +336,7 @@ fn client_for(cert_pem: &[u8]) -> reqwest::Client {
         .expect("client builds")
 }
 
-/// The record writer's counters from `/metrics`: commits and batches (decisions count as batches).
+/// The group-commit writer's counters from `/metrics`: commits and consent decisions.
 async fn writer_counters(lethe: &Lethe, client: &reqwest::Client) -> Option<(u64, u64)> {
     let res = client
         .get(format!("{}/metrics", lethe.base))
@@ -349,7 +349,7 @@ async fn writer_counters(lethe: &Lethe, client: &reqwest::Client) -> Option<(u64
         text.lines()
             .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
     };
-    Some((value("commits")?, value("batches")?))
+    Some((value("commits")?, value("decisions")?))
 }
 
 // ---------------------------------------------------------------------------------------------

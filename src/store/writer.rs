@@ -93,8 +93,11 @@ struct Job {
 #[derive(Debug, Default)]
 pub struct WriterStats {
     pub commits: AtomicU64,
+    /// Record batches written.
     pub batches: AtomicU64,
     pub records: AtomicU64,
+    /// Consent decisions written.
+    pub decisions: AtomicU64,
     pub pending: AtomicU64,
 }
 
@@ -206,10 +209,16 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, stats: &WriterStats) {
         }
         let outcomes = commit_group(&mut conn, &jobs);
         stats.commits.fetch_add(1, Ordering::Relaxed);
-        stats
-            .batches
-            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
-        stats.records.fetch_add(records as u64, Ordering::Relaxed);
+        for job in &jobs {
+            let (counter, n) = match &job.work {
+                Work::Records(b) => {
+                    stats.batches.fetch_add(1, Ordering::Relaxed);
+                    (&stats.records, b.records.len())
+                }
+                Work::Decision(_) => (&stats.decisions, 1),
+            };
+            counter.fetch_add(n as u64, Ordering::Relaxed);
+        }
         for (job, outcome) in jobs.into_iter().zip(outcomes) {
             // The requester may have gone (client hung up); the batch is stored all the same.
             let _ = job.reply.send(outcome);

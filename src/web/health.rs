@@ -77,7 +77,7 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             sess,
         ),
     ]);
-    // Batches per commit (batches / commits) is the grouping the record writer achieves.
+    // (Batches + decisions) per commit is the grouping the group-commit writer achieves.
     let stats = &state.writer.stats;
     for (name, help, value) in [
         (
@@ -94,6 +94,11 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             "lethe_record_writer_records_total",
             "Records the writer handled.",
             &stats.records,
+        ),
+        (
+            "lethe_record_writer_decisions_total",
+            "Consent decisions written (each in one of those commits).",
+            &stats.decisions,
         ),
     ] {
         let value = value.load(std::sync::atomic::Ordering::Relaxed);

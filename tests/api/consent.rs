@@ -332,7 +332,11 @@ async fn requests_refuse_over_decisions_and_a_material_change_asks_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_banners_endpoint_takes_only_its_sites_decisions_within_a_rate() {
-    let app = crate::helpers::spawn_app_with(|c| c.consent_rate = 7).await;
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.consent_rate = 7;
+        c.metrics_token = Some(lethe::config::Secret::new("metrics-token-for-consent"));
+    })
+    .await;
     let owner = app.create_admin("ada@example.org");
     app.create_workspace(owner, "shop");
     let key = app.api_key(
@@ -464,6 +468,24 @@ async fn the_banners_endpoint_takes_only_its_sites_decisions_within_a_rate() {
         .await
         .unwrap();
     assert_eq!(res.status(), 429);
+
+    // The one decision stored is counted by the group-commit writer.
+    let metrics = s
+        .app
+        .client
+        .get(s.app.url("/metrics"))
+        .bearer_auth("metrics-token-for-consent")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\nlethe_record_writer_decisions_total 1\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("\nlethe_record_writer_batches_total 0\n"));
 
     // The visitor's id is nowhere on disk in the clear; the network is, the address is not.
     let stored: (String, String) = s
