@@ -53,6 +53,10 @@
 // Cargo.toml).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{bare_tls, cores, env_in, ms, percentile};
+
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Utc;
 use lethe::domain::inventory::{DataCategory, Purpose};
@@ -63,10 +67,9 @@ use lethe::store::{Db, WorkspaceScope};
 use lethe::vault::Vault;
 use reqwest::header::CONTENT_TYPE;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior, params};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -95,27 +98,6 @@ struct Settings {
     banner: bool,
 }
 
-/// `name` from the environment (or `default`), which must lie in `lo..=hi`.
-fn env_in<T>(name: &str, default: T, lo: T, hi: T) -> T
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-{
-    let value = match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
-        _ => default,
-    };
-    assert!(lo <= value && value <= hi, "{name} must be in {lo}..={hi}");
-    value
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
 impl Settings {
     fn from_env() -> Self {
         Settings {
@@ -139,19 +121,6 @@ impl Settings {
             None => tempfile::tempdir().expect("temp dir"),
         }
     }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// Nearest-rank percentile of sorted nanoseconds.
-fn percentile(sorted: &[u64], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Duration::from_nanos(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 fn splitmix(i: u64) -> u64 {
@@ -372,19 +341,7 @@ struct BareBody {
 /// A bare actix-web server: `/healthz` and a POST handler that parses the decision's JSON and
 /// answers 201, no middleware, same TLS style and worker count as Lethe.
 fn spawn_bare(workers: usize) -> (String, Vec<u8>) {
-    let generated =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .expect("self-signed certificate");
-    let cert_pem = generated.cert.pem().into_bytes();
-    let cert_der: CertificateDer<'static> = generated.cert.der().clone();
-    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        generated.signing_key.serialize_der(),
-    ));
-    let tls = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert_der], key_der)
-        .expect("rustls server config");
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let (listener, tls, cert_pem) = bare_tls();
     let port = listener.local_addr().unwrap().port();
     async fn healthz() -> HttpResponse {
         HttpResponse::Ok().json(json!({ "status": "ok" }))

@@ -26,11 +26,13 @@
 // Cargo.toml).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{bare_tls, percentile};
+
 use actix_web::{App, HttpResponse, HttpServer, web};
 use reqwest::Certificate;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -161,15 +163,6 @@ struct Summary {
     p99: Duration,
     max: Duration,
     new_connections: Option<i64>,
-}
-
-/// Nearest-rank percentile of sorted nanoseconds.
-fn percentile(sorted: &[u64], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Duration::from_nanos(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 fn summarize(name: &'static str, mut o: Outcome) -> (Summary, Outcome) {
@@ -318,19 +311,7 @@ async fn load(target: Arc<Target>, settings: &Settings) -> Outcome {
 
 /// A bare actix-web server: one handler, no middleware, same TLS style and worker count as Lethe.
 fn spawn_bare(workers: usize) -> (u16, Vec<u8>) {
-    let generated =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .expect("self-signed certificate");
-    let cert_pem = generated.cert.pem().into_bytes();
-    let cert_der: CertificateDer<'static> = generated.cert.der().clone();
-    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        generated.signing_key.serialize_der(),
-    ));
-    let tls = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert_der], key_der)
-        .expect("rustls server config");
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let (listener, tls, cert_pem) = bare_tls();
     let port = listener.local_addr().unwrap().port();
     async fn healthz() -> HttpResponse {
         HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))

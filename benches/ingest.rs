@@ -26,6 +26,10 @@
 // Cargo.toml).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{cores, ms};
+
 use chrono::Utc;
 use lethe::domain::record::Receipt;
 use lethe::services::{Caller, accounts, apikeys, workspaces};
@@ -84,10 +88,6 @@ impl Settings {
             subjects: env_in("BENCH_SUBJECTS", 200, 1, 100_000),
         }
     }
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// What one run measured: latencies (ns) of successes, records stored, and the time they took.
@@ -487,10 +487,6 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(run(Arc::new(settings)));
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
 /// Runs the baseline with `per_txn` rows per transaction on a blocking thread.

@@ -55,6 +55,10 @@
 // Cargo.toml).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{bare_tls, cores, env_in, ms, percentile};
+
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use lethe::domain::csv_export::CsvExport;
@@ -73,10 +77,8 @@ use lethe::store::{Db, WorkspaceScope};
 use lethe::vault::Vault;
 use reqwest::header::CONTENT_TYPE;
 use rusqlite::{Connection, TransactionBehavior, params};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::{Map, Value, json};
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -123,23 +125,6 @@ struct Settings {
     api: bool,
 }
 
-/// `name` from the environment (or `default`), which must lie in `lo..=hi`.
-fn env_in<T>(name: &str, default: T, lo: T, hi: T) -> T
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-{
-    let value = match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
-        _ => default,
-    };
-    assert!(lo <= value && value <= hi, "{name} must be in {lo}..={hi}");
-    value
-}
-
 impl Settings {
     fn from_env() -> Self {
         let s = Settings {
@@ -160,25 +145,8 @@ impl Settings {
     }
 }
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64().max(f64::EPSILON)
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// Nearest-rank percentile of sorted nanoseconds.
-fn percentile(sorted: &[u64], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Duration::from_nanos(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 fn ratio(a: Duration, b: Duration) -> f64 {
@@ -776,19 +744,7 @@ fn baseline_erase(b: &mut Baseline, i: usize) -> (Duration, usize) {
 /// A bare actix-web server: a healthz and a POST handler that parses the JSON and answers 201,
 /// no middleware, same TLS style and worker count as Lethe.
 fn spawn_bare(workers: usize) -> (String, Vec<u8>) {
-    let generated =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .expect("self-signed certificate");
-    let cert_pem = generated.cert.pem().into_bytes();
-    let cert_der: CertificateDer<'static> = generated.cert.der().clone();
-    let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        generated.signing_key.serialize_der(),
-    ));
-    let tls = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert_der], key_der)
-        .expect("rustls server config");
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let (listener, tls, cert_pem) = bare_tls();
     let port = listener.local_addr().unwrap().port();
     async fn healthz() -> HttpResponse {
         HttpResponse::Ok().json(json!({ "status": "ok" }))

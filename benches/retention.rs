@@ -41,6 +41,10 @@
 // Cargo.toml).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::{cores, env_in, ms};
+
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use lethe::domain::inventory::{DataCategory, RetentionRule};
 use lethe::domain::ip_country::IpCountryTable;
@@ -84,23 +88,6 @@ struct Settings {
     probe: bool,
 }
 
-/// `name` from the environment (or `default`), which must lie in `lo..=hi`.
-fn env_in<T>(name: &str, default: T, lo: T, hi: T) -> T
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-{
-    let value = match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
-        _ => default,
-    };
-    assert!(lo <= value && value <= hi, "{name} must be in {lo}..={hi}");
-    value
-}
-
 impl Settings {
     fn from_env() -> Self {
         Settings {
@@ -118,16 +105,8 @@ impl Settings {
     }
 }
 
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64().max(f64::EPSILON)
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
 // ---------------------------------------------------------------------------------------------

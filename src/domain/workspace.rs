@@ -153,6 +153,13 @@ pub struct WorkspaceSettingsInput {
 pub const DEFAULT_NOTICE_DAYS: u16 = 30;
 
 impl WorkspaceSettings {
+    /// Whether a page of `origin` (an `Origin` header, as the browser sent it) may post
+    /// consent decisions: it is one of the workspace's consent origins, stored in their
+    /// serialized form, which is the form browsers send.
+    pub fn allows_consent_origin(&self, origin: &str) -> bool {
+        self.consent_origins.iter().any(|o| o == origin)
+    }
+
     pub fn parse(input: &WorkspaceSettingsInput) -> Result<WorkspaceSettings, ValidationErrors> {
         let mut errors = ValidationErrors::default();
         let legal_name = errors.check("legal_name", text(&input.legal_name, 200, false));

@@ -285,23 +285,13 @@ pub async fn record(
     let consent = match setting.subject {
         None => None,
         Some(row) => {
-            let (db2, person, purposes, version) = (
-                db.clone(),
-                setting.person,
-                setting.purposes,
-                setting.consent_version,
-            );
-            Some(
-                tokio::task::spawn_blocking(move || {
-                    db2.read_snapshot(|c| {
-                        let decisions = consent::decisions(c, &scope, &person, HISTORY)?;
-                        let o = overrides(c, &scope, Some(&row))?;
-                        Ok::<_, AppError>(rules::current(&purposes, &decisions, &o, version))
-                    })
-                })
-                .await
-                .map_err(AppError::internal)??,
-            )
+            let db2 = db.clone();
+            let now_consent = tokio::task::spawn_blocking(move || {
+                db2.read_snapshot(|c| current_in(c, &scope, &row, now))
+            })
+            .await
+            .map_err(AppError::internal)??;
+            Some(now_consent.purposes)
         }
     };
     Ok(Recorded {

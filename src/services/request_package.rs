@@ -277,7 +277,10 @@ pub fn open(
     };
     let (row, counts, organisation, tasks, decisions) = db.read_snapshot(|c| {
         let row = crate::store::subjects::by_id(c, scope, subject_id)?;
-        let counts = records::categories_for_subject(c, scope, subject_id)?;
+        let counts: Vec<(String, i64)> = records::categories_of_subject(c, scope, subject_id)?
+            .into_iter()
+            .map(|(category, n, _)| (category, i64::try_from(n).unwrap_or(i64::MAX)))
+            .collect();
         let legal_name = workspaces::get(c, scope)?.settings.legal_name;
         let tasks = request_tasks::for_request(c, scope, request_id)?;
         let decisions = super::consent::history(c, scope, subject_id, CONSENT_HISTORY)?;

@@ -98,9 +98,9 @@ impl Opening<'_> {
         external_id: &str,
     ) -> Result<usize, AppError> {
         let scope = self.scope;
-        let categories: Vec<String> = records::categories_for_subject(tx, scope, subject_id)?
+        let categories: Vec<String> = records::categories_of_subject(tx, scope, subject_id)?
             .into_iter()
-            .map(|(category, _)| category)
+            .map(|(category, _, _)| category)
             .collect();
         if categories.is_empty() {
             return Ok(0);

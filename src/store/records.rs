@@ -99,27 +99,6 @@ pub fn for_subject_after(
     Ok(rows)
 }
 
-/// How many records a subject has in each category, by category key.
-pub fn categories_for_subject(
-    conn: &Connection,
-    scope: &WorkspaceScope,
-    subject_id: i64,
-) -> Result<Vec<(String, i64)>, StoreError> {
-    // Left to itself SQLite walks `records_category` to save the GROUP BY's sort, which reads
-    // every record of the workspace (0.9 s at a million records, `benches/requests.rs`); the
-    // person's own index reads only theirs.
-    let mut stmt = conn.prepare_cached(
-        "SELECT category, count(*) FROM records INDEXED BY records_subject \
-         WHERE workspace_id = ?1 AND subject_id = ?2 GROUP BY category ORDER BY category",
-    )?;
-    let rows = stmt
-        .query_map(params![scope.id(), subject_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
-}
-
 pub fn count_for_subject(
     conn: &Connection,
     scope: &WorkspaceScope,
@@ -350,14 +329,16 @@ pub fn set_period_key(
     )? > 0)
 }
 
-/// A subject's records per category: (category, how many, the oldest's time). Through the
-/// person's index, like `categories_for_subject`.
+/// A subject's records per category, by category key: (category, how many, the oldest's time).
+/// Left to itself SQLite walks `records_category` to save the GROUP BY's sort, which reads every
+/// record of the workspace (0.9 s at a million records, `benches/requests.rs`); the person's own
+/// index reads only theirs.
 pub fn categories_of_subject(
     conn: &Connection,
     scope: &WorkspaceScope,
     subject_id: i64,
 ) -> Result<Vec<(String, u64, DateTime<Utc>)>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT category, count(*), min(occurred_at) FROM records INDEXED BY records_subject \
          WHERE workspace_id = ?1 AND subject_id = ?2 GROUP BY category ORDER BY category",
     )?;

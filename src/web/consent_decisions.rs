@@ -83,7 +83,7 @@ async fn allowed_origin(
         return Err(problem(&AppError::NotFound("workspace".into()), None));
     };
     match origin {
-        Some(o) if workspace.settings.consent_origins.iter().any(|a| a == &o) => Ok((scope, o)),
+        Some(o) if workspace.settings.allows_consent_origin(&o) => Ok((scope, o)),
         Some(_) => Err(problem(&AppError::Forbidden(ORIGIN_REFUSED.into()), None)),
         None => Err(problem(
             &AppError::Forbidden(
