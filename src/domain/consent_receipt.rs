@@ -247,12 +247,8 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) -> Result<(), CanonicalErro
 }
 
 fn write_string(s: &str, out: &mut Vec<u8>) {
-    // serde_json's string escaping is JCS's: it cannot fail for a string.
-    out.extend_from_slice(
-        serde_json::Value::String(s.to_owned())
-            .to_string()
-            .as_bytes(),
-    );
+    // serde_json's string escaping is JCS's; writing a string to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 impl ReceiptBody {

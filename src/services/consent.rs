@@ -25,7 +25,7 @@ use crate::domain::workspace::Workspace;
 use crate::error::AppError;
 use crate::store::consent::{self, DecisionOutcome, NewDecision, Person};
 use crate::store::subjects::SubjectRow;
-use crate::store::writer::GroupWriter;
+use crate::store::writer::{ComposedKind, GroupWriter};
 use crate::store::{
     Connection, Db, WorkspaceScope, inventory, policies, subject_objections, subjects, workspaces,
 };
@@ -243,39 +243,49 @@ pub async fn record(
         )
         .into());
     }
-    let (db2, vault2, who) = (db.clone(), vault.clone(), input.who.clone());
-    let setting = tokio::task::spawn_blocking(move || {
-        db2.read_snapshot(|c| read_setting(c, &vault2, &place, &who, now))
-    })
-    .await
-    .map_err(AppError::internal)??;
-    let scope = setting.scope;
-    let choices = rules::choices(&input.choices, &setting.purposes, &setting.sold, input.gpc)?;
-    let decision = NewDecision {
-        scope,
-        id: uuid::Uuid::now_v7().to_string(),
-        person: setting.person.clone(),
-        source: input.source,
-        gpc: input.gpc,
-        policy_version: setting.policy_version,
-        consent_version: setting.consent_version,
-        banner_version: input.banner_version.clone(),
-        network: client.ip.map(|ip| IpRange::client_network(ip).to_string()),
-        user_agent: client
-            .user_agent
-            .as_deref()
-            .map(|ua| user_agent_family(ua).to_owned()),
-        decided_at: input.decided_at.unwrap_or(now),
-        choices,
-    };
-    match writer.submit_decision(decision.clone()).await? {
-        DecisionOutcome::Stored => {}
-        DecisionOutcome::SubjectErased => {
-            return Err(AppError::Conflict(
-                "the person was erased meanwhile: nothing was recorded about them.".into(),
-            ));
-        }
+    if let Who::Visitor(id) = &input.who {
+        // Checked before the decision takes the writer's time.
+        parse_visitor(id).map_err(|e| ValidationErrors::single("visitor", e))?;
     }
+    // The whole check runs where the decision is stored, on the writer's connection in its
+    // transaction: what the decision is checked against cannot change before it is stored, and
+    // the request makes one hop, not two.
+    let rows = 1 + input.choices.len();
+    let (vault2, who) = (vault.clone(), input.who.clone());
+    let (choices_in, gpc, source) = (input.choices.clone(), input.gpc, input.source);
+    let banner_version = input.banner_version.clone();
+    let decided_at = input.decided_at.unwrap_or(now);
+    let stored = writer
+        .compose(ComposedKind::ConsentDecision, rows, move |c| {
+            let setting = read_setting(c, &vault2, &place, &who, now)?;
+            let choices = rules::choices(&choices_in, &setting.purposes, &setting.sold, gpc)?;
+            let decision = NewDecision {
+                scope: setting.scope,
+                id: uuid::Uuid::now_v7().to_string(),
+                person: setting.person.clone(),
+                source,
+                gpc,
+                policy_version: setting.policy_version,
+                consent_version: setting.consent_version,
+                banner_version,
+                network: client.ip.map(|ip| IpRange::client_network(ip).to_string()),
+                user_agent: client
+                    .user_agent
+                    .as_deref()
+                    .map(|ua| user_agent_family(ua).to_owned()),
+                decided_at,
+                choices,
+            };
+            match consent::insert(c, &decision)? {
+                DecisionOutcome::Stored => Ok((setting, decision)),
+                DecisionOutcome::SubjectErased => Err(AppError::Conflict(
+                    "the person was erased meanwhile: nothing was recorded about them.".into(),
+                )),
+            }
+        })
+        .await?;
+    let (setting, decision) = stored?;
+    let scope = setting.scope;
     // Signed here: the key pair is kept in memory after its first use, and signing is a few
     // tens of microseconds.
     let receipt_body = receipt_for(&setting, &input.who, &decision, base_url);

@@ -5,13 +5,19 @@
 //! fsync thus serves many requests, and `synchronous = FULL` keeps an acknowledged batch or
 //! decision through a crash or power loss. One writer for both, so they do not compete for
 //! SQLite's write lock.
+//!
+//! A consent decision is a *composed* job ([`GroupWriter::compose`]): the service hands over the
+//! whole use case (read what the decision is checked against, check it, insert it) as a closure
+//! over store functions, run on the writer's connection in the group's transaction. The check
+//! and the insert thus see one state, and the hot path makes no second hop to a reading thread.
 
-use super::consent::{DecisionOutcome, NewDecision};
 use super::{StoreError, WorkspaceScope, ts};
 use crate::domain::record::{Receipt, StoredRef};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior, params};
+use std::any::Any;
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,10 +68,23 @@ pub enum BatchOutcome {
     KeyRetired,
 }
 
+/// What a composed job is, for the counters of `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComposedKind {
+    ConsentDecision,
+}
+
+/// A composed job, its result type erased: the result, and whether to keep what it wrote.
+type ComposedJob = Box<dyn FnOnce(&Connection) -> (Box<dyn Any + Send>, bool) + Send>;
+
 /// What the writer stores.
 enum Work {
     Records(Batch),
-    Decision(Box<NewDecision>),
+    Composed {
+        kind: ComposedKind,
+        rows: usize,
+        job: ComposedJob,
+    },
 }
 
 impl Work {
@@ -73,14 +92,14 @@ impl Work {
     fn rows(&self) -> usize {
         match self {
             Work::Records(b) => b.records.len(),
-            Work::Decision(d) => 1 + d.choices.len(),
+            Work::Composed { rows, .. } => *rows,
         }
     }
 }
 
 enum Done {
     Records(BatchOutcome),
-    Decision(DecisionOutcome),
+    Composed(Box<dyn Any + Send>),
 }
 
 struct Job {
@@ -140,17 +159,35 @@ impl GroupWriter {
     pub async fn submit(&self, batch: Batch) -> Result<BatchOutcome, StoreError> {
         match self.send(Work::Records(batch)).await? {
             Done::Records(outcome) => Ok(outcome),
-            Done::Decision(_) => Err(StoreError::Join("the writer answered another job".into())),
+            Done::Composed(_) => Err(StoreError::Join("the writer answered another job".into())),
         }
     }
 
-    /// Queues a consent decision and waits until it is durable (or refused).
-    pub async fn submit_decision(
+    /// Runs `job` on the writer's connection in the next group's transaction, in its own
+    /// savepoint, and answers once that transaction is durable. What the job wrote is kept when
+    /// it returns `Ok` and rolled back when it returns `Err` (a refusal: the error is the
+    /// answer). `rows` is about how many rows it inserts, to keep one commit short. The outer
+    /// error is the writer's: the commit failed, or the writer has stopped.
+    pub async fn compose<T, E>(
         &self,
-        decision: NewDecision,
-    ) -> Result<DecisionOutcome, StoreError> {
-        match self.send(Work::Decision(Box::new(decision))).await? {
-            Done::Decision(outcome) => Ok(outcome),
+        kind: ComposedKind,
+        rows: usize,
+        job: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, StoreError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let job: ComposedJob = Box::new(move |conn| {
+            let result = job(conn);
+            let keep = result.is_ok();
+            (Box::new(result), keep)
+        });
+        match self.send(Work::Composed { kind, rows, job }).await? {
+            Done::Composed(result) => result
+                .downcast::<Result<T, E>>()
+                .map(|r| *r)
+                .map_err(|_| StoreError::Join("the writer answered another job".into())),
             Done::Records(_) => Err(StoreError::Join("the writer answered another job".into())),
         }
     }
@@ -207,65 +244,80 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Job>, stats: &WriterStats) {
                 Err(_) => break,
             }
         }
-        let outcomes = commit_group(&mut conn, &jobs);
-        stats.commits.fetch_add(1, Ordering::Relaxed);
-        for job in &jobs {
-            let (counter, n) = match &job.work {
+        let (works, replies): (Vec<Work>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.work, j.reply)).unzip();
+        let kinds: Vec<Option<ComposedKind>> = works
+            .iter()
+            .map(|work| match work {
                 Work::Records(b) => {
                     stats.batches.fetch_add(1, Ordering::Relaxed);
-                    (&stats.records, b.records.len())
+                    stats
+                        .records
+                        .fetch_add(b.records.len() as u64, Ordering::Relaxed);
+                    None
                 }
-                Work::Decision(_) => (&stats.decisions, 1),
-            };
-            counter.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                Work::Composed { kind, .. } => Some(*kind),
+            })
+            .collect();
+        let outcomes = commit_group(&mut conn, works);
+        stats.commits.fetch_add(1, Ordering::Relaxed);
+        for ((reply, (outcome, kept)), kind) in replies.into_iter().zip(outcomes).zip(kinds) {
+            // Composed jobs count when stored: a refused decision is no decision.
+            if kept && kind == Some(ComposedKind::ConsentDecision) {
+                stats.decisions.fetch_add(1, Ordering::Relaxed);
+            }
             // The requester may have gone (client hung up); the batch is stored all the same.
-            let _ = job.reply.send(outcome);
+            let _ = reply.send(outcome);
         }
     }
 }
 
-/// One transaction for all jobs; each job's result, or the commit's error for all.
-fn commit_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<Done, StoreError>> {
+/// One transaction for all jobs; each job's result and whether what it wrote is now durable,
+/// or the commit's error for all.
+fn commit_group(conn: &mut Connection, works: Vec<Work>) -> Vec<(Result<Done, StoreError>, bool)> {
+    let failed_all = |n: usize, e: &dyn std::fmt::Display| {
+        (0..n)
+            .map(|_| (Err(StoreError::Write(e.to_string())), false))
+            .collect()
+    };
+    let n = works.len();
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
-        Err(e) => {
-            return jobs
-                .iter()
-                .map(|_| Err(StoreError::Write(e.to_string())))
-                .collect();
-        }
+        Err(e) => return failed_all(n, &e),
     };
     let now = ts(Utc::now());
-    let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    let mut outcomes = Vec::with_capacity(n);
+    for work in works {
         let outcome = match tx.savepoint() {
             Ok(mut sp) => {
                 // What is not stored (refused, replayed, failed) leaves nothing behind.
-                let written = match &job.work {
-                    Work::Records(batch) => write_batch(&sp, batch, &now).map(|o| {
+                let written = match work {
+                    Work::Records(batch) => write_batch(&sp, &batch, &now).map(|o| {
                         let keep = matches!(o, BatchOutcome::Stored(_));
                         (Done::Records(o), keep)
                     }),
-                    Work::Decision(d) => super::consent::insert(&sp, d).map(|o| {
-                        let keep = o == DecisionOutcome::Stored;
-                        (Done::Decision(o), keep)
-                    }),
+                    // A panicking job must not take the writer thread, and every later
+                    // request, with it.
+                    Work::Composed { job, .. } => catch_unwind(AssertUnwindSafe(|| job(&sp)))
+                        .map(|(result, keep)| (Done::Composed(result), keep))
+                        .map_err(|_| StoreError::Write("a composed write panicked".into())),
                 };
                 match written {
-                    Ok((done, true)) => sp.commit().map(|()| done).map_err(StoreError::from),
+                    Ok((done, true)) => match sp.commit() {
+                        Ok(()) => (Ok(done), true),
+                        Err(e) => (Err(StoreError::from(e)), false),
+                    },
                     Ok((done, false)) => {
                         sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
-                        Ok(done)
+                        (Ok(done), false)
                     }
                     Err(e) => {
                         sp.set_drop_behavior(rusqlite::DropBehavior::Rollback);
-                        Err(e)
+                        (Err(e), false)
                     }
                 }
             }
-            Err(e) => Err(StoreError::from(e)),
+            Err(e) => (Err(StoreError::from(e)), false),
         };
         outcomes.push(outcome);
     }
@@ -273,9 +325,7 @@ fn commit_group(conn: &mut Connection, jobs: &[Job]) -> Vec<Result<Done, StoreEr
         Ok(()) => outcomes,
         Err(e) => {
             tracing::error!(error = %e, "group commit failed");
-            jobs.iter()
-                .map(|_| Err(StoreError::Write(e.to_string())))
-                .collect()
+            failed_all(n, &e)
         }
     }
 }
@@ -413,12 +463,7 @@ mod tests {
         }
     }
 
-    fn job(
-        records: Vec<NewRecord>,
-        key: Option<&str>,
-        digest: &str,
-    ) -> (Job, oneshot::Receiver<Result<Done, StoreError>>) {
-        let (reply, answer) = oneshot::channel();
+    fn job(records: Vec<NewRecord>, key: Option<&str>, digest: &str) -> Work {
         let batch = Batch {
             scope: WorkspaceScope::new(1),
             idempotency: key.map(|k| Idempotency {
@@ -427,21 +472,17 @@ mod tests {
             }),
             records,
         };
-        (
-            Job {
-                work: Work::Records(batch),
-                reply,
-            },
-            answer,
-        )
+        Work::Records(batch)
     }
 
-    fn as_records(done: Vec<Result<Done, StoreError>>) -> Vec<Result<BatchOutcome, StoreError>> {
+    fn as_records(
+        done: Vec<(Result<Done, StoreError>, bool)>,
+    ) -> Vec<Result<BatchOutcome, StoreError>> {
         done.into_iter()
-            .map(|r| {
+            .map(|(r, _)| {
                 r.map(|d| match d {
                     Done::Records(o) => o,
-                    Done::Decision(_) => panic!("a decision where a batch was expected"),
+                    Done::Composed(_) => panic!("a composed job where a batch was expected"),
                 })
             })
             .collect()
@@ -455,11 +496,11 @@ mod tests {
     #[test]
     fn a_failing_batch_in_a_group_spoils_only_itself() {
         let (_dir, _db, mut conn) = fixture();
-        let (good, _) = job(vec![record("r1", 1), record("r2", 2)], None, "");
+        let good = job(vec![record("r1", 1), record("r2", 2)], None, "");
         // The same id twice: the second insert fails, so the whole batch must go.
-        let (bad, _) = job(vec![record("r3", 1), record("r3", 1)], None, "");
-        let (also_good, _) = job(vec![record("r4", 2)], Some("k"), "d1");
-        let outcomes = as_records(commit_group(&mut conn, &[good, bad, also_good]));
+        let bad = job(vec![record("r3", 1), record("r3", 1)], None, "");
+        let also_good = job(vec![record("r4", 2)], Some("k"), "d1");
+        let outcomes = as_records(commit_group(&mut conn, vec![good, bad, also_good]));
         assert!(matches!(&outcomes[0], Ok(BatchOutcome::Stored(r)) if r.stored == 2));
         assert!(outcomes[1].is_err());
         assert!(matches!(&outcomes[2], Ok(BatchOutcome::Stored(r)) if r.stored == 1));
@@ -473,13 +514,13 @@ mod tests {
     #[test]
     fn retries_replay_reused_keys_refuse_and_erased_or_restricted_subjects_are_honoured() {
         let (_dir, _db, mut conn) = fixture();
-        let (first, _) = job(vec![record("r1", 1)], Some("k"), "d1");
-        let stored = as_records(commit_group(&mut conn, &[first]))
+        let first = job(vec![record("r1", 1)], Some("k"), "d1");
+        let stored = as_records(commit_group(&mut conn, vec![first]))
             .remove(0)
             .unwrap();
-        let (retry, _) = job(vec![record("r9", 1)], Some("k"), "d1");
-        let (reuse, _) = job(vec![record("r8", 1)], Some("k"), "d2");
-        let outcomes = as_records(commit_group(&mut conn, &[retry, reuse]));
+        let retry = job(vec![record("r9", 1)], Some("k"), "d1");
+        let reuse = job(vec![record("r8", 1)], Some("k"), "d2");
+        let outcomes = as_records(commit_group(&mut conn, vec![retry, reuse]));
         match (&stored, &outcomes[0]) {
             (BatchOutcome::Stored(a), Ok(BatchOutcome::Replayed(b))) => assert_eq!(a, b),
             other => panic!("{other:?}"),
@@ -492,15 +533,75 @@ mod tests {
              UPDATE subjects SET restricted_at = '2026-01-02T00:00:00.000000Z' WHERE id = 2;",
         )
         .unwrap();
-        let (late, _) = job(vec![record("r5", 2), record("r6", 1)], None, "");
-        let (flagged, _) = job(vec![record("r7", 2)], None, "");
-        let outcomes = as_records(commit_group(&mut conn, &[late, flagged]));
+        let late = job(vec![record("r5", 2), record("r6", 1)], None, "");
+        let flagged = job(vec![record("r7", 2)], None, "");
+        let outcomes = as_records(commit_group(&mut conn, vec![late, flagged]));
         assert!(matches!(outcomes[0], Ok(BatchOutcome::SubjectErased(1))));
         match &outcomes[1] {
             Ok(BatchOutcome::Stored(r)) => assert!(r.records[0].flagged_restricted),
             other => panic!("{other:?}"),
         }
         assert_eq!(count(&conn), 2);
+    }
+
+    #[tokio::test]
+    async fn a_composed_job_keeps_its_writes_only_when_it_succeeds_and_a_panic_spoils_only_itself()
+    {
+        let (dir, _db, conn) = fixture();
+        let writer = GroupWriter::start(&dir.path().join("lethe.db")).unwrap();
+        let insert = |id: &'static str| {
+            move |c: &Connection| {
+                c.execute(
+                    "INSERT INTO records (id, workspace_id, subject_id, category, occurred_at, \
+                     received_at, key_id, sealed_fields) VALUES (?1, 1, 1, 'c', \
+                     '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', 'k1', x'00')",
+                    [id],
+                )
+            }
+        };
+        let kind = ComposedKind::ConsentDecision;
+        let kept = writer.compose(kind, 1, move |c| insert("r1")(c).map(|n| n * 10));
+        let refused = writer.compose(kind, 1, move |c| {
+            insert("r2")(c)?;
+            Err::<(), _>(rusqlite::Error::QueryReturnedNoRows)
+        });
+        let panicked = writer.compose(kind, 1, move |c| {
+            insert("r3")(c)?;
+            if c.is_autocommit() {
+                return Ok::<(), rusqlite::Error>(());
+            }
+            panic!("a bug in a job");
+        });
+        let (kept, refused, panicked) = tokio::join!(kept, refused, panicked);
+        assert_eq!(
+            kept.unwrap().unwrap(),
+            10,
+            "the job's own result comes back"
+        );
+        assert!(refused.unwrap().is_err(), "the job's refusal is its answer");
+        assert!(
+            panicked.is_err(),
+            "a panicking job is answered with an error"
+        );
+        let after = writer.compose(kind, 1, insert("r4")).await.unwrap();
+        assert_eq!(after.unwrap(), 1, "the writer still writes after a panic");
+        let ids: Vec<String> = conn
+            .prepare("SELECT id FROM records ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            ids,
+            ["r1", "r4"],
+            "nothing of the refused or the panicked job"
+        );
+        assert_eq!(
+            writer.stats.decisions.load(Ordering::Relaxed),
+            2,
+            "stored jobs only"
+        );
     }
 
     #[test]
