@@ -154,6 +154,9 @@ pub struct SettingsForm {
     consent_origins: String,
     #[serde(default)]
     consent_cookie_domain: String,
+    /// Absent (an older form): UTC.
+    #[serde(default)]
+    time_zone: String,
     #[serde(default)]
     csrf: String,
 }
@@ -176,6 +179,7 @@ impl SettingsForm {
                 .map(str::to_owned)
                 .collect(),
             consent_cookie_domain: self.consent_cookie_domain.clone(),
+            time_zone: self.time_zone.clone(),
         }
     }
 
@@ -198,6 +202,7 @@ impl SettingsForm {
             review_requests: s.review_requests.then(|| "on".to_owned()),
             consent_origins: s.consent_origins.join("\n"),
             consent_cookie_domain: s.consent_cookie_domain.clone().unwrap_or_default(),
+            time_zone: s.time_zone.name().to_owned(),
             csrf: String::new(),
         }
     }
@@ -219,6 +224,7 @@ fn new_workspace_defaults() -> SettingsForm {
         min_age: "16".into(),
         request_law: "gdpr".into(),
         notice_days: crate::domain::workspace::DEFAULT_NOTICE_DAYS.to_string(),
+        time_zone: "UTC".into(),
         ..SettingsForm::default()
     }
 }
