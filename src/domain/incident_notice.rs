@@ -41,6 +41,29 @@ pub struct AffectedCounts {
     pub computed_at: DateTime<Utc>,
 }
 
+/// Staff's edits of the notice: section key → text; `null` or an empty text puts the
+/// pre-fill back. Sections not named keep what they show.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeEdits {
+    /// Keys: `nature`, `affected`, `contact`, `consequences`, `measures`.
+    #[schema(value_type = Object)]
+    pub sections: BTreeMap<String, Option<String>>,
+}
+
+/// A notice phase as staff record it after sending it to the authority.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoticePhaseInput {
+    /// When it was sent: RFC 3339, or a wall-clock time in the workspace's time zone; now when
+    /// left out.
+    #[serde(default)]
+    pub sent_at: Option<String>,
+    /// Required when it is sent after the 72 hours (Art. 33(1)): the reasons for the delay.
+    #[serde(default)]
+    pub late_reason: Option<String>,
+}
+
 /// The sections of a notice, in the order Art. 33(3) lists them.
 pub const SECTIONS: [(&str, &str); 5] = [
     ("nature", "Nature of the breach"),
