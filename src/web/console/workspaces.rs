@@ -107,6 +107,12 @@ fn describe(p: Permission) -> &'static str {
         Permission::HandleRequests => {
             "Start, complete, deny and extend data subject requests; receive their deadline warnings"
         }
+        Permission::ViewIncidents => {
+            "See the breach register: incidents, their 72-hour deadlines, affected people counted, timelines and notices"
+        }
+        Permission::HandleIncidents => {
+            "Register and change incidents, decide whether to notify the authority, record notices as sent"
+        }
     }
 }
 
