@@ -29,6 +29,7 @@ mod errors;
 mod exchange;
 mod health;
 mod import_preview;
+mod incidents;
 mod inventory;
 mod layers;
 mod outbox;
