@@ -139,7 +139,7 @@ pub(super) fn zone_of(conn: &Connection, scope: &WorkspaceScope) -> Result<Tz, A
 fn affected(row: &IncidentRow) -> Result<Option<AffectedCounts>, AppError> {
     row.counts
         .as_deref()
-        .map(|c| serde_json::from_str(c))
+        .map(serde_json::from_str)
         .transpose()
         .map_err(|e| AppError::internal(anyhow::anyhow!("incident {}: counts: {e}", row.id)))
 }
