@@ -98,7 +98,11 @@ use utoipa::{Modify, OpenApi};
         super::incidents::notice_html,
         super::incidents::export,
     ),
-    components(schemas(super::problem::Problem, super::exchange::RopaFormat)),
+    components(schemas(
+        super::problem::Problem,
+        super::exchange::RopaFormat,
+        super::incidents::RegisterFormat
+    )),
     modifiers(&BearerKey, &CommonResponses),
     tags(
         (name = "workspace", description = "The key's workspace"),
