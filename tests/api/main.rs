@@ -29,6 +29,7 @@ mod errors;
 mod exchange;
 mod health;
 mod import_preview;
+mod incident_deadlines;
 mod incidents;
 mod inventory;
 mod layers;
