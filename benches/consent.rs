@@ -206,6 +206,7 @@ fn set_up(db: &Db) -> (WorkspaceScope, String) {
         review_requests: false,
         consent_origins: vec![SITE.to_owned()],
         consent_cookie_domain: String::new(),
+        time_zone: String::new(),
     };
     workspaces::create(db, &Caller::system(), owner, "bench", &input)
         .unwrap_or_else(|e| panic!("workspace: {e}"));

@@ -369,6 +369,7 @@ async fn spawn_lethe(workers: usize, data_dir: &std::path::Path) -> (u16, Vec<u8
             review_requests: false,
             consent_origins: Vec::new(),
             consent_cookie_domain: String::new(),
+            time_zone: String::new(),
         };
         lethe::services::workspaces::create(
             &db,

@@ -155,6 +155,7 @@ fn create_workspace(db: &Db) -> WorkspaceScope {
         review_requests: false,
         consent_origins: Vec::new(),
         consent_cookie_domain: String::new(),
+        time_zone: String::new(),
     };
     workspaces::create(db, &Caller::system(), owner, "bench", &input).expect("workspace created");
     let found = db.read(|c| lethe::store::workspaces::find_by_slug(c, "bench"));

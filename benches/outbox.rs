@@ -116,6 +116,7 @@ fn main() {
             review_requests: false,
             consent_origins: Vec::new(),
             consent_cookie_domain: String::new(),
+            time_zone: String::new(),
         };
         lethe::services::workspaces::create(&db, &lethe::services::Caller::system(), owner, "bench", &input).unwrap();
         let scope = db

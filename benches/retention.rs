@@ -220,6 +220,7 @@ fn set_up(db: &Db, vault: &Vault, subject_count: usize) -> (WorkspaceScope, Stri
         review_requests: false,
         consent_origins: Vec::new(),
         consent_cookie_domain: String::new(),
+        time_zone: String::new(),
     };
     workspaces::create(db, &Caller::system(), owner, "bench", &input)
         .unwrap_or_else(|e| panic!("workspace: {e}"));

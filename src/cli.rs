@@ -215,6 +215,11 @@ pub struct ServeArgs {
     /// [default: "0 * * * *", hourly].
     #[arg(long, env = "LETHE_REQUEST_WARNINGS_SCHEDULE", value_name = "CRON")]
     pub request_warnings_schedule: Option<String>,
+    /// Schedule of the incidents' 72-hour deadline warnings, e-mailed to the privacy officers
+    /// (or the owners) with 48 and 12 hours left until the authority must be notified
+    /// [default: "*/5 * * * *"].
+    #[arg(long, env = "LETHE_INCIDENT_DEADLINES_SCHEDULE", value_name = "CRON")]
+    pub incident_deadlines_schedule: Option<String>,
     /// Records a retention run changes per transaction; between batches live writes get
     /// through [default: 2000].
     #[arg(long, env = "LETHE_RETENTION_BATCH_SIZE", value_name = "N")]

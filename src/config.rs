@@ -155,6 +155,8 @@ pub struct Config {
     pub requests_schedule: CronSchedule,
     /// The deadline warnings of data subject requests.
     pub request_warnings_schedule: CronSchedule,
+    /// The 72-hour deadline warnings of incidents.
+    pub incident_deadlines_schedule: CronSchedule,
     /// Rows a retention run changes per transaction.
     pub retention_batch_size: u32,
     /// First retry delay; each further one doubles, up to an hour.
@@ -191,6 +193,8 @@ const DEFAULT_PERIOD_KEYS_SCHEDULE: &str = "15 * * * *";
 const DEFAULT_AUDIT_ANCHOR_SCHEDULE: &str = "* * * * *";
 const DEFAULT_REQUESTS_SCHEDULE: &str = "*/10 * * * *";
 const DEFAULT_REQUEST_WARNINGS_SCHEDULE: &str = "0 * * * *";
+/// Every 5 minutes: a 12-hour warning is never more than a few minutes late.
+const DEFAULT_INCIDENT_DEADLINES_SCHEDULE: &str = "*/5 * * * *";
 pub const DEFAULT_RETENTION_BATCH_SIZE: u32 = 2000;
 
 /// A built-in schedule; a typo in one is caught by the unit test of the defaults.
@@ -234,6 +238,7 @@ impl Config {
             audit_anchor_schedule: builtin(DEFAULT_AUDIT_ANCHOR_SCHEDULE),
             requests_schedule: builtin(DEFAULT_REQUESTS_SCHEDULE),
             request_warnings_schedule: builtin(DEFAULT_REQUEST_WARNINGS_SCHEDULE),
+            incident_deadlines_schedule: builtin(DEFAULT_INCIDENT_DEADLINES_SCHEDULE),
             retention_batch_size: DEFAULT_RETENTION_BATCH_SIZE,
             outbox_retry_base: Duration::from_secs(30),
             outbox_max_attempts: 12,
@@ -436,6 +441,11 @@ impl Config {
                 "--request-warnings-schedule",
                 args.request_warnings_schedule,
                 &mut config.request_warnings_schedule,
+            ),
+            (
+                "--incident-deadlines-schedule",
+                args.incident_deadlines_schedule,
+                &mut config.incident_deadlines_schedule,
             ),
         ] {
             if let Some(s) = arg {

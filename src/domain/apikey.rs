@@ -23,10 +23,14 @@ pub enum Scope {
     RetentionRead,
     /// Start retention runs (and dry runs).
     RetentionWrite,
+    /// Register and change incidents, record notices to the authority.
+    IncidentsWrite,
+    /// Read the breach register, notices and exports.
+    IncidentsRead,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 12] = [
+    pub const ALL: [Scope; 14] = [
         Scope::RecordsWrite,
         Scope::RecordsRead,
         Scope::ConsentWrite,
@@ -39,6 +43,8 @@ impl Scope {
         Scope::WorkspaceWrite,
         Scope::RetentionRead,
         Scope::RetentionWrite,
+        Scope::IncidentsWrite,
+        Scope::IncidentsRead,
     ];
 
     /// What a key with this scope may do, for the people who make keys.
@@ -68,6 +74,12 @@ impl Scope {
             Scope::WorkspaceWrite => "change the workspace's contact details and defaults",
             Scope::RetentionRead => "read retention rules' runs, claims and next runs",
             Scope::RetentionWrite => "start retention runs and dry runs",
+            Scope::IncidentsWrite => {
+                "register and change incidents (personal-data breaches), decide not to notify, edit the notice to the authority and record its phases as sent"
+            }
+            Scope::IncidentsRead => {
+                "read the breach register: incidents, their 72-hour deadlines, counts of affected people, timelines, notices and exports"
+            }
         }
     }
 
@@ -85,6 +97,8 @@ impl Scope {
             Scope::WorkspaceWrite => "workspace:write",
             Scope::RetentionRead => "retention:read",
             Scope::RetentionWrite => "retention:write",
+            Scope::IncidentsWrite => "incidents:write",
+            Scope::IncidentsRead => "incidents:read",
         }
     }
 

@@ -11,6 +11,8 @@ pub mod csv_export;
 pub mod fideslang;
 pub mod hidden_chars;
 pub mod import_plan;
+pub mod incident;
+pub mod incident_notice;
 pub mod ingest;
 pub mod inventory;
 pub mod inventory_check;

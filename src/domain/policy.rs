@@ -427,6 +427,7 @@ mod tests {
                 review_requests: false,
                 consent_origins: Vec::new(),
                 consent_cookie_domain: None,
+                time_zone: chrono_tz::Tz::UTC,
             },
             created_at: chrono::Utc::now(),
         }

@@ -71,6 +71,8 @@ impl Role {
                     | RunRetention
                     | ViewRequests
                     | HandleRequests
+                    | ViewIncidents
+                    | HandleIncidents
             ),
             // Support sees the requests people send (they are often the ones asked about them)
             // but the answers (deny, extend, complete) are a legal decision, not theirs.
@@ -87,6 +89,7 @@ impl Role {
                     | ViewInventory
                     | ViewSubjects
                     | ViewRequests
+                    | ViewIncidents
             ),
         }
     }
@@ -193,10 +196,14 @@ pub enum Permission {
     ViewRequests,
     /// Start, complete, deny and extend data subject requests; be warned of their deadlines.
     HandleRequests,
+    /// See the breach register: incidents, deadlines, counts, timelines and notices.
+    ViewIncidents,
+    /// Register and change incidents, decide about notifying, record notices as sent.
+    HandleIncidents,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 19] = [
         Permission::ViewWorkspace,
         Permission::EditWorkspace,
         Permission::ViewMembers,
@@ -214,6 +221,8 @@ impl Permission {
         Permission::RunRetention,
         Permission::ViewRequests,
         Permission::HandleRequests,
+        Permission::ViewIncidents,
+        Permission::HandleIncidents,
     ];
 }
 
@@ -310,6 +319,8 @@ mod tests {
             (RunRetention, [true, true, false, false]),
             (ViewRequests, [true, true, true, true]),
             (HandleRequests, [true, true, false, false]),
+            (ViewIncidents, [true, true, false, true]),
+            (HandleIncidents, [true, true, false, false]),
         ];
         assert_eq!(expected.len(), Permission::ALL.len());
         for (p, row) in expected {
@@ -332,6 +343,7 @@ mod tests {
             ManageSubjects,
             RunRetention,
             HandleRequests,
+            HandleIncidents,
         ] {
             assert!(!Role::Auditor.allows(p));
         }

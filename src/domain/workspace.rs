@@ -64,6 +64,24 @@ pub struct WorkspaceSettings {
     /// The parent domain the sites' cookies are set on (`shop.example`), so that the banner
     /// deletes a refused purpose's cookies there too; `None`: the page's own host only.
     pub consent_cookie_domain: Option<String>,
+    /// The zone staff's typed times are read in and deadlines are shown in (IANA, e.g.
+    /// `Europe/Berlin`); stored instants stay UTC.
+    #[serde(serialize_with = "zone_name")]
+    pub time_zone: chrono_tz::Tz,
+}
+
+fn zone_name<S: serde::Serializer>(zone: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(zone.name())
+}
+
+/// An IANA time zone name, e.g. `Europe/Berlin` or `UTC`, as the tz database spells it.
+pub fn parse_time_zone(raw: &str) -> Result<chrono_tz::Tz, String> {
+    raw.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        format!(
+            "'{}' is not a time zone: give an IANA name such as Europe/Berlin, America/New_York or UTC",
+            raw.trim().chars().take(60).collect::<String>()
+        )
+    })
 }
 
 /// At most this many consent origins per workspace.
@@ -147,6 +165,8 @@ pub struct WorkspaceSettingsInput {
     pub consent_origins: Vec<String>,
     /// Empty means none.
     pub consent_cookie_domain: String,
+    /// An IANA name; empty means UTC.
+    pub time_zone: String,
 }
 
 /// The notice before a material policy change applies, unless the workspace sets another.
@@ -213,6 +233,10 @@ impl WorkspaceSettings {
             "" => None,
             d => errors.check("consent_cookie_domain", parse_cookie_domain(d)),
         };
+        let time_zone = match input.time_zone.trim() {
+            "" => Some(chrono_tz::Tz::UTC),
+            z => errors.check("time_zone", parse_time_zone(z)),
+        };
         match (
             legal_name,
             contact_email,
@@ -221,6 +245,7 @@ impl WorkspaceSettings {
             min_age,
             notice,
             law,
+            time_zone,
         ) {
             (
                 Some(legal_name),
@@ -230,6 +255,7 @@ impl WorkspaceSettings {
                 Some(min_age),
                 Some(notice),
                 Some(request_law),
+                Some(time_zone),
             ) if errors.is_empty() => Ok(WorkspaceSettings {
                 legal_name,
                 contact_email,
@@ -242,6 +268,7 @@ impl WorkspaceSettings {
                 review_requests: input.review_requests,
                 consent_origins,
                 consent_cookie_domain,
+                time_zone,
             }),
             _ => Err(errors),
         }
@@ -272,6 +299,7 @@ mod tests {
             review_requests: false,
             consent_origins: vec![],
             consent_cookie_domain: String::new(),
+            time_zone: String::new(),
         }
     }
 
@@ -290,13 +318,24 @@ mod tests {
         assert_eq!(ok.min_age, 18);
         assert_eq!(ok.dpo_email, None);
         assert_eq!(ok.request_law, Law::Gdpr);
+        assert_eq!(ok.time_zone, chrono_tz::Tz::UTC, "UTC unless set");
         let mut bad = input();
         bad.contact_email = "nope".into();
         bad.min_age = "200".into();
         bad.request_law = "lgpd".into();
+        bad.time_zone = "Europe/Bonn".into();
         let e = WorkspaceSettings::parse(&bad).unwrap_err();
         let fields: Vec<_> = e.0.iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["contact_email", "min_age", "request_law"]);
+        assert_eq!(
+            fields,
+            ["contact_email", "min_age", "request_law", "time_zone"]
+        );
+        let mut berlin = input();
+        berlin.time_zone = " Europe/Berlin ".into();
+        assert_eq!(
+            WorkspaceSettings::parse(&berlin).unwrap().time_zone,
+            chrono_tz::Europe::Berlin
+        );
     }
 
     #[test]

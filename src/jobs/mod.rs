@@ -156,6 +156,18 @@ pub fn registry(
             Ok(summary(n, "requests' deadline warnings queued"))
         },
     ));
+    let (v, url) = (vault.clone(), base_url.clone());
+    s.add(Job::new(
+        "incident-deadlines",
+        config.incident_deadlines_schedule.clone(),
+        move |run| {
+            let stop = || run.stop.is_set();
+            let n = crate::services::incident_deadlines::send_deadline_warnings(
+                run.db, &v, &url, run.now, &stop,
+            )?;
+            Ok(summary(n, "incidents' 72-hour deadline warnings queued"))
+        },
+    ));
     match outbox::Sender::from_config(&config, vault.clone()) {
         Ok(sender) => {
             if sender.mailer.is_none() {

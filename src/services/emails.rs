@@ -162,6 +162,26 @@ pub struct RequestDeadline<'a> {
     pub link: &'a str,
 }
 
+/// An incident's 72-hour deadline is near (or passed) and the authority is not yet notified.
+#[derive(Template)]
+#[template(path = "email/incident_deadline.txt")]
+pub struct IncidentDeadline<'a> {
+    pub workspace: &'a str,
+    pub title: &'a str,
+    pub id: &'a str,
+    /// `48h` or `12h`.
+    pub threshold: &'a str,
+    pub passed: bool,
+    pub hours_left: i64,
+    pub hours_over: i64,
+    /// In the workspace's zone, e.g. `2026-10-23 10:00 CEST`.
+    pub detected_local: String,
+    pub deadline_local: String,
+    /// `2026-10-26 08:00 UTC`.
+    pub deadline_utc: String,
+    pub link: &'a str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

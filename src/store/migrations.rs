@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0021_consent_records.sql"),
     ),
     (22, include_str!("../../migrations/0022_consent_banner.sql")),
+    (23, include_str!("../../migrations/0023_incidents.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -9,6 +9,8 @@ pub mod audit;
 pub mod claims;
 pub mod consent;
 pub mod content_versions;
+pub mod incident_counts;
+pub mod incidents;
 pub mod inventory;
 pub mod jobs;
 pub mod key_retirements;

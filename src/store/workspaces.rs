@@ -10,14 +10,14 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 const COLUMNS: &str = "id, slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
                        require_totp, created_at, notice_days, request_law, review_requests, \
-                       consent_origins, consent_cookie_domain";
+                       consent_origins, consent_cookie_domain, time_zone";
 /// The same columns, qualified for joins.
 const W_COLUMNS: &str = "w.id, w.slug, w.legal_name, w.contact_email, w.dpo_name, w.dpo_email, \
                          w.min_age, w.require_totp, w.created_at, w.notice_days, w.request_law, \
-                         w.review_requests, w.consent_origins, w.consent_cookie_domain";
+                         w.review_requests, w.consent_origins, w.consent_cookie_domain, w.time_zone";
 
 /// Where a membership's roles follow the workspace's columns.
-const ROLE_AT: usize = 14;
+const ROLE_AT: usize = 15;
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
     let contact: String = row.get(3)?;
@@ -35,6 +35,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
     let consent_origins: Vec<String> = serde_json::from_str(&origins).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, Box::new(e))
     })?;
+    let zone: String = row.get(14)?;
+    let time_zone = crate::domain::workspace::parse_time_zone(&zone).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(14, rusqlite::types::Type::Text, e.into())
+    })?;
     Ok((
         WorkspaceScope::new(row.get(0)?),
         Workspace {
@@ -51,6 +55,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(WorkspaceScope, Workspace)> {
                 review_requests: row.get(11)?,
                 consent_origins,
                 consent_cookie_domain: row.get(13)?,
+                time_zone,
             },
             created_at: created,
         },
@@ -66,8 +71,8 @@ pub fn create(
     conn.execute(
         "INSERT INTO workspaces (slug, legal_name, contact_email, dpo_name, dpo_email, min_age, \
          require_totp, created_at, updated_at, notice_days, request_law, review_requests, \
-         consent_origins, consent_cookie_domain) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13)",
+         consent_origins, consent_cookie_domain, time_zone) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             slug.as_str(),
             settings.legal_name,
@@ -82,6 +87,7 @@ pub fn create(
             settings.review_requests,
             origins_json(settings),
             settings.consent_cookie_domain,
+            settings.time_zone.name(),
         ],
     )
     .map_err(|e| {
@@ -110,7 +116,8 @@ pub fn update(
     conn.execute(
         "UPDATE workspaces SET legal_name = ?2, contact_email = ?3, dpo_name = ?4, dpo_email = ?5, \
          min_age = ?6, require_totp = ?7, updated_at = ?8, notice_days = ?9, request_law = ?10, \
-         review_requests = ?11, consent_origins = ?12, consent_cookie_domain = ?13 WHERE id = ?1",
+         review_requests = ?11, consent_origins = ?12, consent_cookie_domain = ?13, \
+         time_zone = ?14 WHERE id = ?1",
         params![
             scope.id(),
             settings.legal_name,
@@ -125,6 +132,7 @@ pub fn update(
             settings.review_requests,
             origins_json(settings),
             settings.consent_cookie_domain,
+            settings.time_zone.name(),
         ],
     )?;
     Ok(())

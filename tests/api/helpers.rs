@@ -117,6 +117,7 @@ impl TestApp {
             review_requests: false,
             consent_origins: Vec::new(),
             consent_cookie_domain: String::new(),
+            time_zone: String::new(),
         };
         workspaces::create(&self.db, &Caller::system(), owner_id, slug, &input)
             .expect("workspace created");
@@ -510,6 +511,7 @@ pub fn prepare_workspace(dir: &Path, slug: &str) -> Db {
         review_requests: false,
         consent_origins: Vec::new(),
         consent_cookie_domain: String::new(),
+        time_zone: String::new(),
     };
     workspaces::create(&db, &Caller::system(), owner, slug, &input).unwrap();
     db

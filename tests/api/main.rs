@@ -29,6 +29,8 @@ mod errors;
 mod exchange;
 mod health;
 mod import_preview;
+mod incident_deadlines;
+mod incidents;
 mod inventory;
 mod layers;
 mod outbox;

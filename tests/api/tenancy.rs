@@ -62,6 +62,20 @@ fn fixture(app: &TestApp, path: &str, param: &str) -> String {
                 })
                 .unwrap()
         }
+        // Alpha's incident (give_alpha_a_subject).
+        (p, "id") if p.starts_with("/api/v1/incidents/") => {
+            let scope = app.scope("alpha");
+            app.db
+                .read(|c| {
+                    c.query_row(
+                        "SELECT max(id) FROM incidents WHERE workspace_id = ?1",
+                        [scope.id()],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .map_err(lethe::store::StoreError::from)
+                })
+                .unwrap()
+        }
         // Alpha's person (give_alpha_a_subject), whose consent beta asks for.
         ("/api/v1/consent/{subject}", "subject") => "alpha-person".to_owned(),
         // A system of alpha's (give_alpha_an_inventory), for a task on alpha's request.
@@ -128,6 +142,19 @@ async fn give_alpha_a_subject(app: &TestApp, key: &str) {
         .bearer_auth(key)
         .json(&json!({"type": "access", "external_id": "alpha-person",
                       "details": "alpha Ltd secret request"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // And an incident of theirs, whose title would show a leak.
+    let res = app
+        .client
+        .post(app.url("/api/v1/incidents"))
+        .bearer_auth(key)
+        .json(
+            &json!({"title": "alpha Ltd breach", "detected_at": "2026-11-20T10:00:00Z",
+                      "categories": ["alpha.messages"]}),
+        )
         .send()
         .await
         .unwrap();
@@ -219,6 +246,19 @@ fn body_for(path: &str, method: &str, url: &str) -> Option<Value> {
         }
         ("/api/v1/requests/{id}/extend", "post") => {
             Some(serde_json::json!({"reason": "beta tries"}))
+        }
+        ("/api/v1/incidents", "post") => Some(
+            serde_json::json!({"title": "Beta's incident", "detected_at": "2026-11-20T10:00:00Z"}),
+        ),
+        ("/api/v1/incidents/{id}", "patch") => Some(serde_json::json!({"title": "beta tries"})),
+        ("/api/v1/incidents/{id}/not-notified", "post") => {
+            Some(serde_json::json!({"reason": "beta tries"}))
+        }
+        ("/api/v1/incidents/{id}/notice/phases", "post") => {
+            Some(serde_json::json!({"late_reason": "beta tries"}))
+        }
+        ("/api/v1/incidents/{id}/notice", "put") => {
+            Some(serde_json::json!({"sections": {"measures": "beta tries"}}))
         }
         ("/api/v1/consent", "post") => Some(
             serde_json::json!({"subject": "alpha-person", "choices": {"alpha.purposes": false}}),

@@ -53,6 +53,7 @@ fn prepare(dir: &Path, endpoints: &[&str]) -> String {
         review_requests: false,
         consent_origins: Vec::new(),
         consent_cookie_domain: String::new(),
+        time_zone: String::new(),
     };
     workspaces::create(&db, &Caller::system(), owner, "hooks", &input).unwrap();
     let scope = db

@@ -7,6 +7,7 @@ pub mod consent;
 pub mod consent_receipts;
 pub mod docs;
 pub mod exchange;
+pub mod incidents;
 pub mod inventory;
 pub mod openapi;
 pub mod policies;
@@ -70,6 +71,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/requests/{id}/package", web::get().to(requests::package))
                 .route("/requests/{id}/deny", web::post().to(requests::deny))
                 .route("/requests/{id}/extend", web::post().to(requests::extend))
+                .route("/incidents", web::post().to(incidents::register))
+                .route("/incidents", web::get().to(incidents::list))
+                // Before `{id}`, which would take "export" for an id.
+                .route("/incidents/export", web::get().to(incidents::export))
+                .route("/incidents/{id}", web::get().to(incidents::get))
+                .route("/incidents/{id}", web::patch().to(incidents::update))
+                .route(
+                    "/incidents/{id}/not-notified",
+                    web::post().to(incidents::not_notified),
+                )
+                .route("/incidents/{id}/close", web::post().to(incidents::close))
+                .route("/incidents/{id}/reopen", web::post().to(incidents::reopen))
+                .route(
+                    "/incidents/{id}/notice/phases",
+                    web::post().to(incidents::record_phase),
+                )
+                .route("/incidents/{id}/notice", web::get().to(incidents::notice))
+                .route(
+                    "/incidents/{id}/notice",
+                    web::put().to(incidents::edit_notice),
+                )
+                .route(
+                    "/incidents/{id}/notice.html",
+                    web::get().to(incidents::notice_html),
+                )
                 .route("/retention/rules", web::get().to(retention::rules))
                 .route("/retention/runs", web::get().to(retention::runs))
                 .route("/retention/runs", web::post().to(retention::start))

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Lethe API", description = "Personal-data records, consent, requests and inventory of one workspace. \
+    info(title = "Lethe API", description = "Personal-data records, consent, requests, incidents and inventory of one workspace. \
         Authenticate with `Authorization: Bearer <key>`; the key decides the workspace. Errors are RFC 9457 problem details."),
     paths(
         super::workspace::get,
@@ -85,8 +85,24 @@ use utoipa::{Modify, OpenApi};
         super::retention::run,
         super::retention::start,
         super::consent_receipts::verify,
+        super::incidents::register,
+        super::incidents::list,
+        super::incidents::get,
+        super::incidents::update,
+        super::incidents::not_notified,
+        super::incidents::close,
+        super::incidents::reopen,
+        super::incidents::record_phase,
+        super::incidents::notice,
+        super::incidents::edit_notice,
+        super::incidents::notice_html,
+        super::incidents::export,
     ),
-    components(schemas(super::problem::Problem, super::exchange::RopaFormat)),
+    components(schemas(
+        super::problem::Problem,
+        super::exchange::RopaFormat,
+        super::incidents::RegisterFormat
+    )),
     modifiers(&BearerKey, &CommonResponses),
     tags(
         (name = "workspace", description = "The key's workspace"),
@@ -97,6 +113,7 @@ use utoipa::{Modify, OpenApi};
         (name = "requests", description = "Data subject requests: access, export, correction, erasure, restriction, objection and withdrawal of consent, with their legal deadlines and timelines"),
         (name = "retention", description = "Retention rules at work: their runs, dry runs and claims checked against the data"),
         (name = "consent", description = "Consent decisions and the signed receipts people keep of them"),
+        (name = "incidents", description = "The breach register: incidents with the 72-hour deadline to notify the authority, the people and records affected counted in the vault, the notice and its phases, and the register's export"),
     )
 )]
 pub struct ApiDoc;

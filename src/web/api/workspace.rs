@@ -32,6 +32,9 @@ pub struct WorkspaceBody {
     /// The parent domain the sites' cookies are set on (`shop.example`): the banner deletes a
     /// refused purpose's cookies there as well as on the page's own host.
     pub consent_cookie_domain: Option<String>,
+    /// The IANA time zone staff's times are read in and deadlines shown in, e.g.
+    /// `Europe/Berlin` (default `UTC`).
+    pub time_zone: String,
     /// The scopes of the key that made this request.
     pub key_scopes: Vec<String>,
 }
@@ -51,6 +54,7 @@ impl WorkspaceBody {
             review_requests: w.settings.review_requests,
             consent_origins: w.settings.consent_origins,
             consent_cookie_domain: w.settings.consent_cookie_domain,
+            time_zone: w.settings.time_zone.name().to_owned(),
             key_scopes: key
                 .key
                 .scopes
@@ -101,6 +105,9 @@ pub struct WorkspacePatch {
     pub consent_origins: Option<Vec<String>>,
     /// The parent domain of the sites' cookies, e.g. `shop.example`; an empty string removes it.
     pub consent_cookie_domain: Option<String>,
+    /// The IANA time zone (e.g. `Europe/Berlin`; `UTC`) staff's times without an offset are
+    /// read in and deadlines are shown in.
+    pub time_zone: Option<String>,
 }
 
 /// Updates the workspace's contact details and defaults (scope `workspace:write`).
@@ -155,6 +162,9 @@ pub async fn patch(
                     consent_cookie_domain: patch
                         .consent_cookie_domain
                         .unwrap_or_else(|| s.consent_cookie_domain.clone().unwrap_or_default()),
+                    time_zone: patch
+                        .time_zone
+                        .unwrap_or_else(|| s.time_zone.name().to_owned()),
                 }
             })
         })

@@ -19,7 +19,7 @@ use askama::Template;
 struct KeysPage {
     shell: Shell,
     keys: Vec<ApiKeyInfo>,
-    scopes: [Scope; 12],
+    scopes: [Scope; 14],
     can_manage: bool,
     /// The secret of a key just created: shown on this one response only.
     created: Option<(ApiKeyInfo, String)>,

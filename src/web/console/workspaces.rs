@@ -107,6 +107,12 @@ fn describe(p: Permission) -> &'static str {
         Permission::HandleRequests => {
             "Start, complete, deny and extend data subject requests; receive their deadline warnings"
         }
+        Permission::ViewIncidents => {
+            "See the breach register: incidents, their 72-hour deadlines, affected people counted, timelines and notices"
+        }
+        Permission::HandleIncidents => {
+            "Register and change incidents, decide whether to notify the authority, record notices as sent"
+        }
     }
 }
 
@@ -154,6 +160,9 @@ pub struct SettingsForm {
     consent_origins: String,
     #[serde(default)]
     consent_cookie_domain: String,
+    /// Absent (an older form): UTC.
+    #[serde(default)]
+    time_zone: String,
     #[serde(default)]
     csrf: String,
 }
@@ -176,6 +185,7 @@ impl SettingsForm {
                 .map(str::to_owned)
                 .collect(),
             consent_cookie_domain: self.consent_cookie_domain.clone(),
+            time_zone: self.time_zone.clone(),
         }
     }
 
@@ -198,6 +208,7 @@ impl SettingsForm {
             review_requests: s.review_requests.then(|| "on".to_owned()),
             consent_origins: s.consent_origins.join("\n"),
             consent_cookie_domain: s.consent_cookie_domain.clone().unwrap_or_default(),
+            time_zone: s.time_zone.name().to_owned(),
             csrf: String::new(),
         }
     }
@@ -219,6 +230,7 @@ fn new_workspace_defaults() -> SettingsForm {
         min_age: "16".into(),
         request_law: "gdpr".into(),
         notice_days: crate::domain::workspace::DEFAULT_NOTICE_DAYS.to_string(),
+        time_zone: "UTC".into(),
         ..SettingsForm::default()
     }
 }
