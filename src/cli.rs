@@ -220,6 +220,10 @@ pub struct ServeArgs {
     /// [default: "*/5 * * * *"].
     #[arg(long, env = "LETHE_INCIDENT_DEADLINES_SCHEDULE", value_name = "CRON")]
     pub incident_deadlines_schedule: Option<String>,
+    /// Schedule of the letters to people a high-risk breach affected: each run sends every
+    /// letter still being sent, in batches of 200 people [default: "* * * * *", every minute].
+    #[arg(long, env = "LETHE_INCIDENT_LETTERS_SCHEDULE", value_name = "CRON")]
+    pub incident_letters_schedule: Option<String>,
     /// Records a retention run changes per transaction; between batches live writes get
     /// through [default: 2000].
     #[arg(long, env = "LETHE_RETENTION_BATCH_SIZE", value_name = "N")]

@@ -157,6 +157,7 @@ pub struct Config {
     pub request_warnings_schedule: CronSchedule,
     /// The 72-hour deadline warnings of incidents.
     pub incident_deadlines_schedule: CronSchedule,
+    pub incident_letters_schedule: CronSchedule,
     /// Rows a retention run changes per transaction.
     pub retention_batch_size: u32,
     /// First retry delay; each further one doubles, up to an hour.
@@ -195,6 +196,7 @@ const DEFAULT_REQUESTS_SCHEDULE: &str = "*/10 * * * *";
 const DEFAULT_REQUEST_WARNINGS_SCHEDULE: &str = "0 * * * *";
 /// Every 5 minutes: a 12-hour warning is never more than a few minutes late.
 const DEFAULT_INCIDENT_DEADLINES_SCHEDULE: &str = "*/5 * * * *";
+const DEFAULT_INCIDENT_LETTERS_SCHEDULE: &str = "* * * * *";
 pub const DEFAULT_RETENTION_BATCH_SIZE: u32 = 2000;
 
 /// A built-in schedule; a typo in one is caught by the unit test of the defaults.
@@ -239,6 +241,7 @@ impl Config {
             requests_schedule: builtin(DEFAULT_REQUESTS_SCHEDULE),
             request_warnings_schedule: builtin(DEFAULT_REQUEST_WARNINGS_SCHEDULE),
             incident_deadlines_schedule: builtin(DEFAULT_INCIDENT_DEADLINES_SCHEDULE),
+            incident_letters_schedule: builtin(DEFAULT_INCIDENT_LETTERS_SCHEDULE),
             retention_batch_size: DEFAULT_RETENTION_BATCH_SIZE,
             outbox_retry_base: Duration::from_secs(30),
             outbox_max_attempts: 12,
@@ -446,6 +449,11 @@ impl Config {
                 "--incident-deadlines-schedule",
                 args.incident_deadlines_schedule,
                 &mut config.incident_deadlines_schedule,
+            ),
+            (
+                "--incident-letters-schedule",
+                args.incident_letters_schedule,
+                &mut config.incident_letters_schedule,
             ),
         ] {
             if let Some(s) = arg {

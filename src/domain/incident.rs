@@ -115,10 +115,14 @@ pub enum IncidentEventKind {
     Closed,
     Reopened,
     DeadlineWarning,
+    /// The letter to affected people (Art. 34) was sent on its way.
+    LettersSent,
+    /// The last affected person was told (or counted as without an e-mail).
+    LettersDone,
 }
 
 impl IncidentEventKind {
-    pub const ALL: [IncidentEventKind; 8] = [
+    pub const ALL: [IncidentEventKind; 10] = [
         IncidentEventKind::Registered,
         IncidentEventKind::Updated,
         IncidentEventKind::NotNotified,
@@ -127,6 +131,8 @@ impl IncidentEventKind {
         IncidentEventKind::Closed,
         IncidentEventKind::Reopened,
         IncidentEventKind::DeadlineWarning,
+        IncidentEventKind::LettersSent,
+        IncidentEventKind::LettersDone,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -139,6 +145,8 @@ impl IncidentEventKind {
             IncidentEventKind::Closed => "closed",
             IncidentEventKind::Reopened => "reopened",
             IncidentEventKind::DeadlineWarning => "deadline_warning",
+            IncidentEventKind::LettersSent => "letters_sent",
+            IncidentEventKind::LettersDone => "letters_done",
         }
     }
 

@@ -168,6 +168,20 @@ pub fn registry(
             Ok(summary(n, "incidents' 72-hour deadline warnings queued"))
         },
     ));
+    let (v, url) = (vault.clone(), base_url.clone());
+    s.add(Job::new(
+        "incident-letters",
+        config.incident_letters_schedule.clone(),
+        move |run| {
+            let stop = || run.stop.is_set();
+            let n =
+                crate::services::incident_letters::send_batches(run.db, &v, &url, run.now, &stop)?;
+            Ok(summary(
+                n,
+                "people told of a breach (letters queued or counted without e-mail)",
+            ))
+        },
+    ));
     match outbox::Sender::from_config(&config, vault.clone()) {
         Ok(sender) => {
             if sender.mailer.is_none() {

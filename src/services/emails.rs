@@ -256,3 +256,26 @@ mod tests {
         assert_eq!(split("Subject: Hi\n\nbody").unwrap().body, "body\n");
     }
 }
+
+/// The letter to the people a breach affected (GDPR Art. 34): staff's subject and text, then
+/// who sends it and why.
+#[derive(Template)]
+#[template(path = "email/incident_letter.txt")]
+pub struct IncidentLetter<'a> {
+    pub subject: &'a str,
+    pub body: &'a str,
+    pub organisation: &'a str,
+    pub incident_id: &'a str,
+    pub policy_url: &'a str,
+}
+
+/// The draft staff start the letter to affected people from.
+#[derive(Template)]
+#[template(path = "email/incident_letter_draft.txt")]
+pub struct IncidentLetterDraft<'a> {
+    pub organisation: &'a str,
+    pub what_happened: &'a str,
+    pub consequences: &'a str,
+    pub measures: &'a str,
+    pub contact: &'a str,
+}

@@ -440,12 +440,22 @@ pub fn recount(
     Ok(counts)
 }
 
-fn count_affected(
+/// What bounds the people an incident affected: its categories with those its systems hold,
+/// and the window on when records occurred (from the start, or from the first record; to the
+/// end, or `now`).
+pub(super) struct Affected {
+    pub categories: Vec<String>,
+    pub window_from: Option<DateTime<Utc>>,
+    pub window_to: DateTime<Utc>,
+}
+
+/// The incident's [`Affected`] bounds; `None` when it names no category or system.
+pub(super) fn affected_bounds(
     conn: &Connection,
     scope: &WorkspaceScope,
     f: &IncidentFields,
     now: DateTime<Utc>,
-) -> Result<Option<AffectedCounts>, AppError> {
+) -> Result<Option<Affected>, AppError> {
     let mut categories = f.categories.clone();
     categories.extend(incident_counts::categories_of_systems(
         conn, scope, &f.systems,
@@ -455,7 +465,27 @@ fn count_affected(
     if categories.is_empty() {
         return Ok(None);
     }
-    let window_to = f.ended_at.unwrap_or(now);
+    Ok(Some(Affected {
+        categories,
+        window_from: f.started_at,
+        window_to: f.ended_at.unwrap_or(now),
+    }))
+}
+
+fn count_affected(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    f: &IncidentFields,
+    now: DateTime<Utc>,
+) -> Result<Option<AffectedCounts>, AppError> {
+    let Some(Affected {
+        categories,
+        window_from: _,
+        window_to,
+    }) = affected_bounds(conn, scope, f, now)?
+    else {
+        return Ok(None);
+    };
     let c = incident_counts::count(conn, scope, &categories, f.started_at, window_to)?;
     Ok(Some(AffectedCounts {
         subjects: c.subjects,

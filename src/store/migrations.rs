@@ -51,6 +51,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (22, include_str!("../../migrations/0022_consent_banner.sql")),
     (23, include_str!("../../migrations/0023_incidents.sql")),
+    (
+        24,
+        include_str!("../../migrations/0024_incident_letters.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -10,6 +10,7 @@ pub mod claims;
 pub mod consent;
 pub mod content_versions;
 pub mod incident_counts;
+pub mod incident_letters;
 pub mod incidents;
 pub mod inventory;
 pub mod jobs;

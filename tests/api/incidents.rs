@@ -19,6 +19,7 @@ pub(crate) async fn setup(adjust: impl FnOnce(&mut lethe::config::Config)) -> Sh
     let app = spawn_app_with(|c| {
         // The scheduler's own run would use the real clock: the tests drive the service.
         c.incident_deadlines_schedule = CronSchedule::parse("0 0 1 1 *").unwrap();
+        c.incident_letters_schedule = CronSchedule::parse("0 0 1 1 *").unwrap();
         adjust(c);
     })
     .await;
@@ -58,7 +59,7 @@ impl Shop {
 }
 
 /// A category, a person and records at known times, through the API with `key`.
-async fn category(app: &TestApp, key: &str, name: &str) {
+pub(crate) async fn category(app: &TestApp, key: &str, name: &str) {
     let (s, v) = app
         .call(
             key,
@@ -73,7 +74,7 @@ async fn category(app: &TestApp, key: &str, name: &str) {
     assert!(s < 300, "{v}");
 }
 
-async fn person(app: &TestApp, key: &str, id: &str, email: Option<&str>) {
+pub(crate) async fn person(app: &TestApp, key: &str, id: &str, email: Option<&str>) {
     let mut body = json!({"external_id": id});
     if let Some(e) = email {
         body["email"] = json!(e);
@@ -84,7 +85,7 @@ async fn person(app: &TestApp, key: &str, id: &str, email: Option<&str>) {
     assert_eq!(s, 201, "{v}");
 }
 
-async fn records(app: &TestApp, key: &str, list: &[(&str, &str, &str)]) {
+pub(crate) async fn records(app: &TestApp, key: &str, list: &[(&str, &str, &str)]) {
     let records: Vec<Value> = list
         .iter()
         .map(|(cat, who, at)| {

@@ -30,6 +30,7 @@ mod exchange;
 mod health;
 mod import_preview;
 mod incident_deadlines;
+mod incident_letters;
 mod incidents;
 mod inventory;
 mod layers;

@@ -257,6 +257,9 @@ fn body_for(path: &str, method: &str, url: &str) -> Option<Value> {
         ("/api/v1/incidents/{id}/notice/phases", "post") => {
             Some(serde_json::json!({"late_reason": "beta tries"}))
         }
+        ("/api/v1/incidents/{id}/letter", "post") => {
+            Some(serde_json::json!({"subject": "beta tries", "body": "beta tries"}))
+        }
         ("/api/v1/incidents/{id}/notice", "put") => {
             Some(serde_json::json!({"sections": {"measures": "beta tries"}}))
         }

@@ -7,6 +7,7 @@ pub mod consent;
 pub mod consent_receipts;
 pub mod docs;
 pub mod exchange;
+pub mod incident_letters;
 pub mod incidents;
 pub mod inventory;
 pub mod openapi;
@@ -95,6 +96,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     "/incidents/{id}/notice.html",
                     web::get().to(incidents::notice_html),
+                )
+                .route(
+                    "/incidents/{id}/letter",
+                    web::get().to(incident_letters::letter),
+                )
+                .route(
+                    "/incidents/{id}/letter",
+                    web::post().to(incident_letters::send),
                 )
                 .route("/retention/rules", web::get().to(retention::rules))
                 .route("/retention/runs", web::get().to(retention::runs))

@@ -97,6 +97,8 @@ use utoipa::{Modify, OpenApi};
         super::incidents::edit_notice,
         super::incidents::notice_html,
         super::incidents::export,
+        super::incident_letters::letter,
+        super::incident_letters::send,
     ),
     components(schemas(
         super::problem::Problem,

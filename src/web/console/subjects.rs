@@ -197,6 +197,8 @@ pub(super) struct SubjectPage {
     fates: Vec<crate::services::retention::SubjectFate>,
     /// The inventory's names, for the categories an erasure kept.
     names: Names,
+    /// The breach letters this person was sent (for members who see incidents).
+    letters: Vec<crate::services::incident_letters::LetterToPerson>,
 }
 
 /// The reader a typed reason makes, or, when the reason will not do, the subject's page again
@@ -242,11 +244,17 @@ pub(super) async fn render_subject(
 ) -> Result<HttpResponse, PageError> {
     let (scope, id) = (member.scope, external_id.to_owned());
     let vault = state.vault.clone();
-    let (found, names) = state
+    let sees_incidents = member.roles.allows(Permission::ViewIncidents);
+    let (found, names, letters) = state
         .db
         .run(move |db| {
             let found = subject_status::overview(db, &vault, &scope, &id)?;
-            Ok::<_, AppError>((found, inventory::names(db, &scope)?))
+            let letters = if sees_incidents {
+                crate::services::incident_letters::told(db, &scope, &id)?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, AppError>((found, inventory::names(db, &scope)?, letters))
         })
         .await?;
     let role = member.roles;
@@ -268,6 +276,7 @@ pub(super) async fn render_subject(
         erasure: None,
         fates: found.fates,
         names,
+        letters,
     };
     fill(&mut page);
     html(status, &page)
