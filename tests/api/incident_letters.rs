@@ -238,3 +238,99 @@ async fn the_letter_reaches_exactly_the_affected_people_with_an_email_and_counts
         .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_send_the_letter_from_the_console_and_auditors_only_read_it() {
+    let s = setup(|_| {}).await;
+    let (app, key) = (&s.app, s.key.as_str());
+    category(app, key, "support.tickets").await;
+    person(app, key, "ann", Some("ann@example.org")).await;
+    records(
+        app,
+        key,
+        &[("support.tickets", "ann", "2026-09-02T10:00:00Z")],
+    )
+    .await;
+    app.add_member("shop", "pia@example.org", "privacy_officer");
+    app.add_member("shop", "al@example.org", "auditor");
+    app.add_member("shop", "sam@example.org", "support");
+    let incident = s
+        .register(json!({"title": "Tickets <script>alert(1)</script> leaked",
+                         "detected_at": "2026-09-10T09:00:00Z", "risk": "high_risk",
+                         "categories": ["support.tickets"]}))
+        .await;
+    let id = incident["id"].as_str().unwrap();
+    let path = format!("/console/w/shop/incidents/{id}/letter");
+
+    let pia = app.logged_in("pia@example.org").await;
+    let (status, csrf, page) = app.page(&pia, &path).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Send to the affected people"), "{page}");
+    assert!(!page.contains("<script>alert(1)"), "the title is escaped");
+    // An empty letter comes back with the subject kept and the error by its field.
+    let res = app
+        .post_form(
+            &pia,
+            &path,
+            &[("csrf", &csrf), ("subject", "Kept subject"), ("body", "  ")],
+        )
+        .await;
+    assert_eq!(res.status(), 422);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("value=\"Kept subject\""), "{page}");
+    assert!(page.contains("The letter: 1 to"), "{page}");
+    // Without the CSRF token nothing is sent.
+    let res = app
+        .post_form(&pia, &path, &[("subject", "S"), ("body", "B")])
+        .await;
+    assert_eq!(res.status(), 403);
+
+    // The auditor reads but has no form, and may not send.
+    let al = app.logged_in("al@example.org").await;
+    let (status, al_csrf, page) = app.page(&al, &path).await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("Send to the affected people"));
+    let res = app
+        .post_form(
+            &al,
+            &path,
+            &[("csrf", &al_csrf), ("subject", "S"), ("body", "B")],
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    // Support does not see incidents.
+    let sam = app.logged_in("sam@example.org").await;
+    let (status, _, _) = app.page(&sam, &path).await;
+    assert_eq!(status, 403);
+
+    let (_, csrf, _) = app.page(&pia, &path).await;
+    let res = app
+        .post_form(
+            &pia,
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("subject", "About your tickets"),
+                ("body", "Your tickets may have been read."),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(run_job(app), 1);
+    let (_, _, page) = app.page(&al, &path).await;
+    assert!(page.contains("delivery-report"), "{page}");
+    assert!(page.contains("every affected person recorded"), "{page}");
+    assert!(page.contains("Your tickets may have been read."));
+    // Sent once: the form is gone, and a second post is refused with the reason.
+    assert!(!page.contains("Send to the affected people"));
+    let (_, csrf, _) = app.page(&pia, &path).await;
+    let res = app
+        .post_form(
+            &pia,
+            &path,
+            &[("csrf", &csrf), ("subject", "Again"), ("body", "Again")],
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("sent already"));
+}

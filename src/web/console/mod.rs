@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod consent;
 pub mod error;
+pub mod incident_letters;
 pub mod inventory;
 pub mod keys;
 pub mod members;
@@ -165,6 +166,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/w/{slug}/requests/{id}/tasks/{system}/done",
                 web::post().to(requests::task_done),
+            )
+            .route(
+                "/w/{slug}/incidents/{id}/letter",
+                web::get().to(incident_letters::show),
+            )
+            .route(
+                "/w/{slug}/incidents/{id}/letter",
+                web::post().to(incident_letters::send),
             )
             .route(
                 "/w/{slug}/requests/{id}/correct",
