@@ -59,12 +59,14 @@ pub struct AppState {
 
 /// All routes. The API and console each add their own scope.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.configure(health::routes)
+    // The banner's decisions come first: the busiest route, matched before the dozens of
+    // patterns after it (actix tries routes in order).
+    cfg.configure(consent_decisions::routes)
+        .configure(health::routes)
         .configure(assets::routes)
         .configure(api::routes)
         .configure(console::routes)
         .configure(public::routes)
-        .configure(consent_decisions::routes)
         .configure(well_known::routes)
         .configure(consent::routes)
         .route(

@@ -332,3 +332,43 @@ async fn the_demo_vault_holds_people_whose_records_follow_their_categories_rules
     lethe::services::demo::load(&app.db, &app.vault).unwrap();
     assert_eq!(count(), before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_register_has_an_open_incident_with_its_clock_and_counts_once() {
+    let app = spawn_app().await;
+    lethe::services::demo::load(&app.db, &app.vault).unwrap();
+    // Loading again (a restart with --demo) adds nothing.
+    lethe::services::demo::load(&app.db, &app.vault).unwrap();
+    let key = app.api_key("aulm", &["incidents:read"]);
+    let list: Value = app
+        .client
+        .get(app.url("/api/v1/incidents"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let incidents = list["incidents"].as_array().unwrap_or_else(|| {
+        list.as_array()
+            .unwrap_or_else(|| panic!("a list of incidents: {list}"))
+    });
+    assert_eq!(incidents.len(), 1, "{list}");
+    let id = incidents[0]["id"].as_str().unwrap();
+    let incident: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/incidents/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(incident["state"], "open", "{incident}");
+    assert!(
+        incident["affected"]["subjects"].as_i64().unwrap() > 0,
+        "people counted from the demo vault: {incident}"
+    );
+}

@@ -11,6 +11,7 @@ use crate::domain::workspace::WorkspaceSettingsInput;
 use crate::error::AppError;
 use crate::store::{Db, WorkspaceScope, workspaces};
 use crate::vault::Vault;
+use chrono::Utc;
 
 pub const DEMO_EMAIL: &str = "owner@demo.example";
 
@@ -111,11 +112,44 @@ pub fn load(db: &Db, vault: &Vault) -> Result<DemoLogin, AppError> {
             super::publication::publish(db, &caller, &scope, draft.version, &request)?;
         }
         vault_seed::seed(db, vault, &scope, demo.slug)?;
+        if demo.slug == "aulm" && super::incidents::list(db, &scope, Utc::now())?.is_empty() {
+            demo_incident(db, &caller, &scope)?;
+        }
     }
     Ok(DemoLogin {
         email: DEMO_EMAIL.into(),
         password,
     })
+}
+
+/// An open incident whose 72 hours are running, so the register, the clock and the counts have
+/// something to show.
+fn demo_incident(db: &Db, caller: &Caller, scope: &WorkspaceScope) -> Result<(), AppError> {
+    let now = Utc::now();
+    let at = |hours: i64| crate::domain::time::format(now - chrono::Duration::hours(hours));
+    let input = crate::domain::incident::IncidentInput {
+        title: Some("Support desk export e-mailed to the wrong address".into()),
+        description: Some(
+            "A support agent sent a spreadsheet export of open tickets to a mistyped external \
+             address. The recipient has been asked to delete it."
+                .into(),
+        ),
+        detected_at: Some(at(20)),
+        // The export held everything up to the day it was made.
+        started_at: None,
+        ended_at: Some(at(22)),
+        risk: Some("risk".into()),
+        risk_reasoning: Some(
+            "Names, e-mail addresses and ticket texts; no passwords or payment data.".into(),
+        ),
+        handler: None,
+        consequences: Some("Unwanted contact or phishing that quotes a ticket.".into()),
+        measures: Some("Recall requested; exports now need a second person's approval.".into()),
+        categories: Some(vec!["user.contact.email".into()]),
+        systems: Some(vec!["helpdesk".into()]),
+    };
+    super::incidents::register(db, scope, caller, input, now)?;
+    Ok(())
 }
 
 /// Puts every item, categories first so that references resolve.
