@@ -1,7 +1,7 @@
 // Keeps the incident pages' 72-hour clocks current. The server writes the words ("5 h 3 min
 // left", "overdue by 2 h 10 min") into every element with a data-deadline (an RFC 3339 instant),
 // so the page is right without JavaScript; this only rewrites them each minute, with the same
-// wording as `time_left_words` in src/web/console/incidents.rs.
+// wording as `time_left_words` in src/web/console/incident_clock.rs.
 (function () {
   "use strict";
   function span(ms) {

@@ -4,8 +4,8 @@
 //! the reasons for the delay).
 
 use super::error::PageError;
+use super::incident_clock::{Instant, Shown, shown, time_left_words};
 use super::incident_form::{local_input, phrased};
-use super::incidents::{Instant, Shown, shown, time_left_words};
 use super::session::{MemberOf, SignedIn};
 use super::{Shell, html, see_other};
 use crate::domain::incident::IncidentState;

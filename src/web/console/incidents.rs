@@ -9,118 +9,25 @@
 //! is right without JavaScript; `static/console-clock.js` only keeps them current.
 
 use super::error::PageError;
+use super::incident_clock::{Instant, Shown, decision_words, shown, time_left_words};
 use super::incident_form::{IncidentFormPage, IncidentValues, phrased, risk_label};
+use super::incident_timeline::{EventLine, event_details, event_label};
 use super::session::{MemberOf, SignedIn};
 use super::{Shell, html, ok, see_other};
-use crate::domain::incident::{AuthorityDecision, IncidentEventKind, IncidentState};
+use crate::domain::incident::IncidentState;
 use crate::domain::staff::Permission;
 use crate::error::AppError;
 use crate::services::incident_desk::{self, awaits_notice};
 use crate::services::incident_register;
-use crate::services::incidents::{self, IncidentEvent, IncidentView};
+use crate::services::incidents::{self, IncidentView};
 use crate::services::inventory::{self, Names};
 use crate::web::AppState;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Utc;
 use chrono_tz::Tz;
 use serde::Deserialize;
-use serde_json::Value;
-
-/// A length of time in words, to the minute (rounded down): "45 min", "5 h 3 min", and past
-/// three days "4 days 2 h". `static/console-clock.js` writes the same words.
-fn span_words(d: Duration) -> String {
-    let minutes = d.num_minutes();
-    if minutes >= 72 * 60 {
-        format!(
-            "{} days {} h",
-            minutes / (24 * 60),
-            minutes % (24 * 60) / 60
-        )
-    } else if minutes >= 60 {
-        format!("{} h {} min", minutes / 60, minutes % 60)
-    } else if minutes > 0 {
-        format!("{minutes} min")
-    } else {
-        "less than 1 min".to_owned()
-    }
-}
-
-/// Where an incident stands against its 72 hours: "5 h 3 min left", "overdue by 2 h 10 min".
-pub fn time_left_words(left: Duration) -> String {
-    if left >= Duration::zero() {
-        format!("{} left", span_words(left))
-    } else {
-        format!("overdue by {}", span_words(-left))
-    }
-}
-
-/// An instant as a page shows it: on the wall in the workspace's zone, in UTC (beside it or on
-/// hover), and as the machine-readable `datetime` of a `<time>`.
-pub struct Shown {
-    pub local: String,
-    pub utc: String,
-    pub iso: String,
-}
-
-/// An instant however a template holds it (by value, or behind one or two references).
-pub trait Instant {
-    fn instant(&self) -> DateTime<Utc>;
-}
-
-impl Instant for DateTime<Utc> {
-    fn instant(&self) -> DateTime<Utc> {
-        *self
-    }
-}
-
-impl<T: Instant + ?Sized> Instant for &T {
-    fn instant(&self) -> DateTime<Utc> {
-        (**self).instant()
-    }
-}
-
-pub fn shown(t: DateTime<Utc>, zone: Tz) -> Shown {
-    Shown {
-        local: crate::domain::incident::in_zone(t, zone),
-        utc: t.format("%Y-%m-%d %H:%M UTC").to_string(),
-        iso: t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    }
-}
-
-/// An incident still waiting for its notice, for the dashboard and the overview.
-pub struct Countdown {
-    pub id: String,
-    pub title: String,
-    pub deadline: Shown,
-    pub words: String,
-    pub overdue: bool,
-}
-
-/// The incidents `awaiting_notice` gave (most urgent first) as countdowns at `now`.
-pub fn countdowns(waiting: Vec<IncidentView>, zone: Tz, now: DateTime<Utc>) -> Vec<Countdown> {
-    waiting
-        .into_iter()
-        .map(|i| Countdown {
-            words: time_left_words(i.deadline - now),
-            overdue: i.deadline < now,
-            deadline: shown(i.deadline, zone),
-            id: i.id,
-            title: i.title,
-        })
-        .collect()
-}
-
-/// The decision about the authority in a word: notified (late), not notified, or pending.
-fn decision_words(i: &IncidentView) -> &'static str {
-    match (i.notified_at, i.notified_late, i.authority_decision) {
-        (Some(_), Some(true), _) => "notified late",
-        (Some(_), _, _) => "notified",
-        (None, _, Some(AuthorityDecision::NotNotified)) => "not notified",
-        _ => "pending",
-    }
-}
 
 fn zone_of(member: &MemberOf) -> Tz {
     member.workspace.settings.time_zone
@@ -361,77 +268,6 @@ pub async fn update(
 }
 
 // ---- one incident ---------------------------------------------------------------------------
-
-/// One timeline entry as the page shows it.
-struct EventLine {
-    at: Shown,
-    actor: String,
-    what: &'static str,
-    details: Vec<String>,
-}
-
-fn event_label(what: IncidentEventKind) -> &'static str {
-    match what {
-        IncidentEventKind::Registered => "Registered",
-        IncidentEventKind::Updated => "Changed",
-        IncidentEventKind::NotNotified => "Decided not to notify the authority",
-        IncidentEventKind::NoticeEdited => "Notice edited",
-        IncidentEventKind::NoticePhaseSent => "Notice phase recorded as sent",
-        IncidentEventKind::Closed => "Closed",
-        IncidentEventKind::Reopened => "Reopened",
-        IncidentEventKind::DeadlineWarning => "Deadline warning sent",
-    }
-}
-
-/// A value of a timeline entry's detail in words: texts as they are, lists joined, nothing as
-/// "(none)"; long texts are cut, the whole stays in the JSON export.
-fn value_words(v: &Value) -> String {
-    let words = match v {
-        Value::Null => "(none)".to_owned(),
-        Value::String(s) if s.is_empty() => "(empty)".to_owned(),
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(items) if items.is_empty() => "(none)".to_owned(),
-        Value::Array(items) => items.iter().map(value_words).collect::<Vec<_>>().join(", "),
-        Value::Object(map) => map
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", value_words(v)))
-            .collect::<Vec<_>>()
-            .join("; "),
-    };
-    if words.chars().count() > 300 {
-        format!("{}…", words.chars().take(300).collect::<String>())
-    } else {
-        words
-    }
-}
-
-/// The lines under a timeline entry: a change names each field with its old and new value.
-fn event_details(e: &IncidentEvent) -> Vec<String> {
-    let Value::Object(map) = &e.detail else {
-        return vec![value_words(&e.detail)]
-            .into_iter()
-            .filter(|s| s != "(none)")
-            .collect();
-    };
-    if e.what == IncidentEventKind::Updated
-        && let Some(Value::Array(changed)) = map.get("changed")
-    {
-        return changed
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|f| {
-                let (from, to) = (&map["from"][f], &map["to"][f]);
-                format!("{f}: {} → {}", value_words(from), value_words(to))
-            })
-            .collect();
-    }
-    map.iter()
-        .map(|(k, v)| format!("{}: {}", k.replace('_', " "), value_words(v)))
-        .collect()
-}
-
 #[derive(Template)]
 #[template(path = "console/incident.html")]
 struct IncidentPage {
@@ -683,41 +519,4 @@ pub async fn reopen(
         "reopened",
     )
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_clock_in_words() {
-        let m = Duration::minutes;
-        assert_eq!(time_left_words(m(71 * 60 + 59)), "71 h 59 min left");
-        assert_eq!(time_left_words(m(45)), "45 min left");
-        assert_eq!(
-            time_left_words(Duration::seconds(20)),
-            "less than 1 min left"
-        );
-        assert_eq!(time_left_words(-m(5 * 60)), "overdue by 5 h 0 min");
-        assert_eq!(
-            time_left_words(-m(32 * 24 * 60 + 11 * 60 + 5)),
-            "overdue by 32 days 11 h"
-        );
-    }
-
-    #[test]
-    fn a_change_names_each_field_with_old_and_new() {
-        let e = IncidentEvent {
-            at: Utc::now(),
-            actor: "pia@example.org".into(),
-            what: IncidentEventKind::Updated,
-            detail: serde_json::json!({"changed": ["risk", "categories"],
-                "from": {"risk": "risk", "categories": []},
-                "to": {"risk": "high_risk", "categories": ["a.b", "c.d"]}}),
-        };
-        assert_eq!(
-            event_details(&e),
-            ["risk: risk → high_risk", "categories: (none) → a.b, c.d"]
-        );
-    }
 }

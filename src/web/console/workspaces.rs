@@ -2,7 +2,7 @@
 //! matrix page.
 
 use super::error::PageError;
-use super::incidents::{Countdown, countdowns};
+use super::incident_clock::{Countdown, countdowns};
 use super::session::SignedIn;
 use super::{Shell, html, ok, see_other};
 use crate::domain::ValidationErrors;
