@@ -32,5 +32,7 @@
       }
     }
   }
+  // Once now too: a page restored from the back/forward cache shows the time it was left at.
+  tick();
   setInterval(tick, 60000);
 })();
