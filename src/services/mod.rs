@@ -14,6 +14,7 @@ pub mod emails;
 pub mod erasure;
 pub mod holds;
 pub mod incident_deadlines;
+pub mod incident_desk;
 pub mod incident_letters;
 pub mod incident_notice;
 pub mod incident_register;

@@ -17,6 +17,9 @@ mod requests;
 // The consent banner on an operator's page.
 #[path = "browser_consent.rs"]
 mod consent;
+// The breach register's pages.
+#[path = "browser_incidents.rs"]
+mod incidents;
 
 use crate::helpers::{self, PASSWORD};
 use base64::Engine;

@@ -230,7 +230,7 @@ async fn press(browser: &Browser, key: &str) {
 
 /// The serious and critical violations axe-core finds in the element `selector` of the page
 /// (axe-core from npm, installed by scripts/test).
-async fn axe_serious(browser: &Browser, selector: &str) -> Vec<String> {
+pub(super) async fn axe_serious(browser: &Browser, selector: &str) -> Vec<String> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/target/test-tools/node_modules/axe-core/axe.min.js"

@@ -68,6 +68,19 @@ async fn the_console_fits_a_phone_and_finds_a_person_by_e_mail() {
         "/console/w/aulm/requests/{}",
         request["id"].as_str().unwrap()
     );
+    // The demo's open incident, for the breach register's pages.
+    let incident =
+        lethe::services::incidents::list(&app.db, &app.scope("aulm"), chrono::Utc::now())
+            .expect("the demo register")
+            .into_iter()
+            .next()
+            .expect("the demo incident")
+            .id;
+    let incident_pages = [
+        format!("/console/w/aulm/incidents/{incident}"),
+        format!("/console/w/aulm/incidents/{incident}/notice"),
+        format!("/console/w/aulm/incidents/{incident}/letter"),
+    ];
     let spki = spki_sha256_base64(&app.cert_pem);
     let mut browser = Browser::launch_sized(&spki, (400, 800)).await;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
@@ -107,7 +120,12 @@ async fn the_console_fits_a_phone_and_finds_a_person_by_e_mail() {
         "/console/w/aulm/policy/1/diff",
         "/console/w/aulm/requests",
         "/console/w/aulm/consent",
+        "/console/w/aulm/incidents",
+        "/console/w/aulm/incidents/new",
         &request_page,
+        &incident_pages[0],
+        &incident_pages[1],
+        &incident_pages[2],
     ];
     for path in pages {
         browser.goto(&app.url(path)).await;

@@ -19,6 +19,7 @@ mod consent;
 mod consent_banner;
 mod consent_receipts;
 mod console_consent;
+mod console_incidents;
 mod console_inventory;
 mod console_names;
 mod console_policy;

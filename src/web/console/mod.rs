@@ -5,7 +5,12 @@ pub mod audit;
 pub mod auth;
 pub mod consent;
 pub mod error;
+pub mod incident_clock;
+pub mod incident_form;
 pub mod incident_letters;
+pub mod incident_notice;
+pub mod incident_timeline;
+pub mod incidents;
 pub mod inventory;
 pub mod keys;
 pub mod members;
@@ -187,6 +192,66 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/w/{slug}/requests/{id}/extend",
                 web::post().to(requests::extend),
             )
+            .route("/w/{slug}/incidents", web::get().to(incidents::list))
+            // Before `incidents/{id}`, which would take these for an incident's id.
+            .route(
+                "/w/{slug}/incidents/new",
+                web::get().to(incidents::new_form),
+            )
+            .route("/w/{slug}/incidents/new", web::post().to(incidents::create))
+            .route(
+                "/w/{slug}/incidents/register.csv",
+                web::get().to(incidents::register_csv),
+            )
+            .route(
+                "/w/{slug}/incidents/register.json",
+                web::get().to(incidents::register_json),
+            )
+            .route("/w/{slug}/incidents/{id}", web::get().to(incidents::show))
+            .route(
+                "/w/{slug}/incidents/{id}/edit",
+                web::get().to(incidents::edit_form),
+            )
+            .route(
+                "/w/{slug}/incidents/{id}/edit",
+                web::post().to(incidents::update),
+            )
+            .route(
+                "/w/{slug}/incidents/{id}/recount",
+                web::post().to(incidents::recount),
+            )
+            .route(
+                "/w/{slug}/incidents/{id}/not-notified",
+                web::post().to(incidents::not_notified),
+            )
+            .route(
+                "/w/{slug}/incidents/{id}/close",
+                web::post().to(incidents::close),
+            )
+            .route(
+                "/w/{slug}/incidents/{id}/reopen",
+                web::post().to(incidents::reopen),
+            )
+            .route(
+                "/w/{slug}/incidents/{id}/notice",
+                web::get().to(incident_notice::show),
+            )
+            .route(
+                "/w/{slug}/incidents/{id}/notice",
+                web::post().to(incident_notice::edit),
+            )
+            .route(
+                "/w/{slug}/incidents/{id}/notice/phases",
+                web::post().to(incident_notice::record_phase),
+            )
+            .route(
+                "/w/{slug}/incidents/{id}/notice.html",
+                web::get().to(incident_notice::print),
+            )
+            .route(
+                "/w/{slug}/incidents/{id}/notice.json",
+                web::get().to(incident_notice::json),
+            )
             .route("/retention/lethe", web::get().to(retention::own_data))
             .route("/retention/lethe", web::post().to(retention::save_own_data))
             .route("/w/{slug}/retention", web::get().to(retention::show))
@@ -302,6 +367,7 @@ pub struct WorkspaceNav {
     pub can_read_audit: bool,
     pub can_view_subjects: bool,
     pub can_view_requests: bool,
+    pub can_view_incidents: bool,
 }
 
 impl Shell {
@@ -327,6 +393,7 @@ impl Shell {
                 can_read_audit: roles.allows(Permission::ReadAudit),
                 can_view_subjects: roles.allows(Permission::ViewSubjects),
                 can_view_requests: roles.allows(Permission::ViewRequests),
+                can_view_incidents: roles.allows(Permission::ViewIncidents),
             }),
             ..Shell::new(who, section)
         }

@@ -2,6 +2,7 @@
 //! matrix page.
 
 use super::error::PageError;
+use super::incident_clock::{Countdown, countdowns};
 use super::session::SignedIn;
 use super::{Shell, html, ok, see_other};
 use crate::domain::ValidationErrors;
@@ -25,11 +26,18 @@ struct DashboardPage {
     /// Per workspace, in the same order: open and overdue data subject requests, when the
     /// viewer may see requests.
     requests: Vec<Option<(i64, i64)>>,
+    /// Per workspace, in the same order: the incidents still awaiting the authority's notice,
+    /// most urgent first, when the viewer may see incidents.
+    incidents: Vec<Option<Vec<Countdown>>>,
 }
 
 impl DashboardPage {
     fn requests_at(&self, i: &usize) -> Option<(i64, i64)> {
         self.requests.get(*i).copied().flatten()
+    }
+
+    fn incidents_at(&self, i: &usize) -> Option<&Vec<Countdown>> {
+        self.incidents.get(*i).and_then(Option::as_ref)
     }
 }
 
@@ -41,11 +49,17 @@ pub async fn dashboard(
     let list = state
         .db
         .run(move |db| {
-            let (mut out, mut requests) = (Vec::new(), Vec::new());
+            let (mut out, mut requests, mut incidents) = (Vec::new(), Vec::new(), Vec::new());
             let now = chrono::Utc::now();
             for (scope, ws, role) in services::workspaces::list_for_member(db, id)? {
                 requests.push(if role.allows(Permission::ViewRequests) {
                     Some(services::request_desk::counts(db, &scope, now)?)
+                } else {
+                    None
+                });
+                incidents.push(if role.allows(Permission::ViewIncidents) {
+                    let waiting = services::incident_desk::awaiting_notice(db, &scope, now)?;
+                    Some(countdowns(waiting, ws.settings.time_zone, now))
                 } else {
                     None
                 });
@@ -54,13 +68,14 @@ pub async fn dashboard(
                 let broken = services::retention::broken_claims(db, &scope)?.len();
                 out.push((ws, role, drift, broken));
             }
-            Ok::<_, AppError>((out, requests))
+            Ok::<_, AppError>((out, requests, incidents))
         })
         .await?;
     ok(&DashboardPage {
         shell: Shell::new(&who, "dashboard"),
         workspaces: list.0,
         requests: list.1,
+        incidents: list.2,
     })
 }
 
@@ -312,6 +327,9 @@ struct OverviewPage {
     drift: Vec<services::policies::DriftChange>,
     /// Retention claims the data breaks.
     broken_claims: Vec<crate::services::retention::ClaimView>,
+    /// The incidents awaiting the authority's notice, most urgent first, when the viewer may
+    /// see incidents.
+    awaiting_notice: Option<Vec<Countdown>>,
 }
 
 pub async fn overview(
@@ -323,7 +341,9 @@ pub async fn overview(
         .workspace(&state, &slug, Permission::ViewWorkspace)
         .await?;
     let scope = member.scope;
-    let (member_count, active_keys, policy_version, drift, broken_claims) = state
+    let (zone, now) = (member.workspace.settings.time_zone, chrono::Utc::now());
+    let sees_incidents = member.roles.allows(Permission::ViewIncidents);
+    let (member_count, active_keys, policy_version, drift, broken_claims, waiting) = state
         .db
         .run(move |db| {
             let m = services::workspaces::members(db, &scope)?.len();
@@ -336,7 +356,12 @@ pub async fn overview(
                 .map(|(_, d)| d)
                 .unwrap_or_default();
             let broken = services::retention::broken_claims(db, &scope)?;
-            Ok::<_, AppError>((m, k, version, drift, broken))
+            let waiting = if sees_incidents {
+                Some(services::incident_desk::awaiting_notice(db, &scope, now)?)
+            } else {
+                None
+            };
+            Ok::<_, AppError>((m, k, version, drift, broken, waiting))
         })
         .await?;
     ok(&OverviewPage {
@@ -347,6 +372,7 @@ pub async fn overview(
         policy_version,
         drift,
         broken_claims,
+        awaiting_notice: waiting.map(|w| countdowns(w, zone, now)),
     })
 }
 
