@@ -60,8 +60,11 @@ pub struct KeyStore {
     pool: Pool<SqliteConnectionManager>,
 }
 
+/// How long a connection to the key store waits for SQLite's locks.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     // Key creation and destruction must survive power loss as well as a crash.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "secure_delete", "ON")?;
@@ -282,18 +285,10 @@ impl KeyStore {
     }
 }
 
-/// Copies the log into `keys.db` and truncates it, retrying for about a second while a reader
-/// holds it (SQLite reports that as "busy" in the result, not as an error). False when it never
-/// finished.
+/// Copies the log into `keys.db` and truncates it, never waiting on a reader (see
+/// [`super::truncate_wal`]: Litestream keeps one open). False when it did not finish.
 fn checkpoint_truncate(conn: &Connection) -> Result<bool, StoreError> {
-    for _ in 0..50 {
-        let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-        if busy == 0 {
-            return Ok(true);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    Ok(false)
+    super::truncate_wal(conn, BUSY_TIMEOUT)
 }
 
 impl KeyStore {

@@ -219,10 +219,7 @@ impl Db {
     /// (plaintext just sealed over, deleted rows) does not linger in `lethe.db-wal` until the
     /// log is reused. False when a reader kept it from finishing.
     pub fn checkpoint_truncate(&self) -> Result<bool, StoreError> {
-        self.read(|c| {
-            let busy: i64 = c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-            Ok(busy == 0)
-        })
+        self.read(|c| truncate_wal(c, BUSY_TIMEOUT))
     }
 
     /// Ready means: a connection answers and the schema is the one this binary expects.
@@ -262,8 +259,51 @@ pub(crate) fn create_private(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// How long a connection waits for SQLite's locks.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Copies the write-ahead log into the database file and truncates it, without ever waiting on
+/// a reader: a reader that holds the log (a long read, or Litestream, which keeps one open on
+/// purpose while it replicates) makes this give up after a few short tries and return false,
+/// instead of blocking the caller (and every writer behind the checkpoint) for the busy timeout
+/// on each try. Whatever was not truncated goes at a later checkpoint (SQLite's own, or
+/// Litestream's). `busy_timeout` is what the connection goes back to.
+pub(crate) fn truncate_wal(conn: &Connection, busy_timeout: Duration) -> Result<bool, StoreError> {
+    conn.busy_timeout(Duration::ZERO)?;
+    let mut done = false;
+    for attempt in 0..10 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let busy = match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        }) {
+            Ok(busy) => busy != 0,
+            // Another checkpointer holds its lock: the same as a reader in the way.
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                true
+            }
+            Err(e) => {
+                conn.busy_timeout(busy_timeout)?;
+                return Err(e.into());
+            }
+        };
+        if !busy {
+            done = true;
+            break;
+        }
+    }
+    conn.busy_timeout(busy_timeout)?;
+    Ok(done)
+}
+
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Freed pages are zeroed, so deleted personal data does not linger in the file.

@@ -35,6 +35,7 @@ mod incident_letters;
 mod incidents;
 mod inventory;
 mod layers;
+mod litestream;
 mod outbox;
 mod outbox_at_rest;
 mod policies;
