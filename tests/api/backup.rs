@@ -390,3 +390,67 @@ async fn after_a_restore_into_a_new_directory_the_erased_stay_erased_and_spent_w
         .unwrap();
     assert_eq!(n, 0);
 }
+
+/// The dashboard's text until it contains `wanted` (at most 30 s).
+async fn dashboard_until(
+    app: &crate::helpers::TestApp,
+    client: &reqwest::Client,
+    wanted: &str,
+) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, _, body) = app.page(client, "/console/").await;
+        assert_eq!(status, 200);
+        if body.contains(wanted) || std::time::Instant::now() > deadline {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backup_job_makes_backups_the_dashboard_tells_owners_of_and_warns_when_one_failed() {
+    let backups = tempfile::tempdir().unwrap();
+    let target = backups.path().join("target");
+    // A file where the backup directory should be: the first runs fail.
+    std::fs::write(&target, "not a directory").unwrap();
+    let settings = lethe::services::backup::BackupSettings {
+        dir: target.clone(),
+        schedule: lethe::domain::schedule::CronSchedule::parse("*/2 * * * * *").unwrap(),
+        policy: lethe::domain::backup::RotationPolicy {
+            keep_daily: 7,
+            keep_weekly: 4,
+            keep_keys_days: 7,
+        },
+    };
+    let app = crate::helpers::spawn_app_with(|c| c.backup = Some(settings)).await;
+    let owner = app.create_admin("owner@example.org");
+    app.create_workspace(owner, "aulm");
+    app.add_member("aulm", "support@example.org", "support");
+    let client = app.logged_in("owner@example.org").await;
+
+    let body = dashboard_until(&app, &client, "failed").await;
+    assert!(body.contains("The last backup, "), "{body}");
+    assert!(body.contains("role=\"alert\""), "{body}");
+    assert!(body.contains("There is no good one yet."), "{body}");
+
+    std::fs::remove_file(&target).unwrap();
+    let body = dashboard_until(&app, &client, "Last backup: just now.").await;
+    assert!(body.contains("Last backup: just now."), "{body}");
+    let folders: Vec<_> = std::fs::read_dir(&target)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        folders.iter().any(|f| f.starts_with("lethe-")),
+        "{folders:?}"
+    );
+    // Rotation keeps the newest of the day: never more than one complete backup here.
+    let complete = folders.iter().filter(|f| !f.ends_with(".partial")).count();
+    assert!(complete <= 2, "{folders:?}");
+
+    // A support agent, owner of nothing, is not told.
+    let client = app.logged_in("support@example.org").await;
+    let (_, _, body) = app.page(&client, "/console/").await;
+    assert!(!body.contains("backup"), "{body}");
+}
