@@ -104,7 +104,7 @@ pub fn plan_rotation(
     policy: RotationPolicy,
 ) -> RotationPlan {
     let mut newest_first: Vec<&BackupEntry> = backups.iter().collect();
-    newest_first.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    newest_first.sort_by_key(|b| std::cmp::Reverse(b.created_at));
     let mut keep = BTreeSet::new();
     keep_newest_per(&newest_first, policy.keep_daily, &mut keep, |t| {
         t.date_naive()
