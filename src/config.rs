@@ -621,6 +621,27 @@ mod tests {
     }
 
     #[test]
+    fn backups_are_off_without_a_directory_and_their_options_need_one() {
+        assert!(Config::from_serve_args(args()).unwrap().backup.is_none());
+        let mut a = args();
+        a.backup_keep_daily = Some(3);
+        let err = Config::from_serve_args(a).unwrap_err().to_string();
+        assert!(err.contains("--backup-dir"), "{err}");
+        let mut a = args();
+        a.backup_dir = Some(PathBuf::from("/backups"));
+        let b = Config::from_serve_args(a).unwrap().backup.unwrap();
+        assert_eq!(b.schedule.source(), DEFAULT_BACKUP_SCHEDULE);
+        assert_eq!(
+            (
+                b.policy.keep_daily,
+                b.policy.keep_weekly,
+                b.policy.keep_keys_days
+            ),
+            (7, 4, 7)
+        );
+    }
+
+    #[test]
     fn flags_win_over_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("lethe.toml");
