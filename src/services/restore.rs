@@ -171,7 +171,7 @@ pub fn install_staged(data_dir: &Path) -> Result<Option<PendingRestore>, Restore
 }
 
 /// Finishes a pending restore on opened databases: replays the journal from the backup's
-/// time, writes the report, removes the marker. None when no restore is pending.
+/// time, writes the report, adds a `backup.restored` audit entry, removes the marker.
 pub fn finish(
     data_dir: &Path,
     db: &Db,
