@@ -35,6 +35,57 @@ pub enum Command {
     /// Run retention rules now, or see what they would do (also while `lethe serve` runs on the
     /// same data directory).
     Retention(RetentionArgs),
+    /// Back up `lethe.db` and `keys.db` (never the master key), also while `lethe serve` runs,
+    /// or check a backup.
+    Backup(BackupArgs),
+    /// Put a backup in place of a stopped Lethe's databases, then replay the erasure journal so
+    /// that no one erased and no key destroyed since the backup comes back.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub command: BackupCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Copy `lethe.db`, then `keys.db`, into a new folder `DIR/lethe-<UTC time>` with a
+    /// `manifest.json` (sizes, SHA-256, schema version, audit chain head). Live writes go on
+    /// meanwhile. Prints the folder.
+    Create {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Directory the backup folder is made in (created if need be).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Check a backup folder: each file's size and SHA-256 against the manifest, SQLite's
+    /// integrity check of each copy (opened read-only) and the copy's audit chain. Exits 1
+    /// naming each file and what is wrong with it.
+    Verify {
+        /// The backup folder (`.../lethe-<UTC time>`).
+        #[arg(value_name = "BACKUP_FOLDER")]
+        folder: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The backup folder to restore (it must verify, and still hold its `keys.db`).
+    #[arg(long = "from", value_name = "BACKUP_FOLDER")]
+    pub from: PathBuf,
+    /// The erasure journal to replay, for a data directory that has none (a new directory):
+    /// copied in, then replayed. By default the data directory's own `erasure-journal.log`.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Restore even though there is no erasure journal at all: people erased and keys destroyed
+    /// since the backup come back. Only when the journal is truly lost.
+    #[arg(long)]
+    pub without_journal: bool,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +279,23 @@ pub struct ServeArgs {
     /// through [default: 2000].
     #[arg(long, env = "LETHE_RETENTION_BATCH_SIZE", value_name = "N")]
     pub retention_batch_size: Option<u32>,
+    /// Directory for scheduled backups: each run copies `lethe.db` and `keys.db` into a dated
+    /// folder there (never the master key). Without it, scheduled backups are off.
+    #[arg(long, env = "LETHE_BACKUP_DIR", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Schedule of the scheduled backups [default: "30 3 * * *", daily at 03:30 UTC].
+    #[arg(long, env = "LETHE_BACKUP_SCHEDULE", value_name = "CRON")]
+    pub backup_schedule: Option<String>,
+    /// Backups of `lethe.db` kept: the newest of each of the last N days [default: 7].
+    #[arg(long, env = "LETHE_BACKUP_KEEP_DAILY", value_name = "N")]
+    pub backup_keep_daily: Option<u32>,
+    /// Backups of `lethe.db` kept: the newest of each of the last M weeks [default: 4].
+    #[arg(long, env = "LETHE_BACKUP_KEEP_WEEKLY", value_name = "M")]
+    pub backup_keep_weekly: Option<u32>,
+    /// Copies of `keys.db` are removed from backups older than K days [default: 7]: a key
+    /// destroyed today (an erasure, a spent period) is gone from every backup after K days.
+    #[arg(long, env = "LETHE_BACKUP_KEEP_KEYS_DAYS", value_name = "K")]
+    pub backup_keep_keys_days: Option<u32>,
     /// IP ranges to countries for `ip_country` record fields: a CSV file of `start,end,country`
     /// lines (e.g. `1.0.0.0,1.0.0.255,AU`). Without it the country is left empty.
     #[arg(long, env = "LETHE_IP_COUNTRY_FILE", value_name = "FILE")]

@@ -171,6 +171,8 @@ pub struct Config {
     pub master_key: Option<Secret>,
     /// IP ranges to countries (CSV `start,end,country`) for `ip_country` record fields.
     pub ip_country_file: Option<PathBuf>,
+    /// Scheduled backups; None without `--backup-dir`.
+    pub backup: Option<crate::services::backup::BackupSettings>,
 }
 
 /// `LETHE_MASTER_KEY`, if set and not empty.
@@ -248,6 +250,7 @@ impl Config {
             webhook_disable_after: 10,
             master_key: None,
             ip_country_file: None,
+            backup: None,
         }
     }
 
@@ -261,6 +264,7 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let args = flags_over_file(args, file.serve)?;
         let mut config = Config::with_data_dir(data_dir);
+        let backup = backup_settings(&args)?;
 
         let listen = args.listen;
         config.listen = parse_addr("--listen", listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
@@ -470,6 +474,7 @@ impl Config {
             config.retention_batch_size = n;
         }
         config.master_key = master_key_from_env();
+        config.backup = backup;
         config.ip_country_file = args.ip_country_file;
         Ok(config)
     }
@@ -481,6 +486,57 @@ impl Config {
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("lethe.db")
     }
+}
+
+const DEFAULT_BACKUP_SCHEDULE: &str = "30 3 * * *";
+
+/// The scheduled backups' settings: off without `--backup-dir`; the other backup options are
+/// refused without it rather than silently ignored.
+fn backup_settings(
+    args: &ServeArgs,
+) -> Result<Option<crate::services::backup::BackupSettings>, ConfigError> {
+    let Some(dir) = args.backup_dir.clone() else {
+        let given = args.backup_schedule.is_some()
+            || args.backup_keep_daily.is_some()
+            || args.backup_keep_weekly.is_some()
+            || args.backup_keep_keys_days.is_some();
+        return if given {
+            Err(bad(
+                "--backup-dir",
+                "is required with the other --backup-* options",
+            ))
+        } else {
+            Ok(None)
+        };
+    };
+    let schedule = match &args.backup_schedule {
+        Some(s) => parse_schedule("--backup-schedule", s)?,
+        None => builtin(DEFAULT_BACKUP_SCHEDULE),
+    };
+    let keep_daily = args.backup_keep_daily.unwrap_or(7);
+    let keep_weekly = args.backup_keep_weekly.unwrap_or(4);
+    if keep_daily == 0 {
+        return Err(bad(
+            "--backup-keep-daily",
+            "must be at least 1: the newest backup is always kept",
+        ));
+    }
+    let keep_keys_days = args.backup_keep_keys_days.unwrap_or(7);
+    if keep_keys_days == 0 {
+        return Err(bad(
+            "--backup-keep-keys-days",
+            "must be at least 1: a backup without keys.db cannot be restored",
+        ));
+    }
+    Ok(Some(crate::services::backup::BackupSettings {
+        dir,
+        schedule,
+        policy: crate::domain::backup::RotationPolicy {
+            keep_daily,
+            keep_weekly,
+            keep_keys_days,
+        },
+    }))
 }
 
 /// The data directory for commands other than `serve`, with the same precedence.
@@ -562,6 +618,27 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
         assert_eq!(c.tls, TlsMode::SelfSigned);
         assert_eq!(c.data_dir, PathBuf::from("./lethe-data"));
+    }
+
+    #[test]
+    fn backups_are_off_without_a_directory_and_their_options_need_one() {
+        assert!(Config::from_serve_args(args()).unwrap().backup.is_none());
+        let mut a = args();
+        a.backup_keep_daily = Some(3);
+        let err = Config::from_serve_args(a).unwrap_err().to_string();
+        assert!(err.contains("--backup-dir"), "{err}");
+        let mut a = args();
+        a.backup_dir = Some(PathBuf::from("/backups"));
+        let b = Config::from_serve_args(a).unwrap().backup.unwrap();
+        assert_eq!(b.schedule.source(), DEFAULT_BACKUP_SCHEDULE);
+        assert_eq!(
+            (
+                b.policy.keep_daily,
+                b.policy.keep_weekly,
+                b.policy.keep_keys_days
+            ),
+            (7, 4, 7)
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@ fn main() -> std::process::ExitCode {
         Command::Keys(args) => lethe::commands::keys(args),
         Command::Demo(args) => lethe::commands::demo(args),
         Command::Retention(args) => lethe::commands::retention(args),
+        Command::Backup(args) => lethe::commands::backup::backup(args),
+        Command::Restore(args) => lethe::commands::backup::restore(args),
     };
     match outcome {
         Ok(code) => code,

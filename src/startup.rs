@@ -32,6 +32,8 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let db_path = config.db_path();
+        // A restore cut short: its copies go in place before the databases open.
+        let pending_restore = crate::services::restore::install_staged(&config.data_dir)?;
         let db = {
             let p = db_path.clone();
             tokio::task::spawn_blocking(move || Db::open(&p)).await??
@@ -44,6 +46,15 @@ impl Application {
         {
             let (db, vault) = (db.clone(), vault.clone());
             tokio::task::spawn_blocking(move || vault_housekeeping(&db, &vault)).await??;
+        }
+        if let Some(pending) = pending_restore {
+            // Before a request is answered, nothing erased since the backup may be readable.
+            let (db, vault, dir) = (db.clone(), vault.clone(), config.data_dir.clone());
+            let report = tokio::task::spawn_blocking(move || {
+                crate::services::restore::finish(&dir, &db, &vault, &pending)
+            })
+            .await??;
+            tracing::info!(?report, "finished an interrupted restore");
         }
         let writer = GroupWriter::start(&db_path)?;
         let live = writer.stats.clone();

@@ -3,6 +3,7 @@
 pub mod anchor;
 pub mod apikey;
 pub mod audit;
+pub mod backup;
 pub mod consent;
 pub mod consent_banner;
 pub mod consent_rates;

@@ -198,6 +198,13 @@ pub fn registry(
         }
         Err(e) => tracing::error!(job = "outbox", error = %e, "outbox sender not started"),
     }
+    // backup: off unless --backup-dir is given.
+    if let Some(settings) = config.backup.clone() {
+        let data_dir = config.data_dir.clone();
+        s.add(Job::new("backup", settings.schedule.clone(), move |run| {
+            crate::services::backup::run_scheduled(run.db, &data_dir, &settings, run.now)
+        }));
+    }
     s.add_source(self::retention::scheduled_rules(vault, batch, Some(live)));
     s
 }

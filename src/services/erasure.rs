@@ -9,7 +9,7 @@ use crate::domain::retention::governing_hold;
 use crate::error::AppError;
 use crate::store::subjects::SubjectRow;
 use crate::store::{Db, Transaction, WorkspaceScope, audit, inventory, records, subjects};
-use crate::vault::{self, KeyPurpose, Vault};
+use crate::vault::{self, DestroyReason, KeyPurpose, Vault};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::json;
@@ -54,7 +54,7 @@ pub fn erase_subject(
         let row = find(tx, scope, external_id)?;
         erase_in(tx, vault, scope, caller, &row, &holds, today, now)
     })?;
-    destroy_subject_key(db, vault, scope, subject_id, &key_id)?;
+    destroy_subject_key(db, vault, scope, subject_id, external_id, &key_id)?;
     Ok(report)
 }
 
@@ -150,16 +150,20 @@ pub(super) fn erase_in(
     Ok((report, row.id, key_id))
 }
 
-/// Destroys an erased person's data key and forgets it: only after the transaction that
-/// deleted what it protects has committed durably.
+/// Journals an erasure, then destroys the person's data key (journaled too) and forgets it:
+/// only after the transaction that deleted what it protects has committed durably. Each line is
+/// on disk before the next step, so the erasure is acknowledged only once a restore could
+/// replay it; a crash in between is finished at start, journaling again (replay is idempotent).
 pub(super) fn destroy_subject_key(
     db: &Db,
     vault: &Vault,
     scope: &WorkspaceScope,
     subject_id: i64,
+    external_id: &str,
     key_id: &str,
 ) -> Result<(), AppError> {
-    vault.destroy_key(scope, key_id)?;
+    vault.journal_subject_erased(scope, external_id, key_id)?;
+    vault.destroy_key(scope, key_id, DestroyReason::SubjectErased)?;
     db.write(|tx| subjects::forget_key(tx, scope, subject_id).map_err(AppError::from))
 }
 
@@ -187,7 +191,7 @@ pub fn expire_subject(
         Ok(row.key_id)
     })?;
     if let Some(key_id) = key_id {
-        destroy_subject_key(db, vault, scope, subject_id, &key_id)?;
+        destroy_subject_key(db, vault, scope, subject_id, external_id, &key_id)?;
     }
     Ok(())
 }
@@ -196,8 +200,8 @@ pub fn expire_subject(
 /// destroyed). Run at start-up.
 pub fn finish_interrupted_erasures(db: &Db, vault: &Vault) -> Result<usize, AppError> {
     let pending = db.read(|c| subjects::keys_to_destroy(c).map_err(AppError::from))?;
-    for (scope, subject_id, key_id) in &pending {
-        destroy_subject_key(db, vault, scope, *subject_id, key_id)?;
+    for (scope, subject_id, external_id, key_id) in &pending {
+        destroy_subject_key(db, vault, scope, *subject_id, external_id, key_id)?;
     }
     Ok(pending.len())
 }
@@ -230,7 +234,7 @@ pub fn end_expired_holds(db: &Db, vault: &Vault, today: NaiveDate) -> Result<usi
             audit::append(tx, Some(&scope), &event, now)?;
             Ok::<_, AppError>(n)
         })?;
-        vault.destroy_key(&scope, &key_id)?;
+        vault.destroy_key(&scope, &key_id, DestroyReason::HoldEnded)?;
         ended += deleted;
     }
     Ok(ended)

@@ -58,7 +58,7 @@ fn finish_destruction(
     scope: &WorkspaceScope,
     key_id: &str,
 ) -> Result<(), AppError> {
-    vault.destroy_key(scope, key_id)?;
+    vault.destroy_key(scope, key_id, vault::DestroyReason::PeriodSpent)?;
     db.write(|tx| key_retirements::done(tx, key_id).map_err(AppError::from))
 }
 

@@ -464,7 +464,7 @@ fn erase(
         Ok(Some((subject_id, key_id)))
     })?;
     if let Some((subject_id, key_id)) = to_destroy {
-        erasure::destroy_subject_key(db, vault, scope, subject_id, &key_id)?;
+        erasure::destroy_subject_key(db, vault, scope, subject_id, external_id, &key_id)?;
     }
     Ok(())
 }

@@ -312,7 +312,7 @@ pub fn put(
     });
     if let Err(e) = inserted {
         // The key was made for a row that does not exist: do not leave it behind.
-        vault.destroy_key(scope, &key_id)?;
+        vault.destroy_key(scope, &key_id, vault::DestroyReason::Unused)?;
         return match e {
             // Another request created the same subject a moment ago: update it instead.
             StoreError::Conflict(_) => put(db, vault, scope, caller, input, today),

@@ -55,6 +55,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         24,
         include_str!("../../migrations/0024_incident_letters.sql"),
     ),
+    (25, include_str!("../../migrations/0025_backup_runs.sql")),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -6,6 +6,7 @@
 
 pub mod apikeys;
 pub mod audit;
+pub mod backup;
 pub mod claims;
 pub mod consent;
 pub mod content_versions;
@@ -14,6 +15,7 @@ pub mod incident_letters;
 pub mod incidents;
 pub mod inventory;
 pub mod jobs;
+pub mod journal;
 pub mod key_retirements;
 pub mod keystore;
 pub mod members;

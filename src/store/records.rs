@@ -250,6 +250,19 @@ pub fn delete_sealed_by(
     )?)
 }
 
+/// Deletes every record sealed under `key_id`, as owner key or as period key: what a restore's
+/// replay does before it destroys a key again, so no row outlives the key that sealed it.
+pub fn delete_under_key(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    key_id: &str,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM records WHERE workspace_id = ?1 AND (key_id = ?2 OR period_key_id = ?2)",
+        params![scope.id(), key_id],
+    )?)
+}
+
 /// How many records of erased people a legal hold keeps.
 pub fn held_by(
     conn: &Connection,

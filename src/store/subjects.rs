@@ -60,6 +60,22 @@ pub fn by_external_id(
         .optional()?)
 }
 
+/// The subject whose data key is `key_id` (a key is one person's), erased or not: how a
+/// restore's replay finds the person an erasure journal line names.
+pub fn by_key_id(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    key_id: &str,
+) -> Result<Option<SubjectRow>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM subjects WHERE workspace_id = ?1 AND key_id = ?2"),
+            params![scope.id(), key_id],
+            row,
+        )
+        .optional()?)
+}
+
 pub fn by_id(
     conn: &Connection,
     scope: &WorkspaceScope,
@@ -267,15 +283,22 @@ pub fn forget_key(conn: &Connection, scope: &WorkspaceScope, id: i64) -> Result<
 
 /// Erased subjects whose key was not yet destroyed (the erasure stopped between the two
 /// files), across all workspaces: for the start-up sweep.
+/// As (workspace, subject id, external id, key id).
 pub fn keys_to_destroy(
     conn: &Connection,
-) -> Result<Vec<(WorkspaceScope, i64, String)>, StoreError> {
+) -> Result<Vec<(WorkspaceScope, i64, String, String)>, StoreError> {
     let mut stmt = conn.prepare(
-        "SELECT workspace_id, id, key_id FROM subjects WHERE erased_at IS NOT NULL AND key_id IS NOT NULL",
+        "SELECT workspace_id, id, external_id, key_id FROM subjects \
+         WHERE erased_at IS NOT NULL AND key_id IS NOT NULL",
     )?;
     let rows = stmt
         .query_map([], |r| {
-            Ok((WorkspaceScope::new(r.get(0)?), r.get(1)?, r.get(2)?))
+            Ok((
+                WorkspaceScope::new(r.get(0)?),
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+            ))
         })?
         .collect::<Result<_, _>>()?;
     Ok(rows)

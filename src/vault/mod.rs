@@ -5,9 +5,12 @@
 //! (crypto-shredding), including copies in backups of `lethe.db`.
 
 pub mod cipher;
+mod erasures;
 pub mod master_key;
 
 use crate::config::Secret;
+pub use crate::domain::backup::DestroyReason;
+use crate::store::journal::{Journal, JournalError};
 use crate::store::keystore::{KeyStore, WrappedKey};
 use crate::store::{StoreError, WorkspaceScope};
 pub use cipher::{OpenError, SealError, SecretKey};
@@ -41,6 +44,8 @@ pub enum VaultError {
     Seal(#[from] cipher::SealError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the erasure journal: {0}")]
+    Journal(#[from] JournalError),
 }
 
 /// What a data key seals.
@@ -162,6 +167,8 @@ pub struct Vault {
     resident: Arc<std::sync::Mutex<HashMap<KeySlot, (String, SecretKey)>>>,
     /// Each workspace's consent-receipt signing pair, derived from its resident seed once.
     signers: Arc<std::sync::Mutex<HashMap<i64, Arc<ring::signature::Ed25519KeyPair>>>>,
+    /// The erasure journal next to the key store: every destroyed key is written there.
+    journal: Arc<Journal>,
 }
 
 /// A shared key's place: workspace id, purpose, label.
@@ -184,6 +191,7 @@ impl Vault {
             keys,
             resident: Arc::default(),
             signers: Arc::default(),
+            journal: Arc::new(Journal::new(data_dir)),
         };
         vault.check_master()?;
         Ok(vault)
@@ -310,9 +318,19 @@ impl Vault {
         Ok(out)
     }
 
-    /// Destroys a data key for good; true if it existed.
-    pub fn destroy_key(&self, scope: &WorkspaceScope, id: &str) -> Result<bool, VaultError> {
-        Ok(self.keys.destroy(scope, id)?)
+    /// Destroys a data key for good, then journals it (`erasure-journal.log`, on disk before
+    /// this returns) so a restore of an older `keys.db` destroys it again; true if it existed.
+    /// Journaled after the destruction, so every line is later than the fact it records, and
+    /// also when the key was already gone (a destruction finished after a crash).
+    pub fn destroy_key(
+        &self,
+        scope: &WorkspaceScope,
+        id: &str,
+        reason: DestroyReason,
+    ) -> Result<bool, VaultError> {
+        let existed = self.keys.destroy(scope, id)?;
+        self.journal_key_destroyed(scope, id, reason)?;
+        Ok(existed)
     }
 
     /// The legal holds' keys, as (workspace, key id, label `<hold>:<last day or "open">`).
@@ -551,7 +569,11 @@ mod tests {
         let err = Vault::open(dir.path(), None).err().unwrap();
         assert!(matches!(err, VaultError::WrongMasterKey { .. }), "{err}");
 
-        assert!(reopened.destroy_key(&scope(), &id).unwrap());
+        assert!(
+            reopened
+                .destroy_key(&scope(), &id, DestroyReason::SubjectErased)
+                .unwrap()
+        );
         assert!(reopened.keys(&scope(), &[id.as_str()]).unwrap().is_empty());
     }
 

@@ -13,6 +13,7 @@ mod anchors;
 mod api;
 mod audit;
 mod auth;
+mod backup;
 mod browser;
 mod cli;
 mod consent;

@@ -29,6 +29,54 @@ struct DashboardPage {
     /// Per workspace, in the same order: the incidents still awaiting the authority's notice,
     /// most urgent first, when the viewer may see incidents.
     incidents: Vec<Option<Vec<Countdown>>>,
+    /// The instance's last backup, for administrators and workspace owners.
+    backup: Option<BackupLine>,
+}
+
+/// What the dashboard says about backups: one sentence, and whether it is a warning.
+struct BackupLine {
+    text: String,
+    warn: bool,
+}
+
+fn backup_line(s: &services::backup::BackupStatus) -> BackupLine {
+    use crate::domain::backup::BackupHealth;
+    let last = |ago: &Option<String>| ago.clone().unwrap_or_default();
+    let (text, warn) = match s.health {
+        BackupHealth::Off => (
+            "Scheduled backups are off: start Lethe with --backup-dir to make them.".to_owned(),
+            false,
+        ),
+        BackupHealth::Never => (
+            "Scheduled backups are on; none was made yet.".to_owned(),
+            false,
+        ),
+        BackupHealth::Fine => (format!("Last backup: {}.", last(&s.ago)), false),
+        BackupHealth::Late => (
+            format!(
+                "Last backup: {}, older than its schedule allows: check that Lethe's backup job runs.",
+                last(&s.ago)
+            ),
+            true,
+        ),
+        BackupHealth::Failed => (
+            format!(
+                "The last backup, {}, failed{}. {}",
+                last(&s.ago),
+                s.last
+                    .as_ref()
+                    .and_then(|l| l.error.as_ref())
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default(),
+                match &s.last_success_ago {
+                    Some(a) => format!("The last good one is from {a}."),
+                    None => "There is no good one yet.".to_owned(),
+                }
+            ),
+            true,
+        ),
+    };
+    BackupLine { text, warn }
 }
 
 impl DashboardPage {
@@ -46,6 +94,8 @@ pub async fn dashboard(
     who: SignedIn,
 ) -> Result<HttpResponse, PageError> {
     let id = who.account.id;
+    let is_admin = who.account.is_admin;
+    let schedule = state.config.backup.as_ref().map(|b| b.schedule.clone());
     let list = state
         .db
         .run(move |db| {
@@ -68,7 +118,16 @@ pub async fn dashboard(
                 let broken = services::retention::broken_claims(db, &scope)?.len();
                 out.push((ws, role, drift, broken));
             }
-            Ok::<_, AppError>((out, requests, incidents))
+            // Backups are the instance's: shown to administrators and workspace owners.
+            let owner = out
+                .iter()
+                .any(|(_, role, _, _)| role.allows(Permission::EditWorkspace));
+            let backup = if is_admin || owner {
+                Some(services::backup::status(db, schedule.as_ref(), now)?)
+            } else {
+                None
+            };
+            Ok::<_, AppError>((out, requests, incidents, backup))
         })
         .await?;
     ok(&DashboardPage {
@@ -76,6 +135,7 @@ pub async fn dashboard(
         workspaces: list.0,
         requests: list.1,
         incidents: list.2,
+        backup: list.3.as_ref().map(backup_line),
     })
 }
 
