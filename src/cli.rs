@@ -76,8 +76,18 @@ pub struct RestoreArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// The backup folder to restore (it must verify, and still hold its `keys.db`).
-    #[arg(long = "from", value_name = "BACKUP_FOLDER")]
-    pub from: PathBuf,
+    #[arg(
+        long = "from",
+        value_name = "BACKUP_FOLDER",
+        required_unless_present = "replica",
+        conflicts_with = "replica"
+    )]
+    pub from: Option<PathBuf>,
+    /// The data directory's `lethe.db` and `keys.db` were just put there by `litestream
+    /// restore`: replay the whole erasure journal onto them (a replica's position in time is
+    /// not known to Lethe, and every journal line is safe to replay twice).
+    #[arg(long)]
+    pub replica: bool,
     /// The erasure journal to replay, for a data directory that has none (a new directory):
     /// copied in, then replayed. By default the data directory's own `erasure-journal.log`.
     #[arg(long, value_name = "FILE")]

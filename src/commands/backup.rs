@@ -83,13 +83,19 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         ));
     }
     let journal_from = args.journal.as_deref().filter(|p| p.is_file());
-    let (manifest, pending) = restore::stage(&args.from, &dir, journal_from, chrono::Utc::now())?;
-    eprintln!(
-        "restored {} (made {}) into {}",
-        args.from.display(),
-        manifest.created_at,
-        dir.display()
-    );
+    let pending = match &args.from {
+        Some(from) => {
+            let (manifest, pending) = restore::stage(from, &dir, journal_from, chrono::Utc::now())?;
+            eprintln!(
+                "restored {} (made {}) into {}",
+                from.display(),
+                manifest.created_at,
+                dir.display()
+            );
+            pending
+        }
+        None => restore::mark_replica(&dir, journal_from, chrono::Utc::now())?,
+    };
     let db = Db::open(&dir.join(backup::DB_FILE_NAME))?;
     let vault = Vault::open(&dir, from_env.as_ref())?;
     let report = restore::finish(&dir, &db, &vault, &pending)?;

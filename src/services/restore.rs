@@ -134,6 +134,51 @@ pub fn stage(
     Ok((manifest, pending))
 }
 
+/// Marks the databases a `litestream restore` put into `data_dir` as a restore to finish: the
+/// whole journal is replayed (from the earliest time), since Lethe cannot know how far the
+/// replica got. `journal_from` is copied in as [`stage`] does.
+pub fn mark_replica(
+    data_dir: &Path,
+    journal_from: Option<&Path>,
+    now: DateTime<Utc>,
+) -> Result<PendingRestore, RestoreError> {
+    for name in [DB_FILE_NAME, KEYS_FILE_NAME] {
+        if !data_dir.join(name).is_file() {
+            return Err(RestoreError::Refused(format!(
+                "{} holds no {name}: restore it from the replica first (`litestream restore -o \
+                 {}`)",
+                data_dir.display(),
+                data_dir.join(name).display()
+            )));
+        }
+    }
+    let journal_here = data_dir.join(journal::FILE_NAME);
+    if let Some(source) = journal_from.filter(|p| *p != journal_here) {
+        if journal_here.exists() {
+            return Err(RestoreError::Refused(format!(
+                "{} has an erasure journal of its own; --journal is for a data directory \
+                 without one",
+                data_dir.display()
+            )));
+        }
+        journal::read(source)?;
+        std::fs::copy(source, &journal_here).map_err(io_at(&journal_here))?;
+        sync_file(&journal_here)?;
+    }
+    let pending = PendingRestore {
+        backup: "a Litestream replica, restored in place".into(),
+        since: time::format(time::earliest()),
+        started_at: time::format(now),
+    };
+    let marker = data_dir.join(MARKER_FILE_NAME);
+    let text = serde_json::to_string_pretty(&pending)
+        .map_err(|e| io_at(&marker)(std::io::Error::other(e)))?;
+    std::fs::write(&marker, text).map_err(io_at(&marker))?;
+    sync_file(&marker)?;
+    sync_dir(data_dir)?;
+    Ok(pending)
+}
+
 /// If a restore is pending, puts its staged copies in place of the live files (their old
 /// write-ahead logs removed first: replayed onto the restored file they would corrupt it) and
 /// returns the marker. Idempotent; run before the databases are opened.

@@ -2,8 +2,9 @@
 //! installs it), with the real binaries and the configuration files the README gives
 //! (`deploy/litestream-lethe.yml`, `deploy/litestream-keys.yml`): records are ingested while
 //! both databases replicate to a local file replica; the replicas are restored into a new data
-//! directory; a server started there has every acknowledged record, readable, and the person
-//! erased meanwhile stays erased.
+//! directory and Lethe replays its erasure journal onto them (`lethe restore --replica`); a
+//! server started there has every acknowledged record, readable; the person erased meanwhile
+//! stays erased, and so does one erased after the replica stopped (the journal's work).
 
 use crate::helpers::serve;
 use lethe::services::{Caller, apikeys};
@@ -100,7 +101,7 @@ async fn a_litestream_replica_restores_every_acknowledged_record_and_no_erased_p
         )
         .await;
     assert_eq!(status, 201);
-    for id in ["cus_1", "cus_2"] {
+    for id in ["cus_1", "cus_2", "cus_3"] {
         let (status, _) = server
             .call(
                 Method::POST,
@@ -114,7 +115,7 @@ async fn a_litestream_replica_restores_every_acknowledged_record_and_no_erased_p
     // Ingestion goes on while both databases replicate; cus_2 is erased half-way.
     let mut acknowledged = Vec::new();
     for round in 0..20 {
-        for subject in ["cus_1", "cus_2"] {
+        for subject in ["cus_1", "cus_2", "cus_3"] {
             if subject == "cus_2" && round >= 10 {
                 continue;
             }
@@ -144,10 +145,20 @@ async fn a_litestream_replica_restores_every_acknowledged_record_and_no_erased_p
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    // The machine is lost: Lethe goes down, Litestream ships what it still holds.
-    server.stop();
+    // Replication stops (its disk fills, say); then cus_3 is erased: only the journal knows.
     stop(for_lethe);
     stop(for_keys);
+    let (status, erased) = server
+        .call(
+            Method::POST,
+            "/api/v1/subjects/cus_3/erase",
+            &key,
+            Some(json!({"confirm": "cus_3"})),
+        )
+        .await;
+    assert!(status < 300, "{status} {erased}");
+    // The machine is lost; the journal was kept elsewhere (copied off like the master key).
+    server.stop();
 
     for db in ["lethe.db", "keys.db"] {
         let out = litestream()
@@ -171,6 +182,24 @@ async fn a_litestream_replica_restores_every_acknowledged_record_and_no_erased_p
         restored.path().join("master.key"),
     )
     .unwrap();
+
+    let replay = crate::helpers::lethe(&[
+        "restore",
+        "--replica",
+        "--data-dir",
+        restored.path().to_str().unwrap(),
+        "--journal",
+        dir.path().join("erasure-journal.log").to_str().unwrap(),
+    ])
+    .output()
+    .unwrap();
+    let said = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        replay.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    assert!(said.contains("1 people erased again"), "cus_3: {said}");
 
     let server = serve(restored.path(), &[]).header("Lethe-Access-Reason", "restore drill");
     let (status, page) = server
@@ -210,7 +239,24 @@ async fn a_litestream_replica_restores_every_acknowledged_record_and_no_erased_p
             None,
         )
         .await;
-    assert_eq!(status, 410, "the erased person stays erased: {gone}");
+    assert_eq!(
+        status, 410,
+        "the erased person stays erased: {}",
+        gone["subject"]
+    );
+    let (status, gone) = server
+        .call(
+            Method::GET,
+            "/api/v1/subjects/cus_3/records?limit=1000",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(
+        status, 410,
+        "erased after the replica stopped, again by the journal: {}",
+        gone["subject"]
+    );
     server.stop();
     let keys = rusqlite::Connection::open(restored.path().join("keys.db")).unwrap();
     let live: i64 = keys
