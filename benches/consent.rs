@@ -55,7 +55,7 @@
 
 mod common;
 
-use common::{bare_tls, cores, env_in, ms, percentile};
+use common::{bare_tls, cores, env_in, fs_type, loadavg, ms, percentile};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::Utc;
@@ -154,22 +154,6 @@ fn body(subject: usize, choices: [bool; 3], banner: bool) -> Vec<u8> {
         false => json!({"subject": external_id(subject), "choices": choices}),
     };
     serde_json::to_vec(&decision).expect("JSON body")
-}
-
-/// The file system type the path lives on (the longest mount point in /proc/mounts above it).
-fn fs_type(path: &Path) -> String {
-    let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    mounts
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            let (_, point, kind) = (f.next()?, f.next()?, f.next()?);
-            path.starts_with(point)
-                .then(|| (point.len(), kind.to_owned()))
-        })
-        .max()
-        .map_or_else(|| "?".to_owned(), |(_, k)| k)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -789,12 +773,6 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(run(settings));
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }
 
 async fn run(s: Arc<Settings>) {

@@ -28,26 +28,21 @@
 
 mod common;
 
-use common::{cores, ms};
+use common::records::{
+    CATEGORY, Measured, OCCURRED_AT, PREVIEW, PREVIEW_CHARS, Until, bodies, create_workspace,
+    external_id, fields, load, spawn_lethe,
+};
+use common::{cores, env_in, ms};
 
 use chrono::Utc;
-use lethe::domain::record::Receipt;
-use lethe::services::{Caller, accounts, apikeys, workspaces};
 use lethe::store::{Db, WorkspaceScope};
 use lethe::vault::SecretKey;
-use reqwest::header::CONTENT_TYPE;
 use rusqlite::{Connection, TransactionBehavior, params};
-use serde_json::{Value, json};
-use std::path::Path;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 100;
-const CATEGORY: &str = "usage.message_log";
-const OCCURRED_AT: &str = "2026-11-20T10:00:00Z";
-const PREVIEW: &str = "Your table for four is confirmed for Friday at eight";
-const PREVIEW_CHARS: usize = 40;
-const MAX_ERROR_SAMPLES: usize = 5;
 const INSERT: &str = "INSERT INTO records (id, workspace_id, subject_id, category, occurred_at, \
     received_at, key_id, sealed_fields, flagged_restricted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, \
     ?8, ?9)";
@@ -61,22 +56,6 @@ struct Settings {
     subjects: usize,
 }
 
-/// `name` from the environment (or `default`), which must lie in `lo..=hi`.
-fn env_in<T>(name: &str, default: T, lo: T, hi: T) -> T
-where
-    T: std::str::FromStr + PartialOrd + std::fmt::Display,
-{
-    let value = match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a valid value")),
-        _ => default,
-    };
-    assert!(lo <= value && value <= hi, "{name} must be in {lo}..={hi}");
-    value
-}
-
 impl Settings {
     fn from_env() -> Self {
         Settings {
@@ -88,270 +67,6 @@ impl Settings {
             subjects: env_in("BENCH_SUBJECTS", 200, 1, 100_000),
         }
     }
-}
-
-/// What one run measured: latencies (ns) of successes, records stored, and the time they took.
-#[derive(Default)]
-struct Measured {
-    latencies: Vec<u64>,
-    items: u64,
-    elapsed: Duration,
-    errors: u64,
-    error_samples: Vec<String>,
-    /// The writer's commits, batches and records during the run (warm-up included).
-    writer: Option<[u64; 3]>,
-}
-
-impl Measured {
-    fn per_sec(&self) -> f64 {
-        self.items as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
-    }
-
-    /// Nearest-rank percentile; call after sorting the latencies.
-    fn percentile(&self, p: f64) -> Duration {
-        let n = self.latencies.len();
-        let rank = ((p / 100.0) * n as f64).ceil() as usize;
-        self.latencies
-            .get(rank.clamp(1, n.max(1)) - 1)
-            .map_or(Duration::ZERO, |&ns| Duration::from_nanos(ns))
-    }
-
-    fn absorb(&mut self, other: Measured) {
-        self.latencies.extend(other.latencies);
-        self.items += other.items;
-        self.errors += other.errors;
-        self.error_samples.extend(other.error_samples);
-        self.error_samples.truncate(MAX_ERROR_SAMPLES);
-    }
-}
-
-fn external_id(i: usize) -> String {
-    format!("cus_{i}")
-}
-
-/// The fields of every record as sent (Lethe keeps the first 40 characters of the preview).
-fn fields(preview: &str) -> Value {
-    json!({"recipient_number": "+4915112345678", "status": "delivered", "preview": preview})
-}
-
-/// An admin, the workspace `bench` and its scope, through the same services the shell uses.
-fn create_workspace(db: &Db) -> WorkspaceScope {
-    let owner = accounts::create_admin(
-        db,
-        "bench@example.org",
-        "correct horse battery staple",
-        lethe::services::accounts::OnExisting::Refuse,
-    )
-    .expect("admin created");
-    let input = lethe::domain::workspace::WorkspaceSettingsInput {
-        legal_name: "Bench Ltd".into(),
-        contact_email: "p@bench.example".into(),
-        dpo_name: String::new(),
-        dpo_email: String::new(),
-        min_age: "16".into(),
-        request_law: String::new(),
-        notice_days: String::new(),
-        require_totp: false,
-        review_requests: false,
-        consent_origins: Vec::new(),
-        consent_cookie_domain: String::new(),
-        time_zone: String::new(),
-    };
-    workspaces::create(db, &Caller::system(), owner, "bench", &input).expect("workspace created");
-    let found = db.read(|c| lethe::store::workspaces::find_by_slug(c, "bench"));
-    found.expect("lookup").expect("workspace exists").0
-}
-
-// ---------------------------------------------------------------------------------------------
-// Lethe over HTTPS
-
-struct Lethe {
-    base: String,
-    cert_pem: Vec<u8>,
-    key: String,
-}
-
-fn client_for(cert_pem: &[u8]) -> reqwest::Client {
-    let cert = reqwest::Certificate::from_pem(cert_pem).expect("PEM certificate");
-    reqwest::Client::builder()
-        .http1_only()
-        .tls_certs_only([cert])
-        .no_proxy()
-        .pool_max_idle_per_host(1)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client builds")
-}
-
-/// Lethe with a fresh data dir, its workspace, a key, the category and the subjects.
-async fn spawn_lethe(settings: &Settings, data_dir: &Path) -> Lethe {
-    let mut config = lethe::config::Config::with_data_dir(data_dir);
-    config.metrics_token = Some(lethe::config::Secret::new(METRICS_TOKEN));
-    config.listen = "127.0.0.1:0".parse().expect("address");
-    config.workers = Some(settings.workers);
-    let app = lethe::startup::Application::build(config)
-        .await
-        .expect("Lethe builds");
-    let base = format!("https://127.0.0.1:{}", app.port());
-    let cert_path = app.cert_path.clone().expect("Lethe serves TLS");
-    let cert_pem = std::fs::read(cert_path).expect("certificate readable");
-    let db = app.db.clone();
-    tokio::spawn(app.run_until_stopped());
-    let key = tokio::task::spawn_blocking(move || {
-        let scope = create_workspace(&db);
-        let scopes = ["records:write", "inventory:write"];
-        let created = apikeys::create(&db, &Caller::cli(), &scope, "bench", scopes);
-        created.expect("key created").secret
-    })
-    .await
-    .expect("set-up task");
-
-    let client = client_for(&cert_pem);
-    let category = json!({
-        "key": CATEGORY, "name": "Message log", "sensitivity": "normal",
-        "fields": [{"name": "recipient_number"}, {"name": "status"},
-                   {"name": "preview", "handling": "preview", "preview_chars": PREVIEW_CHARS}],
-    });
-    let url = format!("{base}/api/v1/inventory/categories/{CATEGORY}");
-    let req = client.put(url).bearer_auth(&key).json(&category);
-    must(req, "category").await;
-    for i in 0..settings.subjects {
-        let id = external_id(i);
-        let subject = json!({"external_id": id, "email": format!("{id}@example.org")});
-        let req = client.post(format!("{base}/api/v1/subjects"));
-        must(req.bearer_auth(&key).json(&subject), &id).await;
-    }
-    Lethe {
-        base,
-        cert_pem,
-        key,
-    }
-}
-
-/// A set-up request that must succeed.
-async fn must(req: reqwest::RequestBuilder, what: &str) {
-    let res = req.send().await.unwrap_or_else(|e| panic!("{what}: {e}"));
-    let status = res.status();
-    let body = res.text().await.unwrap_or_default();
-    assert!(status.is_success(), "{what}: {status} {body}");
-}
-
-/// Request bodies of `per_request` records; body j names subjects j·per_request … (mod n).
-fn bodies(per_request: usize, subjects: usize) -> Arc<Vec<Vec<u8>>> {
-    let body = |j: usize| {
-        let records: Vec<Value> = (0..per_request)
-            .map(|i| {
-                json!({
-                    "category": CATEGORY,
-                    "subject": external_id((j * per_request + i) % subjects),
-                    "occurred_at": OCCURRED_AT,
-                    "fields": fields(PREVIEW),
-                })
-            })
-            .collect();
-        serde_json::to_vec(&json!({ "records": records })).expect("JSON body")
-    };
-    Arc::new((0..subjects.div_ceil(per_request)).map(body).collect())
-}
-
-/// One POST; the number of records stored, or what went wrong.
-async fn post(client: &reqwest::Client, lethe: &Lethe, body: Vec<u8>) -> Result<u64, String> {
-    let req = client.post(format!("{}/api/v1/records", lethe.base));
-    let req = req
-        .bearer_auth(&lethe.key)
-        .header(CONTENT_TYPE, "application/json");
-    let res = req.body(body).send().await;
-    let res = res.map_err(|e| format!("transport error: {e}"))?;
-    let status = res.status();
-    let bytes = res.bytes().await.map_err(|e| format!("body error: {e}"))?;
-    if status != reqwest::StatusCode::CREATED {
-        let snippet: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
-        return Err(format!("HTTP {}: {snippet}", status.as_u16()));
-    }
-    let receipt: Receipt =
-        serde_json::from_slice(&bytes).map_err(|e| format!("receipt unreadable: {e}"))?;
-    Ok(receipt.stored as u64)
-}
-
-/// Loads `/api/v1/records` with `bodies`, C connections back to back, warm-up + measurement.
-async fn load(lethe: &Arc<Lethe>, bodies: Arc<Vec<Vec<u8>>>, settings: &Settings) -> Measured {
-    // Open every connection first (TLS handshakes outside the measurement).
-    let mut clients = Vec::with_capacity(settings.concurrency);
-    for _ in 0..settings.concurrency {
-        let client = client_for(&lethe.cert_pem);
-        let res = client.get(format!("{}/healthz", lethe.base)).send().await;
-        assert!(res.is_ok_and(|r| r.status() == 200), "/healthz");
-        clients.push(client);
-    }
-    let writer_before = writer_counters(lethe).await;
-    let record_from = Instant::now() + Duration::from_secs_f64(settings.warmup_secs);
-    let stop_at = record_from + Duration::from_secs_f64(settings.secs);
-    let mut tasks = Vec::with_capacity(clients.len());
-    for (n, client) in clients.into_iter().enumerate() {
-        let (bodies, lethe) = (bodies.clone(), lethe.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut out = Measured::default();
-            let mut last = record_from;
-            for i in n.. {
-                let t0 = Instant::now();
-                if t0 >= stop_at {
-                    break;
-                }
-                let result = post(&client, &lethe, bodies[i % bodies.len()].clone()).await;
-                let t1 = Instant::now();
-                if t0 < record_from {
-                    continue;
-                }
-                last = t1;
-                match result {
-                    Ok(stored) => {
-                        out.items += stored;
-                        out.latencies.push((t1 - t0).as_nanos() as u64);
-                    }
-                    Err(e) => {
-                        out.errors += 1;
-                        if out.error_samples.len() < MAX_ERROR_SAMPLES {
-                            out.error_samples.push(e);
-                        }
-                    }
-                }
-            }
-            (out, last)
-        }));
-    }
-    let (mut total, mut last) = (Measured::default(), record_from);
-    for task in tasks {
-        let (out, l) = task.await.expect("load task");
-        total.absorb(out);
-        last = last.max(l);
-    }
-    // From the start of the measurement to the last recorded response.
-    total.elapsed = last - record_from;
-    total.latencies.sort_unstable();
-    if let (Some(a), Some(b)) = (writer_before, writer_counters(lethe).await) {
-        total.writer = Some([b[0] - a[0], b[1] - a[1], b[2] - a[2]]);
-    }
-    total
-}
-
-/// What the bench's Lethe requires to read `/metrics`.
-const METRICS_TOKEN: &str = "bench-metrics-token-0123456789";
-
-/// The record writer's counters from `/metrics` (commits, batches, records), if it has them.
-async fn writer_counters(lethe: &Lethe) -> Option<[u64; 3]> {
-    let client = client_for(&lethe.cert_pem);
-    let res = client
-        .get(format!("{}/metrics", lethe.base))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await;
-    let text = res.ok()?.text().await.ok()?;
-    let value = |name: &str| -> Option<u64> {
-        let prefix = format!("lethe_record_writer_{name}_total ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
-    };
-    Some([value("commits")?, value("batches")?, value("records")?])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -478,16 +193,8 @@ fn baseline_run(b: &mut Baseline, per_txn: usize, settings: &Settings) -> Measur
 // ---------------------------------------------------------------------------------------------
 
 fn main() {
-    rustls::crypto::ring::default_provider()
-        .install_default()
-        .expect("install the ring crypto provider");
     let settings = Settings::from_env();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.client_threads)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(run(Arc::new(settings)));
+    common::runtime(settings.client_threads).block_on(run(Arc::new(settings)));
 }
 
 /// Runs the baseline with `per_txn` rows per transaction on a blocking thread.
@@ -502,17 +209,22 @@ async fn baseline(mut b: Baseline, per_txn: usize, s: Arc<Settings>) -> (Baselin
 
 async fn run(settings: Arc<Settings>) {
     let lethe_dir = tempfile::tempdir().expect("temp dir");
-    let lethe = Arc::new(spawn_lethe(&settings, lethe_dir.path()).await);
-    let n = settings.subjects;
+    let (workers, n) = (settings.workers, settings.subjects);
+    let lethe = Arc::new(spawn_lethe(workers, n, lethe_dir.path()).await);
     let b = tokio::task::spawn_blocking(move || open_baseline(n));
     let b = b.await.expect("baseline set-up");
     // Each Lethe run right after its baseline: this machine's fsync times drift.
     let (b, base_batches) = baseline(b, BATCH, settings.clone()).await;
     eprintln!("  lethe: batches of {BATCH} …");
-    let batches = load(&lethe, bodies(BATCH, n), &settings).await;
+    let (c, warmup) = (
+        settings.concurrency,
+        Duration::from_secs_f64(settings.warmup_secs),
+    );
+    let measure = || Until::Elapsed(Duration::from_secs_f64(settings.secs));
+    let batches = load(&lethe, bodies(BATCH, n), c, warmup, measure()).await;
     let (_, base_singles) = baseline(b, 1, settings.clone()).await;
     eprintln!("  lethe: single records …");
-    let singles = load(&lethe, bodies(1, n), &settings).await;
+    let singles = load(&lethe, bodies(1, n), c, warmup, measure()).await;
 
     let (c, workers) = (settings.concurrency, settings.workers);
     let head = format!("ingestion, HTTPS keep-alive, c={c}, {workers} workers");

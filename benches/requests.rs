@@ -57,13 +57,13 @@
 
 mod common;
 
+use common::records::ingest_all;
 use common::{bare_tls, cores, env_in, ms, percentile};
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use lethe::domain::csv_export::CsvExport;
 use lethe::domain::inventory::DataCategory;
-use lethe::domain::ip_country::IpCountryTable;
 use lethe::domain::request::{RequestInput, RequestState};
 use lethe::domain::subject::SubjectInput;
 use lethe::error::AppError;
@@ -71,7 +71,7 @@ use lethe::services::request_package::{self, Answer, Proof};
 use lethe::services::requests::{self, Step};
 use lethe::services::subjects::Reader;
 use lethe::services::{
-    Caller, accounts, apikeys, inventory, records, request_fulfilment, subjects, workspaces,
+    Caller, accounts, apikeys, inventory, request_fulfilment, subjects, workspaces,
 };
 use lethe::store::{Db, WorkspaceScope};
 use lethe::vault::Vault;
@@ -99,8 +99,6 @@ const FIELDS: [&[&str]; 3] = [
 ];
 /// Records occurred over the last this many days, in load order.
 const SPAN_DAYS: i64 = 365;
-/// Records per `ingest_now` call (the API's limit).
-const LOAD_CHUNK: usize = 1000;
 const LOAD_THREADS: usize = 2;
 const MAX_ERROR_SAMPLES: usize = 5;
 /// A peer's request creation, as the issue reports it (not measured here).
@@ -394,57 +392,11 @@ fn load_subjects(lethe: &Lethe, n: usize) -> f64 {
     t0.elapsed().as_secs_f64()
 }
 
-/// Loads `n` records through `ingest_now`, `LOAD_CHUNK` per transaction, on `LOAD_THREADS`
-/// threads. Returns the time it took.
+/// Loads `n` records through `ingest_now` (see `common::records::ingest_all`). Returns the time
+/// it took.
 fn load_records(lethe: &Lethe, n: usize, subjects: usize, origin: DateTime<Utc>) -> f64 {
-    let t0 = Instant::now();
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let countries = IpCountryTable::default();
-    std::thread::scope(|scope| {
-        for _ in 0..LOAD_THREADS {
-            scope.spawn(|| {
-                loop {
-                    let start = next.fetch_add(LOAD_CHUNK, Ordering::Relaxed);
-                    if start >= n {
-                        break;
-                    }
-                    let end = (start + LOAD_CHUNK).min(n);
-                    let batch: Vec<Value> = (start..end)
-                        .map(|i| record_json(row(i, n, subjects, origin)))
-                        .collect();
-                    // A period key retired between sealing and storing is sealed again.
-                    let mut tries = 0;
-                    loop {
-                        match records::ingest_now(
-                            &lethe.db,
-                            &lethe.vault,
-                            &countries,
-                            lethe.scope,
-                            batch.clone(),
-                        ) {
-                            Ok(r) if r.stored == end - start => break,
-                            Ok(r) => panic!("load: stored {} of {}", r.stored, end - start),
-                            Err(e) if tries < 3 => {
-                                tries += 1;
-                                eprintln!("  load: retrying a batch after: {e}");
-                            }
-                            Err(e) => panic!("load: {e}"),
-                        }
-                    }
-                    let d = done.fetch_add(end - start, Ordering::Relaxed) + end - start;
-                    let step = (n / 10).max(1);
-                    if d / step != (d - (end - start)) / step {
-                        eprintln!(
-                            "  records: {d} of {n} ({:.0} s)",
-                            t0.elapsed().as_secs_f64()
-                        );
-                    }
-                }
-            });
-        }
-    });
-    t0.elapsed().as_secs_f64()
+    let record = |i| record_json(row(i, n, subjects, origin));
+    ingest_all(&lethe.db, &lethe.vault, lethe.scope, n, "records", record)
 }
 
 async fn spawn_lethe(s: &Settings, data_dir: &Path) -> Arc<Lethe> {

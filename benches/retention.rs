@@ -43,15 +43,15 @@
 
 mod common;
 
+use common::records::ingest_all;
 use common::{cores, env_in, ms};
 
 use chrono::{DateTime, Duration as ChronoDuration, SecondsFormat, Utc};
 use lethe::domain::inventory::{DataCategory, RetentionRule};
-use lethe::domain::ip_country::IpCountryTable;
 use lethe::domain::record::Receipt;
 use lethe::domain::subject::SubjectInput;
 use lethe::services::retention::{Progress, RunOutcome, RunRequest, run_rule};
-use lethe::services::{Caller, accounts, apikeys, inventory, records, subjects, workspaces};
+use lethe::services::{Caller, accounts, apikeys, inventory, subjects, workspaces};
 use lethe::store::{Db, WorkspaceScope};
 use lethe::vault::Vault;
 use reqwest::header::CONTENT_TYPE;
@@ -59,7 +59,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const CAT_ANONYMIZE: &str = "bench.anonymize";
@@ -70,9 +70,6 @@ const RULE_DAYS: u32 = 30;
 const OLDEST_DAYS: i64 = 200;
 /// … to this many.
 const NEWEST_DAYS: i64 = 60;
-/// Records per `ingest_now` call (the API's limit).
-const LOAD_CHUNK: usize = 1000;
-const LOAD_THREADS: usize = 2;
 const PREVIEW_CHARS: u16 = 40;
 const MAX_ERROR_SAMPLES: usize = 5;
 const WARMUP: Duration = Duration::from_secs(1);
@@ -298,61 +295,12 @@ async fn spawn_lethe(settings: &Settings, data_dir: &Path) -> Arc<Lethe> {
     })
 }
 
-/// Loads `n` records of `category` through `ingest_now`, `LOAD_CHUNK` per transaction, on
-/// `LOAD_THREADS` threads. Returns the time it took.
+/// Loads `n` records of `category` through `ingest_now` (see `common::records::ingest_all`).
+/// Returns the time it took.
 fn load_lethe(lethe: &Lethe, category: &str, n: usize, s: &Settings, origin: DateTime<Utc>) -> f64 {
-    let t0 = Instant::now();
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    let countries = IpCountryTable::default();
-    let subjects = s.subjects;
-    std::thread::scope(|scope| {
-        for _ in 0..LOAD_THREADS {
-            scope.spawn(|| {
-                loop {
-                    let start = next.fetch_add(LOAD_CHUNK, Ordering::Relaxed);
-                    if start >= n {
-                        break;
-                    }
-                    let end = (start + LOAD_CHUNK).min(n);
-                    let batch: Vec<Value> = (start..end)
-                        .map(|i| record_json(category, &row(i, n, subjects, origin)))
-                        .collect();
-                    // A period key retired between sealing and storing is sealed again.
-                    let mut tries = 0;
-                    loop {
-                        match records::ingest_now(
-                            &lethe.db,
-                            &lethe.vault,
-                            &countries,
-                            lethe.scope,
-                            batch.clone(),
-                        ) {
-                            Ok(r) if r.stored == end - start => break,
-                            Ok(r) => {
-                                panic!("load {category}: stored {} of {}", r.stored, end - start)
-                            }
-                            Err(e) if tries < 5 => {
-                                eprintln!("  load {category}: {e:?}; again");
-                                tries += 1;
-                                std::thread::sleep(Duration::from_millis(200 * tries));
-                            }
-                            Err(e) => panic!("load {category}: {e:?}"),
-                        }
-                    }
-                    let d = done.fetch_add(end - start, Ordering::Relaxed) + end - start;
-                    let step = (n / 10).max(1);
-                    if d / step != (d - (end - start)) / step {
-                        eprintln!(
-                            "  load {category}: {d} of {n} ({:.0} s)",
-                            t0.elapsed().as_secs_f64()
-                        );
-                    }
-                }
-            });
-        }
-    });
-    t0.elapsed().as_secs_f64()
+    let label = format!("load {category}");
+    let record = |i| record_json(category, &row(i, n, s.subjects, origin));
+    ingest_all(&lethe.db, &lethe.vault, lethe.scope, n, &label, record)
 }
 
 /// What a Lethe run did and how long it took.

@@ -2,8 +2,11 @@
 //! actix-web server each one's HTTP baseline runs on. Each bench uses a part of it.
 #![allow(dead_code, reason = "each bench uses a part of this module")]
 
+pub mod records;
+
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::net::TcpListener;
+use std::path::Path;
 use std::time::Duration;
 
 /// `name` from the environment (or `default`), which must lie in `lo..=hi`; `_` may group digits.
@@ -29,6 +32,42 @@ pub fn cores() -> usize {
 
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The ring crypto provider installed (for rustls) and a tokio runtime with `threads` workers,
+/// for the load generator.
+pub fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .expect("install the ring crypto provider");
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// The load average (1, 5 and 15 minutes), for the header of a report.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// The file system type the path lives on (the longest mount point in /proc/mounts above it).
+pub fn fs_type(path: &Path) -> String {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, point, kind) = (f.next()?, f.next()?, f.next()?);
+            path.starts_with(point)
+                .then(|| (point.len(), kind.to_owned()))
+        })
+        .max()
+        .map_or_else(|| "?".to_owned(), |(_, k)| k)
 }
 
 /// Nearest-rank percentile of sorted nanoseconds.
