@@ -21,6 +21,11 @@ use std::time::Duration;
 
 pub const PAGES_PER_STEP: i32 = 1000;
 pub const PAUSE_BETWEEN_STEPS: Duration = Duration::from_millis(5);
+/// Every so many steps (about 8 MB of 4 KiB pages) what the copy wrote so far is pushed to
+/// disk: a copy of hundreds of megabytes flushed only at its end fills the disk's queue at once,
+/// and the live writer's next fsync waits behind all of it (a 350 ms stall of every ingestion
+/// request was measured with one flush at the end, `cargo bench --bench backup`).
+const STEPS_PER_FLUSH: u32 = 2;
 
 /// Copies the database at `source` into a new file `target`, consistent as of one instant,
 /// while other processes go on writing to it. The copy is left in rollback-journal mode, a single
@@ -37,15 +42,24 @@ pub fn copy_online(source: &Path, target: &Path) -> Result<(), StoreError> {
     let mut dst = Connection::open(target)?;
     // One snapshot for the whole copy (see the module's comment).
     src.execute_batch("BEGIN DEFERRED; SELECT count(*) FROM sqlite_master;")?;
+    let flush = std::fs::File::open(target).map_err(|source| StoreError::DataDir {
+        path: target.display().to_string(),
+        source,
+    })?;
     let copied = (|| {
         let backup = Backup::new(&src, &mut dst)?;
+        let mut steps = 0u32;
         loop {
             match backup.step(PAGES_PER_STEP)? {
                 StepResult::Done => return Ok::<_, rusqlite::Error>(()),
-                StepResult::More | StepResult::Busy | StepResult::Locked => {
+                _ => {
+                    steps += 1;
+                    if steps % STEPS_PER_FLUSH == 0 {
+                        // Best effort: the final sync below is the one that counts.
+                        let _ = flush.sync_data();
+                    }
                     std::thread::sleep(PAUSE_BETWEEN_STEPS)
                 }
-                _ => std::thread::sleep(PAUSE_BETWEEN_STEPS),
             }
         }
     })();
