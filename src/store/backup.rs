@@ -54,7 +54,7 @@ pub fn copy_online(source: &Path, target: &Path) -> Result<(), StoreError> {
                 StepResult::Done => return Ok::<_, rusqlite::Error>(()),
                 _ => {
                     steps += 1;
-                    if steps % STEPS_PER_FLUSH == 0 {
+                    if steps.is_multiple_of(STEPS_PER_FLUSH) {
                         // Best effort: the final sync below is the one that counts.
                         let _ = flush.sync_data();
                     }
