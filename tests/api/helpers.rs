@@ -516,3 +516,22 @@ pub fn prepare_workspace(dir: &Path, slug: &str) -> Db {
     workspaces::create(&db, &Caller::system(), owner, slug, &input).unwrap();
     db
 }
+
+/// [`prepare_workspace`] and an API key of `slug` with `scopes`, made before any server runs.
+pub fn prepare_workspace_with_key(dir: &Path, slug: &str, scopes: &[&str]) -> String {
+    let db = prepare_workspace(dir, slug);
+    let scope = db
+        .read(|c| lethe::store::workspaces::find_by_slug(c, slug))
+        .unwrap()
+        .unwrap()
+        .0;
+    apikeys::create(
+        &db,
+        &Caller::cli(),
+        &scope,
+        "prepared",
+        scopes.iter().copied(),
+    )
+    .unwrap()
+    .secret
+}

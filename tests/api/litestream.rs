@@ -7,7 +7,6 @@
 //! stays erased, and so does one erased after the replica stopped (the journal's work).
 
 use crate::helpers::serve;
-use lethe::services::{Caller, apikeys};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -74,18 +73,11 @@ async fn a_litestream_replica_restores_every_acknowledged_record_and_no_erased_p
     let dir = tempfile::tempdir().unwrap();
     let replica = tempfile::tempdir().unwrap();
     let restored = tempfile::tempdir().unwrap();
-    let key = {
-        let db = crate::helpers::prepare_workspace(dir.path(), "aulm");
-        let scope = db
-            .read(|c| lethe::store::workspaces::find_by_slug(c, "aulm"))
-            .unwrap()
-            .unwrap()
-            .0;
-        let scopes = ["records:write", "records:read", "inventory:write"];
-        apikeys::create(&db, &Caller::cli(), &scope, "replica", scopes.into_iter())
-            .unwrap()
-            .secret
-    };
+    let key = crate::helpers::prepare_workspace_with_key(
+        dir.path(),
+        "aulm",
+        &["records:write", "records:read", "inventory:write"],
+    );
     let server = serve(dir.path(), &[]).header("Lethe-Access-Reason", "restore drill");
     let for_lethe = replicate("litestream-lethe.yml", dir.path(), replica.path());
     let for_keys = replicate("litestream-keys.yml", dir.path(), replica.path());

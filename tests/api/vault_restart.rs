@@ -2,7 +2,6 @@
 //! `kill -9`, and `lethe keys rotate` re-wraps every key so the same records read back.
 
 use crate::helpers::{lethe, serve};
-use lethe::services::{Caller, apikeys};
 use serde_json::{Value, json};
 
 fn batch() -> Value {
@@ -16,18 +15,11 @@ fn batch() -> Value {
 async fn acknowledged_records_survive_kill_9_and_a_master_key_rotation() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let key = {
-        let db = crate::helpers::prepare_workspace(dir.path(), "aulm");
-        let scope = db
-            .read(|c| lethe::store::workspaces::find_by_slug(c, "aulm"))
-            .unwrap()
-            .unwrap()
-            .0;
-        let scopes = ["records:write", "records:read", "inventory:write"];
-        apikeys::create(&db, &Caller::cli(), &scope, "restart", scopes.into_iter())
-            .unwrap()
-            .secret
-    };
+    let key = crate::helpers::prepare_workspace_with_key(
+        dir.path(),
+        "aulm",
+        &["records:write", "records:read", "inventory:write"],
+    );
     use reqwest::Method;
 
     let server = serve(dir.path(), &[]).header("Idempotency-Key", "restart-batch-1");
