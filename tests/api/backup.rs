@@ -454,3 +454,62 @@ async fn the_backup_job_makes_backups_the_dashboard_tells_owners_of_and_warns_wh
     let (_, _, body) = app.page(&client, "/console/").await;
     assert!(!body.contains("backup"), "{body}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_cut_short_is_finished_before_the_server_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    let key = prepare_data_dir(
+        dir.path(),
+        "aulm",
+        &["records:write", "records:read", "inventory:write"],
+    );
+    let server = serve(dir.path(), &[]).header("Lethe-Access-Reason", "restore drill");
+    put_category(&server, &key).await;
+    add_subject(&server, &key, "cus_1").await;
+    ingest(
+        &server,
+        &key,
+        tickets("cus_1", chrono::Utc::now(), 3, "erase me"),
+    )
+    .await;
+    let (data, to) = (dir.path().to_owned(), backups.path().to_owned());
+    let folder = tokio::task::spawn_blocking(move || backup_create(&data, &to))
+        .await
+        .unwrap();
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v1/subjects/cus_1/erase",
+            &key,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server.stop();
+
+    // `lethe restore` put the copies in place and wrote its marker, then died before the
+    // journal's replay: the backup's cus_1 is back, readable, for now.
+    lethe::services::restore::stage(&folder, dir.path(), None, chrono::Utc::now()).unwrap();
+    let marker = dir.path().join(lethe::services::restore::MARKER_FILE_NAME);
+    assert!(marker.exists());
+
+    // The next start finishes it before it answers anything.
+    let server = serve(dir.path(), &[]).header("Lethe-Access-Reason", "restore drill");
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/api/v1/subjects/cus_1/records?limit=100",
+            &key,
+            None,
+        )
+        .await;
+    assert_eq!(status, 410, "erased again at start: {}", body["subject"]);
+    server.stop();
+    assert!(!marker.exists(), "the restore is finished");
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join(lethe::services::restore::REPORT_FILE_NAME)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["subjects_erased"], 1, "{report}");
+}
