@@ -336,6 +336,19 @@ pub fn rotate(
     for item in std::fs::read_dir(dir).map_err(io_at(dir))? {
         let item = item.map_err(io_at(dir))?;
         let name = item.file_name().to_string_lossy().into_owned();
+        // A backup a crash left half-written holds a `keys.db` copy no rotation would ever
+        // remove, so crypto-shredding would never reach it: gone once a day old (a younger one
+        // may be another backup still being written).
+        if let Some(created_at) = name
+            .strip_suffix(PARTIAL_SUFFIX)
+            .and_then(backup::folder_time)
+        {
+            if now - created_at > chrono::Duration::days(1) {
+                let path = item.path();
+                std::fs::remove_dir_all(&path).map_err(io_at(&path))?;
+            }
+            continue;
+        }
         // Only complete backups of ours: never anything else the directory holds.
         let Some(created_at) = backup::folder_time(&name) else {
             continue;
@@ -400,4 +413,42 @@ pub fn status(
         last_success_ago: success.map(|t| backup::ago(t, now)),
         last,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_removes_a_half_written_backup_once_a_day_old_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: DateTime<Utc> = "2026-11-27T12:00:00Z".parse().unwrap();
+        let folder = |at: DateTime<Utc>| {
+            let path = dir
+                .path()
+                .join(format!("{}{PARTIAL_SUFFIX}", backup::folder_name(at)));
+            std::fs::create_dir(&path).unwrap();
+            std::fs::write(path.join(KEYS_FILE_NAME), b"a key store copy").unwrap();
+            path
+        };
+        let crashed = folder(now - chrono::Duration::days(3));
+        let being_written = folder(now - chrono::Duration::hours(1));
+        let other = dir.path().join("not-a-backup.partial");
+        std::fs::create_dir(&other).unwrap();
+        let policy = RotationPolicy {
+            keep_daily: 7,
+            keep_weekly: 4,
+            keep_keys_days: 7,
+        };
+        rotate(dir.path(), policy, now).unwrap();
+        assert!(
+            !crashed.exists(),
+            "its keys.db would outlive every rotation"
+        );
+        assert!(
+            being_written.exists(),
+            "another backup may still be writing it"
+        );
+        assert!(other.exists(), "only Lethe's own folders are touched");
+    }
 }
