@@ -113,6 +113,7 @@ fn data_directory(dir: &Path) -> Finding {
 fn file_modes(dir: &Path) -> Finding {
     const CHECK: &str = "file modes";
     let mut worst = Status::Pass;
+    let mut checked = Vec::new();
     let mut problems = Vec::new();
     let mut fixes = Vec::new();
     let files = [
@@ -125,6 +126,7 @@ fn file_modes(dir: &Path) -> Finding {
         let Ok(meta) = std::fs::metadata(&path) else {
             continue;
         };
+        checked.push(name);
         let mode = meta.mode() & 0o777;
         let status = rule(mode);
         if status != Status::Pass {
@@ -133,11 +135,18 @@ fn file_modes(dir: &Path) -> Finding {
             fixes.push(format!("chmod 600 {}", path.display()));
         }
     }
-    if problems.is_empty() {
+    if checked.is_empty() {
+        Finding::new(
+            CHECK,
+            Status::Warn,
+            "none of lethe.db, keys.db, master.key is there",
+        )
+        .action("give the data directory `lethe serve` uses (--data-dir)")
+    } else if problems.is_empty() {
         Finding::new(
             CHECK,
             Status::Pass,
-            "lethe.db, keys.db and master.key are owner-only",
+            format!("{} owner-only", checked.join(", ")),
         )
     } else {
         Finding::new(CHECK, worst, problems.join("; ")).action(fixes.join("; "))
