@@ -163,3 +163,23 @@ async fn a_copy_of_the_master_key_in_a_backup_folder_fails() {
     assert_eq!(status, "fail");
     assert!(finding.contains("lethe-20260101T000000Z"), "{finding}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_see_the_checks_in_the_console() {
+    let app = crate::helpers::spawn_app().await;
+    let owner = app.create_admin("ada@example.org");
+    app.create_workspace(owner, "aulm");
+    app.add_member("aulm", "bob@example.org", "auditor");
+    let bob = app.logged_in("bob@example.org").await;
+    assert_eq!(app.page(&bob, "/console/doctor").await.0, 403);
+    let ada = app.logged_in("ada@example.org").await;
+    let (status, _, page) = app.page(&ada, "/console/doctor").await;
+    assert_eq!(status, 200);
+    for check in EVERY_CHECK {
+        assert!(
+            page.contains(&format!("<td>{check}</td>")),
+            "{check} missing"
+        );
+    }
+    assert!(page.contains("Health checks"));
+}
