@@ -41,6 +41,21 @@ pub enum Command {
     /// Put a backup in place of a stopped Lethe's databases, then replay the erasure journal so
     /// that no one erased and no key destroyed since the backup comes back.
     Restore(RestoreArgs),
+    /// Check a Lethe's health: file modes, master key, TLS certificate, SMTP, backups, audit
+    /// chain, database integrity, deadlines, outbox, disk space, retention claims. Read-only,
+    /// also while `lethe serve` runs. Exits 0 when all pass, 1 on a warning, 2 on a failure.
+    Doctor(Box<DoctorArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The options `lethe serve` is given (same flags, `LETHE_*` variables and --config file),
+    /// so that the checks see what the server uses: its SMTP server, backup schedule, TLS files.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Print the findings as a JSON array of {check, status, finding, action}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

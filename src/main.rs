@@ -18,6 +18,7 @@ fn main() -> std::process::ExitCode {
         Command::Retention(args) => lethe::commands::retention(args),
         Command::Backup(args) => lethe::commands::backup::backup(args),
         Command::Restore(args) => lethe::commands::backup::restore(args),
+        Command::Doctor(args) => lethe::commands::doctor::doctor(*args),
     };
     match outcome {
         Ok(code) => code,

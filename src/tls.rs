@@ -68,6 +68,25 @@ pub fn load(config: &Config) -> Result<Option<TlsMaterial>, TlsError> {
     }))
 }
 
+/// The last moment the first certificate of a PEM file is valid (its notAfter), for
+/// `lethe doctor`. The file is only read.
+pub fn not_after(path: &Path) -> Result<chrono::DateTime<chrono::Utc>, TlsError> {
+    let bad = |message: String| TlsError::Cert {
+        path: path.display().to_string(),
+        message,
+    };
+    let leaf = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(e.to_string()))?
+        .next()
+        .ok_or_else(|| bad("holds no certificate".into()))?
+        .map_err(|e| bad(e.to_string()))?;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(leaf.as_ref()).map_err(|e| bad(e.to_string()))?;
+    let seconds = cert.validity().not_after.timestamp();
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .ok_or_else(|| bad(format!("its end ({seconds}) is out of range")))
+}
+
 pub fn fingerprint(cert: &CertificateDer<'_>) -> String {
     Sha256::digest(cert.as_ref())
         .iter()

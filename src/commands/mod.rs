@@ -1,6 +1,7 @@
 //! What each subcommand does. `main` parses; these open the data directory and call services.
 
 pub mod backup;
+pub mod doctor;
 
 use crate::cli::{
     AdminArgs, AdminCommand, ApikeyArgs, ApikeyCommand, AuditArgs, AuditCommand, DataArgs,

@@ -11,6 +11,7 @@ pub mod consent_banner;
 pub mod consent_dashboard;
 pub mod consent_receipts;
 pub mod demo;
+pub mod doctor;
 pub mod emails;
 pub mod erasure;
 pub mod holds;

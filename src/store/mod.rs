@@ -10,6 +10,7 @@ pub mod backup;
 pub mod claims;
 pub mod consent;
 pub mod content_versions;
+pub mod doctor;
 pub mod incident_counts;
 pub mod incident_letters;
 pub mod incidents;
@@ -135,6 +136,27 @@ impl Db {
         let pool = Pool::builder()
             .max_size(8)
             .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .build(manager)?;
+        Ok(Db { pool })
+    }
+
+    /// Opens an existing database for reading only: no file is created, nothing migrated, no
+    /// mode switched, so that `lethe doctor` can look at a directory a running `lethe serve`
+    /// owns (WAL lets readers in beside its writer).
+    pub fn open_read_only(path: &Path) -> Result<Db, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::NotFound(path.display().to_string()));
+        }
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .with_init(|c| c.busy_timeout(BUSY_TIMEOUT));
+        let pool = Pool::builder()
+            .max_size(2)
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             .build(manager)?;
         Ok(Db { pool })

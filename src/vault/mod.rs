@@ -48,6 +48,44 @@ pub enum VaultError {
     Journal(#[from] JournalError),
 }
 
+/// Checks, without creating or writing anything, the check [`Vault::open`] makes at start: the
+/// master key (from `LETHE_MASTER_KEY`, else `master.key`) parses and wrapped every data key of
+/// `keys.db`. Returns where the key came from. For `lethe doctor`, beside a running server.
+pub fn check_master_key(data_dir: &Path, from_env: Option<&Secret>) -> Result<String, VaultError> {
+    let (key, source) = match from_env {
+        Some(secret) => (
+            MasterKey::parse(secret.expose()).map_err(|m| VaultError::MasterKey {
+                source_name: "LETHE_MASTER_KEY".into(),
+                message: m,
+            })?,
+            "LETHE_MASTER_KEY".to_owned(),
+        ),
+        None => {
+            let path = data_dir.join(master_key::FILE_NAME);
+            let text = std::fs::read_to_string(&path).map_err(|e| VaultError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })?;
+            let key = MasterKey::parse(&text).map_err(|m| VaultError::MasterKey {
+                source_name: path.display().to_string(),
+                message: m,
+            })?;
+            (key, path.display().to_string())
+        }
+    };
+    let keys = data_dir.join(KEYS_FILE_NAME);
+    if keys.is_file() {
+        let ids = crate::store::doctor::key_store_master_ids(&keys)?;
+        if let Some(other) = ids.iter().find(|id| *id != key.id()) {
+            return Err(VaultError::WrongMasterKey {
+                found: other.clone(),
+                expected: key.id().to_owned(),
+            });
+        }
+    }
+    Ok(source)
+}
+
 /// What a data key seals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyPurpose {

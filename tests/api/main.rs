@@ -27,6 +27,7 @@ mod console_policy;
 mod console_requests;
 mod console_subjects;
 mod demo;
+mod doctor;
 mod errors;
 mod exchange;
 mod health;

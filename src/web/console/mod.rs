@@ -4,6 +4,7 @@ pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod consent;
+pub mod doctor;
 pub mod error;
 pub mod incident_clock;
 pub mod incident_form;
@@ -74,6 +75,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/permissions", web::get().to(workspaces::permissions))
             .route("/audit", web::get().to(audit::instance))
+            .route("/doctor", web::get().to(doctor::show))
             .route("/workspaces/new", web::get().to(workspaces::new_form))
             .route("/workspaces/new", web::post().to(workspaces::create))
             .route("/w/{slug}/", web::get().to(workspaces::overview))
