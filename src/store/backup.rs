@@ -65,6 +65,14 @@ pub fn copy_online(source: &Path, target: &Path) -> Result<(), StoreError> {
     })();
     src.execute_batch("COMMIT")?;
     copied?;
+    // While the copy's snapshot was held, no checkpoint could move the live writer's log past
+    // it; the first commit after would copy all of it back on the writer's own thread, and
+    // every request waiting on that commit with it. Checkpoint here instead, on this thread:
+    // a PASSIVE checkpoint takes no write lock, and the writer's own attempt then finds little
+    // left to do.
+    let _: (i64, i64, i64) = src.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?;
     // The copy's header says WAL, as the source's does: make it one plain file, so that it
     // can be hashed, opened read-only and moved without companions.
     dst.pragma_update(None, "journal_mode", "DELETE")?;
