@@ -256,3 +256,16 @@ async fn a_litestream_replica_restores_every_acknowledged_record_and_no_erased_p
         .unwrap();
     assert!(live >= 2, "cus_1's key and the week's key");
 }
+
+#[test]
+fn the_readme_shows_the_litestream_configurations_this_test_runs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for name in ["litestream-lethe.yml", "litestream-keys.yml"] {
+        let config = std::fs::read_to_string(root.join("deploy").join(name)).unwrap();
+        assert!(
+            readme.contains(&format!("```yaml\n{config}```")),
+            "README.md must show deploy/{name} as it is"
+        );
+    }
+}
