@@ -59,9 +59,16 @@ pub struct DoctorArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BackupArgs {
     #[command(subcommand)]
-    pub command: BackupCommand,
+    pub command: Option<BackupCommand>,
+    /// `lethe backup --to DIR` is `lethe backup create --to DIR`.
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Directory the backup folder is made in (as `create --to`).
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,20 @@ use anyhow::anyhow;
 use std::process::ExitCode;
 
 pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
-    match args.command {
+    let command = match (args.command, args.to) {
+        (Some(command), _) => command,
+        (None, Some(to)) => BackupCommand::Create {
+            data: args.data,
+            to,
+        },
+        (None, None) => {
+            return Err(anyhow!(
+                "say where the backup goes: `lethe backup --to DIR` (or `lethe backup verify \
+                 FOLDER`)"
+            ));
+        }
+    };
+    match command {
         BackupCommand::Create { data, to } => {
             let dir = existing_data_dir(&data)?;
             let made = backup::create(&dir, &to, chrono::Utc::now())?;

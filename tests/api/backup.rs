@@ -17,7 +17,8 @@ fn arg(p: &Path) -> &str {
 
 /// `lethe backup create`, which prints the new folder alone on standard output.
 fn backup_create(data: &Path, to: &Path) -> PathBuf {
-    let out = lethe(&["backup", "create", "--data-dir", arg(data), "--to", arg(to)])
+    // The short form, `lethe backup --to DIR` (the same as `lethe backup create --to DIR`).
+    let out = lethe(&["backup", "--data-dir", arg(data), "--to", arg(to)])
         .output()
         .unwrap();
     assert!(
