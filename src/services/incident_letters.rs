@@ -107,7 +107,7 @@ fn view(
     let categories = serde_json::from_str(&row.categories).map_err(AppError::internal)?;
     Ok(LetterView {
         report: DeliveryReport {
-            people: d.queued + d.sent + d.failed + d.disabled + d.no_email,
+            people: d.people(),
             queued: d.queued,
             sent: d.sent,
             failed: d.failed,
@@ -391,7 +391,7 @@ fn send_batch(
         if done {
             let d = store::deliveries(tx, scope, &letter.incident_id)?;
             let detail = json!({
-                "people": d.queued + d.sent + d.failed + d.disabled + d.no_email,
+                "people": d.people(),
                 "without_email": d.no_email,
             });
             let caller = Caller::system();

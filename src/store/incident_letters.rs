@@ -231,6 +231,13 @@ pub struct Deliveries {
     pub no_email: i64,
 }
 
+impl Deliveries {
+    /// People recorded as told, with or without an e-mail.
+    pub fn people(&self) -> i64 {
+        self.queued + self.sent + self.failed + self.disabled + self.no_email
+    }
+}
+
 pub fn deliveries(
     conn: &Connection,
     scope: &WorkspaceScope,
