@@ -48,8 +48,8 @@ pub struct Overdue {
     pub workspace: String,
     /// Requests still open past the deadline in force.
     pub requests: u64,
-    /// Incidents detected more than 72 hours ago with no decision about the authority, or a
-    /// decision to notify and no notice sent.
+    /// Open incidents detected more than 72 hours ago that still wait for a notice: none sent
+    /// and no decision not to notify (the deadline job's rule, `incidents::awaiting_notice`).
     pub incidents: u64,
 }
 
@@ -60,10 +60,10 @@ pub fn overdue(conn: &Connection, now: DateTime<Utc>) -> Result<Vec<Overdue>, St
            (SELECT count(*) FROM requests r WHERE r.workspace_id = w.id \
               AND r.state NOT IN ('completed', 'denied', 'expired') AND r.effective_due_at < ?1), \
            (SELECT count(*) FROM incidents i WHERE i.workspace_id = w.id \
-              AND i.detected_at < ?2 \
-              AND (i.authority_decision IS NULL OR (i.authority_decision = 'notify' \
-                   AND NOT EXISTS (SELECT 1 FROM incident_notice_phases p \
-                                   WHERE p.incident_id = i.id)))) \
+              AND i.state = 'open' AND i.detected_at < ?2 \
+              AND coalesce(i.authority_decision, '') <> 'not_notified' \
+              AND NOT EXISTS (SELECT 1 FROM incident_notice_phases p \
+                              WHERE p.incident_id = i.id)) \
          FROM workspaces w ORDER BY w.slug",
     )?;
     let rows: Vec<Overdue> = stmt

@@ -1,6 +1,6 @@
 //! `lethe doctor` on a real data directory, with the real binary: a healthy one passes what it
-//! controls, and each break (a readable master key, a rewritten audit entry, a failed backup)
-//! fails under its own check's name.
+//! controls, and each break (a readable master key, an expired certificate, a rewritten audit
+//! entry, a failed backup, an incident past its 72 hours) fails under its own check's name.
 
 use crate::helpers::{Server, lethe, prepare_workspace, serve};
 use serde_json::Value;
@@ -127,10 +127,48 @@ async fn a_broken_data_directory_fails_naming_each_break() {
         [&ten_days_ago],
     )
     .unwrap();
+    // Two incidents detected four days ago with no notice and no decision: the open one is
+    // overdue; the closed one is not counted (the deadline job's rule).
+    let four_days_ago = lethe::store::ts(chrono::Utc::now() - chrono::Duration::days(4));
+    for (id, state, closed_at) in [
+        ("inc-open", "open", None),
+        ("inc-closed", "closed", Some(&four_days_ago)),
+    ] {
+        conn.execute(
+            "INSERT INTO incidents (id, workspace_id, title, detected_at, risk, state, closed_at, \
+             created_at, updated_at) \
+             VALUES (?1, (SELECT id FROM workspaces WHERE slug = 'aulm'), 'Lost laptop', ?2, \
+             'risk', ?3, ?4, ?2, ?2)",
+            rusqlite::params![id, &four_days_ago, state, closed_at],
+        )
+        .unwrap();
+    }
     drop(conn);
+    // A certificate that ended yesterday in place of the generated one.
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+    let yesterday = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    params.not_after = rcgen::date_time_ymd(
+        chrono::Datelike::year(&yesterday),
+        chrono::Datelike::month(&yesterday) as u8,
+        chrono::Datelike::day(&yesterday) as u8,
+    );
+    let key = rcgen::KeyPair::generate().unwrap();
+    let expired = params.self_signed(&key).unwrap();
+    std::fs::write(d.join("tls").join("cert.pem"), expired.pem()).unwrap();
+    std::fs::write(d.join("tls").join("key.pem"), key.serialize_pem()).unwrap();
 
     let (code, findings) = doctor(d);
     assert_eq!(code, 2, "{findings:?}");
+    let (status, finding) = status_of(&findings, "tls certificate");
+    assert_eq!(status, "fail");
+    assert!(finding.contains("expired"), "{finding}");
+    let (status, finding) = status_of(&findings, "deadlines");
+    assert_eq!(status, "fail");
+    assert!(
+        finding.contains("aulm: 0 request(s) past their deadline, 1 incident(s)"),
+        "{finding}"
+    );
     let (status, finding) = status_of(&findings, "file modes");
     assert_eq!(status, "fail");
     assert!(finding.contains("master.key"), "{finding}");
@@ -146,7 +184,13 @@ async fn a_broken_data_directory_fails_naming_each_break() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let table = String::from_utf8_lossy(&out.stdout);
-    for line in ["FAIL   file modes", "FAIL   audit chain", "FAIL   backups"] {
+    for line in [
+        "FAIL   file modes",
+        "FAIL   tls certificate",
+        "FAIL   audit chain",
+        "FAIL   backups",
+        "FAIL   deadlines",
+    ] {
         assert!(table.contains(line), "{line} missing from:\n{table}");
     }
 }
