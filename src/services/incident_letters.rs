@@ -308,11 +308,21 @@ pub fn send_batches(
     let letters = db.read(|c| Ok::<_, AppError>(store::sending(c)?))?;
     let mut recorded = 0;
     for (scope, mut letter) in letters {
+        // The letter and the key that seals it are the same for every batch: made once.
+        let key = OutboxKey::load(vault, &scope)?;
+        let ws = db.read(|c| Ok::<_, AppError>(workspaces::get(c, &scope)?))?;
+        let mail = emails::render(&emails::IncidentLetter {
+            subject: &letter.subject,
+            body: &letter.body,
+            organisation: &ws.settings.legal_name,
+            incident_id: &letter.incident_id,
+            policy_url: &format!("{base_url}/p/{}/privacy", ws.slug),
+        })?;
         loop {
             if stop() {
                 return Ok(recorded);
             }
-            let (n, done) = send_batch(db, vault, base_url, &scope, &mut letter, now)?;
+            let (n, done) = send_batch(db, vault, &key, &mail, &scope, &mut letter, now)?;
             recorded += n;
             if done {
                 break;
@@ -326,7 +336,8 @@ pub fn send_batches(
 fn send_batch(
     db: &Db,
     vault: &Vault,
-    base_url: &str,
+    key: &OutboxKey,
+    mail: &emails::Email,
     scope: &WorkspaceScope,
     letter: &mut LetterRow,
     now: DateTime<Utc>,
@@ -337,18 +348,6 @@ fn send_batch(
     let addresses = addresses(vault, scope, &people)?;
     let done = people.len() < BATCH as usize;
     let position = people.last().map_or(letter.position, |p| p.subject_id);
-    let key = OutboxKey::load(vault, scope)?;
-    let mail = db
-        .read(|c| Ok::<_, AppError>(workspaces::get(c, scope)?))
-        .and_then(|ws| {
-            emails::render(&emails::IncidentLetter {
-                subject: &letter.subject,
-                body: &letter.body,
-                organisation: &ws.settings.legal_name,
-                incident_id: &letter.incident_id,
-                policy_url: &format!("{base_url}/p/{}/privacy", ws.slug),
-            })
-        })?;
     let mut recorded = 0;
     db.write(|tx| {
         for (person, address) in people.iter().zip(&addresses) {
@@ -358,7 +357,7 @@ fn send_batch(
             let outbox_id = match address {
                 Some(recipient) => Some(queue(
                     tx,
-                    &key,
+                    key,
                     &Outgoing {
                         kind: Kind::Email,
                         recipient,
