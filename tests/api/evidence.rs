@@ -416,6 +416,8 @@ async fn the_period_limits_the_request_log_and_a_workspace_is_named() {
         json!({"from": "2026-01-01", "to": "2026-01-31"})
     );
     assert_eq!(json_of(&files, "access-log.json")["months"], json!([]));
+    // Policies as of the period's end: the demo's first version came later.
+    assert_eq!(json_of(&files, "policies.json")["versions"], json!([]));
     assert_eq!(verify(&january, Some(data)).0, 0);
 
     let today = Utc::now().format("%Y-%m-%d").to_string();

@@ -22,6 +22,8 @@ use std::collections::BTreeMap;
 /// Everything the pack writes, as of one snapshot.
 pub struct Gathered {
     pub workspace: Workspace,
+    /// Which inventory the records of processing and the retention rules come from, in words.
+    pub inventory_source: String,
     pub ropa: Ropa,
     pub policies: PolicyLog,
     pub retention: RetentionLog,
@@ -211,8 +213,9 @@ pub fn read(
     now: DateTime<Utc>,
 ) -> Result<Gathered, AppError> {
     let workspace = workspaces::get(c, scope)?;
-    let inventory = inventory::load(c, scope)?;
+    let (inventory, inventory_source) = inventory_as_of(c, scope, period, now)?;
     Ok(Gathered {
+        inventory_source,
         ropa: ropa::build(&workspace, &inventory, now),
         policies: policy_log(c, scope, period)?,
         retention: retention_log(c, scope, period, &inventory)?,
@@ -233,6 +236,49 @@ pub fn read(
         audit: audit_head(c)?,
         workspace,
     })
+}
+
+/// The inventory as of the period's end: for a period that ended, the one published with the
+/// policy version then in force (Lethe keeps no other history of the inventory); otherwise, or
+/// when no version was in force then, the inventory now.
+fn inventory_as_of(
+    c: &Connection,
+    scope: &WorkspaceScope,
+    period: &Period,
+    now: DateTime<Utc>,
+) -> Result<(Inventory, String), AppError> {
+    let current = || -> Result<(Inventory, String), AppError> {
+        Ok((
+            inventory::load(c, scope)?,
+            "the inventory when the pack was made".into(),
+        ))
+    };
+    let Some(end) = period.end().filter(|e| *e <= now) else {
+        return current();
+    };
+    let in_force = policies::list(c, scope)?
+        .into_iter()
+        .filter(|v| v.published && v.effective_at.is_some_and(|at| at < end))
+        .max_by_key(|v| (v.effective_at, v.version));
+    let Some(version) = in_force else {
+        return current();
+    };
+    let Some(snapshot) = version.inventory_snapshot.as_deref() else {
+        return current();
+    };
+    let published: Inventory = serde_json::from_str(snapshot).map_err(|e| {
+        AppError::internal(anyhow::anyhow!(
+            "policy version {}: its inventory snapshot does not read: {e}",
+            version.version
+        ))
+    })?;
+    Ok((
+        published,
+        format!(
+            "the inventory published with policy version {}, in force at the period's end",
+            version.version
+        ),
+    ))
 }
 
 fn policy_log(

@@ -101,8 +101,10 @@ fn members(g: &Gathered) -> Result<Vec<Member>, AppError> {
     Ok(vec![
         Member::new(
             "ropa.json",
-            "Records of processing activities (GDPR Art. 30), from the inventory as it stands \
-             when the pack is made.",
+            &format!(
+                "Records of processing activities (GDPR Art. 30), from {}.",
+                g.inventory_source
+            ),
             json(&g.ropa)?,
         ),
         Member::new(
@@ -119,8 +121,11 @@ fn members(g: &Gathered) -> Result<Vec<Member>, AppError> {
         ),
         Member::new(
             "retention.json",
-            "The retention rules, their runs started in the period with what each did, each \
-             rule's latest claim check and the daily claim checks of the period.",
+            &format!(
+                "The retention rules (from {}), their runs started in the period with what each \
+                 did, each rule's latest claim check and the daily claim checks of the period.",
+                g.inventory_source
+            ),
             json(&g.retention)?,
         ),
         Member::new(
