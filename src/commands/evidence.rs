@@ -5,6 +5,7 @@ use super::open_existing;
 use crate::cli::{DataArgs, EvidenceArgs, EvidenceCommand};
 use crate::config::master_key_from_env;
 use crate::domain::evidence::Period;
+use crate::error::AppError;
 use crate::services::{Caller, evidence};
 use crate::store::Db;
 use crate::vault::Vault;
@@ -22,11 +23,12 @@ pub fn evidence(args: EvidenceArgs) -> anyhow::Result<ExitCode> {
     let period = Period::parse(args.from.as_deref(), args.to.as_deref())
         .map_err(|(field, m)| anyhow!("--{field}: {m}"))?;
     let (dir, db) = open_existing(&args.data)?;
-    let scope = evidence::workspace(&db, &slug).map_err(|_| {
-        anyhow!(
+    let scope = evidence::workspace(&db, &slug).map_err(|e| match e {
+        AppError::NotFound(_) => anyhow!(
             "--workspace: there is no workspace '{slug}' in {}",
             dir.display()
-        )
+        ),
+        other => anyhow!("{other}"),
     })?;
     let vault = Vault::open(&dir, master_key_from_env().as_ref())?;
     let pack = evidence::make(

@@ -322,6 +322,14 @@ async fn a_pack_verifies_holds_each_record_and_no_persons_details() {
         .collect();
     assert_eq!(totals["analytics"], (0, 1), "{consent}");
     assert_eq!(totals["remember-preferences"], (1, 0), "{consent}");
+    let analytics = consent["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["purpose"] == "analytics")
+        .unwrap();
+    assert_eq!(analytics["grant_rate"], "0 %", "{consent}");
+    assert_eq!(consent["daily"].as_array().unwrap().len(), 2, "{consent}");
     assert_eq!(verify(&aufum, Some(data)).0, 0);
 }
 

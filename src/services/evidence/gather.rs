@@ -3,6 +3,7 @@
 //! (the request log leaves out even the matched subject's external id).
 
 use crate::domain::anchor::StoredAnchor;
+use crate::domain::consent_rates::Tally;
 use crate::domain::evidence::{DeadlineOutcome, Period, deadline_outcome};
 use crate::domain::inventory::{Inventory, RetentionRule};
 use crate::domain::request::RequestState;
@@ -151,6 +152,9 @@ pub struct PurposeTotal {
     pub granted: i64,
     pub refused: i64,
     pub refused_by_gpc: i64,
+    /// As the console's consent page words them (`domain::consent_rates`): `67 %`, or a dash.
+    pub grant_rate: String,
+    pub gpc_share_of_refusals: String,
 }
 
 #[derive(Serialize)]
@@ -489,6 +493,15 @@ fn consent_stats(
         e.granted += d.granted;
         e.refused += d.refused;
         e.refused_by_gpc += d.refused_by_gpc;
+    }
+    for t in totals.values_mut() {
+        let tally = Tally {
+            granted: t.granted,
+            refused: t.refused,
+            by_gpc: t.refused_by_gpc,
+        };
+        t.grant_rate = tally.rate_text();
+        t.gpc_share_of_refusals = tally.gpc_share_text();
     }
     Ok(ConsentStats {
         totals: totals.into_values().collect(),
