@@ -523,3 +523,59 @@ async fn the_console_download_is_for_those_who_read_the_audit_log_and_is_audited
     let detail: Value = serde_json::from_str(&entries[0].1).unwrap();
     assert_eq!(detail["manifest_sha256"].as_str().unwrap().len(), 64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pack_re_signed_with_another_key_fails_against_the_workspaces_key() {
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+    let app = spawn_app().await;
+    seeded(&app).await;
+    let dir = tempfile::tempdir().unwrap();
+    let pack = dir.path().join("pack.zip");
+    made(app.data_dir.path(), "aulm", &pack, &[]);
+    let mut files = unzip(&std::fs::read(&pack).unwrap());
+
+    // Someone edits a file, lists its new digest and signs the manifest with a key of their own,
+    // which they put in the manifest: the pack holds together by itself...
+    files
+        .get_mut("requests.csv")
+        .unwrap()
+        .extend_from_slice(b"x,y\n");
+    let mut manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    for f in manifest["files"].as_array_mut().unwrap() {
+        let name = f["name"].as_str().unwrap().to_owned();
+        f["size"] = json!(files[&name].len());
+        f["sha256"] = json!(lethe::crypto::sha256_hex(&files[&name]));
+    }
+    let theirs = Ed25519KeyPair::from_seed_unchecked(&[42u8; 32]).unwrap();
+    manifest["signing_key"]["public_key"] =
+        json!(URL_SAFE_NO_PAD.encode(theirs.public_key().as_ref()));
+    let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+    let sig = STANDARD.encode(theirs.sign(&bytes).as_ref());
+    files.insert("manifest.json".into(), bytes);
+    files.insert("manifest.sig".into(), sig.into_bytes());
+    let forged = dir.path().join("forged.zip");
+    rezip(&files, &forged);
+    let (code, said) = verify(&forged, None);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("checked against the manifest only"), "{said}");
+
+    // ...but the key is not the workspace's, which the data directory tells.
+    let (code, said) = verify(&forged, Some(app.data_dir.path()));
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("is NOT workspace aulm's signing key"),
+        "{said}"
+    );
+    assert!(
+        said.contains("the signing key is not workspace aulm's key"),
+        "{said}"
+    );
+
+    // A data directory without the workspace says so, and checks the manifest only.
+    let other = spawn_app().await;
+    let (code, said) = verify(&pack, Some(other.data_dir.path()));
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("has no workspace 'aulm'"), "{said}");
+}
