@@ -179,6 +179,18 @@ async fn a_pack_verifies_holds_each_record_and_no_persons_details() {
     let app = spawn_app().await;
     let backdated = seeded(&app).await;
     let data = app.data_dir.path();
+    // The demo's retention rules run once, so the pack has runs and claim checks to show.
+    let o = lethe(&[
+        "retention",
+        "run",
+        "--workspace",
+        "aulm",
+        "--data-dir",
+        arg(data),
+    ])
+    .output()
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out_dir = tempfile::tempdir().unwrap();
     let pack = out_dir.path().join("aulm.zip");
     made(data, "aulm", &pack, &[]);
@@ -240,7 +252,26 @@ async fn a_pack_verifies_holds_each_record_and_no_persons_details() {
     assert_eq!(v1["version"], 1);
     assert!(v1["effective_from"].is_string() && v1["text_sha256"].is_string());
     let retention = json_of(&files, "retention.json");
-    assert!(!retention["rules"].as_array().unwrap().is_empty());
+    let rules = retention["rules"].as_array().unwrap();
+    let runs = retention["runs"].as_array().unwrap();
+    assert!(!rules.is_empty());
+    assert_eq!(runs.len(), rules.len(), "{retention}");
+    assert!(
+        runs.iter().all(|r| r["status"] == "completed"),
+        "{retention}"
+    );
+    assert!(
+        runs.iter()
+            .any(|r| r["counts"]["deleted"].as_u64().unwrap() > 0),
+        "{retention}"
+    );
+    assert!(
+        !retention["latest_claim_checks"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{retention}"
+    );
     let requests = json_of(&files, "requests.json");
     assert_eq!(requests["received"], 3, "{requests}");
     assert_eq!(requests["met"], 1, "{requests}");
