@@ -302,6 +302,10 @@ async fn a_pack_verifies_holds_each_record_and_no_persons_details() {
     assert!(audit["head"]["hash"].as_str().unwrap().len() == 64);
     let index = String::from_utf8(files["index.html"].clone()).unwrap();
     assert!(index.contains("@media print"));
+    assert!(
+        index.contains("3 received: 1 answered in time, 0 late, 1 open, 1 overdue"),
+        "{index}"
+    );
     for f in listed.iter().filter(|f| f["name"] != "index.html") {
         assert!(
             index.contains(f["sha256"].as_str().unwrap()),

@@ -64,6 +64,7 @@ pub fn make(
     let index = Index {
         m: &manifest,
         period: period.label(),
+        summary: summary(&gathered),
     }
     .render()
     .map_err(AppError::internal)?;
@@ -205,6 +206,44 @@ fn request_csv(g: &Gathered) -> Result<Vec<u8>, AppError> {
 struct Index<'a> {
     m: &'a Manifest,
     period: String,
+    /// (what, how many) for the page's overview.
+    summary: Vec<(&'static str, String)>,
+}
+
+/// The figures a reader looks for first, in words.
+fn summary(g: &Gathered) -> Vec<(&'static str, String)> {
+    let r = &g.requests;
+    let reads: i64 = g.access.months.iter().map(|m| m.reads).sum();
+    let decisions: i64 = g.consent.totals.iter().map(|t| t.granted + t.refused).sum();
+    vec![
+        ("Records of processing", g.ropa.records.len().to_string()),
+        (
+            "Policy versions published",
+            g.policies.versions.len().to_string(),
+        ),
+        ("Retention rules", g.retention.rules.len().to_string()),
+        ("Retention runs", g.retention.runs.len().to_string()),
+        (
+            "Data subject requests",
+            format!(
+                "{} received: {} answered in time, {} late, {} open, {} overdue",
+                r.received, r.met, r.missed, r.open, r.overdue
+            ),
+        ),
+        (
+            "Incidents registered",
+            g.incidents.incidents.len().to_string(),
+        ),
+        ("Consent decisions (per purpose)", decisions.to_string()),
+        ("Reads of people's data", reads.to_string()),
+        (
+            "Audit chain head",
+            g.audit
+                .head
+                .as_ref()
+                .map_or("empty".into(), |h| format!("entry {}, {}", h.seq, h.hash)),
+        ),
+    ]
 }
 
 impl Index<'_> {
