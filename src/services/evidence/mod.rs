@@ -311,6 +311,8 @@ fn record(
 #[error("{0}")]
 pub struct Unreadable(pub String);
 
+const MAX_MEMBER: u64 = 256 << 20;
+
 /// The zip's members by name.
 pub fn unzip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, Unreadable> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
@@ -325,8 +327,17 @@ pub fn unzip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, Unreadable> {
             .map_err(|e| Unreadable(format!("member {i} has no readable name ({e})")))?
             .into_owned();
         let mut data = Vec::new();
-        file.read_to_end(&mut data)
+        // A pack holds counts and dates; a member this large is not one of ours (or a zip bomb).
+        (&mut file)
+            .take(MAX_MEMBER + 1)
+            .read_to_end(&mut data)
             .map_err(|e| Unreadable(format!("{name} cannot be read ({e})")))?;
+        if data.len() as u64 > MAX_MEMBER {
+            return Err(Unreadable(format!(
+                "{name} unpacks to more than {} MiB",
+                MAX_MEMBER >> 20
+            )));
+        }
         // A name twice: the second copy is what an unzip would leave; call it out.
         if out.insert(name.clone(), data).is_some() {
             out.insert(format!("{name} (a second copy)"), Vec::new());
