@@ -45,6 +45,52 @@ pub enum Command {
     /// chain, database integrity, deadlines, outbox, disk space, retention claims. Read-only,
     /// also while `lethe serve` runs. Exits 0 when all pass, 1 on a warning, 2 on a failure.
     Doctor(Box<DoctorArgs>),
+    /// Make a workspace's evidence pack for an auditor: one zip with the records of
+    /// processing, policy versions, retention runs, the request log, the breach register,
+    /// consent statistics, the access log's summary and the audit chain's head, signed with the
+    /// workspace's Ed25519 key; or check one (`lethe evidence verify FILE`).
+    Evidence(EvidenceArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EvidenceArgs {
+    #[command(subcommand)]
+    pub command: Option<EvidenceCommand>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The workspace (slug) the pack is about.
+    #[arg(long)]
+    pub workspace: Option<String>,
+    /// First day of the period (YYYY-MM-DD, UTC, inclusive) for the time-based logs; by default
+    /// the beginning.
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Last day of the period (YYYY-MM-DD, UTC, inclusive); by default up to now. Policy versions
+    /// published after it are left out.
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Where the zip goes; by default `lethe-evidence-<slug>-<UTC time>.zip` in the current
+    /// directory. Its path is the only line on standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Check a pack: the signature over its manifest with the public key the manifest holds
+    /// (and, with --data-dir, that this key is the workspace's), then that every file is
+    /// exactly the one listed. Exits 0 when it holds, 1 naming what does not, 2 when the file
+    /// cannot be read.
+    Verify {
+        /// The pack (`.zip`).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// A data directory (or --config) that has the workspace: the key is then also checked
+        /// to be the workspace's own.
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ fn main() -> std::process::ExitCode {
         Command::Backup(args) => lethe::commands::backup::backup(args),
         Command::Restore(args) => lethe::commands::backup::restore(args),
         Command::Doctor(args) => lethe::commands::doctor::doctor(*args),
+        Command::Evidence(args) => lethe::commands::evidence::evidence(args),
     };
     match outcome {
         Ok(code) => code,

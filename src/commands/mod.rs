@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod doctor;
+pub mod evidence;
 
 use crate::cli::{
     AdminArgs, AdminCommand, ApikeyArgs, ApikeyCommand, AuditArgs, AuditCommand, DataArgs,

@@ -10,6 +10,7 @@ pub mod consent_rates;
 pub mod consent_receipt;
 pub mod csv_export;
 pub mod doctor;
+pub mod evidence;
 pub mod fideslang;
 pub mod hidden_chars;
 pub mod import_plan;

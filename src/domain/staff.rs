@@ -174,6 +174,7 @@ pub enum Permission {
     ViewApiKeys,
     /// Create and revoke API keys.
     ManageApiKeys,
+    /// Read the workspace's audit log, and download its evidence pack for an auditor.
     ReadAudit,
     /// See the inventory: data categories, purposes, systems, recipients, retention, holds.
     ViewInventory,

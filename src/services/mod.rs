@@ -14,6 +14,7 @@ pub mod demo;
 pub mod doctor;
 pub mod emails;
 pub mod erasure;
+pub mod evidence;
 pub mod holds;
 pub mod incident_deadlines;
 pub mod incident_desk;

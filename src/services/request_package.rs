@@ -454,7 +454,7 @@ fn each_page(
     }
 }
 
-fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
+pub(crate) fn zip_time(at: DateTime<Utc>) -> zip::DateTime {
     use chrono::{Datelike, Timelike};
     let year = u16::try_from(at.year()).unwrap_or(1980);
     // Each part is in range by construction; a zip time refuses only years outside 1980–2107.

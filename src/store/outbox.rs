@@ -892,3 +892,32 @@ pub fn mask_stored_errors(
     }
     Ok(changed)
 }
+
+/// A policy version's announcement to subscribers: when, and to how many (never whom).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announcement {
+    pub version: i64,
+    pub notified_at: DateTime<Utc>,
+    pub recipients: i64,
+}
+
+/// Every announcement of the workspace's policy versions, by version.
+pub fn announcements(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+) -> Result<Vec<Announcement>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT version, notified_at, recipients FROM policy_notifications \
+         WHERE workspace_id = ?1 ORDER BY version",
+    )?;
+    let rows = stmt
+        .query_map([scope.id()], |r| {
+            Ok(Announcement {
+                version: r.get(0)?,
+                notified_at: time_at(r, 1)?,
+                recipients: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}

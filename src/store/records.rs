@@ -414,3 +414,42 @@ pub fn seal_access_reason(
     )?;
     Ok(())
 }
+
+/// One row of the access log's summary: who read people's data in a month, how often, and how
+/// many different people (never which).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessCount {
+    /// `YYYY-MM`, UTC.
+    pub month: String,
+    /// The staff e-mail or the API key, as the log keeps it.
+    pub actor: String,
+    pub reads: i64,
+    pub people: i64,
+}
+
+/// The subject access log counted per month and reader, between `from` (inclusive) and `to`
+/// (exclusive) when given; for an auditor, who sees no person.
+pub fn access_summary(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Vec<AccessCount>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT substr(at, 1, 7) AS month, actor, count(*), count(DISTINCT subject_id) \
+         FROM subject_access_log WHERE workspace_id = ?1 \
+         AND (?2 IS NULL OR at >= ?2) AND (?3 IS NULL OR at < ?3) \
+         GROUP BY month, actor ORDER BY month, actor",
+    )?;
+    let rows = stmt
+        .query_map(params![scope.id(), from.map(ts), to.map(ts)], |r| {
+            Ok(AccessCount {
+                month: r.get(0)?,
+                actor: r.get(1)?,
+                reads: r.get(2)?,
+                people: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}

@@ -29,6 +29,7 @@ mod console_subjects;
 mod demo;
 mod doctor;
 mod errors;
+mod evidence;
 mod exchange;
 mod health;
 mod import_preview;

@@ -3,10 +3,13 @@
 use super::error::PageError;
 use super::session::SignedIn;
 use super::{Shell, ok};
+use crate::domain::evidence::Period;
 use crate::domain::staff::Permission;
 use crate::error::AppError;
 use crate::services::audit_log::{self, AuditEntry, AuditFilter, AuditRange};
+use crate::services::evidence;
 use crate::web::AppState;
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -93,6 +96,8 @@ struct AuditPage {
     entries: Vec<AuditEntry>,
     query: FilterQuery,
     older: Option<String>,
+    /// The workspace whose evidence pack the page offers; none on the instance's log.
+    evidence_of: Option<String>,
 }
 
 impl AuditPage {
@@ -142,7 +147,43 @@ pub async fn workspace(
         older: query.older(&entries),
         entries,
         query,
+        evidence_of: Some(member.workspace.slug.clone()),
     })
+}
+
+#[derive(Deserialize, Default)]
+pub struct PeriodQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// The evidence pack as a download, for those who read the audit log (owners, privacy officers,
+/// auditors). Making it is audited (`evidence.exported`) by the service.
+pub async fn evidence(
+    state: web::Data<AppState>,
+    who: SignedIn,
+    slug: web::Path<String>,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, PageError> {
+    let member = who.workspace(&state, &slug, Permission::ReadAudit).await?;
+    let period = Period::parse(Some(&query.from), Some(&query.to)).map_err(|(field, m)| {
+        AppError::Validation(crate::domain::ValidationErrors::single(field, m))
+    })?;
+    let (scope, vault, caller) = (member.scope, state.vault.clone(), who.caller.clone());
+    let pack = state
+        .db
+        .run(move |db| evidence::make(db, &vault, &scope, &caller, &period, Utc::now()))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/zip")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", pack.file_name),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(pack.bytes))
 }
 
 /// Events that belong to no workspace: logins, lockouts, set-up, TOTP changes.
@@ -168,5 +209,6 @@ pub async fn instance(
         older: query.older(&entries),
         entries,
         query,
+        evidence_of: None,
     })
 }

@@ -108,6 +108,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/w/{slug}/outbox", web::get().to(outbox::list))
             .route("/w/{slug}/audit", web::get().to(audit::workspace))
+            .route("/w/{slug}/evidence.zip", web::get().to(audit::evidence))
             .route("/w/{slug}/policy", web::get().to(policy::list))
             .route("/w/{slug}/policy/new", web::post().to(policy::new_draft))
             .route("/w/{slug}/policy/{version}", web::get().to(policy::show))

@@ -157,7 +157,7 @@ fn describe(p: Permission) -> &'static str {
         Permission::ManageMembers => "Invite members, change their roles, remove members",
         Permission::ViewApiKeys => "See API keys (never their secrets)",
         Permission::ManageApiKeys => "Create and revoke API keys",
-        Permission::ReadAudit => "Read the audit log",
+        Permission::ReadAudit => "Read the audit log and download the evidence pack",
         Permission::ViewInventory => {
             "See the inventory (data categories, purposes, systems, recipients, retention rules, legal holds), retention runs and claims, consent rates per purpose, the outbox and webhook endpoints"
         }
