@@ -387,6 +387,20 @@ async fn a_changed_extra_or_missing_file_and_a_changed_manifest_are_named() {
     assert!(said.contains("FAILED: requests.json differs"), "{said}");
     assert!(said.contains("signature: verifies"), "{said}");
 
+    // One byte of the zip file itself, in a member's compressed bytes: that member is named.
+    let mut raw = std::fs::read(&pack).unwrap();
+    let at = {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(raw.clone())).unwrap();
+        let member = archive.by_name("incidents.json").unwrap();
+        usize::try_from(member.data_start().unwrap() + member.compressed_size() / 2).unwrap()
+    };
+    raw[at] ^= 0x01;
+    let bad = dir.path().join("flipped.zip");
+    std::fs::write(&bad, &raw).unwrap();
+    let (code, said) = verify(&bad, None);
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("incidents.json is damaged"), "{said}");
+
     // A file the manifest does not list.
     let mut extra = files.clone();
     extra.insert("notes.txt".into(), b"added later".to_vec());

@@ -313,11 +313,19 @@ pub struct Unreadable(pub String);
 
 const MAX_MEMBER: u64 = 256 << 20;
 
+/// What a zip holds: its members by name, and the members whose bytes do not unpack (a
+/// changed byte in compressed data, a wrong CRC).
+#[derive(Debug, Default)]
+pub struct Unzipped {
+    pub members: BTreeMap<String, Vec<u8>>,
+    pub damaged: Vec<String>,
+}
+
 /// The zip's members by name.
-pub fn unzip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, Unreadable> {
+pub fn unzip(bytes: &[u8]) -> Result<Unzipped, Unreadable> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| Unreadable(format!("not a zip file ({e})")))?;
-    let mut out = BTreeMap::new();
+    let mut out = Unzipped::default();
     for i in 0..archive.len() {
         let mut file = archive
             .by_index(i)
@@ -328,10 +336,13 @@ pub fn unzip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, Unreadable> {
             .into_owned();
         let mut data = Vec::new();
         // A pack holds counts and dates; a member this large is not one of ours (or a zip bomb).
-        (&mut file)
-            .take(MAX_MEMBER + 1)
-            .read_to_end(&mut data)
-            .map_err(|e| Unreadable(format!("{name} cannot be read ({e})")))?;
+        if let Err(e) = (&mut file).take(MAX_MEMBER + 1).read_to_end(&mut data) {
+            // The archive is readable but this member's bytes were changed: the pack is not
+            // the one signed, which is a verdict, not an I/O failure.
+            out.damaged
+                .push(format!("{name} is damaged: its bytes do not unpack ({e})"));
+            continue;
+        }
         if data.len() as u64 > MAX_MEMBER {
             return Err(Unreadable(format!(
                 "{name} unpacks to more than {} MiB",
@@ -339,16 +350,20 @@ pub fn unzip(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, Unreadable> {
             )));
         }
         // A name twice: the second copy is what an unzip would leave; call it out.
-        if out.insert(name.clone(), data).is_some() {
-            out.insert(format!("{name} (a second copy)"), Vec::new());
+        if out.members.insert(name.clone(), data).is_some() {
+            out.members
+                .insert(format!("{name} (a second copy)"), Vec::new());
         }
     }
     Ok(out)
 }
 
-/// Checks a pack's bytes (see `domain::evidence::verify`).
+/// Checks a pack's bytes (see `domain::evidence::verify`); a damaged member fails it.
 pub fn verify(bytes: &[u8]) -> Result<Verdict, Unreadable> {
-    Ok(evidence::verify(&unzip(bytes)?))
+    let unzipped = unzip(bytes)?;
+    let mut verdict = evidence::verify(&unzipped.members);
+    verdict.problems.extend(unzipped.damaged);
+    Ok(verdict)
 }
 
 /// Whether the key a pack names is the workspace's signing key, for the workspace the pack
