@@ -400,6 +400,7 @@ async fn a_changed_extra_or_missing_file_and_a_changed_manifest_are_named() {
     let (code, said) = verify(&bad, None);
     assert_eq!(code, 1, "{said}");
     assert!(said.contains("incidents.json is damaged"), "{said}");
+    assert!(!said.contains("incidents.json is missing"), "{said}");
 
     // A file the manifest does not list.
     let mut extra = files.clone();

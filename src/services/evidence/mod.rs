@@ -318,7 +318,8 @@ const MAX_MEMBER: u64 = 256 << 20;
 #[derive(Debug, Default)]
 pub struct Unzipped {
     pub members: BTreeMap<String, Vec<u8>>,
-    pub damaged: Vec<String>,
+    /// Each damaged member's name and what unpacking it said.
+    pub damaged: Vec<(String, String)>,
 }
 
 /// The zip's members by name.
@@ -339,8 +340,7 @@ pub fn unzip(bytes: &[u8]) -> Result<Unzipped, Unreadable> {
         if let Err(e) = (&mut file).take(MAX_MEMBER + 1).read_to_end(&mut data) {
             // The archive is readable but this member's bytes were changed: the pack is not
             // the one signed, which is a verdict, not an I/O failure.
-            out.damaged
-                .push(format!("{name} is damaged: its bytes do not unpack ({e})"));
+            out.damaged.push((name, e.to_string()));
             continue;
         }
         if data.len() as u64 > MAX_MEMBER {
@@ -362,7 +362,14 @@ pub fn unzip(bytes: &[u8]) -> Result<Unzipped, Unreadable> {
 pub fn verify(bytes: &[u8]) -> Result<Verdict, Unreadable> {
     let unzipped = unzip(bytes)?;
     let mut verdict = evidence::verify(&unzipped.members);
-    verdict.problems.extend(unzipped.damaged);
+    for (name, error) in unzipped.damaged {
+        // Not "missing" as well: it is there, with other bytes.
+        let missing = format!("{name} is missing");
+        verdict.problems.retain(|p| *p != missing);
+        verdict.problems.push(format!(
+            "{name} is damaged: its bytes do not unpack ({error})"
+        ));
+    }
     Ok(verdict)
 }
 
