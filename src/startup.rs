@@ -128,6 +128,7 @@ impl Application {
                 .wrap(middleware::from_fn(web::middleware::body_limit))
                 .wrap(middleware::from_fn(web::middleware::security_headers))
                 .wrap(middleware::from_fn(web::middleware::record_metrics))
+                .wrap(middleware::from_fn(web::middleware::refuse_acme_validation))
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::not_found))
         };
@@ -137,6 +138,10 @@ impl Application {
         }
         let (fingerprint, cert_path, acme) = match tls {
             Some(material) => {
+                if material.acme.is_some() {
+                    // Before `listen_*`, which captures it.
+                    server = server.on_connect(web::middleware::mark_acme_validation);
+                }
                 server = server.listen_rustls_0_23(listener, material.server_config)?;
                 (
                     Some(material.fingerprint),

@@ -180,6 +180,11 @@ impl Acme {
         config
     }
 
+    /// What the listener serves (tests set a challenge through it).
+    pub fn resolver(&self) -> &AcmeResolver {
+        &self.resolver
+    }
+
     pub fn http01(&self) -> &Http01Tokens {
         &self.http01
     }

@@ -309,6 +309,13 @@ async fn the_stored_certificate_is_served_when_the_ca_is_down() {
     let issued = served_leaf(port, &root).await;
     drop(pebble);
 
+    // A renewal that falls due while the CA is down fails, and the running server keeps the
+    // certificate it had.
+    let due = Utc::now() + Duration::days(5 * 366);
+    let failed = acme.renew_if_due(due).await;
+    assert!(failed.is_err(), "{failed:?}");
+    assert_eq!(served_leaf(port, &root).await, issued);
+
     // Another Lethe on the same data directory, started with the CA gone: the stored
     // certificate at once, no temporary one.
     let server = serve(
@@ -364,4 +371,128 @@ async fn http_01_is_answered_on_the_redirect_listener() {
     assert_eq!(token.status(), 404);
     let other = client.get(format!("{base}/console/")).send().await.unwrap();
     assert_eq!(other.status(), 308);
+}
+
+/// Accepts any certificate: the handshakes below look at what is served, not at trust.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls_pki_types::CertificateDer<'_>,
+        _: &[rustls_pki_types::CertificateDer<'_>],
+        _: &rustls_pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    // Nor signatures: webpki will not parse the challenge certificate (its acmeIdentifier
+    // extension is critical and unknown to it), which is what is looked at here.
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls_pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls_pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A TLS connection to 127.0.0.1:`port` for DOMAIN offering `alpn`, then `request` written on it:
+/// the certificate served and what came back, or the handshake's error.
+fn handshake(port: u16, alpn: &[&[u8]], request: &str) -> Result<(Vec<u8>, String), String> {
+    use std::io::{Read, Write};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let name = rustls_pki_types::ServerName::try_from(DOMAIN).unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut tcp);
+    tls.write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    let _ = tls.read_to_string(&mut answer);
+    let leaf = conn.peer_certificates().unwrap()[0].to_vec();
+    Ok((leaf, answer))
+}
+
+#[tokio::test]
+async fn an_acme_tls_1_handshake_gets_only_the_challenge_certificate_and_no_http() {
+    // No CA at all: Lethe serves its temporary certificate and keeps retrying in the background.
+    let port = free_port();
+    let data = tempfile::tempdir().unwrap();
+    let settings = AcmeSettings {
+        domain: DOMAIN.into(),
+        email: None,
+        directory: format!("https://127.0.0.1:{}/dir", free_port()),
+        ca_root: None,
+    };
+    let acme = start_lethe(data.path(), port, None, settings).await;
+    let temporary = acme.served_certificate().unwrap().to_vec();
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {DOMAIN}\r\nConnection: close\r\n\r\n");
+    let acme_tls: &[&[u8]] = &[b"acme-tls/1"];
+
+    let (normal, answer) = tokio::task::spawn_blocking({
+        let request = request.clone();
+        move || handshake(port, &[b"http/1.1"], &request)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(normal, temporary);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // No order under way: no handshake at all.
+    let refused = tokio::task::spawn_blocking({
+        let request = request.clone();
+        move || handshake(port, acme_tls, &request)
+    })
+    .await
+    .unwrap();
+    assert!(refused.is_err(), "{refused:?}");
+
+    // An order under way: its challenge certificate, and no HTTP on that connection.
+    let challenge = lethe::acme::resolver::challenge_certificate(DOMAIN, &[7; 32]).unwrap();
+    let challenge_der = challenge.cert[0].to_vec();
+    acme.resolver().set_challenge(DOMAIN, challenge);
+    let (served, answer) = tokio::task::spawn_blocking({
+        let request = request.clone();
+        move || handshake(port, acme_tls, &request)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(served, challenge_der);
+    assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
+    // Everyone else still gets the served certificate.
+    let (normal, _) =
+        tokio::task::spawn_blocking(move || handshake(port, &[b"h2", b"http/1.1"], ""))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(normal, temporary);
 }
