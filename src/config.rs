@@ -17,7 +17,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn bad(option: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(option: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         option: option.to_owned(),
         message: message.into(),
@@ -267,7 +267,7 @@ impl Config {
         let args = flags_over_file(args, file.serve)?;
         let mut config = Config::with_data_dir(data_dir);
         let backup = backup_settings(&args)?;
-        let acme = acme_settings(&args)?;
+        let acme = crate::acme::settings::from_serve_args(&args)?;
 
         let listen = args.listen;
         config.listen = parse_addr("--listen", listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
@@ -596,60 +596,7 @@ fn check_smtp_url(url: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The ACME options: none without `--acme-domain`, and the others refused without it rather
-/// than silently ignored.
-fn acme_settings(args: &ServeArgs) -> Result<Option<crate::acme::AcmeSettings>, ConfigError> {
-    let Some(domain) = args.acme_domain.as_deref() else {
-        let given = [
-            ("--acme-email", args.acme_email.is_some()),
-            ("--acme-directory", args.acme_directory.is_some()),
-            ("--acme-ca-root", args.acme_ca_root.is_some()),
-        ];
-        return match given.iter().find(|(_, given)| *given) {
-            Some((option, _)) => Err(bad(option, "needs --acme-domain")),
-            None => Ok(None),
-        };
-    };
-    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
-    // ACME CAs issue for DNS names only; an address or a bare label has no certificate to get.
-    if !is_hostname(&domain) || !domain.contains('.') || domain.parse::<std::net::IpAddr>().is_ok()
-    {
-        return Err(bad(
-            "--acme-domain",
-            format!("'{domain}' is not a DNS name such as privacy.example.com"),
-        ));
-    }
-    let email = args.acme_email.as_deref().map(str::trim);
-    if let Some(email) = email
-        && (!email.contains('@') || email.chars().any(|c| c.is_whitespace() || c == ','))
-    {
-        return Err(bad(
-            "--acme-email",
-            format!("'{email}' is not an e-mail address"),
-        ));
-    }
-    let directory = args
-        .acme_directory
-        .clone()
-        .unwrap_or_else(|| crate::acme::LETS_ENCRYPT_PRODUCTION.to_owned());
-    match url::Url::parse(&directory) {
-        Ok(url) if url.scheme() == "https" => {}
-        _ => {
-            return Err(bad(
-                "--acme-directory",
-                format!("'{directory}' is not an https:// URL"),
-            ));
-        }
-    }
-    Ok(Some(crate::acme::AcmeSettings {
-        domain,
-        email: email.map(str::to_owned),
-        directory,
-        ca_root: args.acme_ca_root.clone(),
-    }))
-}
-
-fn is_hostname(h: &str) -> bool {
+pub(crate) fn is_hostname(h: &str) -> bool {
     h.len() <= 253
         && h.split('.').all(|label| {
             !label.is_empty()
@@ -680,49 +627,6 @@ mod tests {
         assert_eq!(c.legal_holds_schedule.source(), "@hourly");
         assert_eq!(c.outbox_schedule.source(), "*/5 * * * *");
         assert_eq!(c.audit_anchor_schedule.source(), "*/5 * * * * *");
-    }
-
-    #[test]
-    fn acme_takes_a_dns_name_and_conflicts_with_other_certificates() {
-        let mut a = args();
-        a.acme_domain = Some("Privacy.Example.com".into());
-        let c = Config::from_serve_args(a.clone()).unwrap();
-        let TlsMode::Acme(settings) = c.tls else {
-            panic!("not ACME: {:?}", c.tls);
-        };
-        assert_eq!(settings.domain, "privacy.example.com");
-        assert_eq!(settings.directory, crate::acme::LETS_ENCRYPT_PRODUCTION);
-
-        let mut b = a.clone();
-        b.no_tls = Some(true);
-        assert_eq!(
-            Config::from_serve_args(b).unwrap_err().option,
-            "--acme-domain"
-        );
-        let mut b = a.clone();
-        b.tls_cert = Some("c.pem".into());
-        b.tls_key = Some("k.pem".into());
-        let e = Config::from_serve_args(b).unwrap_err();
-        assert_eq!(e.option, "--acme-domain");
-        assert!(e.message.contains("--tls-cert"), "{e}");
-        let mut b = a.clone();
-        b.acme_domain = Some("127.0.0.1".into());
-        assert_eq!(
-            Config::from_serve_args(b).unwrap_err().option,
-            "--acme-domain"
-        );
-        let mut b = a.clone();
-        b.acme_directory = Some("http://ca.example/dir".into());
-        assert_eq!(
-            Config::from_serve_args(b).unwrap_err().option,
-            "--acme-directory"
-        );
-        let mut b = args();
-        b.acme_email = Some("ops@example.com".into());
-        assert_eq!(
-            Config::from_serve_args(b).unwrap_err().option,
-            "--acme-email"
-        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod files;
 mod order;
 pub mod resolver;
+pub mod settings;
 
 use crate::domain::acme as rules;
 use crate::domain::time::Clock;
@@ -18,23 +19,11 @@ use resolver::AcmeResolver;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+pub use settings::{AcmeSettings, LETS_ENCRYPT_PRODUCTION};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
-
-pub const LETS_ENCRYPT_PRODUCTION: &str = "https://acme-v02.api.letsencrypt.org/directory";
-
-/// The resolved `--acme-*` options.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AcmeSettings {
-    /// Lower case, no trailing dot.
-    pub domain: String,
-    pub email: Option<String>,
-    pub directory: String,
-    /// Trusted for the directory's own HTTPS instead of the system's roots.
-    pub ca_root: Option<PathBuf>,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AcmeError {
