@@ -160,3 +160,65 @@ pub fn save_account(
     let json = serde_json::to_vec_pretty(&file).map_err(|e| stored(&path, e.to_string()))?;
     replace(&path, &json)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    // An account as instant-acme serializes it (its own test fixture's key).
+    const CREDENTIALS: &str = r#"{"id":"id","key_pkcs8":"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgJVWC_QzOTCS5vtsJp2IG-UDc8cdDfeoKtxSZxaznM-mhRANCAAQenCPoGgPFTdPJ7VLLKt56RxPlYT1wNXnHc54PEyBg3LxKaH0-sJkX0mL8LyPEdsfL_Oz4TxHkWLJGrXVtNhfH","directory":"https://ca.example/dir"}"#;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn a_saved_certificate_loads_with_its_names_and_validity_and_private_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(load(dir.path()).unwrap().is_none());
+        let made = rcgen::generate_simple_self_signed(vec!["privacy.example.com".into()]).unwrap();
+        save(
+            dir.path(),
+            &made.cert.pem(),
+            &made.signing_key.serialize_pem(),
+        )
+        .unwrap();
+        let stored = load(dir.path()).unwrap().unwrap();
+        assert_eq!(stored.names, ["privacy.example.com"]);
+        assert!(stored.validity.not_before < stored.validity.not_after);
+        assert_eq!(
+            read_validity(&dir.path().join(CERT)).unwrap(),
+            stored.validity
+        );
+        assert_eq!(mode(&dir.path().join(CERT)), 0o600);
+        assert_eq!(mode(&dir.path().join(KEY)), 0o600);
+        assert!(!dir.path().join("cert.pem.new").exists());
+
+        std::fs::write(dir.path().join(CERT), "not a certificate").unwrap();
+        assert!(load(dir.path()).is_err());
+    }
+
+    #[test]
+    fn an_account_is_kept_for_the_directory_it_was_made_with() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(
+            load_account(dir.path(), "https://ca.example/dir")
+                .unwrap()
+                .is_none()
+        );
+        let credentials = serde_json::from_str(CREDENTIALS).unwrap();
+        save_account(dir.path(), "https://ca.example/dir", credentials).unwrap();
+        assert_eq!(mode(&dir.path().join(ACCOUNT)), 0o600);
+        assert!(
+            load_account(dir.path(), "https://ca.example/dir")
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            load_account(dir.path(), "https://other.example/dir")
+                .unwrap()
+                .is_none()
+        );
+    }
+}

@@ -169,6 +169,10 @@ impl Acme {
         config
     }
 
+    pub fn settings(&self) -> &AcmeSettings {
+        &self.settings
+    }
+
     /// What the listener serves (tests set a challenge through it).
     pub fn resolver(&self) -> &AcmeResolver {
         &self.resolver

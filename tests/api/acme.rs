@@ -341,6 +341,15 @@ async fn the_stored_certificate_is_served_when_the_ca_is_down() {
         server.base
     );
     assert_eq!(served_leaf(second_port, &root).await, issued);
+    assert!(
+        server.said.contains(&format!(
+            "ACME: certificate for {DOMAIN} from {}",
+            settings.directory
+        )),
+        "{}",
+        server.said
+    );
+    assert!(server.said.contains("valid until"), "{}", server.said);
     server.stop();
 }
 
