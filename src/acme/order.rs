@@ -100,11 +100,20 @@ async fn order(
         tracing::info!(domain = %settings.domain, challenge = ?offered, "answering the ACME challenge");
         challenge.set_ready().await.map_err(ca)?;
     }
-    let status = order.poll_ready(&POLL).await.map_err(ca)?;
+    // An order the CA found invalid comes back as an error carrying its words about the
+    // challenge: said as the domain's refusal.
+    let status = order
+        .poll_ready(&POLL)
+        .await
+        .map_err(|e| AcmeError::Refused {
+            domain: settings.domain.clone(),
+            message: e.to_string(),
+        })?;
     if status != OrderStatus::Ready {
+        let why = challenge_errors(&mut order).await;
         return Err(AcmeError::Refused {
             domain: settings.domain.clone(),
-            message: format!("the order is {status:?} after the challenge"),
+            message: format!("the order is {status:?} after the challenge{why}"),
         });
     }
     let key = rcgen::KeyPair::generate()?;
@@ -117,6 +126,28 @@ async fn order(
         chain_pem,
         key_pem: key.serialize_pem(),
     })
+}
+
+/// What the CA said about the failed challenges (the operator's clue: a DNS name pointing
+/// elsewhere, a port not reachable), as ": …", or nothing when it cannot be read.
+async fn challenge_errors(order: &mut instant_acme::Order) -> String {
+    let mut said = Vec::new();
+    let mut authorizations = order.authorizations();
+    while let Some(Ok(mut authorization)) = authorizations.next().await {
+        if let Ok(state) = authorization.refresh().await {
+            said.extend(
+                state
+                    .challenges
+                    .iter()
+                    .filter_map(|c| c.error.as_ref().map(|e| e.to_string())),
+            );
+        }
+    }
+    if said.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", said.join("; "))
+    }
 }
 
 /// The account kept for this directory, or a new one (kept at once, so that a failed order

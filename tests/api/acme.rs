@@ -505,3 +505,20 @@ async fn an_acme_tls_1_handshake_gets_only_the_challenge_certificate_and_no_http
             .unwrap();
     assert_eq!(normal, temporary);
 }
+
+#[tokio::test]
+async fn a_failed_validation_says_why_and_the_temporary_certificate_stays() {
+    let port = free_port();
+    // Pebble validates TLS-ALPN-01 on a port where nothing listens.
+    let pebble = Pebble::start(free_port(), free_port());
+    let data = tempfile::tempdir().unwrap();
+    let acme = start_lethe(data.path(), port, None, pebble.settings()).await;
+    let temporary = acme.served_certificate().unwrap();
+    let failed = acme.renew_if_due(Utc::now()).await.unwrap_err().to_string();
+    assert!(failed.contains(DOMAIN), "{failed}");
+    // The CA's own words about the challenge (pebble: it could not connect).
+    assert!(failed.contains("tls-alpn-01"), "{failed}");
+    assert!(acme.served_validity().is_none());
+    assert_eq!(acme.served_certificate().unwrap(), temporary);
+    assert!(!data.path().join("acme").join("cert.pem").exists());
+}
