@@ -194,8 +194,8 @@ pub struct ServeArgs {
     /// The ACME CA's directory URL [default: Let's Encrypt's production directory].
     #[arg(long, env = "LETHE_ACME_DIRECTORY", value_name = "URL")]
     pub acme_directory: Option<String>,
-    /// PEM root certificate the ACME directory's own HTTPS is checked against instead of the
-    /// system's roots: for a private CA or a test CA such as pebble.
+    /// PEM root certificate(s) trusted for the ACME directory's own HTTPS, beside the roots
+    /// compiled in (Mozilla's): for a private CA or a test CA such as pebble.
     #[arg(long, env = "LETHE_ACME_CA_ROOT", value_name = "FILE")]
     pub acme_ca_root: Option<PathBuf>,
     /// Also listen for plain HTTP here and redirect every request to HTTPS.

@@ -6,6 +6,7 @@
 //! `resolver` holds the served certificate (and the TLS-ALPN-01 answer), `order` speaks to the
 //! CA, `files` keeps what must outlive a restart; when to renew is `domain::acme`.
 
+mod client;
 pub mod files;
 mod order;
 pub mod resolver;
@@ -122,6 +123,7 @@ impl Acme {
         data_dir: &Path,
         http01: Http01Tokens,
     ) -> Result<Arc<Acme>, AcmeError> {
+        client::roots(settings.ca_root.as_deref())?;
         let dir = data_dir.join(files::DIR);
         let stored = match files::load(&dir) {
             Ok(found) => found.filter(|s| s.names.contains(&settings.domain)),

@@ -157,24 +157,17 @@ async fn account(settings: &AcmeSettings, dir: &Path) -> Result<Account, AcmeErr
         directory: settings.directory.clone(),
         source,
     };
-    let builder = || match &settings.ca_root {
-        Some(root) => Account::builder_with_root(root),
-        None => Account::builder(),
-    };
+    let builder =
+        || super::client::http_client(settings.ca_root.as_deref()).map(Account::builder_with_http);
     if let Some(credentials) = files::load_account(dir, &settings.directory)? {
-        return builder()
-            .map_err(ca)?
-            .from_credentials(credentials)
-            .await
-            .map_err(ca);
+        return builder()?.from_credentials(credentials).await.map_err(ca);
     }
     let contact = settings
         .email
         .as_ref()
         .map(|email| format!("mailto:{email}"));
     let contacts: Vec<&str> = contact.iter().map(String::as_str).collect();
-    let (account, credentials) = builder()
-        .map_err(ca)?
+    let (account, credentials) = builder()?
         .create(
             &NewAccount {
                 contact: &contacts,

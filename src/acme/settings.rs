@@ -14,7 +14,7 @@ pub struct AcmeSettings {
     pub domain: String,
     pub email: Option<String>,
     pub directory: String,
-    /// Trusted for the directory's own HTTPS instead of the system's roots.
+    /// Trusted for the directory's own HTTPS, beside the roots compiled in.
     pub ca_root: Option<PathBuf>,
 }
 
@@ -62,6 +62,10 @@ pub fn from_serve_args(args: &ServeArgs) -> Result<Option<AcmeSettings>, ConfigE
                 format!("'{directory}' is not an https:// URL"),
             ));
         }
+    }
+    // Read now, so that a wrong file stops start-up with one line rather than every renewal.
+    if let Some(path) = &args.acme_ca_root {
+        super::client::roots(Some(path)).map_err(|e| bad("--acme-ca-root", e.to_string()))?;
     }
     Ok(Some(AcmeSettings {
         domain,

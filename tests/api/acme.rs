@@ -307,6 +307,10 @@ async fn the_stored_certificate_is_served_when_the_ca_is_down() {
     let acme = start_lethe(data.path(), port, None, settings.clone()).await;
     wait_for_certificate(&acme).await;
     let issued = served_leaf(port, &root).await;
+    // The directory's certificate outlives pebble's folder, as an operator's file would.
+    let kept = tempfile::tempdir().unwrap();
+    let ca_root = kept.path().join("ca-root.pem");
+    std::fs::copy(settings.ca_root.as_ref().unwrap(), &ca_root).unwrap();
     drop(pebble);
 
     // A renewal that falls due while the CA is down fails, and the running server keeps the
@@ -326,7 +330,7 @@ async fn the_stored_certificate_is_served_when_the_ca_is_down() {
             "--acme-directory",
             &settings.directory,
             "--acme-ca-root",
-            settings.ca_root.as_ref().unwrap().to_str().unwrap(),
+            ca_root.to_str().unwrap(),
         ],
     );
     let second_port: u16 = server

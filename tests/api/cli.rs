@@ -98,6 +98,18 @@ fn a_bad_value_stops_start_up_with_one_line_naming_the_option() {
             ]),
             "--acme-domain",
         ),
+        (
+            lethe(&[
+                "serve",
+                "--data-dir",
+                d,
+                "--acme-domain",
+                "privacy.example.com",
+                "--acme-ca-root",
+                "/nonexistent.pem",
+            ]),
+            "--acme-ca-root",
+        ),
     ];
     for (mut cmd, option) in cases {
         let out = cmd.output().unwrap();
