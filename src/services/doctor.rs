@@ -120,6 +120,10 @@ fn file_modes(dir: &Path) -> Finding {
         (DB_FILE_NAME, rules::database_mode as fn(u32) -> Status),
         (KEYS_FILE_NAME, rules::database_mode),
         (master_key::FILE_NAME, rules::master_key_mode),
+        // The ACME certificate's key and the account key: whoever reads them can impersonate
+        // the server or act for its account at the CA.
+        ("acme/key.pem", rules::master_key_mode),
+        ("acme/account.json", rules::master_key_mode),
     ];
     for (name, rule) in files {
         let path = dir.join(name);

@@ -288,6 +288,15 @@ async fn a_certificate_comes_by_tls_alpn_01_and_is_renewed_without_a_restart() {
         .find(|f| f["check"] == "tls certificate")
         .unwrap();
     assert_eq!(cert["status"], "pass", "{cert}");
+    let modes = findings
+        .iter()
+        .find(|f| f["check"] == "file modes")
+        .unwrap();
+    assert_eq!(modes["status"], "pass", "{modes}");
+    assert!(
+        modes["finding"].as_str().unwrap().contains("acme/key.pem"),
+        "{modes}"
+    );
     assert!(
         cert["finding"]
             .as_str()
