@@ -228,6 +228,22 @@ pub struct ServeArgs {
     /// Serve plain HTTP. Only for running behind a reverse proxy that terminates TLS.
     #[arg(long, env = "LETHE_NO_TLS", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub no_tls: Option<bool>,
+    /// Obtain and renew the certificate for this domain from an ACME CA (Let's Encrypt by
+    /// default) instead of generating a self-signed one: the DNS name must point at this server,
+    /// whose --listen port the CA reaches as 443 (TLS-ALPN-01), or whose --http-redirect-listen
+    /// it reaches as 80 (HTTP-01). Kept in `<data-dir>/acme/`, renewed without a restart.
+    #[arg(long, env = "LETHE_ACME_DOMAIN", value_name = "DOMAIN")]
+    pub acme_domain: Option<String>,
+    /// Contact address given to the ACME CA (expiry warnings, policy changes).
+    #[arg(long, env = "LETHE_ACME_EMAIL", value_name = "EMAIL")]
+    pub acme_email: Option<String>,
+    /// The ACME CA's directory URL [default: Let's Encrypt's production directory].
+    #[arg(long, env = "LETHE_ACME_DIRECTORY", value_name = "URL")]
+    pub acme_directory: Option<String>,
+    /// PEM root certificate(s) trusted for the ACME directory's own HTTPS, beside the roots
+    /// compiled in (Mozilla's): for a private CA or a test CA such as pebble.
+    #[arg(long, env = "LETHE_ACME_CA_ROOT", value_name = "FILE")]
+    pub acme_ca_root: Option<PathBuf>,
     /// Also listen for plain HTTP here and redirect every request to HTTPS.
     #[arg(long, env = "LETHE_HTTP_REDIRECT_LISTEN", value_name = "HOST:PORT")]
     pub http_redirect_listen: Option<String>,

@@ -17,7 +17,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn bad(option: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(option: &str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         option: option.to_owned(),
         message: message.into(),
@@ -108,6 +108,8 @@ pub enum TlsMode {
     Files { cert: PathBuf, key: PathBuf },
     /// Plain HTTP behind a TLS-terminating proxy.
     Off,
+    /// A certificate from an ACME CA, obtained and renewed by `crate::acme`.
+    Acme(crate::acme::AcmeSettings),
 }
 
 #[derive(Debug, Clone)]
@@ -265,6 +267,7 @@ impl Config {
         let args = flags_over_file(args, file.serve)?;
         let mut config = Config::with_data_dir(data_dir);
         let backup = backup_settings(&args)?;
+        let acme = crate::acme::settings::from_serve_args(&args)?;
 
         let listen = args.listen;
         config.listen = parse_addr("--listen", listen.as_deref().unwrap_or(DEFAULT_LISTEN))?;
@@ -289,6 +292,20 @@ impl Config {
             (false, None, Some(_)) => return Err(bad("--tls-cert", "is required with --tls-key")),
             (false, None, None) => TlsMode::SelfSigned,
         };
+        if let Some(settings) = acme {
+            config.tls = match config.tls {
+                TlsMode::SelfSigned => TlsMode::Acme(settings),
+                TlsMode::Off => {
+                    return Err(bad("--acme-domain", "cannot be combined with --no-tls"));
+                }
+                _ => {
+                    return Err(bad(
+                        "--acme-domain",
+                        "cannot be combined with --tls-cert/--tls-key",
+                    ));
+                }
+            };
+        }
         if config.tls == TlsMode::Off && config.http_redirect_listen.is_some() {
             return Err(bad(
                 "--http-redirect-listen",
@@ -579,7 +596,7 @@ fn check_smtp_url(url: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn is_hostname(h: &str) -> bool {
+pub(crate) fn is_hostname(h: &str) -> bool {
     h.len() <= 253
         && h.split('.').all(|label| {
             !label.is_empty()

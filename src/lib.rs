@@ -1,6 +1,7 @@
 //! Lethe: a self-hosted privacy back office. See ARCHITECTURE.md for the map.
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -21,6 +21,9 @@ pub struct Application {
     /// SHA-256 of the served certificate; None without TLS.
     pub fingerprint: Option<String>,
     pub cert_path: Option<std::path::PathBuf>,
+    /// The certificate's manager with `--acme-domain` (tests drive its renewal with a chosen
+    /// instant through it).
+    pub acme: Option<Arc<crate::acme::Acme>>,
     pub db: Db,
     pub vault: Vault,
     config: Arc<Config>,
@@ -65,6 +68,13 @@ impl Application {
         let port = listener.local_addr()?.port();
         let scheme = if tls.is_some() { "https" } else { "http" };
         let base_url = config.public_url.clone().unwrap_or_else(|| {
+            // The certificate's name is the address people reach an ACME server at.
+            if let crate::config::TlsMode::Acme(acme) = &config.tls {
+                return match port {
+                    443 => format!("https://{}", acme.domain),
+                    _ => format!("https://{}:{port}", acme.domain),
+                };
+            }
             let ip = config.listen.ip();
             let host = if ip.is_unspecified() {
                 "localhost".to_owned()
@@ -118,6 +128,7 @@ impl Application {
                 .wrap(middleware::from_fn(web::middleware::body_limit))
                 .wrap(middleware::from_fn(web::middleware::security_headers))
                 .wrap(middleware::from_fn(web::middleware::record_metrics))
+                .wrap(middleware::from_fn(web::middleware::refuse_acme_validation))
                 .configure(web::routes)
                 .default_service(actix_web::web::to(web::not_found))
         };
@@ -125,16 +136,25 @@ impl Application {
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
-        let (fingerprint, cert_path) = match tls {
+        let (fingerprint, cert_path, acme) = match tls {
             Some(material) => {
+                if material.acme.is_some() {
+                    // Before `listen_*`, which captures it.
+                    server = server.on_connect(web::middleware::mark_acme_validation);
+                }
                 server = server.listen_rustls_0_23(listener, material.server_config)?;
-                (Some(material.fingerprint), Some(material.cert_path))
+                (
+                    Some(material.fingerprint),
+                    Some(material.cert_path),
+                    material.acme,
+                )
             }
             None => {
                 server = server.listen(listener)?;
-                (None, None)
+                (None, None, None)
             }
         };
+        let http01 = acme.as_ref().map(|a| a.http01().clone());
         let server = server.run();
 
         let redirect = match config.http_redirect_listen {
@@ -146,23 +166,30 @@ impl Application {
                 let target = base_url.clone();
                 let srv = HttpServer::new(move || {
                     let target = target.clone();
-                    App::new().default_service(actix_web::web::to(
-                        move |req: actix_web::HttpRequest| {
-                            // The target host comes from configuration, never from the Host header.
-                            let location = format!(
-                                "{target}{}",
-                                req.uri()
-                                    .path_and_query()
-                                    .map(|p| p.as_str())
-                                    .unwrap_or("/")
+                    let mut app = App::new();
+                    if let Some(tokens) = &http01 {
+                        app = app
+                            .app_data(actix_web::web::Data::new(tokens.clone()))
+                            .route(
+                                "/.well-known/acme-challenge/{token}",
+                                actix_web::web::get().to(web::well_known::acme_challenge),
                             );
-                            async move {
-                                HttpResponse::PermanentRedirect()
-                                    .insert_header(("Location", location))
-                                    .finish()
-                            }
-                        },
-                    ))
+                    }
+                    app.default_service(actix_web::web::to(move |req: actix_web::HttpRequest| {
+                        // The target host comes from configuration, never from the Host header.
+                        let location = format!(
+                            "{target}{}",
+                            req.uri()
+                                .path_and_query()
+                                .map(|p| p.as_str())
+                                .unwrap_or("/")
+                        );
+                        async move {
+                            HttpResponse::PermanentRedirect()
+                                .insert_header(("Location", location))
+                                .finish()
+                        }
+                    }))
                 })
                 .workers(1)
                 .listen(listener)?
@@ -178,6 +205,7 @@ impl Application {
             base_url,
             fingerprint,
             cert_path,
+            acme,
             db,
             vault,
             config,
@@ -208,6 +236,13 @@ impl Application {
             self.live.clone(),
         ));
         let passes = scheduler.start();
+        // The certificate's renewal is a task of its own, not a scheduler job: jobs are database
+        // work with leases in `lethe.db`, this is network work against the CA that must also run
+        // (and keep the last good certificate) when the database is busy.
+        let renewal = self
+            .acme
+            .clone()
+            .map(|acme| tokio::spawn(acme.run(clock.clone())));
         let result = match self.redirect {
             Some((_, redirect)) => {
                 let (main, _) = tokio::join!(self.server, redirect);
@@ -217,6 +252,9 @@ impl Application {
         };
         scheduler.shutdown(Duration::from_secs(10)).await;
         passes.abort();
+        if let Some(renewal) = renewal {
+            renewal.abort();
+        }
         // A last anchor, so that what happened since the job's last pass is anchored too.
         let (db, vault) = (self.db.clone(), self.vault.clone());
         let anchored = tokio::task::spawn_blocking(move || {

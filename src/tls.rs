@@ -25,6 +25,8 @@ pub enum TlsError {
     Generate(#[from] rcgen::Error),
     #[error("the certificate and key do not make a TLS configuration: {0}")]
     Config(#[from] rustls::Error),
+    #[error("--acme-domain: {0}")]
+    Acme(#[from] crate::acme::AcmeError),
 }
 
 pub struct TlsMaterial {
@@ -32,6 +34,8 @@ pub struct TlsMaterial {
     /// SHA-256 of the leaf certificate, as colon-separated hex, for people to compare.
     pub fingerprint: String,
     pub cert_path: PathBuf,
+    /// The certificate's manager with `--acme-domain`; its renewal task starts with the server.
+    pub acme: Option<std::sync::Arc<crate::acme::Acme>>,
 }
 
 /// None when TLS is off (behind a proxy).
@@ -40,6 +44,19 @@ pub fn load(config: &Config) -> Result<Option<TlsMaterial>, TlsError> {
         TlsMode::Off => return Ok(None),
         TlsMode::Files { cert, key } => (cert.clone(), key.clone()),
         TlsMode::SelfSigned => ensure_self_signed(config)?,
+        TlsMode::Acme(settings) => {
+            let http01 = crate::acme::Http01Tokens::new(config.http_redirect_listen.is_some());
+            let acme = crate::acme::Acme::start(settings.clone(), &config.data_dir, http01)?;
+            return Ok(Some(TlsMaterial {
+                server_config: acme.server_config(),
+                fingerprint: acme
+                    .served_certificate()
+                    .map(|c| fingerprint(&c))
+                    .unwrap_or_default(),
+                cert_path: acme.cert_path(),
+                acme: Some(acme),
+            }));
+        }
     };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
@@ -65,6 +82,7 @@ pub fn load(config: &Config) -> Result<Option<TlsMaterial>, TlsError> {
         server_config,
         fingerprint,
         cert_path,
+        acme: None,
     }))
 }
 

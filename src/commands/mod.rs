@@ -45,6 +45,17 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             println!("  TLS certificate: {}", path.display());
             println!("  SHA-256 fingerprint: {fp}");
         }
+        if let Some(acme) = &app.acme {
+            let settings = acme.settings();
+            let state = match acme.served_validity() {
+                Some(v) => format!("valid until {}", v.not_after.format("%Y-%m-%d")),
+                None => "a temporary self-signed one until the first arrives".to_owned(),
+            };
+            println!(
+                "  ACME: certificate for {} from {} ({state}), renewed automatically",
+                settings.domain, settings.directory
+            );
+        }
         for line in backup_notice {
             println!("  {line}");
         }

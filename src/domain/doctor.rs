@@ -105,6 +105,23 @@ pub fn certificate(days_left: i64) -> Status {
     }
 }
 
+/// A certificate Lethe renews itself by ACME: failing once ended, a warning once its renewal
+/// time (`domain::acme::renew_at`) has passed without a new one, since the renewal then keeps
+/// failing (the CA unreachable, the domain no longer pointing here).
+pub fn acme_certificate(
+    not_before: chrono::DateTime<chrono::Utc>,
+    not_after: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Status {
+    if now >= not_after {
+        Status::Fail
+    } else if super::acme::renewal_due(not_before, not_after, now) {
+        Status::Warn
+    } else {
+        Status::Pass
+    }
+}
+
 /// Free space on the data directory's file system, in percent: SQLite needs room for its WAL
 /// and for a checkpoint; a full disk stops every write.
 pub fn disk_space(free_percent: f64) -> Status {
@@ -160,6 +177,22 @@ mod tests {
         assert_eq!(certificate(29), Status::Warn);
         assert_eq!(certificate(0), Status::Warn);
         assert_eq!(certificate(-1), Status::Fail);
+    }
+
+    #[test]
+    fn an_acme_certificate_warns_once_its_renewal_is_overdue() {
+        use chrono::{Duration, TimeZone, Utc};
+        let from = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let to = from + Duration::days(90);
+        assert_eq!(
+            acme_certificate(from, to, from + Duration::days(59)),
+            Status::Pass
+        );
+        assert_eq!(
+            acme_certificate(from, to, from + Duration::days(61)),
+            Status::Warn
+        );
+        assert_eq!(acme_certificate(from, to, to), Status::Fail);
     }
 
     #[test]

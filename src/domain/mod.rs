@@ -1,5 +1,6 @@
 //! Pure rules: validation, permissions, formats, state. No SQL, no HTTP (see ARCHITECTURE.md).
 
+pub mod acme;
 pub mod anchor;
 pub mod apikey;
 pub mod audit;

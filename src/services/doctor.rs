@@ -120,6 +120,10 @@ fn file_modes(dir: &Path) -> Finding {
         (DB_FILE_NAME, rules::database_mode as fn(u32) -> Status),
         (KEYS_FILE_NAME, rules::database_mode),
         (master_key::FILE_NAME, rules::master_key_mode),
+        // The ACME certificate's key and the account key: whoever reads them can impersonate
+        // the server or act for its account at the CA.
+        ("acme/key.pem", rules::master_key_mode),
+        ("acme/account.json", rules::master_key_mode),
     ];
     for (name, rule) in files {
         let path = dir.join(name);
@@ -233,7 +237,12 @@ fn find_key_copies(root: &Path, dir: &Path, depth: u32, out: &mut Vec<PathBuf>) 
 
 fn tls_certificate(config: &Config, now: DateTime<Utc>) -> Finding {
     const CHECK: &str = "tls certificate";
+    // The doctor runs without serve's flags: a certificate in `<data-dir>/acme/` is enough to
+    // know that serve gets its certificate by ACME.
+    let acme_cert = crate::acme::files::cert_path(&config.data_dir);
     let (path, self_signed) = match &config.tls {
+        TlsMode::Acme(_) => return acme_certificate(&acme_cert, now),
+        TlsMode::SelfSigned if acme_cert.is_file() => return acme_certificate(&acme_cert, now),
         TlsMode::Off => {
             return Finding::new(
                 CHECK,
@@ -281,6 +290,51 @@ fn tls_certificate(config: &Config, now: DateTime<Utc>) -> Finding {
         }
         (_, false) => "renew the certificate and restart `lethe serve`",
     };
+    Finding::new(CHECK, status, finding).action(action)
+}
+
+/// The ACME certificate: how long it lasts and whether its renewal (automatic, without a
+/// restart) is overdue.
+fn acme_certificate(path: &Path, now: DateTime<Utc>) -> Finding {
+    const CHECK: &str = "tls certificate";
+    const RUNNING: &str = "check that `lethe serve --acme-domain` runs and reaches its CA (its \
+                           log says why a renewal fails; the domain must point at this server)";
+    if !path.is_file() {
+        return Finding::new(
+            CHECK,
+            Status::Warn,
+            format!("no ACME certificate at {} yet", path.display()),
+        )
+        .action(RUNNING);
+    }
+    let v = match crate::acme::files::read_validity(path) {
+        Ok(v) => v,
+        Err(e) => return Finding::new(CHECK, Status::Fail, e.to_string()).action(RUNNING),
+    };
+    let status = rules::acme_certificate(v.not_before, v.not_after, now);
+    let renew_at = crate::domain::acme::renew_at(v.not_before, v.not_after);
+    let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
+    let days = (v.not_after - now).num_days();
+    let finding = match status {
+        Status::Fail => format!(
+            "ACME certificate {} expired on {}",
+            path.display(),
+            day(v.not_after)
+        ),
+        Status::Warn => format!(
+            "ACME certificate {} valid until {} ({days} days left); its renewal was due on {}",
+            path.display(),
+            day(v.not_after),
+            day(renew_at)
+        ),
+        Status::Pass => format!(
+            "ACME certificate {} valid until {} ({days} days left); renewed automatically from {}",
+            path.display(),
+            day(v.not_after),
+            day(renew_at)
+        ),
+    };
+    let action = if status == Status::Pass { "" } else { RUNNING };
     Finding::new(CHECK, status, finding).action(action)
 }
 

@@ -75,6 +75,36 @@ pub async fn body_limit(
     Ok(next.call(req).await?.map_into_boxed_body())
 }
 
+/// Marks a connection whose TLS handshake chose `acme-tls/1`: an ACME CA's TLS-ALPN-01
+/// validation, which only reads the certificate (RFC 8737 §3).
+#[derive(Debug, Clone, Copy)]
+pub struct AcmeValidationConnection;
+
+/// `HttpServer::on_connect`: marks TLS-ALPN-01 validation connections, so that
+/// [`refuse_acme_validation`] answers no request on them.
+pub fn mark_acme_validation(conn: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+    if let Some(tls) = conn.downcast_ref::<Tls>()
+        && tls.get_ref().1.alpn_protocol() == Some(crate::acme::resolver::ACME_TLS_ALPN)
+    {
+        data.insert(AcmeValidationConnection);
+    }
+}
+
+/// No HTTP over a validation handshake: its certificate is the challenge one, not Lethe's.
+pub async fn refuse_acme_validation(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    if req.conn_data::<AcmeValidationConnection>().is_some() {
+        let refused = actix_web::HttpResponse::build(StatusCode::MISDIRECTED_REQUEST)
+            .insert_header((header::CONNECTION, "close"))
+            .finish();
+        return Ok(req.into_response(refused));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 /// Every error the API answers is problem+json, also those actix-web's own extractors make before
 /// a handler runs (a streamed body over the limit, a payload that cannot be read), which are plain
 /// text. The statuses a problem can state faithfully are rewritten; a handler's problem is kept.

@@ -16,3 +16,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 async fn gpc() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "gpc": true, "lastUpdate": GPC_STATEMENT_DATE }))
 }
+
+/// `/.well-known/acme-challenge/{token}` on the plain-HTTP listener: the ACME CA's HTTP-01
+/// validation reads the key authorization of a pending order there (RFC 8555 §8.3). Unknown
+/// tokens are 404, so nothing else is revealed.
+pub async fn acme_challenge(
+    tokens: web::Data<crate::acme::Http01Tokens>,
+    token: web::Path<String>,
+) -> HttpResponse {
+    match tokens.get(&token) {
+        Some(key_authorization) => HttpResponse::Ok()
+            .content_type("application/octet-stream")
+            .body(key_authorization),
+        None => HttpResponse::NotFound().finish(),
+    }
+}

@@ -37,6 +37,10 @@ fn help_explains_every_serve_option() {
         "--tls-key",
         "--no-tls",
         "--http-redirect-listen",
+        "--acme-domain",
+        "--acme-email",
+        "--acme-directory",
+        "--acme-ca-root",
         "--hostname",
         "--public-url",
         "--max-body-bytes",
@@ -82,6 +86,29 @@ fn a_bad_value_stops_start_up_with_one_line_naming_the_option() {
         (
             lethe(&["serve", "--data-dir", d, "--tls-cert", "/nonexistent.pem"]),
             "--tls-key",
+        ),
+        (
+            lethe(&[
+                "serve",
+                "--data-dir",
+                d,
+                "--no-tls",
+                "--acme-domain",
+                "privacy.example.com",
+            ]),
+            "--acme-domain",
+        ),
+        (
+            lethe(&[
+                "serve",
+                "--data-dir",
+                d,
+                "--acme-domain",
+                "privacy.example.com",
+                "--acme-ca-root",
+                "/nonexistent.pem",
+            ]),
+            "--acme-ca-root",
         ),
     ];
     for (mut cmd, option) in cases {

@@ -9,6 +9,7 @@
 mod helpers;
 
 mod accounts;
+mod acme;
 mod anchors;
 mod api;
 mod audit;
