@@ -32,10 +32,13 @@ pub fn renewal_due(
     now >= renew_at(not_before, not_after)
 }
 
-/// The wait before retry `attempt` (1 = the first retry) after the CA failed: doubling from
-/// 10 seconds, at most an hour, so a CA that is down is asked again soon but not hammered.
+/// The wait before retry `attempt` (1 = the first retry) after the CA failed: doubling from a
+/// minute, at most an hour. A CA that is down is asked again soon but not hammered: a domain
+/// whose validation keeps failing is tried about six times in the first hour, then hourly (a
+/// CA's rate limit, such as Let's Encrypt's on failed validations, then refuses a few of them,
+/// which is one more failure and changes nothing).
 pub fn retry_delay(attempt: u32) -> std::time::Duration {
-    let seconds = 10u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(16));
+    let seconds = 60u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(16));
     std::time::Duration::from_secs(seconds.min(3600))
 }
 
@@ -86,9 +89,11 @@ mod tests {
 
     #[test]
     fn retries_back_off_to_an_hour() {
-        assert_eq!(retry_delay(1).as_secs(), 10);
-        assert_eq!(retry_delay(2).as_secs(), 20);
-        assert_eq!(retry_delay(5).as_secs(), 160);
+        assert_eq!(retry_delay(1).as_secs(), 60);
+        assert_eq!(retry_delay(2).as_secs(), 120);
+        assert_eq!(retry_delay(5).as_secs(), 960);
+        assert_eq!(retry_delay(6).as_secs(), 1920);
+        assert_eq!(retry_delay(7).as_secs(), 3600);
         assert_eq!(retry_delay(20).as_secs(), 3600);
         assert_eq!(retry_delay(u32::MAX).as_secs(), 3600);
     }
