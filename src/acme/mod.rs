@@ -28,11 +28,10 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AcmeError {
-    #[error("the ACME CA at {directory}: {source}")]
-    Ca {
-        directory: String,
-        source: instant_acme::Error,
-    },
+    /// `message` is the error with its causes ("client error (Connect): invalid peer
+    /// certificate: …"): the top one alone rarely says what to fix.
+    #[error("the ACME CA at {directory}: {message}")]
+    Ca { directory: String, message: String },
     #[error("the CA did not validate {domain}: {message}")]
     Refused { domain: String, message: String },
     #[error("{path}: {source}")]
@@ -46,6 +45,26 @@ pub enum AcmeError {
     Generate(#[from] rcgen::Error),
     #[error("the certificate and key do not make a TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
+}
+
+impl AcmeError {
+    fn ca(directory: &str, error: &instant_acme::Error) -> AcmeError {
+        let mut message = error.to_string();
+        let mut cause = std::error::Error::source(error);
+        while let Some(c) = cause {
+            let text = c.to_string();
+            // Some layers repeat their cause in their own words; say each thing once.
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            cause = c.source();
+        }
+        AcmeError::Ca {
+            directory: directory.to_owned(),
+            message,
+        }
+    }
 }
 
 /// HTTP-01 answers (token → key authorization) the plain-HTTP listener serves at

@@ -41,10 +41,7 @@ async fn order(
     resolver: &resolver::AcmeResolver,
     http01: &Http01Tokens,
 ) -> Result<Issued, AcmeError> {
-    let ca = |source| AcmeError::Ca {
-        directory: settings.directory.clone(),
-        source,
-    };
+    let ca = |e: instant_acme::Error| AcmeError::ca(&settings.directory, &e);
     let account = account(settings, dir).await?;
     let identifiers = [Identifier::Dns(settings.domain.clone())];
     let mut order = account
@@ -153,10 +150,7 @@ async fn challenge_errors(order: &mut instant_acme::Order) -> String {
 /// The account kept for this directory, or a new one (kept at once, so that a failed order
 /// does not make another account next time).
 async fn account(settings: &AcmeSettings, dir: &Path) -> Result<Account, AcmeError> {
-    let ca = |source| AcmeError::Ca {
-        directory: settings.directory.clone(),
-        source,
-    };
+    let ca = |e: instant_acme::Error| AcmeError::ca(&settings.directory, &e);
     let builder =
         || super::client::http_client(settings.ca_root.as_deref()).map(Account::builder_with_http);
     if let Some(credentials) = files::load_account(dir, &settings.directory)? {
