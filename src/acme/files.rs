@@ -18,6 +18,13 @@ pub fn cert_path(data_dir: &Path) -> PathBuf {
     data_dir.join(DIR).join(CERT)
 }
 
+/// Whether serve got (or is getting) its certificate by ACME in this data directory: an
+/// account or a certificate is kept there. For `lethe doctor`, which runs without serve's flags.
+pub fn in_use(data_dir: &Path) -> bool {
+    let dir = data_dir.join(DIR);
+    dir.join(CERT).is_file() || dir.join(ACCOUNT).is_file()
+}
+
 /// A stored certificate: its chain, its key, when it is valid and which names it covers.
 pub struct Stored {
     pub chain: Vec<CertificateDer<'static>>,

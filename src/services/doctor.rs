@@ -237,12 +237,14 @@ fn find_key_copies(root: &Path, dir: &Path, depth: u32, out: &mut Vec<PathBuf>) 
 
 fn tls_certificate(config: &Config, now: DateTime<Utc>) -> Finding {
     const CHECK: &str = "tls certificate";
-    // The doctor runs without serve's flags: a certificate in `<data-dir>/acme/` is enough to
-    // know that serve gets its certificate by ACME.
+    // The doctor runs without serve's flags: an account or a certificate in `<data-dir>/acme/`
+    // is enough to know that serve gets its certificate by ACME.
     let acme_cert = crate::acme::files::cert_path(&config.data_dir);
     let (path, self_signed) = match &config.tls {
         TlsMode::Acme(_) => return acme_certificate(&acme_cert, now),
-        TlsMode::SelfSigned if acme_cert.is_file() => return acme_certificate(&acme_cert, now),
+        TlsMode::SelfSigned if crate::acme::files::in_use(&config.data_dir) => {
+            return acme_certificate(&acme_cert, now);
+        }
         TlsMode::Off => {
             return Finding::new(
                 CHECK,
