@@ -209,6 +209,48 @@ async fn a_copy_of_the_master_key_in_a_backup_folder_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_older_than_its_schedule_fails_and_a_recent_one_passes() {
+    let (root, dir) = prepared().await;
+    let backups = root.path().join("backups");
+    std::fs::create_dir_all(&backups).unwrap();
+    let conn = rusqlite::Connection::open(dir.join("lethe.db")).unwrap();
+    let record = |days: i64| {
+        let at = lethe::store::ts(chrono::Utc::now() - chrono::Duration::days(days));
+        conn.execute(
+            "INSERT INTO backup_runs (started_at, finished_at, folder, ok) VALUES (?1, ?1, 'f', 1)",
+            [&at],
+        )
+        .unwrap();
+    };
+    // Checked as `lethe serve` runs it: a daily backup into `backups`.
+    let check = || {
+        let out = lethe(&[
+            "doctor",
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--backup-dir",
+            backups.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+        let findings: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let (status, finding) = status_of(&findings, "backups");
+        (status.to_owned(), finding)
+    };
+    record(10);
+    let (status, finding) = check();
+    assert_eq!(status, "fail", "{finding}");
+    assert!(
+        finding.contains("older than the schedule allows"),
+        "{finding}"
+    );
+    record(0);
+    let (status, finding) = check();
+    assert_eq!(status, "pass", "{finding}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administrators_see_the_checks_in_the_console() {
     let app = crate::helpers::spawn_app().await;
     let owner = app.create_admin("ada@example.org");
