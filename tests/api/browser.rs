@@ -21,6 +21,9 @@ mod consent;
 #[path = "browser_incidents.rs"]
 mod incidents;
 
+#[path = "browser_evidence.rs"]
+mod evidence;
+
 use crate::helpers::{self, PASSWORD};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;

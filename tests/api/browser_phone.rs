@@ -122,6 +122,8 @@ async fn the_console_fits_a_phone_and_finds_a_person_by_e_mail() {
         "/console/w/aulm/consent",
         "/console/w/aulm/incidents",
         "/console/w/aulm/incidents/new",
+        "/console/w/aulm/audit",
+        "/console/doctor",
         &request_page,
         &incident_pages[0],
         &incident_pages[1],
