@@ -450,6 +450,13 @@ async fn a_changed_extra_or_missing_file_and_a_changed_manifest_are_named() {
     assert_eq!(code, 2, "{said}");
     let (code, said) = verify(&dir.path().join("absent.zip"), None);
     assert_eq!(code, 2, "{said}");
+    // Thousands of members is not a pack: refused before any is read.
+    let many: BTreeMap<String, Vec<u8>> = (0..1000).map(|i| (format!("f{i}"), vec![])).collect();
+    let crowded = dir.path().join("crowded.zip");
+    rezip(&many, &crowded);
+    let (code, said) = verify(&crowded, None);
+    assert_eq!(code, 2, "{said}");
+    assert!(said.contains("1000 files: not an evidence pack"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -312,6 +312,7 @@ fn record(
 pub struct Unreadable(pub String);
 
 const MAX_MEMBER: u64 = 256 << 20;
+const MAX_MEMBERS: usize = 100;
 
 /// What a zip holds: its members by name, and the members whose bytes do not unpack (a
 /// changed byte in compressed data, a wrong CRC).
@@ -326,6 +327,14 @@ pub struct Unzipped {
 pub fn unzip(bytes: &[u8]) -> Result<Unzipped, Unreadable> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| Unreadable(format!("not a zip file ({e})")))?;
+    // A pack has a dozen files; thousands of members (each up to the size limit) is not one
+    // of ours, and reading them all could exhaust the memory.
+    if archive.len() > MAX_MEMBERS {
+        return Err(Unreadable(format!(
+            "{} files: not an evidence pack (it has at most {MAX_MEMBERS})",
+            archive.len()
+        )));
+    }
     let mut out = Unzipped::default();
     for i in 0..archive.len() {
         let mut file = archive
