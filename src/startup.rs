@@ -116,6 +116,7 @@ impl Application {
             writer,
             ip_countries,
             read_cache: Default::default(),
+            consent_rules: Default::default(),
         });
         let limit = config.max_body_bytes;
         let make_app = move || {

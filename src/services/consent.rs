@@ -10,6 +10,7 @@
 //! keyed digest. What the person asked through requests refuses purposes whatever they chose
 //! (restriction, withdrawal, objection).
 
+use super::consent_rules::{ConsentRules, ConsentRulesCache, Whose};
 use super::subjects::Reader;
 use crate::domain::ValidationErrors;
 use crate::domain::consent::{
@@ -21,19 +22,19 @@ use crate::domain::consent_receipt::{
     ReceiptLegalBasis, ReceiptSubject, SignedReceipt, SubjectKind,
 };
 use crate::domain::network::IpRange;
-use crate::domain::workspace::Workspace;
 use crate::error::AppError;
 use crate::store::consent::{self, DecisionOutcome, NewDecision, Person};
 use crate::store::subjects::SubjectRow;
 use crate::store::writer::{ComposedKind, GroupWriter};
 use crate::store::{
-    Connection, Db, WorkspaceScope, inventory, policies, subject_objections, subjects, workspaces,
+    Connection, Db, WorkspaceScope, inventory, policies, subject_objections, subjects,
 };
 use crate::vault::Vault;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 pub use crate::domain::consent::Choice;
@@ -112,17 +113,10 @@ pub struct SubjectConsent {
     pub purposes: Vec<PurposeConsent>,
 }
 
-/// What a decision is checked against and stored with, read in one snapshot.
+/// What a decision is checked against and stored with: the workspace's rules (kept between
+/// decisions, `consent_rules`) and the person, read on the writer's connection.
 struct Setting {
-    scope: WorkspaceScope,
-    purposes: Vec<String>,
-    /// The purposes Global Privacy Control refuses.
-    sold: Vec<String>,
-    /// Purpose key → name, for the receipt.
-    names: BTreeMap<String, String>,
-    workspace: Workspace,
-    policy_version: Option<i64>,
-    consent_version: Option<i64>,
+    rules: Arc<ConsentRules>,
     person: Person,
     subject: Option<SubjectRow>,
 }
@@ -134,39 +128,29 @@ pub const ORIGIN_REFUSED: &str =
 fn read_setting(
     c: &Connection,
     vault: &Vault,
+    kept: &ConsentRulesCache,
     place: &Place,
     who: &Who,
     now: DateTime<Utc>,
 ) -> Result<Setting, AppError> {
-    let (scope, workspace) = match place {
-        Place::Workspace(scope) => (*scope, workspaces::get(c, scope)?),
-        Place::Banner { slug, origin } => {
-            let (scope, workspace) = workspaces::find_by_slug(c, slug)?
-                .ok_or_else(|| AppError::NotFound("workspace".into()))?;
-            if !workspace
-                .settings
-                .consent_origins
-                .iter()
-                .any(|o| o == origin)
-            {
-                return Err(AppError::Forbidden(ORIGIN_REFUSED.into()));
-            }
-            (scope, workspace)
-        }
+    let whose = match place {
+        Place::Workspace(scope) => Whose::Workspace(scope),
+        Place::Banner { slug, .. } => Whose::Slug(slug),
     };
-    let scope = &scope;
-    let all = inventory::consent_purposes(c, scope)?;
-    let sold = all
-        .iter()
-        .filter(|p| p.sold)
-        .map(|p| p.key.clone())
-        .collect();
-    let names = all
-        .iter()
-        .map(|p| (p.key.clone(), p.name.clone()))
-        .collect();
-    let purposes = all.into_iter().map(|p| p.key).collect();
-    let (policy_version, consent_version) = policies::versions_in_force(c, scope, now)?;
+    let rules = kept
+        .rules(c, whose, now)?
+        .ok_or_else(|| AppError::NotFound("workspace".into()))?;
+    if let Place::Banner { origin, .. } = place
+        && !rules
+            .workspace
+            .settings
+            .consent_origins
+            .iter()
+            .any(|o| o == origin)
+    {
+        return Err(AppError::Forbidden(ORIGIN_REFUSED.into()));
+    }
+    let scope = &rules.scope;
     let (person, subject) = match who {
         Who::Subject(external_id) => {
             let row = subjects::by_external_id(c, scope, external_id)?.ok_or_else(|| {
@@ -183,13 +167,7 @@ fn read_setting(
         }
     };
     Ok(Setting {
-        scope: *scope,
-        purposes,
-        sold,
-        names,
-        workspace,
-        policy_version,
-        consent_version,
+        rules,
         person,
         subject,
     })
@@ -228,6 +206,7 @@ pub async fn record(
     db: &Db,
     vault: &Vault,
     writer: &GroupWriter,
+    kept: &Arc<ConsentRulesCache>,
     place: Place,
     input: DecisionInput,
     client: Client,
@@ -251,22 +230,23 @@ pub async fn record(
     // transaction: what the decision is checked against cannot change before it is stored, and
     // the request makes one hop, not two.
     let rows = 1 + input.choices.len();
-    let (vault2, who) = (vault.clone(), input.who.clone());
+    let (vault2, kept, who) = (vault.clone(), kept.clone(), input.who.clone());
     let (choices_in, gpc, source) = (input.choices.clone(), input.gpc, input.source);
     let banner_version = input.banner_version.clone();
     let decided_at = input.decided_at.unwrap_or(now);
     let stored = writer
         .compose(ComposedKind::ConsentDecision, rows, move |c| {
-            let setting = read_setting(c, &vault2, &place, &who, now)?;
-            let choices = rules::choices(&choices_in, &setting.purposes, &setting.sold, gpc)?;
+            let setting = read_setting(c, &vault2, &kept, &place, &who, now)?;
+            let r = &setting.rules;
+            let choices = rules::choices(&choices_in, &r.purposes, &r.sold, gpc)?;
             let decision = NewDecision {
-                scope: setting.scope,
+                scope: r.scope,
                 id: uuid::Uuid::now_v7().to_string(),
                 person: setting.person.clone(),
                 source,
                 gpc,
-                policy_version: setting.policy_version,
-                consent_version: setting.consent_version,
+                policy_version: r.policy_version,
+                consent_version: r.consent_version,
                 banner_version,
                 network: client.ip.map(|ip| IpRange::client_network(ip).to_string()),
                 user_agent: client
@@ -285,7 +265,7 @@ pub async fn record(
         })
         .await?;
     let (setting, decision) = stored?;
-    let scope = setting.scope;
+    let scope = setting.rules.scope;
     // Signed here: the key pair is kept in memory after its first use, and signing is a few
     // tens of microseconds.
     let receipt_body = receipt_for(&setting, &input.who, &decision, base_url);
@@ -320,7 +300,7 @@ pub async fn record(
 /// The receipt of a stored decision: who decided what about which purposes, under which
 /// policy, recorded how.
 fn receipt_for(setting: &Setting, who: &Who, d: &NewDecision, base_url: &str) -> ReceiptBody {
-    let w = &setting.workspace;
+    let w = &setting.rules.workspace;
     let (kind, id) = match who {
         Who::Subject(external_id) => (SubjectKind::ExternalId, external_id.clone()),
         Who::Visitor(visitor) => (SubjectKind::Visitor, visitor.clone()),
@@ -350,6 +330,7 @@ fn receipt_for(setting: &Setting, who: &Who, d: &NewDecision, base_url: &str) ->
             .map(|c| ReceiptConsent {
                 purpose: c.purpose.clone(),
                 purpose_name: setting
+                    .rules
                     .names
                     .get(&c.purpose)
                     .cloned()

@@ -10,6 +10,7 @@ pub mod consent;
 pub mod consent_banner;
 pub mod consent_dashboard;
 pub mod consent_receipts;
+pub mod consent_rules;
 pub mod demo;
 pub mod doctor;
 pub mod emails;

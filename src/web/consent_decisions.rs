@@ -213,6 +213,7 @@ async fn decide(
         &state.db,
         &state.vault,
         &state.writer,
+        &state.consent_rules,
         place,
         input,
         client,

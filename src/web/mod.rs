@@ -55,6 +55,8 @@ pub struct AppState {
     pub stop: crate::jobs::scheduler::StopSignal,
     /// Kept copies of the inventory JSON and the privacy center's policy page.
     pub read_cache: Arc<crate::services::read_cache::ReadCache>,
+    /// What consent decisions are checked against, kept per workspace between decisions.
+    pub consent_rules: Arc<crate::services::consent_rules::ConsentRulesCache>,
 }
 
 /// All routes. The API and console each add their own scope.

@@ -62,6 +62,7 @@ async fn shop() -> Shop {
             "records:write",
             "requests:write",
             "requests:read",
+            "workspace:write",
         ],
     );
     let s = Shop { app, key };
@@ -504,5 +505,80 @@ async fn the_banners_endpoint_takes_only_its_sites_decisions_within_a_rate() {
             !crate::vault_at_rest::contains(&bytes, VISITOR.as_bytes()),
             "{name} holds the visitor id in the clear"
         );
+    }
+}
+
+/// What a decision is checked against is kept between decisions (`services::consent_rules`);
+/// every change to it is seen by the very next decision: a purpose added or no longer asked
+/// by consent, a site's origin replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_decision_sees_every_change_to_the_purposes_and_origins() {
+    let s = shop().await;
+    let (status, body) = s
+        .decide(json!({"subject": "cus_1", "choices": {"analytics": true}}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = s
+        .decide(json!({"subject": "cus_1", "choices": {"ads": true}}))
+        .await;
+    assert_eq!(status, 422, "no consent purpose 'ads' yet: {body}");
+
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            "/api/v1/inventory/purposes/ads",
+            Some(
+                json!({"key": "ads", "name": "Ads", "legal_basis": "consent",
+                "categories": ["usage"], "consent_prompt": "May we show ads?"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = s
+        .decide(json!({"subject": "cus_1", "choices": {"ads": true}}))
+        .await;
+    assert_eq!(status, 201, "the new purpose is asked at once: {body}");
+
+    let (status, body) = s
+        .call(
+            Method::PUT,
+            "/api/v1/inventory/purposes/analytics",
+            Some(json!({"key": "analytics", "name": "analytics",
+                "legal_basis": "legitimate_interests", "categories": ["usage"],
+                "balancing_note": "Counting visits keeps the site working; visitors expect it"})),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{body}");
+    let (status, body) = s
+        .decide(json!({"subject": "cus_1", "choices": {"analytics": true}}))
+        .await;
+    assert_eq!(
+        status, 422,
+        "analytics is no longer asked by consent: {body}"
+    );
+
+    // The banner's origins: the one listed is taken, the one replaced no longer.
+    let banner = |origin: &'static str| {
+        s.app
+            .client
+            .post(s.app.url("/consent/shop/decisions"))
+            .header("origin", origin)
+            .json(&json!({"visitor": "dmlzaXRvci1pZC1vZi1ncmFjZQ", "choices": {"ads": false}}))
+            .send()
+    };
+    for (origins, old, new) in [
+        (json!(["https://one.example"]), 201, 403),
+        (json!(["https://two.example"]), 403, 201),
+    ] {
+        let (status, body) = s
+            .call(
+                Method::PATCH,
+                "/api/v1/workspace",
+                Some(json!({ "consent_origins": origins })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(banner("https://one.example").await.unwrap().status(), old);
+        assert_eq!(banner("https://two.example").await.unwrap().status(), new);
     }
 }

@@ -84,6 +84,7 @@ pub async fn record(
         &state.db,
         &state.vault,
         &state.writer,
+        &state.consent_rules,
         Place::Workspace(key.workspace),
         input,
         client,
