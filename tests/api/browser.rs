@@ -753,6 +753,17 @@ impl Browser {
             .unwrap_or_else(|e| panic!("POST {path}: {e}"))
     }
 
+    /// Signs in through the console's login form as `email` (with the tests' password) and
+    /// waits for the dashboard.
+    async fn log_in(&self, app: &helpers::TestApp, email: &str) {
+        self.goto(&app.url("/console/login")).await;
+        self.type_into("#email", email).await;
+        self.type_into("#password", PASSWORD).await;
+        self.click("button[type=submit]").await;
+        self.wait_for_url("the dashboard", |url| url.ends_with("/console/"))
+            .await;
+    }
+
     async fn goto(&self, url: &str) {
         self.post("/url", json!({ "url": url })).await;
         let title = self.title().await;

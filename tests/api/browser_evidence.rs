@@ -4,20 +4,14 @@
 
 use super::consent::axe_serious;
 use super::{Browser, spki_sha256_base64};
-use crate::helpers::{PASSWORD, lethe};
+use crate::helpers::lethe;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_evidence_form_and_the_doctor_page_pass_axe_and_the_form_downloads_a_pack() {
     let s = crate::incidents::setup(|_| {}).await;
     let app = &s.app;
     let mut browser = Browser::launch(&spki_sha256_base64(&app.cert_pem)).await;
-    browser.goto(&app.url("/console/login")).await;
-    browser.type_into("#email", "ada@example.org").await;
-    browser.type_into("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
-    browser
-        .wait_for_url("the dashboard", |url| url.ends_with("/console/"))
-        .await;
+    browser.log_in(app, "ada@example.org").await;
 
     for path in ["/console/w/shop/audit", "/console/doctor"] {
         browser.goto(&app.url(path)).await;

@@ -4,7 +4,6 @@
 
 use super::consent::axe_serious;
 use super::{Browser, spki_sha256_base64};
-use crate::helpers::PASSWORD;
 use reqwest::Method;
 use serde_json::json;
 
@@ -28,13 +27,7 @@ async fn the_incident_pages_pass_axe_and_run_the_clock_under_the_csp() {
     let id = incident["id"].as_str().unwrap();
     let app = &s.app;
     let mut browser = Browser::launch(&spki_sha256_base64(&app.cert_pem)).await;
-    browser.goto(&app.url("/console/login")).await;
-    browser.type_into("#email", "ada@example.org").await;
-    browser.type_into("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
-    browser
-        .wait_for_url("the dashboard", |url| url.ends_with("/console/"))
-        .await;
+    browser.log_in(app, "ada@example.org").await;
 
     for path in [
         "/console/w/shop/incidents".to_owned(),

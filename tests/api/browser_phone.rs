@@ -4,7 +4,7 @@
 //! API.
 
 use super::{Browser, seed_subject, spki_sha256_base64};
-use crate::helpers::{self, PASSWORD};
+use crate::helpers;
 use serde_json::json;
 use std::path::Path;
 
@@ -86,13 +86,7 @@ async fn the_console_fits_a_phone_and_finds_a_person_by_e_mail() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot directory");
 
-    browser.goto(&app.url("/console/login")).await;
-    browser.type_into("#email", "ada@example.org").await;
-    browser.type_into("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
-    browser
-        .wait_for_url("the dashboard", |url| url.ends_with("/console/"))
-        .await;
+    browser.log_in(&app, "ada@example.org").await;
 
     let width = browser.script("return window.innerWidth;").await;
     assert!(
@@ -227,13 +221,7 @@ async fn the_console_fits_a_phone_and_finds_a_person_by_e_mail() {
     // On a wide screen the navigation is the column again, without a Menu to open. (The phone
     // session's viewport is fixed by its mobile emulation: a second, desktop-sized browser.)
     let mut browser = Browser::launch(&spki).await;
-    browser.goto(&app.url("/console/login")).await;
-    browser.type_into("#email", "ada@example.org").await;
-    browser.type_into("#password", PASSWORD).await;
-    browser.click("button[type=submit]").await;
-    browser
-        .wait_for_url("the dashboard", |url| url.ends_with("/console/"))
-        .await;
+    browser.log_in(&app, "ada@example.org").await;
     browser.goto(&app.url("/console/w/aulm/policy")).await;
     browser.wait_for("main h1").await;
     let width = browser.script("return window.innerWidth;").await;
