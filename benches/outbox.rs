@@ -107,16 +107,8 @@ fn main() {
         let input = lethe::domain::workspace::WorkspaceSettingsInput {
             legal_name: "Bench Ltd".into(),
             contact_email: "privacy@bench.example".into(),
-            dpo_name: String::new(),
-            dpo_email: String::new(),
             min_age: "16".into(),
-            request_law: String::new(),
-            notice_days: String::new(),
-            require_totp: false,
-            review_requests: false,
-            consent_origins: Vec::new(),
-            consent_cookie_domain: String::new(),
-            time_zone: String::new(),
+            ..Default::default()
         };
         lethe::services::workspaces::create(&db, &lethe::services::Caller::system(), owner, "bench", &input).unwrap();
         let scope = db

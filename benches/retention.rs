@@ -208,16 +208,8 @@ fn set_up(db: &Db, vault: &Vault, subject_count: usize) -> (WorkspaceScope, Stri
     let input = lethe::domain::workspace::WorkspaceSettingsInput {
         legal_name: "Bench Ltd".into(),
         contact_email: "p@bench.example".into(),
-        dpo_name: String::new(),
-        dpo_email: String::new(),
         min_age: "16".into(),
-        request_law: String::new(),
-        notice_days: String::new(),
-        require_totp: false,
-        review_requests: false,
-        consent_origins: Vec::new(),
-        consent_cookie_domain: String::new(),
-        time_zone: String::new(),
+        ..Default::default()
     };
     workspaces::create(db, &Caller::system(), owner, "bench", &input)
         .unwrap_or_else(|e| panic!("workspace: {e}"));

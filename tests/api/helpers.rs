@@ -108,16 +108,8 @@ impl TestApp {
         let input = lethe::domain::workspace::WorkspaceSettingsInput {
             legal_name: format!("{slug} Ltd"),
             contact_email: format!("privacy@{slug}.example"),
-            dpo_name: String::new(),
-            dpo_email: String::new(),
             min_age: "16".into(),
-            request_law: String::new(),
-            notice_days: String::new(),
-            require_totp: false,
-            review_requests: false,
-            consent_origins: Vec::new(),
-            consent_cookie_domain: String::new(),
-            time_zone: String::new(),
+            ..Default::default()
         };
         workspaces::create(&self.db, &Caller::system(), owner_id, slug, &input)
             .expect("workspace created");
@@ -502,16 +494,8 @@ pub fn prepare_workspace(dir: &Path, slug: &str) -> Db {
     let input = lethe::domain::workspace::WorkspaceSettingsInput {
         legal_name: format!("{slug} Ltd"),
         contact_email: format!("privacy@{slug}.example"),
-        dpo_name: String::new(),
-        dpo_email: String::new(),
         min_age: "16".into(),
-        request_law: String::new(),
-        notice_days: String::new(),
-        require_totp: false,
-        review_requests: false,
-        consent_origins: Vec::new(),
-        consent_cookie_domain: String::new(),
-        time_zone: String::new(),
+        ..Default::default()
     };
     workspaces::create(&db, &Caller::system(), owner, slug, &input).unwrap();
     db

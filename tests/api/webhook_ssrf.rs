@@ -44,16 +44,8 @@ fn prepare(dir: &Path, endpoints: &[&str]) -> String {
     let input = lethe::domain::workspace::WorkspaceSettingsInput {
         legal_name: "hooks Ltd".into(),
         contact_email: "privacy@hooks.example".into(),
-        dpo_name: String::new(),
-        dpo_email: String::new(),
         min_age: "16".into(),
-        request_law: String::new(),
-        notice_days: String::new(),
-        require_totp: false,
-        review_requests: false,
-        consent_origins: Vec::new(),
-        consent_cookie_domain: String::new(),
-        time_zone: String::new(),
+        ..Default::default()
     };
     workspaces::create(&db, &Caller::system(), owner, "hooks", &input).unwrap();
     let scope = db

@@ -390,7 +390,7 @@ pub fn is_workspace_key(
     slug: &str,
     public_key: &[u8],
 ) -> Result<Option<bool>, AppError> {
-    let Some((scope, _)) = db.read(|c| crate::store::workspaces::find_by_slug(c, slug))? else {
+    let Some((scope, _)) = super::workspaces::find_public(db, slug)? else {
         return Ok(None);
     };
     let pair = vault.consent_receipt_pair(&scope)?;
@@ -402,7 +402,7 @@ pub fn is_workspace_key(
 
 /// The workspace a command names, or an error naming it.
 pub fn workspace(db: &Db, slug: &str) -> Result<WorkspaceScope, AppError> {
-    db.read(|c| crate::store::workspaces::find_by_slug(c, slug))?
+    super::workspaces::find_public(db, slug)?
         .map(|(scope, _)| scope)
         .ok_or_else(|| AppError::NotFound(format!("workspace '{slug}'")))
 }
