@@ -56,6 +56,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0024_incident_letters.sql"),
     ),
     (25, include_str!("../../migrations/0025_backup_runs.sql")),
+    (
+        26,
+        include_str!("../../migrations/0026_consent_records_no_visitor_index.sql"),
+    ),
 ];
 
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
