@@ -34,15 +34,23 @@ pub const SIGNATURE_LEN: usize = 64;
 pub const PUBLIC_KEY_LEN: usize = 32;
 
 /// What a receipt proves: one consent decision of one person, as Lethe recorded it.
+///
+/// The fields of this struct and of those it holds are declared in canonical order (sorted by
+/// name), so that serialized as they stand they are the canonical bytes the signature covers:
+/// signing needs no detour through a `serde_json::Value` (a test holds this; a new field goes
+/// where its name sorts).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptBody {
-    /// This receipt's id, a UUIDv7 (TS 27560 record identifier; Kantara `consentReceiptID`).
-    pub receipt_id: uuid::Uuid,
-    /// The receipt format, `lethe-consent-receipt/1` (TS 27560 schema version; Kantara
-    /// `version`).
-    #[schema(example = "lethe-consent-receipt/1")]
-    pub version: String,
+    /// The version of the consent banner the person answered, when they answered one (TS 27560
+    /// the notice presented).
+    pub banner_version: Option<String>,
+    /// One entry per purpose decided (TS 27560 purposes with their consent status; Kantara
+    /// `services[].purposes[]`).
+    pub consents: Vec<ReceiptConsent>,
+    /// Who asked for the consent and is accountable for the processing (TS 27560 PII controller
+    /// and privacy notice; Kantara `piiControllers` and `policyUrl`).
+    pub controller: ReceiptController,
     /// When the decision was recorded, RFC 3339 in UTC (TS 27560 the consent event's time;
     /// Kantara `consentTimestamp`).
     #[serde(with = "utc_time")]
@@ -50,33 +58,30 @@ pub struct ReceiptBody {
     /// The law or region the decision was taken under, e.g. `EU`, `US-CA` (TS 27560
     /// jurisdiction; Kantara `jurisdiction`). Null when the workspace does not say.
     pub jurisdiction: Option<String>,
-    /// Who asked for the consent and is accountable for the processing (TS 27560 PII controller
-    /// and privacy notice; Kantara `piiControllers` and `policyUrl`).
-    pub controller: ReceiptController,
-    /// Whose decision it is (TS 27560 PII principal; Kantara `piiPrincipalId`).
-    pub subject: ReceiptSubject,
     /// How the decision was collected (TS 27560 the interaction's method; Kantara
     /// `collectionMethod`).
     pub method: CollectionMethod,
-    /// The version of the consent banner the person answered, when they answered one (TS 27560
-    /// the notice presented).
-    pub banner_version: Option<String>,
-    /// One entry per purpose decided (TS 27560 purposes with their consent status; Kantara
-    /// `services[].purposes[]`).
-    pub consents: Vec<ReceiptConsent>,
+    /// This receipt's id, a UUIDv7 (TS 27560 record identifier; Kantara `consentReceiptID`).
+    pub receipt_id: uuid::Uuid,
     /// The id of the consent record in Lethe this receipt proves (TS 27560 the record a receipt
     /// is a copy of).
     pub record_id: String,
+    /// Whose decision it is (TS 27560 PII principal; Kantara `piiPrincipalId`).
+    pub subject: ReceiptSubject,
+    /// The receipt format, `lethe-consent-receipt/1` (TS 27560 schema version; Kantara
+    /// `version`).
+    #[schema(example = "lethe-consent-receipt/1")]
+    pub version: String,
 }
 
 /// The controller of a receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptController {
-    /// The controller's legal name (Kantara `piiController`).
-    pub name: String,
     /// Where to write about the decision (Kantara `contact` / `email`).
     pub contact_email: String,
+    /// The controller's legal name (Kantara `piiController`).
+    pub name: String,
     /// The privacy policy the decision was taken under (TS 27560 privacy notice; Kantara
     /// `policyUrl`).
     pub policy_url: String,
@@ -88,10 +93,10 @@ pub struct ReceiptController {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptSubject {
-    /// What `id` is.
-    pub kind: SubjectKind,
     /// The operator's id for the person, or the visitor id a banner keeps in the browser.
     pub id: String,
+    /// What `id` is.
+    pub kind: SubjectKind,
 }
 
 /// How a receipt names its person.
@@ -122,15 +127,15 @@ pub enum CollectionMethod {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReceiptConsent {
+    /// Given (true) or refused or withdrawn (false) (TS 27560 consent status).
+    pub granted: bool,
+    /// The legal basis the decision concerns: always `consent` (TS 27560 legal basis; Kantara
+    /// `consentType`).
+    pub legal_basis: ReceiptLegalBasis,
     /// The purpose's key in the inventory (Kantara `purpose`; TS 27560 purpose identifier).
     pub purpose: String,
     /// The purpose's name as the person read it (TS 27560 purpose description).
     pub purpose_name: String,
-    /// The legal basis the decision concerns: always `consent` (TS 27560 legal basis; Kantara
-    /// `consentType`).
-    pub legal_basis: ReceiptLegalBasis,
-    /// Given (true) or refused or withdrawn (false) (TS 27560 consent status).
-    pub granted: bool,
     /// Why the decision is what it is when the person did not choose it themselves, e.g. `gpc`
     /// for a refusal the Global Privacy Control signal made; null otherwise.
     pub reason: Option<String>,
@@ -254,8 +259,10 @@ fn write_string(s: &str, out: &mut Vec<u8>) {
 impl ReceiptBody {
     /// The bytes the signature covers: the canonical JSON of this body as it is serialized.
     pub fn canonical_bytes(&self) -> Result<Vec<u8>, CanonicalError> {
-        let value = serde_json::to_value(self).map_err(|e| CanonicalError(e.to_string()))?;
-        canonical_json(&value)
+        // Compact, and every key already in order (the fields' order): serde_json's own bytes
+        // are the canonical ones. A receipt *read* for verification is canonicalized from what
+        // the person holds instead (`read`).
+        serde_json::to_vec(self).map_err(|e| CanonicalError(e.to_string()))
     }
 
     /// What a body must be before Lethe signs it: this format, and every id and name given.
@@ -437,17 +444,31 @@ pub(crate) mod tests {
 
     #[test]
     fn a_body_serializes_to_the_same_canonical_bytes_as_its_json_read_back() {
-        let body = body();
-        let text = serde_json::to_string_pretty(&body).unwrap();
-        assert!(text.contains("\"issued_at\": \"2026-11-27T07:30:33.123456Z\""));
-        let value: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(
-            body.canonical_bytes().unwrap(),
-            canonical_json(&value).unwrap()
-        );
-        let back: ReceiptBody = serde_json::from_value(value).unwrap();
-        assert_eq!(back, body);
-        assert!(body.validate().is_ok());
+        // Every optional field both given and absent: the canonical bytes are signed straight
+        // from the structs' field order, which must therefore be the sorted order at every depth.
+        let mut sparse = body();
+        sparse.jurisdiction = None;
+        sparse.banner_version = None;
+        sparse.controller.policy_version = None;
+        sparse.consents.push(ReceiptConsent {
+            purpose: "ads".into(),
+            purpose_name: "Ads".into(),
+            legal_basis: ReceiptLegalBasis::Consent,
+            granted: false,
+            reason: Some("gpc".into()),
+        });
+        for body in [body(), sparse] {
+            let text = serde_json::to_string_pretty(&body).unwrap();
+            assert!(text.contains("\"issued_at\": \"2026-11-27T07:30:33.123456Z\""));
+            let value: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                String::from_utf8(body.canonical_bytes().unwrap()).unwrap(),
+                String::from_utf8(canonical_json(&value).unwrap()).unwrap()
+            );
+            let back: ReceiptBody = serde_json::from_value(value).unwrap();
+            assert_eq!(back, body);
+            assert!(body.validate().is_ok());
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! stored value that is not in that form is an error, never a default: a retention job that read
 //! garbage as 1970 would delete it as ancient.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Timelike, Utc};
 use std::sync::Mutex;
 
 /// `strftime` pattern of the stored form; 27 characters for years 0000–9999.
@@ -28,7 +28,25 @@ pub fn latest() -> DateTime<Utc> {
 /// The stored form of an instant. Instants outside 1970–9999 are clamped (input parsers refuse
 /// them first, so this only guards the fixed width).
 pub fn format(t: DateTime<Utc>) -> String {
-    t.clamp(earliest(), latest()).format(STORED).to_string()
+    let t = t.clamp(earliest(), latest());
+    // Field by field rather than through `strftime`, which reads its pattern again on every
+    // call: this runs several times for each consent decision. The same text (a test holds it).
+    let (date, time) = (t.date_naive(), t.time());
+    // chrono keeps a leap second as second 59 with the nanoseconds past 10^9; `%S` writes 60.
+    let (second, nanos) = match time.nanosecond().checked_sub(1_000_000_000) {
+        Some(past) => (time.second() + 1, past),
+        None => (time.second(), time.nanosecond()),
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        date.year(),
+        date.month(),
+        date.day(),
+        time.hour(),
+        time.minute(),
+        second,
+        nanos / 1000
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,6 +111,27 @@ impl Clock for FixedClock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_stored_form_is_the_strftime_pattern_s(
+            secs in 0i64..253_402_300_800,
+            nanos in 0u32..2_000_000_000,
+        ) {
+            // Leap seconds included (chrono allows them at second 59 only).
+            if let Some(t) = DateTime::from_timestamp(secs, nanos) {
+                prop_assert_eq!(format(t), t.format(STORED).to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn a_leap_second_is_written_as_second_60() {
+        let leap = DateTime::from_timestamp(1_483_228_799, 1_250_000_000).unwrap();
+        assert_eq!(format(leap), "2016-12-31T23:59:60.250000Z");
+        assert_eq!(format(leap), leap.format(STORED).to_string());
+    }
 
     #[test]
     fn the_stored_form_has_one_width_and_round_trips() {
