@@ -439,6 +439,19 @@ impl Vault {
         Ok(pair)
     }
 
+    /// The workspace's consent-receipt signing pair if it has one; never makes one. For checks
+    /// against the key (an evidence pack's): a read must not leave a new key behind.
+    pub fn existing_consent_receipt_pair(
+        &self,
+        scope: &WorkspaceScope,
+    ) -> Result<Option<Arc<ring::signature::Ed25519KeyPair>>, VaultError> {
+        let purpose = KeyPurpose::ConsentReceipts.as_str();
+        if self.keys.by_label(scope, purpose, "ed25519")?.is_none() {
+            return Ok(None);
+        }
+        self.consent_receipt_pair(scope).map(Some)
+    }
+
     fn unwrap(&self, k: &WrappedKey) -> Result<SecretKey, VaultError> {
         Ok(self.master.unwrap(
             &wrap_aad(&k.id, k.workspace_id, &k.purpose, &k.label),

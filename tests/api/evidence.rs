@@ -635,4 +635,26 @@ async fn a_pack_re_signed_with_another_key_fails_against_the_workspaces_key() {
     let (code, said) = verify(&pack, Some(other.data_dir.path()));
     assert_eq!(code, 0, "{said}");
     assert!(said.contains("has no workspace 'aulm'"), "{said}");
+
+    // One whose 'aulm' never signed anything has no key for the pack's to be: it is refused,
+    // and checking leaves no new key behind.
+    lethe::services::demo::load(&other.db, &other.vault).unwrap();
+    let receipt_keys = || {
+        rusqlite::Connection::open(other.data_dir.path().join("keys.db"))
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM data_keys WHERE purpose = 'consent-receipts'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(receipt_keys(), 0);
+    let (code, said) = verify(&pack, Some(other.data_dir.path()));
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("is NOT workspace aulm's signing key"),
+        "{said}"
+    );
+    assert_eq!(receipt_keys(), 0, "verifying made a key");
 }

@@ -393,7 +393,10 @@ pub fn is_workspace_key(
     let Some((scope, _)) = super::workspaces::find_public(db, slug)? else {
         return Ok(None);
     };
-    let pair = vault.consent_receipt_pair(&scope)?;
+    // A workspace that never signed anything has no key, so the pack's is not its key.
+    let Some(pair) = vault.existing_consent_receipt_pair(&scope)? else {
+        return Ok(Some(false));
+    };
     Ok(Some(crate::crypto::constant_time_eq(
         pair.public_key().as_ref(),
         public_key,
