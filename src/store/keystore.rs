@@ -64,6 +64,7 @@ pub struct KeyStore {
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    super::stable_plans(conn)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // Key creation and destruction must survive power loss as well as a crash.
     conn.pragma_update(None, "synchronous", "FULL")?;

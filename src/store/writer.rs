@@ -138,6 +138,7 @@ impl GroupWriter {
     /// dropped.
     pub fn start(path: &Path) -> Result<GroupWriter, StoreError> {
         let conn = Connection::open(path)?;
+        super::stable_plans(&conn)?;
         // Live writes come first: while another connection (a retention run) holds the lock,
         // look again every millisecond rather than in SQLite's growing sleeps (up to 100 ms),
         // so the writer gets in as soon as the run's short transaction ends.
@@ -542,6 +543,20 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(count(&conn), 2);
+    }
+
+    #[tokio::test]
+    async fn the_writers_statements_with_a_bound_limit_are_prepared_once() {
+        let (dir, _db, _conn) = fixture();
+        let writer = GroupWriter::start(&dir.path().join("lethe.db")).unwrap();
+        let reprepared = writer
+            .compose(ComposedKind::ConsentDecision, 0, |c| {
+                Ok::<_, ()>(crate::store::tests::reprepares(c))
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(reprepared, 0);
     }
 
     #[tokio::test]
