@@ -276,8 +276,13 @@ pub async fn record(
         None => None,
         Some(row) => {
             let db2 = db.clone();
+            // The purposes and the version in force are the rules the decision was checked
+            // against; only what the person decided and asked is read again.
+            let rules = setting.rules.clone();
             let now_consent = tokio::task::spawn_blocking(move || {
-                db2.read_snapshot(|c| current_in(c, &scope, &row, now))
+                db2.read_snapshot(|c| {
+                    person_consent(c, &scope, &row, &rules.purposes, rules.consent_version)
+                })
             })
             .await
             .map_err(AppError::internal)??;
@@ -373,12 +378,24 @@ fn current_in(
         .map(|p| p.key)
         .collect();
     let (_, consent_version) = policies::versions_in_force(c, scope, now)?;
+    person_consent(c, scope, row, &purposes, consent_version)
+}
+
+/// The subject's consent to `purposes` when `consent_version` is the newest material version in
+/// force, from their decisions and what their requests refuse.
+fn person_consent(
+    c: &Connection,
+    scope: &WorkspaceScope,
+    row: &SubjectRow,
+    purposes: &[String],
+    consent_version: Option<i64>,
+) -> Result<SubjectConsent, AppError> {
     let decisions = consent::decisions(c, scope, &Person::Subject(row.id), HISTORY)?;
     let o = overrides(c, scope, Some(row))?;
     Ok(SubjectConsent {
         subject: row.external_id.clone(),
         consent_version,
-        purposes: rules::current(&purposes, &decisions, &o, consent_version),
+        purposes: rules::current(purposes, &decisions, &o, consent_version),
     })
 }
 

@@ -16,8 +16,9 @@ use crate::error::AppError;
 use crate::store::{Connection, WorkspaceScope, content_versions, inventory, policies, workspaces};
 use chrono::{DateTime, Utc};
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use super::read_cache::{Shelf, Versioned};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The workspace's consent rules at one content version.
 #[derive(Debug)]
@@ -37,6 +38,16 @@ pub struct ConsentRules {
 struct Kept {
     rules: Arc<ConsentRules>,
     read: ReadAt,
+}
+
+impl Versioned for Kept {
+    fn version(&self) -> i64 {
+        self.read.version
+    }
+
+    fn serves(&self, version: i64, now: DateTime<Utc>) -> bool {
+        self.read.serves(version, now)
+    }
 }
 
 /// When kept rules were read: the content version, the instant, and until when the versions
@@ -59,7 +70,7 @@ impl ReadAt {
 
 /// The kept rules, one entry per workspace that recorded a decision; one per server.
 #[derive(Default)]
-pub struct ConsentRulesCache(RwLock<HashMap<i64, Kept>>);
+pub struct ConsentRulesCache(Shelf<Kept>);
 
 /// Which workspace: the API key's, or the one a banner names by slug.
 pub enum Whose<'a> {
@@ -85,41 +96,28 @@ impl ConsentRulesCache {
             },
         };
         if let Some(version) = version
-            && let Some(kept) = self.fresh(&scope, version, now)
+            && let Some(kept) = self.0.fresh(&scope, version, now)
         {
-            return Ok(Some(kept));
+            return Ok(Some(kept.rules.clone()));
         }
         let rules = Arc::new(read(c, scope, now)?);
         // Without a stored version (a row removed by hand) nothing may be kept.
         if let Some(version) = version {
             let valid_until = policies::next_start_after(c, &scope, now)?;
-            let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
-            map.insert(
-                scope.id(),
-                Kept {
+            let read = ReadAt {
+                version,
+                read_at: now,
+                valid_until,
+            };
+            self.0.keep(
+                &scope,
+                &Arc::new(Kept {
                     rules: rules.clone(),
-                    read: ReadAt {
-                        version,
-                        read_at: now,
-                        valid_until,
-                    },
-                },
+                    read,
+                }),
             );
         }
         Ok(Some(rules))
-    }
-
-    fn fresh(
-        &self,
-        scope: &WorkspaceScope,
-        version: i64,
-        now: DateTime<Utc>,
-    ) -> Option<Arc<ConsentRules>> {
-        // A poisoned lock only means a panic while holding it; inserts are single operations.
-        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
-        map.get(&scope.id())
-            .filter(|k| k.read.serves(version, now))
-            .map(|k| k.rules.clone())
     }
 }
 

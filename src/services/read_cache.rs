@@ -50,23 +50,42 @@ impl Cached {
             valid_until: None,
         }
     }
+}
+
+impl Versioned for Cached {
+    fn version(&self) -> i64 {
+        self.version
+    }
 
     fn serves(&self, version: i64, now: DateTime<Utc>) -> bool {
         self.version == version && self.valid_until.is_none_or(|t| now < t)
     }
 }
 
-/// One kind of cached body, by workspace id. At most one entry per workspace that exists.
-#[derive(Default)]
-struct Shelf(RwLock<HashMap<i64, Arc<Cached>>>);
+/// A copy kept on a [`Shelf`]: the workspace's content version it was built at, and whether it
+/// still serves at a stored version and instant.
+pub(super) trait Versioned {
+    fn version(&self) -> i64;
+    fn serves(&self, version: i64, now: DateTime<Utc>) -> bool;
+}
 
-impl Shelf {
-    fn fresh(
+/// One kind of kept copy, by workspace id. At most one entry per workspace that exists. Also
+/// what `consent_rules` keeps its rules on.
+pub(super) struct Shelf<T>(RwLock<HashMap<i64, Arc<T>>>);
+
+impl<T> Default for Shelf<T> {
+    fn default() -> Self {
+        Shelf(RwLock::new(HashMap::new()))
+    }
+}
+
+impl<T: Versioned> Shelf<T> {
+    pub(super) fn fresh(
         &self,
         scope: &WorkspaceScope,
         version: i64,
         now: DateTime<Utc>,
-    ) -> Option<Arc<Cached>> {
+    ) -> Option<Arc<T>> {
         // A poisoned lock only means another request panicked while holding it; the map is
         // still whole (inserts are single operations), so keep using it.
         let map = self.0.read().unwrap_or_else(|e| e.into_inner());
@@ -75,12 +94,12 @@ impl Shelf {
             .cloned()
     }
 
-    fn keep(&self, scope: &WorkspaceScope, entry: &Arc<Cached>) {
+    pub(super) fn keep(&self, scope: &WorkspaceScope, entry: &Arc<T>) {
         let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
         // A slower builder must not replace a copy built at a newer version.
         if map
             .get(&scope.id())
-            .is_none_or(|c| c.version <= entry.version)
+            .is_none_or(|c| c.version() <= entry.version())
         {
             map.insert(scope.id(), entry.clone());
         }
@@ -110,9 +129,9 @@ pub struct ConsentFacts {
 /// The cache, one per server, in the web layer's state.
 #[derive(Default)]
 pub struct ReadCache {
-    inventories: Shelf,
-    policy_pages: Shelf,
-    consent_configs: Shelf,
+    inventories: Shelf<Cached>,
+    policy_pages: Shelf<Cached>,
+    consent_configs: Shelf<Cached>,
 }
 
 impl ReadCache {
@@ -214,7 +233,7 @@ impl ReadCache {
 
     fn kept(
         &self,
-        shelf: &Shelf,
+        shelf: &Shelf<Cached>,
         scope: &WorkspaceScope,
         body: Vec<u8>,
         version: Option<i64>,
