@@ -38,7 +38,9 @@
 //! commit beats one fsync per decision) and Lethe / HTTP limit (goal ≥ 0.33); a peer's consent
 //! endpoint (about 100 decisions/s on this kind of machine, as the issue reports it; not measured
 //! here); the writer's grouping (decisions per commit, from `/metrics`, the
-//! `lethe_record_writer_commits_total` and `_decisions_total` counters); and a
+//! `lethe_record_writer_commits_total` and `_decisions_total` counters) and the receipt
+//! signer's (receipts per signature, `lethe_receipt_signatures_total` and
+//! `lethe_receipts_signed_total`); and a
 //! durability check: after the load, a fresh connection counts `consent_records` (and
 //! `consent_choices`) in Lethe's database and compares them with the 201 answers (warm-up
 //! included): every acknowledged decision must be there, equal or more, never fewer. That shows
@@ -283,8 +285,17 @@ fn client_for(cert_pem: &[u8]) -> reqwest::Client {
         .expect("client builds")
 }
 
-/// The group-commit writer's counters from `/metrics`: commits and consent decisions.
-async fn writer_counters(lethe: &Lethe, client: &reqwest::Client) -> Option<(u64, u64)> {
+/// Lethe's grouping counters from `/metrics`: the group-commit writer's commits and consent
+/// decisions, the receipt signer's signatures and the receipts they cover.
+#[derive(Clone, Copy)]
+struct Counters {
+    commits: u64,
+    decisions: u64,
+    signatures: u64,
+    receipts: u64,
+}
+
+async fn writer_counters(lethe: &Lethe, client: &reqwest::Client) -> Option<Counters> {
     let res = client
         .get(format!("{}/metrics", lethe.base))
         .bearer_auth(METRICS_TOKEN)
@@ -292,11 +303,16 @@ async fn writer_counters(lethe: &Lethe, client: &reqwest::Client) -> Option<(u64
         .await;
     let text = res.ok()?.text().await.ok()?;
     let value = |name: &str| -> Option<u64> {
-        let prefix = format!("lethe_record_writer_{name}_total ");
+        let prefix = format!("{name} ");
         text.lines()
             .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
     };
-    Some((value("commits")?, value("decisions")?))
+    Some(Counters {
+        commits: value("lethe_record_writer_commits_total")?,
+        decisions: value("lethe_record_writer_decisions_total")?,
+        signatures: value("lethe_receipt_signatures_total")?,
+        receipts: value("lethe_receipts_signed_total")?,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -388,8 +404,8 @@ struct Measured {
     /// TCP connections opened on this host (`ActiveOpens` in /proc/net/snmp) from the end of the
     /// connection set-up to the end of the load.
     new_connections: Option<i64>,
-    /// The writer's (commits, batches) at the start of the window and at the end.
-    writer: Option<((u64, u64), (u64, u64))>,
+    /// Lethe's grouping counters at the start of the window and at the end.
+    writer: Option<(Counters, Counters)>,
 }
 
 impl Measured {
@@ -928,13 +944,20 @@ async fn run(s: Arc<Settings>) {
         );
     }
     match la.writer {
-        Some(((c0, b0), (c1, b1))) if c1 > c0 => println!(
-            "  lethe writer in the window (/metrics, lethe_record_writer_*): {} commits for {} \
-             decisions = {:.1} decisions per commit (per fsync)",
-            c1 - c0,
-            b1 - b0,
-            (b1 - b0) as f64 / (c1 - c0) as f64
-        ),
+        Some((a, b)) if b.commits > a.commits && b.signatures > a.signatures => {
+            let (commits, decisions) = (b.commits - a.commits, b.decisions - a.decisions);
+            let (signatures, receipts) = (b.signatures - a.signatures, b.receipts - a.receipts);
+            println!(
+                "  lethe writer in the window (/metrics, lethe_record_writer_*): {commits} \
+                 commits for {decisions} decisions = {:.1} decisions per commit (per fsync)",
+                decisions as f64 / commits as f64
+            );
+            println!(
+                "  lethe receipt signer in the window (/metrics, lethe_receipt*): {signatures} \
+                 signatures for {receipts} receipts = {:.1} receipts per signature",
+                receipts as f64 / signatures as f64
+            );
+        }
         _ => println!("  lethe writer: counters not read"),
     }
     let storage = plain.per_sec();

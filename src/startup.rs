@@ -96,6 +96,8 @@ impl Application {
         }
         let config = Arc::new(config);
         let stop = crate::jobs::scheduler::StopSignal::default();
+        let receipt_signer = crate::services::receipt_signer::ReceiptSigner::start()
+            .context("cannot start the receipt signer")?;
         let state = actix_web::web::Data::new(AppState {
             stop: stop.clone(),
             db: db.clone(),
@@ -117,6 +119,7 @@ impl Application {
             ip_countries,
             read_cache: Default::default(),
             consent_rules: Default::default(),
+            receipt_signer,
         });
         let limit = config.max_body_bytes;
         let make_app = move || {

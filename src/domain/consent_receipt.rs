@@ -2,10 +2,11 @@
 //! signature covers.
 //!
 //! A receipt is `{"receipt": <ReceiptBody>, "signature": {"alg": "Ed25519", "key_id": …,
-//! "value": …}}`. The body follows the notions of ISO/IEC TS 27560 (consent record information
+//! "value": …}}`, the signature with a `batch` proof when it covers several receipts issued
+//! together (`domain::receipt_batch`). The body follows the notions of ISO/IEC TS 27560 (consent record information
 //! structure) and the Kantara Initiative's Consent Receipt Specification v1.1; each field's
 //! documentation names the notion it carries. The signature is Ed25519 (RFC 8032) over the
-//! body's **canonical bytes**: the JSON Canonicalization Scheme (RFC 8785) of the `receipt`
+//! body's **canonical bytes** (directly, or through a batch's Merkle root): the JSON Canonicalization Scheme (RFC 8785) of the `receipt`
 //! member as it stands — object keys sorted, no whitespace, strings escaped as JSON requires and
 //! nothing more. A body holds only strings, booleans, integers and nulls, so any JSON library
 //! that sorts keys and writes compactly without escaping non-ASCII characters makes the same
@@ -164,8 +165,28 @@ pub struct ReceiptSignature {
     /// the privacy center publishes it at `/p/{workspace}/consent/public-key`.
     #[schema(example = "3f9a0c27d15e4b88")]
     pub key_id: String,
-    /// The 64-byte signature over the body's canonical bytes, base64url without padding.
+    /// The 64-byte signature, base64url without padding: over the body's canonical bytes, or,
+    /// with `batch`, over the batch's signed head.
     pub value: String,
+    /// Present when one signature covered several receipts issued together: where this one is
+    /// in that batch's Merkle tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchProof>,
+}
+
+/// Where a receipt is in the batch its signature covers: the signature is over `lethe-consent-batch/1
+/// <size> <root in hex>`, and the receipt's leaf (SHA-256 of `0x00` and its canonical bytes)
+/// leads to that root through `path` (RFC 9162 §2.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchProof {
+    /// How many receipts the signature covers (2 to 1024).
+    pub size: u64,
+    /// This receipt's place among them, from 0.
+    pub index: u64,
+    /// The sibling hashes from the receipt's leaf up to the root, nearest first, each 64
+    /// lower-case hex digits.
+    pub path: Vec<String>,
 }
 
 /// A receipt as the person keeps it: the body and its signature.
@@ -303,6 +324,83 @@ pub struct ReadReceipt {
     /// The canonical bytes of the `receipt` member as received.
     pub signed_bytes: Vec<u8>,
     pub signature: [u8; SIGNATURE_LEN],
+    /// What the signature covers.
+    pub signed: Signed,
+}
+
+/// What a receipt's signature covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signed {
+    /// The receipt's own canonical bytes.
+    Alone,
+    /// The head of a batch: the receipt is leaf `index` of `size`, `path` leads to the root.
+    Batch {
+        size: u64,
+        index: u64,
+        path: Vec<super::receipt_batch::Hash>,
+    },
+}
+
+impl ReadReceipt {
+    /// The bytes the signature must cover, or `None` when the batch proof cannot lead to any
+    /// root (then no signature can hold).
+    pub fn message(&self) -> Option<Vec<u8>> {
+        use super::receipt_batch::{leaf_hash, root_from_path, signed_head};
+        match &self.signed {
+            Signed::Alone => Some(self.signed_bytes.clone()),
+            Signed::Batch { size, index, path } => {
+                let root = root_from_path(&leaf_hash(&self.signed_bytes), *index, *size, path)?;
+                Some(signed_head(*size, &root))
+            }
+        }
+    }
+}
+
+fn read_batch(proof: &BatchProof) -> Result<Signed, ValidationErrors> {
+    use super::receipt_batch::MAX_BATCH;
+    if proof.size < 2 || proof.size > MAX_BATCH as u64 {
+        return Err(ValidationErrors::single(
+            "signature.batch.size",
+            format!("a batch holds 2 to {MAX_BATCH} receipts"),
+        ));
+    }
+    if proof.index >= proof.size {
+        return Err(ValidationErrors::single(
+            "signature.batch.index",
+            "must be below the batch's size",
+        ));
+    }
+    // A tree of 1024 leaves is 10 levels deep.
+    if proof.path.len() > 10 {
+        return Err(ValidationErrors::single(
+            "signature.batch.path",
+            "a batch's path has at most 10 hashes",
+        ));
+    }
+    let path = proof
+        .path
+        .iter()
+        .map(|h| {
+            let lower = h
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            lower
+                .then(|| hex::decode(h).ok())
+                .flatten()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            ValidationErrors::single(
+                "signature.batch.path",
+                "each hash is 64 lower-case hex digits",
+            )
+        })?;
+    Ok(Signed::Batch {
+        size: proof.size,
+        index: proof.index,
+        path,
+    })
 }
 
 /// Reads a receipt someone holds. Anything that is not a receipt of this format is an error
@@ -344,10 +442,15 @@ pub fn read(value: &Value) -> Result<ReadReceipt, ValidationErrors> {
         .ok_or_else(|| ValidationErrors::single("receipt", "missing"))?;
     let signed_bytes =
         canonical_json(body).map_err(|e| ValidationErrors::single("receipt", e.to_string()))?;
+    let signed = match &receipt.signature.batch {
+        None => Signed::Alone,
+        Some(proof) => read_batch(proof)?,
+    };
     Ok(ReadReceipt {
         receipt,
         signed_bytes,
         signature,
+        signed,
     })
 }
 

@@ -29,6 +29,7 @@ pub mod policy_diff;
 pub mod policy_timeline;
 pub mod publication;
 pub mod qr;
+pub mod receipt_batch;
 pub mod record;
 pub mod request;
 pub mod request_clock;

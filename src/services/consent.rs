@@ -11,6 +11,7 @@
 //! (restriction, withdrawal, objection).
 
 use super::consent_rules::{ConsentRules, ConsentRulesCache, Whose};
+use super::receipt_signer::ReceiptSigner;
 use super::subjects::Reader;
 use crate::domain::ValidationErrors;
 use crate::domain::consent::{
@@ -207,6 +208,7 @@ pub async fn record(
     vault: &Vault,
     writer: &GroupWriter,
     kept: &Arc<ConsentRulesCache>,
+    signer: &ReceiptSigner,
     place: Place,
     input: DecisionInput,
     client: Client,
@@ -266,10 +268,9 @@ pub async fn record(
         .await?;
     let (setting, decision) = stored?;
     let scope = setting.rules.scope;
-    // Signed here: the key pair is kept in memory after its first use, and signing is a few
-    // tens of microseconds.
+    // Signed after it is stored, together with the receipts waiting beside it (the signer).
     let receipt_body = receipt_for(&setting, &input.who, &decision, base_url);
-    let receipt = super::consent_receipts::issue(vault, &scope, receipt_body)?;
+    let receipt = signer.issue(vault, &scope, receipt_body).await?;
     // A subject's consent now (their requests may refuse over the decision); a visitor's page
     // keeps its own, so the hot path reads nothing more.
     let consent = match setting.subject {

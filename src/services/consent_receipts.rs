@@ -14,8 +14,9 @@
 //! the receipt.
 
 use crate::domain::consent_receipt::{
-    self, PUBLIC_KEY_LEN, ReceiptBody, ReceiptSignature, SignatureAlg, SignedReceipt,
+    self, BatchProof, PUBLIC_KEY_LEN, ReceiptBody, ReceiptSignature, SignatureAlg, SignedReceipt,
 };
+use crate::domain::receipt_batch;
 use crate::error::AppError;
 use crate::store::WorkspaceScope;
 use crate::vault::Vault;
@@ -76,12 +77,12 @@ pub struct Jwk {
 }
 
 /// The workspace's signing key pair, derived from the vault's seed.
-struct SigningKey {
+pub(super) struct SigningKey {
     pair: std::sync::Arc<Ed25519KeyPair>,
-    key_id: String,
+    pub(super) key_id: String,
 }
 
-fn signing_key(vault: &Vault, scope: &WorkspaceScope) -> Result<SigningKey, AppError> {
+pub(super) fn signing_key(vault: &Vault, scope: &WorkspaceScope) -> Result<SigningKey, AppError> {
     let pair = vault.consent_receipt_pair(scope)?;
     let key_id = consent_receipt::key_id(pair.public_key().as_ref());
     Ok(SigningKey { pair, key_id })
@@ -98,15 +99,49 @@ pub fn issue(
     body.validate()?;
     let bytes = body.canonical_bytes().map_err(AppError::internal)?;
     let key = signing_key(vault, scope)?;
-    let signature = key.pair.sign(&bytes);
+    let signature = sign_together(&key, &[&bytes]).pop().ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!("signing a receipt gave no signature"))
+    })?;
     Ok(SignedReceipt {
         receipt: body,
-        signature: ReceiptSignature {
-            alg: SignatureAlg::Ed25519,
-            key_id: key.key_id,
-            value: consent_receipt::encode_signature(signature.as_ref()),
-        },
+        signature,
     })
+}
+
+/// Signs receipts (their canonical bytes) with one signature: a lone receipt's over its own
+/// bytes, several receipts' over the head of their Merkle tree, each then with its path. One
+/// signature per receipt, in order.
+pub(super) fn sign_together(key: &SigningKey, canonical: &[&[u8]]) -> Vec<ReceiptSignature> {
+    let signature = |value: &[u8], batch: Option<BatchProof>| ReceiptSignature {
+        alg: SignatureAlg::Ed25519,
+        key_id: key.key_id.clone(),
+        value: consent_receipt::encode_signature(value),
+        batch,
+    };
+    if let [alone] = canonical {
+        return vec![signature(key.pair.sign(alone).as_ref(), None)];
+    }
+    let leaves: Vec<_> = canonical
+        .iter()
+        .map(|c| receipt_batch::leaf_hash(c))
+        .collect();
+    let size = leaves.len() as u64;
+    let head = receipt_batch::signed_head(size, &receipt_batch::root(&leaves));
+    let value = key.pair.sign(&head);
+    (0..leaves.len())
+        .map(|index| {
+            let path = receipt_batch::inclusion_path(&leaves, index)
+                .iter()
+                .map(hex::encode)
+                .collect();
+            let proof = BatchProof {
+                size,
+                index: index as u64,
+                path,
+            };
+            signature(value.as_ref(), Some(proof))
+        })
+        .collect()
 }
 
 /// Checks a receipt (as JSON, exactly as the person holds it) against the workspace's key.
@@ -127,10 +162,12 @@ pub fn verify(
     ) {
         Some(InvalidReason::UnknownKey)
     } else {
-        UnparsedPublicKey::new(&ED25519, key.pair.public_key().as_ref())
-            .verify(&read.signed_bytes, &read.signature)
-            .err()
-            .map(|_| InvalidReason::BadSignature)
+        let holds = read.message().is_some_and(|message| {
+            UnparsedPublicKey::new(&ED25519, key.pair.public_key().as_ref())
+                .verify(&message, &read.signature)
+                .is_ok()
+        });
+        (!holds).then_some(InvalidReason::BadSignature)
     };
     Ok(Verification {
         valid: reason.is_none(),
@@ -291,6 +328,168 @@ mod tests {
             .unwrap();
         assert!(key.public_key_pem.contains("BEGIN PUBLIC KEY"));
         assert_eq!(key.jwk.x, key.public_key);
+    }
+
+    /// `n` receipts signed together with workspace 1's key, as JSON.
+    fn signed_together(vault: &Vault, n: usize) -> Vec<Value> {
+        let bodies: Vec<ReceiptBody> = (0..n)
+            .map(|i| {
+                let mut b = body();
+                b.receipt_id =
+                    uuid::Uuid::from_u128(0x0193a1b2_c3d4_7e5f_8a9b_000000000000 + i as u128);
+                b.record_id = format!("record-{i}");
+                b
+            })
+            .collect();
+        let bytes: Vec<Vec<u8>> = bodies
+            .iter()
+            .map(|b| b.canonical_bytes().unwrap())
+            .collect();
+        let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        let key = signing_key(vault, &scope(1)).unwrap();
+        let signatures = sign_together(&key, &slices);
+        assert_eq!(signatures.len(), n);
+        bodies
+            .into_iter()
+            .zip(signatures)
+            .map(|(receipt, signature)| {
+                serde_json::to_value(SignedReceipt { receipt, signature }).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn receipts_signed_together_share_one_signature_and_each_verifies_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path(), None).unwrap();
+        for n in [2, 3, 5, 8, 13] {
+            let receipts = signed_together(&vault, n);
+            for (i, r) in receipts.iter().enumerate() {
+                assert_eq!(reason(&vault, 1, r), None, "{i} of {n}");
+                assert_eq!(r["signature"]["value"], receipts[0]["signature"]["value"]);
+                assert_eq!(r["signature"]["batch"]["size"], n);
+                assert_eq!(r["signature"]["batch"]["index"], i);
+                // Not another workspace's.
+                assert_eq!(reason(&vault, 2, r), Some(InvalidReason::UnknownKey));
+            }
+        }
+        // A lone receipt keeps the plain form.
+        let alone = signed_together(&vault, 1);
+        assert!(alone[0]["signature"].get("batch").is_none());
+        assert_eq!(reason(&vault, 1, &alone[0]), None);
+    }
+
+    #[test]
+    fn a_receipt_of_a_batch_does_not_verify_once_changed_or_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path(), None).unwrap();
+        let receipts = signed_together(&vault, 5);
+        let bad = |r: &Value| reason(&vault, 1, r);
+        let mut changed = receipts[3].clone();
+        changed["receipt"]["consents"][0]["granted"] = json!(false);
+        assert_eq!(bad(&changed), Some(InvalidReason::BadSignature));
+        // Another receipt's place, another's path, another size, a bent hash, no proof at all.
+        let mut moved = receipts[3].clone();
+        moved["signature"]["batch"]["index"] = json!(2);
+        assert_eq!(bad(&moved), Some(InvalidReason::BadSignature));
+        let mut borrowed = receipts[3].clone();
+        borrowed["signature"]["batch"] = receipts[2]["signature"]["batch"].clone();
+        assert_eq!(bad(&borrowed), Some(InvalidReason::BadSignature));
+        let mut resized = receipts[3].clone();
+        resized["signature"]["batch"]["size"] = json!(6);
+        assert_eq!(bad(&resized), Some(InvalidReason::BadSignature));
+        let mut bent = receipts[3].clone();
+        let first = bent["signature"]["batch"]["path"][0]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let flipped = if first.starts_with('0') { "1" } else { "0" };
+        bent["signature"]["batch"]["path"][0] = json!(format!("{flipped}{}", &first[1..]));
+        assert_eq!(bad(&bent), Some(InvalidReason::BadSignature));
+        let mut unproved = receipts[3].clone();
+        unproved["signature"]
+            .as_object_mut()
+            .unwrap()
+            .remove("batch");
+        assert_eq!(bad(&unproved), Some(InvalidReason::BadSignature));
+        // A proof that cannot be one is not a receipt of this format: 422 naming the field.
+        for (field, value) in [
+            ("size", json!(1)),
+            ("size", json!(1025)),
+            ("index", json!(5)),
+            ("path", json!(["XYZ"])),
+            ("path", json!([first.to_uppercase()])),
+        ] {
+            let mut malformed = receipts[3].clone();
+            malformed["signature"]["batch"][field] = value;
+            let err = verify(&vault, &scope(1), &malformed).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains(&format!("signature.batch.{field}")),
+                "{field}: {err}"
+            );
+        }
+    }
+
+    /// What the documentation tells a person to do, done with plain SHA-256 and the published
+    /// key: the leaf, its path to the root, the signed head.
+    #[test]
+    fn a_receipt_of_a_batch_verifies_outside_lethe() {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path(), None).unwrap();
+        let receipts = signed_together(&vault, 3);
+        let r = &receipts[2];
+        let h = |parts: &[&[u8]]| -> Vec<u8> {
+            let mut d = Sha256::new();
+            for p in parts {
+                d.update(p);
+            }
+            d.finalize().to_vec()
+        };
+        let canonical = |r: &Value| consent_receipt::canonical_json(&r["receipt"]).unwrap();
+        // Three leaves: the root is H(1 ‖ H(1 ‖ l0 ‖ l1) ‖ l2); the third's path is [H(1 ‖ l0 ‖ l1)].
+        let leaf = |r: &Value| h(&[&[0], &canonical(r)]);
+        let left = h(&[&[1], &leaf(&receipts[0]), &leaf(&receipts[1])]);
+        assert_eq!(r["signature"]["batch"]["path"], json!([hex::encode(&left)]));
+        let root = h(&[&[1], &left, &leaf(r)]);
+        let head = format!("lethe-consent-batch/1 3 {}", hex::encode(&root));
+        let key = public_key(&vault, &scope(1)).unwrap();
+        let raw = URL_SAFE_NO_PAD.decode(&key.public_key).unwrap();
+        let sig = URL_SAFE_NO_PAD
+            .decode(r["signature"]["value"].as_str().unwrap())
+            .unwrap();
+        UnparsedPublicKey::new(&ED25519, &raw)
+            .verify(head.as_bytes(), &sig)
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_signer_answers_every_receipt_signed_and_counts_what_it_grouped() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path(), None).unwrap();
+        let signer = super::super::receipt_signer::ReceiptSigner::start().unwrap();
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let (signer, vault) = (signer.clone(), vault.clone());
+                tokio::spawn(async move {
+                    let mut b = body();
+                    b.receipt_id = uuid::Uuid::now_v7();
+                    // Two workspaces: each receipt with its own key.
+                    signer.issue(&vault, &scope(1 + i % 2), b).await.unwrap()
+                })
+            })
+            .collect();
+        for (i, task) in tasks.into_iter().enumerate() {
+            let receipt = serde_json::to_value(task.await.unwrap()).unwrap();
+            assert_eq!(reason(&vault, 1 + (i as i64) % 2, &receipt), None, "{i}");
+        }
+        use std::sync::atomic::Ordering::Relaxed;
+        assert_eq!(signer.stats.receipts.load(Relaxed), 200);
+        let signatures = signer.stats.signatures.load(Relaxed);
+        assert!((2..=200).contains(&signatures), "{signatures}");
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod password_reset;
 pub mod policies;
 pub mod publication;
 pub mod read_cache;
+pub mod receipt_signer;
 pub mod records;
 pub mod request_correction;
 pub mod request_desk;

@@ -214,6 +214,7 @@ async fn decide(
         &state.vault,
         &state.writer,
         &state.consent_rules,
+        &state.receipt_signer,
         place,
         input,
         client,

@@ -100,6 +100,17 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             "Consent decisions written (each in one of those commits).",
             &stats.decisions,
         ),
+        // Receipts per signature is the grouping the receipt signer achieves.
+        (
+            "lethe_receipt_signatures_total",
+            "Ed25519 signatures made over consent receipts.",
+            &state.receipt_signer.stats.signatures,
+        ),
+        (
+            "lethe_receipts_signed_total",
+            "Consent receipts those signatures cover.",
+            &state.receipt_signer.stats.receipts,
+        ),
     ] {
         let value = value.load(std::sync::atomic::Ordering::Relaxed);
         body.push_str(&format!(

@@ -57,6 +57,8 @@ pub struct AppState {
     pub read_cache: Arc<crate::services::read_cache::ReadCache>,
     /// What consent decisions are checked against, kept per workspace between decisions.
     pub consent_rules: Arc<crate::services::consent_rules::ConsentRulesCache>,
+    /// Signs consent receipts, those waiting together with one signature.
+    pub receipt_signer: crate::services::receipt_signer::ReceiptSigner,
 }
 
 /// All routes. The API and console each add their own scope.

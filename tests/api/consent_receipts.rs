@@ -258,3 +258,103 @@ async fn the_privacy_center_publishes_the_key_that_checks_receipts_offline() {
         .unwrap();
     assert_eq!(res.status(), 404);
 }
+
+/// Decisions taken at once get receipts signed together (one signature over several, each with
+/// its path) or alone; every one verifies through the API and none verifies once changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_of_decisions_taken_together_each_verify() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.consent_rate = 1000;
+        c.metrics_token = Some(lethe::config::Secret::new("metrics-token-for-receipts"));
+    })
+    .await;
+    let owner = app.create_admin("ada@example.org");
+    app.create_workspace(owner, "shop");
+    let key = app.api_key(
+        "shop",
+        &["inventory:write", "workspace:write", "consent:read"],
+    );
+    let (status, body) = app
+        .call(
+            &key,
+            Method::PUT,
+            "/api/v1/inventory/purposes/analytics",
+            Some(
+                json!({"key": "analytics", "name": "Statistics", "legal_basis": "consent",
+                "consent_prompt": "May we count visits?"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .call(
+            &key,
+            Method::PATCH,
+            "/api/v1/workspace",
+            Some(json!({"consent_origins": ["https://shop.example"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    const N: usize = 48;
+    let mut posts = tokio::task::JoinSet::new();
+    for i in 0..N {
+        let req = app
+            .client
+            .post(app.url("/consent/shop/decisions"))
+            .header("content-type", "application/json")
+            .header("origin", "https://shop.example")
+            .body(
+                json!({"visitor": format!("visitor-number-{i:04}"),
+                    "choices": {"analytics": i % 2 == 0}})
+                .to_string(),
+            );
+        posts.spawn(async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 201);
+            res.json::<Value>().await.unwrap()
+        });
+    }
+    let recorded = posts.join_all().await;
+    let mut together = 0;
+    for r in &recorded {
+        let receipt = &r["receipt"];
+        let (status, verdict) = app
+            .call(&key, Method::POST, VERIFY, Some(receipt.clone()))
+            .await;
+        assert_eq!(status, 200, "{verdict}");
+        assert_eq!(verdict["valid"], true, "{verdict} for {receipt}");
+        let mut changed = receipt.clone();
+        let granted = changed["receipt"]["consents"][0]["granted"]
+            .as_bool()
+            .unwrap();
+        changed["receipt"]["consents"][0]["granted"] = json!(!granted);
+        let (_, verdict) = app.call(&key, Method::POST, VERIFY, Some(changed)).await;
+        assert_eq!(verdict["reason"], "bad_signature", "{verdict}");
+        if receipt["signature"].get("batch").is_some() {
+            together += 1;
+        }
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth("metrics-token-for-receipts")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counter = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} "))?.parse().ok())
+            .unwrap()
+    };
+    assert_eq!(counter("lethe_receipts_signed_total"), N as u64);
+    let signatures = counter("lethe_receipt_signatures_total");
+    // Every receipt signed alone is one signature; the rest share theirs.
+    assert!(
+        signatures <= (N - together) as u64 + together as u64 / 2,
+        "{signatures}, {together}"
+    );
+}

@@ -85,6 +85,7 @@ pub async fn record(
         &state.vault,
         &state.writer,
         &state.consent_rules,
+        &state.receipt_signer,
         Place::Workspace(key.workspace),
         input,
         client,
