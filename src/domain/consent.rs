@@ -149,7 +149,7 @@ pub fn user_agent_family(ua: &str) -> &'static str {
 }
 
 /// A decision as stored, with what it answered.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub id: String,
     pub source: ConsentSource,

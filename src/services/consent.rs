@@ -204,7 +204,6 @@ fn overrides(
     reason = "the use case's inputs; grouping them would only rename the list"
 )]
 pub async fn record(
-    db: &Db,
     vault: &Vault,
     writer: &GroupWriter,
     kept: &Arc<ConsentRulesCache>,
@@ -258,38 +257,28 @@ pub async fn record(
                 decided_at,
                 choices,
             };
-            match consent::insert(c, &decision)? {
-                DecisionOutcome::Stored => Ok((setting, decision)),
-                DecisionOutcome::SubjectErased => Err(AppError::Conflict(
+            if consent::insert(c, &decision)? == DecisionOutcome::SubjectErased {
+                return Err(AppError::Conflict(
                     "the person was erased meanwhile: nothing was recorded about them.".into(),
-                )),
+                ));
             }
+            // A subject's consent now, in the same transaction: their requests may refuse over
+            // the decision. Read here, it costs the request no second hop; it usually reads only
+            // the decision just stored. A visitor's page keeps its own, so nothing is read.
+            let now_consent = match &setting.subject {
+                None => None,
+                Some(row) => {
+                    Some(person_consent(c, &r.scope, row, &r.purposes, r.consent_version)?.purposes)
+                }
+            };
+            Ok((setting, decision, now_consent))
         })
         .await?;
-    let (setting, decision) = stored?;
+    let (setting, decision, consent) = stored?;
     let scope = setting.rules.scope;
     // Signed after it is stored, together with the receipts waiting beside it (the signer).
     let receipt_body = receipt_for(&setting, &input.who, &decision, base_url);
     let receipt = signer.issue(vault, &scope, receipt_body).await?;
-    // A subject's consent now (their requests may refuse over the decision); a visitor's page
-    // keeps its own, so the hot path reads nothing more.
-    let consent = match setting.subject {
-        None => None,
-        Some(row) => {
-            let db2 = db.clone();
-            // The purposes and the version in force are the rules the decision was checked
-            // against; only what the person decided and asked is read again.
-            let rules = setting.rules.clone();
-            let now_consent = tokio::task::spawn_blocking(move || {
-                db2.read_snapshot(|c| {
-                    person_consent(c, &scope, &row, &rules.purposes, rules.consent_version)
-                })
-            })
-            .await
-            .map_err(AppError::internal)??;
-            Some(now_consent.purposes)
-        }
-    };
     Ok(Recorded {
         id: decision.id,
         decided_at: decision.decided_at,
@@ -391,7 +380,7 @@ fn person_consent(
     purposes: &[String],
     consent_version: Option<i64>,
 ) -> Result<SubjectConsent, AppError> {
-    let decisions = consent::decisions(c, scope, &Person::Subject(row.id), HISTORY)?;
+    let decisions = consent::latest_decisions(c, scope, row.id, purposes, HISTORY)?;
     let o = overrides(c, scope, Some(row))?;
     Ok(SubjectConsent {
         subject: row.external_id.clone(),

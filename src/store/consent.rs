@@ -105,7 +105,44 @@ pub fn decisions(
          AND {column} = ?2 ORDER BY decided_at DESC, id DESC LIMIT ?3) r \
          JOIN consent_choices c ON c.record_id = r.id ORDER BY r.decided_at DESC, r.id DESC"
     ))?;
-    let mut rows = stmt.query(params![scope.id(), value, limit])?;
+    let rows = stmt.query(params![scope.id(), value, limit])?;
+    collect_decisions(rows, |_| false)
+}
+
+/// A subject's decisions, newest first, only as many as it takes to find their latest choice on
+/// each of `purposes` (at most `limit`): what their consent now is derived from. Usually their
+/// latest decision answers every purpose, and that one is all that is read.
+pub fn latest_decisions(
+    conn: &Connection,
+    scope: &WorkspaceScope,
+    subject_id: i64,
+    purposes: &[String],
+    limit: u32,
+) -> Result<Vec<Decision>, StoreError> {
+    // No LIMIT and no subquery: SQLite walks `consent_records_by_subject` newest first (its
+    // entries end in the primary key, `id`, so the order needs no sort) and produces rows only
+    // as they are asked for, so stopping early reads no more pages.
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM consent_records r JOIN consent_choices c ON c.record_id = r.id \
+         WHERE r.workspace_id = ?1 AND r.subject_id = ?2 ORDER BY r.decided_at DESC, r.id DESC"
+    ))?;
+    let rows = stmt.query(params![scope.id(), subject_id])?;
+    let mut missing: Vec<&str> = purposes.iter().map(String::as_str).collect();
+    collect_decisions(rows, |done| {
+        // Called when a decision is complete: it may answer some of what is missing.
+        if let Some(d) = done.last() {
+            missing.retain(|p| !d.choices.iter().any(|c| c.purpose == *p));
+        }
+        missing.is_empty() || done.len() >= limit as usize
+    })
+}
+
+/// Groups rows of `COLUMNS` (ordered by decision) into decisions, until `enough` says so; it is
+/// asked each time a decision is complete, with the decisions so far.
+fn collect_decisions(
+    mut rows: rusqlite::Rows<'_>,
+    mut enough: impl FnMut(&[Decision]) -> bool,
+) -> Result<Vec<Decision>, StoreError> {
     let mut out: Vec<Decision> = Vec::new();
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
@@ -117,6 +154,10 @@ pub fn decisions(
         match out.last_mut() {
             Some(d) if d.id == id => d.choices.push(choice),
             _ => {
+                // A new decision: the one before it is complete.
+                if !out.is_empty() && enough(&out) {
+                    return Ok(out);
+                }
                 let source: String = r.get(1)?;
                 out.push(Decision {
                     id,
@@ -352,5 +393,55 @@ mod tests {
             .unwrap();
         let order: Vec<&str> = history.iter().map(|d| d.id.as_str()).collect();
         assert_eq!(order, ["d", "c", "b"], "newest first");
+    }
+
+    #[test]
+    fn the_latest_decisions_stop_once_every_purpose_is_answered() {
+        let (_dir, db) = fixture();
+        let me = || Person::Subject(1);
+        decide(&db, "a", me(), day(1), &[("ads", true), ("news", true)]);
+        decide(&db, "b", me(), day(2), &[("ads", false)]);
+        decide(&db, "c", me(), day(3), &[("news", false), ("maps", true)]);
+        decide(&db, "d", me(), day(4), &[("ads", true)]);
+        let w = WorkspaceScope::new(1);
+        let read = |purposes: &[&str], limit: u32| -> Vec<String> {
+            let purposes: Vec<String> = purposes.iter().map(|p| (*p).to_owned()).collect();
+            db.read(|c| latest_decisions(c, &w, 1, &purposes, limit))
+                .unwrap()
+                .into_iter()
+                .map(|d| d.id)
+                .collect()
+        };
+        assert_eq!(read(&["ads"], 100), ["d"]);
+        assert_eq!(read(&["ads", "news"], 100), ["d", "c"]);
+        assert_eq!(read(&["news", "ads", "maps"], 100), ["d", "c"]);
+        // A purpose never answered: every decision, up to the limit.
+        assert_eq!(read(&["ads", "never"], 100), ["d", "c", "b", "a"]);
+        assert_eq!(read(&["never"], 3), ["d", "c", "b"]);
+        // Each decision comes whole, as `decisions` reads it.
+        let whole = db.read(|c| decisions(c, &w, &me(), 10)).unwrap();
+        let latest = db
+            .read(|c| latest_decisions(c, &w, 1, &["news".to_owned()], 10))
+            .unwrap();
+        assert_eq!(latest[..], whole[..2]);
+        // SQLite walks the subject's index in order: no sort of all their decisions first.
+        let plan: Vec<String> = db
+            .read(|c| {
+                let sql = format!(
+                    "EXPLAIN QUERY PLAN SELECT {COLUMNS} FROM consent_records r JOIN consent_choices c \
+                     ON c.record_id = r.id WHERE r.workspace_id = 1 AND r.subject_id = 1 \
+                     ORDER BY r.decided_at DESC, r.id DESC"
+                );
+                let mut s = c.prepare(&sql)?;
+                let rows = s.query_map([], |r| r.get::<_, String>(3))?.collect::<Result<_, _>>()?;
+                Ok::<_, StoreError>(rows)
+            })
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|p| p.contains("consent_records_by_subject")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|p| p.contains("TEMP B-TREE")), "{plan:?}");
     }
 }

@@ -210,7 +210,6 @@ async fn decide(
         origin: origin.clone(),
     };
     match consent::record(
-        &state.db,
         &state.vault,
         &state.writer,
         &state.consent_rules,

@@ -81,7 +81,6 @@ pub async fn record(
         user_agent: None,
     };
     let recorded = consent::record(
-        &state.db,
         &state.vault,
         &state.writer,
         &state.consent_rules,
