@@ -18,6 +18,7 @@
 //! checks it. Pure: the signing itself is `services::consent_receipts`'s.
 
 use super::ValidationErrors;
+use super::receipt_batch::{BatchProof, Signed};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -174,21 +175,6 @@ pub struct ReceiptSignature {
     pub batch: Option<BatchProof>,
 }
 
-/// Where a receipt is in the batch its signature covers: the signature is over `lethe-consent-batch/1
-/// <size> <root in hex>`, and the receipt's leaf (SHA-256 of `0x00` and its canonical bytes)
-/// leads to that root through `path` (RFC 9162 §2.1.3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BatchProof {
-    /// How many receipts the signature covers (2 to 1024).
-    pub size: u64,
-    /// This receipt's place among them, from 0.
-    pub index: u64,
-    /// The sibling hashes from the receipt's leaf up to the root, nearest first, each 64
-    /// lower-case hex digits.
-    pub path: Vec<String>,
-}
-
 /// A receipt as the person keeps it: the body and its signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -328,19 +314,6 @@ pub struct ReadReceipt {
     pub signed: Signed,
 }
 
-/// What a receipt's signature covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signed {
-    /// The receipt's own canonical bytes.
-    Alone,
-    /// The head of a batch: the receipt is leaf `index` of `size`, `path` leads to the root.
-    Batch {
-        size: u64,
-        index: u64,
-        path: Vec<super::receipt_batch::Hash>,
-    },
-}
-
 impl ReadReceipt {
     /// The bytes the signature must cover, or `None` when the batch proof cannot lead to any
     /// root (then no signature can hold).
@@ -354,53 +327,6 @@ impl ReadReceipt {
             }
         }
     }
-}
-
-fn read_batch(proof: &BatchProof) -> Result<Signed, ValidationErrors> {
-    use super::receipt_batch::MAX_BATCH;
-    if proof.size < 2 || proof.size > MAX_BATCH as u64 {
-        return Err(ValidationErrors::single(
-            "signature.batch.size",
-            format!("a batch holds 2 to {MAX_BATCH} receipts"),
-        ));
-    }
-    if proof.index >= proof.size {
-        return Err(ValidationErrors::single(
-            "signature.batch.index",
-            "must be below the batch's size",
-        ));
-    }
-    // A tree of 1024 leaves is 10 levels deep.
-    if proof.path.len() > 10 {
-        return Err(ValidationErrors::single(
-            "signature.batch.path",
-            "a batch's path has at most 10 hashes",
-        ));
-    }
-    let path = proof
-        .path
-        .iter()
-        .map(|h| {
-            let lower = h
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-            lower
-                .then(|| hex::decode(h).ok())
-                .flatten()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        })
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| {
-            ValidationErrors::single(
-                "signature.batch.path",
-                "each hash is 64 lower-case hex digits",
-            )
-        })?;
-    Ok(Signed::Batch {
-        size: proof.size,
-        index: proof.index,
-        path,
-    })
 }
 
 /// Reads a receipt someone holds. Anything that is not a receipt of this format is an error
@@ -444,7 +370,7 @@ pub fn read(value: &Value) -> Result<ReadReceipt, ValidationErrors> {
         canonical_json(body).map_err(|e| ValidationErrors::single("receipt", e.to_string()))?;
     let signed = match &receipt.signature.batch {
         None => Signed::Alone,
-        Some(proof) => read_batch(proof)?,
+        Some(proof) => super::receipt_batch::read_proof(proof)?,
     };
     Ok(ReadReceipt {
         receipt,

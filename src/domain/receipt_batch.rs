@@ -1,5 +1,6 @@
 //! Receipts signed in batches: one Ed25519 signature over the root of a Merkle tree of several
-//! receipts, and in each receipt the path that ties it to that root.
+//! receipts, and in each receipt the proof (`BatchProof`: size, index, path) that ties it to that
+//! root.
 //!
 //! Why: signing is a third of what a consent decision costs the server. When decisions arrive
 //! faster than one signature each can keep up with, the ones waiting together are signed together
@@ -13,7 +14,10 @@
 //! [`signed_head`]: `lethe-consent-batch/1 <size> <root, lower-case hex>`, which no receipt's
 //! canonical bytes (a JSON object) can be mistaken for.
 
+use super::ValidationErrors;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 pub type Hash = [u8; 32];
 
@@ -107,6 +111,82 @@ pub fn root_from_path(leaf: &Hash, index: u64, size: u64, path: &[Hash]) -> Opti
 /// The bytes a batch's signature covers.
 pub fn signed_head(size: u64, root: &Hash) -> Vec<u8> {
     format!("{HEAD_PREFIX} {size} {}", hex::encode(root)).into_bytes()
+}
+
+/// Where a receipt is in the batch its signature covers: the signature is over `lethe-consent-batch/1
+/// <size> <root in hex>`, and the receipt's leaf (SHA-256 of `0x00` and its canonical bytes)
+/// leads to that root through `path` (RFC 9162 §2.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchProof {
+    /// How many receipts the signature covers (2 to 1024).
+    pub size: u64,
+    /// This receipt's place among them, from 0.
+    pub index: u64,
+    /// The sibling hashes from the receipt's leaf up to the root, nearest first, each 64
+    /// lower-case hex digits.
+    pub path: Vec<String>,
+}
+
+/// What a receipt's signature covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signed {
+    /// The receipt's own canonical bytes.
+    Alone,
+    /// The head of a batch: the receipt is leaf `index` of `size`, `path` leads to the root.
+    Batch {
+        size: u64,
+        index: u64,
+        path: Vec<Hash>,
+    },
+}
+
+/// Reads a receipt's batch proof: what its signature covers, or an error naming the field for a
+/// proof that cannot be one.
+pub fn read_proof(proof: &BatchProof) -> Result<Signed, ValidationErrors> {
+    if proof.size < 2 || proof.size > MAX_BATCH as u64 {
+        return Err(ValidationErrors::single(
+            "signature.batch.size",
+            format!("a batch holds 2 to {MAX_BATCH} receipts"),
+        ));
+    }
+    if proof.index >= proof.size {
+        return Err(ValidationErrors::single(
+            "signature.batch.index",
+            "must be below the batch's size",
+        ));
+    }
+    // A tree of 1024 leaves is 10 levels deep.
+    if proof.path.len() > 10 {
+        return Err(ValidationErrors::single(
+            "signature.batch.path",
+            "a batch's path has at most 10 hashes",
+        ));
+    }
+    let path = proof
+        .path
+        .iter()
+        .map(|h| {
+            let lower = h
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+            lower
+                .then(|| hex::decode(h).ok())
+                .flatten()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            ValidationErrors::single(
+                "signature.batch.path",
+                "each hash is 64 lower-case hex digits",
+            )
+        })?;
+    Ok(Signed::Batch {
+        size: proof.size,
+        index: proof.index,
+        path,
+    })
 }
 
 #[cfg(test)]

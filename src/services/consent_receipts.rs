@@ -14,9 +14,9 @@
 //! the receipt.
 
 use crate::domain::consent_receipt::{
-    self, BatchProof, PUBLIC_KEY_LEN, ReceiptBody, ReceiptSignature, SignatureAlg, SignedReceipt,
+    self, PUBLIC_KEY_LEN, ReceiptBody, ReceiptSignature, SignatureAlg, SignedReceipt,
 };
-use crate::domain::receipt_batch;
+use crate::domain::receipt_batch::{self, BatchProof};
 use crate::error::AppError;
 use crate::store::WorkspaceScope;
 use crate::vault::Vault;

@@ -471,17 +471,7 @@ async fn the_banners_endpoint_takes_only_its_sites_decisions_within_a_rate() {
     assert_eq!(res.status(), 429);
 
     // The one decision stored is counted by the group-commit writer.
-    let metrics = s
-        .app
-        .client
-        .get(s.app.url("/metrics"))
-        .bearer_auth("metrics-token-for-consent")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.app.metrics("metrics-token-for-consent").await;
     assert!(
         metrics.contains("\nlethe_record_writer_decisions_total 1\n"),
         "{metrics}"

@@ -334,16 +334,7 @@ async fn receipts_of_decisions_taken_together_each_verify() {
             together += 1;
         }
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth("metrics-token-for-receipts")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics("metrics-token-for-receipts").await;
     let counter = |name: &str| -> u64 {
         metrics
             .lines()

@@ -66,16 +66,7 @@ async fn metrics_count_requests_by_route_and_status() {
         .send()
         .await
         .unwrap();
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics(TOKEN).await;
     assert!(
         text.contains(
             "lethe_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 3"

@@ -89,6 +89,19 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// `GET /metrics` with `token`: the exposition text.
+    pub async fn metrics(&self, token: &str) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Another browser: its own cookie jar.
     pub fn new_client(&self) -> Client {
         client_for(&self.cert_pem)

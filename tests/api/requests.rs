@@ -586,18 +586,7 @@ async fn metrics_count_open_and_overdue_requests_per_workspace() {
     let done = done["id"].as_str().unwrap();
     r.step(done, "start", None).await;
     r.step(done, "complete", None).await;
-    let metrics = || async {
-        r.app
-            .client
-            .get(r.app.url("/metrics"))
-            .bearer_auth(METRICS_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
+    let metrics = || r.app.metrics(METRICS_TOKEN);
     let text = metrics().await;
     assert!(
         text.contains("lethe_requests_open{workspace=\"shop\"} 2\n"),
