@@ -88,6 +88,18 @@ pub(super) fn signing_key(vault: &Vault, scope: &WorkspaceScope) -> Result<Signi
     Ok(SigningKey { pair, key_id })
 }
 
+/// A body ready to sign: checked (422 naming the fields otherwise), its canonical bytes, and the
+/// workspace's key (made on first use).
+pub(super) fn to_sign(
+    vault: &Vault,
+    scope: &WorkspaceScope,
+    body: &ReceiptBody,
+) -> Result<(SigningKey, Vec<u8>), AppError> {
+    body.validate()?;
+    let bytes = body.canonical_bytes().map_err(AppError::internal)?;
+    Ok((signing_key(vault, scope)?, bytes))
+}
+
 /// Signs a decision's receipt with the workspace's key (made on first use). The body must be of
 /// this format and complete (422 naming the fields otherwise); the consent service calls this
 /// when it records a decision and hands the receipt to the person.
@@ -96,9 +108,7 @@ pub fn issue(
     scope: &WorkspaceScope,
     body: ReceiptBody,
 ) -> Result<SignedReceipt, AppError> {
-    body.validate()?;
-    let bytes = body.canonical_bytes().map_err(AppError::internal)?;
-    let key = signing_key(vault, scope)?;
+    let (key, bytes) = to_sign(vault, scope, &body)?;
     let signature = sign_together(&key, &[&bytes]).pop().ok_or_else(|| {
         AppError::internal(anyhow::anyhow!("signing a receipt gave no signature"))
     })?;

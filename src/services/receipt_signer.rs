@@ -9,7 +9,7 @@
 //! (`domain::receipt_batch`). The request waits for its own receipt either way; nothing is
 //! answered unsigned.
 
-use super::consent_receipts::{SigningKey, sign_together, signing_key};
+use super::consent_receipts::{SigningKey, sign_together, to_sign};
 use crate::domain::consent_receipt::{ReceiptBody, ReceiptSignature, SignedReceipt};
 use crate::domain::receipt_batch::MAX_BATCH;
 use crate::error::AppError;
@@ -69,9 +69,7 @@ impl ReceiptSigner {
         scope: &WorkspaceScope,
         body: ReceiptBody,
     ) -> Result<SignedReceipt, AppError> {
-        body.validate()?;
-        let canonical = body.canonical_bytes().map_err(AppError::internal)?;
-        let key = signing_key(vault, scope)?;
+        let (key, canonical) = to_sign(vault, scope, &body)?;
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Job {
