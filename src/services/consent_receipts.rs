@@ -79,7 +79,14 @@ pub struct Jwk {
 /// The workspace's signing key pair, derived from the vault's seed.
 pub(super) struct SigningKey {
     pair: std::sync::Arc<Ed25519KeyPair>,
-    pub(super) key_id: String,
+    key_id: String,
+}
+
+impl SigningKey {
+    /// The same key pair: compared by the whole public key, not the id (a 64-bit prefix).
+    pub(super) fn is(&self, other: &SigningKey) -> bool {
+        self.pair.public_key().as_ref() == other.pair.public_key().as_ref()
+    }
 }
 
 pub(super) fn signing_key(vault: &Vault, scope: &WorkspaceScope) -> Result<SigningKey, AppError> {

@@ -99,10 +99,7 @@ fn run(mut rx: mpsc::Receiver<Job>, stats: &SignerStats) {
         // One batch per key: receipts of several workspaces may wait together.
         let mut by_key: Vec<Vec<Job>> = Vec::new();
         for job in waiting {
-            match by_key
-                .iter_mut()
-                .find(|b| b[0].key.key_id == job.key.key_id)
-            {
+            match by_key.iter_mut().find(|b| b[0].key.is(&job.key)) {
                 Some(batch) => batch.push(job),
                 None => by_key.push(vec![job]),
             }
