@@ -3,10 +3,11 @@
 //!
 //! A receipt is `{"receipt": <ReceiptBody>, "signature": {"alg": "Ed25519", "key_id": …,
 //! "value": …}}`, the signature with a `batch` proof when it covers several receipts issued
-//! together (`domain::receipt_batch`). The body follows the notions of ISO/IEC TS 27560 (consent record information
-//! structure) and the Kantara Initiative's Consent Receipt Specification v1.1; each field's
-//! documentation names the notion it carries. The signature is Ed25519 (RFC 8032) over the
-//! body's **canonical bytes** (directly, or through a batch's Merkle root): the JSON Canonicalization Scheme (RFC 8785) of the `receipt`
+//! together (`domain::receipt_batch`). The body follows the notions of ISO/IEC TS 27560 (consent
+//! record information structure) and the Kantara Initiative's Consent Receipt Specification
+//! v1.1; each field's documentation names the notion it carries. The signature is Ed25519
+//! (RFC 8032) over the body's **canonical bytes** (directly, or through a batch's Merkle root):
+//! the JSON Canonicalization Scheme (RFC 8785) of the `receipt`
 //! member as it stands — object keys sorted, no whitespace, strings escaped as JSON requires and
 //! nothing more. A body holds only strings, booleans, integers and nulls, so any JSON library
 //! that sorts keys and writes compactly without escaping non-ASCII characters makes the same
@@ -317,13 +318,13 @@ pub struct ReadReceipt {
 impl ReadReceipt {
     /// The bytes the signature must cover, or `None` when the batch proof cannot lead to any
     /// root (then no signature can hold).
-    pub fn message(&self) -> Option<Vec<u8>> {
+    pub fn message(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
         use super::receipt_batch::{leaf_hash, root_from_path, signed_head};
         match &self.signed {
-            Signed::Alone => Some(self.signed_bytes.clone()),
+            Signed::Alone => Some(std::borrow::Cow::Borrowed(&self.signed_bytes)),
             Signed::Batch { size, index, path } => {
                 let root = root_from_path(&leaf_hash(&self.signed_bytes), *index, *size, path)?;
-                Some(signed_head(*size, &root))
+                Some(std::borrow::Cow::Owned(signed_head(*size, &root)))
             }
         }
     }

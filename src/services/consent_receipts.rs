@@ -87,6 +87,16 @@ impl SigningKey {
     pub(super) fn is(&self, other: &SigningKey) -> bool {
         self.pair.public_key().as_ref() == other.pair.public_key().as_ref()
     }
+
+    /// A receipt's `signature` member for `value`, made with this key.
+    fn signature(&self, value: &[u8], batch: Option<BatchProof>) -> ReceiptSignature {
+        ReceiptSignature {
+            alg: SignatureAlg::Ed25519,
+            key_id: self.key_id.clone(),
+            value: consent_receipt::encode_signature(value),
+            batch,
+        }
+    }
 }
 
 pub(super) fn signing_key(vault: &Vault, scope: &WorkspaceScope) -> Result<SigningKey, AppError> {
@@ -116,12 +126,9 @@ pub fn issue(
     body: ReceiptBody,
 ) -> Result<SignedReceipt, AppError> {
     let (key, bytes) = to_sign(vault, scope, &body)?;
-    let signature = sign_together(&key, &[&bytes]).pop().ok_or_else(|| {
-        AppError::internal(anyhow::anyhow!("signing a receipt gave no signature"))
-    })?;
     Ok(SignedReceipt {
         receipt: body,
-        signature,
+        signature: key.signature(key.pair.sign(&bytes).as_ref(), None),
     })
 }
 
@@ -129,14 +136,8 @@ pub fn issue(
 /// bytes, several receipts' over the head of their Merkle tree, each then with its path. One
 /// signature per receipt, in order.
 pub(super) fn sign_together(key: &SigningKey, canonical: &[&[u8]]) -> Vec<ReceiptSignature> {
-    let signature = |value: &[u8], batch: Option<BatchProof>| ReceiptSignature {
-        alg: SignatureAlg::Ed25519,
-        key_id: key.key_id.clone(),
-        value: consent_receipt::encode_signature(value),
-        batch,
-    };
     if let [alone] = canonical {
-        return vec![signature(key.pair.sign(alone).as_ref(), None)];
+        return vec![key.signature(key.pair.sign(alone).as_ref(), None)];
     }
     let leaves: Vec<_> = canonical
         .iter()
@@ -156,7 +157,7 @@ pub(super) fn sign_together(key: &SigningKey, canonical: &[&[u8]]) -> Vec<Receip
                 index: index as u64,
                 path,
             };
-            signature(value.as_ref(), Some(proof))
+            key.signature(value.as_ref(), Some(proof))
         })
         .collect()
 }
