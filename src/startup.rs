@@ -120,6 +120,7 @@ impl Application {
             read_cache: Default::default(),
             consent_rules: Default::default(),
             receipt_signer,
+            api_keys: Default::default(),
         });
         let limit = config.max_body_bytes;
         let make_app = move || {

@@ -1,6 +1,7 @@
 //! API keys: minted with scopes, shown once, stored as digests, revocable.
 
 use super::Caller;
+use super::apikey_cache::KeyCache;
 use crate::crypto;
 use crate::domain::ValidationErrors;
 use crate::domain::apikey::{NewApiKey, Scope};
@@ -10,6 +11,7 @@ pub use crate::store::apikeys::ApiKeyInfo;
 use crate::store::apikeys::NewKeyRow;
 use crate::store::{Db, WorkspaceScope, apikeys, audit};
 use chrono::Utc;
+use std::time::Instant;
 
 /// A new key: its stored description and the secret, which is never available again.
 pub struct CreatedKey {
@@ -61,9 +63,16 @@ pub fn create<'a>(
     })
 }
 
-pub fn revoke(db: &Db, caller: &Caller, scope: &WorkspaceScope, id: &str) -> Result<(), AppError> {
+/// Revokes a key: from the commit on, it authenticates nothing (it is forgotten from `keys`).
+pub fn revoke(
+    db: &Db,
+    keys: &KeyCache,
+    caller: &Caller,
+    scope: &WorkspaceScope,
+    id: &str,
+) -> Result<(), AppError> {
     let now = Utc::now();
-    db.write(|tx| {
+    let revoked = db.write(|tx| {
         apikeys::revoke(tx, scope, id, now)?;
         audit::append(
             tx,
@@ -72,22 +81,29 @@ pub fn revoke(db: &Db, caller: &Caller, scope: &WorkspaceScope, id: &str) -> Res
             now,
         )?;
         Ok(())
-    })
+    });
+    // After the commit, whatever it did: a check that read the row before cannot keep it.
+    keys.forget(id);
+    revoked
 }
 
-/// The workspace and key behind a presented bearer secret; records its use.
+/// The workspace and key behind a presented bearer secret, read from the database (the caller
+/// asked `keys` first); records its use and keeps a live key in `keys`.
 pub fn authenticate(
     db: &Db,
+    keys: &KeyCache,
     presented: &str,
 ) -> Result<Option<(WorkspaceScope, ApiKeyInfo)>, AppError> {
+    let read_from = keys.generation();
     let found = db.read(|c| apikeys::authenticate(c, presented))?;
-    if let Some((_, info)) = &found {
+    if let Some((scope, info)) = &found {
         let stale = info
             .last_used_at
             .is_none_or(|t| Utc::now() - t > chrono::Duration::seconds(60));
         if stale {
             db.read(|c| apikeys::touch(c, &info.id, Utc::now()))?;
         }
+        keys.keep(presented, *scope, info, read_from, Instant::now());
     }
     Ok(found)
 }

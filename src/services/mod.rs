@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod anchors;
+pub mod apikey_cache;
 pub mod apikeys;
 pub mod audit_log;
 pub mod backup;

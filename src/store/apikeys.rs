@@ -116,12 +116,14 @@ pub fn authenticate(
     let Some(prefix) = prefix_of(presented) else {
         return Ok(None);
     };
+    // Cached: every API request runs this statement.
     let row = conn
-        .query_row(
-            &format!("SELECT {COLUMNS}, workspace_id, secret_hash FROM api_keys WHERE prefix = ?1"),
-            [prefix],
-            |r| Ok((from_row(r)?, r.get::<_, i64>(8)?, r.get::<_, String>(9)?)),
-        )
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS}, workspace_id, secret_hash FROM api_keys WHERE prefix = ?1"
+        ))?
+        .query_row([prefix], |r| {
+            Ok((from_row(r)?, r.get::<_, i64>(8)?, r.get::<_, String>(9)?))
+        })
         .optional()?;
     let Some((info, workspace_id, stored_hash)) = row else {
         return Ok(None);

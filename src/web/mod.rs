@@ -59,6 +59,8 @@ pub struct AppState {
     pub consent_rules: Arc<crate::services::consent_rules::ConsentRulesCache>,
     /// Signs consent receipts, those waiting together with one signature.
     pub receipt_signer: crate::services::receipt_signer::ReceiptSigner,
+    /// Live API keys checked in the last second.
+    pub api_keys: Arc<crate::services::apikey_cache::KeyCache>,
 }
 
 /// All routes. The API and console each add their own scope.

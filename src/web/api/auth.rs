@@ -5,12 +5,13 @@ use crate::domain::apikey::Scope;
 use crate::error::AppError;
 use crate::services::Caller;
 use crate::services::WorkspaceScope;
-use crate::services::apikeys::ApiKeyInfo;
+use crate::services::apikeys::{self, ApiKeyInfo};
 use crate::web::AppState;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Instant;
 
 /// An authenticated API caller.
 pub struct ApiKey {
@@ -57,10 +58,17 @@ impl FromRequest for ApiKey {
                     )
                 })?
                 .to_owned();
-            let found = state
-                .db
-                .run(move |db| crate::services::apikeys::authenticate(db, &presented))
-                .await?;
+            // A key checked in the last second needs no database read (see KeyCache).
+            let found = match state.api_keys.get(&presented, Instant::now()) {
+                Some(found) => Some(found),
+                None => {
+                    let keys = state.api_keys.clone();
+                    state
+                        .db
+                        .run(move |db| apikeys::authenticate(db, &keys, &presented))
+                        .await?
+                }
+            };
             let (workspace, key) = found.ok_or_else(|| {
                 AppError::Unauthorized("this API key is not valid, or has been revoked".into())
             })?;

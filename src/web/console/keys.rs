@@ -136,10 +136,10 @@ pub async fn revoke(
         .workspace(&state, &slug, Permission::ManageApiKeys)
         .await?;
     who.check_csrf(&form.csrf)?;
-    let (caller, scope) = (who.caller.clone(), member.scope);
+    let (caller, scope, keys) = (who.caller.clone(), member.scope, state.api_keys.clone());
     state
         .db
-        .run(move |db| services::apikeys::revoke(db, &caller, &scope, &id))
+        .run(move |db| services::apikeys::revoke(db, &keys, &caller, &scope, &id))
         .await?;
     Ok(see_other(&format!("/console/w/{slug}/keys")))
 }
