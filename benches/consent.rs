@@ -7,8 +7,12 @@
 //! (HTTPS, its self-signed certificate) and one workspace with a category and three consent
 //! purposes (`analytics`, `ads`, `newsletter`), `BENCH_SUBJECTS` subjects (default 10,000, created
 //! through `services::subjects::put` before anything is timed) and an API key with
-//! `consent:write`. Three measurements, one after the other, each `BENCH_WARMUP_SECS` (default 1,
-//! not recorded) then `BENCH_SECS` (default 10, recorded):
+//! `consent:write`. Three measurements, each `BENCH_WARMUP_SECS` (default 1, not recorded) then
+//! `BENCH_SECS` (default 10, recorded). The first two, the HTTP loads, alternate in
+//! `BENCH_ROUNDS` rounds (default 5: bare, Lethe, bare, Lethe, …, each round measuring
+//! `BENCH_SECS / BENCH_ROUNDS`, the rounds after the first warming up only 0.25 s), so that a
+//! slow stretch of a shared machine weighs on both sides of their ratio; their figures are the
+//! sums over the rounds, and the ratio of each round is printed too:
 //!
 //! 1. `bare`: a bare actix-web server (no middleware, same TLS style, same worker count) whose
 //!    handler parses the same JSON body and answers 201 with a small JSON body: the HTTP limit.
@@ -85,12 +89,17 @@ const PEER_PER_SEC: f64 = 100.0;
 const MAX_ERROR_SAMPLES: usize = 5;
 const METRICS_TOKEN: &str = "bench-metrics-token-0123456789";
 const LOAD_THREADS: usize = 2;
+/// The warm-up of each round after the first (at most `BENCH_WARMUP_SECS`).
+const ROUND_WARMUP_SECS: f64 = 0.25;
 
 struct Settings {
     subjects: usize,
     secs: f64,
     warmup_secs: f64,
     concurrency: usize,
+    /// The HTTP loads alternate this many times (bare, Lethe, bare, Lethe, …), each round
+    /// measuring `secs / rounds`, so that a slow stretch of a shared machine weighs on both.
+    rounds: usize,
     workers: usize,
     client_threads: usize,
     serial: bool,
@@ -107,6 +116,7 @@ impl Settings {
             secs: env_in("BENCH_SECS", 10.0, 0.5, 600.0),
             warmup_secs: env_in("BENCH_WARMUP_SECS", 1.0, 0.0, 60.0),
             concurrency: env_in("BENCH_CONCURRENCY", 64, 1, 1024),
+            rounds: env_in("BENCH_ROUNDS", 5, 1, 100),
             workers: env_in("BENCH_WORKERS", 2, 1, 64),
             client_threads: env_in("BENCH_CLIENT_THREADS", cores(), 1, 64),
             serial: env_in("BENCH_SERIAL", 1, 0, 1) == 1,
@@ -287,12 +297,33 @@ fn client_for(cert_pem: &[u8]) -> reqwest::Client {
 
 /// Lethe's grouping counters from `/metrics`: the group-commit writer's commits and consent
 /// decisions, the receipt signer's signatures and the receipts they cover.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Counters {
     commits: u64,
     decisions: u64,
     signatures: u64,
     receipts: u64,
+}
+
+impl Counters {
+    /// What was counted from `self` to `end`.
+    fn until(self, end: Counters) -> Counters {
+        Counters {
+            commits: end.commits.saturating_sub(self.commits),
+            decisions: end.decisions.saturating_sub(self.decisions),
+            signatures: end.signatures.saturating_sub(self.signatures),
+            receipts: end.receipts.saturating_sub(self.receipts),
+        }
+    }
+
+    fn add(self, other: Counters) -> Counters {
+        Counters {
+            commits: self.commits + other.commits,
+            decisions: self.decisions + other.decisions,
+            signatures: self.signatures + other.signatures,
+            receipts: self.receipts + other.receipts,
+        }
+    }
 }
 
 async fn writer_counters(lethe: &Lethe, client: &reqwest::Client) -> Option<Counters> {
@@ -404,8 +435,8 @@ struct Measured {
     /// TCP connections opened on this host (`ActiveOpens` in /proc/net/snmp) from the end of the
     /// connection set-up to the end of the load.
     new_connections: Option<i64>,
-    /// Lethe's grouping counters at the start of the window and at the end.
-    writer: Option<(Counters, Counters)>,
+    /// What Lethe's grouping counters counted in the window.
+    writer: Option<Counters>,
 }
 
 impl Measured {
@@ -416,6 +447,44 @@ impl Measured {
     fn per_sec(&self) -> f64 {
         self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
+
+    /// The rounds so far with one more of the same load: counts and times add up; the sockets
+    /// are the first round's (a later round's count would include the earlier rounds' closing
+    /// ones), and the TCP connections opened add up over all rounds.
+    fn absorb(total: Option<Measured>, other: Measured) -> Measured {
+        let Some(mut total) = total else {
+            return other;
+        };
+        total.add(other);
+        total
+    }
+
+    fn add(&mut self, other: Measured) {
+        self.latencies.extend(other.latencies);
+        self.latencies.sort_unstable();
+        self.errors += other.errors;
+        self.error_samples.extend(other.error_samples);
+        self.error_samples.truncate(MAX_ERROR_SAMPLES);
+        self.elapsed += other.elapsed;
+        self.acknowledged += other.acknowledged;
+        self.new_connections = match (self.new_connections, other.new_connections) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        self.writer = match (self.writer, other.writer) {
+            (Some(a), Some(b)) => Some(a.add(b)),
+            _ => None,
+        };
+    }
+}
+
+/// How long one load warms up (not recorded) and then measures.
+#[derive(Clone, Copy)]
+struct Window {
+    warmup_secs: f64,
+    secs: f64,
+    /// Which round: its clients draw decisions of their own, not the last round's again.
+    round: usize,
 }
 
 /// `Tcp: ActiveOpens` from /proc/net/snmp: outbound connections opened so far on this host.
@@ -471,8 +540,8 @@ async fn post(client: &reqwest::Client, t: &Target, body: Vec<u8>) -> Result<(),
 }
 
 /// `s.concurrency` tasks, each with its own client and connection, post decisions back to back
-/// for the warm-up (not recorded), then `s.secs`.
-async fn load(t: Arc<Target>, s: &Settings, lethe: Option<Arc<Lethe>>) -> Measured {
+/// for the window's warm-up (not recorded), then its `secs`.
+async fn load(t: Arc<Target>, s: &Settings, w: Window, lethe: Option<Arc<Lethe>>) -> Measured {
     let mut clients = Vec::with_capacity(s.concurrency);
     for _ in 0..s.concurrency {
         let client = client_for(&t.cert_pem);
@@ -490,9 +559,9 @@ async fn load(t: Arc<Target>, s: &Settings, lethe: Option<Arc<Lethe>>) -> Measur
     }
     let metrics_client = Arc::new(metrics_client);
     let opens_before = tcp_active_opens();
-    let subjects = s.subjects;
-    let record_from = Instant::now() + Duration::from_secs_f64(s.warmup_secs);
-    let stop_at = record_from + Duration::from_secs_f64(s.secs);
+    let (subjects, concurrency) = (s.subjects, s.concurrency);
+    let record_from = Instant::now() + Duration::from_secs_f64(w.warmup_secs);
+    let stop_at = record_from + Duration::from_secs_f64(w.secs);
     let acknowledged = Arc::new(AtomicU64::new(0));
     let port = t.port();
     // Mid-window: the connections open; at the start of the window: the writer's counters.
@@ -521,7 +590,7 @@ async fn load(t: Arc<Target>, s: &Settings, lethe: Option<Arc<Lethe>>) -> Measur
                 if t0 >= stop_at {
                     break;
                 }
-                let (subject, choices) = decision(c, n, subjects);
+                let (subject, choices) = decision(w.round * concurrency + c, n, subjects);
                 n += 1;
                 let result = post(&client, &t, body(subject, choices, t.banner)).await;
                 let t1 = Instant::now();
@@ -566,7 +635,7 @@ async fn load(t: Arc<Target>, s: &Settings, lethe: Option<Arc<Lethe>>) -> Measur
     drop(held);
     let (start, mid) = watcher.await.expect("watcher");
     total.sockets_mid = mid;
-    total.writer = start.zip(end);
+    total.writer = start.zip(end).map(|(a, b)| a.until(b));
     total.elapsed = last.map_or(Duration::ZERO, |l| l.saturating_duration_since(record_from));
     total.acknowledged = acknowledged.load(Ordering::Relaxed);
     total.error_samples.truncate(MAX_ERROR_SAMPLES);
@@ -814,27 +883,48 @@ async fn run(s: Arc<Settings>) {
     let before = count_in(&lethe.db, "SELECT count(*) FROM consent_records");
     let audit_before = count_in(&lethe.db, "SELECT count(*) FROM audit_log");
 
-    // 1. The HTTP limit.
+    // 1. and 2. The HTTP limit and Lethe, in alternating rounds.
     let (bare_base, bare_cert) = spawn_bare(s.workers);
-    let bare = Arc::new(Target {
+    let bare_target = Arc::new(Target {
         base: bare_base,
         cert_pem: bare_cert,
         bearer: None,
         banner: s.banner,
     });
-    eprintln!("  bare POST handler for {} s …", s.secs);
-    let bare = load(bare, &s, None).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    // 2. Lethe.
     let target = Arc::new(Target {
         base: lethe.base.clone(),
         cert_pem: lethe.cert_pem.clone(),
         bearer: Some(lethe.key.clone()).filter(|_| !s.banner),
         banner: s.banner,
     });
-    eprintln!("  lethe {} for {} s …", lethe_path(&s), s.secs);
-    let la = load(target, &s, Some(lethe.clone())).await;
+    eprintln!(
+        "  bare POST handler and lethe {}, {} s each in {} alternating rounds …",
+        lethe_path(&s),
+        s.secs,
+        s.rounds
+    );
+    let (mut bare, mut la): (Option<Measured>, Option<Measured>) = (None, None);
+    let mut rounds = Vec::with_capacity(s.rounds);
+    for round in 0..s.rounds {
+        let window = Window {
+            // The first round warms both servers up; later ones only their new connections.
+            warmup_secs: if round == 0 {
+                s.warmup_secs
+            } else {
+                s.warmup_secs.min(ROUND_WARMUP_SECS)
+            },
+            secs: s.secs / s.rounds as f64,
+            round,
+        };
+        let b = load(bare_target.clone(), &s, window, None).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let l = load(target.clone(), &s, window, Some(lethe.clone())).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        rounds.push((b.per_sec(), l.per_sec()));
+        bare = Some(Measured::absorb(bare, b));
+        la = Some(Measured::absorb(la, l));
+    }
+    let (bare, la) = (bare.expect("a round ran"), la.expect("a round ran"));
 
     // The durability check: a fresh connection counts what Lethe stored.
     let check = Connection::open_with_flags(&lethe.db_path, OpenFlags::SQLITE_OPEN_READ_ONLY)
@@ -895,11 +985,15 @@ async fn run(s: Arc<Settings>) {
         loadavg()
     );
     println!(
-        "  data dirs on {} ({}); warm-up {} s, measured {} s each",
+        "  data dirs on {} ({}); warm-up {} s, measured {} s each (the two HTTP loads in {} \
+         alternating rounds of {:.2} s, warm-up {} s from the second round on)",
         fs_type(dir.path()),
         dir.path().parent().unwrap_or(dir.path()).display(),
         s.warmup_secs,
-        s.secs
+        s.secs,
+        s.rounds,
+        s.secs / s.rounds as f64,
+        s.warmup_secs.min(ROUND_WARMUP_SECS)
     );
     println!(
         "{:<w$} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10} {:>7}",
@@ -934,8 +1028,9 @@ async fn run(s: Arc<Settings>) {
     }
     for (name, m) in [("bare", &bare), ("lethe", &la)] {
         println!(
-            "  {name}: client sockets to the server: {} established mid-window, {} in any state \
-             at the end; {} TCP connections opened on this host during the load ({c}, {c} and 0 \
+            "  {name}: client sockets to the server in the first round: {} established \
+             mid-window, {} in any state at the end; {} TCP connections opened on this host \
+             during the loads of all rounds ({c}, {c} and 0 \
              = one keep-alive connection per client, none reopened; the /metrics reader holds \
              one more to Lethe, and ActiveOpens counts every process on the host)",
             m.sockets_mid.map_or("?".into(), |n| n.to_string()),
@@ -944,9 +1039,9 @@ async fn run(s: Arc<Settings>) {
         );
     }
     match la.writer {
-        Some((a, b)) if b.commits > a.commits && b.signatures > a.signatures => {
-            let (commits, decisions) = (b.commits - a.commits, b.decisions - a.decisions);
-            let (signatures, receipts) = (b.signatures - a.signatures, b.receipts - a.receipts);
+        Some(d) if d.commits > 0 && d.signatures > 0 => {
+            let (commits, decisions) = (d.commits, d.decisions);
+            let (signatures, receipts) = (d.signatures, d.receipts);
             println!(
                 "  lethe writer in the window (/metrics, lethe_record_writer_*): {commits} \
                  commits for {decisions} decisions = {:.1} decisions per commit (per fsync)",
@@ -988,6 +1083,29 @@ async fn run(s: Arc<Settings>) {
         ms(percentile(&la.latencies, 99.0)),
         ms(percentile(&bare.latencies, 99.0))
     );
+    let per_round: Vec<f64> = rounds
+        .iter()
+        .map(|(b, l)| l / b.max(f64::EPSILON))
+        .collect();
+    let mut sorted = per_round.clone();
+    sorted.sort_by(f64::total_cmp);
+    println!(
+        "  lethe / HTTP limit per round: {} (bare, lethe decisions/s: {}); lowest {:.3}, \
+         median {:.3}, highest {:.3}",
+        per_round
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        rounds
+            .iter()
+            .map(|(b, l)| format!("{b:.0}/{l:.0}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        sorted.first().copied().unwrap_or(0.0),
+        sorted[sorted.len() / 2],
+        sorted.last().copied().unwrap_or(0.0)
+    );
     println!(
         "  peer (reported in the issue, not measured here): about {PEER_PER_SEC:.0} decisions/s; \
          lethe here {lethe_rate:.1}/s = {:.1}× that",
@@ -1022,12 +1140,13 @@ async fn run(s: Arc<Settings>) {
     }
     println!();
     println!(
-        "knobs: BENCH_SUBJECTS={} BENCH_SECS={} BENCH_WARMUP_SECS={} BENCH_CONCURRENCY={c} \
-         BENCH_WORKERS={} BENCH_CLIENT_THREADS={} BENCH_SERIAL={}; subjects created in \
-         {subjects_took:.1} s (not measured)",
+        "knobs: BENCH_SUBJECTS={} BENCH_SECS={} BENCH_WARMUP_SECS={} BENCH_ROUNDS={} \
+         BENCH_CONCURRENCY={c} BENCH_WORKERS={} BENCH_CLIENT_THREADS={} BENCH_SERIAL={}; \
+         subjects created in {subjects_took:.1} s (not measured)",
         s.subjects,
         s.secs,
         s.warmup_secs,
+        s.rounds,
         s.workers,
         s.client_threads,
         u8::from(s.serial)
