@@ -8,12 +8,55 @@ use crate::outbox::publish;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-struct Shop {
-    app: TestApp,
-    key: String,
+/// The `/metrics` token of the servers [`Shop::with_banner`] starts.
+pub(crate) const METRICS_TOKEN: &str = "metrics-token-for-consent";
+
+pub(crate) struct Shop {
+    pub(crate) app: TestApp,
+    pub(crate) key: String,
 }
 
 impl Shop {
+    /// A server taking `rate` banner decisions a minute per network, with a metrics token, and
+    /// the workspace `shop`: consent purposes (key, opted out of by GPC as a sale) and
+    /// `https://shop.example` as its banner's origin.
+    pub(crate) async fn with_banner(rate: u32, purposes: &[(&str, bool)]) -> Shop {
+        let app = crate::helpers::spawn_app_with(|c| {
+            c.consent_rate = rate;
+            c.metrics_token = Some(lethe::config::Secret::new(METRICS_TOKEN));
+        })
+        .await;
+        let owner = app.create_admin("ada@example.org");
+        app.create_workspace(owner, "shop");
+        let key = app.api_key(
+            "shop",
+            &["inventory:write", "workspace:write", "consent:read"],
+        );
+        let shop = Shop { app, key };
+        for &(purpose, sold) in purposes {
+            let (status, body) = shop
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/inventory/purposes/{purpose}"),
+                    Some(
+                        json!({"key": purpose, "name": purpose, "legal_basis": "consent",
+                        "consent_prompt": "May we?", "opt_out_of_sale": sold}),
+                    ),
+                )
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        let (status, body) = shop
+            .call(
+                Method::PATCH,
+                "/api/v1/workspace",
+                Some(json!({"consent_origins": ["https://shop.example"]})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        shop
+    }
+
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
         self.app.call(&self.key, method, path, body).await
     }
@@ -333,39 +376,7 @@ async fn requests_refuse_over_decisions_and_a_material_change_asks_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_banners_endpoint_takes_only_its_sites_decisions_within_a_rate() {
-    let app = crate::helpers::spawn_app_with(|c| {
-        c.consent_rate = 7;
-        c.metrics_token = Some(lethe::config::Secret::new("metrics-token-for-consent"));
-    })
-    .await;
-    let owner = app.create_admin("ada@example.org");
-    app.create_workspace(owner, "shop");
-    let key = app.api_key(
-        "shop",
-        &["inventory:write", "workspace:write", "consent:read"],
-    );
-    let s = Shop { app, key };
-    for (purpose, sold) in [("analytics", false), ("ads", true)] {
-        let (status, body) = s
-            .call(
-                Method::PUT,
-                &format!("/api/v1/inventory/purposes/{purpose}"),
-                Some(
-                    json!({"key": purpose, "name": purpose, "legal_basis": "consent",
-                    "consent_prompt": "May we?", "opt_out_of_sale": sold}),
-                ),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-    }
-    let (status, body) = s
-        .call(
-            Method::PATCH,
-            "/api/v1/workspace",
-            Some(json!({"consent_origins": ["https://shop.example"]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let s = Shop::with_banner(7, &[("analytics", false), ("ads", true)]).await;
     let url = s.app.url("/consent/shop/decisions");
     const VISITOR: &str = "dmlzaXRvci1pZC1vZi1ncmFjZQ";
     let decision = json!({"visitor": VISITOR, "choices": {"analytics": true, "ads": true},
@@ -471,7 +482,7 @@ async fn the_banners_endpoint_takes_only_its_sites_decisions_within_a_rate() {
     assert_eq!(res.status(), 429);
 
     // The one decision stored is counted by the group-commit writer.
-    let metrics = s.app.metrics("metrics-token-for-consent").await;
+    let metrics = s.app.metrics(METRICS_TOKEN).await;
     assert!(
         metrics.contains("\nlethe_record_writer_decisions_total 1\n"),
         "{metrics}"

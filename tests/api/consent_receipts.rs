@@ -1,6 +1,7 @@
 //! Signed consent receipts: checked through the API against the key's workspace's key only, and
 //! checkable by anyone with the key the privacy center publishes.
 
+use crate::consent::{METRICS_TOKEN, Shop};
 use crate::helpers::{TestApp, spawn_app};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -263,38 +264,7 @@ async fn the_privacy_center_publishes_the_key_that_checks_receipts_offline() {
 /// its path) or alone; every one verifies through the API and none verifies once changed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn receipts_of_decisions_taken_together_each_verify() {
-    let app = crate::helpers::spawn_app_with(|c| {
-        c.consent_rate = 1000;
-        c.metrics_token = Some(lethe::config::Secret::new("metrics-token-for-receipts"));
-    })
-    .await;
-    let owner = app.create_admin("ada@example.org");
-    app.create_workspace(owner, "shop");
-    let key = app.api_key(
-        "shop",
-        &["inventory:write", "workspace:write", "consent:read"],
-    );
-    let (status, body) = app
-        .call(
-            &key,
-            Method::PUT,
-            "/api/v1/inventory/purposes/analytics",
-            Some(
-                json!({"key": "analytics", "name": "Statistics", "legal_basis": "consent",
-                "consent_prompt": "May we count visits?"}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
-    let (status, body) = app
-        .call(
-            &key,
-            Method::PATCH,
-            "/api/v1/workspace",
-            Some(json!({"consent_origins": ["https://shop.example"]})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let Shop { app, key } = Shop::with_banner(1000, &[("analytics", false)]).await;
     const N: usize = 48;
     let mut posts = tokio::task::JoinSet::new();
     for i in 0..N {
@@ -334,7 +304,7 @@ async fn receipts_of_decisions_taken_together_each_verify() {
             together += 1;
         }
     }
-    let metrics = app.metrics("metrics-token-for-receipts").await;
+    let metrics = app.metrics(METRICS_TOKEN).await;
     let counter = |name: &str| -> u64 {
         metrics
             .lines()
