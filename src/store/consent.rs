@@ -119,13 +119,7 @@ pub fn latest_decisions(
     purposes: &[String],
     limit: u32,
 ) -> Result<Vec<Decision>, StoreError> {
-    // No LIMIT and no subquery: SQLite walks `consent_records_by_subject` newest first (its
-    // entries end in the primary key, `id`, so the order needs no sort) and produces rows only
-    // as they are asked for, so stopping early reads no more pages.
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM consent_records r JOIN consent_choices c ON c.record_id = r.id \
-         WHERE r.workspace_id = ?1 AND r.subject_id = ?2 ORDER BY r.decided_at DESC, r.id DESC"
-    ))?;
+    let mut stmt = conn.prepare_cached(&subject_newest_first())?;
     let rows = stmt.query(params![scope.id(), subject_id])?;
     let mut missing: Vec<&str> = purposes.iter().map(String::as_str).collect();
     collect_decisions(rows, |done| {
@@ -135,6 +129,17 @@ pub fn latest_decisions(
         }
         missing.is_empty() || done.len() >= limit as usize
     })
+}
+
+/// A subject's decisions with their choices, newest first (`?1` the workspace, `?2` the subject).
+/// No LIMIT and no subquery: SQLite walks `consent_records_by_subject` newest first (its entries
+/// end in the primary key, `id`, so the order needs no sort) and produces rows only as they are
+/// asked for, so stopping early reads no more pages.
+fn subject_newest_first() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM consent_records r JOIN consent_choices c ON c.record_id = r.id \
+         WHERE r.workspace_id = ?1 AND r.subject_id = ?2 ORDER BY r.decided_at DESC, r.id DESC"
+    )
 }
 
 /// Groups rows of `COLUMNS` (ordered by decision) into decisions, until `enough` says so; it is
@@ -427,13 +432,11 @@ mod tests {
         // SQLite walks the subject's index in order: no sort of all their decisions first.
         let plan: Vec<String> = db
             .read(|c| {
-                let sql = format!(
-                    "EXPLAIN QUERY PLAN SELECT {COLUMNS} FROM consent_records r JOIN consent_choices c \
-                     ON c.record_id = r.id WHERE r.workspace_id = 1 AND r.subject_id = 1 \
-                     ORDER BY r.decided_at DESC, r.id DESC"
-                );
+                let sql = format!("EXPLAIN QUERY PLAN {}", subject_newest_first());
                 let mut s = c.prepare(&sql)?;
-                let rows = s.query_map([], |r| r.get::<_, String>(3))?.collect::<Result<_, _>>()?;
+                let rows = s
+                    .query_map([1, 1], |r| r.get::<_, String>(3))?
+                    .collect::<Result<_, _>>()?;
                 Ok::<_, StoreError>(rows)
             })
             .unwrap();
